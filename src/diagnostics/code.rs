@@ -1,0 +1,162 @@
+//! Every diagnostic metricc can report, one variant each. The doc comment of a
+//! variant is its user documentation; `docs/DIAGNOSTICS.md` expands each with an
+//! example and a fix, and a test keeps the two in step.
+
+macro_rules! codes {
+    ($( $(#[doc = $doc:literal])* $variant:ident = ($code:literal, $name:literal, $sev:ident), )*) => {
+        /// A stable diagnostic code. Codes never change meaning once released.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum Code {
+            $( $(#[doc = $doc])* $variant, )*
+        }
+
+        impl Code {
+            /// Every code, in documentation order.
+            pub const ALL: &'static [Code] = &[$(Code::$variant),*];
+
+            /// The code as printed, e.g. `E0202`.
+            pub fn as_str(self) -> &'static str {
+                match self { $(Code::$variant => $code,)* }
+            }
+
+            /// The kebab-case name, e.g. `unknown-column`.
+            pub fn name(self) -> &'static str {
+                match self { $(Code::$variant => $name,)* }
+            }
+
+            /// Whether the code is an error or a warning.
+            pub fn severity(self) -> Severity {
+                match self { $(Code::$variant => Severity::$sev,)* }
+            }
+
+            /// The one-paragraph documentation of the code.
+            pub fn doc(self) -> &'static str {
+                match self { $(Code::$variant => concat!($($doc, "\n"),*),)* }
+            }
+        }
+    };
+}
+
+/// Error or warning. Warnings fail `check` only with `--deny-warnings`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Severity {
+    Error,
+    Warning,
+}
+
+codes! {
+    // ---- read: files -----------------------------------------------------
+    /// A file could not be read: it does not exist, is a directory, or
+    /// permissions forbid it.
+    FileUnreadable = ("E0001", "file-unreadable", Error),
+    /// A definition file is not valid UTF-8 text.
+    FileNotUtf8 = ("E0002", "file-not-utf8", Error),
+    /// A definition file is larger than metricc accepts (8 MiB); definition
+    /// files are small, a large one is almost always a mistake.
+    FileTooLarge = ("E0003", "file-too-large", Error),
+    /// The project directory has no `metricc.yaml`.
+    ProjectFileMissing = ("E0004", "project-file-missing", Error),
+
+    // ---- parse: YAML structure and expressions ---------------------------
+    /// The file is not well-formed YAML, or exceeds a safety limit (nesting
+    /// depth, alias expansion) that protects against hostile input.
+    YamlSyntax = ("E0101", "yaml-syntax", Error),
+    /// A YAML value has the wrong shape: a list where a mapping is expected,
+    /// a number where text is expected, and so on.
+    WrongYamlType = ("E0102", "wrong-yaml-type", Error),
+    /// A mapping has a key metricc does not know. Usually a typo.
+    UnknownKey = ("E0103", "unknown-key", Error),
+    /// A required key is absent.
+    MissingKey = ("E0104", "missing-key", Error),
+    /// A key appears twice in one mapping; YAML forbids it and the second
+    /// would silently win elsewhere.
+    DuplicateKey = ("E0105", "duplicate-key", Error),
+    /// An expression does not parse.
+    ExpressionSyntax = ("E0106", "expression-syntax", Error),
+    /// An expression nests parentheses or calls deeper than 64 levels.
+    ExpressionTooDeep = ("E0107", "expression-too-deep", Error),
+    /// A duration is malformed: it needs a whole number and a unit
+    /// (`ms`, `s`, `m`, `h`, `d`, `w`), e.g. `7d`.
+    InvalidDuration = ("E0108", "invalid-duration", Error),
+    /// A metric has no kind: none of `measure`, `ratio`, `formula`,
+    /// `cumulative`, `funnel`, `time_between`, `active`, `retention`,
+    /// `churn`, `cohort`.
+    MetricKindMissing = ("E0109", "metric-kind-missing", Error),
+    /// A metric names two kinds at once.
+    ConflictingKinds = ("E0110", "conflicting-kinds", Error),
+    /// A metric, source or step name is not an identifier
+    /// (letters, digits and `_`, not starting with a digit).
+    InvalidName = ("E0111", "invalid-name", Error),
+    /// A setting has a value outside its allowed set.
+    InvalidValue = ("E0112", "invalid-value", Error),
+    /// A date, timestamp or number literal is out of range or malformed.
+    InvalidLiteral = ("E0113", "invalid-literal", Error),
+
+    // ---- resolve: names, types and data ----------------------------------
+    /// A metric names a source that is not defined.
+    UnknownSource = ("E0201", "unknown-source", Error),
+    /// An expression or setting names a column the source's Parquet files do
+    /// not have.
+    UnknownColumn = ("E0202", "unknown-column", Error),
+    /// A formula, ratio or cumulative metric names a metric that is not defined.
+    UnknownMetric = ("E0203", "unknown-metric", Error),
+    /// Two metrics or two sources share a name.
+    DuplicateDefinition = ("E0204", "duplicate-definition", Error),
+    /// Metrics refer to each other in a cycle, so none can be computed.
+    MetricCycle = ("E0205", "metric-cycle", Error),
+    /// An operator or comparison mixes types that do not fit, e.g. a string
+    /// compared with a number, arithmetic on timestamps, or a filter that is
+    /// not a boolean.
+    TypeMismatch = ("E0206", "type-mismatch", Error),
+    /// An aggregate function (`count`, `sum`, ...) appears where a row-level
+    /// expression is expected, such as a filter or a funnel step.
+    AggregateInRowContext = ("E0207", "aggregate-in-row-context", Error),
+    /// A `measure` uses a column outside any aggregate function, so it has no
+    /// single value per period.
+    AggregateExpected = ("E0208", "aggregate-expected", Error),
+    /// An expression calls a function metricc does not have.
+    UnknownFunction = ("E0209", "unknown-function", Error),
+    /// A function is called with the wrong number or types of arguments.
+    WrongArguments = ("E0210", "wrong-arguments", Error),
+    /// A time zone is not an IANA name such as `UTC` or `Europe/Paris`.
+    InvalidTimeZone = ("E0211", "invalid-time-zone", Error),
+    /// No Parquet file matches a source's `path`.
+    SourceFilesMissing = ("E0212", "source-files-missing", Error),
+    /// A Parquet file's footer cannot be read: the file is truncated, corrupt
+    /// or not Parquet.
+    ParquetUnreadable = ("E0213", "parquet-unreadable", Error),
+    /// The files of one source disagree on a column's type, or a column is
+    /// missing from some of them.
+    SchemaDrift = ("E0214", "schema-drift", Error),
+    /// A source's `time` column is not a timestamp or date.
+    TimeColumnType = ("E0215", "time-column-type", Error),
+    /// A window, period count or percentile is out of range (zero, negative,
+    /// or a percentile outside 0..1).
+    InvalidWindow = ("E0216", "invalid-window", Error),
+    /// A funnel needs at least two steps.
+    TooFewSteps = ("E0217", "too-few-steps", Error),
+    /// A funnel setting names a step that is not defined.
+    UnknownStep = ("E0218", "unknown-step", Error),
+    /// A behavioural metric (funnel, retention, active, churn, time between,
+    /// cohort, first occurrence) needs a source with an `entity` column.
+    EntityRequired = ("E0219", "entity-required", Error),
+    /// A breakdown names a dimension the metric's source does not declare.
+    DimensionNotOnSource = ("E0220", "dimension-not-on-source", Error),
+    /// A metric is used where its kind cannot be: for example a funnel inside
+    /// a formula, or a cumulative metric over a non-additive one.
+    IncompatibleMetric = ("E0221", "incompatible-metric", Error),
+
+    // ---- warnings --------------------------------------------------------
+    /// A source is defined but no metric uses it.
+    UnusedSource = ("W0001", "unused-source", Warning),
+    /// A metric has no `description`; every number on a dashboard needs one.
+    MissingDescription = ("W0002", "missing-description", Warning),
+    /// A definition file is empty.
+    EmptyFile = ("W0003", "empty-file", Warning),
+}
+
+impl std::fmt::Display for Code {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}

@@ -1,0 +1,89 @@
+//! Stage `read`: paths -> [`SourceFile`]s with ids. Reports I/O problems only.
+
+use crate::span::FileId;
+use std::path::{Path, PathBuf};
+
+/// Files larger than this are refused before parsing (metric files are small;
+/// a huge file is a mistake or hostile).
+pub const MAX_FILE_BYTES: u64 = 8 * 1024 * 1024;
+
+/// One text file of the project, kept for rendering diagnostics.
+#[derive(Debug, Clone)]
+pub struct SourceFile {
+    /// Path as shown to the user (relative to the working directory when possible).
+    pub name: String,
+    pub path: PathBuf,
+    pub text: String,
+}
+
+/// Why a file could not be read as text.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ReadError {
+    Io(String),
+    TooLarge(u64),
+    /// Byte offset of the first invalid UTF-8 sequence.
+    NotUtf8(usize),
+}
+
+/// All source files of a run, addressed by [`FileId`].
+#[derive(Debug, Default, Clone)]
+pub struct SourceSet {
+    files: Vec<SourceFile>,
+}
+
+impl SourceSet {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds in-memory text (tests, generated files) and returns its id.
+    pub fn add(&mut self, name: impl Into<String>, path: PathBuf, text: String) -> FileId {
+        let id = FileId(self.files.len() as u32);
+        self.files.push(SourceFile { name: name.into(), path, text });
+        id
+    }
+
+    /// Reads a file from disk. On failure the file is still registered (with empty
+    /// text) so a diagnostic can name it.
+    pub fn read(&mut self, path: &Path) -> (FileId, Result<(), ReadError>) {
+        let name = display_name(path);
+        let result = read_text(path);
+        match result {
+            Ok(text) => (self.add(name, path.to_path_buf(), text), Ok(())),
+            Err(e) => (self.add(name, path.to_path_buf(), String::new()), Err(e)),
+        }
+    }
+
+    pub fn get(&self, id: FileId) -> &SourceFile {
+        &self.files[id.0 as usize]
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (FileId, &SourceFile)> {
+        self.files.iter().enumerate().map(|(i, f)| (FileId(i as u32), f))
+    }
+
+    pub fn len(&self) -> usize {
+        self.files.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.files.is_empty()
+    }
+}
+
+fn read_text(path: &Path) -> Result<String, ReadError> {
+    let meta = std::fs::metadata(path).map_err(|e| ReadError::Io(e.to_string()))?;
+    if meta.len() > MAX_FILE_BYTES {
+        return Err(ReadError::TooLarge(meta.len()));
+    }
+    let bytes = std::fs::read(path).map_err(|e| ReadError::Io(e.to_string()))?;
+    String::from_utf8(bytes).map_err(|e| ReadError::NotUtf8(e.utf8_error().valid_up_to()))
+}
+
+/// A path as the user should see it: relative to the current directory if below it.
+pub fn display_name(path: &Path) -> String {
+    let cwd = std::env::current_dir().ok();
+    let shown = cwd.as_deref().and_then(|c| path.strip_prefix(c).ok()).unwrap_or(path);
+    let s = shown.to_string_lossy().into_owned();
+    s.strip_prefix("./").map(str::to_string).unwrap_or(s)
+}

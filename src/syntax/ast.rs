@@ -1,0 +1,330 @@
+//! The abstract syntax tree: what the user wrote, every node with its span,
+//! nothing resolved yet (names are text, types unknown).
+
+use crate::span::{FileId, Span, Spanned};
+
+/// A name as written, with its span.
+pub type Name = Spanned<String>;
+
+/// A parsed project: the project file plus every definition file.
+#[derive(Debug, Clone, Default)]
+pub struct Ast {
+    pub project: ProjectDef,
+    pub sources: Vec<SourceDef>,
+    pub metrics: Vec<MetricDef>,
+}
+
+/// Settings from `metricc.yaml`.
+#[derive(Debug, Clone, Default)]
+pub struct ProjectDef {
+    pub file: FileId,
+    pub name: Option<Name>,
+    pub description: Option<Name>,
+    /// Globs of definition files, relative to the project directory.
+    pub files: Vec<Name>,
+    pub time_zone: Option<Name>,
+    pub week_start: Option<Spanned<Weekday>>,
+    pub default_from: Option<Spanned<chrono::NaiveDate>>,
+    pub default_to: Option<Spanned<chrono::NaiveDate>>,
+}
+
+/// A Parquet data source.
+#[derive(Debug, Clone)]
+pub struct SourceDef {
+    pub name: Name,
+    pub description: Option<Name>,
+    /// A file, directory or glob, relative to the project directory.
+    pub path: Name,
+    pub time: Name,
+    pub entity: Option<Name>,
+    pub dimensions: Vec<Name>,
+}
+
+/// A metric definition.
+#[derive(Debug, Clone)]
+pub struct MetricDef {
+    pub name: Name,
+    pub label: Option<Name>,
+    pub description: Option<Name>,
+    pub owner: Option<Name>,
+    pub tags: Vec<Name>,
+    pub source: Option<Name>,
+    pub filter: Option<Expr>,
+    /// Count only each entity's first (or last) matching event, over all time.
+    pub occurrence: Option<Spanned<Occurrence>>,
+    /// The key naming the kind (`measure:`, `funnel:`, ...), for diagnostics.
+    pub kind_span: Span,
+    pub kind: MetricKind,
+}
+
+/// What a metric computes.
+#[derive(Debug, Clone)]
+pub enum MetricKind {
+    /// `measure: count_distinct(developer_id)`: aggregates over source rows.
+    Aggregate { measure: Expr },
+    /// `ratio: {numerator: a, denominator: b}`: a / b per bucket, null when b is 0.
+    Ratio { numerator: Name, denominator: Name },
+    /// `formula: dau / mau`: arithmetic over other metrics.
+    Formula { expr: Expr },
+    /// Running total of another metric: all time, a trailing window, or to date.
+    Cumulative { metric: Name, window: Option<Spanned<Duration>>, to_date: Option<Spanned<Grain>> },
+    Funnel(Funnel),
+    /// Per entity, time from its first `from` event to its first `to` event after it.
+    TimeBetween {
+        from: Expr,
+        to: Expr,
+        statistic: Spanned<Statistic>,
+        unit: Spanned<TimeUnit>,
+        within: Option<Spanned<Duration>>,
+    },
+    /// Distinct entities with an event in a trailing window (or calendar period).
+    Active { window: ActiveWindow },
+    Retention(Retention),
+    /// Entities active in the previous window and not in the current one.
+    Churn { window: Spanned<Duration>, value: Spanned<ChurnValue> },
+    Cohort(CohortDef),
+}
+
+impl MetricKind {
+    /// The YAML key that introduces this kind.
+    pub fn key(&self) -> &'static str {
+        match self {
+            MetricKind::Aggregate { .. } => "measure",
+            MetricKind::Ratio { .. } => "ratio",
+            MetricKind::Formula { .. } => "formula",
+            MetricKind::Cumulative { .. } => "cumulative",
+            MetricKind::Funnel(_) => "funnel",
+            MetricKind::TimeBetween { .. } => "time_between",
+            MetricKind::Active { .. } => "active",
+            MetricKind::Retention(_) => "retention",
+            MetricKind::Churn { .. } => "churn",
+            MetricKind::Cohort(_) => "cohort",
+        }
+    }
+}
+
+/// The window of an `active` metric.
+#[derive(Debug, Clone)]
+pub enum ActiveWindow {
+    /// Trailing window ending at each bucket's end: `window: 7d`.
+    Rolling(Spanned<Duration>),
+    /// The calendar period containing the bucket: `calendar: week`.
+    Calendar(Spanned<Grain>),
+}
+
+/// A funnel: ordered steps per entity within a conversion window.
+#[derive(Debug, Clone)]
+pub struct Funnel {
+    pub steps: Vec<Step>,
+    pub within: Spanned<Duration>,
+    pub order: Spanned<FunnelOrder>,
+    /// Whether one event may satisfy two consecutive steps.
+    pub reuse_events: Option<Spanned<bool>>,
+    pub exclude: Vec<Exclusion>,
+    pub hold_constant: Vec<Name>,
+    pub attribution: Option<Spanned<Attribution>>,
+    pub value: Spanned<FunnelValue>,
+}
+
+/// One funnel step: a name and a row predicate, optionally its own window.
+#[derive(Debug, Clone)]
+pub struct Step {
+    pub name: Name,
+    pub predicate: Expr,
+    pub within: Option<Spanned<Duration>>,
+}
+
+/// An event that disqualifies an attempt when it falls between two steps.
+#[derive(Debug, Clone)]
+pub struct Exclusion {
+    pub predicate: Expr,
+    pub after: Name,
+    pub before: Name,
+}
+
+/// A retention matrix definition.
+#[derive(Debug, Clone)]
+pub struct Retention {
+    pub cohort: Expr,
+    pub returning: Expr,
+    pub period: Spanned<Grain>,
+    pub periods: Spanned<i64>,
+    pub cohort_type: Spanned<CohortType>,
+    pub matching: Spanned<RetentionMatch>,
+    pub anchor: Spanned<PeriodAnchor>,
+}
+
+/// Any metric by cohort of first event and periods since.
+#[derive(Debug, Clone)]
+pub struct CohortDef {
+    pub metric: Name,
+    /// Source of the cohort event; defaults to the metric's `source`.
+    pub cohort_source: Option<Name>,
+    pub event: Expr,
+    pub period: Spanned<Grain>,
+    pub periods: Spanned<i64>,
+    pub per_entity: bool,
+    pub cumulative: bool,
+}
+
+/// A fixed length of time, as written (`7d`) and in milliseconds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Duration {
+    pub millis: i64,
+    pub text: String,
+}
+
+/// An expression node.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Expr {
+    pub kind: ExprKind,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum ExprKind {
+    Literal(Literal),
+    /// A name: a column in row expressions, a metric in formulas.
+    Column(String),
+    Neg(Box<Expr>),
+    Not(Box<Expr>),
+    Binary { op: BinaryOp, left: Box<Expr>, right: Box<Expr> },
+    InList { expr: Box<Expr>, list: Vec<Expr>, negated: bool },
+    Between { expr: Box<Expr>, low: Box<Expr>, high: Box<Expr>, negated: bool },
+    IsNull { expr: Box<Expr>, negated: bool },
+    Like { expr: Box<Expr>, pattern: Box<Expr>, negated: bool },
+    Call { name: Name, args: CallArgs, filter: Option<Box<Expr>> },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum CallArgs {
+    /// `count(*)`.
+    Star(Span),
+    Exprs(Vec<Expr>),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Literal {
+    Int(i64),
+    Float(f64),
+    String(String),
+    Bool(bool),
+    Null,
+    Duration(Duration),
+    Date(chrono::NaiveDate),
+    Timestamp(chrono::NaiveDateTime),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BinaryOp {
+    Or,
+    And,
+    Eq,
+    NotEq,
+    Lt,
+    LtEq,
+    Gt,
+    GtEq,
+    Add,
+    Sub,
+    Mul,
+    Div,
+    Mod,
+}
+
+impl BinaryOp {
+    pub fn symbol(self) -> &'static str {
+        match self {
+            BinaryOp::Or => "or",
+            BinaryOp::And => "and",
+            BinaryOp::Eq => "=",
+            BinaryOp::NotEq => "!=",
+            BinaryOp::Lt => "<",
+            BinaryOp::LtEq => "<=",
+            BinaryOp::Gt => ">",
+            BinaryOp::GtEq => ">=",
+            BinaryOp::Add => "+",
+            BinaryOp::Sub => "-",
+            BinaryOp::Mul => "*",
+            BinaryOp::Div => "/",
+            BinaryOp::Mod => "%",
+        }
+    }
+}
+
+/// Enums whose values are written as keywords in YAML.
+macro_rules! keywords {
+    ($( $(#[doc = $doc:literal])* $name:ident { $($variant:ident = $text:literal),* $(,)? } )*) => {$(
+        $(#[doc = $doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum $name { $($variant),* }
+        impl $name {
+            /// Every accepted spelling.
+            pub const ALL: &'static [&'static str] = &[$($text),*];
+            pub fn parse(s: &str) -> Option<Self> {
+                match s { $($text => Some($name::$variant),)* _ => None }
+            }
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $text,)* }
+            }
+        }
+    )*};
+}
+
+keywords! {
+    /// First day of a week.
+    Weekday { Monday = "monday", Tuesday = "tuesday", Wednesday = "wednesday", Thursday = "thursday",
+              Friday = "friday", Saturday = "saturday", Sunday = "sunday" }
+    /// Calendar periods.
+    Grain { Hour = "hour", Day = "day", Week = "week", Month = "month", Quarter = "quarter", Year = "year" }
+    /// Which of an entity's matching events count.
+    Occurrence { All = "all", First = "first", Last = "last" }
+    /// How funnel steps must follow each other.
+    FunnelOrder { Ordered = "ordered", Strict = "strict", Any = "any" }
+    /// Which step's property a funnel breakdown uses.
+    Attribution { FirstStep = "first_step", LastStep = "last_step" }
+    /// The number a funnel metric reports.
+    FunnelValue { Steps = "steps", Converted = "converted", ConversionRate = "conversion_rate", Entered = "entered" }
+    /// Units for durations in results.
+    TimeUnit { Seconds = "seconds", Minutes = "minutes", Hours = "hours", Days = "days" }
+    /// First-time cohorts (an entity's first matching event) or recurring ones.
+    CohortType { FirstTime = "first_time", Recurring = "recurring" }
+    /// Retention counts returns in exactly period k, or in k or later.
+    RetentionMatch { On = "on", OnOrAfter = "on_or_after" }
+    /// Periods aligned to the calendar, or rolling 24-hour multiples from the cohort event.
+    PeriodAnchor { Calendar = "calendar", Rolling = "rolling" }
+    /// The number a churn metric reports.
+    ChurnValue { Churned = "churned", Rate = "rate", New = "new", Returning = "returning",
+                 Resurrected = "resurrected", Dormant = "dormant", NetGrowth = "net_growth" }
+}
+
+/// How a `time_between` metric summarises the per-entity durations.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Statistic {
+    Avg,
+    Median,
+    Min,
+    Max,
+    /// `p90` is `Percentile(0.9)`.
+    Percentile(f64),
+}
+
+impl Statistic {
+    pub const ALL: &'static [&'static str] = &["avg", "median", "min", "max", "p90"];
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "avg" | "mean" => Statistic::Avg,
+            "median" => Statistic::Median,
+            "min" => Statistic::Min,
+            "max" => Statistic::Max,
+            _ => {
+                let n: f64 = s.strip_prefix('p')?.parse().ok()?;
+                if !(0.0..=100.0).contains(&n) {
+                    return None;
+                }
+                Statistic::Percentile(n / 100.0)
+            }
+        })
+    }
+}

@@ -1,0 +1,364 @@
+//! Expression text -> [`Expr`], parsed with the pest grammar in
+//! `grammar/metricc.pest`. Positions are rebased onto the YAML file through an
+//! [`OffsetMap`], so every node's span points at its own line and column.
+
+use super::ast::{BinaryOp, CallArgs, Duration, Expr, ExprKind, Literal};
+use super::scalar::OffsetMap;
+use crate::diagnostics::{Code, Diagnostic};
+use crate::span::{FileId, Span};
+use pest::Parser;
+use pest::error::{ErrorVariant, InputLocation};
+use pest::iterators::Pair;
+
+#[derive(pest_derive::Parser)]
+#[grammar = "../grammar/metricc.pest"]
+struct Grammar;
+
+/// Deepest nesting of parentheses and calls an expression may have.
+pub const MAX_DEPTH: usize = 64;
+
+/// Where an expression's text sits in its file.
+pub struct Origin<'a> {
+    pub file: FileId,
+    pub map: &'a OffsetMap,
+}
+
+impl Origin<'_> {
+    fn span(&self, start: usize, end: usize) -> Span {
+        let (s, e) = self.map.range(start, end);
+        Span::new(self.file, s, e)
+    }
+}
+
+/// Parses an expression.
+pub fn parse_expr(text: &str, origin: &Origin) -> Result<Expr, Diagnostic> {
+    check_depth(text, origin)?;
+    let mut pairs = Grammar::parse(Rule::expression, text).map_err(|e| syntax_error(e, text, origin))?;
+    let expression = pairs.next().expect("the expression rule always yields one pair");
+    let expr = expression.into_inner().next().expect("expression holds expr");
+    build(expr, origin)
+}
+
+/// Parses a duration such as `14d`; `None` if the text is not one.
+pub fn parse_duration(text: &str) -> Option<Duration> {
+    let mut pairs = Grammar::parse(Rule::duration_setting, text.trim()).ok()?;
+    let pair = pairs.next()?.into_inner().next()?;
+    duration_value(pair.as_str())
+}
+
+fn duration_value(text: &str) -> Option<Duration> {
+    let digits = text.trim_end_matches(|c: char| c.is_ascii_alphabetic());
+    let unit = &text[digits.len()..];
+    let n: i64 = digits.parse().ok()?;
+    let scale = match unit {
+        "ms" => 1,
+        "s" => 1_000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
+        "w" => 7 * 86_400_000,
+        _ => return None,
+    };
+    Some(Duration { millis: n.checked_mul(scale)?, text: text.to_string() })
+}
+
+/// Rejects nesting deeper than [`MAX_DEPTH`] before pest recurses into it.
+fn check_depth(text: &str, origin: &Origin) -> Result<(), Diagnostic> {
+    let mut depth = 0usize;
+    let mut quote: Option<char> = None;
+    for (i, c) in text.char_indices() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), _) => {}
+            (None, '\'' | '"' | '`') => quote = Some(c),
+            (None, '(') => {
+                depth += 1;
+                if depth > MAX_DEPTH {
+                    return Err(Diagnostic::new(Code::ExpressionTooDeep, "expression is nested too deeply")
+                        .at(origin.span(i, i + 1), format!("more than {MAX_DEPTH} levels of parentheses here"))
+                        .with_help("split the expression into simpler metrics or remove redundant parentheses"));
+                }
+            }
+            (None, ')') => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+fn rule_name(rule: &Rule) -> Option<&'static str> {
+    Some(match rule {
+        Rule::EOI => "end of expression",
+        Rule::expr | Rule::or_expr | Rule::and_expr | Rule::not_expr | Rule::predicate => "an expression",
+        Rule::sum | Rule::product | Rule::unary => "a value",
+        Rule::cmp_op | Rule::comparison => "a comparison",
+        Rule::add_op | Rule::mul_op => "an operator",
+        Rule::kw_and => "`and`",
+        Rule::kw_or => "`or`",
+        Rule::kw_in | Rule::in_list => "`in`",
+        Rule::kw_is | Rule::is_null => "`is`",
+        Rule::kw_between | Rule::between => "`between`",
+        Rule::kw_like | Rule::like => "`like`",
+        Rule::kw_not => "`not`",
+        Rule::kw_null => "`null`",
+        Rule::column | Rule::ident | Rule::quoted_ident => "a name",
+        Rule::call | Rule::call_args => "a function call",
+        Rule::filter_clause | Rule::kw_filter => "`filter (...)`",
+        Rule::string => "a string",
+        Rule::number => "a number",
+        Rule::duration => "a duration",
+        _ => return None,
+    })
+}
+
+fn syntax_error(e: pest::error::Error<Rule>, text: &str, origin: &Origin) -> Diagnostic {
+    let pos = match e.location {
+        InputLocation::Pos(p) => p,
+        InputLocation::Span((s, _)) => s,
+    };
+    let found = text[pos..].chars().next();
+    let end = found.map_or(pos, |c| pos + c.len_utf8());
+    let expected = match &e.variant {
+        ErrorVariant::ParsingError { positives, .. } => {
+            let mut names: Vec<&str> = positives.iter().filter_map(rule_name).collect();
+            names.sort_unstable();
+            names.dedup();
+            names
+        }
+        ErrorVariant::CustomError { .. } => vec![],
+    };
+    let found_text = match found {
+        None => "the end of the expression".to_string(),
+        Some(_) => {
+            let word: String = text[pos..].chars().take_while(|c| !c.is_whitespace()).take(20).collect();
+            format!("`{word}`")
+        }
+    };
+    let label = if expected.is_empty() {
+        format!("unexpected {found_text}")
+    } else {
+        format!("expected {}, found {found_text}", join_or(&expected))
+    };
+    let help = if found == Some('#') {
+        "`#` starts a YAML comment; put the expression in quotes".to_string()
+    } else if text[pos..].starts_with("&&") || text[pos..].starts_with("||") {
+        "write `and` / `or` instead of `&&` / `||`".to_string()
+    } else {
+        "see docs/LANGUAGE.md for the expression syntax".to_string()
+    };
+    Diagnostic::new(Code::ExpressionSyntax, "invalid expression").at(origin.span(pos, end), label).with_help(help)
+}
+
+fn join_or(items: &[&str]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => one.to_string(),
+        [init @ .., last] => format!("{} or {last}", init.join(", ")),
+    }
+}
+
+fn span_of(pair: &Pair<Rule>, origin: &Origin) -> Span {
+    let s = pair.as_span();
+    origin.span(s.start(), s.end())
+}
+
+fn boxed(e: Expr) -> Box<Expr> {
+    Box::new(e)
+}
+
+/// Builds a left-associative chain `a op b op c` from alternating pairs.
+fn chain(pair: Pair<Rule>, origin: &Origin) -> Result<Expr, Diagnostic> {
+    let mut inner = pair.into_inner();
+    let mut left = build(inner.next().expect("chain has a first operand"), origin)?;
+    while let Some(op_pair) = inner.next() {
+        let op = match op_pair.as_rule() {
+            Rule::kw_or => BinaryOp::Or,
+            Rule::kw_and => BinaryOp::And,
+            _ => match op_pair.as_str() {
+                "+" => BinaryOp::Add,
+                "-" => BinaryOp::Sub,
+                "*" => BinaryOp::Mul,
+                "/" => BinaryOp::Div,
+                _ => BinaryOp::Mod,
+            },
+        };
+        let right = build(inner.next().expect("operator has a right operand"), origin)?;
+        let span = left.span.to(right.span);
+        left = Expr { kind: ExprKind::Binary { op, left: boxed(left), right: boxed(right) }, span };
+    }
+    Ok(left)
+}
+
+fn build(pair: Pair<Rule>, origin: &Origin) -> Result<Expr, Diagnostic> {
+    let span = span_of(&pair, origin);
+    let kind = match pair.as_rule() {
+        Rule::expr => return build(pair.into_inner().next().expect("expr holds or_expr"), origin),
+        Rule::or_expr | Rule::and_expr | Rule::sum | Rule::product => return chain(pair, origin),
+        Rule::not_expr => {
+            let mut inner: Vec<Pair<Rule>> = pair.into_inner().collect();
+            let mut e = build(inner.pop().expect("not_expr ends in a predicate"), origin)?;
+            for not in inner.into_iter().rev() {
+                let s = span_of(&not, origin).to(e.span);
+                e = Expr { kind: ExprKind::Not(boxed(e)), span: s };
+            }
+            return Ok(e);
+        }
+        Rule::unary => {
+            let mut inner: Vec<Pair<Rule>> = pair.into_inner().collect();
+            let mut e = build(inner.pop().expect("unary ends in a primary"), origin)?;
+            for neg in inner.into_iter().rev() {
+                let s = span_of(&neg, origin).to(e.span);
+                e = Expr { kind: ExprKind::Neg(boxed(e)), span: s };
+            }
+            return Ok(e);
+        }
+        Rule::predicate => return predicate(pair, origin),
+        Rule::call => return call(pair, origin),
+        Rule::column => {
+            let inner = pair.into_inner().next().expect("column holds a name");
+            let name = match inner.as_rule() {
+                Rule::quoted_ident => {
+                    let s = inner.as_str();
+                    s[1..s.len() - 1].replace("``", "`")
+                }
+                _ => inner.as_str().to_string(),
+            };
+            ExprKind::Column(name)
+        }
+        Rule::duration => match duration_value(pair.as_str()) {
+            Some(d) => ExprKind::Literal(Literal::Duration(d)),
+            None => return Err(literal_error(span, "duration is too large")),
+        },
+        Rule::number => {
+            let s = pair.as_str();
+            if let Ok(i) = s.parse::<i64>() {
+                ExprKind::Literal(Literal::Int(i))
+            } else {
+                match s.parse::<f64>() {
+                    Ok(f) if f.is_finite() => ExprKind::Literal(Literal::Float(f)),
+                    _ => return Err(literal_error(span, "number is out of range")),
+                }
+            }
+        }
+        Rule::string => ExprKind::Literal(Literal::String(unquote(pair.as_str()))),
+        Rule::boolean => {
+            let t = pair.into_inner().next().expect("boolean keyword").as_rule() == Rule::kw_true;
+            ExprKind::Literal(Literal::Bool(t))
+        }
+        Rule::null => ExprKind::Literal(Literal::Null),
+        Rule::date_lit => {
+            let text = unquote(pair.into_inner().next().expect("date string").as_str());
+            match chrono::NaiveDate::parse_from_str(&text, "%Y-%m-%d") {
+                Ok(d) => ExprKind::Literal(Literal::Date(d)),
+                Err(_) => return Err(literal_error(span, "not a valid date; write `date 'YYYY-MM-DD'`")),
+            }
+        }
+        Rule::timestamp_lit => {
+            let text = unquote(pair.into_inner().next().expect("timestamp string").as_str());
+            match parse_timestamp(&text) {
+                Some(t) => ExprKind::Literal(Literal::Timestamp(t)),
+                None => {
+                    return Err(literal_error(
+                        span,
+                        "not a valid timestamp; write `timestamp 'YYYY-MM-DD HH:MM[:SS]'`",
+                    ));
+                }
+            }
+        }
+        r => unreachable!("grammar rule {r:?} is handled by its parent"),
+    };
+    Ok(Expr { kind, span })
+}
+
+/// Local date-times accepted by `timestamp '...'` and the CLI.
+pub fn parse_timestamp(text: &str) -> Option<chrono::NaiveDateTime> {
+    const FORMATS: [&str; 4] = ["%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M"];
+    FORMATS.iter().find_map(|f| chrono::NaiveDateTime::parse_from_str(text, f).ok())
+}
+
+fn literal_error(span: Span, label: &str) -> Diagnostic {
+    Diagnostic::new(Code::InvalidLiteral, "invalid literal").at(span, label)
+}
+
+fn unquote(s: &str) -> String {
+    let q = &s[..1];
+    s[1..s.len() - 1].replace(&format!("{q}{q}"), q)
+}
+
+fn predicate(pair: Pair<Rule>, origin: &Origin) -> Result<Expr, Diagnostic> {
+    let span = span_of(&pair, origin);
+    let mut inner = pair.into_inner();
+    let left = build(inner.next().expect("predicate starts with a value"), origin)?;
+    let Some(test) = inner.next() else { return Ok(left) };
+    let rule = test.as_rule();
+    let mut parts = test.into_inner().peekable();
+    let negated = parts.peek().is_some_and(|p| p.as_rule() == Rule::kw_not);
+    if negated {
+        parts.next();
+    }
+    let kind = match rule {
+        Rule::comparison => {
+            let op = match parts.next().expect("comparison operator").as_str() {
+                "<=" => BinaryOp::LtEq,
+                ">=" => BinaryOp::GtEq,
+                "<>" | "!=" => BinaryOp::NotEq,
+                "<" => BinaryOp::Lt,
+                ">" => BinaryOp::Gt,
+                _ => BinaryOp::Eq,
+            };
+            let right = build(parts.next().expect("comparison right side"), origin)?;
+            ExprKind::Binary { op, left: boxed(left), right: boxed(right) }
+        }
+        Rule::in_list => {
+            parts.next(); // `in`
+            let list = parts.map(|p| build(p, origin)).collect::<Result<Vec<_>, _>>()?;
+            ExprKind::InList { expr: boxed(left), list, negated }
+        }
+        Rule::between => {
+            parts.next(); // `between`
+            let low = build(parts.next().expect("between low"), origin)?;
+            parts.next(); // `and`
+            let high = build(parts.next().expect("between high"), origin)?;
+            ExprKind::Between { expr: boxed(left), low: boxed(low), high: boxed(high), negated }
+        }
+        Rule::is_null => {
+            let negated = parts.any(|p| p.as_rule() == Rule::kw_not);
+            ExprKind::IsNull { expr: boxed(left), negated }
+        }
+        Rule::like => {
+            parts.next(); // `like`
+            let pattern = build(parts.next().expect("like pattern"), origin)?;
+            ExprKind::Like { expr: boxed(left), pattern: boxed(pattern), negated }
+        }
+        r => unreachable!("not a predicate test: {r:?}"),
+    };
+    Ok(Expr { kind, span })
+}
+
+fn call(pair: Pair<Rule>, origin: &Origin) -> Result<Expr, Diagnostic> {
+    let span = span_of(&pair, origin);
+    let mut name = None;
+    let mut args = CallArgs::Exprs(Vec::new());
+    let mut filter = None;
+    for p in pair.into_inner() {
+        match p.as_rule() {
+            Rule::ident => name = Some(crate::span::Spanned::new(p.as_str().to_lowercase(), span_of(&p, origin))),
+            Rule::call_args => {
+                let mut inner = p.into_inner().peekable();
+                if inner.peek().is_some_and(|a| a.as_rule() == Rule::star) {
+                    let star = inner.next().expect("peeked");
+                    args = CallArgs::Star(span_of(&star, origin));
+                } else {
+                    args = CallArgs::Exprs(inner.map(|a| build(a, origin)).collect::<Result<_, _>>()?);
+                }
+            }
+            Rule::filter_clause => {
+                let e = p.into_inner().find(|q| q.as_rule() == Rule::expr).expect("filter holds an expression");
+                filter = Some(boxed(build(e, origin)?));
+            }
+            r => unreachable!("unexpected call part {r:?}"),
+        }
+    }
+    let name = name.expect("a call has a name");
+    Ok(Expr { kind: ExprKind::Call { name, args, filter }, span })
+}

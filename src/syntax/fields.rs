@@ -1,0 +1,273 @@
+//! Typed access to YAML nodes with diagnostics: each reader reports what is
+//! wrong and returns `None`, so the builder goes on and finds every problem.
+
+use super::ast::{Duration, Expr, Name};
+use super::expr::{Origin, parse_duration, parse_expr};
+use super::scalar::OffsetMap;
+use super::yaml::{Node, NodeKind};
+use crate::diagnostics::{Code, Diagnostic, Diagnostics, did_you_mean, suggestion_help};
+use crate::span::{FileId, Span, Spanned};
+
+/// Per-file context of the AST builder.
+pub struct Cx<'a> {
+    pub file: FileId,
+    pub text: &'a str,
+    pub diags: &'a mut Diagnostics,
+}
+
+/// The keys of one YAML mapping, checked against the keys allowed there.
+pub struct Fields<'n> {
+    pub span: Span,
+    entries: Vec<(&'n str, &'n Node, &'n Node)>,
+}
+
+impl<'a> Cx<'a> {
+    pub fn report(&mut self, d: Diagnostic) {
+        self.diags.push(d);
+    }
+
+    fn wrong_type(&mut self, node: &Node, expected: &str, context: &str) {
+        self.report(
+            Diagnostic::new(Code::WrongYamlType, format!("{context} must be {expected}"))
+                .at(node.span, format!("found {}", node.shape())),
+        );
+    }
+
+    /// Reads a mapping; reports non-string keys, duplicates and keys not in `allowed`.
+    pub fn fields<'n>(&mut self, node: &'n Node, context: &str, allowed: &[&str]) -> Option<Fields<'n>> {
+        let NodeKind::Map(pairs) = &node.kind else {
+            self.wrong_type(node, "a mapping of keys to values", context);
+            return None;
+        };
+        let mut entries: Vec<(&'n str, &'n Node, &'n Node)> = Vec::new();
+        for (k, v) in pairs {
+            let Some(key) = k.as_str() else {
+                self.wrong_type(k, "a text key", &format!("a key in {context}"));
+                continue;
+            };
+            if let Some((_, first, _)) = entries.iter().find(|(n, _, _)| *n == key) {
+                self.report(
+                    Diagnostic::new(Code::DuplicateKey, format!("duplicate key `{key}`"))
+                        .at(k.span, "written again here")
+                        .with_secondary(first.span, "first written here")
+                        .with_help("remove one of the two; YAML keys must be unique in a mapping"),
+                );
+                continue;
+            }
+            if !allowed.contains(&key) {
+                let help = suggestion_help(key, "keys", allowed.iter().copied());
+                self.report(
+                    Diagnostic::new(Code::UnknownKey, format!("unknown key `{key}` in {context}"))
+                        .at(k.span, "not a key metricc knows here")
+                        .with_help(help),
+                );
+                continue;
+            }
+            entries.push((key, k, v));
+        }
+        Some(Fields { span: node.span, entries })
+    }
+
+    /// Reports a missing required key.
+    pub fn missing(&mut self, fields: &Fields, key: &str, context: &str, help: &str) {
+        self.report(
+            Diagnostic::new(Code::MissingKey, format!("{context} has no `{key}`"))
+                .at(fields.label_span(), format!("`{key}` is required here"))
+                .with_help(help.to_string()),
+        );
+    }
+
+    /// A text value (numbers and booleans are accepted as their written text).
+    pub fn text(&mut self, node: &Node, context: &str) -> Option<Name> {
+        match &node.kind {
+            NodeKind::Str(s) => Some(Spanned::new(s.clone(), node.span)),
+            NodeKind::Int(_) | NodeKind::Float(_) | NodeKind::Bool(_) => {
+                Some(Spanned::new(self.raw(node).to_string(), node.span))
+            }
+            _ => {
+                self.wrong_type(node, "text", context);
+                None
+            }
+        }
+    }
+
+    /// A name: an identifier of letters, digits and `_`.
+    pub fn name(&mut self, node: &Node, context: &str) -> Option<Name> {
+        let name = self.text(node, context)?;
+        self.check_name(&name, context).then_some(name)
+    }
+
+    pub fn check_name(&mut self, name: &Name, context: &str) -> bool {
+        if is_identifier(&name.value) {
+            return true;
+        }
+        let fixed: String =
+            name.value.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' }).collect();
+        self.report(
+            Diagnostic::new(Code::InvalidName, format!("`{}` is not a valid {context}", name.value))
+                .at(name.span, "names use letters, digits and `_`, and do not start with a digit")
+                .with_help(format!("rename it, e.g. `{}`", fixed.trim_start_matches(|c: char| c.is_ascii_digit()))),
+        );
+        false
+    }
+
+    /// A list of names; a single name is accepted as a list of one.
+    pub fn names(&mut self, node: &Node, context: &str) -> Vec<Name> {
+        match &node.kind {
+            NodeKind::Seq(items) => items.iter().filter_map(|i| self.name(i, context)).collect(),
+            _ => self.name(node, context).into_iter().collect(),
+        }
+    }
+
+    pub fn bool(&mut self, node: &Node, context: &str) -> Option<Spanned<bool>> {
+        match node.kind {
+            NodeKind::Bool(b) => Some(Spanned::new(b, node.span)),
+            _ => {
+                self.wrong_type(node, "`true` or `false`", context);
+                None
+            }
+        }
+    }
+
+    pub fn int(&mut self, node: &Node, context: &str) -> Option<Spanned<i64>> {
+        match node.kind {
+            NodeKind::Int(i) => Some(Spanned::new(i, node.span)),
+            _ => {
+                self.wrong_type(node, "a whole number", context);
+                None
+            }
+        }
+    }
+
+    /// A keyword from a fixed set (`parse`), with a suggestion when misspelt.
+    pub fn keyword<T>(
+        &mut self,
+        node: &Node,
+        context: &str,
+        all: &[&str],
+        parse: impl Fn(&str) -> Option<T>,
+    ) -> Option<Spanned<T>> {
+        let text = self.text(node, context)?;
+        match parse(&text.value) {
+            Some(v) => Some(Spanned::new(v, node.span)),
+            None => {
+                let help = match did_you_mean(&text.value, all.iter().copied()) {
+                    Some(s) => format!("did you mean `{s}`?"),
+                    None => format!("use one of: {}", all.iter().map(|a| format!("`{a}`")).collect::<Vec<_>>().join(", ")),
+                };
+                self.report(
+                    Diagnostic::new(Code::InvalidValue, format!("invalid {context}"))
+                        .at(node.span, format!("`{}` is not allowed here", text.value))
+                        .with_help(help),
+                );
+                None
+            }
+        }
+    }
+
+    /// A duration such as `7d`.
+    pub fn duration(&mut self, node: &Node, context: &str) -> Option<Spanned<Duration>> {
+        let text = self.text(node, context)?;
+        match parse_duration(&text.value) {
+            Some(d) if d.millis > 0 => Some(Spanned::new(d, node.span)),
+            Some(_) => {
+                self.report(
+                    Diagnostic::new(Code::InvalidWindow, format!("{context} must be longer than zero"))
+                        .at(node.span, "a zero-length window matches nothing")
+                        .with_help("give a positive duration such as `7d`"),
+                );
+                None
+            }
+            None => {
+                let help = if text.value.trim().chars().all(|c| c.is_ascii_digit()) {
+                    format!("add a unit: `{}d` for days, `{}h` for hours", text.value.trim(), text.value.trim())
+                } else {
+                    "write a whole number and a unit (ms, s, m, h, d, w), e.g. `7d` or `24h`".to_string()
+                };
+                self.report(
+                    Diagnostic::new(Code::InvalidDuration, format!("invalid duration for {context}"))
+                        .at(node.span, format!("`{}` is not a duration", text.value))
+                        .with_help(help),
+                );
+                None
+            }
+        }
+    }
+
+    /// A calendar date `YYYY-MM-DD`.
+    pub fn date(&mut self, node: &Node, context: &str) -> Option<Spanned<chrono::NaiveDate>> {
+        let text = self.text(node, context)?;
+        match chrono::NaiveDate::parse_from_str(text.value.trim(), "%Y-%m-%d") {
+            Ok(d) => Some(Spanned::new(d, node.span)),
+            Err(_) => {
+                self.report(
+                    Diagnostic::new(Code::InvalidLiteral, format!("invalid date for {context}"))
+                        .at(node.span, format!("`{}` is not a date", text.value))
+                        .with_help("write the date as YYYY-MM-DD, e.g. 2026-01-31"),
+                );
+                None
+            }
+        }
+    }
+
+    /// An expression written in a YAML scalar, with spans rebased onto the file.
+    pub fn expr(&mut self, node: &Node, context: &str) -> Option<Expr> {
+        let value = match &node.kind {
+            NodeKind::Str(s) => s.clone(),
+            NodeKind::Int(_) | NodeKind::Float(_) | NodeKind::Bool(_) => self.raw(node).to_string(),
+            _ => {
+                self.wrong_type(node, "an expression in text", context);
+                return None;
+            }
+        };
+        if value.trim().is_empty() {
+            self.report(
+                Diagnostic::new(Code::ExpressionSyntax, format!("{context} is empty"))
+                    .at(node.span, "an expression is expected here"),
+            );
+            return None;
+        }
+        let raw = self.raw(node);
+        let map = if raw == value { OffsetMap::identity(node.span.start as usize, value.len()) } else {
+            OffsetMap::new(&value, raw, node.span.start as usize)
+        };
+        match parse_expr(&value, &Origin { file: self.file, map: &map }) {
+            Ok(e) => Some(e),
+            Err(d) => {
+                self.report(d);
+                None
+            }
+        }
+    }
+
+    fn raw(&self, node: &Node) -> &'a str {
+        self.text.get(node.span.start as usize..node.span.end as usize).unwrap_or("")
+    }
+}
+
+impl<'n> Fields<'n> {
+    pub fn get(&self, key: &str) -> Option<&'n Node> {
+        self.entries.iter().find(|(k, _, _)| *k == key).map(|(_, _, v)| *v)
+    }
+
+    /// The span of a key, for "defined here" labels.
+    pub fn key_span(&self, key: &str) -> Option<Span> {
+        self.entries.iter().find(|(k, _, _)| *k == key).map(|(_, k, _)| k.span)
+    }
+
+    /// The keys present, in file order.
+    pub fn keys(&self) -> impl Iterator<Item = &'n str> + '_ {
+        self.entries.iter().map(|(k, _, _)| *k)
+    }
+
+    /// Where to point when something is missing: the first key, or the mapping.
+    pub fn label_span(&self) -> Span {
+        self.entries.first().map_or(self.span, |(_, k, _)| k.span)
+    }
+}
+
+pub fn is_identifier(s: &str) -> bool {
+    let mut chars = s.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
