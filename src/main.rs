@@ -1,1 +1,26 @@
-fn main() {}
+//! The `metricc` binary: a dispatch table over the subcommands in `metricc::cli`.
+
+use clap::Parser;
+use metricc::cli::{Cli, Command, ExitStatus, check, sample_data};
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { ExitStatus::Usage } else { ExitStatus::Ok }.into();
+        }
+    };
+    let result = std::panic::catch_unwind(|| match &cli.command {
+        Command::Check(args) => check::check(args),
+        Command::SampleData(args) => sample_data::sample_data(args),
+    });
+    match result {
+        Ok(status) => status.into(),
+        Err(_) => {
+            eprintln!("error: metricc hit an internal error (a bug); please report it with the input that caused it");
+            ExitStatus::Internal.into()
+        }
+    }
+}

@@ -1,0 +1,186 @@
+//! Stage `read` for data: source paths -> Parquet files -> [`SourceSchema`],
+//! from the footers only (no row is read). The one front-end module that
+//! touches the Parquet reader; it hands the resolver plain types.
+
+use crate::diagnostics::{Code, Diagnostic};
+use crate::semantic::types::{Column, SourceSchema, Type};
+use crate::syntax::ast::SourceDef;
+use datafusion::arrow::datatypes::DataType;
+use datafusion::parquet::arrow::parquet_to_arrow_schema;
+use datafusion::parquet::file::metadata::ParquetMetaDataReader;
+use std::path::{Path, PathBuf};
+
+/// Most files one source may match; more is almost certainly a wrong glob.
+const MAX_FILES: usize = 100_000;
+
+/// Finds a source's files and reads their schemas. Problems are diagnostics on
+/// the source's `path`.
+pub fn load(project_dir: &Path, source: &SourceDef) -> Result<SourceSchema, Diagnostic> {
+    let files = find_files(project_dir, &source.path.value).map_err(|label| {
+        Diagnostic::new(Code::SourceFilesMissing, format!("no Parquet files for source `{}`", source.name.value))
+            .at(source.path.span, label)
+            .with_help(format!(
+                "paths are relative to the project directory `{}`; generate sample data with `metricc sample-data`, or fix the path",
+                project_dir.display()
+            ))
+    })?;
+    let mut schema: Option<(PathBuf, Vec<Column>)> = None;
+    for file in &files {
+        let mut columns = read_footer(file).map_err(|e| {
+            Diagnostic::new(Code::ParquetUnreadable, format!("cannot read the Parquet footer of `{}`", file.display()))
+                .at(source.path.span, format!("this path matches `{}`", file.display()))
+                .with_help(format!("{e}; regenerate or remove the file"))
+        })?;
+        columns.extend(partition_columns(project_dir, &source.path.value, file));
+        match &schema {
+            None => schema = Some((file.clone(), columns)),
+            Some((first, expected)) => {
+                if let Some(problem) = drift(expected, &columns) {
+                    return Err(Diagnostic::new(
+                        Code::SchemaDrift,
+                        format!("the files of source `{}` disagree on their columns", source.name.value),
+                    )
+                    .at(source.path.span, format!("`{}` {problem}", file.display()))
+                    .with_help(format!(
+                        "compared with `{}`; rewrite the odd file with the same schema or narrow the path",
+                        first.display()
+                    )));
+                }
+            }
+        }
+    }
+    let (_, columns) = schema.expect("find_files returns at least one file");
+    Ok(SourceSchema { files, columns })
+}
+
+/// How `actual` differs from `expected`, if it does.
+fn drift(expected: &[Column], actual: &[Column]) -> Option<String> {
+    for e in expected {
+        match actual.iter().find(|a| a.name == e.name) {
+            None => return Some(format!("has no column `{}`", e.name)),
+            Some(a) if a.ty != e.ty => {
+                return Some(format!("has `{}` as {} where other files have {}", e.name, a.physical, e.physical));
+            }
+            Some(_) => {}
+        }
+    }
+    actual
+        .iter()
+        .find(|a| !expected.iter().any(|e| e.name == a.name))
+        .map(|a| format!("has an extra column `{}`", a.name))
+}
+
+fn is_glob(path: &str) -> bool {
+    path.contains(['*', '?', '['])
+}
+
+/// The Parquet files a path names: a file, a directory (recursively), or a glob.
+pub fn find_files(project_dir: &Path, path: &str) -> Result<Vec<PathBuf>, String> {
+    let full = project_dir.join(path);
+    let mut files = Vec::new();
+    if is_glob(path) {
+        let pattern = full.to_string_lossy().into_owned();
+        let paths = glob::glob(&pattern).map_err(|e| format!("invalid glob pattern: {}", e.msg))?;
+        for p in paths.flatten() {
+            if p.is_dir() {
+                walk(&p, &mut files);
+            } else if is_data_file(&p) {
+                files.push(p);
+            }
+        }
+    } else if full.is_dir() {
+        walk(&full, &mut files);
+    } else if full.is_file() {
+        files.push(full.clone());
+    } else {
+        return Err(format!("`{}` does not exist", full.display()));
+    }
+    if files.is_empty() {
+        return Err(format!("`{}` matches no `.parquet` file", full.display()));
+    }
+    if files.len() > MAX_FILES {
+        return Err(format!("`{}` matches more than {MAX_FILES} files", full.display()));
+    }
+    files.sort();
+    Ok(files)
+}
+
+/// Hidden and `_`-prefixed files (`_SUCCESS`, `.crc`) are not data, as in Spark and DataFusion.
+fn is_data_file(p: &Path) -> bool {
+    let name = p.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
+    !name.starts_with('.') && !name.starts_with('_') && name.ends_with(".parquet")
+}
+
+fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for entry in entries.flatten() {
+        let p = entry.path();
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with('.') || name.starts_with('_') {
+            continue;
+        }
+        match entry.file_type() {
+            Ok(t) if t.is_dir() => walk(&p, out),
+            Ok(_) if is_data_file(&p) => out.push(p),
+            _ => {}
+        }
+    }
+}
+
+/// `key=value` directory names between the source root and the file.
+fn partition_columns(project_dir: &Path, path: &str, file: &Path) -> Vec<Column> {
+    let root = if is_glob(path) {
+        let fixed: Vec<&str> = path.split('/').take_while(|seg| !is_glob(seg)).collect();
+        project_dir.join(fixed.join("/"))
+    } else {
+        project_dir.join(path)
+    };
+    let Ok(rel) = file.strip_prefix(&root) else { return Vec::new() };
+    let Some(parent) = rel.parent() else { return Vec::new() };
+    parent
+        .components()
+        .filter_map(|c| {
+            let seg = c.as_os_str().to_string_lossy();
+            let (k, _) = seg.split_once('=')?;
+            Some(Column { name: k.to_string(), ty: Type::String, physical: "partition".into(), partition: true })
+        })
+        .collect()
+}
+
+fn read_footer(file: &Path) -> Result<Vec<Column>, String> {
+    let f = std::fs::File::open(file).map_err(|e| e.to_string())?;
+    let meta = ParquetMetaDataReader::new().parse_and_finish(&f).map_err(|e| e.to_string())?;
+    let file_meta = meta.file_metadata();
+    let arrow = parquet_to_arrow_schema(file_meta.schema_descr(), file_meta.key_value_metadata())
+        .map_err(|e| e.to_string())?;
+    Ok(arrow
+        .fields()
+        .iter()
+        .map(|f| Column {
+            name: f.name().clone(),
+            ty: type_of(f.data_type()),
+            physical: f.data_type().to_string(),
+            partition: false,
+        })
+        .collect())
+}
+
+/// Maps an Arrow type to the language's types.
+pub fn type_of(t: &DataType) -> Type {
+    use DataType as D;
+    match t {
+        D::Boolean => Type::Bool,
+        D::Int8 | D::Int16 | D::Int32 | D::Int64 | D::UInt8 | D::UInt16 | D::UInt32 | D::UInt64 => Type::Int,
+        D::Float16 | D::Float32 | D::Float64 | D::Decimal32(..) | D::Decimal64(..) | D::Decimal128(..) | D::Decimal256(..) => {
+            Type::Float
+        }
+        D::Utf8 | D::LargeUtf8 | D::Utf8View => Type::String,
+        D::Dictionary(_, v) => type_of(v),
+        D::Timestamp(..) => Type::Timestamp,
+        D::Date32 | D::Date64 => Type::Date,
+        D::Duration(_) => Type::Duration,
+        D::Null => Type::Null,
+        _ => Type::Other,
+    }
+}

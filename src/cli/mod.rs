@@ -1,0 +1,69 @@
+//! The command line: argument definitions and exit statuses. Each subcommand is
+//! a module named after it with a function of the same name.
+
+pub mod check;
+pub mod sample_data;
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+/// metricc: metrics as code. Check metric definitions like a type checker.
+#[derive(Debug, Parser)]
+#[command(name = "metricc", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check a project: parse every file, resolve names and types against the
+    /// Parquet schemas (footers only), and report every problem.
+    Check(check::Args),
+    /// Generate the example's sample data: deterministic Parquet files for every
+    /// source of the API-product catalog.
+    SampleData(sample_data::Args),
+}
+
+/// How `metricc` exits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitStatus {
+    /// Success: no errors (and no warnings under `--deny-warnings`).
+    Ok = 0,
+    /// The project has errors (or warnings under `--deny-warnings`).
+    Findings = 1,
+    /// The command line was wrong.
+    Usage = 2,
+    /// metricc itself failed: a bug, please report it.
+    Internal = 101,
+}
+
+impl From<ExitStatus> for std::process::ExitCode {
+    fn from(s: ExitStatus) -> Self {
+        std::process::ExitCode::from(s as u8)
+    }
+}
+
+/// When to color human output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Color {
+    /// Color when printing to a terminal and `NO_COLOR` is unset.
+    Auto,
+    Always,
+    Never,
+}
+
+impl Color {
+    pub fn enabled(self, is_terminal: bool) -> bool {
+        match self {
+            Color::Always => true,
+            Color::Never => false,
+            Color::Auto => is_terminal && std::env::var_os("NO_COLOR").is_none(),
+        }
+    }
+}
+
+/// The project argument shared by the commands.
+pub fn project_dir(p: &Option<PathBuf>) -> PathBuf {
+    p.clone().unwrap_or_else(|| PathBuf::from("."))
+}

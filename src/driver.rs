@@ -1,0 +1,145 @@
+//! Runs the front-end stages in order: read the project, parse every file, read
+//! source schemas from Parquet footers, resolve. Used by `check`, and by every
+//! later command before it plans anything.
+
+use crate::catalog;
+use crate::diagnostics::{Code, Diagnostic, Diagnostics};
+use crate::semantic::{self, Schemas, model::Model};
+use crate::source::{ReadError, SourceSet};
+use crate::span::Span;
+use crate::syntax::{self, FileRole, ast::Ast};
+use std::path::{Path, PathBuf};
+
+/// The name of the project file in a project directory.
+pub const PROJECT_FILE: &str = "metricc.yaml";
+
+/// Everything the front end produced: the files (for rendering), the
+/// diagnostics, and the model when there was no error.
+#[derive(Debug)]
+pub struct Checked {
+    pub sources: SourceSet,
+    pub diagnostics: Diagnostics,
+    pub ast: Ast,
+    pub model: Option<Model>,
+}
+
+impl Checked {
+    pub fn errors(&self) -> usize {
+        self.diagnostics.iter().filter(|d| d.is_error()).count()
+    }
+}
+
+/// Checks the project at `path`: a project directory or its `metricc.yaml`.
+pub fn check(path: &Path) -> Checked {
+    let (dir, project_file) = if path.is_dir() || !path.exists() {
+        (path.to_path_buf(), path.join(PROJECT_FILE))
+    } else {
+        (path.parent().map_or_else(|| PathBuf::from("."), Path::to_path_buf), path.to_path_buf())
+    };
+    let mut sources = SourceSet::new();
+    let mut diags = Vec::new();
+    let mut ast = Ast::default();
+    if !project_file.is_file() {
+        diags.push(
+            Diagnostic::new(Code::ProjectFileMissing, format!("no `{PROJECT_FILE}` in `{}`", dir.display()))
+                .with_help("run metricc in a project directory, or pass its path: `metricc check path/to/project`"),
+        );
+        return Checked { sources, diagnostics: diags, ast, model: None };
+    }
+    read_and_parse(&mut sources, &project_file, FileRole::Project, &mut ast, &mut diags);
+    for file in definition_files(&dir, &project_file, &ast, &sources, &mut diags) {
+        read_and_parse(&mut sources, &file, FileRole::Definitions, &mut ast, &mut diags);
+    }
+    let mut schemas = Schemas::new();
+    for s in &ast.sources {
+        if schemas.contains_key(&s.name.value) {
+            continue;
+        }
+        let schema = match catalog::load(&dir, s) {
+            Ok(schema) => Some(schema),
+            Err(d) => {
+                diags.push(d);
+                None
+            }
+        };
+        schemas.insert(s.name.value.clone(), schema);
+    }
+    let model = semantic::resolve(&ast, &dir, &schemas, &mut diags);
+    let model = if diags.iter().any(|d| d.is_error()) { None } else { model };
+    Checked { sources, diagnostics: diags, ast, model }
+}
+
+fn read_and_parse(sources: &mut SourceSet, path: &Path, role: FileRole, ast: &mut Ast, diags: &mut Diagnostics) {
+    let (id, read) = sources.read(path);
+    let name = sources.get(id).name.clone();
+    let problem = match read {
+        Ok(()) => {
+            syntax::parse_file(id, sources.get(id), role, ast, diags);
+            return;
+        }
+        Err(ReadError::Io(e)) => Diagnostic::new(Code::FileUnreadable, format!("cannot read `{name}`: {e}"))
+            .with_help("check that the file exists and is readable"),
+        Err(ReadError::TooLarge(n)) => Diagnostic::new(Code::FileTooLarge, format!("`{name}` is too large ({n} bytes)"))
+            .with_help(format!("definition files may be at most {} bytes; split it", crate::source::MAX_FILE_BYTES)),
+        Err(ReadError::NotUtf8(at)) => Diagnostic::new(Code::FileNotUtf8, format!("`{name}` is not UTF-8 text"))
+            .with_help(format!("the first invalid byte is at offset {at}; save the file as UTF-8")),
+    };
+    diags.push(problem);
+}
+
+/// Definition files: the project's `files` globs, or every `.yaml`/`.yml`
+/// below the project directory (hidden directories, `data/` and `*.test.yaml` excluded).
+fn definition_files(dir: &Path, project_file: &Path, ast: &Ast, sources: &SourceSet, diags: &mut Diagnostics) -> Vec<PathBuf> {
+    let default = ["**/*.yaml".to_string(), "**/*.yml".to_string()];
+    let explicit = !ast.project.files.is_empty();
+    let patterns: Vec<(String, Option<Span>)> = if explicit {
+        ast.project.files.iter().map(|f| (f.value.clone(), Some(f.span))).collect()
+    } else {
+        default.iter().map(|p| (p.clone(), None)).collect()
+    };
+    let project_canon = project_file.canonicalize().ok();
+    let mut out: Vec<PathBuf> = Vec::new();
+    for (pattern, span) in patterns {
+        let full = dir.join(&pattern).to_string_lossy().into_owned();
+        let matched: Vec<PathBuf> = match glob::glob(&full) {
+            Ok(paths) => paths.flatten().filter(|p| p.is_file()).collect(),
+            Err(e) => {
+                if let Some(span) = span {
+                    diags.push(
+                        Diagnostic::new(Code::InvalidValue, "invalid file pattern")
+                            .at(span, e.msg.to_string())
+                            .with_help("use a glob such as `metrics/*.yaml`"),
+                    );
+                }
+                continue;
+            }
+        };
+        let kept: Vec<PathBuf> = matched
+            .into_iter()
+            .filter(|p| {
+                let rel = p.strip_prefix(dir).unwrap_or(p);
+                let hidden = rel.components().any(|c| {
+                    let s = c.as_os_str().to_string_lossy();
+                    s.starts_with('.') || s == "data" || s == "target"
+                });
+                let is_test = p.to_string_lossy().ends_with(".test.yaml");
+                let is_project = p.canonicalize().ok() == project_canon;
+                !(is_project || is_test || (!explicit && hidden))
+            })
+            .collect();
+        if kept.is_empty()
+            && let Some(span) = span
+        {
+            diags.push(
+                Diagnostic::new(Code::FileUnreadable, format!("`{pattern}` matches no definition file"))
+                    .at(span, "no file matches this pattern")
+                    .with_help(format!("patterns are relative to `{}`", dir.display())),
+            );
+        }
+        out.extend(kept);
+    }
+    let _ = sources;
+    out.sort();
+    out.dedup();
+    out
+}

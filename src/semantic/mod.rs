@@ -1,0 +1,165 @@
+//! Stage `resolve`: [`Ast`] + source schemas -> [`Model`]. Binds every name,
+//! types every expression against the Parquet schemas, finds cycles, and reports
+//! every user error; after it, later stages only meet internal bugs.
+
+pub mod expr;
+pub mod functions;
+mod graph;
+mod metrics;
+pub mod model;
+pub mod types;
+
+use crate::diagnostics::{Code, Diagnostic, Diagnostics, suggestion_help};
+use crate::syntax::ast::{Ast, Occurrence, SourceDef, Weekday};
+use model::{Model, Project, Source};
+use std::collections::HashMap;
+use std::path::Path;
+use types::{SourceSchema, Type};
+
+/// A source's schema, or `None` when it could not be read (already reported).
+pub type Schemas = HashMap<String, Option<SourceSchema>>;
+
+/// Resolves the AST. Returns the model only when no error was found.
+pub fn resolve(ast: &Ast, dir: &Path, schemas: &Schemas, diags: &mut Diagnostics) -> Option<Model> {
+    let errors_before = diags.iter().filter(|d| d.is_error()).count();
+    let project = project(ast, dir, diags);
+    let sources = sources(ast, schemas, diags);
+    let metrics = metrics::resolve(ast, &sources, diags);
+    unused_sources(ast, diags);
+    let errors = diags.iter().filter(|d| d.is_error()).count();
+    if errors > errors_before {
+        return None;
+    }
+    let sources = sources.into_iter().filter_map(|s| s.resolved).collect();
+    Some(Model { project: project?, sources, metrics })
+}
+
+fn project(ast: &Ast, dir: &Path, diags: &mut Diagnostics) -> Option<Project> {
+    let p = &ast.project;
+    let time_zone = match &p.time_zone {
+        None => chrono_tz::UTC,
+        Some(tz) => match tz.value.parse::<chrono_tz::Tz>() {
+            Ok(z) => z,
+            Err(_) => {
+                let exact = chrono_tz::TZ_VARIANTS.iter().find(|z| z.name().eq_ignore_ascii_case(&tz.value));
+                let help = match exact {
+                    Some(z) => format!("did you mean `{}`?", z.name()),
+                    None => {
+                        let names = chrono_tz::TZ_VARIANTS.iter().map(|z| z.name());
+                        match crate::diagnostics::did_you_mean(&tz.value, names) {
+                            Some(s) => format!("did you mean `{s}`?"),
+                            None => "use an IANA time zone name such as `UTC`, `Europe/Paris` or `America/New_York`".into(),
+                        }
+                    }
+                };
+                diags.push(
+                    Diagnostic::new(Code::InvalidTimeZone, "unknown time zone")
+                        .at(tz.span, format!("`{}` is not an IANA time zone", tz.value))
+                        .with_help(help),
+                );
+                return None;
+            }
+        },
+    };
+    Some(Project {
+        name: p.name.as_ref().map_or_else(String::new, |n| n.value.clone()),
+        dir: dir.to_path_buf(),
+        time_zone,
+        week_start: p.week_start.as_ref().map_or(Weekday::Monday, |w| w.value),
+        default_from: p.default_from.as_ref().map(|d| d.value),
+        default_to: p.default_to.as_ref().map(|d| d.value),
+    })
+}
+
+/// A source during resolution: its definition and, if its schema is known, the result.
+pub(crate) struct SourceInfo<'a> {
+    pub def: &'a SourceDef,
+    pub schema: Option<&'a SourceSchema>,
+    pub resolved: Option<Source>,
+}
+
+fn sources<'a>(ast: &'a Ast, schemas: &'a Schemas, diags: &mut Diagnostics) -> Vec<SourceInfo<'a>> {
+    let mut out: Vec<SourceInfo> = Vec::new();
+    for def in &ast.sources {
+        if let Some(first) = out.iter().find(|s| s.def.name.value == def.name.value) {
+            diags.push(
+                Diagnostic::new(Code::DuplicateDefinition, format!("source `{}` is defined twice", def.name.value))
+                    .at(def.name.span, "defined again here")
+                    .with_secondary(first.def.name.span, "first defined here")
+                    .with_help("rename one of the two sources"),
+            );
+            continue;
+        }
+        let schema = schemas.get(&def.name.value).and_then(|s| s.as_ref());
+        let resolved = schema.and_then(|schema| source(def, schema, diags));
+        out.push(SourceInfo { def, schema, resolved });
+    }
+    out
+}
+
+fn source(def: &SourceDef, schema: &SourceSchema, diags: &mut Diagnostics) -> Option<Source> {
+    let errors_before = diags.len();
+    let column = |name: &crate::syntax::ast::Name, role: &str, diags: &mut Diagnostics| -> Option<Type> {
+        match schema.column(&name.value) {
+            Some(c) => Some(c.ty),
+            None => {
+                diags.push(
+                    Diagnostic::new(Code::UnknownColumn, format!("unknown {role} column `{}`", name.value))
+                        .at(name.span, format!("source `{}` has no such column", def.name.value))
+                        .with_help(suggestion_help(&name.value, "columns", schema.names())),
+                );
+                None
+            }
+        }
+    };
+    if let Some(t) = column(&def.time, "time", diags)
+        && !t.is_temporal()
+    {
+        let physical = schema.column(&def.time.value).map_or("?", |c| c.physical.as_str());
+        diags.push(
+            Diagnostic::new(Code::TimeColumnType, format!("time column `{}` is not a timestamp", def.time.value))
+                .at(def.time.span, format!("its Parquet type is {physical}"))
+                .with_help(match schema.columns.iter().find(|c| c.ty.is_temporal()) {
+                    Some(c) => format!("did you mean `{}`? it is a {}", c.name, c.ty),
+                    None => "store the event time as a Parquet TIMESTAMP or DATE column".to_string(),
+                }),
+        );
+    }
+    if let Some(e) = &def.entity {
+        column(e, "entity", diags);
+    }
+    for d in &def.dimensions {
+        column(d, "dimension", diags);
+    }
+    (diags.len() == errors_before).then(|| Source {
+        name: def.name.value.clone(),
+        description: def.description.as_ref().map(|d| d.value.clone()),
+        schema: schema.clone(),
+        time: def.time.value.clone(),
+        entity: def.entity.as_ref().map(|e| e.value.clone()),
+        dimensions: def.dimensions.iter().map(|d| d.value.clone()).collect(),
+        span: def.name.span,
+    })
+}
+
+fn unused_sources(ast: &Ast, diags: &mut Diagnostics) {
+    for s in &ast.sources {
+        let used = ast.metrics.iter().any(|m| {
+            m.source.as_ref().is_some_and(|n| n.value == s.name.value)
+                || matches!(&m.kind, crate::syntax::ast::MetricKind::Cohort(c)
+                    if c.cohort_source.as_ref().is_some_and(|n| n.value == s.name.value))
+        });
+        if !used {
+            diags.push(
+                Diagnostic::new(Code::UnusedSource, format!("source `{}` is not used by any metric", s.name.value))
+                    .at(s.name.span, "defined here")
+                    .with_help("remove it, or define a metric over it"),
+            );
+        }
+    }
+}
+
+/// The default occurrence of a metric.
+pub fn occurrence_or_default(o: Option<Occurrence>) -> Occurrence {
+    o.unwrap_or(Occurrence::All)
+}

@@ -1,0 +1,67 @@
+//! The resolved model: every name bound, every type known, sources with their
+//! files and schemas, metrics in dependency order. Input of `lower`.
+
+use super::types::SourceSchema;
+use crate::span::Span;
+use crate::syntax::ast::{MetricKind, Name, Occurrence, Weekday};
+use std::path::PathBuf;
+
+/// A checked project, ready to plan.
+#[derive(Debug, Clone)]
+pub struct Model {
+    pub project: Project,
+    pub sources: Vec<Source>,
+    /// Metrics in dependency order: every metric after those it uses.
+    pub metrics: Vec<Metric>,
+}
+
+impl Model {
+    pub fn metric(&self, name: &str) -> Option<&Metric> {
+        self.metrics.iter().find(|m| m.name == name)
+    }
+
+    pub fn source(&self, name: &str) -> Option<&Source> {
+        self.sources.iter().find(|s| s.name == name)
+    }
+}
+
+/// Project-wide settings with defaults applied.
+#[derive(Debug, Clone)]
+pub struct Project {
+    pub name: String,
+    pub dir: PathBuf,
+    pub time_zone: chrono_tz::Tz,
+    pub week_start: Weekday,
+    pub default_from: Option<chrono::NaiveDate>,
+    pub default_to: Option<chrono::NaiveDate>,
+}
+
+/// A data source with its Parquet files and schema.
+#[derive(Debug, Clone)]
+pub struct Source {
+    pub name: String,
+    pub description: Option<String>,
+    pub schema: SourceSchema,
+    pub time: String,
+    pub entity: Option<String>,
+    pub dimensions: Vec<String>,
+    pub span: Span,
+}
+
+/// A checked metric. Its kind keeps the AST's shape: names in it are known to
+/// resolve (columns on `source`, metrics in this model).
+#[derive(Debug, Clone)]
+pub struct Metric {
+    pub name: String,
+    pub label: Option<String>,
+    pub description: Option<String>,
+    pub owner: Option<String>,
+    pub tags: Vec<String>,
+    pub source: Option<String>,
+    pub filter: Option<crate::syntax::ast::Expr>,
+    pub occurrence: Occurrence,
+    pub kind: MetricKind,
+    /// Metrics this one is computed from.
+    pub depends_on: Vec<Name>,
+    pub span: Span,
+}
