@@ -27,9 +27,15 @@ pub fn load(project_dir: &Path, source: &SourceDef) -> Result<SourceSchema, Diag
     let mut schema: Option<(PathBuf, Vec<Column>)> = None;
     for file in &files {
         let mut columns = read_footer(file).map_err(|e| {
-            Diagnostic::new(Code::ParquetUnreadable, format!("cannot read the Parquet footer of `{}`", file.display()))
-                .at(source.path.span, format!("this path matches `{}`", file.display()))
-                .with_help(format!("{e}; regenerate or remove the file"))
+            Diagnostic::new(
+                Code::ParquetUnreadable,
+                format!("cannot read the Parquet footer of `{}`", file.display()),
+            )
+            .at(
+                source.path.span,
+                format!("this path matches `{}`", file.display()),
+            )
+            .with_help(format!("{e}; regenerate or remove the file"))
         })?;
         columns.extend(partition_columns(project_dir, &source.path.value, file));
         match &schema {
@@ -59,7 +65,10 @@ fn drift(expected: &[Column], actual: &[Column]) -> Option<String> {
         match actual.iter().find(|a| a.name == e.name) {
             None => return Some(format!("has no column `{}`", e.name)),
             Some(a) if a.ty != e.ty => {
-                return Some(format!("has `{}` as {} where other files have {}", e.name, a.physical, e.physical));
+                return Some(format!(
+                    "has `{}` as {} where other files have {}",
+                    e.name, a.physical, e.physical
+                ));
             }
             Some(_) => {}
         }
@@ -99,7 +108,10 @@ pub fn find_files(project_dir: &Path, path: &str) -> Result<Vec<PathBuf>, String
         return Err(format!("`{}` matches no `.parquet` file", full.display()));
     }
     if files.len() > MAX_FILES {
-        return Err(format!("`{}` matches more than {MAX_FILES} files", full.display()));
+        return Err(format!(
+            "`{}` matches more than {MAX_FILES} files",
+            full.display()
+        ));
     }
     files.sort();
     Ok(files)
@@ -107,12 +119,17 @@ pub fn find_files(project_dir: &Path, path: &str) -> Result<Vec<PathBuf>, String
 
 /// Hidden and `_`-prefixed files (`_SUCCESS`, `.crc`) are not data, as in Spark and DataFusion.
 fn is_data_file(p: &Path) -> bool {
-    let name = p.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
+    let name = p
+        .file_name()
+        .map(|n| n.to_string_lossy())
+        .unwrap_or_default();
     !name.starts_with('.') && !name.starts_with('_') && name.ends_with(".parquet")
 }
 
 fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
     for entry in entries.flatten() {
         let p = entry.path();
         let name = entry.file_name();
@@ -136,21 +153,32 @@ fn partition_columns(project_dir: &Path, path: &str, file: &Path) -> Vec<Column>
     } else {
         project_dir.join(path)
     };
-    let Ok(rel) = file.strip_prefix(&root) else { return Vec::new() };
-    let Some(parent) = rel.parent() else { return Vec::new() };
+    let Ok(rel) = file.strip_prefix(&root) else {
+        return Vec::new();
+    };
+    let Some(parent) = rel.parent() else {
+        return Vec::new();
+    };
     parent
         .components()
         .filter_map(|c| {
             let seg = c.as_os_str().to_string_lossy();
             let (k, _) = seg.split_once('=')?;
-            Some(Column { name: k.to_string(), ty: Type::String, physical: "partition".into(), partition: true })
+            Some(Column {
+                name: k.to_string(),
+                ty: Type::String,
+                physical: "partition".into(),
+                partition: true,
+            })
         })
         .collect()
 }
 
 fn read_footer(file: &Path) -> Result<Vec<Column>, String> {
     let f = std::fs::File::open(file).map_err(|e| e.to_string())?;
-    let meta = ParquetMetaDataReader::new().parse_and_finish(&f).map_err(|e| e.to_string())?;
+    let meta = ParquetMetaDataReader::new()
+        .parse_and_finish(&f)
+        .map_err(|e| e.to_string())?;
     let file_meta = meta.file_metadata();
     let arrow = parquet_to_arrow_schema(file_meta.schema_descr(), file_meta.key_value_metadata())
         .map_err(|e| e.to_string())?;
@@ -171,10 +199,16 @@ pub fn type_of(t: &DataType) -> Type {
     use DataType as D;
     match t {
         D::Boolean => Type::Bool,
-        D::Int8 | D::Int16 | D::Int32 | D::Int64 | D::UInt8 | D::UInt16 | D::UInt32 | D::UInt64 => Type::Int,
-        D::Float16 | D::Float32 | D::Float64 | D::Decimal32(..) | D::Decimal64(..) | D::Decimal128(..) | D::Decimal256(..) => {
-            Type::Float
+        D::Int8 | D::Int16 | D::Int32 | D::Int64 | D::UInt8 | D::UInt16 | D::UInt32 | D::UInt64 => {
+            Type::Int
         }
+        D::Float16
+        | D::Float32
+        | D::Float64
+        | D::Decimal32(..)
+        | D::Decimal64(..)
+        | D::Decimal128(..)
+        | D::Decimal256(..) => Type::Float,
         D::Utf8 | D::LargeUtf8 | D::Utf8View => Type::String,
         D::Dictionary(_, v) => type_of(v),
         D::Timestamp(..) => Type::Timestamp,

@@ -34,7 +34,11 @@ pub fn check(path: &Path) -> Checked {
     let (dir, project_file) = if path.is_dir() || !path.exists() {
         (path.to_path_buf(), path.join(PROJECT_FILE))
     } else {
-        (path.parent().map_or_else(|| PathBuf::from("."), Path::to_path_buf), path.to_path_buf())
+        (
+            path.parent()
+                .map_or_else(|| PathBuf::from("."), Path::to_path_buf),
+            path.to_path_buf(),
+        )
     };
     let mut sources = SourceSet::new();
     let mut diags = Vec::new();
@@ -44,11 +48,28 @@ pub fn check(path: &Path) -> Checked {
             Diagnostic::new(Code::ProjectFileMissing, format!("no `{PROJECT_FILE}` in `{}`", dir.display()))
                 .with_help("run metricc in a project directory, or pass its path: `metricc check path/to/project`"),
         );
-        return Checked { sources, diagnostics: diags, ast, model: None };
+        return Checked {
+            sources,
+            diagnostics: diags,
+            ast,
+            model: None,
+        };
     }
-    read_and_parse(&mut sources, &project_file, FileRole::Project, &mut ast, &mut diags);
+    read_and_parse(
+        &mut sources,
+        &project_file,
+        FileRole::Project,
+        &mut ast,
+        &mut diags,
+    );
     for file in definition_files(&dir, &project_file, &ast, &sources, &mut diags) {
-        read_and_parse(&mut sources, &file, FileRole::Definitions, &mut ast, &mut diags);
+        read_and_parse(
+            &mut sources,
+            &file,
+            FileRole::Definitions,
+            &mut ast,
+            &mut diags,
+        );
     }
     let mut schemas = Schemas::new();
     for s in &ast.sources {
@@ -65,11 +86,26 @@ pub fn check(path: &Path) -> Checked {
         schemas.insert(s.name.value.clone(), schema);
     }
     let model = semantic::resolve(&ast, &dir, &schemas, &mut diags);
-    let model = if diags.iter().any(|d| d.is_error()) { None } else { model };
-    Checked { sources, diagnostics: diags, ast, model }
+    let model = if diags.iter().any(|d| d.is_error()) {
+        None
+    } else {
+        model
+    };
+    Checked {
+        sources,
+        diagnostics: diags,
+        ast,
+        model,
+    }
 }
 
-fn read_and_parse(sources: &mut SourceSet, path: &Path, role: FileRole, ast: &mut Ast, diags: &mut Diagnostics) {
+fn read_and_parse(
+    sources: &mut SourceSet,
+    path: &Path,
+    role: FileRole,
+    ast: &mut Ast,
+    diags: &mut Diagnostics,
+) {
     let (id, read) = sources.read(path);
     let name = sources.get(id).name.clone();
     let problem = match read {
@@ -77,23 +113,44 @@ fn read_and_parse(sources: &mut SourceSet, path: &Path, role: FileRole, ast: &mu
             syntax::parse_file(id, sources.get(id), role, ast, diags);
             return;
         }
-        Err(ReadError::Io(e)) => Diagnostic::new(Code::FileUnreadable, format!("cannot read `{name}`: {e}"))
-            .with_help("check that the file exists and is readable"),
-        Err(ReadError::TooLarge(n)) => Diagnostic::new(Code::FileTooLarge, format!("`{name}` is too large ({n} bytes)"))
-            .with_help(format!("definition files may be at most {} bytes; split it", crate::source::MAX_FILE_BYTES)),
-        Err(ReadError::NotUtf8(at)) => Diagnostic::new(Code::FileNotUtf8, format!("`{name}` is not UTF-8 text"))
-            .with_help(format!("the first invalid byte is at offset {at}; save the file as UTF-8")),
+        Err(ReadError::Io(e)) => {
+            Diagnostic::new(Code::FileUnreadable, format!("cannot read `{name}`: {e}"))
+                .with_help("check that the file exists and is readable")
+        }
+        Err(ReadError::TooLarge(n)) => Diagnostic::new(
+            Code::FileTooLarge,
+            format!("`{name}` is too large ({n} bytes)"),
+        )
+        .with_help(format!(
+            "definition files may be at most {} bytes; split it",
+            crate::source::MAX_FILE_BYTES
+        )),
+        Err(ReadError::NotUtf8(at)) => {
+            Diagnostic::new(Code::FileNotUtf8, format!("`{name}` is not UTF-8 text")).with_help(
+                format!("the first invalid byte is at offset {at}; save the file as UTF-8"),
+            )
+        }
     };
     diags.push(problem);
 }
 
 /// Definition files: the project's `files` globs, or every `.yaml`/`.yml`
 /// below the project directory (hidden directories, `data/` and `*.test.yaml` excluded).
-fn definition_files(dir: &Path, project_file: &Path, ast: &Ast, sources: &SourceSet, diags: &mut Diagnostics) -> Vec<PathBuf> {
+fn definition_files(
+    dir: &Path,
+    project_file: &Path,
+    ast: &Ast,
+    sources: &SourceSet,
+    diags: &mut Diagnostics,
+) -> Vec<PathBuf> {
     let default = ["**/*.yaml".to_string(), "**/*.yml".to_string()];
     let explicit = !ast.project.files.is_empty();
     let patterns: Vec<(String, Option<Span>)> = if explicit {
-        ast.project.files.iter().map(|f| (f.value.clone(), Some(f.span))).collect()
+        ast.project
+            .files
+            .iter()
+            .map(|f| (f.value.clone(), Some(f.span)))
+            .collect()
     } else {
         default.iter().map(|p| (p.clone(), None)).collect()
     };
@@ -131,9 +188,12 @@ fn definition_files(dir: &Path, project_file: &Path, ast: &Ast, sources: &Source
             && let Some(span) = span
         {
             diags.push(
-                Diagnostic::new(Code::FileUnreadable, format!("`{pattern}` matches no definition file"))
-                    .at(span, "no file matches this pattern")
-                    .with_help(format!("patterns are relative to `{}`", dir.display())),
+                Diagnostic::new(
+                    Code::FileUnreadable,
+                    format!("`{pattern}` matches no definition file"),
+                )
+                .at(span, "no file matches this pattern")
+                .with_help(format!("patterns are relative to `{}`", dir.display())),
             );
         }
         out.extend(kept);

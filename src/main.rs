@@ -9,7 +9,12 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
-            return if e.use_stderr() { ExitStatus::Usage } else { ExitStatus::Ok }.into();
+            return if e.use_stderr() {
+                ExitStatus::Usage
+            } else {
+                ExitStatus::Ok
+            }
+            .into();
         }
     };
     let result = std::panic::catch_unwind(|| match &cli.command {
@@ -19,7 +24,9 @@ fn main() -> ExitCode {
     match result {
         Ok(status) => status.into(),
         Err(_) => {
-            eprintln!("error: metricc hit an internal error (a bug); please report it with the input that caused it");
+            eprintln!(
+                "error: metricc hit an internal error (a bug); please report it with the input that caused it"
+            );
             ExitStatus::Internal.into()
         }
     }

@@ -39,7 +39,11 @@ impl SourceSet {
     /// Adds in-memory text (tests, generated files) and returns its id.
     pub fn add(&mut self, name: impl Into<String>, path: PathBuf, text: String) -> FileId {
         let id = FileId(self.files.len() as u32);
-        self.files.push(SourceFile { name: name.into(), path, text });
+        self.files.push(SourceFile {
+            name: name.into(),
+            path,
+            text,
+        });
         id
     }
 
@@ -59,7 +63,10 @@ impl SourceSet {
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (FileId, &SourceFile)> {
-        self.files.iter().enumerate().map(|(i, f)| (FileId(i as u32), f))
+        self.files
+            .iter()
+            .enumerate()
+            .map(|(i, f)| (FileId(i as u32), f))
     }
 
     pub fn len(&self) -> usize {
@@ -83,7 +90,10 @@ fn read_text(path: &Path) -> Result<String, ReadError> {
 /// A path as the user should see it: relative to the current directory if below it.
 pub fn display_name(path: &Path) -> String {
     let cwd = std::env::current_dir().ok();
-    let shown = cwd.as_deref().and_then(|c| path.strip_prefix(c).ok()).unwrap_or(path);
+    let shown = cwd
+        .as_deref()
+        .and_then(|c| path.strip_prefix(c).ok())
+        .unwrap_or(path);
     let s = shown.to_string_lossy().into_owned();
     s.strip_prefix("./").map(str::to_string).unwrap_or(s)
 }

@@ -27,7 +27,10 @@ pub fn check(args: &Args) -> ExitStatus {
     let started = std::time::Instant::now();
     let checked = driver::check(&project_dir(&args.project));
     let stdout = std::io::stdout();
-    let style = Style { color: args.color.enabled(stdout.is_terminal()), unicode: true };
+    let style = Style {
+        color: args.color.enabled(stdout.is_terminal()),
+        unicode: true,
+    };
     let text = render::render(&checked.diagnostics, &checked.sources, args.format, style);
     let mut out = stdout.lock();
     let _ = out.write_all(text.as_bytes());
@@ -41,10 +44,18 @@ pub fn check(args: &Args) -> ExitStatus {
                 m.sources.len(),
                 started.elapsed().as_millis()
             ),
-            Some(m) => format!("{} metrics checked: {}", m.metrics.len(), render::summary(&checked.diagnostics)),
+            Some(m) => format!(
+                "{} metrics checked: {}",
+                m.metrics.len(),
+                render::summary(&checked.diagnostics)
+            ),
             None => format!("check failed: {}", render::summary(&checked.diagnostics)),
         };
         let _ = writeln!(out, "{summary}");
     }
-    if errors > 0 || (args.deny_warnings && warnings > 0) { ExitStatus::Findings } else { ExitStatus::Ok }
+    if errors > 0 || (args.deny_warnings && warnings > 0) {
+        ExitStatus::Findings
+    } else {
+        ExitStatus::Ok
+    }
 }

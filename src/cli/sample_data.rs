@@ -23,7 +23,12 @@ pub struct Args {
 }
 
 pub fn sample_data(args: &Args) -> ExitStatus {
-    let opts = Options { developers: args.developers, seed: args.seed, start: args.start, days: args.days };
+    let opts = Options {
+        developers: args.developers,
+        seed: args.seed,
+        start: args.start,
+        days: args.days,
+    };
     let started = std::time::Instant::now();
     match sample::generate(&args.dir, &opts) {
         Ok(summary) => {
@@ -34,7 +39,10 @@ pub fn sample_data(args: &Args) -> ExitStatus {
             ExitStatus::Ok
         }
         Err(e) => {
-            eprintln!("error[E0001]: cannot write sample data to `{}`: {e}", args.dir.display());
+            eprintln!(
+                "error[E0001]: cannot write sample data to `{}`: {e}",
+                args.dir.display()
+            );
             ExitStatus::Findings
         }
     }

@@ -49,7 +49,10 @@ impl Diagnostic {
     }
 
     pub fn with_secondary(mut self, span: Span, message: impl Into<String>) -> Self {
-        self.secondary.push(Label { span, message: message.into() });
+        self.secondary.push(Label {
+            span,
+            message: message.into(),
+        });
         self
     }
 
@@ -71,7 +74,10 @@ impl Diagnostic {
 pub type Diagnostics = Vec<Diagnostic>;
 
 /// "did you mean `x`?" for the closest of `candidates` to `word`, if any is close.
-pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+pub fn did_you_mean<'a>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
     let lower = word.to_lowercase();
     candidates
         .into_iter()
@@ -95,7 +101,11 @@ pub fn suggestion_help<'a>(
             if all.is_empty() {
                 format!("no {what} is defined")
             } else if all.len() > 20 {
-                format!("available {what}: {} and {} more", quoted(&all[..20]), all.len() - 20)
+                format!(
+                    "available {what}: {} and {} more",
+                    quoted(&all[..20]),
+                    all.len() - 20
+                )
             } else {
                 format!("available {what}: {}", quoted(&all))
             }
@@ -104,5 +114,9 @@ pub fn suggestion_help<'a>(
 }
 
 fn quoted(items: &[&str]) -> String {
-    items.iter().map(|s| format!("`{s}`")).collect::<Vec<_>>().join(", ")
+    items
+        .iter()
+        .map(|s| format!("`{s}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }

@@ -41,7 +41,11 @@ pub fn summary(diags: &[Diagnostic]) -> String {
     let errors = diags.iter().filter(|d| d.is_error()).count();
     let warnings = diags.len() - errors;
     let plural = |n: usize, w: &str| format!("{n} {w}{}", if n == 1 { "" } else { "s" });
-    format!("{}, {}", plural(errors, "error"), plural(warnings, "warning"))
+    format!(
+        "{}, {}",
+        plural(errors, "error"),
+        plural(warnings, "warning")
+    )
 }
 
 /// File name, 1-based line and column of a span.
@@ -88,7 +92,10 @@ impl miette::Diagnostic for Report<'_> {
     }
 
     fn help<'b>(&'b self) -> Option<Box<dyn fmt::Display + 'b>> {
-        self.diag.help.as_ref().map(|h| Box::new(h) as Box<dyn fmt::Display>)
+        self.diag
+            .help
+            .as_ref()
+            .map(|h| Box::new(h) as Box<dyn fmt::Display>)
     }
 
     fn source_code(&self) -> Option<&dyn miette::SourceCode> {
@@ -102,8 +109,13 @@ impl miette::Diagnostic for Report<'_> {
             Some(self.diag.label.clone()).filter(|l| !l.is_empty()),
             source_span(span),
         );
-        let same_file = self.diag.secondary.iter().filter(move |l| l.span.file == span.file);
-        let rest = same_file.map(|l| LabeledSpan::new_with_span(Some(l.message.clone()), source_span(l.span)));
+        let same_file = self
+            .diag
+            .secondary
+            .iter()
+            .filter(move |l| l.span.file == span.file);
+        let rest = same_file
+            .map(|l| LabeledSpan::new_with_span(Some(l.message.clone()), source_span(l.span)));
         Some(Box::new(std::iter::once(primary).chain(rest)))
     }
 }
@@ -171,7 +183,10 @@ fn json(diags: &[&Diagnostic], sources: &SourceSet) -> String {
 
 /// GitHub workflow commands need `%`, CR, LF escaped in the message, and `,` `:` too in properties.
 fn gh_escape(s: &str, property: bool) -> String {
-    let mut out = s.replace('%', "%25").replace('\r', "%0D").replace('\n', "%0A");
+    let mut out = s
+        .replace('%', "%25")
+        .replace('\r', "%0D")
+        .replace('\n', "%0A");
     if property {
         out = out.replace(':', "%3A").replace(',', "%2C");
     }
@@ -183,12 +198,18 @@ fn github(d: &Diagnostic, sources: &SourceSet) -> String {
         Severity::Error => "error",
         Severity::Warning => "warning",
     };
-    let mut props = vec![format!("title={}", gh_escape(&format!("{} {}", d.code, d.code.name()), true))];
+    let mut props = vec![format!(
+        "title={}",
+        gh_escape(&format!("{} {}", d.code, d.code.name()), true)
+    )];
     if let Some(span) = d.span {
         let (file, line, col) = location(sources, span);
         let (end_line, end_col) = line_col(&sources.get(span.file).text, span.end as usize);
         props.insert(0, format!("file={}", gh_escape(&file, true)));
-        props.insert(1, format!("line={line},col={col},endLine={end_line},endColumn={end_col}"));
+        props.insert(
+            1,
+            format!("line={line},col={col},endLine={end_line},endColumn={end_col}"),
+        );
     }
     let mut msg = d.message.clone();
     if !d.label.is_empty() {
@@ -197,5 +218,9 @@ fn github(d: &Diagnostic, sources: &SourceSet) -> String {
     if let Some(h) = &d.help {
         msg.push_str(&format!("\nhelp: {h}"));
     }
-    format!("::{level} {}::{}\n", props.join(","), gh_escape(&msg, false))
+    format!(
+        "::{level} {}::{}\n",
+        props.join(","),
+        gh_escape(&msg, false)
+    )
 }

@@ -29,7 +29,13 @@ const CHANNELS: [&str; 5] = ["organic", "search_ads", "social", "referral", "con
 const CHANNEL_WEIGHTS: [f64; 5] = [0.4, 0.25, 0.15, 0.1, 0.1];
 const SDKS: [&str; 6] = ["python", "node", "go", "java", "ruby", "curl"];
 const SDK_WEIGHTS: [f64; 6] = [0.35, 0.3, 0.1, 0.1, 0.05, 0.1];
-const ENDPOINTS: [&str; 5] = ["/v1/charges", "/v1/customers", "/v1/refunds", "/v1/payouts", "/v1/balance"];
+const ENDPOINTS: [&str; 5] = [
+    "/v1/charges",
+    "/v1/customers",
+    "/v1/refunds",
+    "/v1/payouts",
+    "/v1/balance",
+];
 const ENDPOINT_WEIGHTS: [f64; 5] = [0.45, 0.25, 0.1, 0.08, 0.12];
 const ENDPOINT_LATENCY_MS: [f64; 5] = [180.0, 60.0, 220.0, 300.0, 40.0];
 const PAGES: [&str; 5] = ["/", "/docs", "/docs/quickstart", "/pricing", "/blog"];
@@ -46,11 +52,22 @@ pub fn generate(dir: &Path, opts: &Options) -> std::io::Result<Summary> {
     let start_day = (opts.start - epoch).num_days();
     let start = start_day * MICROS_PER_DAY;
     let end = start + opts.days as i64 * MICROS_PER_DAY;
-    let g = Gen { root: Rng::new(opts.seed), start, end, start_day, days: opts.days as i64 };
+    let g = Gen {
+        root: Rng::new(opts.seed),
+        start,
+        end,
+        start_day,
+        days: opts.days as i64,
+    };
 
     let mut page_views = Table::create(
         &dir.join("page_views.parquet"),
-        &[("ts", Kind::Ts, false), ("visitor_id", Kind::Str, false), ("page", Kind::Str, true), ("channel", Kind::Str, true)],
+        &[
+            ("ts", Kind::Ts, false),
+            ("visitor_id", Kind::Str, false),
+            ("page", Kind::Str, true),
+            ("channel", Kind::Str, true),
+        ],
     )?;
     let mut events = Table::create(
         &dir.join("events.parquet"),
@@ -85,14 +102,29 @@ pub fn generate(dir: &Path, opts: &Options) -> std::io::Result<Summary> {
     )?;
     let mut surveys = Table::create(
         &dir.join("survey_answers.parquet"),
-        &[("answered_at", Kind::Ts, false), ("developer_id", Kind::Str, false), ("score", Kind::I32, false)],
+        &[
+            ("answered_at", Kind::Ts, false),
+            ("developer_id", Kind::Str, false),
+            ("score", Kind::I32, false),
+        ],
     )?;
     let mut tickets = Table::create(
         &dir.join("support_tickets.parquet"),
-        &[("opened_at", Kind::Ts, false), ("developer_id", Kind::Str, false), ("severity", Kind::Str, false)],
+        &[
+            ("opened_at", Kind::Ts, false),
+            ("developer_id", Kind::Str, false),
+            ("severity", Kind::Str, false),
+        ],
     )?;
     for d in 0..opts.developers {
-        g.developer(d, &mut page_views, &mut events, &mut payments, &mut surveys, &mut tickets)?;
+        g.developer(
+            d,
+            &mut page_views,
+            &mut events,
+            &mut payments,
+            &mut surveys,
+            &mut tickets,
+        )?;
     }
     // Visitors who never sign up: about nine per developer.
     for v in 0..opts.developers * 9 {
@@ -111,18 +143,38 @@ pub fn generate(dir: &Path, opts: &Options) -> std::io::Result<Summary> {
     }
     let mut spend = Table::create(
         &dir.join("marketing_spend.parquet"),
-        &[("day", Kind::Date, false), ("channel", Kind::Str, false), ("amount", Kind::F64, false)],
+        &[
+            ("day", Kind::Date, false),
+            ("channel", Kind::Str, false),
+            ("amount", Kind::F64, false),
+        ],
     )?;
     let scale = opts.developers as f64 / 100.0;
     for day in 0..g.days {
         let mut r = g.root.fork(2_000_000_000 + day as u64);
-        for (channel, base) in [("search_ads", 60.0), ("social", 35.0), ("conference", 15.0), ("referral", 8.0)] {
+        for (channel, base) in [
+            ("search_ads", 60.0),
+            ("social", 35.0),
+            ("conference", 15.0),
+            ("referral", 8.0),
+        ] {
             let amount = (base * scale * (0.7 + 0.6 * r.f64()) * 100.0).round() / 100.0;
-            spend.push(vec![Val::Date((g.start_day + day) as i32), Val::Str(channel.into()), Val::F64(amount)])?;
+            spend.push(vec![
+                Val::Date((g.start_day + day) as i32),
+                Val::Str(channel.into()),
+                Val::F64(amount),
+            ])?;
         }
     }
     let mut summary = Summary::default();
-    for (name, t) in [("page_views", page_views), ("events", events), ("payments", payments), ("survey_answers", surveys), ("support_tickets", tickets), ("marketing_spend", spend)] {
+    for (name, t) in [
+        ("page_views", page_views),
+        ("events", events),
+        ("payments", payments),
+        ("survey_answers", surveys),
+        ("support_tickets", tickets),
+        ("marketing_spend", spend),
+    ] {
         summary.tables.push((name.to_string(), t.finish()?));
     }
     Ok(summary)
@@ -183,12 +235,21 @@ impl Gen {
         for k in 0..1 + r.below(4) as i64 {
             let ts = (signup - (k + 1) * 20 * 60_000_000).max(self.start);
             let page = PAGES[r.below(PAGES.len() as u64) as usize];
-            page_views.push(vec![Val::Ts(ts), Val::Str(visitor.clone()), Val::Str(page.into()), Val::Str(channel.into())])?;
+            page_views.push(vec![
+                Val::Ts(ts),
+                Val::Str(visitor.clone()),
+                Val::Str(page.into()),
+                Val::Str(channel.into()),
+            ])?;
         }
         let mut row = ev(signup, "signup");
         row[3] = Val::Str(channel.into());
         // A few malformed signups carry no sdk.
-        row[4] = if r.chance(0.01) { Val::Null } else { Val::Str(sdk.into()) };
+        row[4] = if r.chance(0.01) {
+            Val::Null
+        } else {
+            Val::Str(sdk.into())
+        };
         events.push(row)?;
         if r.chance(0.3) {
             let at = signup + 14 * MICROS_PER_DAY + r.below(MICROS_PER_DAY as u64) as i64;
@@ -216,7 +277,11 @@ impl Gen {
         let lifetime = r.exp(45.0 * MICROS_PER_DAY as f64) as i64 + 3 * MICROS_PER_DAY;
         let last = (first_call + lifetime).min(self.end);
         let intensity = 4.0 * r.pareto(1.4).min(60.0);
-        let production_at = if r.chance(0.5) { Some(first_call + r.exp(9.0 * MICROS_PER_DAY as f64) as i64) } else { None };
+        let production_at = if r.chance(0.5) {
+            Some(first_call + r.exp(9.0 * MICROS_PER_DAY as f64) as i64)
+        } else {
+            None
+        };
         let plan = if production_at.is_some() {
             match r.below(100) {
                 0..=29 => Some(("starter", 49.0)),
@@ -232,7 +297,8 @@ impl Gen {
         while t < last {
             let day_start = t - (t - self.start).rem_euclid(MICROS_PER_DAY);
             let day_index = (day_start - self.start) / MICROS_PER_DAY;
-            let mut n = (intensity * weekday_factor(self.start_day + day_index) * (0.5 + r.f64())).round() as i64;
+            let mut n = (intensity * weekday_factor(self.start_day + day_index) * (0.5 + r.f64()))
+                .round() as i64;
             if first {
                 n = n.max(1);
             }
@@ -241,7 +307,11 @@ impl Gen {
                 n *= 3;
             }
             for _ in 0..n.min(5_000) {
-                let ts = if first { t } else { day_start + r.below(MICROS_PER_DAY as u64) as i64 };
+                let ts = if first {
+                    t
+                } else {
+                    day_start + r.below(MICROS_PER_DAY as u64) as i64
+                };
                 if ts >= self.end || ts >= last {
                     continue;
                 }
@@ -256,14 +326,27 @@ impl Gen {
                 } else {
                     200
                 };
-                let latency = r.lognormal(ENDPOINT_LATENCY_MS[e], 0.5) * if incident { 3.0 } else { 1.0 };
-                let env = if in_prod && ts >= production_at.unwrap_or(i64::MAX) { "production" } else { "sandbox" };
+                let latency =
+                    r.lognormal(ENDPOINT_LATENCY_MS[e], 0.5) * if incident { 3.0 } else { 1.0 };
+                let env = if in_prod && ts >= production_at.unwrap_or(i64::MAX) {
+                    "production"
+                } else {
+                    "sandbox"
+                };
                 let mut row = ev(ts, "api_call");
                 row[4] = Val::Str(sdk.into());
                 row[5] = Val::Str(key.clone());
                 // A few malformed rows: the gateway lost the endpoint or the status.
-                row[6] = if r.chance(0.002) { Val::Null } else { Val::Str(ENDPOINTS[e].into()) };
-                row[7] = if r.chance(0.001) { Val::Null } else { Val::I32(status) };
+                row[6] = if r.chance(0.002) {
+                    Val::Null
+                } else {
+                    Val::Str(ENDPOINTS[e].into())
+                };
+                row[7] = if r.chance(0.001) {
+                    Val::Null
+                } else {
+                    Val::I32(status)
+                };
                 row[8] = Val::F64((latency * 10.0).round() / 10.0);
                 row[9] = Val::Str(env.into());
                 events.push(row)?;
@@ -325,7 +408,11 @@ impl Gen {
         for _ in 0..n_tickets {
             let at = first_call + r.below((last - first_call).max(1) as u64) as i64;
             let sev = ["low", "low", "medium", "high"][r.below(4) as usize];
-            tickets.push(vec![Val::Ts(at), Val::Str(dev.clone()), Val::Str(sev.into())])?;
+            tickets.push(vec![
+                Val::Ts(at),
+                Val::Str(dev.clone()),
+                Val::Str(sev.into()),
+            ])?;
         }
         Ok(())
     }

@@ -2,8 +2,8 @@
 //! any number of rows holds only one batch in memory.
 
 use datafusion::arrow::array::{
-    ArrayRef, BooleanArray, Date32Array, Float64Array, Int32Array, Int64Array, RecordBatch, StringArray,
-    TimestampMicrosecondArray,
+    ArrayRef, BooleanArray, Date32Array, Float64Array, Int32Array, Int64Array, RecordBatch,
+    StringArray, TimestampMicrosecondArray,
 };
 use datafusion::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use datafusion::parquet::arrow::ArrowWriter;
@@ -73,10 +73,13 @@ impl Table {
         let tmp = path.with_extension("parquet.tmp");
         let file = File::create(&tmp)?;
         let props = WriterProperties::builder()
-            .set_compression(Compression::ZSTD(ZstdLevel::try_new(3).expect("valid level")))
+            .set_compression(Compression::ZSTD(
+                ZstdLevel::try_new(3).expect("valid level"),
+            ))
             .set_max_row_group_row_count(Some(1 << 20))
             .build();
-        let writer = ArrowWriter::try_new(file, schema.clone(), Some(props)).map_err(std::io::Error::other)?;
+        let writer = ArrowWriter::try_new(file, schema.clone(), Some(props))
+            .map_err(std::io::Error::other)?;
         Ok(Table {
             schema,
             kinds: columns.iter().map(|c| c.1).collect(),
@@ -104,8 +107,14 @@ impl Table {
         if self.cols[0].is_empty() {
             return Ok(());
         }
-        let arrays: Vec<ArrayRef> = self.cols.iter_mut().zip(&self.kinds).map(|(c, k)| array(std::mem::take(c), *k)).collect();
-        let batch = RecordBatch::try_new(self.schema.clone(), arrays).map_err(std::io::Error::other)?;
+        let arrays: Vec<ArrayRef> = self
+            .cols
+            .iter_mut()
+            .zip(&self.kinds)
+            .map(|(c, k)| array(std::mem::take(c), *k))
+            .collect();
+        let batch =
+            RecordBatch::try_new(self.schema.clone(), arrays).map_err(std::io::Error::other)?;
         self.writer.write(&batch).map_err(std::io::Error::other)
     }
 
@@ -121,7 +130,17 @@ impl Table {
 fn array(vals: Vec<Val>, kind: Kind) -> ArrayRef {
     macro_rules! build {
         ($arr:ty, $variant:ident) => {
-            Arc::new(vals.into_iter().map(|v| if let Val::$variant(x) = v { Some(x) } else { None }).collect::<$arr>())
+            Arc::new(
+                vals.into_iter()
+                    .map(|v| {
+                        if let Val::$variant(x) = v {
+                            Some(x)
+                        } else {
+                            None
+                        }
+                    })
+                    .collect::<$arr>(),
+            )
         };
     }
     match kind {

@@ -11,9 +11,15 @@ use crate::syntax::ast::{BinaryOp, CallArgs, Expr, ExprKind, Literal, Name};
 #[derive(Clone, Copy)]
 pub enum Scope<'a> {
     /// A row predicate or value: names are columns; no aggregates.
-    Row { source: &'a str, schema: Option<&'a SourceSchema> },
+    Row {
+        source: &'a str,
+        schema: Option<&'a SourceSchema>,
+    },
     /// A measure: names are columns, used inside aggregates.
-    Measure { source: &'a str, schema: Option<&'a SourceSchema> },
+    Measure {
+        source: &'a str,
+        schema: Option<&'a SourceSchema>,
+    },
     /// A formula: names are metrics.
     Formula { metrics: &'a [&'a str] },
 }
@@ -30,7 +36,13 @@ pub struct Checker<'a> {
 
 impl<'a> Checker<'a> {
     pub fn new(diags: &'a mut Diagnostics, scope: Scope<'a>) -> Self {
-        Checker { diags, scope, in_aggregate: None, has_aggregate: false, metric_refs: Vec::new() }
+        Checker {
+            diags,
+            scope,
+            in_aggregate: None,
+            has_aggregate: false,
+            metric_refs: Vec::new(),
+        }
     }
 
     fn report(&mut self, d: Diagnostic) {
@@ -65,7 +77,11 @@ impl<'a> Checker<'a> {
             ExprKind::Not(inner) => {
                 let t = self.check(inner);
                 if !matches!(t, Type::Bool | Type::Unknown | Type::Null) {
-                    return self.mismatch(inner.span, format!("`not` needs a boolean, found {t}"), None);
+                    return self.mismatch(
+                        inner.span,
+                        format!("`not` needs a boolean, found {t}"),
+                        None,
+                    );
                 }
                 Type::Bool
             }
@@ -75,17 +91,27 @@ impl<'a> Checker<'a> {
                 for item in list {
                     let it = self.check(item);
                     if !t.comparable(it) {
-                        self.mismatch(item.span, format!("{it} in a list tested against {t}"), Some(expr.span));
+                        self.mismatch(
+                            item.span,
+                            format!("{it} in a list tested against {t}"),
+                            Some(expr.span),
+                        );
                     }
                 }
                 Type::Bool
             }
-            ExprKind::Between { expr, low, high, .. } => {
+            ExprKind::Between {
+                expr, low, high, ..
+            } => {
                 let t = self.check(expr);
                 for bound in [low, high] {
                     let bt = self.check(bound);
                     if !t.comparable(bt) {
-                        self.mismatch(bound.span, format!("{bt} bound for {} {t}", article(t)), Some(expr.span));
+                        self.mismatch(
+                            bound.span,
+                            format!("{bt} bound for {} {t}", article(t)),
+                            Some(expr.span),
+                        );
                     }
                 }
                 Type::Bool
@@ -103,7 +129,9 @@ impl<'a> Checker<'a> {
                 }
                 Type::Bool
             }
-            ExprKind::Call { name, args, filter } => self.call(name, args, filter.as_deref(), e.span),
+            ExprKind::Call { name, args, filter } => {
+                self.call(name, args, filter.as_deref(), e.span)
+            }
         }
     }
 
@@ -140,15 +168,20 @@ impl<'a> Checker<'a> {
                     );
                     return Type::Unknown;
                 }
-                let Some(schema) = schema else { return Type::Unknown };
+                let Some(schema) = schema else {
+                    return Type::Unknown;
+                };
                 match schema.column(name) {
                     Some(c) => c.ty,
                     None => {
                         let help = suggestion_help(name, "columns", schema.names());
                         self.report(
-                            Diagnostic::new(Code::UnknownColumn, format!("unknown column `{name}`"))
-                                .at(span, format!("source `{source}` has no such column"))
-                                .with_help(help),
+                            Diagnostic::new(
+                                Code::UnknownColumn,
+                                format!("unknown column `{name}`"),
+                            )
+                            .at(span, format!("source `{source}` has no such column"))
+                            .with_help(help),
                         );
                         Type::Unknown
                     }
@@ -165,15 +198,27 @@ impl<'a> Checker<'a> {
             And | Or => {
                 for (t, e) in [(l, left), (r, right)] {
                     if !matches!(t, Type::Bool | Type::Unknown | Type::Null) {
-                        self.mismatch(e.span, format!("`{}` needs booleans, found {t}", op.symbol()), None);
+                        self.mismatch(
+                            e.span,
+                            format!("`{}` needs booleans, found {t}", op.symbol()),
+                            None,
+                        );
                     }
                 }
                 Type::Bool
             }
             Eq | NotEq | Lt | LtEq | Gt | GtEq => {
                 if l == Type::Null || r == Type::Null {
-                    let null_side = if r == Type::Null { right.span } else { left.span };
-                    let fix = if op == NotEq { "is not null" } else { "is null" };
+                    let null_side = if r == Type::Null {
+                        right.span
+                    } else {
+                        left.span
+                    };
+                    let fix = if op == NotEq {
+                        "is not null"
+                    } else {
+                        "is null"
+                    };
                     self.report(
                         Diagnostic::new(Code::TypeMismatch, "comparison with null is never true")
                             .at(null_side, "`null` compared with `=`/`<`/... gives null")
@@ -181,7 +226,11 @@ impl<'a> Checker<'a> {
                     );
                 } else if !l.comparable(r) {
                     let quoted_number = [left, right].into_iter().find_map(|e| match &e.kind {
-                        ExprKind::Literal(Literal::String(s)) if s.trim().parse::<f64>().is_ok() => Some(s.trim().to_string()),
+                        ExprKind::Literal(Literal::String(s))
+                            if s.trim().parse::<f64>().is_ok() =>
+                        {
+                            Some(s.trim().to_string())
+                        }
                         _ => None,
                     });
                     let help = match (l, r, quoted_number) {
@@ -189,13 +238,17 @@ impl<'a> Checker<'a> {
                         (Type::String, t, None) | (t, Type::String, None) if t.is_numeric() => {
                             Some("compare text with text, or numbers with numbers".to_string())
                         }
-                        (a, b, None) if a.is_temporal() || b.is_temporal() => {
-                            Some("write a time as `timestamp '2026-03-01 09:00'` or `date '2026-03-01'`".to_string())
-                        }
+                        (a, b, None) if a.is_temporal() || b.is_temporal() => Some(
+                            "write a time as `timestamp '2026-03-01 09:00'` or `date '2026-03-01'`"
+                                .to_string(),
+                        ),
                         _ => None,
                     };
                     let mut d = Diagnostic::new(Code::TypeMismatch, "mismatched types")
-                        .at(right.span, format!("{} {r} compared with {} {l}", article(r), article(l)))
+                        .at(
+                            right.span,
+                            format!("{} {r} compared with {} {l}", article(r), article(l)),
+                        )
                         .with_secondary(left.span, format!("this is {} {l}", article(l)));
                     if let Some(h) = help {
                         d = d.with_help(h);
@@ -208,7 +261,15 @@ impl<'a> Checker<'a> {
         }
     }
 
-    fn arithmetic(&mut self, op: BinaryOp, l: Type, r: Type, left: &Expr, right: &Expr, span: Span) -> Type {
+    fn arithmetic(
+        &mut self,
+        op: BinaryOp,
+        l: Type,
+        r: Type,
+        left: &Expr,
+        right: &Expr,
+        span: Span,
+    ) -> Type {
         use Type::*;
         match (op, l, r) {
             (_, Unknown, _) | (_, _, Unknown) => Unknown,
@@ -229,11 +290,14 @@ impl<'a> Checker<'a> {
                     _ => "arithmetic needs numbers".to_string(),
                 };
                 self.report(
-                    Diagnostic::new(Code::TypeMismatch, format!("cannot apply `{}` to {l} and {r}", op.symbol()))
-                        .at(span, format!("{l} {} {r}", op.symbol()))
-                        .with_secondary(left.span, format!("{}", l))
-                        .with_secondary(right.span, format!("{}", r))
-                        .with_help(help),
+                    Diagnostic::new(
+                        Code::TypeMismatch,
+                        format!("cannot apply `{}` to {l} and {r}", op.symbol()),
+                    )
+                    .at(span, format!("{l} {} {r}", op.symbol()))
+                    .with_secondary(left.span, format!("{}", l))
+                    .with_secondary(right.span, format!("{}", r))
+                    .with_help(help),
                 );
                 Unknown
             }
@@ -242,20 +306,26 @@ impl<'a> Checker<'a> {
 
     fn call(&mut self, name: &Name, args: &CallArgs, filter: Option<&Expr>, span: Span) -> Type {
         let Some(f) = functions::lookup(&name.value) else {
-            let help = match did_you_mean(&name.value, functions::FUNCTIONS.iter().map(|f| f.name)) {
+            let help = match did_you_mean(&name.value, functions::FUNCTIONS.iter().map(|f| f.name))
+            {
                 Some(s) => format!("did you mean `{s}`?"),
                 None => "see docs/LANGUAGE.md for the list of functions".to_string(),
             };
             self.report(
-                Diagnostic::new(Code::UnknownFunction, format!("unknown function `{}`", name.value))
-                    .at(name.span, "no function has this name")
-                    .with_help(help),
+                Diagnostic::new(
+                    Code::UnknownFunction,
+                    format!("unknown function `{}`", name.value),
+                )
+                .at(name.span, "no function has this name")
+                .with_help(help),
             );
             if let CallArgs::Exprs(list) = args {
                 for a in list {
                     self.check(a);
                 }
             }
+            // It may have been meant as an aggregate: do not also report E0208.
+            self.has_aggregate = true;
             return Type::Unknown;
         };
         let aggregate = f.kind == FnKind::Aggregate;
@@ -301,9 +371,12 @@ impl<'a> Checker<'a> {
         if let Some(filter) = filter {
             if !aggregate {
                 self.report(
-                    Diagnostic::new(Code::WrongArguments, "only aggregates take a `filter (...)`")
-                        .at(filter.span, format!("`{}` works on one row", f.name))
-                        .with_help("move the condition into `if(...)` or the metric's `filter`"),
+                    Diagnostic::new(
+                        Code::WrongArguments,
+                        "only aggregates take a `filter (...)`",
+                    )
+                    .at(filter.span, format!("`{}` works on one row", f.name))
+                    .with_help("move the condition into `if(...)` or the metric's `filter`"),
                 );
             } else {
                 let row = row_scope(self.scope);
@@ -321,9 +394,12 @@ impl<'a> Checker<'a> {
             CallArgs::Star(s) => {
                 if f.name != "count" {
                     self.report(
-                        Diagnostic::new(Code::WrongArguments, format!("`{}(*)` is not allowed", f.name))
-                            .at(*s, "only `count` takes `*`")
-                            .with_help(format!("name a column: `{}(column)`", f.name)),
+                        Diagnostic::new(
+                            Code::WrongArguments,
+                            format!("`{}(*)` is not allowed", f.name),
+                        )
+                        .at(*s, "only `count` takes `*`")
+                        .with_help(format!("name a column: `{}(column)`", f.name)),
                     );
                     self.in_aggregate = outer;
                     return Type::Unknown;
@@ -351,16 +427,24 @@ impl<'a> Checker<'a> {
                 return Type::Unknown;
             }
         }
-        if arg_types.contains(&Type::Unknown) && !matches!(f.signature, functions::Signature::Count | functions::Signature::AnyToInt) {
+        if arg_types.contains(&Type::Unknown)
+            && !matches!(
+                f.signature,
+                functions::Signature::Count | functions::Signature::AnyToInt
+            )
+        {
             return functions::result_type(f, &arg_types).unwrap_or(Type::Unknown);
         }
         match functions::result_type(f, &arg_types) {
             Ok(t) => t,
             Err(msg) => {
                 self.report(
-                    Diagnostic::new(Code::WrongArguments, format!("wrong arguments to `{}`", f.name))
-                        .at(span, msg)
-                        .with_help(format!("`{}`: {}", f.name, f.doc)),
+                    Diagnostic::new(
+                        Code::WrongArguments,
+                        format!("wrong arguments to `{}`", f.name),
+                    )
+                    .at(span, msg)
+                    .with_help(format!("`{}`: {}", f.name, f.doc)),
                 );
                 Type::Unknown
             }

@@ -97,7 +97,15 @@ pub fn lookup(name: &str) -> Option<&'static Function> {
 
 /// Functions that have no single-value meaning in a formula over metrics.
 pub fn allowed_in_formula(f: &Function) -> bool {
-    f.kind == FnKind::Scalar && matches!(f.signature, Signature::NumToSame | Signature::Round | Signature::Variadic | Signature::Pair | Signature::If)
+    f.kind == FnKind::Scalar
+        && matches!(
+            f.signature,
+            Signature::NumToSame
+                | Signature::Round
+                | Signature::Variadic
+                | Signature::Pair
+                | Signature::If
+        )
 }
 
 /// Result type of a scalar or aggregate call from its argument types, or a
@@ -107,14 +115,33 @@ pub fn result_type(f: &Function, args: &[Type]) -> Result<Type, String> {
     let n = args.len();
     let arity = |min: usize, max: usize| -> Result<(), String> {
         if n < min || n > max {
-            let want = if min == max { format!("{min}") } else if max == usize::MAX { format!("at least {min}") } else { format!("{min} or {max}") };
-            Err(format!("`{}` takes {want} argument{}, found {n}", f.name, if min == 1 && max == 1 { "" } else { "s" }))
+            let want = if min == max {
+                format!("{min}")
+            } else if max == usize::MAX {
+                format!("at least {min}")
+            } else {
+                format!("{min} or {max}")
+            };
+            Err(format!(
+                "`{}` takes {want} argument{}, found {n}",
+                f.name,
+                if min == 1 && max == 1 { "" } else { "s" }
+            ))
         } else {
             Ok(())
         }
     };
     let need = |i: usize, ok: bool, what: &str| -> Result<(), String> {
-        if ok { Ok(()) } else { Err(format!("argument {} of `{}` must be {what}, found {}", i + 1, f.name, args[i])) }
+        if ok {
+            Ok(())
+        } else {
+            Err(format!(
+                "argument {} of `{}` must be {what}, found {}",
+                i + 1,
+                f.name,
+                args[i]
+            ))
+        }
     };
     let string = |t: Type| matches!(t, Type::String | Type::Unknown | Type::Null);
     match f.signature {
@@ -129,12 +156,20 @@ pub fn result_type(f: &Function, args: &[Type]) -> Result<Type, String> {
         }
         S::NumToSame => {
             arity(1, 1)?;
-            need(0, args[0].is_numeric() || args[0] == Type::Duration, "a number")?;
+            need(
+                0,
+                args[0].is_numeric() || args[0] == Type::Duration,
+                "a number",
+            )?;
             Ok(args[0])
         }
         S::OrderedToSame => {
             arity(1, 1)?;
-            need(0, !matches!(args[0], Type::Bool | Type::Other), "a number, text or time")?;
+            need(
+                0,
+                !matches!(args[0], Type::Bool | Type::Other),
+                "a number, text or time",
+            )?;
             Ok(args[0])
         }
         S::Percentile => {
@@ -170,29 +205,63 @@ pub fn result_type(f: &Function, args: &[Type]) -> Result<Type, String> {
             arity(1, 2)?;
             need(0, args[0].is_numeric(), "a number")?;
             if n == 2 {
-                need(1, matches!(args[1], Type::Int | Type::Unknown), "a whole number of digits")?;
+                need(
+                    1,
+                    matches!(args[1], Type::Int | Type::Unknown),
+                    "a whole number of digits",
+                )?;
             }
-            Ok(if args[0] == Type::Int { Type::Int } else { Type::Float })
+            Ok(if args[0] == Type::Int {
+                Type::Int
+            } else {
+                Type::Float
+            })
         }
         S::Variadic | S::Pair => {
-            if f.signature == S::Pair { arity(2, 2)? } else { arity(1, usize::MAX)? };
+            if f.signature == S::Pair {
+                arity(2, 2)?
+            } else {
+                arity(1, usize::MAX)?
+            };
             args.iter().skip(1).try_fold(args[0], |acc, t| {
-                acc.unify(*t).ok_or_else(|| format!("the arguments of `{}` have no common type ({acc} and {t})", f.name))
+                acc.unify(*t).ok_or_else(|| {
+                    format!(
+                        "the arguments of `{}` have no common type ({acc} and {t})",
+                        f.name
+                    )
+                })
             })
         }
         S::If => {
             arity(3, 3)?;
-            need(0, matches!(args[0], Type::Bool | Type::Unknown | Type::Null), "a condition (boolean)")?;
-            args[1].unify(args[2]).ok_or_else(|| format!("the branches of `if` have different types ({} and {})", args[1], args[2]))
+            need(
+                0,
+                matches!(args[0], Type::Bool | Type::Unknown | Type::Null),
+                "a condition (boolean)",
+            )?;
+            args[1].unify(args[2]).ok_or_else(|| {
+                format!(
+                    "the branches of `if` have different types ({} and {})",
+                    args[1], args[2]
+                )
+            })
         }
         S::ToDate => {
             arity(1, 1)?;
-            need(0, args[0].is_temporal() || args[0] == Type::Unknown, "a timestamp or date")?;
+            need(
+                0,
+                args[0].is_temporal() || args[0] == Type::Unknown,
+                "a timestamp or date",
+            )?;
             Ok(Type::Date)
         }
         S::TimePart => {
             arity(1, 1)?;
-            need(0, matches!(args[0], Type::Timestamp | Type::Unknown), "a timestamp")?;
+            need(
+                0,
+                matches!(args[0], Type::Timestamp | Type::Unknown),
+                "a timestamp",
+            )?;
             Ok(Type::Int)
         }
     }

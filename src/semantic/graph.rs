@@ -33,7 +33,10 @@ pub fn order(names: &[&Name], deps: &[Vec<(usize, Name)>], diags: &mut Diagnosti
                         stack.push((*dep, 0));
                     }
                     Mark::Active => {
-                        let start = stack.iter().position(|(m, _)| m == dep).expect("active node is on the stack");
+                        let start = stack
+                            .iter()
+                            .position(|(m, _)| m == dep)
+                            .expect("active node is on the stack");
                         let cycle: Vec<usize> = stack[start..].iter().map(|(m, _)| *m).collect();
                         report_cycle(names, deps, &cycle, reference, diags);
                         for m in cycle {
@@ -57,14 +60,42 @@ pub fn order(names: &[&Name], deps: &[Vec<(usize, Name)>], diags: &mut Diagnosti
     order
 }
 
-fn report_cycle(names: &[&Name], deps: &[Vec<(usize, Name)>], cycle: &[usize], closing: &Name, diags: &mut Diagnostics) {
-    let path: Vec<&str> = cycle.iter().chain(cycle.first()).map(|&i| names[i].value.as_str()).collect();
-    let mut d = Diagnostic::new(Code::MetricCycle, format!("metrics depend on each other in a cycle: {}", path.join(" -> ")))
-        .at(closing.span, format!("`{}` refers back to `{}`", names[*cycle.last().expect("cycle")].value, closing.value));
+fn report_cycle(
+    names: &[&Name],
+    deps: &[Vec<(usize, Name)>],
+    cycle: &[usize],
+    closing: &Name,
+    diags: &mut Diagnostics,
+) {
+    let path: Vec<&str> = cycle
+        .iter()
+        .chain(cycle.first())
+        .map(|&i| names[i].value.as_str())
+        .collect();
+    let mut d = Diagnostic::new(
+        Code::MetricCycle,
+        format!(
+            "metrics depend on each other in a cycle: {}",
+            path.join(" -> ")
+        ),
+    )
+    .at(
+        closing.span,
+        format!(
+            "`{}` refers back to `{}`",
+            names[*cycle.last().expect("cycle")].value,
+            closing.value
+        ),
+    );
     for w in cycle.windows(2) {
         if let Some((_, r)) = deps[w[0]].iter().find(|(d, _)| *d == w[1]) {
-            d = d.with_secondary(r.span, format!("`{}` uses `{}`", names[w[0]].value, r.value));
+            d = d.with_secondary(
+                r.span,
+                format!("`{}` uses `{}`", names[w[0]].value, r.value),
+            );
         }
     }
-    diags.push(d.with_help("break the cycle: one of these metrics must be computed from sources, not from the others"));
+    diags.push(d.with_help(
+        "break the cycle: one of these metrics must be computed from sources, not from the others",
+    ));
 }

@@ -13,21 +13,32 @@ pub fn resolve(ast: &Ast, sources: &[SourceInfo], diags: &mut Diagnostics) -> Ve
     for m in &ast.metrics {
         if let Some(first) = defs.iter().find(|d| d.name.value == m.name.value) {
             diags.push(
-                Diagnostic::new(Code::DuplicateDefinition, format!("metric `{}` is defined twice", m.name.value))
-                    .at(m.name.span, "defined again here")
-                    .with_secondary(first.name.span, "first defined here")
-                    .with_help("metric names are global to the project; rename one of the two"),
+                Diagnostic::new(
+                    Code::DuplicateDefinition,
+                    format!("metric `{}` is defined twice", m.name.value),
+                )
+                .at(m.name.span, "defined again here")
+                .with_secondary(first.name.span, "first defined here")
+                .with_help("metric names are global to the project; rename one of the two"),
             );
             continue;
         }
         defs.push(m);
     }
     let names: Vec<&str> = defs.iter().map(|d| d.name.value.as_str()).collect();
-    let cx = Cx { defs: &defs, names: &names, sources };
+    let cx = Cx {
+        defs: &defs,
+        names: &names,
+        sources,
+    };
     let mut deps: Vec<Vec<(usize, Name)>> = Vec::with_capacity(defs.len());
     for def in &defs {
         let refs = cx.metric(def, diags);
-        deps.push(refs.into_iter().filter_map(|r| names.iter().position(|n| *n == r.value).map(|i| (i, r))).collect());
+        deps.push(
+            refs.into_iter()
+                .filter_map(|r| names.iter().position(|n| *n == r.value).map(|i| (i, r)))
+                .collect(),
+        );
     }
     let name_refs: Vec<&Name> = defs.iter().map(|d| &d.name).collect();
     let order = graph::order(&name_refs, &deps, diags);
@@ -47,6 +58,7 @@ pub fn resolve(ast: &Ast, sources: &[SourceInfo], diags: &mut Diagnostics) -> Ve
                 source: d.source.as_ref().map(|s| s.value.clone()),
                 filter: d.filter.clone(),
                 occurrence: d.occurrence.as_ref().map_or(Occurrence::All, |o| o.value),
+                breakdown: d.breakdown.iter().map(|b| b.value.clone()).collect(),
                 kind: d.kind.clone(),
                 depends_on: deps[i].iter().map(|(_, n)| n.clone()).collect(),
                 span: d.name.span,
@@ -63,13 +75,22 @@ struct Cx<'a> {
 
 /// Whether a kind reads a source directly.
 fn needs_source(kind: &MetricKind) -> bool {
-    !matches!(kind, MetricKind::Ratio { .. } | MetricKind::Formula { .. } | MetricKind::Cumulative { .. } | MetricKind::Cohort(_))
+    !matches!(
+        kind,
+        MetricKind::Ratio { .. }
+            | MetricKind::Formula { .. }
+            | MetricKind::Cumulative { .. }
+            | MetricKind::Cohort(_)
+    )
 }
 
 /// Whether a kind follows entities over time (and so needs an entity column).
 fn needs_entity(def: &MetricDef) -> bool {
     match &def.kind {
-        MetricKind::Aggregate { .. } => def.occurrence.as_ref().is_some_and(|o| o.value != Occurrence::All),
+        MetricKind::Aggregate { .. } => def
+            .occurrence
+            .as_ref()
+            .is_some_and(|o| o.value != Occurrence::All),
         MetricKind::Funnel(_)
         | MetricKind::TimeBetween { .. }
         | MetricKind::Active { .. }
@@ -85,9 +106,16 @@ impl<'a> Cx<'a> {
         let found = self.sources.iter().find(|s| s.def.name.value == name.value);
         if found.is_none() {
             diags.push(
-                Diagnostic::new(Code::UnknownSource, format!("unknown source `{}`", name.value))
-                    .at(name.span, "no source has this name")
-                    .with_help(suggestion_help(&name.value, "sources", self.sources.iter().map(|s| s.def.name.value.as_str()))),
+                Diagnostic::new(
+                    Code::UnknownSource,
+                    format!("unknown source `{}`", name.value),
+                )
+                .at(name.span, "no source has this name")
+                .with_help(suggestion_help(
+                    &name.value,
+                    "sources",
+                    self.sources.iter().map(|s| s.def.name.value.as_str()),
+                )),
             );
         }
         found
@@ -95,18 +123,36 @@ impl<'a> Cx<'a> {
 
     fn row_scope(src: Option<&'a SourceInfo<'a>>) -> Scope<'a> {
         match src {
-            Some(s) => Scope::Row { source: &s.def.name.value, schema: s.schema },
-            None => Scope::Row { source: "", schema: None },
+            Some(s) => Scope::Row {
+                source: &s.def.name.value,
+                schema: s.schema,
+            },
+            None => Scope::Row {
+                source: "",
+                schema: None,
+            },
         }
     }
 
     fn entity_required(src: &SourceInfo, def: &MetricDef, diags: &mut Diagnostics) {
         if src.def.entity.is_none() {
             diags.push(
-                Diagnostic::new(Code::EntityRequired, format!("`{}` follows entities, but source `{}` has no `entity`", def.kind.key(), src.def.name.value))
-                    .at(def.kind_span, format!("a {} metric counts per entity", def.kind.key()))
-                    .with_secondary(src.def.name.span, "source defined here")
-                    .with_help("add `entity: <column>` (who did it, e.g. `developer_id`) to the source"),
+                Diagnostic::new(
+                    Code::EntityRequired,
+                    format!(
+                        "`{}` follows entities, but source `{}` has no `entity`",
+                        def.kind.key(),
+                        src.def.name.value
+                    ),
+                )
+                .at(
+                    def.kind_span,
+                    format!("a {} metric counts per entity", def.kind.key()),
+                )
+                .with_secondary(src.def.name.span, "source defined here")
+                .with_help(
+                    "add `entity: <column>` (who did it, e.g. `developer_id`) to the source",
+                ),
             );
         }
     }
@@ -115,27 +161,44 @@ impl<'a> Cx<'a> {
     fn metric(&self, def: &MetricDef, diags: &mut Diagnostics) -> Vec<Name> {
         if def.description.is_none() {
             diags.push(
-                Diagnostic::new(Code::MissingDescription, format!("metric `{}` has no description", def.name.value))
-                    .at(def.name.span, "undocumented metric")
-                    .with_help("add `description:` saying what the number means and how to read it"),
+                Diagnostic::new(
+                    Code::MissingDescription,
+                    format!("metric `{}` has no description", def.name.value),
+                )
+                .at(def.name.span, "undocumented metric")
+                .with_help("add `description:` saying what the number means and how to read it"),
             );
         }
         let mut src = None;
         match (&def.source, needs_source(&def.kind)) {
             (Some(name), true) => src = self.source(name, diags),
             (Some(name), false) if !matches!(def.kind, MetricKind::Cohort(_)) => diags.push(
-                Diagnostic::new(Code::IncompatibleMetric, format!("a `{}` metric takes no `source`", def.kind.key()))
-                    .at(name.span, "it is computed from other metrics, each on its own source")
-                    .with_help("remove `source:`"),
+                Diagnostic::new(
+                    Code::IncompatibleMetric,
+                    format!("a `{}` metric takes no `source`", def.kind.key()),
+                )
+                .at(
+                    name.span,
+                    "it is computed from other metrics, each on its own source",
+                )
+                .with_help("remove `source:`"),
             ),
             (Some(name), false) => src = self.source(name, diags),
             (None, true) => diags.push(
-                Diagnostic::new(Code::MissingKey, format!("metric `{}` has no `source`", def.name.value))
-                    .at(def.kind_span, format!("a `{}` metric reads a source", def.kind.key()))
-                    .with_help(match self.sources.first() {
-                        Some(s) => format!("add `source: {}` (or another source)", s.def.name.value),
-                        None => "define a source under `sources:` and name it with `source:`".to_string(),
-                    }),
+                Diagnostic::new(
+                    Code::MissingKey,
+                    format!("metric `{}` has no `source`", def.name.value),
+                )
+                .at(
+                    def.kind_span,
+                    format!("a `{}` metric reads a source", def.kind.key()),
+                )
+                .with_help(match self.sources.first() {
+                    Some(s) => format!("add `source: {}` (or another source)", s.def.name.value),
+                    None => {
+                        "define a source under `sources:` and name it with `source:`".to_string()
+                    }
+                }),
             ),
             (None, false) => {}
         }
@@ -149,9 +212,15 @@ impl<'a> Cx<'a> {
             && !matches!(def.kind, MetricKind::Aggregate { .. })
         {
             diags.push(
-                Diagnostic::new(Code::IncompatibleMetric, "`occurrence` applies to `measure` metrics only")
-                    .at(o.span, format!("`{}` metrics define their own event order", def.kind.key()))
-                    .with_help("remove `occurrence:`"),
+                Diagnostic::new(
+                    Code::IncompatibleMetric,
+                    "`occurrence` applies to `measure` metrics only",
+                )
+                .at(
+                    o.span,
+                    format!("`{}` metrics define their own event order", def.kind.key()),
+                )
+                .with_help("remove `occurrence:`"),
             );
         }
         let row = Self::row_scope(src);
@@ -164,8 +233,14 @@ impl<'a> Cx<'a> {
         match &def.kind {
             MetricKind::Aggregate { measure } => {
                 let scope = match src {
-                    Some(s) => Scope::Measure { source: &s.def.name.value, schema: s.schema },
-                    None => Scope::Measure { source: "", schema: None },
+                    Some(s) => Scope::Measure {
+                        source: &s.def.name.value,
+                        schema: s.schema,
+                    },
+                    None => Scope::Measure {
+                        source: "",
+                        schema: None,
+                    },
                 };
                 let mut c = Checker::new(diags, scope);
                 c.check(measure);
@@ -177,13 +252,21 @@ impl<'a> Cx<'a> {
                     );
                 }
             }
-            MetricKind::Ratio { numerator, denominator } => {
+            MetricKind::Ratio {
+                numerator,
+                denominator,
+            } => {
                 for n in [numerator, denominator] {
                     self.metric_ref(n, diags, &mut refs);
                 }
             }
             MetricKind::Formula { expr } => {
-                let mut c = Checker::new(diags, Scope::Formula { metrics: self.names });
+                let mut c = Checker::new(
+                    diags,
+                    Scope::Formula {
+                        metrics: self.names,
+                    },
+                );
                 let t = c.check(expr);
                 refs = std::mem::take(&mut c.metric_refs);
                 if !t.is_numeric() {
@@ -214,12 +297,16 @@ impl<'a> Cx<'a> {
                 match cohort_src {
                     Some(s) => {
                         Self::entity_required(s, def, diags);
-                        Checker::new(diags, Self::row_scope(Some(s))).predicate(&c.event, "`event`");
+                        Checker::new(diags, Self::row_scope(Some(s)))
+                            .predicate(&c.event, "`event`");
                     }
                     None if c.cohort_source.is_none() && def.source.is_none() => diags.push(
-                        Diagnostic::new(Code::MissingKey, "a cohort metric needs the source of its cohort event")
-                            .at(def.kind_span, "which source holds `event`?")
-                            .with_help("add `source: <source>` inside `cohort:` or on the metric"),
+                        Diagnostic::new(
+                            Code::MissingKey,
+                            "a cohort metric needs the source of its cohort event",
+                        )
+                        .at(def.kind_span, "which source holds `event`?")
+                        .with_help("add `source: <source>` inside `cohort:` or on the metric"),
                     ),
                     None => {}
                 }
@@ -233,30 +320,56 @@ impl<'a> Cx<'a> {
             refs.push(name.clone());
         } else {
             diags.push(
-                Diagnostic::new(Code::UnknownMetric, format!("unknown metric `{}`", name.value))
-                    .at(name.span, "no metric has this name")
-                    .with_help(suggestion_help(&name.value, "metrics", self.names.iter().copied())),
+                Diagnostic::new(
+                    Code::UnknownMetric,
+                    format!("unknown metric `{}`", name.value),
+                )
+                .at(name.span, "no metric has this name")
+                .with_help(suggestion_help(
+                    &name.value,
+                    "metrics",
+                    self.names.iter().copied(),
+                )),
             );
         }
     }
 
-    fn funnel(&self, f: &Funnel, def: &MetricDef, src: Option<&'a SourceInfo<'a>>, diags: &mut Diagnostics) {
+    fn funnel(
+        &self,
+        f: &Funnel,
+        def: &MetricDef,
+        src: Option<&'a SourceInfo<'a>>,
+        diags: &mut Diagnostics,
+    ) {
         let row = Self::row_scope(src);
         if f.steps.len() < 2 {
             diags.push(
-                Diagnostic::new(Code::TooFewSteps, format!("funnel `{}` has {} step{}", def.name.value, f.steps.len(), if f.steps.len() == 1 { "" } else { "s" }))
-                    .at(def.kind_span, "a funnel needs at least two steps")
-                    .with_help("add the step that converts, or use a `measure` to count a single event"),
+                Diagnostic::new(
+                    Code::TooFewSteps,
+                    format!(
+                        "funnel `{}` has {} step{}",
+                        def.name.value,
+                        f.steps.len(),
+                        if f.steps.len() == 1 { "" } else { "s" }
+                    ),
+                )
+                .at(def.kind_span, "a funnel needs at least two steps")
+                .with_help(
+                    "add the step that converts, or use a `measure` to count a single event",
+                ),
             );
         }
         let mut seen: Vec<&Name> = Vec::new();
         for step in &f.steps {
             if let Some(first) = seen.iter().find(|n| n.value == step.name.value) {
                 diags.push(
-                    Diagnostic::new(Code::DuplicateDefinition, format!("step `{}` appears twice", step.name.value))
-                        .at(step.name.span, "named again here")
-                        .with_secondary(first.span, "first named here")
-                        .with_help("give each step its own name"),
+                    Diagnostic::new(
+                        Code::DuplicateDefinition,
+                        format!("step `{}` appears twice", step.name.value),
+                    )
+                    .at(step.name.span, "named again here")
+                    .with_secondary(first.span, "first named here")
+                    .with_help("give each step its own name"),
                 );
             }
             seen.push(&step.name);
@@ -269,7 +382,11 @@ impl<'a> Cx<'a> {
                 diags.push(
                     Diagnostic::new(Code::UnknownStep, format!("unknown step `{}`", n.value))
                         .at(n.span, "no step of this funnel has this name")
-                        .with_help(suggestion_help(&n.value, "steps", step_names.iter().copied())),
+                        .with_help(suggestion_help(
+                            &n.value,
+                            "steps",
+                            step_names.iter().copied(),
+                        )),
                 );
             }
             i
@@ -283,8 +400,17 @@ impl<'a> Cx<'a> {
             {
                 diags.push(
                     Diagnostic::new(Code::UnknownStep, "exclusion steps are out of order")
-                        .at(x.before.span, format!("`{}` does not come after `{}`", x.before.value, x.after.value))
-                        .with_help(format!("write `between: [{}, {}]`", x.before.value, x.after.value)),
+                        .at(
+                            x.before.span,
+                            format!(
+                                "`{}` does not come after `{}`",
+                                x.before.value, x.after.value
+                            ),
+                        )
+                        .with_help(format!(
+                            "write `between: [{}, {}]`",
+                            x.before.value, x.after.value
+                        )),
                 );
             }
         }
@@ -294,9 +420,19 @@ impl<'a> Cx<'a> {
                     && schema.column(&col.value).is_none()
                 {
                     diags.push(
-                        Diagnostic::new(Code::UnknownColumn, format!("unknown column `{}`", col.value))
-                            .at(col.span, format!("source `{}` has no such column", s.def.name.value))
-                            .with_help(suggestion_help(&col.value, "columns", schema.names())),
+                        Diagnostic::new(
+                            Code::UnknownColumn,
+                            format!("unknown column `{}`", col.value),
+                        )
+                        .at(
+                            col.span,
+                            format!("source `{}` has no such column", s.def.name.value),
+                        )
+                        .with_help(suggestion_help(
+                            &col.value,
+                            "columns",
+                            schema.names(),
+                        )),
                     );
                 }
             }
@@ -310,33 +446,50 @@ impl<'a> Cx<'a> {
             let target = self.defs[*i];
             let problem = match (&def.kind, &target.kind) {
                 (MetricKind::Cumulative { .. }, MetricKind::Aggregate { .. }) => None,
-                (MetricKind::Cumulative { .. }, other) => {
-                    Some(format!("a running total needs a `measure` metric; `{}` is a {} metric", name.value, other.key()))
-                }
+                (MetricKind::Cumulative { .. }, other) => Some(format!(
+                    "a running total needs a `measure` metric; `{}` is a {} metric",
+                    name.value,
+                    other.key()
+                )),
                 (MetricKind::Cohort(_), MetricKind::Aggregate { .. }) => None,
-                (MetricKind::Cohort(_), other) => {
-                    Some(format!("cohorts follow a `measure` metric; `{}` is a {} metric", name.value, other.key()))
-                }
-                (_, MetricKind::Funnel(f)) if f.value.value == FunnelValue::Steps => {
-                    Some(format!("`{}` is a funnel table (one row per step), not one number", name.value))
-                }
-                (_, MetricKind::Retention(_)) => Some(format!("`{}` is a retention matrix, not one number", name.value)),
+                (MetricKind::Cohort(_), other) => Some(format!(
+                    "cohorts follow a `measure` metric; `{}` is a {} metric",
+                    name.value,
+                    other.key()
+                )),
+                (_, MetricKind::Funnel(f)) if f.value.value == FunnelValue::Steps => Some(format!(
+                    "`{}` is a funnel table (one row per step), not one number",
+                    name.value
+                )),
+                (_, MetricKind::Retention(_)) => Some(format!(
+                    "`{}` is a retention matrix, not one number",
+                    name.value
+                )),
                 _ => None,
             };
             if let Some(p) = problem {
                 diags.push(
-                    Diagnostic::new(Code::IncompatibleMetric, format!("`{}` cannot be used here", name.value))
-                        .at(name.span, p)
-                        .with_secondary(target.name.span, "defined here")
-                        .with_help("refer to a metric that gives one number per period"),
+                    Diagnostic::new(
+                        Code::IncompatibleMetric,
+                        format!("`{}` cannot be used here", name.value),
+                    )
+                    .at(name.span, p)
+                    .with_secondary(target.name.span, "defined here")
+                    .with_help("refer to a metric that gives one number per period"),
                 );
             }
         }
+        let bases = self.base_sources(def, &mut Vec::new());
         if let Some(filter) = &def.filter
             && !needs_source(&def.kind)
         {
-            for base in self.base_sources(def, &mut Vec::new()) {
+            for base in &bases {
                 Checker::new(diags, Self::row_scope(Some(base))).predicate(filter, "a filter");
+            }
+        }
+        for dim in &def.breakdown {
+            for base in &bases {
+                check_dimension(dim, base, diags);
             }
         }
     }
@@ -356,7 +509,10 @@ impl<'a> Cx<'a> {
             }
         } else {
             let refs: Vec<&Name> = match &def.kind {
-                MetricKind::Ratio { numerator, denominator } => vec![numerator, denominator],
+                MetricKind::Ratio {
+                    numerator,
+                    denominator,
+                } => vec![numerator, denominator],
                 MetricKind::Cumulative { metric, .. } => vec![metric],
                 MetricKind::Cohort(c) => vec![&c.metric],
                 MetricKind::Formula { expr } => {
@@ -389,12 +545,53 @@ impl<'a> Cx<'a> {
     }
 }
 
+/// A breakdown must name a declared dimension of every source the metric reads.
+pub(crate) fn check_dimension(dim: &Name, source: &SourceInfo, diags: &mut Diagnostics) {
+    if source.def.dimensions.iter().any(|d| d.value == dim.value) {
+        return;
+    }
+    let declared = source.def.dimensions.iter().map(|d| d.value.as_str());
+    let is_column = source
+        .schema
+        .is_some_and(|s| s.column(&dim.value).is_some());
+    let help = if is_column {
+        format!(
+            "`{}` is a column of `{}`: add it to the source's `dimensions`",
+            dim.value, source.def.name.value
+        )
+    } else {
+        suggestion_help(&dim.value, "dimensions", declared)
+    };
+    diags.push(
+        Diagnostic::new(
+            Code::DimensionNotOnSource,
+            format!("cannot break down by `{}`", dim.value),
+        )
+        .at(
+            dim.span,
+            format!(
+                "source `{}` declares no such dimension",
+                source.def.name.value
+            ),
+        )
+        .with_secondary(source.def.name.span, "source defined here")
+        .with_help(help),
+    );
+}
+
 fn collect_names(e: &Expr, out: &mut Vec<String>) {
     match &e.kind {
         ExprKind::Column(n) => out.push(n.clone()),
         ExprKind::Literal(_) => {}
-        ExprKind::Neg(x) | ExprKind::Not(x) | ExprKind::IsNull { expr: x, .. } => collect_names(x, out),
-        ExprKind::Binary { left, right, .. } | ExprKind::Like { expr: left, pattern: right, .. } => {
+        ExprKind::Neg(x) | ExprKind::Not(x) | ExprKind::IsNull { expr: x, .. } => {
+            collect_names(x, out)
+        }
+        ExprKind::Binary { left, right, .. }
+        | ExprKind::Like {
+            expr: left,
+            pattern: right,
+            ..
+        } => {
             collect_names(left, out);
             collect_names(right, out);
         }
@@ -402,7 +599,9 @@ fn collect_names(e: &Expr, out: &mut Vec<String>) {
             collect_names(expr, out);
             list.iter().for_each(|x| collect_names(x, out));
         }
-        ExprKind::Between { expr, low, high, .. } => {
+        ExprKind::Between {
+            expr, low, high, ..
+        } => {
             for x in [expr, low, high] {
                 collect_names(x, out);
             }

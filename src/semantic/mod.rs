@@ -31,7 +31,11 @@ pub fn resolve(ast: &Ast, dir: &Path, schemas: &Schemas, diags: &mut Diagnostics
         return None;
     }
     let sources = sources.into_iter().filter_map(|s| s.resolved).collect();
-    Some(Model { project: project?, sources, metrics })
+    Some(Model {
+        project: project?,
+        sources,
+        metrics,
+    })
 }
 
 fn project(ast: &Ast, dir: &Path, diags: &mut Diagnostics) -> Option<Project> {
@@ -41,7 +45,9 @@ fn project(ast: &Ast, dir: &Path, diags: &mut Diagnostics) -> Option<Project> {
         Some(tz) => match tz.value.parse::<chrono_tz::Tz>() {
             Ok(z) => z,
             Err(_) => {
-                let exact = chrono_tz::TZ_VARIANTS.iter().find(|z| z.name().eq_ignore_ascii_case(&tz.value));
+                let exact = chrono_tz::TZ_VARIANTS
+                    .iter()
+                    .find(|z| z.name().eq_ignore_ascii_case(&tz.value));
                 let help = match exact {
                     Some(z) => format!("did you mean `{}`?", z.name()),
                     None => {
@@ -62,7 +68,10 @@ fn project(ast: &Ast, dir: &Path, diags: &mut Diagnostics) -> Option<Project> {
         },
     };
     Some(Project {
-        name: p.name.as_ref().map_or_else(String::new, |n| n.value.clone()),
+        name: p
+            .name
+            .as_ref()
+            .map_or_else(String::new, |n| n.value.clone()),
         dir: dir.to_path_buf(),
         time_zone,
         week_start: p.week_start.as_ref().map_or(Weekday::Monday, |w| w.value),
@@ -83,46 +92,69 @@ fn sources<'a>(ast: &'a Ast, schemas: &'a Schemas, diags: &mut Diagnostics) -> V
     for def in &ast.sources {
         if let Some(first) = out.iter().find(|s| s.def.name.value == def.name.value) {
             diags.push(
-                Diagnostic::new(Code::DuplicateDefinition, format!("source `{}` is defined twice", def.name.value))
-                    .at(def.name.span, "defined again here")
-                    .with_secondary(first.def.name.span, "first defined here")
-                    .with_help("rename one of the two sources"),
+                Diagnostic::new(
+                    Code::DuplicateDefinition,
+                    format!("source `{}` is defined twice", def.name.value),
+                )
+                .at(def.name.span, "defined again here")
+                .with_secondary(first.def.name.span, "first defined here")
+                .with_help("rename one of the two sources"),
             );
             continue;
         }
         let schema = schemas.get(&def.name.value).and_then(|s| s.as_ref());
         let resolved = schema.and_then(|schema| source(def, schema, diags));
-        out.push(SourceInfo { def, schema, resolved });
+        out.push(SourceInfo {
+            def,
+            schema,
+            resolved,
+        });
     }
     out
 }
 
 fn source(def: &SourceDef, schema: &SourceSchema, diags: &mut Diagnostics) -> Option<Source> {
     let errors_before = diags.len();
-    let column = |name: &crate::syntax::ast::Name, role: &str, diags: &mut Diagnostics| -> Option<Type> {
-        match schema.column(&name.value) {
-            Some(c) => Some(c.ty),
-            None => {
-                diags.push(
-                    Diagnostic::new(Code::UnknownColumn, format!("unknown {role} column `{}`", name.value))
-                        .at(name.span, format!("source `{}` has no such column", def.name.value))
-                        .with_help(suggestion_help(&name.value, "columns", schema.names())),
-                );
-                None
+    let column =
+        |name: &crate::syntax::ast::Name, role: &str, diags: &mut Diagnostics| -> Option<Type> {
+            match schema.column(&name.value) {
+                Some(c) => Some(c.ty),
+                None => {
+                    diags.push(
+                        Diagnostic::new(
+                            Code::UnknownColumn,
+                            format!("unknown {role} column `{}`", name.value),
+                        )
+                        .at(
+                            name.span,
+                            format!("source `{}` has no such column", def.name.value),
+                        )
+                        .with_help(suggestion_help(
+                            &name.value,
+                            "columns",
+                            schema.names(),
+                        )),
+                    );
+                    None
+                }
             }
-        }
-    };
+        };
     if let Some(t) = column(&def.time, "time", diags)
         && !t.is_temporal()
     {
-        let physical = schema.column(&def.time.value).map_or("?", |c| c.physical.as_str());
+        let physical = schema
+            .column(&def.time.value)
+            .map_or("?", |c| c.physical.as_str());
         diags.push(
-            Diagnostic::new(Code::TimeColumnType, format!("time column `{}` is not a timestamp", def.time.value))
-                .at(def.time.span, format!("its Parquet type is {physical}"))
-                .with_help(match schema.columns.iter().find(|c| c.ty.is_temporal()) {
-                    Some(c) => format!("did you mean `{}`? it is a {}", c.name, c.ty),
-                    None => "store the event time as a Parquet TIMESTAMP or DATE column".to_string(),
-                }),
+            Diagnostic::new(
+                Code::TimeColumnType,
+                format!("time column `{}` is not a timestamp", def.time.value),
+            )
+            .at(def.time.span, format!("its Parquet type is {physical}"))
+            .with_help(match schema.columns.iter().find(|c| c.ty.is_temporal()) {
+                Some(c) => format!("did you mean `{}`? it is a {}", c.name, c.ty),
+                None => "store the event time as a Parquet TIMESTAMP or DATE column".to_string(),
+            }),
         );
     }
     if let Some(e) = &def.entity {
@@ -151,9 +183,12 @@ fn unused_sources(ast: &Ast, diags: &mut Diagnostics) {
         });
         if !used {
             diags.push(
-                Diagnostic::new(Code::UnusedSource, format!("source `{}` is not used by any metric", s.name.value))
-                    .at(s.name.span, "defined here")
-                    .with_help("remove it, or define a metric over it"),
+                Diagnostic::new(
+                    Code::UnusedSource,
+                    format!("source `{}` is not used by any metric", s.name.value),
+                )
+                .at(s.name.span, "defined here")
+                .with_help("remove it, or define a metric over it"),
             );
         }
     }

@@ -60,6 +60,7 @@ pub struct Metric {
     pub source: Option<String>,
     pub filter: Option<crate::syntax::ast::Expr>,
     pub occurrence: Occurrence,
+    pub breakdown: Vec<String>,
     pub kind: MetricKind,
     /// Metrics this one is computed from.
     pub depends_on: Vec<Name>,

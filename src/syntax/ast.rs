@@ -52,6 +52,8 @@ pub struct MetricDef {
     pub filter: Option<Expr>,
     /// Count only each entity's first (or last) matching event, over all time.
     pub occurrence: Option<Spanned<Occurrence>>,
+    /// Dimensions the metric is broken down by unless the command line says otherwise.
+    pub breakdown: Vec<Name>,
     /// The key naming the kind (`measure:`, `funnel:`, ...), for diagnostics.
     pub kind_span: Span,
     pub kind: MetricKind,
@@ -61,13 +63,24 @@ pub struct MetricDef {
 #[derive(Debug, Clone)]
 pub enum MetricKind {
     /// `measure: count_distinct(developer_id)`: aggregates over source rows.
-    Aggregate { measure: Expr },
+    Aggregate {
+        measure: Expr,
+    },
     /// `ratio: {numerator: a, denominator: b}`: a / b per bucket, null when b is 0.
-    Ratio { numerator: Name, denominator: Name },
+    Ratio {
+        numerator: Name,
+        denominator: Name,
+    },
     /// `formula: dau / mau`: arithmetic over other metrics.
-    Formula { expr: Expr },
+    Formula {
+        expr: Expr,
+    },
     /// Running total of another metric: all time, a trailing window, or to date.
-    Cumulative { metric: Name, window: Option<Spanned<Duration>>, to_date: Option<Spanned<Grain>> },
+    Cumulative {
+        metric: Name,
+        window: Option<Spanned<Duration>>,
+        to_date: Option<Spanned<Grain>>,
+    },
     Funnel(Funnel),
     /// Per entity, time from its first `from` event to its first `to` event after it.
     TimeBetween {
@@ -78,10 +91,15 @@ pub enum MetricKind {
         within: Option<Spanned<Duration>>,
     },
     /// Distinct entities with an event in a trailing window (or calendar period).
-    Active { window: ActiveWindow },
+    Active {
+        window: ActiveWindow,
+    },
     Retention(Retention),
     /// Entities active in the previous window and not in the current one.
-    Churn { window: Spanned<Duration>, value: Spanned<ChurnValue> },
+    Churn {
+        window: Spanned<Duration>,
+        value: Spanned<ChurnValue>,
+    },
     Cohort(CohortDef),
 }
 
@@ -188,12 +206,36 @@ pub enum ExprKind {
     Column(String),
     Neg(Box<Expr>),
     Not(Box<Expr>),
-    Binary { op: BinaryOp, left: Box<Expr>, right: Box<Expr> },
-    InList { expr: Box<Expr>, list: Vec<Expr>, negated: bool },
-    Between { expr: Box<Expr>, low: Box<Expr>, high: Box<Expr>, negated: bool },
-    IsNull { expr: Box<Expr>, negated: bool },
-    Like { expr: Box<Expr>, pattern: Box<Expr>, negated: bool },
-    Call { name: Name, args: CallArgs, filter: Option<Box<Expr>> },
+    Binary {
+        op: BinaryOp,
+        left: Box<Expr>,
+        right: Box<Expr>,
+    },
+    InList {
+        expr: Box<Expr>,
+        list: Vec<Expr>,
+        negated: bool,
+    },
+    Between {
+        expr: Box<Expr>,
+        low: Box<Expr>,
+        high: Box<Expr>,
+        negated: bool,
+    },
+    IsNull {
+        expr: Box<Expr>,
+        negated: bool,
+    },
+    Like {
+        expr: Box<Expr>,
+        pattern: Box<Expr>,
+        negated: bool,
+    },
+    Call {
+        name: Name,
+        args: CallArgs,
+        filter: Option<Box<Expr>>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -6,19 +6,48 @@ use super::yaml::{Node, NodeKind};
 use crate::diagnostics::{Code, Diagnostic};
 use crate::span::Spanned;
 
-const PROJECT_KEYS: &[&str] =
-    &["name", "description", "files", "time_zone", "week_start", "default_range", "sources", "metrics"];
+const PROJECT_KEYS: &[&str] = &[
+    "name",
+    "description",
+    "files",
+    "time_zone",
+    "week_start",
+    "default_range",
+    "sources",
+    "metrics",
+];
 const FILE_KEYS: &[&str] = &["sources", "metrics"];
 const SOURCE_KEYS: &[&str] = &["description", "path", "time", "entity", "dimensions"];
 /// Keys every metric may have, besides its kind key.
-const COMMON_KEYS: &[&str] = &["label", "description", "owner", "tags", "source", "filter", "occurrence"];
+const COMMON_KEYS: &[&str] = &[
+    "label",
+    "description",
+    "owner",
+    "tags",
+    "source",
+    "filter",
+    "occurrence",
+    "breakdown",
+];
 /// The keys that name a metric's kind.
-pub const KIND_KEYS: &[&str] =
-    &["measure", "ratio", "formula", "cumulative", "funnel", "time_between", "active", "retention", "churn", "cohort"];
+pub const KIND_KEYS: &[&str] = &[
+    "measure",
+    "ratio",
+    "formula",
+    "cumulative",
+    "funnel",
+    "time_between",
+    "active",
+    "retention",
+    "churn",
+    "cohort",
+];
 
 /// Reads the project file; its own `sources` and `metrics` go into `ast`.
 pub fn project(cx: &mut Cx, root: &Node, ast: &mut Ast) {
-    let Some(f) = cx.fields(root, "the project file", PROJECT_KEYS) else { return };
+    let Some(f) = cx.fields(root, "the project file", PROJECT_KEYS) else {
+        return;
+    };
     let p = &mut ast.project;
     p.file = cx.file;
     match f.get("name") {
@@ -28,12 +57,17 @@ pub fn project(cx: &mut Cx, root: &Node, ast: &mut Ast) {
     p.description = f.get("description").and_then(|n| cx.text(n, "description"));
     if let Some(n) = f.get("files") {
         p.files = match &n.kind {
-            NodeKind::Seq(items) => items.iter().filter_map(|i| cx.text(i, "a file pattern")).collect(),
+            NodeKind::Seq(items) => items
+                .iter()
+                .filter_map(|i| cx.text(i, "a file pattern"))
+                .collect(),
             _ => cx.text(n, "files").into_iter().collect(),
         };
     }
     p.time_zone = f.get("time_zone").and_then(|n| cx.text(n, "time_zone"));
-    p.week_start = f.get("week_start").and_then(|n| cx.keyword(n, "week_start", Weekday::ALL, Weekday::parse));
+    p.week_start = f
+        .get("week_start")
+        .and_then(|n| cx.keyword(n, "week_start", Weekday::ALL, Weekday::parse));
     if let Some(n) = f.get("default_range")
         && let Some(r) = cx.fields(n, "default_range", &["from", "to"])
     {
@@ -86,10 +120,13 @@ fn each_entry(cx: &mut Cx, node: &Node, context: &str, mut each: impl FnMut(&mut
                 let Some(name) = name else { continue };
                 if let Some(first) = seen.iter().find(|n| n.value == name.value) {
                     cx.report(
-                        Diagnostic::new(Code::DuplicateKey, format!("duplicate key `{}`", name.value))
-                            .at(name.span, "defined again here")
-                            .with_secondary(first.span, "first defined here")
-                            .with_help("rename or remove one of the two"),
+                        Diagnostic::new(
+                            Code::DuplicateKey,
+                            format!("duplicate key `{}`", name.value),
+                        )
+                        .at(name.span, "defined again here")
+                        .with_secondary(first.span, "first defined here")
+                        .with_help("rename or remove one of the two"),
                     );
                     continue;
                 }
@@ -100,9 +137,14 @@ fn each_entry(cx: &mut Cx, node: &Node, context: &str, mut each: impl FnMut(&mut
         NodeKind::Null => {}
         _ => {
             cx.report(
-                Diagnostic::new(Code::WrongYamlType, format!("`{context}` must be a mapping from names to definitions"))
-                    .at(node.span, format!("found {}", node.shape()))
-                    .with_help(format!("write `{context}:` followed by indented `name:` entries")),
+                Diagnostic::new(
+                    Code::WrongYamlType,
+                    format!("`{context}` must be a mapping from names to definitions"),
+                )
+                .at(node.span, format!("found {}", node.shape()))
+                .with_help(format!(
+                    "write `{context}:` followed by indented `name:` entries"
+                )),
             );
         }
     }
@@ -114,27 +156,47 @@ fn source(cx: &mut Cx, name: Name, body: &Node) -> Option<SourceDef> {
     let path = match f.get("path") {
         Some(n) => cx.text(n, "path"),
         None => {
-            cx.missing(&f, "path", &context, "add `path: data/events.parquet` (a file, directory or glob)");
+            cx.missing(
+                &f,
+                "path",
+                &context,
+                "add `path: data/events.parquet` (a file, directory or glob)",
+            );
             None
         }
     };
     let time = match f.get("time") {
         Some(n) => cx.text(n, "time column"),
         None => {
-            cx.missing(&f, "time", &context, "add `time: ts`, the column holding each row's timestamp");
+            cx.missing(
+                &f,
+                "time",
+                &context,
+                "add `time: ts`, the column holding each row's timestamp",
+            );
             None
         }
     };
     let entity = f.get("entity").and_then(|n| cx.text(n, "entity column"));
     let dimensions = match f.get("dimensions") {
         Some(n) => match &n.kind {
-            NodeKind::Seq(items) => items.iter().filter_map(|i| cx.text(i, "dimension")).collect(),
+            NodeKind::Seq(items) => items
+                .iter()
+                .filter_map(|i| cx.text(i, "dimension"))
+                .collect(),
             _ => cx.text(n, "dimensions").into_iter().collect(),
         },
         None => Vec::new(),
     };
     let description = f.get("description").and_then(|n| cx.text(n, "description"));
-    Some(SourceDef { name, description, path: path?, time: time?, entity, dimensions })
+    Some(SourceDef {
+        name,
+        description,
+        path: path?,
+        time: time?,
+        entity,
+        dimensions,
+    })
 }
 
 fn metric(cx: &mut Cx, name: Name, body: &Node) -> Option<MetricDef> {
@@ -145,12 +207,19 @@ fn metric(cx: &mut Cx, name: Name, body: &Node) -> Option<MetricDef> {
     let kind_key = match kinds.as_slice() {
         [] => {
             cx.report(
-                Diagnostic::new(Code::MetricKindMissing, format!("{context} does not say what it computes"))
-                    .at(name.span, "no kind key in this metric")
-                    .with_help(format!(
-                        "add one of: {}",
-                        KIND_KEYS.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ")
-                    )),
+                Diagnostic::new(
+                    Code::MetricKindMissing,
+                    format!("{context} does not say what it computes"),
+                )
+                .at(name.span, "no kind key in this metric")
+                .with_help(format!(
+                    "add one of: {}",
+                    KIND_KEYS
+                        .iter()
+                        .map(|k| format!("`{k}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )),
             );
             return None;
         }
@@ -159,7 +228,10 @@ fn metric(cx: &mut Cx, name: Name, body: &Node) -> Option<MetricDef> {
             let first_span = f.key_span(first).unwrap_or(name.span);
             cx.report(
                 Diagnostic::new(Code::ConflictingKinds, format!("{context} has two kinds"))
-                    .at(f.key_span(second).unwrap_or(name.span), format!("`{second}` here"))
+                    .at(
+                        f.key_span(second).unwrap_or(name.span),
+                        format!("`{second}` here"),
+                    )
                     .with_secondary(first_span, format!("and `{first}` here"))
                     .with_help("a metric computes one thing; split it into two metrics"),
             );
@@ -170,7 +242,10 @@ fn metric(cx: &mut Cx, name: Name, body: &Node) -> Option<MetricDef> {
     let kind_span = f.key_span(kind_key).expect("kind key is present");
     let kind = metric_kind(cx, kind_key, kind_node, &context);
     let filter = f.get("filter").and_then(|n| cx.expr(n, "filter"));
-    let tags = f.get("tags").map(|n| cx.names(n, "tag")).unwrap_or_default();
+    let tags = f
+        .get("tags")
+        .map(|n| cx.names(n, "tag"))
+        .unwrap_or_default();
     Some(MetricDef {
         label: f.get("label").and_then(|n| cx.text(n, "label")),
         description: f.get("description").and_then(|n| cx.text(n, "description")),
@@ -178,7 +253,13 @@ fn metric(cx: &mut Cx, name: Name, body: &Node) -> Option<MetricDef> {
         tags,
         source: f.get("source").and_then(|n| cx.name(n, "source name")),
         filter,
-        occurrence: f.get("occurrence").and_then(|n| cx.keyword(n, "occurrence", Occurrence::ALL, Occurrence::parse)),
+        occurrence: f
+            .get("occurrence")
+            .and_then(|n| cx.keyword(n, "occurrence", Occurrence::ALL, Occurrence::parse)),
+        breakdown: f
+            .get("breakdown")
+            .map(|n| cx.names(n, "dimension"))
+            .unwrap_or_default(),
         kind_span,
         kind: kind?,
         name,
@@ -221,22 +302,49 @@ fn keyword_or<T: Copy>(
 fn metric_kind(cx: &mut Cx, key: &str, node: &Node, context: &str) -> Option<MetricKind> {
     let ctx = format!("`{key}` of {context}");
     match key {
-        "measure" => Some(MetricKind::Aggregate { measure: cx.expr(node, "measure")? }),
-        "formula" => Some(MetricKind::Formula { expr: cx.expr(node, "formula")? }),
+        "measure" => Some(MetricKind::Aggregate {
+            measure: cx.expr(node, "measure")?,
+        }),
+        "formula" => Some(MetricKind::Formula {
+            expr: cx.expr(node, "formula")?,
+        }),
         "ratio" => {
             let f = cx.fields(node, &ctx, &["numerator", "denominator"])?;
-            let num = required(cx, &f, "numerator", &ctx, "add `numerator: <metric>`", |cx, n| cx.name(n, "metric name"));
-            let den =
-                required(cx, &f, "denominator", &ctx, "add `denominator: <metric>`", |cx, n| cx.name(n, "metric name"));
-            Some(MetricKind::Ratio { numerator: num?, denominator: den? })
+            let num = required(
+                cx,
+                &f,
+                "numerator",
+                &ctx,
+                "add `numerator: <metric>`",
+                |cx, n| cx.name(n, "metric name"),
+            );
+            let den = required(
+                cx,
+                &f,
+                "denominator",
+                &ctx,
+                "add `denominator: <metric>`",
+                |cx, n| cx.name(n, "metric name"),
+            );
+            Some(MetricKind::Ratio {
+                numerator: num?,
+                denominator: den?,
+            })
         }
         "cumulative" => {
             let f = cx.fields(node, &ctx, &["metric", "window", "to_date"])?;
-            let metric = required(cx, &f, "metric", &ctx, "add `metric: <metric to accumulate>`", |cx, n| {
-                cx.name(n, "metric name")
-            });
+            let metric = required(
+                cx,
+                &f,
+                "metric",
+                &ctx,
+                "add `metric: <metric to accumulate>`",
+                |cx, n| cx.name(n, "metric name"),
+            );
             let window = f.get("window").and_then(|n| cx.duration(n, "window"));
-            let to_date = f.get("to_date").and_then(|n| cx.keyword(n, "to_date", Grain::ALL, Grain::parse));
+            let to_date = f
+                .get("to_date")
+                .and_then(|n| cx.keyword(n, "to_date", Grain::ALL, Grain::parse));
             if let (Some(w), Some(t)) = (&window, &to_date) {
                 cx.report(
                     Diagnostic::new(Code::ConflictingKinds, "a cumulative metric has both `window` and `to_date`")
@@ -245,36 +353,83 @@ fn metric_kind(cx: &mut Cx, key: &str, node: &Node, context: &str) -> Option<Met
                         .with_help("keep `window` for a trailing total or `to_date` for a period-to-date total"),
                 );
             }
-            Some(MetricKind::Cumulative { metric: metric?, window, to_date })
+            Some(MetricKind::Cumulative {
+                metric: metric?,
+                window,
+                to_date,
+            })
         }
         "funnel" => funnel(cx, node, &ctx).map(MetricKind::Funnel),
         "time_between" => {
             let f = cx.fields(node, &ctx, &["from", "to", "statistic", "unit", "within"])?;
-            let from = required(cx, &f, "from", &ctx, "add `from: <predicate of the first event>`", |cx, n| {
-                cx.expr(n, "from")
-            });
-            let to =
-                required(cx, &f, "to", &ctx, "add `to: <predicate of the second event>`", |cx, n| cx.expr(n, "to"));
-            let statistic = keyword_or(cx, &f, "statistic", Statistic::ALL, Statistic::parse, Statistic::Median);
-            let unit = keyword_or(cx, &f, "unit", TimeUnit::ALL, TimeUnit::parse, TimeUnit::Hours);
+            let from = required(
+                cx,
+                &f,
+                "from",
+                &ctx,
+                "add `from: <predicate of the first event>`",
+                |cx, n| cx.expr(n, "from"),
+            );
+            let to = required(
+                cx,
+                &f,
+                "to",
+                &ctx,
+                "add `to: <predicate of the second event>`",
+                |cx, n| cx.expr(n, "to"),
+            );
+            let statistic = keyword_or(
+                cx,
+                &f,
+                "statistic",
+                Statistic::ALL,
+                Statistic::parse,
+                Statistic::Median,
+            );
+            let unit = keyword_or(
+                cx,
+                &f,
+                "unit",
+                TimeUnit::ALL,
+                TimeUnit::parse,
+                TimeUnit::Hours,
+            );
             let within = f.get("within").and_then(|n| cx.duration(n, "within"));
-            Some(MetricKind::TimeBetween { from: from?, to: to?, statistic: statistic?, unit: unit?, within })
+            Some(MetricKind::TimeBetween {
+                from: from?,
+                to: to?,
+                statistic: statistic?,
+                unit: unit?,
+                within,
+            })
         }
         "active" => {
             let f = cx.fields(node, &ctx, &["window", "calendar"])?;
             let window = match (f.get("window"), f.get("calendar")) {
                 (Some(w), None) => ActiveWindow::Rolling(cx.duration(w, "window")?),
-                (None, Some(c)) => ActiveWindow::Calendar(cx.keyword(c, "calendar", Grain::ALL, Grain::parse)?),
+                (None, Some(c)) => {
+                    ActiveWindow::Calendar(cx.keyword(c, "calendar", Grain::ALL, Grain::parse)?)
+                }
                 (Some(_), Some(_)) => {
                     cx.report(
-                        Diagnostic::new(Code::ConflictingKinds, "an active metric has both `window` and `calendar`")
-                            .at(f.key_span("calendar").unwrap_or(f.span), "`calendar` here")
-                            .with_help("`window: 7d` is a trailing window; `calendar: week` the calendar week"),
+                        Diagnostic::new(
+                            Code::ConflictingKinds,
+                            "an active metric has both `window` and `calendar`",
+                        )
+                        .at(f.key_span("calendar").unwrap_or(f.span), "`calendar` here")
+                        .with_help(
+                            "`window: 7d` is a trailing window; `calendar: week` the calendar week",
+                        ),
                     );
                     return None;
                 }
                 (None, None) => {
-                    cx.missing(&f, "window", &ctx, "add `window: 7d` (trailing) or `calendar: week`");
+                    cx.missing(
+                        &f,
+                        "window",
+                        &ctx,
+                        "add `window: 7d` (trailing) or `calendar: week`",
+                    );
                     return None;
                 }
             };
@@ -283,9 +438,21 @@ fn metric_kind(cx: &mut Cx, key: &str, node: &Node, context: &str) -> Option<Met
         "retention" => retention(cx, node, &ctx).map(MetricKind::Retention),
         "churn" => {
             let f = cx.fields(node, &ctx, &["window", "value"])?;
-            let window = required(cx, &f, "window", &ctx, "add `window: 30d`", |cx, n| cx.duration(n, "window"));
-            let value = keyword_or(cx, &f, "value", ChurnValue::ALL, ChurnValue::parse, ChurnValue::Churned);
-            Some(MetricKind::Churn { window: window?, value: value? })
+            let window = required(cx, &f, "window", &ctx, "add `window: 30d`", |cx, n| {
+                cx.duration(n, "window")
+            });
+            let value = keyword_or(
+                cx,
+                &f,
+                "value",
+                ChurnValue::ALL,
+                ChurnValue::parse,
+                ChurnValue::Churned,
+            );
+            Some(MetricKind::Churn {
+                window: window?,
+                value: value?,
+            })
         }
         "cohort" => cohort(cx, node, &ctx).map(MetricKind::Cohort),
         _ => unreachable!("KIND_KEYS and metric_kind agree"),
@@ -293,7 +460,9 @@ fn metric_kind(cx: &mut Cx, key: &str, node: &Node, context: &str) -> Option<Met
 }
 
 fn periods(cx: &mut Cx, f: &Fields, ctx: &str) -> Option<Spanned<i64>> {
-    let p = required(cx, f, "periods", ctx, "add `periods: 8`", |cx, n| cx.int(n, "periods"))?;
+    let p = required(cx, f, "periods", ctx, "add `periods: 8`", |cx, n| {
+        cx.int(n, "periods")
+    })?;
     if !(1..=1000).contains(&p.value) {
         cx.report(
             Diagnostic::new(Code::InvalidWindow, "periods out of range")
@@ -306,21 +475,60 @@ fn periods(cx: &mut Cx, f: &Fields, ctx: &str) -> Option<Spanned<i64>> {
 }
 
 fn retention(cx: &mut Cx, node: &Node, ctx: &str) -> Option<Retention> {
-    let keys = ["cohort", "return", "period", "periods", "cohort_type", "match", "anchor"];
+    let keys = [
+        "cohort",
+        "return",
+        "period",
+        "periods",
+        "cohort_type",
+        "match",
+        "anchor",
+    ];
     let f = cx.fields(node, ctx, &keys)?;
-    let cohort = required(cx, &f, "cohort", ctx, "add `cohort: <predicate of the cohort event>`", |cx, n| {
-        cx.expr(n, "cohort")
-    });
-    let returning = required(cx, &f, "return", ctx, "add `return: <predicate of a returning event>`", |cx, n| {
-        cx.expr(n, "return")
-    });
+    let cohort = required(
+        cx,
+        &f,
+        "cohort",
+        ctx,
+        "add `cohort: <predicate of the cohort event>`",
+        |cx, n| cx.expr(n, "cohort"),
+    );
+    let returning = required(
+        cx,
+        &f,
+        "return",
+        ctx,
+        "add `return: <predicate of a returning event>`",
+        |cx, n| cx.expr(n, "return"),
+    );
     let period = required(cx, &f, "period", ctx, "add `period: week`", |cx, n| {
         cx.keyword(n, "period", Grain::ALL, Grain::parse)
     });
     let periods = periods(cx, &f, ctx);
-    let cohort_type = keyword_or(cx, &f, "cohort_type", CohortType::ALL, CohortType::parse, CohortType::FirstTime);
-    let matching = keyword_or(cx, &f, "match", RetentionMatch::ALL, RetentionMatch::parse, RetentionMatch::On);
-    let anchor = keyword_or(cx, &f, "anchor", PeriodAnchor::ALL, PeriodAnchor::parse, PeriodAnchor::Calendar);
+    let cohort_type = keyword_or(
+        cx,
+        &f,
+        "cohort_type",
+        CohortType::ALL,
+        CohortType::parse,
+        CohortType::FirstTime,
+    );
+    let matching = keyword_or(
+        cx,
+        &f,
+        "match",
+        RetentionMatch::ALL,
+        RetentionMatch::parse,
+        RetentionMatch::On,
+    );
+    let anchor = keyword_or(
+        cx,
+        &f,
+        "anchor",
+        PeriodAnchor::ALL,
+        PeriodAnchor::parse,
+        PeriodAnchor::Calendar,
+    );
     Some(Retention {
         cohort: cohort?,
         returning: returning?,
@@ -333,20 +541,42 @@ fn retention(cx: &mut Cx, node: &Node, ctx: &str) -> Option<Retention> {
 }
 
 fn cohort(cx: &mut Cx, node: &Node, ctx: &str) -> Option<CohortDef> {
-    let keys = ["metric", "source", "event", "period", "periods", "per_entity", "cumulative"];
+    let keys = [
+        "metric",
+        "source",
+        "event",
+        "period",
+        "periods",
+        "per_entity",
+        "cumulative",
+    ];
     let f = cx.fields(node, ctx, &keys)?;
-    let metric = required(cx, &f, "metric", ctx, "add `metric: <metric to follow by cohort>`", |cx, n| {
-        cx.name(n, "metric name")
-    });
+    let metric = required(
+        cx,
+        &f,
+        "metric",
+        ctx,
+        "add `metric: <metric to follow by cohort>`",
+        |cx, n| cx.name(n, "metric name"),
+    );
     let cohort_source = f.get("source").and_then(|n| cx.name(n, "source name"));
-    let event = required(cx, &f, "event", ctx, "add `event: <predicate of the cohort event>`", |cx, n| {
-        cx.expr(n, "event")
-    });
+    let event = required(
+        cx,
+        &f,
+        "event",
+        ctx,
+        "add `event: <predicate of the cohort event>`",
+        |cx, n| cx.expr(n, "event"),
+    );
     let period = required(cx, &f, "period", ctx, "add `period: month`", |cx, n| {
         cx.keyword(n, "period", Grain::ALL, Grain::parse)
     });
     let periods = periods(cx, &f, ctx);
-    let flag = |cx: &mut Cx, key: &str| f.get(key).and_then(|n| cx.bool(n, key)).is_some_and(|b| b.value);
+    let flag = |cx: &mut Cx, key: &str| {
+        f.get(key)
+            .and_then(|n| cx.bool(n, key))
+            .is_some_and(|b| b.value)
+    };
     let per_entity = flag(cx, "per_entity");
     let cumulative = flag(cx, "cumulative");
     Some(CohortDef {
@@ -361,18 +591,63 @@ fn cohort(cx: &mut Cx, node: &Node, ctx: &str) -> Option<CohortDef> {
 }
 
 fn funnel(cx: &mut Cx, node: &Node, ctx: &str) -> Option<Funnel> {
-    let keys = ["steps", "within", "order", "reuse_events", "exclude", "hold_constant", "attribution", "value"];
+    let keys = [
+        "steps",
+        "within",
+        "order",
+        "reuse_events",
+        "exclude",
+        "hold_constant",
+        "attribution",
+        "value",
+    ];
     let f = cx.fields(node, ctx, &keys)?;
-    let steps = required(cx, &f, "steps", ctx, "add `steps:` with a list of `name: predicate`", |cx, n| steps(cx, n));
-    let within = required(cx, &f, "within", ctx, "add `within: 14d`, the conversion window", |cx, n| {
-        cx.duration(n, "within")
-    });
-    let order = keyword_or(cx, &f, "order", FunnelOrder::ALL, FunnelOrder::parse, FunnelOrder::Ordered);
-    let reuse_events = f.get("reuse_events").and_then(|n| cx.bool(n, "reuse_events"));
-    let exclude = f.get("exclude").map(|n| exclusions(cx, n)).unwrap_or_default();
-    let hold_constant = f.get("hold_constant").map(|n| cx.names(n, "column")).unwrap_or_default();
-    let attribution = f.get("attribution").and_then(|n| cx.keyword(n, "attribution", Attribution::ALL, Attribution::parse));
-    let value = keyword_or(cx, &f, "value", FunnelValue::ALL, FunnelValue::parse, FunnelValue::Steps);
+    let steps = required(
+        cx,
+        &f,
+        "steps",
+        ctx,
+        "add `steps:` with a list of `name: predicate`",
+        steps,
+    );
+    let within = required(
+        cx,
+        &f,
+        "within",
+        ctx,
+        "add `within: 14d`, the conversion window",
+        |cx, n| cx.duration(n, "within"),
+    );
+    let order = keyword_or(
+        cx,
+        &f,
+        "order",
+        FunnelOrder::ALL,
+        FunnelOrder::parse,
+        FunnelOrder::Ordered,
+    );
+    let reuse_events = f
+        .get("reuse_events")
+        .and_then(|n| cx.bool(n, "reuse_events"));
+    let exclude = f
+        .get("exclude")
+        .map(|n| exclusions(cx, n))
+        .unwrap_or_default();
+    let hold_constant = f
+        .get("hold_constant")
+        .map(|n| cx.names(n, "column"))
+        .unwrap_or_default();
+    let attribution = f
+        .get("attribution")
+        .and_then(|n| cx.keyword(n, "attribution", Attribution::ALL, Attribution::parse));
+    let value = keyword_or(
+        cx,
+        &f,
+        "value",
+        FunnelValue::ALL,
+        FunnelValue::parse,
+        FunnelValue::Steps,
+    );
     Some(Funnel {
         steps: steps?,
         within: within?,
@@ -399,34 +674,53 @@ fn steps(cx: &mut Cx, node: &Node) -> Option<Vec<Step>> {
     for item in items {
         let NodeKind::Map(pairs) = &item.kind else {
             cx.report(
-                Diagnostic::new(Code::WrongYamlType, "a funnel step must be `name: predicate`")
-                    .at(item.span, format!("found {}", item.shape()))
-                    .with_help("write the step as `- signup: event = 'signup'`"),
+                Diagnostic::new(
+                    Code::WrongYamlType,
+                    "a funnel step must be `name: predicate`",
+                )
+                .at(item.span, format!("found {}", item.shape()))
+                .with_help("write the step as `- signup: event = 'signup'`"),
             );
             continue;
         };
         if pairs.len() != 1 {
             cx.report(
-                Diagnostic::new(Code::WrongYamlType, "a funnel step must have exactly one name")
-                    .at(item.span, format!("{} keys in this step", pairs.len()))
-                    .with_help("start each step with its own `-`"),
+                Diagnostic::new(
+                    Code::WrongYamlType,
+                    "a funnel step must have exactly one name",
+                )
+                .at(item.span, format!("{} keys in this step", pairs.len()))
+                .with_help("start each step with its own `-`"),
             );
             continue;
         }
         let (k, v) = &pairs[0];
-        let Some(name) = cx.name(k, "step name") else { continue };
+        let Some(name) = cx.name(k, "step name") else {
+            continue;
+        };
         let (predicate, within) = match &v.kind {
             NodeKind::Map(_) => {
-                let Some(sf) = cx.fields(v, "a funnel step", &["where", "within"]) else { continue };
-                let p = required(cx, &sf, "where", "a funnel step", "add `where: <predicate>`", |cx, n| {
-                    cx.expr(n, "step")
-                });
+                let Some(sf) = cx.fields(v, "a funnel step", &["where", "within"]) else {
+                    continue;
+                };
+                let p = required(
+                    cx,
+                    &sf,
+                    "where",
+                    "a funnel step",
+                    "add `where: <predicate>`",
+                    |cx, n| cx.expr(n, "step"),
+                );
                 (p, sf.get("within").and_then(|n| cx.duration(n, "within")))
             }
             _ => (cx.expr(v, "step"), None),
         };
         if let Some(predicate) = predicate {
-            out.push(Step { name, predicate, within });
+            out.push(Step {
+                name,
+                predicate,
+                within,
+            });
         }
     }
     Some(out)
@@ -439,25 +733,40 @@ fn exclusions(cx: &mut Cx, node: &Node) -> Vec<Exclusion> {
     };
     let mut out = Vec::new();
     for item in items {
-        let Some(f) = cx.fields(item, "an exclusion", &["event", "between"]) else { continue };
+        let Some(f) = cx.fields(item, "an exclusion", &["event", "between"]) else {
+            continue;
+        };
         let ctx = "an exclusion";
-        let event = required(cx, &f, "event", ctx, "add `event: <predicate>`", |cx, n| cx.expr(n, "event"));
-        let between = required(cx, &f, "between", ctx, "add `between: [step_a, step_b]`", |cx, n| {
-            let names = cx.names(n, "step name");
-            if names.len() != 2 {
-                cx.report(
-                    Diagnostic::new(Code::WrongYamlType, "`between` takes two step names")
-                        .at(n.span, format!("{} names here", names.len()))
-                        .with_help("write `between: [first_step, later_step]`"),
-                );
-                return None;
-            }
-            Some(names)
+        let event = required(cx, &f, "event", ctx, "add `event: <predicate>`", |cx, n| {
+            cx.expr(n, "event")
         });
+        let between = required(
+            cx,
+            &f,
+            "between",
+            ctx,
+            "add `between: [step_a, step_b]`",
+            |cx, n| {
+                let names = cx.names(n, "step name");
+                if names.len() != 2 {
+                    cx.report(
+                        Diagnostic::new(Code::WrongYamlType, "`between` takes two step names")
+                            .at(n.span, format!("{} names here", names.len()))
+                            .with_help("write `between: [first_step, later_step]`"),
+                    );
+                    return None;
+                }
+                Some(names)
+            },
+        );
         if let (Some(predicate), Some(mut b)) = (event, between) {
             let before = b.pop().expect("two names");
             let after = b.pop().expect("two names");
-            out.push(Exclusion { predicate, after, before });
+            out.push(Exclusion {
+                predicate,
+                after,
+                before,
+            });
         }
     }
     out

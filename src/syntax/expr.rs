@@ -16,6 +16,9 @@ struct Grammar;
 
 /// Deepest nesting of parentheses and calls an expression may have.
 pub const MAX_DEPTH: usize = 64;
+/// Deepest expression tree: operator chains (`a + b + ...`) and repeated
+/// `not`/`-` deepen the tree without parentheses; later stages recurse on it.
+pub const MAX_TREE_DEPTH: usize = 256;
 
 /// Where an expression's text sits in its file.
 pub struct Origin<'a> {
@@ -32,11 +35,46 @@ impl Origin<'_> {
 
 /// Parses an expression.
 pub fn parse_expr(text: &str, origin: &Origin) -> Result<Expr, Diagnostic> {
-    check_depth(text, origin)?;
-    let mut pairs = Grammar::parse(Rule::expression, text).map_err(|e| syntax_error(e, text, origin))?;
-    let expression = pairs.next().expect("the expression rule always yields one pair");
-    let expr = expression.into_inner().next().expect("expression holds expr");
-    build(expr, origin)
+    let depth = check_depth(text, origin)?;
+    if depth <= SHALLOW {
+        return parse_checked(text, origin);
+    }
+    // pest recurses through every precedence level per parenthesis, with large
+    // frames in debug builds: parse deep expressions on a thread with room.
+    std::thread::scope(|scope| {
+        std::thread::Builder::new()
+            .stack_size(256 * 1024 * 1024)
+            .spawn_scoped(scope, || parse_checked(text, origin))
+            .map_err(|e| {
+                Diagnostic::new(
+                    Code::ExpressionTooDeep,
+                    format!("cannot parse a deep expression: {e}"),
+                )
+            })?
+            .join()
+            .unwrap_or_else(|_| {
+                Err(Diagnostic::new(
+                    Code::ExpressionTooDeep,
+                    "expression is nested too deeply",
+                ))
+            })
+    })
+}
+
+/// Nesting up to which the caller's stack is enough for pest.
+const SHALLOW: usize = 8;
+
+fn parse_checked(text: &str, origin: &Origin) -> Result<Expr, Diagnostic> {
+    let mut pairs =
+        Grammar::parse(Rule::expression, text).map_err(|e| syntax_error(e, text, origin))?;
+    let expression = pairs
+        .next()
+        .expect("the expression rule always yields one pair");
+    let expr = expression
+        .into_inner()
+        .next()
+        .expect("expression holds expr");
+    build(expr, origin, 0)
 }
 
 /// Parses a duration such as `14d`; `None` if the text is not one.
@@ -59,11 +97,15 @@ fn duration_value(text: &str) -> Option<Duration> {
         "w" => 7 * 86_400_000,
         _ => return None,
     };
-    Some(Duration { millis: n.checked_mul(scale)?, text: text.to_string() })
+    Some(Duration {
+        millis: n.checked_mul(scale)?,
+        text: text.to_string(),
+    })
 }
 
 /// Rejects nesting deeper than [`MAX_DEPTH`] before pest recurses into it.
-fn check_depth(text: &str, origin: &Origin) -> Result<(), Diagnostic> {
+fn check_depth(text: &str, origin: &Origin) -> Result<usize, Diagnostic> {
+    let mut max = 0usize;
     let mut depth = 0usize;
     let mut quote: Option<char> = None;
     for (i, c) in text.char_indices() {
@@ -73,23 +115,43 @@ fn check_depth(text: &str, origin: &Origin) -> Result<(), Diagnostic> {
             (None, '\'' | '"' | '`') => quote = Some(c),
             (None, '(') => {
                 depth += 1;
+                max = max.max(depth);
                 if depth > MAX_DEPTH {
-                    return Err(Diagnostic::new(Code::ExpressionTooDeep, "expression is nested too deeply")
-                        .at(origin.span(i, i + 1), format!("more than {MAX_DEPTH} levels of parentheses here"))
-                        .with_help("split the expression into simpler metrics or remove redundant parentheses"));
+                    return Err(Diagnostic::new(
+                        Code::ExpressionTooDeep,
+                        "expression is nested too deeply",
+                    )
+                    .at(
+                        origin.span(i, i + 1),
+                        format!("more than {MAX_DEPTH} levels of parentheses here"),
+                    )
+                    .with_help(
+                        "split the expression into simpler metrics or remove redundant parentheses",
+                    ));
                 }
             }
             (None, ')') => depth = depth.saturating_sub(1),
             _ => {}
         }
     }
-    Ok(())
+    Ok(max)
+}
+
+fn too_deep(depth: usize, span: Span) -> Result<(), Diagnostic> {
+    if depth <= MAX_TREE_DEPTH {
+        return Ok(());
+    }
+    Err(Diagnostic::new(Code::ExpressionTooDeep, "expression is nested too deeply")
+        .at(span, format!("more than {MAX_TREE_DEPTH} nested operations"))
+        .with_help("split the expression into several metrics, or use `in (...)` instead of long `or` chains"))
 }
 
 fn rule_name(rule: &Rule) -> Option<&'static str> {
     Some(match rule {
         Rule::EOI => "end of expression",
-        Rule::expr | Rule::or_expr | Rule::and_expr | Rule::not_expr | Rule::predicate => "an expression",
+        Rule::expr | Rule::or_expr | Rule::and_expr | Rule::not_expr | Rule::predicate => {
+            "an expression"
+        }
         Rule::sum | Rule::product | Rule::unary => "a value",
         Rule::cmp_op | Rule::comparison => "a comparison",
         Rule::add_op | Rule::mul_op => "an operator",
@@ -130,7 +192,11 @@ fn syntax_error(e: pest::error::Error<Rule>, text: &str, origin: &Origin) -> Dia
     let found_text = match found {
         None => "the end of the expression".to_string(),
         Some(_) => {
-            let word: String = text[pos..].chars().take_while(|c| !c.is_whitespace()).take(20).collect();
+            let word: String = text[pos..]
+                .chars()
+                .take_while(|c| !c.is_whitespace())
+                .take(20)
+                .collect();
             format!("`{word}`")
         }
     };
@@ -146,7 +212,9 @@ fn syntax_error(e: pest::error::Error<Rule>, text: &str, origin: &Origin) -> Dia
     } else {
         "see docs/LANGUAGE.md for the expression syntax".to_string()
     };
-    Diagnostic::new(Code::ExpressionSyntax, "invalid expression").at(origin.span(pos, end), label).with_help(help)
+    Diagnostic::new(Code::ExpressionSyntax, "invalid expression")
+        .at(origin.span(pos, end), label)
+        .with_help(help)
 }
 
 fn join_or(items: &[&str]) -> String {
@@ -157,9 +225,11 @@ fn join_or(items: &[&str]) -> String {
     }
 }
 
+/// The span of a pair without the blanks pest keeps after its last token.
 fn span_of(pair: &Pair<Rule>, origin: &Origin) -> Span {
     let s = pair.as_span();
-    origin.span(s.start(), s.end())
+    let trimmed = s.as_str().trim_end().len();
+    origin.span(s.start(), s.start() + trimmed)
 }
 
 fn boxed(e: Expr) -> Box<Expr> {
@@ -167,9 +237,17 @@ fn boxed(e: Expr) -> Box<Expr> {
 }
 
 /// Builds a left-associative chain `a op b op c` from alternating pairs.
-fn chain(pair: Pair<Rule>, origin: &Origin) -> Result<Expr, Diagnostic> {
+fn chain(pair: Pair<Rule>, origin: &Origin, depth: usize) -> Result<Expr, Diagnostic> {
+    let span = span_of(&pair, origin);
     let mut inner = pair.into_inner();
-    let mut left = build(inner.next().expect("chain has a first operand"), origin)?;
+    let ops = inner.len() / 2;
+    too_deep(depth + ops, span)?;
+    let depth = depth + ops;
+    let mut left = build(
+        inner.next().expect("chain has a first operand"),
+        origin,
+        depth,
+    )?;
     while let Some(op_pair) = inner.next() {
         let op = match op_pair.as_rule() {
             Rule::kw_or => BinaryOp::Or,
@@ -182,38 +260,74 @@ fn chain(pair: Pair<Rule>, origin: &Origin) -> Result<Expr, Diagnostic> {
                 _ => BinaryOp::Mod,
             },
         };
-        let right = build(inner.next().expect("operator has a right operand"), origin)?;
+        let right = build(
+            inner.next().expect("operator has a right operand"),
+            origin,
+            depth,
+        )?;
         let span = left.span.to(right.span);
-        left = Expr { kind: ExprKind::Binary { op, left: boxed(left), right: boxed(right) }, span };
+        left = Expr {
+            kind: ExprKind::Binary {
+                op,
+                left: boxed(left),
+                right: boxed(right),
+            },
+            span,
+        };
     }
     Ok(left)
 }
 
-fn build(pair: Pair<Rule>, origin: &Origin) -> Result<Expr, Diagnostic> {
+fn build(pair: Pair<Rule>, origin: &Origin, depth: usize) -> Result<Expr, Diagnostic> {
+    too_deep(depth, span_of(&pair, origin))?;
     let span = span_of(&pair, origin);
     let kind = match pair.as_rule() {
-        Rule::expr => return build(pair.into_inner().next().expect("expr holds or_expr"), origin),
-        Rule::or_expr | Rule::and_expr | Rule::sum | Rule::product => return chain(pair, origin),
+        Rule::expr => {
+            return build(
+                pair.into_inner().next().expect("expr holds or_expr"),
+                origin,
+                depth,
+            );
+        }
+        Rule::or_expr | Rule::and_expr | Rule::sum | Rule::product => {
+            return chain(pair, origin, depth);
+        }
         Rule::not_expr => {
             let mut inner: Vec<Pair<Rule>> = pair.into_inner().collect();
-            let mut e = build(inner.pop().expect("not_expr ends in a predicate"), origin)?;
+            too_deep(depth + inner.len(), span)?;
+            let mut e = build(
+                inner.pop().expect("not_expr ends in a predicate"),
+                origin,
+                depth + inner.len(),
+            )?;
             for not in inner.into_iter().rev() {
                 let s = span_of(&not, origin).to(e.span);
-                e = Expr { kind: ExprKind::Not(boxed(e)), span: s };
+                e = Expr {
+                    kind: ExprKind::Not(boxed(e)),
+                    span: s,
+                };
             }
             return Ok(e);
         }
         Rule::unary => {
             let mut inner: Vec<Pair<Rule>> = pair.into_inner().collect();
-            let mut e = build(inner.pop().expect("unary ends in a primary"), origin)?;
+            too_deep(depth + inner.len(), span)?;
+            let mut e = build(
+                inner.pop().expect("unary ends in a primary"),
+                origin,
+                depth + inner.len(),
+            )?;
             for neg in inner.into_iter().rev() {
                 let s = span_of(&neg, origin).to(e.span);
-                e = Expr { kind: ExprKind::Neg(boxed(e)), span: s };
+                e = Expr {
+                    kind: ExprKind::Neg(boxed(e)),
+                    span: s,
+                };
             }
             return Ok(e);
         }
-        Rule::predicate => return predicate(pair, origin),
-        Rule::call => return call(pair, origin),
+        Rule::predicate => return predicate(pair, origin, depth),
+        Rule::call => return call(pair, origin, depth),
         Rule::column => {
             let inner = pair.into_inner().next().expect("column holds a name");
             let name = match inner.as_rule() {
@@ -250,7 +364,12 @@ fn build(pair: Pair<Rule>, origin: &Origin) -> Result<Expr, Diagnostic> {
             let text = unquote(pair.into_inner().next().expect("date string").as_str());
             match chrono::NaiveDate::parse_from_str(&text, "%Y-%m-%d") {
                 Ok(d) => ExprKind::Literal(Literal::Date(d)),
-                Err(_) => return Err(literal_error(span, "not a valid date; write `date 'YYYY-MM-DD'`")),
+                Err(_) => {
+                    return Err(literal_error(
+                        span,
+                        "not a valid date; write `date 'YYYY-MM-DD'`",
+                    ));
+                }
             }
         }
         Rule::timestamp_lit => {
@@ -272,8 +391,15 @@ fn build(pair: Pair<Rule>, origin: &Origin) -> Result<Expr, Diagnostic> {
 
 /// Local date-times accepted by `timestamp '...'` and the CLI.
 pub fn parse_timestamp(text: &str) -> Option<chrono::NaiveDateTime> {
-    const FORMATS: [&str; 4] = ["%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M"];
-    FORMATS.iter().find_map(|f| chrono::NaiveDateTime::parse_from_str(text, f).ok())
+    const FORMATS: [&str; 4] = [
+        "%Y-%m-%d %H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%d %H:%M",
+        "%Y-%m-%dT%H:%M",
+    ];
+    FORMATS
+        .iter()
+        .find_map(|f| chrono::NaiveDateTime::parse_from_str(text, f).ok())
 }
 
 fn literal_error(span: Span, label: &str) -> Diagnostic {
@@ -285,11 +411,24 @@ fn unquote(s: &str) -> String {
     s[1..s.len() - 1].replace(&format!("{q}{q}"), q)
 }
 
-fn predicate(pair: Pair<Rule>, origin: &Origin) -> Result<Expr, Diagnostic> {
+fn predicate(pair: Pair<Rule>, origin: &Origin, depth: usize) -> Result<Expr, Diagnostic> {
     let span = span_of(&pair, origin);
     let mut inner = pair.into_inner();
-    let left = build(inner.next().expect("predicate starts with a value"), origin)?;
-    let Some(test) = inner.next() else { return Ok(left) };
+    if inner.len() == 1 {
+        return build(
+            inner.next().expect("predicate starts with a value"),
+            origin,
+            depth,
+        );
+    }
+    let left = build(
+        inner.next().expect("predicate starts with a value"),
+        origin,
+        depth + 1,
+    )?;
+    let Some(test) = inner.next() else {
+        return Ok(left);
+    };
     let rule = test.as_rule();
     let mut parts = test.into_inner().peekable();
     let negated = parts.peek().is_some_and(|p| p.as_rule() == Rule::kw_not);
@@ -306,59 +445,100 @@ fn predicate(pair: Pair<Rule>, origin: &Origin) -> Result<Expr, Diagnostic> {
                 ">" => BinaryOp::Gt,
                 _ => BinaryOp::Eq,
             };
-            let right = build(parts.next().expect("comparison right side"), origin)?;
-            ExprKind::Binary { op, left: boxed(left), right: boxed(right) }
+            let right = build(
+                parts.next().expect("comparison right side"),
+                origin,
+                depth + 1,
+            )?;
+            ExprKind::Binary {
+                op,
+                left: boxed(left),
+                right: boxed(right),
+            }
         }
         Rule::in_list => {
             parts.next(); // `in`
-            let list = parts.map(|p| build(p, origin)).collect::<Result<Vec<_>, _>>()?;
-            ExprKind::InList { expr: boxed(left), list, negated }
+            let list = parts
+                .map(|p| build(p, origin, depth + 1))
+                .collect::<Result<Vec<_>, _>>()?;
+            ExprKind::InList {
+                expr: boxed(left),
+                list,
+                negated,
+            }
         }
         Rule::between => {
             parts.next(); // `between`
-            let low = build(parts.next().expect("between low"), origin)?;
+            let low = build(parts.next().expect("between low"), origin, depth + 1)?;
             parts.next(); // `and`
-            let high = build(parts.next().expect("between high"), origin)?;
-            ExprKind::Between { expr: boxed(left), low: boxed(low), high: boxed(high), negated }
+            let high = build(parts.next().expect("between high"), origin, depth + 1)?;
+            ExprKind::Between {
+                expr: boxed(left),
+                low: boxed(low),
+                high: boxed(high),
+                negated,
+            }
         }
         Rule::is_null => {
             let negated = parts.any(|p| p.as_rule() == Rule::kw_not);
-            ExprKind::IsNull { expr: boxed(left), negated }
+            ExprKind::IsNull {
+                expr: boxed(left),
+                negated,
+            }
         }
         Rule::like => {
             parts.next(); // `like`
-            let pattern = build(parts.next().expect("like pattern"), origin)?;
-            ExprKind::Like { expr: boxed(left), pattern: boxed(pattern), negated }
+            let pattern = build(parts.next().expect("like pattern"), origin, depth + 1)?;
+            ExprKind::Like {
+                expr: boxed(left),
+                pattern: boxed(pattern),
+                negated,
+            }
         }
         r => unreachable!("not a predicate test: {r:?}"),
     };
     Ok(Expr { kind, span })
 }
 
-fn call(pair: Pair<Rule>, origin: &Origin) -> Result<Expr, Diagnostic> {
+fn call(pair: Pair<Rule>, origin: &Origin, depth: usize) -> Result<Expr, Diagnostic> {
     let span = span_of(&pair, origin);
     let mut name = None;
     let mut args = CallArgs::Exprs(Vec::new());
     let mut filter = None;
     for p in pair.into_inner() {
         match p.as_rule() {
-            Rule::ident => name = Some(crate::span::Spanned::new(p.as_str().to_lowercase(), span_of(&p, origin))),
+            Rule::ident => {
+                name = Some(crate::span::Spanned::new(
+                    p.as_str().to_lowercase(),
+                    span_of(&p, origin),
+                ))
+            }
             Rule::call_args => {
                 let mut inner = p.into_inner().peekable();
                 if inner.peek().is_some_and(|a| a.as_rule() == Rule::star) {
                     let star = inner.next().expect("peeked");
                     args = CallArgs::Star(span_of(&star, origin));
                 } else {
-                    args = CallArgs::Exprs(inner.map(|a| build(a, origin)).collect::<Result<_, _>>()?);
+                    args = CallArgs::Exprs(
+                        inner
+                            .map(|a| build(a, origin, depth + 1))
+                            .collect::<Result<_, _>>()?,
+                    );
                 }
             }
             Rule::filter_clause => {
-                let e = p.into_inner().find(|q| q.as_rule() == Rule::expr).expect("filter holds an expression");
-                filter = Some(boxed(build(e, origin)?));
+                let e = p
+                    .into_inner()
+                    .find(|q| q.as_rule() == Rule::expr)
+                    .expect("filter holds an expression");
+                filter = Some(boxed(build(e, origin, depth + 1)?));
             }
             r => unreachable!("unexpected call part {r:?}"),
         }
     }
     let name = name.expect("a call has a name");
-    Ok(Expr { kind: ExprKind::Call { name, args, filter }, span })
+    Ok(Expr {
+        kind: ExprKind::Call { name, args, filter },
+        span,
+    })
 }

@@ -34,7 +34,12 @@ impl<'a> Cx<'a> {
     }
 
     /// Reads a mapping; reports non-string keys, duplicates and keys not in `allowed`.
-    pub fn fields<'n>(&mut self, node: &'n Node, context: &str, allowed: &[&str]) -> Option<Fields<'n>> {
+    pub fn fields<'n>(
+        &mut self,
+        node: &'n Node,
+        context: &str,
+        allowed: &[&str],
+    ) -> Option<Fields<'n>> {
         let NodeKind::Map(pairs) = &node.kind else {
             self.wrong_type(node, "a mapping of keys to values", context);
             return None;
@@ -57,15 +62,21 @@ impl<'a> Cx<'a> {
             if !allowed.contains(&key) {
                 let help = suggestion_help(key, "keys", allowed.iter().copied());
                 self.report(
-                    Diagnostic::new(Code::UnknownKey, format!("unknown key `{key}` in {context}"))
-                        .at(k.span, "not a key metricc knows here")
-                        .with_help(help),
+                    Diagnostic::new(
+                        Code::UnknownKey,
+                        format!("unknown key `{key}` in {context}"),
+                    )
+                    .at(k.span, "not a key metricc knows here")
+                    .with_help(help),
                 );
                 continue;
             }
             entries.push((key, k, v));
         }
-        Some(Fields { span: node.span, entries })
+        Some(Fields {
+            span: node.span,
+            entries,
+        })
     }
 
     /// Reports a missing required key.
@@ -101,12 +112,30 @@ impl<'a> Cx<'a> {
         if is_identifier(&name.value) {
             return true;
         }
-        let fixed: String =
-            name.value.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' }).collect();
+        let fixed: String = name
+            .value
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() {
+                    c.to_ascii_lowercase()
+                } else {
+                    '_'
+                }
+            })
+            .collect();
         self.report(
-            Diagnostic::new(Code::InvalidName, format!("`{}` is not a valid {context}", name.value))
-                .at(name.span, "names use letters, digits and `_`, and do not start with a digit")
-                .with_help(format!("rename it, e.g. `{}`", fixed.trim_start_matches(|c: char| c.is_ascii_digit()))),
+            Diagnostic::new(
+                Code::InvalidName,
+                format!("`{}` is not a valid {context}", name.value),
+            )
+            .at(
+                name.span,
+                "names use letters, digits and `_`, and do not start with a digit",
+            )
+            .with_help(format!(
+                "rename it, e.g. `{}`",
+                fixed.trim_start_matches(|c: char| c.is_ascii_digit())
+            )),
         );
         false
     }
@@ -153,7 +182,13 @@ impl<'a> Cx<'a> {
             None => {
                 let help = match did_you_mean(&text.value, all.iter().copied()) {
                     Some(s) => format!("did you mean `{s}`?"),
-                    None => format!("use one of: {}", all.iter().map(|a| format!("`{a}`")).collect::<Vec<_>>().join(", ")),
+                    None => format!(
+                        "use one of: {}",
+                        all.iter()
+                            .map(|a| format!("`{a}`"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
                 };
                 self.report(
                     Diagnostic::new(Code::InvalidValue, format!("invalid {context}"))
@@ -172,22 +207,33 @@ impl<'a> Cx<'a> {
             Some(d) if d.millis > 0 => Some(Spanned::new(d, node.span)),
             Some(_) => {
                 self.report(
-                    Diagnostic::new(Code::InvalidWindow, format!("{context} must be longer than zero"))
-                        .at(node.span, "a zero-length window matches nothing")
-                        .with_help("give a positive duration such as `7d`"),
+                    Diagnostic::new(
+                        Code::InvalidWindow,
+                        format!("{context} must be longer than zero"),
+                    )
+                    .at(node.span, "a zero-length window matches nothing")
+                    .with_help("give a positive duration such as `7d`"),
                 );
                 None
             }
             None => {
                 let help = if text.value.trim().chars().all(|c| c.is_ascii_digit()) {
-                    format!("add a unit: `{}d` for days, `{}h` for hours", text.value.trim(), text.value.trim())
+                    format!(
+                        "add a unit: `{}d` for days, `{}h` for hours",
+                        text.value.trim(),
+                        text.value.trim()
+                    )
                 } else {
-                    "write a whole number and a unit (ms, s, m, h, d, w), e.g. `7d` or `24h`".to_string()
+                    "write a whole number and a unit (ms, s, m, h, d, w), e.g. `7d` or `24h`"
+                        .to_string()
                 };
                 self.report(
-                    Diagnostic::new(Code::InvalidDuration, format!("invalid duration for {context}"))
-                        .at(node.span, format!("`{}` is not a duration", text.value))
-                        .with_help(help),
+                    Diagnostic::new(
+                        Code::InvalidDuration,
+                        format!("invalid duration for {context}"),
+                    )
+                    .at(node.span, format!("`{}` is not a duration", text.value))
+                    .with_help(help),
                 );
                 None
             }
@@ -228,10 +274,18 @@ impl<'a> Cx<'a> {
             return None;
         }
         let raw = self.raw(node);
-        let map = if raw == value { OffsetMap::identity(node.span.start as usize, value.len()) } else {
+        let map = if raw == value {
+            OffsetMap::identity(node.span.start as usize, value.len())
+        } else {
             OffsetMap::new(&value, raw, node.span.start as usize)
         };
-        match parse_expr(&value, &Origin { file: self.file, map: &map }) {
+        match parse_expr(
+            &value,
+            &Origin {
+                file: self.file,
+                map: &map,
+            },
+        ) {
             Ok(e) => Some(e),
             Err(d) => {
                 self.report(d);
@@ -241,18 +295,26 @@ impl<'a> Cx<'a> {
     }
 
     fn raw(&self, node: &Node) -> &'a str {
-        self.text.get(node.span.start as usize..node.span.end as usize).unwrap_or("")
+        self.text
+            .get(node.span.start as usize..node.span.end as usize)
+            .unwrap_or("")
     }
 }
 
 impl<'n> Fields<'n> {
     pub fn get(&self, key: &str) -> Option<&'n Node> {
-        self.entries.iter().find(|(k, _, _)| *k == key).map(|(_, _, v)| *v)
+        self.entries
+            .iter()
+            .find(|(k, _, _)| *k == key)
+            .map(|(_, _, v)| *v)
     }
 
     /// The span of a key, for "defined here" labels.
     pub fn key_span(&self, key: &str) -> Option<Span> {
-        self.entries.iter().find(|(k, _, _)| *k == key).map(|(_, k, _)| k.span)
+        self.entries
+            .iter()
+            .find(|(k, _, _)| *k == key)
+            .map(|(_, k, _)| k.span)
     }
 
     /// The keys present, in file order.

@@ -23,10 +23,20 @@ pub enum FileRole {
 }
 
 /// Parses one file into `ast`, appending diagnostics.
-pub fn parse_file(id: FileId, file: &SourceFile, role: FileRole, ast: &mut Ast, diags: &mut Diagnostics) {
+pub fn parse_file(
+    id: FileId,
+    file: &SourceFile,
+    role: FileRole,
+    ast: &mut Ast,
+    diags: &mut Diagnostics,
+) {
     match yaml::parse(id, &file.text) {
         Ok(Some(root)) => {
-            let mut cx = Cx { file: id, text: &file.text, diags };
+            let mut cx = Cx {
+                file: id,
+                text: &file.text,
+                diags,
+            };
             match role {
                 FileRole::Project => build::project(&mut cx, &root, ast),
                 FileRole::Definitions => build::file(&mut cx, &root, ast),

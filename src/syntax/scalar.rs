@@ -49,7 +49,9 @@ impl OffsetMap {
 
     /// An identity map: the value is written verbatim at `start`.
     pub fn identity(start: usize, len: usize) -> Self {
-        OffsetMap { map: (start..=start + len).map(|o| o as u32).collect() }
+        OffsetMap {
+            map: (start..=start + len).map(|o| o as u32).collect(),
+        }
     }
 
     /// File offset of value byte `i` (clamped to the end).
@@ -60,7 +62,11 @@ impl OffsetMap {
     /// File range of value range `start..end`; never empty unless the value is.
     pub fn range(&self, start: usize, end: usize) -> (usize, usize) {
         let s = self.get(start);
-        let e = if end > start { self.get(end - 1) + 1 } else { s };
+        let e = if end > start {
+            self.get(end - 1) + 1
+        } else {
+            s
+        };
         (s, e.max(s))
     }
 }
@@ -83,7 +89,10 @@ mod tests {
 
     #[test]
     fn single_quoted_with_doubled_quotes() {
-        assert_eq!(check("a = 'b' and stauts", "'a = ''b'' and stauts'", "stauts"), "stauts");
+        assert_eq!(
+            check("a = 'b' and stauts", "'a = ''b'' and stauts'", "stauts"),
+            "stauts"
+        );
     }
 
     #[test]

@@ -72,47 +72,71 @@ impl<'de> Deserialize<'de> for Raw {
                 f.write_str("any YAML value")
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<Raw, E> {
-                Ok(Raw { kind: RawKind::Str(v.to_string()) })
+                Ok(Raw {
+                    kind: RawKind::Str(v.to_string()),
+                })
             }
             fn visit_string<E: de::Error>(self, v: String) -> Result<Raw, E> {
-                Ok(Raw { kind: RawKind::Str(v) })
+                Ok(Raw {
+                    kind: RawKind::Str(v),
+                })
             }
             fn visit_i64<E: de::Error>(self, v: i64) -> Result<Raw, E> {
-                Ok(Raw { kind: RawKind::Int(v) })
+                Ok(Raw {
+                    kind: RawKind::Int(v),
+                })
             }
             fn visit_u64<E: de::Error>(self, v: u64) -> Result<Raw, E> {
-                Ok(Raw { kind: i64::try_from(v).map_or(RawKind::Float(v as f64), RawKind::Int) })
+                Ok(Raw {
+                    kind: i64::try_from(v).map_or(RawKind::Float(v as f64), RawKind::Int),
+                })
             }
             fn visit_i128<E: de::Error>(self, v: i128) -> Result<Raw, E> {
-                Ok(Raw { kind: i64::try_from(v).map_or(RawKind::Float(v as f64), RawKind::Int) })
+                Ok(Raw {
+                    kind: i64::try_from(v).map_or(RawKind::Float(v as f64), RawKind::Int),
+                })
             }
             fn visit_u128<E: de::Error>(self, v: u128) -> Result<Raw, E> {
-                Ok(Raw { kind: i64::try_from(v).map_or(RawKind::Float(v as f64), RawKind::Int) })
+                Ok(Raw {
+                    kind: i64::try_from(v).map_or(RawKind::Float(v as f64), RawKind::Int),
+                })
             }
             fn visit_f64<E: de::Error>(self, v: f64) -> Result<Raw, E> {
-                Ok(Raw { kind: RawKind::Float(v) })
+                Ok(Raw {
+                    kind: RawKind::Float(v),
+                })
             }
             fn visit_bool<E: de::Error>(self, v: bool) -> Result<Raw, E> {
-                Ok(Raw { kind: RawKind::Bool(v) })
+                Ok(Raw {
+                    kind: RawKind::Bool(v),
+                })
             }
             fn visit_unit<E: de::Error>(self) -> Result<Raw, E> {
-                Ok(Raw { kind: RawKind::Null })
+                Ok(Raw {
+                    kind: RawKind::Null,
+                })
             }
             fn visit_none<E: de::Error>(self) -> Result<Raw, E> {
-                Ok(Raw { kind: RawKind::Null })
+                Ok(Raw {
+                    kind: RawKind::Null,
+                })
             }
             fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Raw, D::Error> {
                 Raw::deserialize(d)
             }
             fn visit_bytes<E: de::Error>(self, v: &[u8]) -> Result<Raw, E> {
-                Ok(Raw { kind: RawKind::Str(String::from_utf8_lossy(v).into_owned()) })
+                Ok(Raw {
+                    kind: RawKind::Str(String::from_utf8_lossy(v).into_owned()),
+                })
             }
             fn visit_seq<A: SeqAccess<'de>>(self, mut s: A) -> Result<Raw, A::Error> {
                 let mut items = Vec::new();
                 while let Some(x) = s.next_element()? {
                     items.push(x);
                 }
-                Ok(Raw { kind: RawKind::Seq(items) })
+                Ok(Raw {
+                    kind: RawKind::Seq(items),
+                })
             }
             fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<Raw, A::Error> {
                 let mut items = Vec::new();
@@ -120,24 +144,39 @@ impl<'de> Deserialize<'de> for Raw {
                     let v = m.next_value()?;
                     items.push((k, v));
                 }
-                Ok(Raw { kind: RawKind::Map(items) })
+                Ok(Raw {
+                    kind: RawKind::Map(items),
+                })
             }
         }
         d.deserialize_any(V)
     }
 }
 
+/// Deepest YAML nesting accepted.
+pub const MAX_YAML_DEPTH: usize = 24;
+
 fn options() -> Options {
     let mut o = Options::default();
     o.duplicate_keys = DuplicateKeyPolicy::PassThrough;
     o.strict_booleans = true;
     o.with_snippet = false;
+    // Definition files nest a handful of levels; a low limit keeps hostile
+    // input (thousands of `[`) far from the stack's end.
+    let mut budget = serde_saphyr::Budget::default();
+    budget.max_depth = MAX_YAML_DEPTH;
+    budget.flow_nesting_limit = MAX_YAML_DEPTH;
+    o.budget = Some(budget);
     o
 }
 
 /// Parses one YAML document. An empty document gives `Ok(None)`.
 pub fn parse(file: FileId, text: &str) -> Result<Option<Node>, Diagnostic> {
-    if text.trim().is_empty() || text.lines().all(|l| l.trim().is_empty() || l.trim_start().starts_with('#')) {
+    if text.trim().is_empty()
+        || text
+            .lines()
+            .all(|l| l.trim().is_empty() || l.trim_start().starts_with('#'))
+    {
         return Ok(None);
     }
     match serde_saphyr::from_str_with_options::<YSpanned<Raw>>(text, options()) {
@@ -148,7 +187,16 @@ pub fn parse(file: FileId, text: &str) -> Result<Option<Node>, Diagnostic> {
                 .and_then(|l| l.span().byte_offset())
                 .map_or(text.len(), |o| o as usize)
                 .min(text.len());
-            let message = yaml_message(&e.without_snippet().to_string());
+            let mut message = yaml_message(&e.without_snippet().to_string());
+            // "unclosed bracket '[' at line 4, column 11": the cause is there, not
+            // where the parser gave up; point at it.
+            let mut offset = offset;
+            if let Some((head, line, col)) = split_position(&message)
+                && let Some(o) = offset_of(text, line, col)
+            {
+                offset = o;
+                message = head;
+            }
             let end = next_char_end(text, offset);
             Err(Diagnostic::new(Code::YamlSyntax, "malformed YAML")
                 .at(Span::new(file, offset, end), message)
@@ -157,8 +205,40 @@ pub fn parse(file: FileId, text: &str) -> Result<Option<Node>, Diagnostic> {
     }
 }
 
+/// Splits "text at line L, column C" into its parts.
+fn split_position(message: &str) -> Option<(String, usize, usize)> {
+    let at = message.rfind(" at line ")?;
+    let (head, tail) = message.split_at(at);
+    let tail = tail.strip_prefix(" at line ")?;
+    let (line, col) = tail.split_once(", column ")?;
+    let col: String = col.chars().take_while(char::is_ascii_digit).collect();
+    Some((
+        head.to_string(),
+        line.trim().parse().ok()?,
+        col.parse().ok()?,
+    ))
+}
+
+/// Byte offset of 1-based `line` and character `col`, if inside `text`.
+fn offset_of(text: &str, line: usize, col: usize) -> Option<usize> {
+    let start: usize = text
+        .split_inclusive('\n')
+        .take(line.checked_sub(1)?)
+        .map(str::len)
+        .sum();
+    let line_text = text.get(start..)?.split('\n').next()?;
+    let within = line_text
+        .char_indices()
+        .nth(col.checked_sub(1)?)
+        .map_or(line_text.len(), |(i, _)| i);
+    (start <= text.len()).then_some(start + within)
+}
+
 fn next_char_end(text: &str, offset: usize) -> usize {
-    text[offset..].chars().next().map_or(offset, |c| offset + c.len_utf8())
+    text[offset..]
+        .chars()
+        .next()
+        .map_or(offset, |c| offset + c.len_utf8())
 }
 
 /// serde-saphyr's message, minus its own "line N column M" prefix (we show the span).
@@ -179,8 +259,10 @@ fn convert(file: FileId, text: &str, raw: YSpanned<Raw>) -> Node {
     let mut span = Span::new(file, start, (start + len).min(text.len()));
     let kind = match raw.value.kind {
         RawKind::Map(items) => {
-            let items: Vec<(Node, Node)> =
-                items.into_iter().map(|(k, v)| (convert(file, text, k), convert(file, text, v))).collect();
+            let items: Vec<(Node, Node)> = items
+                .into_iter()
+                .map(|(k, v)| (convert(file, text, k), convert(file, text, v)))
+                .collect();
             // Block mappings have an empty span at their start: widen to the content.
             if let (Some(first), Some(last)) = (items.first(), items.last()) {
                 span = span.to(first.0.span).to(last.1.span);

@@ -1,1 +1,8 @@
+//! The one integration-test binary (so DataFusion links once).
 
+mod cases;
+mod cli;
+mod example;
+mod fixtures;
+mod parser;
+mod robustness;
