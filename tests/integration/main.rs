@@ -2,6 +2,7 @@
 
 mod cases;
 mod cli;
+mod docs;
 mod example;
 mod fixtures;
 mod parser;
