@@ -147,3 +147,21 @@ fn hostile_yaml_is_refused_with_a_diagnostic() {
         FileRole::Definitions,
     );
 }
+
+#[test]
+fn truncated_parquet_is_a_diagnostic() {
+    let tmp = tempfile::tempdir().unwrap();
+    crate::fixtures::write_data(tmp.path());
+    let good = std::fs::read(tmp.path().join("data/events.parquet")).unwrap();
+    for cut in [0, 4, good.len() / 2, good.len() - 1] {
+        std::fs::write(tmp.path().join("data/cut.parquet"), &good[..cut]).unwrap();
+        std::fs::write(tmp.path().join("metricc.yaml"), "name: t\nsources:\n  e: { path: data/cut.parquet, time: ts }\nmetrics:\n  n: { description: n, source: e, measure: count(*) }\n").unwrap();
+        let checked = metricc::driver::check(tmp.path());
+        let codes: Vec<&str> = checked
+            .diagnostics
+            .iter()
+            .map(|d| d.code.as_str())
+            .collect();
+        assert_eq!(codes, ["E0213"], "cut at {cut}");
+    }
+}
