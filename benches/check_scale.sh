@@ -7,8 +7,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/metricc-target}"
-cargo build --release --quiet
-bin="$CARGO_TARGET_DIR/release/metricc"
+if [ -z "${METRICC_BIN:-}" ]; then cargo build --release --quiet; fi
+bin="${METRICC_BIN:-$CARGO_TARGET_DIR/release/metricc}"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 runs="${RUNS:-15}"

@@ -6,6 +6,7 @@ use super::types::{SourceSchema, Type};
 use crate::diagnostics::{Code, Diagnostic, Diagnostics, did_you_mean, suggestion_help};
 use crate::span::Span;
 use crate::syntax::ast::{BinaryOp, CallArgs, Expr, ExprKind, Literal, Name};
+use std::collections::HashMap;
 
 /// What names mean and which functions are allowed.
 #[derive(Clone, Copy)]
@@ -21,7 +22,9 @@ pub enum Scope<'a> {
         schema: Option<&'a SourceSchema>,
     },
     /// A formula: names are metrics.
-    Formula { metrics: &'a [&'a str] },
+    Formula {
+        metrics: &'a HashMap<&'a str, usize>,
+    },
 }
 
 /// Checks one expression, collecting diagnostics and the metrics it names.
@@ -147,10 +150,10 @@ impl<'a> Checker<'a> {
     fn name(&mut self, name: &str, span: Span) -> Type {
         match self.scope {
             Scope::Formula { metrics } => {
-                if metrics.contains(&name) {
+                if metrics.contains_key(name) {
                     self.metric_refs.push(Name::new(name.to_string(), span));
                 } else {
-                    let help = suggestion_help(name, "metrics", metrics.iter().copied());
+                    let help = suggestion_help(name, "metrics", metrics.keys().copied());
                     self.report(
                         Diagnostic::new(Code::UnknownMetric, format!("unknown metric `{name}`"))
                             .at(span, "no metric has this name")

@@ -6,12 +6,15 @@ use super::graph;
 use super::model::Metric;
 use crate::diagnostics::{Code, Diagnostic, Diagnostics, suggestion_help};
 use crate::syntax::ast::*;
+use std::collections::{HashMap, HashSet};
 
 /// Resolves every metric; returns them in dependency order.
 pub fn resolve(ast: &Ast, sources: &[SourceInfo], diags: &mut Diagnostics) -> Vec<Metric> {
     let mut defs: Vec<&MetricDef> = Vec::new();
+    let mut index: HashMap<&str, usize> = HashMap::new();
     for m in &ast.metrics {
-        if let Some(first) = defs.iter().find(|d| d.name.value == m.name.value) {
+        if let Some(&first) = index.get(m.name.value.as_str()) {
+            let first = defs[first];
             diags.push(
                 Diagnostic::new(
                     Code::DuplicateDefinition,
@@ -23,12 +26,12 @@ pub fn resolve(ast: &Ast, sources: &[SourceInfo], diags: &mut Diagnostics) -> Ve
             );
             continue;
         }
+        index.insert(m.name.value.as_str(), defs.len());
         defs.push(m);
     }
-    let names: Vec<&str> = defs.iter().map(|d| d.name.value.as_str()).collect();
     let cx = Cx {
         defs: &defs,
-        names: &names,
+        index: &index,
         sources,
     };
     let mut deps: Vec<Vec<(usize, Name)>> = Vec::with_capacity(defs.len());
@@ -36,7 +39,7 @@ pub fn resolve(ast: &Ast, sources: &[SourceInfo], diags: &mut Diagnostics) -> Ve
         let refs = cx.metric(def, diags);
         deps.push(
             refs.into_iter()
-                .filter_map(|r| names.iter().position(|n| *n == r.value).map(|i| (i, r)))
+                .filter_map(|r| index.get(r.value.as_str()).map(|&i| (i, r)))
                 .collect(),
         );
     }
@@ -69,7 +72,7 @@ pub fn resolve(ast: &Ast, sources: &[SourceInfo], diags: &mut Diagnostics) -> Ve
 
 struct Cx<'a> {
     defs: &'a [&'a MetricDef],
-    names: &'a [&'a str],
+    index: &'a HashMap<&'a str, usize>,
     sources: &'a [SourceInfo<'a>],
 }
 
@@ -264,7 +267,7 @@ impl<'a> Cx<'a> {
                 let mut c = Checker::new(
                     diags,
                     Scope::Formula {
-                        metrics: self.names,
+                        metrics: self.index,
                     },
                 );
                 let t = c.check(expr);
@@ -316,7 +319,7 @@ impl<'a> Cx<'a> {
     }
 
     fn metric_ref(&self, name: &Name, diags: &mut Diagnostics, refs: &mut Vec<Name>) {
-        if self.names.contains(&name.value.as_str()) {
+        if self.index.contains_key(name.value.as_str()) {
             refs.push(name.clone());
         } else {
             diags.push(
@@ -328,7 +331,7 @@ impl<'a> Cx<'a> {
                 .with_help(suggestion_help(
                     &name.value,
                     "metrics",
-                    self.names.iter().copied(),
+                    self.index.keys().copied(),
                 )),
             );
         }
@@ -441,7 +444,7 @@ impl<'a> Cx<'a> {
 
     /// Checks that referenced metrics are of kinds the referencing metric can use,
     /// and that a filter on a derived metric fits every source below it.
-    fn check_uses(&self, def: &MetricDef, deps: &[(usize, Name)], diags: &mut Diagnostics) {
+    fn check_uses(&self, def: &'a MetricDef, deps: &[(usize, Name)], diags: &mut Diagnostics) {
         for (i, name) in deps {
             let target = self.defs[*i];
             let problem = match (&def.kind, &target.kind) {
@@ -479,7 +482,10 @@ impl<'a> Cx<'a> {
                 );
             }
         }
-        let bases = self.base_sources(def, &mut Vec::new());
+        if def.filter.is_none() && def.breakdown.is_empty() {
+            return;
+        }
+        let bases = self.base_sources(def, &mut HashSet::new());
         if let Some(filter) = &def.filter
             && !needs_source(&def.kind)
         {
@@ -495,11 +501,14 @@ impl<'a> Cx<'a> {
     }
 
     /// The sources a derived metric reads, through its dependencies.
-    fn base_sources(&self, def: &MetricDef, visiting: &mut Vec<String>) -> Vec<&'a SourceInfo<'a>> {
-        if visiting.contains(&def.name.value) {
+    fn base_sources(
+        &self,
+        def: &'a MetricDef,
+        visiting: &mut HashSet<&'a str>,
+    ) -> Vec<&'a SourceInfo<'a>> {
+        if !visiting.insert(def.name.value.as_str()) {
             return Vec::new();
         }
-        visiting.push(def.name.value.clone());
         let mut out: Vec<&SourceInfo> = Vec::new();
         if needs_source(&def.kind) {
             if let Some(n) = &def.source
@@ -520,7 +529,7 @@ impl<'a> Cx<'a> {
                     collect_names(expr, &mut names);
                     return names
                         .into_iter()
-                        .filter_map(|n| self.defs.iter().find(|d| d.name.value == n))
+                        .filter_map(|n| self.index.get(n.as_str()).map(|&i| self.defs[i]))
                         .flat_map(|d| self.base_sources(d, visiting))
                         .fold(out, |mut acc, s| {
                             if !acc.iter().any(|a| std::ptr::eq(*a, s)) {
@@ -532,7 +541,7 @@ impl<'a> Cx<'a> {
                 _ => vec![],
             };
             for r in refs {
-                if let Some(d) = self.defs.iter().find(|d| d.name.value == r.value) {
+                if let Some(d) = self.index.get(r.value.as_str()).map(|&i| self.defs[i]) {
                     for s in self.base_sources(d, visiting) {
                         if !out.iter().any(|a| std::ptr::eq(*a, s)) {
                             out.push(s);
