@@ -6,7 +6,7 @@ use crate::catalog;
 use crate::diagnostics::{Code, Diagnostic, Diagnostics};
 use crate::semantic::{self, Schemas, model::Model};
 use crate::source::{ReadError, SourceSet};
-use crate::span::Span;
+use crate::span::{FileId, Span};
 use crate::syntax::{self, FileRole, ast::Ast};
 use std::path::{Path, PathBuf};
 
@@ -55,21 +55,18 @@ pub fn check(path: &Path) -> Checked {
             model: None,
         };
     }
-    read_and_parse(
-        &mut sources,
-        &project_file,
-        FileRole::Project,
-        &mut ast,
-        &mut diags,
-    );
-    for file in definition_files(&dir, &project_file, &ast, &sources, &mut diags) {
-        read_and_parse(
-            &mut sources,
-            &file,
-            FileRole::Definitions,
-            &mut ast,
-            &mut diags,
-        );
+    if let Some(id) = read(&mut sources, &project_file, &mut diags) {
+        syntax::parse_file(id, sources.get(id), FileRole::Project, &mut ast, &mut diags);
+    }
+    let files = definition_files(&dir, &project_file, &ast, &mut diags);
+    let ids: Vec<FileId> = files
+        .iter()
+        .filter_map(|f| read(&mut sources, f, &mut diags))
+        .collect();
+    for (part, part_diags) in parse_definitions(&sources, &ids) {
+        ast.sources.extend(part.sources);
+        ast.metrics.extend(part.metrics);
+        diags.extend(part_diags);
     }
     let mut schemas = Schemas::new();
     for s in &ast.sources {
@@ -99,20 +96,45 @@ pub fn check(path: &Path) -> Checked {
     }
 }
 
-fn read_and_parse(
-    sources: &mut SourceSet,
-    path: &Path,
-    role: FileRole,
-    ast: &mut Ast,
-    diags: &mut Diagnostics,
-) {
+/// Parses definition files on all cores; results come back in file order.
+fn parse_definitions(sources: &SourceSet, ids: &[FileId]) -> Vec<(Ast, Diagnostics)> {
+    let parse = |id: &FileId| {
+        let mut part = Ast::default();
+        let mut diags = Vec::new();
+        syntax::parse_file(
+            *id,
+            sources.get(*id),
+            FileRole::Definitions,
+            &mut part,
+            &mut diags,
+        );
+        (part, diags)
+    };
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(ids.len());
+    if threads <= 1 {
+        return ids.iter().map(parse).collect();
+    }
+    let chunk = ids.len().div_ceil(threads);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = ids
+            .chunks(chunk)
+            .map(|c| scope.spawn(move || c.iter().map(parse).collect::<Vec<_>>()))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("parsing does not panic"))
+            .collect()
+    })
+}
+
+/// Reads a file into `sources`; reports why it cannot be read.
+fn read(sources: &mut SourceSet, path: &Path, diags: &mut Diagnostics) -> Option<FileId> {
     let (id, read) = sources.read(path);
     let name = sources.get(id).name.clone();
     let problem = match read {
-        Ok(()) => {
-            syntax::parse_file(id, sources.get(id), role, ast, diags);
-            return;
-        }
+        Ok(()) => return Some(id),
         Err(ReadError::Io(e)) => {
             Diagnostic::new(Code::FileUnreadable, format!("cannot read `{name}`: {e}"))
                 .with_help("check that the file exists and is readable")
@@ -132,6 +154,7 @@ fn read_and_parse(
         }
     };
     diags.push(problem);
+    None
 }
 
 /// Definition files: the project's `files` globs, or every `.yaml`/`.yml`
@@ -140,7 +163,6 @@ fn definition_files(
     dir: &Path,
     project_file: &Path,
     ast: &Ast,
-    sources: &SourceSet,
     diags: &mut Diagnostics,
 ) -> Vec<PathBuf> {
     let default = ["**/*.yaml".to_string(), "**/*.yml".to_string()];
@@ -198,7 +220,6 @@ fn definition_files(
         }
         out.extend(kept);
     }
-    let _ = sources;
     out.sort();
     out.dedup();
     out
