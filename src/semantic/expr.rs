@@ -153,12 +153,7 @@ impl<'a> Checker<'a> {
                 if metrics.contains_key(name) {
                     self.metric_refs.push(Name::new(name.to_string(), span));
                 } else {
-                    let help = suggestion_help(name, "metrics", metrics.keys().copied());
-                    self.report(
-                        Diagnostic::new(Code::UnknownMetric, format!("unknown metric `{name}`"))
-                            .at(span, "no metric has this name")
-                            .with_help(help),
-                    );
+                    self.report(unknown_metric(name, span, metrics.keys().copied()));
                 }
                 Type::Float
             }
@@ -177,15 +172,7 @@ impl<'a> Checker<'a> {
                 match schema.column(name) {
                     Some(c) => c.ty,
                     None => {
-                        let help = suggestion_help(name, "columns", schema.names());
-                        self.report(
-                            Diagnostic::new(
-                                Code::UnknownColumn,
-                                format!("unknown column `{name}`"),
-                            )
-                            .at(span, format!("source `{source}` has no such column"))
-                            .with_help(help),
-                        );
+                        self.report(unknown_column(name, span, source, schema));
                         Type::Unknown
                     }
                 }
@@ -453,6 +440,24 @@ impl<'a> Checker<'a> {
             }
         }
     }
+}
+
+/// E0203 with a suggestion among `metrics`.
+pub fn unknown_metric<'m>(
+    name: &str,
+    span: Span,
+    metrics: impl IntoIterator<Item = &'m str> + Clone,
+) -> Diagnostic {
+    Diagnostic::new(Code::UnknownMetric, format!("unknown metric `{name}`"))
+        .at(span, "no metric has this name")
+        .with_help(suggestion_help(name, "metrics", metrics))
+}
+
+/// E0202 with a suggestion among the source's columns.
+pub fn unknown_column(name: &str, span: Span, source: &str, schema: &SourceSchema) -> Diagnostic {
+    Diagnostic::new(Code::UnknownColumn, format!("unknown column `{name}`"))
+        .at(span, format!("source `{source}` has no such column"))
+        .with_help(suggestion_help(name, "columns", schema.names()))
 }
 
 fn row_scope(scope: Scope) -> Scope {

@@ -1,7 +1,7 @@
 //! Resolution of metric definitions, kind by kind.
 
 use super::SourceInfo;
-use super::expr::{Checker, Scope};
+use super::expr::{Checker, Scope, unknown_column, unknown_metric};
 use super::graph;
 use super::model::Metric;
 use crate::diagnostics::{Code, Diagnostic, Diagnostics, suggestion_help};
@@ -322,18 +322,11 @@ impl<'a> Cx<'a> {
         if self.index.contains_key(name.value.as_str()) {
             refs.push(name.clone());
         } else {
-            diags.push(
-                Diagnostic::new(
-                    Code::UnknownMetric,
-                    format!("unknown metric `{}`", name.value),
-                )
-                .at(name.span, "no metric has this name")
-                .with_help(suggestion_help(
-                    &name.value,
-                    "metrics",
-                    self.index.keys().copied(),
-                )),
-            );
+            diags.push(unknown_metric(
+                &name.value,
+                name.span,
+                self.index.keys().copied(),
+            ));
         }
     }
 
@@ -422,21 +415,12 @@ impl<'a> Cx<'a> {
                 if let Some(schema) = s.schema
                     && schema.column(&col.value).is_none()
                 {
-                    diags.push(
-                        Diagnostic::new(
-                            Code::UnknownColumn,
-                            format!("unknown column `{}`", col.value),
-                        )
-                        .at(
-                            col.span,
-                            format!("source `{}` has no such column", s.def.name.value),
-                        )
-                        .with_help(suggestion_help(
-                            &col.value,
-                            "columns",
-                            schema.names(),
-                        )),
-                    );
+                    diags.push(unknown_column(
+                        &col.value,
+                        col.span,
+                        &s.def.name.value,
+                        schema,
+                    ));
                 }
             }
         }
