@@ -83,11 +83,6 @@ pub fn check(path: &Path) -> Checked {
         schemas.insert(s.name.value.clone(), schema);
     }
     let model = semantic::resolve(&ast, &dir, &schemas, &mut diags);
-    let model = if diags.iter().any(|d| d.is_error()) {
-        None
-    } else {
-        model
-    };
     Checked {
         sources,
         diagnostics: diags,

@@ -4,6 +4,7 @@ use super::SourceInfo;
 use super::expr::{Checker, Scope, unknown_column, unknown_metric};
 use super::graph;
 use super::model::Metric;
+use super::types::SourceSchema;
 use crate::diagnostics::{Code, Diagnostic, Diagnostics, suggestion_help};
 use crate::syntax::ast::*;
 use std::collections::{HashMap, HashSet};
@@ -124,17 +125,14 @@ impl<'a> Cx<'a> {
         found
     }
 
+    /// Source name and schema for a scope; empty when the source is unknown.
+    fn scope_parts(src: Option<&'a SourceInfo<'a>>) -> (&'a str, Option<&'a SourceSchema>) {
+        src.map_or(("", None), |s| (s.def.name.value.as_str(), s.schema))
+    }
+
     fn row_scope(src: Option<&'a SourceInfo<'a>>) -> Scope<'a> {
-        match src {
-            Some(s) => Scope::Row {
-                source: &s.def.name.value,
-                schema: s.schema,
-            },
-            None => Scope::Row {
-                source: "",
-                schema: None,
-            },
-        }
+        let (source, schema) = Self::scope_parts(src);
+        Scope::Row { source, schema }
     }
 
     fn entity_required(src: &SourceInfo, def: &MetricDef, diags: &mut Diagnostics) {
@@ -235,16 +233,8 @@ impl<'a> Cx<'a> {
         let mut refs = Vec::new();
         match &def.kind {
             MetricKind::Aggregate { measure } => {
-                let scope = match src {
-                    Some(s) => Scope::Measure {
-                        source: &s.def.name.value,
-                        schema: s.schema,
-                    },
-                    None => Scope::Measure {
-                        source: "",
-                        schema: None,
-                    },
-                };
+                let (source, schema) = Self::scope_parts(src);
+                let scope = Scope::Measure { source, schema };
                 let mut c = Checker::new(diags, scope);
                 c.check(measure);
                 if !c.has_aggregate {

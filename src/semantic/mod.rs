@@ -10,7 +10,7 @@ pub mod model;
 pub mod types;
 
 use crate::diagnostics::{Code, Diagnostic, Diagnostics, suggestion_help};
-use crate::syntax::ast::{Ast, Occurrence, SourceDef, Weekday};
+use crate::syntax::ast::{Ast, SourceDef, Weekday};
 use model::{Model, Project, Source};
 use std::collections::HashMap;
 use std::path::Path;
@@ -19,15 +19,14 @@ use types::{SourceSchema, Type};
 /// A source's schema, or `None` when it could not be read (already reported).
 pub type Schemas = HashMap<String, Option<SourceSchema>>;
 
-/// Resolves the AST. Returns the model only when no error was found.
+/// Resolves the AST. Returns the model only when no error was found, in this
+/// stage or an earlier one (`diags` holds theirs too).
 pub fn resolve(ast: &Ast, dir: &Path, schemas: &Schemas, diags: &mut Diagnostics) -> Option<Model> {
-    let errors_before = diags.iter().filter(|d| d.is_error()).count();
     let project = project(ast, dir, diags);
     let sources = sources(ast, schemas, diags);
     let metrics = metrics::resolve(ast, &sources, diags);
     unused_sources(ast, diags);
-    let errors = diags.iter().filter(|d| d.is_error()).count();
-    if errors > errors_before {
+    if diags.iter().any(|d| d.is_error()) {
         return None;
     }
     let sources = sources.into_iter().filter_map(|s| s.resolved).collect();
@@ -192,9 +191,4 @@ fn unused_sources(ast: &Ast, diags: &mut Diagnostics) {
             );
         }
     }
-}
-
-/// The default occurrence of a metric.
-pub fn occurrence_or_default(o: Option<Occurrence>) -> Occurrence {
-    o.unwrap_or(Occurrence::All)
 }
