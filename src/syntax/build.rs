@@ -284,6 +284,11 @@ fn required<T>(
     }
 }
 
+/// A required key naming another metric.
+fn required_metric(cx: &mut Cx, f: &Fields, key: &str, context: &str, help: &str) -> Option<Name> {
+    required(cx, f, key, context, help, |cx, n| cx.name(n, "metric name"))
+}
+
 /// An optional keyword with a default when absent.
 fn keyword_or<T: Copy>(
     cx: &mut Cx,
@@ -310,22 +315,8 @@ fn metric_kind(cx: &mut Cx, key: &str, node: &Node, context: &str) -> Option<Met
         }),
         "ratio" => {
             let f = cx.fields(node, &ctx, &["numerator", "denominator"])?;
-            let num = required(
-                cx,
-                &f,
-                "numerator",
-                &ctx,
-                "add `numerator: <metric>`",
-                |cx, n| cx.name(n, "metric name"),
-            );
-            let den = required(
-                cx,
-                &f,
-                "denominator",
-                &ctx,
-                "add `denominator: <metric>`",
-                |cx, n| cx.name(n, "metric name"),
-            );
+            let num = required_metric(cx, &f, "numerator", &ctx, "add `numerator: <metric>`");
+            let den = required_metric(cx, &f, "denominator", &ctx, "add `denominator: <metric>`");
             Some(MetricKind::Ratio {
                 numerator: num?,
                 denominator: den?,
@@ -333,13 +324,12 @@ fn metric_kind(cx: &mut Cx, key: &str, node: &Node, context: &str) -> Option<Met
         }
         "cumulative" => {
             let f = cx.fields(node, &ctx, &["metric", "window", "to_date"])?;
-            let metric = required(
+            let metric = required_metric(
                 cx,
                 &f,
                 "metric",
                 &ctx,
                 "add `metric: <metric to accumulate>`",
-                |cx, n| cx.name(n, "metric name"),
             );
             let window = f.get("window").and_then(|n| cx.duration(n, "window"));
             let to_date = f
@@ -551,13 +541,12 @@ fn cohort(cx: &mut Cx, node: &Node, ctx: &str) -> Option<CohortDef> {
         "cumulative",
     ];
     let f = cx.fields(node, ctx, &keys)?;
-    let metric = required(
+    let metric = required_metric(
         cx,
         &f,
         "metric",
         ctx,
         "add `metric: <metric to follow by cohort>`",
-        |cx, n| cx.name(n, "metric name"),
     );
     let cohort_source = f.get("source").and_then(|n| cx.name(n, "source name"));
     let event = required(
