@@ -32,6 +32,8 @@ pub mod catalog;
 pub mod cli;
 pub mod diagnostics;
 pub mod driver;
+pub mod engine;
+pub mod lower;
 pub mod sample;
 pub mod semantic;
 pub mod source;

@@ -1,7 +1,7 @@
 //! The `metricc` binary: a dispatch table over the subcommands in `metricc::cli`.
 
 use clap::Parser;
-use metricc::cli::{Cli, Command, ExitStatus, check, sample_data};
+use metricc::cli::{Cli, Command, ExitStatus, check, explain, run, sample_data};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
@@ -19,6 +19,8 @@ fn main() -> ExitCode {
     };
     let result = std::panic::catch_unwind(|| match &cli.command {
         Command::Check(args) => check::check(args),
+        Command::Run(args) => run::run(args),
+        Command::Explain(args) => explain::explain(args),
         Command::SampleData(args) => sample_data::sample_data(args),
     });
     match result {

@@ -2,12 +2,17 @@
 //! a module named after it with a function of the same name.
 
 pub mod check;
+pub mod explain;
+pub mod output;
+pub mod request;
+pub mod run;
 pub mod sample_data;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
-/// metricc: metrics as code. Check metric definitions like a type checker.
+/// metricc: metrics as code. Check metric definitions like a type checker,
+/// compute them over Parquet with DataFusion.
 #[derive(Debug, Parser)]
 #[command(name = "metricc", version, about, long_about = None)]
 pub struct Cli {
@@ -20,6 +25,12 @@ pub enum Command {
     /// Check a project: parse every file, resolve names and types against the
     /// Parquet schemas (footers only), and report every problem.
     Check(check::Args),
+    /// Compute metrics over the project's Parquet data: by time bucket in the
+    /// project's time zone, over a half-open range, optionally broken down.
+    Run(run::Args),
+    /// Explain metrics: their meaning in words (source, filter, time zone,
+    /// buckets, range), then the DataFusion plans, or SQL with `--sql`.
+    Explain(explain::Args),
     /// Generate the example's sample data: deterministic Parquet files for every
     /// source of the API-product catalog.
     SampleData(sample_data::Args),

@@ -146,6 +146,28 @@ codes! {
     /// a formula, or a cumulative metric over a non-additive one.
     IncompatibleMetric = ("E0221", "incompatible-metric", Error),
 
+    // ---- run: the command line and the data ------------------------------
+    /// A metric named on the command line (`metricc run NAME`) is not defined
+    /// in the project.
+    UnknownMetricArgument = ("E0301", "unknown-metric-argument", Error),
+    /// The metric is valid but its kind (or the kind of a metric it uses) has
+    /// no engine in this version of `metricc run`, or nothing is left to compute.
+    MetricNotComputable = ("E0302", "metric-not-computable", Error),
+    /// `--group-by` names a dimension that a source read by the metric does
+    /// not declare; a breakdown must exist on every source underneath.
+    BreakdownNotPossible = ("E0303", "breakdown-not-possible", Error),
+    /// `--from`/`--to` are not dates or local times, the range is empty, or
+    /// there is no range at all (neither options nor `default_range`).
+    InvalidRange = ("E0304", "invalid-range", Error),
+    /// Data of a source could not be read or computed during the run: a
+    /// Parquet file vanished, is truncated or corrupt, or its values do not fit.
+    DataUnreadable = ("E0305", "data-unreadable", Error),
+    /// The result could not be written to `--output`; nothing was changed there.
+    OutputUnwritable = ("E0306", "output-unwritable", Error),
+    /// The run needed more memory than `--memory-limit` allows even after
+    /// spilling to disk.
+    MemoryExhausted = ("E0307", "memory-exhausted", Error),
+
     // ---- warnings --------------------------------------------------------
     /// A source is defined but no metric uses it.
     UnusedSource = ("W0001", "unused-source", Warning),

@@ -1,0 +1,234 @@
+//! `metricc explain`: what metrics mean in words, then their plans, or SQL.
+
+use super::ExitStatus;
+use super::request::{self, Prepared, QueryArgs};
+use super::run::data_error;
+use crate::diagnostics::render::{self, Format, Style};
+use crate::engine::{self, Engine};
+use crate::lower::{self, Lowered, sql::Dialect};
+use crate::semantic::model::Metric;
+use crate::span::Span;
+use crate::syntax::ast::{Grain, MetricKind, Occurrence};
+use std::fmt::Write as _;
+use std::io::IsTerminal;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Metrics to explain. Default: every metric the version can compute.
+    pub metrics: Vec<String>,
+    #[command(flatten)]
+    pub query: QueryArgs,
+    /// Also print the plan after DataFusion's optimizer.
+    #[arg(long)]
+    pub optimized: bool,
+    /// Also print the physical plan.
+    #[arg(long)]
+    pub physical: bool,
+    /// Print SQL for the whole query instead, through DataFusion's unparser.
+    #[arg(long)]
+    pub sql: bool,
+    /// SQL dialect for `--sql`.
+    #[arg(long, value_enum, default_value_t = Dialect::Duckdb)]
+    pub dialect: Dialect,
+}
+
+pub fn explain(args: &Args) -> ExitStatus {
+    let p = match request::prepare(&args.query, &args.metrics) {
+        Ok(p) => p,
+        Err(status) => return status,
+    };
+    let fail = |d| {
+        let style = Style {
+            color: args.query.color.enabled(std::io::stderr().is_terminal()),
+            unicode: true,
+        };
+        eprint!("{}", render::render(&[d], &p.checked.sources, Format::Human, style));
+        ExitStatus::Findings
+    };
+    let engine = match Engine::new(&engine::Options::default()) {
+        Ok(e) => e,
+        Err(e) => return fail(data_error(None, e)),
+    };
+    let tables = match engine.tables(&p.model) {
+        Ok(t) => t,
+        Err((s, e)) => return fail(data_error(Some(&s), e)),
+    };
+    let lowered = match lower::lower(&p.model, &p.query, &tables) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("error: metricc failed to plan the query (a bug, please report it): {e}");
+            return ExitStatus::Internal;
+        }
+    };
+    let mut out = String::new();
+    if args.sql {
+        match lower::sql::to_sql(&lowered.plan, &p.model, args.dialect) {
+            Ok(sql) => out.push_str(&sql),
+            Err(e) => {
+                eprintln!("error: DataFusion's unparser cannot write this plan as SQL: {e}");
+                return ExitStatus::Internal;
+            }
+        }
+    } else {
+        out.push_str(&describe(&p, &lowered));
+        let _ = writeln!(out, "\nLogical plan:\n{}", indent(&lowered.plan.display_indent().to_string()));
+        if args.optimized || args.physical {
+            match engine.optimize(&lowered.plan) {
+                Ok(opt) => {
+                    if args.optimized {
+                        let _ = writeln!(out, "\nOptimized logical plan:\n{}", indent(&opt.display_indent().to_string()));
+                    }
+                    if args.physical {
+                        match engine.physical(&opt) {
+                            Ok(phys) => {
+                                let text = datafusion::physical_plan::displayable(phys.as_ref()).indent(true).to_string();
+                                let _ = writeln!(out, "\nPhysical plan:\n{}", indent(&text));
+                            }
+                            Err(e) => return fail(data_error(None, e)),
+                        }
+                    }
+                }
+                Err(e) => return fail(data_error(None, e)),
+            }
+        }
+    }
+    print!("{out}");
+    ExitStatus::Ok
+}
+
+fn indent(s: &str) -> String {
+    s.lines().map(|l| format!("  {l}\n")).collect()
+}
+
+/// The query and every metric, in words.
+fn describe(p: &Prepared, lowered: &Lowered) -> String {
+    let project = &p.model.project;
+    let q = &p.query;
+    let tz = project.time_zone.name();
+    let mut out = String::new();
+    let fmt = |t: chrono::NaiveDateTime| t.format("%Y-%m-%d %H:%M").to_string();
+    let _ = writeln!(out, "Query");
+    let _ = writeln!(
+        out,
+        "  range     {} <= local time < {} in {tz} (half-open; {})",
+        fmt(q.range.from),
+        fmt(q.range.to),
+        p.range_origin
+    );
+    let buckets = match q.grain {
+        None => "none: one total per metric over the range".to_string(),
+        Some(g) => bucket_rule(g, tz, project.week_start.as_str()),
+    };
+    let _ = writeln!(out, "  buckets   {buckets}");
+    if q.group_by.is_empty() {
+        let _ = writeln!(out, "  breakdown none");
+    } else {
+        let _ = writeln!(
+            out,
+            "  breakdown {}: a row for every bucket and every combination of values seen in the range (null is a value)",
+            q.group_by.join(", ")
+        );
+    }
+    let _ = writeln!(out, "  empty     a bucket without rows gives 0 for count, count_distinct and sum; null for other aggregates and for division by 0");
+    for name in &q.metrics {
+        if let Some(m) = p.model.metric(name) {
+            out.push('\n');
+            out.push_str(&describe_metric(p, m));
+        }
+    }
+    let _ = writeln!(out, "\nScan groups (one scan and one aggregation each)");
+    for g in &lowered.groups {
+        let _ = writeln!(
+            out,
+            "  {}  source `{}`, {}: {} aggregate{} for {}",
+            g.alias,
+            g.source,
+            g.how,
+            g.aggregates,
+            if g.aggregates == 1 { "" } else { "s" },
+            g.metrics.join(", ")
+        );
+    }
+    out
+}
+
+fn bucket_rule(g: Grain, tz: &str, week_start: &str) -> String {
+    match g {
+        Grain::Hour => format!("by hour of local wall-clock time in {tz}: the repeated hour of a fall-back change is one bucket of two hours; the skipped hour of a spring-forward change has no rows"),
+        Grain::Day => format!("by local calendar day in {tz}, 00:00 to 00:00: a day of 23 or 25 hours across a daylight-saving change is one bucket"),
+        Grain::Week => format!("by week starting {week_start} 00:00 local time in {tz}"),
+        Grain::Month => format!("by calendar month, local time in {tz}"),
+        Grain::Quarter => format!("by calendar quarter (January, April, July, October), local time in {tz}"),
+        Grain::Year => format!("by calendar year, local time in {tz}"),
+    }
+}
+
+fn text(p: &Prepared, span: Span) -> String {
+    let file = p.checked.sources.get(span.file);
+    file.text
+        .get(span.start as usize..span.end as usize)
+        .unwrap_or("?")
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn describe_metric(p: &Prepared, m: &Metric) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "{}: {}", m.name, m.description.as_deref().unwrap_or("(no description)"));
+    match &m.kind {
+        MetricKind::Aggregate { measure } => {
+            let _ = writeln!(out, "  measure   {}", text(p, measure.span));
+        }
+        MetricKind::Ratio { numerator, denominator } => {
+            let _ = writeln!(
+                out,
+                "  ratio     {} / {} per bucket and breakdown (a ratio of totals, not an average of ratios); null when the denominator is 0",
+                numerator.value, denominator.value
+            );
+        }
+        MetricKind::Formula { expr } => {
+            let _ = writeln!(
+                out,
+                "  formula   {}, over metrics joined on bucket and breakdown; division by 0 gives null",
+                text(p, expr.span)
+            );
+        }
+        MetricKind::Cumulative { metric, window, to_date } => {
+            let how = match (window, to_date) {
+                (Some(w), _) => format!("over the trailing {} ending at each bucket's end (local time)", w.value.text),
+                (None, Some(g)) => format!("from the start of the {} holding each bucket's end", g.value.as_str()),
+                (None, None) => "over all rows before each bucket's end, including rows before the range".into(),
+            };
+            let _ = writeln!(out, "  running   total of `{}` {how}", metric.value);
+        }
+        other => {
+            let _ = writeln!(out, "  kind      {}", other.key());
+        }
+    }
+    if let Some(s) = m.source.as_ref().and_then(|s| p.model.source(s)) {
+        let files = s.schema.files.len();
+        let _ = writeln!(
+            out,
+            "  source    `{}` ({files} Parquet file{}); time column `{}`{}",
+            s.name,
+            if files == 1 { "" } else { "s" },
+            s.time,
+            s.entity.as_ref().map(|e| format!(", entity `{e}`")).unwrap_or_default()
+        );
+    }
+    if let Some(f) = &m.filter {
+        let scope = if m.source.is_some() { "rows" } else { "rows of every source underneath" };
+        let _ = writeln!(out, "  filter    {} (on the {scope})", text(p, f.span));
+    }
+    match m.occurrence {
+        Occurrence::All => {}
+        Occurrence::First => {
+            let _ = writeln!(out, "  rows      only each entity's first matching row over all time (ties: every row at that instant)");
+        }
+        Occurrence::Last => {
+            let _ = writeln!(out, "  rows      only each entity's last matching row over all time (ties: every row at that instant)");
+        }
+    }
+    out
+}

@@ -1,0 +1,109 @@
+//! output: record batches -> table, CSV, JSON or Parquet, on stdout or in a
+//! file written atomically (a temporary file beside it, renamed into place).
+
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::arrow::util::pretty::pretty_format_batches_with_options;
+use datafusion::arrow::util::display::FormatOptions;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// How results are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OutputFormat {
+    /// An aligned text table, for people.
+    Table,
+    /// CSV with a header row; empty fields are nulls.
+    Csv,
+    /// A JSON array of objects, one per row; nulls written as `null`.
+    Json,
+    /// Apache Parquet (needs `--output`, or stdout that is not a terminal).
+    Parquet,
+}
+
+/// Encodes the batches in `format`.
+pub fn encode(schema: &SchemaRef, batches: &[RecordBatch], format: OutputFormat) -> Result<Vec<u8>, String> {
+    let mut out = Vec::new();
+    match format {
+        OutputFormat::Table => {
+            let options = FormatOptions::default().with_null("null");
+            let text = if batches.iter().all(|b| b.num_rows() == 0) {
+                let empty = RecordBatch::new_empty(schema.clone());
+                pretty_format_batches_with_options(&[empty], &options)
+            } else {
+                pretty_format_batches_with_options(batches, &options)
+            }
+            .map_err(|e| e.to_string())?;
+            writeln!(out, "{text}").map_err(|e| e.to_string())?;
+        }
+        OutputFormat::Csv => {
+            let mut w = datafusion::arrow::csv::WriterBuilder::new().with_header(true).build(&mut out);
+            if batches.is_empty() {
+                w.write(&RecordBatch::new_empty(schema.clone())).map_err(|e| e.to_string())?;
+            }
+            for b in batches {
+                w.write(b).map_err(|e| e.to_string())?;
+            }
+        }
+        OutputFormat::Json => {
+            let mut w = datafusion::arrow::json::WriterBuilder::new()
+                .with_explicit_nulls(true)
+                .build::<_, datafusion::arrow::json::writer::JsonArray>(&mut out);
+            for b in batches {
+                w.write(b).map_err(|e| e.to_string())?;
+            }
+            w.finish().map_err(|e| e.to_string())?;
+            drop(w);
+            if out.is_empty() {
+                out.extend_from_slice(b"[]");
+            }
+            out.push(b'\n');
+        }
+        OutputFormat::Parquet => {
+            let props = datafusion::parquet::file::properties::WriterProperties::builder()
+                .set_compression(datafusion::parquet::basic::Compression::SNAPPY)
+                .build();
+            let mut w = datafusion::parquet::arrow::ArrowWriter::try_new(&mut out, schema.clone(), Some(props))
+                .map_err(|e| e.to_string())?;
+            for b in batches {
+                w.write(b).map_err(|e| e.to_string())?;
+            }
+            w.close().map_err(|e| e.to_string())?;
+        }
+    }
+    Ok(out)
+}
+
+/// Writes `bytes` to `path` atomically: a temporary file in the same
+/// directory is written, flushed to disk and renamed over `path`. On any error
+/// the temporary file is removed and `path` is untouched.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    if path.is_dir() {
+        return Err(std::io::Error::new(std::io::ErrorKind::IsADirectory, "the output path is a directory"));
+    }
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "output".into());
+    let mut attempt = 0;
+    let (tmp, mut file) = loop {
+        let tmp = dir.join(format!(".{name}.metricc-{}-{attempt}.tmp", std::process::id()));
+        match std::fs::OpenOptions::new().write(true).create_new(true).open(&tmp) {
+            Ok(f) => break (tmp, f),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && attempt < 100 => attempt += 1,
+            Err(e) => return Err(e),
+        }
+    };
+    let result = file
+        .write_all(bytes)
+        .and_then(|_| file.sync_all())
+        .and_then(|_| {
+            drop(file);
+            std::fs::rename(&tmp, path)
+        });
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}

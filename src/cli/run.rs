@@ -1,0 +1,183 @@
+//! `metricc run`: check, plan, execute, write.
+
+use super::output::{self, OutputFormat};
+use super::request::{self, QueryArgs};
+use super::ExitStatus;
+use crate::diagnostics::render::{self, Format, Style};
+use crate::diagnostics::{Code, Diagnostic};
+use crate::engine::{self, Engine};
+use crate::lower;
+use datafusion::error::DataFusionError;
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Metrics to compute, as columns in this order. Default: every metric the
+    /// version can compute, in definition order.
+    pub metrics: Vec<String>,
+    #[command(flatten)]
+    pub query: QueryArgs,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+    pub format: OutputFormat,
+    /// Write the result to this file instead of stdout. The file is replaced
+    /// atomically, and only once the whole result is computed.
+    #[arg(short, long)]
+    pub output: Option<PathBuf>,
+    /// Memory for the query engine, e.g. `512M`, `2G`; beyond it operators spill
+    /// to disk. Default: no limit.
+    #[arg(long, value_parser = parse_bytes)]
+    pub memory_limit: Option<usize>,
+    /// Threads for the query engine. Default: all cores.
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// No progress indicator and no notes on stderr.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+pub fn run(args: &Args) -> ExitStatus {
+    let prepared = match request::prepare(&args.query, &args.metrics) {
+        Ok(p) => p,
+        Err(status) => return status,
+    };
+    if !args.quiet {
+        for n in &prepared.notes {
+            eprintln!("note: {n}");
+        }
+    }
+    if args.format == OutputFormat::Parquet && args.output.is_none() && std::io::stdout().is_terminal() {
+        eprintln!("error: Parquet is binary; pass `--output FILE` or redirect stdout");
+        return ExitStatus::Usage;
+    }
+    let fail = |d: Diagnostic| {
+        let style = Style {
+            color: args.query.color.enabled(std::io::stderr().is_terminal()),
+            unicode: true,
+        };
+        eprint!("{}", render::render(&[d], &prepared.checked.sources, Format::Human, style));
+        ExitStatus::Findings
+    };
+    let progress = Progress::start(!args.quiet && std::io::stderr().is_terminal(), &prepared.query);
+    let engine = match Engine::new(&engine::Options {
+        threads: args.threads,
+        memory_limit: args.memory_limit,
+    }) {
+        Ok(e) => e,
+        Err(e) => return fail(data_error(None, e)),
+    };
+    let tables = match engine.tables(&prepared.model) {
+        Ok(t) => t,
+        Err((source, e)) => return fail(data_error(Some(&source), e)),
+    };
+    let lowered = match lower::lower(&prepared.model, &prepared.query, &tables) {
+        Ok(l) => l,
+        Err(e) => return internal(e),
+    };
+    let schema = std::sync::Arc::new(lowered.plan.schema().as_arrow().clone());
+    let batches = match engine.collect(lowered.plan) {
+        Ok(b) => b,
+        Err(e) => return fail(data_error(None, e)),
+    };
+    progress.finish();
+    let bytes = match output::encode(&schema, &batches, args.format) {
+        Ok(b) => b,
+        Err(e) => return internal(e),
+    };
+    match &args.output {
+        None => {
+            let mut out = std::io::stdout().lock();
+            if out.write_all(&bytes).and_then(|_| out.flush()).is_err() {
+                // A closed pipe (`| head`): nothing more to say.
+                return ExitStatus::Ok;
+            }
+        }
+        Some(path) => {
+            if let Err(e) = output::write_atomic(path, &bytes) {
+                return fail(
+                    Diagnostic::new(Code::OutputUnwritable, format!("cannot write `{}`", path.display()))
+                        .with_help(format!("{e}; nothing was changed there — pick a writable path")),
+                );
+            }
+            if !args.quiet {
+                let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
+                eprintln!("wrote {rows} rows to {}", path.display());
+            }
+        }
+    }
+    ExitStatus::Ok
+}
+
+fn internal(e: impl std::fmt::Display) -> ExitStatus {
+    eprintln!("error: metricc failed to plan the query (a bug, please report it): {e}");
+    ExitStatus::Internal
+}
+
+/// A diagnostic for an error met while reading or computing data.
+pub fn data_error(source: Option<&str>, e: DataFusionError) -> Diagnostic {
+    let e = e.find_root().to_string();
+    if e.contains("Resources exhausted") || e.contains("ResourcesExhausted") {
+        return Diagnostic::new(Code::MemoryExhausted, "the run needs more memory than allowed")
+            .with_help(format!("{e}; raise `--memory-limit`, or narrow the range or breakdown"));
+    }
+    let what = match source {
+        Some(s) => format!("cannot read the data of source `{s}`"),
+        None => "cannot read or compute the data".to_string(),
+    };
+    Diagnostic::new(Code::DataUnreadable, what).with_help(format!(
+        "{e}; check that the source's Parquet files are complete and unchanged since `metricc check` (regenerate or remove a damaged file)"
+    ))
+}
+
+/// Parses `512M`, `2G`, `1.5GiB`, `1000000` into bytes.
+pub fn parse_bytes(s: &str) -> Result<usize, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: f64 = num.parse().map_err(|_| format!("`{s}` is not a size; write e.g. `512M` or `2G`"))?;
+    let mult: f64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1.0,
+        "k" | "kb" | "kib" => 1024.0,
+        "m" | "mb" | "mib" => 1024.0 * 1024.0,
+        "g" | "gb" | "gib" => 1024.0 * 1024.0 * 1024.0,
+        "t" | "tb" | "tib" => 1024.0_f64.powi(4),
+        other => return Err(format!("unknown unit `{other}`; use K, M, G or T")),
+    };
+    let bytes = n * mult;
+    if !(bytes >= 1.0 && bytes < usize::MAX as f64) {
+        return Err(format!("`{s}` is not a usable memory size"));
+    }
+    Ok(bytes as usize)
+}
+
+/// A spinner on stderr while the query runs.
+struct Progress(Option<indicatif::ProgressBar>);
+
+impl Progress {
+    fn start(enabled: bool, query: &lower::Query) -> Self {
+        if !enabled {
+            return Progress(None);
+        }
+        let bar = indicatif::ProgressBar::new_spinner();
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{spinner} {msg} {elapsed}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+        );
+        bar.set_message(format!("computing {} metrics", query.metrics.len()));
+        bar.enable_steady_tick(std::time::Duration::from_millis(120));
+        Progress(Some(bar))
+    }
+
+    fn finish(&self) {
+        if let Some(b) = &self.0 {
+            b.finish_and_clear();
+        }
+    }
+}
+
+impl Drop for Progress {
+    fn drop(&mut self) {
+        self.finish();
+    }
+}

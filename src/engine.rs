@@ -1,0 +1,139 @@
+//! engine: tables and plans -> record batches. The only async code: a
+//! DataFusion session with the run's memory pool, spill directory and threads.
+
+use crate::lower::Table;
+use crate::semantic::model::{Model, Source};
+use datafusion::arrow::datatypes::{DataType, Field, Schema};
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::catalog::TableProvider;
+use datafusion::common::{DFSchema, Result};
+use datafusion::datasource::file_format::parquet::ParquetFormat;
+use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl};
+use datafusion::datasource::provider_as_source;
+use datafusion::execution::memory_pool::FairSpillPool;
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::logical_expr::LogicalPlan;
+use datafusion::physical_plan::ExecutionPlan;
+use datafusion::prelude::{SessionConfig, SessionContext};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Resources a run may use.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Worker threads and plan partitions; all cores when `None`.
+    pub threads: Option<usize>,
+    /// Memory for operators in bytes; operators that can spill to disk do so
+    /// beyond it, the others fail with a resources error.
+    pub memory_limit: Option<usize>,
+}
+
+/// A DataFusion session and the runtime that drives it.
+pub struct Engine {
+    ctx: SessionContext,
+    runtime: tokio::runtime::Runtime,
+}
+
+impl Engine {
+    pub fn new(options: &Options) -> Result<Self> {
+        let threads = options
+            .threads
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+            .max(1);
+        let config = SessionConfig::new()
+            .with_target_partitions(threads)
+            .with_information_schema(false);
+        let mut runtime_env = RuntimeEnvBuilder::new();
+        if let Some(limit) = options.memory_limit {
+            runtime_env = runtime_env.with_memory_pool(Arc::new(FairSpillPool::new(limit)));
+        }
+        let ctx = SessionContext::new_with_config_rt(config, runtime_env.build_arc()?);
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(threads)
+            .enable_all()
+            .build()?;
+        Ok(Engine { ctx, runtime })
+    }
+
+    /// A table per source of `model`, over its Parquet files.
+    pub fn tables(&self, model: &Model) -> Result<HashMap<String, Table>, (String, datafusion::error::DataFusionError)> {
+        let mut out = HashMap::new();
+        for s in &model.sources {
+            let t = self.runtime.block_on(self.table(s)).map_err(|e| (s.name.clone(), e))?;
+            out.insert(s.name.clone(), t);
+        }
+        Ok(out)
+    }
+
+    async fn table(&self, source: &Source) -> Result<Table> {
+        let state = self.ctx.state();
+        let files = &source.schema.files;
+        let partition_cols: Vec<(String, DataType)> = source
+            .schema
+            .columns
+            .iter()
+            .filter(|c| c.partition)
+            .map(|c| (c.name.clone(), DataType::Utf8))
+            .collect();
+        let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
+            .with_file_extension(".parquet")
+            .with_table_partition_cols(partition_cols.clone());
+        let first = match files.first() {
+            Some(f) => url(f)?,
+            None => return datafusion::common::plan_err!("source `{}` has no files", source.name),
+        };
+        let file_schema = options.infer_schema(&state, &first).await?;
+        let urls = if partition_cols.is_empty() {
+            files.iter().map(|f| url(f)).collect::<Result<Vec<_>>>()?
+        } else {
+            let root = partition_root(&files[0]);
+            vec![ListingTableUrl::parse(format!("{}/", root.display()))?]
+        };
+        let config = ListingTableConfig::new_with_multi_paths(urls)
+            .with_listing_options(options)
+            .with_schema(file_schema);
+        let table = Arc::new(ListingTable::try_new(config)?);
+        let mut fields: Vec<Field> = table.schema().fields().iter().map(|f| f.as_ref().clone()).collect();
+        fields.dedup_by(|a, b| a.name() == b.name());
+        let schema = Arc::new(DFSchema::try_from(Schema::new(fields))?);
+        Ok(Table {
+            source: provider_as_source(table),
+            schema,
+        })
+    }
+
+    /// Runs a plan to completion.
+    pub fn collect(&self, plan: LogicalPlan) -> Result<Vec<RecordBatch>> {
+        self.runtime.block_on(async {
+            let df = self.ctx.execute_logical_plan(plan).await?;
+            df.collect().await
+        })
+    }
+
+    /// The plan after DataFusion's optimizer.
+    pub fn optimize(&self, plan: &LogicalPlan) -> Result<LogicalPlan> {
+        self.ctx.state().optimize(plan)
+    }
+
+    /// The physical plan DataFusion would execute.
+    pub fn physical(&self, plan: &LogicalPlan) -> Result<Arc<dyn ExecutionPlan>> {
+        self.runtime
+            .block_on(async { self.ctx.state().create_physical_plan(plan).await })
+    }
+}
+
+fn url(path: &Path) -> Result<ListingTableUrl> {
+    let abs = std::path::absolute(path)?;
+    ListingTableUrl::parse(abs.to_string_lossy())
+}
+
+/// The directory above the first `key=value` directory of a partitioned file.
+fn partition_root(file: &Path) -> PathBuf {
+    let abs = std::path::absolute(file).unwrap_or_else(|_| file.to_path_buf());
+    let mut root = abs.parent().map(Path::to_path_buf).unwrap_or_default();
+    while root.file_name().is_some_and(|n| n.to_string_lossy().contains('=')) {
+        root.pop();
+    }
+    root
+}

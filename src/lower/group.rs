@@ -1,0 +1,241 @@
+//! lower: scan groups. One scan and one aggregation by bucket and dimensions
+//! for every aggregate that reads the same source the same way.
+
+use super::expr::{self, AggCall};
+use super::time::{self, Bucket};
+use super::{Ctx, GroupSummary};
+use crate::syntax::ast::Grain;
+use datafusion::common::{Column, Result, internal_err};
+use datafusion::functions_aggregate::expr_fn as agg;
+use datafusion::logical_expr::{Expr, JoinType, LogicalPlan, LogicalPlanBuilder};
+
+/// The bucket column inside plans.
+pub const BUCKET: &str = "__bucket";
+
+/// The window of a running total.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Window {
+    /// Everything up to the bucket's end.
+    AllTime,
+    /// The trailing duration (milliseconds) up to the bucket's end.
+    Trailing(i64),
+    /// From the start of the calendar period holding the bucket's last instant.
+    ToDate(Grain),
+}
+
+/// How rows reach a group's aggregates.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GroupKey {
+    pub source: String,
+    /// Keep only each entity's first (`true`) or last matching row, the match
+    /// being this filter.
+    pub occurrence: Option<(bool, Option<Expr>)>,
+    /// Aggregate over a window ending at each bucket's end, not the bucket.
+    pub window: Option<Window>,
+}
+
+#[derive(Debug, Clone)]
+struct Agg {
+    name: String,
+    call: AggCall,
+    /// The metric's row filter (its `filter` and those of derived metrics).
+    row_filter: Option<Expr>,
+}
+
+/// A scan group being filled.
+#[derive(Debug, Clone)]
+pub struct Group {
+    pub key: GroupKey,
+    aggs: Vec<Agg>,
+    metrics: Vec<String>,
+}
+
+impl Group {
+    pub fn new(key: GroupKey) -> Self {
+        Group { key, aggs: Vec::new(), metrics: Vec::new() }
+    }
+
+    /// Adds an aggregate (or finds the same one) and returns its column name.
+    pub fn add(&mut self, alias: &str, call: AggCall, row_filter: Option<Expr>, metric: &str) -> String {
+        if !self.metrics.iter().any(|m| m == metric) {
+            self.metrics.push(metric.to_string());
+        }
+        if let Some(a) = self.aggs.iter().find(|a| a.call == call && a.row_filter == row_filter) {
+            return a.name.clone();
+        }
+        let name = format!("{alias}_a{}", self.aggs.len());
+        self.aggs.push(Agg { name: name.clone(), call, row_filter });
+        name
+    }
+
+    pub fn summary(&self, alias: &str) -> GroupSummary {
+        let how = match (&self.key.occurrence, &self.key.window) {
+            (None, None) => "scan".to_string(),
+            (Some((first, _)), w) => format!(
+                "{} occurrence per entity{}",
+                if *first { "first" } else { "last" },
+                w.map(describe_window).unwrap_or_default()
+            ),
+            (None, Some(w)) => format!("rows{}", describe_window(*w)),
+        };
+        GroupSummary {
+            alias: alias.to_string(),
+            source: self.key.source.clone(),
+            how,
+            metrics: self.metrics.clone(),
+            aggregates: self.aggs.len(),
+        }
+    }
+
+    /// The group's plan: columns `__bucket`, the breakdown dimensions, and one
+    /// column per aggregate; qualified by `alias`.
+    pub fn plan(&self, cx: &Ctx, buckets: &[Bucket], alias: &str) -> Result<LogicalPlan> {
+        let Some(table) = cx.tables.get(&self.key.source) else {
+            return internal_err!("no table for source `{}`", self.key.source);
+        };
+        let Some(source) = cx.model.source(&self.key.source) else {
+            return internal_err!("no source `{}`", self.key.source);
+        };
+        let scan = || LogicalPlanBuilder::scan(source.name.as_str(), table.source.clone(), None);
+        let time_col = expr::column(&source.time);
+        let time_ty = table.schema.field_with_unqualified_name(&source.time)?.data_type().clone();
+        let range = cx.query.range;
+
+        // Which rows: one entity's first or last match, or all rows.
+        let mut rows = scan()?;
+        if let Some((first, filter)) = &self.key.occurrence {
+            let Some(entity) = &source.entity else {
+                return internal_err!("occurrence on source `{}` without an entity", source.name);
+            };
+            let matching = || -> Result<LogicalPlanBuilder> {
+                let b = scan()?;
+                match filter {
+                    Some(f) => b.filter(f.clone()),
+                    None => Ok(b),
+                }
+            };
+            let pick = if *first { agg::min(time_col.clone()) } else { agg::max(time_col.clone()) };
+            let picks = matching()?
+                .aggregate(vec![expr::column(entity).alias("__entity")], vec![pick.alias("__picked")])?
+                .alias("__picks")?
+                .build()?;
+            rows = matching()?.join(
+                picks,
+                JoinType::Inner,
+                (
+                    vec![Column::from_name(entity.as_str()), Column::from_name(source.time.as_str())],
+                    vec![Column::new(Some("__picks"), "__entity"), Column::new(Some("__picks"), "__picked")],
+                ),
+                None,
+            )?;
+        }
+
+        // A WHERE that keeps the rows any aggregate needs; when all share one
+        // filter it moves out of the aggregates entirely.
+        let mut distinct: Vec<&Expr> = Vec::new();
+        let mut unfiltered = false;
+        for a in &self.aggs {
+            match &a.row_filter {
+                Some(f) if !distinct.contains(&f) => distinct.push(f),
+                Some(_) => {}
+                None => unfiltered = true,
+            }
+        }
+        let shared = !unfiltered && distinct.len() == 1;
+        let keep = if unfiltered || distinct.is_empty() {
+            None
+        } else {
+            distinct.iter().map(|f| (*f).clone()).reduce(Expr::or)
+        };
+        let aggregates: Vec<Expr> = self
+            .aggs
+            .iter()
+            .map(|a| {
+                let filter = match (shared, &a.row_filter, &a.call.filter) {
+                    (true, _, m) | (false, None, m) => m.clone(),
+                    (false, Some(r), None) => Some(r.clone()),
+                    (false, Some(r), Some(m)) => Some(r.clone().and(m.clone())),
+                };
+                Ok(expr::with_filter(a.call.aggregate.clone(), filter)?.alias(&a.name))
+            })
+            .collect::<Result<_>>()?;
+        let dims: Vec<Expr> = cx.query.group_by.iter().map(|d| expr::column(d)).collect();
+        let local = time::local_time(time_col.clone(), &time_ty, cx.tz);
+
+        let grouped = match self.key.window {
+            None => {
+                let mut pred = time::in_range(time_col, &time_ty, cx.tz, Some(range.from), range.to);
+                if let Some(k) = keep {
+                    pred = pred.and(k);
+                }
+                let bucket = match cx.query.grain {
+                    Some(g) => time::bucket(g, cx.model.project.week_start, local),
+                    None => time::wall_lit(range.from),
+                };
+                let mut group_by = vec![bucket.alias(BUCKET)];
+                group_by.extend(dims);
+                rows.filter(pred)?.aggregate(group_by, aggregates)?
+            }
+            Some(w) => {
+                // Each bucket aggregates the rows of its window: a range join
+                // of the spine (bucket, window start, window end) to the rows.
+                let windows: Vec<(Bucket, Option<chrono::NaiveDateTime>)> =
+                    buckets.iter().map(|b| (*b, window_start(w, b, cx))).collect();
+                let earliest = windows.iter().filter_map(|(_, s)| *s).min();
+                let lower = if w == Window::AllTime { None } else { earliest };
+                let mut pred = time::in_range(time_col, &time_ty, cx.tz, lower, range.to);
+                if let Some(k) = keep {
+                    pred = pred.and(k);
+                }
+                let mut cols: Vec<Expr> = table.schema.columns().into_iter().map(|c| Expr::Column(Column::from_name(c.name))).collect();
+                cols.push(local.alias("__local"));
+                let rows = rows.filter(pred)?.project(cols)?.build()?;
+                let values: Vec<Vec<Expr>> = windows
+                    .iter()
+                    .map(|(b, s)| {
+                        let mut row = vec![time::wall_lit(b.start), time::wall_lit(b.end)];
+                        if w != Window::AllTime {
+                            row.push(time::wall_lit(s.unwrap_or(b.start)));
+                        }
+                        row
+                    })
+                    .collect();
+                let c = |n: &str| Expr::Column(Column::from_name(n));
+                let mut names = vec![c("column1").alias("__start"), c("column2").alias("__end")];
+                if w != Window::AllTime {
+                    names.push(c("column3").alias("__from"));
+                }
+                let spine = LogicalPlanBuilder::values(values)?.project(names)?.alias("__windows")?;
+                let mut on = vec![c("__local").lt(c("__end"))];
+                if w != Window::AllTime {
+                    on.push(c("__local").gt_eq(c("__from")));
+                }
+                let mut group_by = vec![c("__start").alias(BUCKET)];
+                group_by.extend(dims);
+                spine.join_on(rows, JoinType::Inner, on)?.aggregate(group_by, aggregates)?
+            }
+        };
+        grouped.alias(alias)?.build()
+    }
+}
+
+/// Where the window of a running total starts for bucket `b`, if it does.
+fn window_start(w: Window, b: &Bucket, cx: &Ctx) -> Option<chrono::NaiveDateTime> {
+    match w {
+        Window::AllTime => None,
+        Window::Trailing(ms) => b.end.checked_sub_signed(chrono::Duration::milliseconds(ms)),
+        Window::ToDate(g) => {
+            // The period holding the bucket's last instant.
+            let last = b.end - chrono::Duration::microseconds(1);
+            Some(time::truncate(g, cx.model.project.week_start, last))
+        }
+    }
+}
+
+fn describe_window(w: Window) -> String {
+    match w {
+        Window::AllTime => ", running total since the first row".into(),
+        Window::Trailing(ms) => format!(", running total over the trailing {}", crate::lower::describe_millis(ms)),
+        Window::ToDate(g) => format!(", running total {}-to-date", g.as_str()),
+    }
+}

@@ -1,0 +1,379 @@
+//! lower: `Model` + `Query` -> one DataFusion `LogicalPlan` for the run.
+//!
+//! The plan has three layers:
+//!
+//! 1. **Scan groups.** Every aggregate of every requested metric is placed in
+//!    a group keyed by its source and by how rows reach it (plain,
+//!    first/last occurrence per entity, or a running window). A group is one
+//!    scan and one aggregation by time bucket and dimensions; metrics with
+//!    different filters on one source share it, each aggregate carrying its
+//!    filter as `FILTER (WHERE ...)`, and the scan keeps the rows any of them
+//!    needs. See [`group`].
+//! 2. **The grid.** The bucket spine (every period of the range, as `VALUES`),
+//!    crossed with the dimension values seen in any group, so every series has
+//!    a row for every bucket.
+//! 3. **Assembly.** The grid left-joined to each group on bucket and
+//!    dimensions (null equal to null), then one projection computes every
+//!    metric from the aggregates: measures, ratios and formulas across
+//!    sources alike. Empty buckets give 0 for counts and sums, null for
+//!    everything else.
+
+pub mod expr;
+mod group;
+pub mod sql;
+pub mod time;
+
+use crate::semantic::model::{Metric, Model};
+use crate::syntax::ast::{self, Grain, MetricKind, Occurrence};
+use chrono_tz::Tz;
+use datafusion::arrow::datatypes::DataType;
+use datafusion::common::{Column, DFSchema, DFSchemaRef, NullEquality, Result, internal_err};
+use datafusion::logical_expr::{
+    Expr, JoinType, LogicalPlan, LogicalPlanBuilder, TableSource, cast, lit,
+};
+use expr::{AggCall, Rows, Scope};
+use group::{Group, GroupKey, Window};
+use std::collections::HashMap;
+use std::sync::Arc;
+pub use time::Range;
+
+/// What to compute: metrics, time buckets, range and breakdown.
+#[derive(Debug, Clone)]
+pub struct Query {
+    /// Metric names, in output order; all must be [`supported`].
+    pub metrics: Vec<String>,
+    /// Bucket size; `None` for one total over the range.
+    pub grain: Option<Grain>,
+    pub range: Range,
+    /// Dimensions to break down by, in output order.
+    pub group_by: Vec<String>,
+}
+
+/// A source as the planner sees it: a table to scan and its Arrow schema.
+#[derive(Clone)]
+pub struct Table {
+    pub source: Arc<dyn TableSource>,
+    pub schema: DFSchemaRef,
+}
+
+/// The plan of a run and the shape of its result.
+#[derive(Debug, Clone)]
+pub struct Lowered {
+    pub plan: LogicalPlan,
+    /// Name of the bucket column, when there is one.
+    pub bucket: Option<String>,
+    pub dimensions: Vec<String>,
+    pub metrics: Vec<String>,
+    /// One entry per scan group, in plan order.
+    pub groups: Vec<GroupSummary>,
+}
+
+/// What a scan group reads and which metrics use it, for `explain`.
+#[derive(Debug, Clone)]
+pub struct GroupSummary {
+    pub alias: String,
+    pub source: String,
+    pub how: String,
+    pub metrics: Vec<String>,
+    pub aggregates: usize,
+}
+
+/// Why `run` cannot compute `name` yet, if it cannot: the kind of it, or of a
+/// metric it depends on, has no engine in this version.
+pub fn unsupported(model: &Model, name: &str) -> Option<String> {
+    let m = model.metric(name)?;
+    match &m.kind {
+        MetricKind::Aggregate { .. } | MetricKind::Ratio { .. } | MetricKind::Formula { .. } | MetricKind::Cumulative { .. } => m
+            .depends_on
+            .iter()
+            .find_map(|d| unsupported(model, &d.value).map(|why| format!("it uses `{}`: {why}", d.value))),
+        other => Some(format!("`{}` metrics are not computed by this version yet", other.key())),
+    }
+}
+
+/// The sources a metric reads, through the metrics it uses.
+pub fn base_sources(model: &Model, name: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![name.to_string()];
+    let mut seen = std::collections::HashSet::new();
+    while let Some(n) = stack.pop() {
+        if !seen.insert(n.clone()) {
+            continue;
+        }
+        let Some(m) = model.metric(&n) else { continue };
+        if let Some(s) = &m.source
+            && !out.contains(s)
+        {
+            out.push(s.clone());
+        }
+        stack.extend(m.depends_on.iter().map(|d| d.value.clone()));
+    }
+    out
+}
+
+/// The name of the bucket column for `grain`: the grain itself (`day`,
+/// `week`, ...), or `period` when a dimension or metric already has that name.
+pub fn bucket_column(grain: Grain, taken: &[String]) -> String {
+    let name = grain.as_str();
+    if taken.iter().any(|t| t == name) { "period".into() } else { name.into() }
+}
+
+/// Builds the plan for `query` over `model`, reading sources from `tables`.
+pub fn lower(model: &Model, query: &Query, tables: &HashMap<String, Table>) -> Result<Lowered> {
+    let mut planner = Planner {
+        model,
+        query,
+        tables,
+        tz: model.project.time_zone,
+        groups: Vec::new(),
+        memo: HashMap::new(),
+    };
+    let mut values = Vec::new();
+    for name in &query.metrics {
+        values.push(planner.value(name, &[])?);
+    }
+    let buckets = time::spine(query.grain, model.project.week_start, query.range)
+        .or_else(|e| datafusion::common::plan_err!("{e}"))?;
+    let built: Vec<LogicalPlan> = planner
+        .groups
+        .iter()
+        .enumerate()
+        .map(|(i, g)| g.plan(&planner.ctx(), &buckets, &group_alias(i)))
+        .collect::<Result<_>>()?;
+
+    // The grid: every bucket, crossed with every dimension value seen.
+    let spine_rows: Vec<Vec<Expr>> = buckets.iter().map(|b| vec![time::wall_lit(b.start)]).collect();
+    let mut grid = LogicalPlanBuilder::values(spine_rows)?
+        .project(vec![Expr::Column(Column::from_name("column1")).alias(group::BUCKET)])?;
+    if !query.group_by.is_empty() {
+        let mut combos: Option<LogicalPlanBuilder> = None;
+        for plan in &built {
+            let dims = LogicalPlanBuilder::from(plan.clone())
+                .project(query.group_by.iter().map(|d| expr::column(d)))?
+                .build()?;
+            combos = Some(match combos {
+                None => LogicalPlanBuilder::from(dims),
+                Some(c) => c.union(dims)?,
+            });
+        }
+        let Some(combos) = combos else {
+            return internal_err!("a breakdown without any scan group");
+        };
+        grid = grid.cross_join(combos.distinct()?.build()?)?;
+    }
+    let mut plan = grid.alias("grid")?;
+    let keys: Vec<String> = std::iter::once(group::BUCKET.to_string())
+        .chain(query.group_by.iter().cloned())
+        .collect();
+    for (i, g) in built.into_iter().enumerate() {
+        let alias = group_alias(i);
+        let left: Vec<Column> = keys.iter().map(|k| Column::new(Some("grid"), k)).collect();
+        let right: Vec<Column> = keys.iter().map(|k| Column::new(Some(alias.as_str()), k)).collect();
+        plan = plan.join_detailed(g, JoinType::Left, (left, right), None, NullEquality::NullEqualsNull)?;
+    }
+
+    // One projection: bucket, dimensions, metrics.
+    let mut taken: Vec<String> = query.group_by.clone();
+    taken.extend(query.metrics.iter().cloned());
+    let bucket = query.grain.map(|g| bucket_column(g, &taken));
+    let grid_col = |n: &str| Expr::Column(Column::new(Some("grid"), n));
+    let mut select = Vec::new();
+    let mut order = Vec::new();
+    if let (Some(grain), Some(name)) = (query.grain, &bucket) {
+        let b = grid_col(group::BUCKET);
+        let b = if grain == Grain::Hour { b } else { cast(b, DataType::Date32) };
+        select.push(b.alias(name));
+        order.push(expr::column(name).sort(true, false));
+    }
+    for d in &query.group_by {
+        select.push(grid_col(d).alias(d));
+        order.push(expr::column(d).sort(true, false));
+    }
+    for (name, v) in query.metrics.iter().zip(values) {
+        select.push(v.alias(name));
+    }
+    let mut plan = plan.project(select)?;
+    if !order.is_empty() {
+        plan = plan.sort(order)?;
+    }
+    let groups = planner
+        .groups
+        .iter()
+        .enumerate()
+        .map(|(i, g)| g.summary(&group_alias(i)))
+        .collect();
+    Ok(Lowered {
+        plan: plan.build()?,
+        bucket,
+        dimensions: query.group_by.clone(),
+        metrics: query.metrics.clone(),
+        groups,
+    })
+}
+
+fn group_alias(i: usize) -> String {
+    format!("g{i}")
+}
+
+/// What group plans need to know about the run.
+pub(crate) struct Ctx<'a> {
+    pub model: &'a Model,
+    pub query: &'a Query,
+    pub tables: &'a HashMap<String, Table>,
+    pub tz: Tz,
+}
+
+struct Planner<'a> {
+    model: &'a Model,
+    query: &'a Query,
+    tables: &'a HashMap<String, Table>,
+    tz: Tz,
+    groups: Vec<Group>,
+    /// Value expression per (metric, extra filters).
+    memo: HashMap<(String, String), Expr>,
+}
+
+impl<'a> Planner<'a> {
+    fn ctx(&self) -> Ctx<'a> {
+        Ctx {
+            model: self.model,
+            query: self.query,
+            tables: self.tables,
+            tz: self.tz,
+        }
+    }
+
+    fn metric(&self, name: &str) -> Result<&'a Metric> {
+        match self.model.metric(name) {
+            Some(m) => Ok(m),
+            None => internal_err!("unknown metric `{name}` reached the planner"),
+        }
+    }
+
+    /// The value of metric `name` per grid row, with `extra` filters from the
+    /// derived metrics above it applied to every source row underneath.
+    fn value(&mut self, name: &str, extra: &[ast::Expr]) -> Result<Expr> {
+        let key = (name.to_string(), format!("{extra:?}"));
+        if let Some(v) = self.memo.get(&key) {
+            return Ok(v.clone());
+        }
+        let m = self.metric(name)?;
+        let mut filters = extra.to_vec();
+        filters.extend(m.filter.clone());
+        let v = match &m.kind {
+            MetricKind::Aggregate { measure } => self.measure(m, measure, &filters, None)?,
+            MetricKind::Ratio { numerator, denominator } => {
+                let n = self.value(&numerator.value, &filters)?;
+                let d = self.value(&denominator.value, &filters)?;
+                expr::divide(n, d)
+            }
+            MetricKind::Formula { expr: formula } => {
+                let rows = Rows { schema: &DFSchema::empty(), tz: self.tz };
+                let mut scope = FormulaScope { planner: self, filters: &filters };
+                expr::lower(formula, &mut scope, &rows)?
+            }
+            MetricKind::Cumulative { metric, window, to_date } => {
+                let base = self.metric(&metric.value)?;
+                let MetricKind::Aggregate { measure } = &base.kind else {
+                    return internal_err!("a running total of a non-measure metric passed the checker");
+                };
+                let w = match (window, to_date) {
+                    (Some(w), _) => Window::Trailing(w.value.millis),
+                    (None, Some(g)) => Window::ToDate(g.value),
+                    (None, None) => Window::AllTime,
+                };
+                let mut all = filters.clone();
+                all.extend(base.filter.clone());
+                self.measure(base, measure, &all, Some(w))?
+            }
+            other => return internal_err!("`{}` metrics cannot be planned yet", other.key()),
+        };
+        self.memo.insert(key, v.clone());
+        Ok(v)
+    }
+
+    /// Places the aggregates of `measure` (of metric `m`, filtered by
+    /// `filters`) in their scan group; returns the measure over their results.
+    fn measure(&mut self, m: &Metric, measure: &ast::Expr, filters: &[ast::Expr], window: Option<Window>) -> Result<Expr> {
+        let Some(source) = &m.source else {
+            return internal_err!("measure metric `{}` without a source", m.name);
+        };
+        let Some(table) = self.tables.get(source) else {
+            return internal_err!("no table for source `{source}`");
+        };
+        let rows = Rows { schema: &table.schema, tz: self.tz };
+        let mut row_filter: Option<Expr> = None;
+        for f in filters {
+            let f = rows.lower(f)?;
+            row_filter = Some(match row_filter {
+                None => f,
+                Some(acc) => acc.and(f),
+            });
+        }
+        let occurrence = match m.occurrence {
+            Occurrence::All => None,
+            Occurrence::First => Some((true, row_filter.take())),
+            Occurrence::Last => Some((false, row_filter.take())),
+        };
+        let key = GroupKey { source: source.clone(), occurrence, window };
+        let index = match self.groups.iter().position(|g| g.key == key) {
+            Some(i) => i,
+            None => {
+                self.groups.push(Group::new(key));
+                self.groups.len() - 1
+            }
+        };
+        let mut scope = MeasureScope {
+            group: &mut self.groups[index],
+            alias: group_alias(index),
+            row_filter,
+            metric: &m.name,
+        };
+        expr::lower(measure, &mut scope, &rows)
+    }
+}
+
+/// Measures: aggregates go to the scan group.
+struct MeasureScope<'g> {
+    group: &'g mut Group,
+    alias: String,
+    row_filter: Option<Expr>,
+    metric: &'g str,
+}
+
+impl Scope for MeasureScope<'_> {
+    fn name(&mut self, name: &str) -> Result<Expr> {
+        internal_err!("column `{name}` outside an aggregate passed the checker")
+    }
+    fn aggregate(&mut self, call: AggCall) -> Result<Expr> {
+        let zero = call.zero_when_empty;
+        let name = self.group.add(&self.alias, call, self.row_filter.clone(), self.metric);
+        let c = expr::column(&name);
+        Ok(if zero { datafusion::functions::expr_fn::coalesce(vec![c, lit(0i64)]) } else { c })
+    }
+}
+
+/// Formulas: names are metrics.
+struct FormulaScope<'p, 'a> {
+    planner: &'p mut Planner<'a>,
+    filters: &'p [ast::Expr],
+}
+
+impl Scope for FormulaScope<'_, '_> {
+    fn name(&mut self, name: &str) -> Result<Expr> {
+        self.planner.value(name, self.filters)
+    }
+    fn aggregate(&mut self, _: AggCall) -> Result<Expr> {
+        internal_err!("an aggregate in a formula passed the checker")
+    }
+}
+
+/// A duration in the largest whole unit: `30d`, `36h`, `90m`, `1500ms`.
+pub fn describe_millis(ms: i64) -> String {
+    for (unit, size) in [("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1_000)] {
+        if ms != 0 && ms % size == 0 {
+            return format!("{}{unit}", ms / size);
+        }
+    }
+    format!("{ms}ms")
+}

@@ -1,0 +1,147 @@
+//! lower: `LogicalPlan` -> SQL text through DataFusion's unparser, for
+//! `metricc explain --sql`. Only here do plans become SQL, and only for
+//! people and other engines to read: metricc never executes SQL text.
+//!
+//! Wall-clock conversion (`to_local_time` of a zoned cast) has no common SQL
+//! spelling; it is rewritten into each dialect's own function first.
+
+use crate::semantic::model::Model;
+use datafusion::arrow::datatypes::DataType;
+use datafusion::common::tree_node::{Transformed, TreeNode};
+use datafusion::common::{Result, ScalarValue};
+use datafusion::logical_expr::{
+    ColumnarValue, Expr, LogicalPlan, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
+    expr::ScalarFunction, lit,
+};
+use datafusion::sql::unparser::Unparser;
+use datafusion::sql::unparser::dialect as d;
+use std::sync::Arc;
+
+/// SQL dialects `explain --sql` writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Dialect {
+    Duckdb,
+    Postgres,
+    Bigquery,
+    Snowflake,
+}
+
+/// The query as one SQL statement in `dialect`, preceded by the statements
+/// that make the source tables exist (DuckDB views over the Parquet files) or
+/// a comment saying which files each table is.
+pub fn to_sql(plan: &LogicalPlan, model: &Model, dialect: Dialect) -> Result<String> {
+    let plan = rewrite_local_time(plan.clone(), dialect)?;
+    let statement = match dialect {
+        Dialect::Duckdb => Unparser::new(&d::DuckDBDialect::new()).plan_to_sql(&plan)?,
+        Dialect::Postgres => Unparser::new(&d::PostgreSqlDialect {}).plan_to_sql(&plan)?,
+        Dialect::Bigquery => Unparser::new(&d::BigQueryDialect {}).plan_to_sql(&plan)?,
+        Dialect::Snowflake => Unparser::new(&d::SnowflakeDialect::new()).plan_to_sql(&plan)?,
+    };
+    let mut out = String::new();
+    out.push_str(&format!(
+        "-- metricc: project `{}`, time zone {}\n",
+        model.project.name,
+        model.project.time_zone.name()
+    ));
+    for s in &model.sources {
+        let files: Vec<String> = s
+            .schema
+            .files
+            .iter()
+            .map(|f| std::path::absolute(f).unwrap_or_else(|_| f.clone()).display().to_string())
+            .collect();
+        match dialect {
+            Dialect::Duckdb => {
+                let list = files.iter().map(|f| format!("'{}'", f.replace('\'', "''"))).collect::<Vec<_>>().join(", ");
+                let hive = s.schema.columns.iter().any(|c| c.partition);
+                out.push_str(&format!(
+                    "CREATE OR REPLACE VIEW \"{}\" AS SELECT * FROM read_parquet([{list}]{});\n",
+                    s.name.replace('"', "\"\""),
+                    if hive { ", hive_partitioning = true, hive_types_autocast = false" } else { "" }
+                ));
+            }
+            _ => out.push_str(&format!("-- table {}: Parquet files {}\n", s.name, files.join(", "))),
+        }
+    }
+    out.push_str(&statement.to_string());
+    out.push_str(";\n");
+    Ok(out)
+}
+
+/// Replaces `to_local_time(CAST(CAST(t AS utc) AS zoned))` by the dialect's
+/// own conversion of an instant to wall-clock time.
+fn rewrite_local_time(plan: LogicalPlan, dialect: Dialect) -> Result<LogicalPlan> {
+    plan.transform_up_with_subqueries(|node| {
+        node.map_expressions(|e| {
+            e.transform_up(|e| {
+                let Expr::ScalarFunction(f) = &e else {
+                    return Ok(Transformed::no(e));
+                };
+                if f.func.name() != "to_local_time" || f.args.len() != 1 {
+                    return Ok(Transformed::no(e));
+                }
+                let Expr::Cast(zoned) = &f.args[0] else {
+                    return Ok(Transformed::no(e));
+                };
+                let DataType::Timestamp(_, Some(tz)) = zoned.field.data_type() else {
+                    return Ok(Transformed::no(e));
+                };
+                // The instant: the column under the casts to a UTC timestamp.
+                let instant = strip_casts((*zoned.expr).clone());
+                Ok(Transformed::yes(local_time_call(dialect, instant, &tz.clone())))
+            })
+        })
+    })
+    .map(|t| t.data)
+}
+
+fn strip_casts(e: Expr) -> Expr {
+    match e {
+        Expr::Cast(c) => strip_casts(*c.expr),
+        other => other,
+    }
+}
+
+fn local_time_call(dialect: Dialect, instant: Expr, tz: &str) -> Expr {
+    let call = |name: &str, args: Vec<Expr>| {
+        Expr::ScalarFunction(ScalarFunction::new_udf(Arc::new(ScalarUDF::new_from_impl(Spelling::new(name))), args))
+    };
+    let zone = lit(ScalarValue::Utf8(Some(tz.to_string())));
+    match dialect {
+        // timezone(zone, timestamptz) gives the wall-clock timestamp.
+        Dialect::Duckdb | Dialect::Postgres => call("timezone", vec![zone, instant]),
+        Dialect::Bigquery => call("DATETIME", vec![instant, zone]),
+        Dialect::Snowflake => call("CONVERT_TIMEZONE", vec![lit("UTC"), zone, instant]),
+    }
+}
+
+/// A function that exists only to be written as SQL.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct Spelling {
+    name: String,
+    signature: Signature,
+}
+
+impl Spelling {
+    fn new(name: &str) -> Self {
+        Spelling {
+            name: name.to_string(),
+            signature: Signature::variadic_any(Volatility::Immutable),
+        }
+    }
+}
+
+impl ScalarUDFImpl for Spelling {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+    fn return_type(&self, _: &[DataType]) -> Result<DataType> {
+        Ok(super::time::LOCAL)
+    }
+    fn invoke_with_args(&self, _: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        datafusion::common::internal_err!("`{}` is only written as SQL, never run", self.name)
+    }
+}
