@@ -1,12 +1,14 @@
 //! engine: tables and plans -> record batches. The only async code: a
 //! DataFusion session with the run's memory pool, spill directory and threads.
 
-use crate::lower::Table;
+use crate::diagnostics::{Code, Diagnostic};
+use crate::lower::{Lowered, Query, Table};
 use crate::semantic::model::{Model, Source};
-use datafusion::arrow::datatypes::{DataType, Field, Schema};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::catalog::TableProvider;
 use datafusion::common::{DFSchema, Result};
+use datafusion::error::DataFusionError;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl};
 use datafusion::datasource::provider_as_source;
@@ -103,6 +105,20 @@ impl Engine {
         })
     }
 
+    /// Reads the sources' table metadata and plans `query`.
+    pub fn plan(&self, model: &Model, query: &Query) -> Result<Lowered, Failure> {
+        let tables = self.tables(model).map_err(|(s, e)| Failure::Data(data_error(Some(&s), e)))?;
+        crate::lower::lower(model, query, &tables).map_err(|e| Failure::Internal(e.to_string()))
+    }
+
+    /// Plans and runs `query`: the result's schema and batches.
+    pub fn compute(&self, model: &Model, query: &Query) -> Result<(SchemaRef, Vec<RecordBatch>), Failure> {
+        let lowered = self.plan(model, query)?;
+        let schema = Arc::new(lowered.plan.schema().as_arrow().clone());
+        let batches = self.collect(lowered.plan).map_err(|e| Failure::Data(data_error(None, e)))?;
+        Ok((schema, batches))
+    }
+
     /// Runs a plan to completion.
     pub fn collect(&self, plan: LogicalPlan) -> Result<Vec<RecordBatch>> {
         self.runtime.block_on(async {
@@ -136,4 +152,29 @@ fn partition_root(file: &Path) -> PathBuf {
         root.pop();
     }
     root
+}
+
+/// Why a run failed.
+#[derive(Debug)]
+pub enum Failure {
+    /// The data could not be read or computed: the user's to fix.
+    Data(Diagnostic),
+    /// metricc built a plan DataFusion rejects: a bug.
+    Internal(String),
+}
+
+/// A diagnostic for an error met while reading or computing data.
+pub fn data_error(source: Option<&str>, e: DataFusionError) -> Diagnostic {
+    let e = e.find_root().to_string();
+    if e.contains("Resources exhausted") || e.contains("ResourcesExhausted") {
+        return Diagnostic::new(Code::MemoryExhausted, "the run needs more memory than allowed")
+            .with_help(format!("{e}; raise `--memory-limit`, or narrow the range or breakdown"));
+    }
+    let what = match source {
+        Some(s) => format!("cannot read the data of source `{s}`"),
+        None => "cannot read or compute the data".to_string(),
+    };
+    Diagnostic::new(Code::DataUnreadable, what).with_help(format!(
+        "{e}; check that the source's Parquet files are complete and unchanged since `metricc check` (regenerate or remove a damaged file)"
+    ))
 }

@@ -2,9 +2,8 @@
 
 use super::ExitStatus;
 use super::request::{self, Prepared, QueryArgs};
-use super::run::data_error;
 use crate::diagnostics::render::{self, Format, Style};
-use crate::engine::{self, Engine};
+use crate::engine::{self, Engine, Failure, data_error};
 use crate::lower::{self, Lowered, sql::Dialect};
 use crate::semantic::model::Metric;
 use crate::span::Span;
@@ -49,13 +48,10 @@ pub fn explain(args: &Args) -> ExitStatus {
         Ok(e) => e,
         Err(e) => return fail(data_error(None, e)),
     };
-    let tables = match engine.tables(&p.model) {
-        Ok(t) => t,
-        Err((s, e)) => return fail(data_error(Some(&s), e)),
-    };
-    let lowered = match lower::lower(&p.model, &p.query, &tables) {
+    let lowered = match engine.plan(&p.model, &p.query) {
         Ok(l) => l,
-        Err(e) => {
+        Err(Failure::Data(d)) => return fail(d),
+        Err(Failure::Internal(e)) => {
             eprintln!("error: metricc failed to plan the query (a bug, please report it): {e}");
             return ExitStatus::Internal;
         }

@@ -5,9 +5,8 @@ use super::request::{self, QueryArgs};
 use super::ExitStatus;
 use crate::diagnostics::render::{self, Format, Style};
 use crate::diagnostics::{Code, Diagnostic};
-use crate::engine::{self, Engine};
+use crate::engine::{self, Engine, Failure, data_error};
 use crate::lower;
-use datafusion::error::DataFusionError;
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 
@@ -60,25 +59,16 @@ pub fn run(args: &Args) -> ExitStatus {
         ExitStatus::Findings
     };
     let progress = Progress::start(!args.quiet && std::io::stderr().is_terminal(), &prepared.query);
-    let engine = match Engine::new(&engine::Options {
+    let computed = Engine::new(&engine::Options {
         threads: args.threads,
         memory_limit: args.memory_limit,
-    }) {
-        Ok(e) => e,
-        Err(e) => return fail(data_error(None, e)),
-    };
-    let tables = match engine.tables(&prepared.model) {
-        Ok(t) => t,
-        Err((source, e)) => return fail(data_error(Some(&source), e)),
-    };
-    let lowered = match lower::lower(&prepared.model, &prepared.query, &tables) {
-        Ok(l) => l,
-        Err(e) => return internal(e),
-    };
-    let schema = std::sync::Arc::new(lowered.plan.schema().as_arrow().clone());
-    let batches = match engine.collect(lowered.plan) {
-        Ok(b) => b,
-        Err(e) => return fail(data_error(None, e)),
+    })
+    .map_err(|e| Failure::Data(data_error(None, e)))
+    .and_then(|engine| engine.compute(&prepared.model, &prepared.query));
+    let (schema, batches) = match computed {
+        Ok(c) => c,
+        Err(Failure::Data(d)) => return fail(d),
+        Err(Failure::Internal(e)) => return internal(e),
     };
     progress.finish();
     let bytes = match output::encode(&schema, &batches, args.format) {
@@ -112,22 +102,6 @@ pub fn run(args: &Args) -> ExitStatus {
 fn internal(e: impl std::fmt::Display) -> ExitStatus {
     eprintln!("error: metricc failed to plan the query (a bug, please report it): {e}");
     ExitStatus::Internal
-}
-
-/// A diagnostic for an error met while reading or computing data.
-pub fn data_error(source: Option<&str>, e: DataFusionError) -> Diagnostic {
-    let e = e.find_root().to_string();
-    if e.contains("Resources exhausted") || e.contains("ResourcesExhausted") {
-        return Diagnostic::new(Code::MemoryExhausted, "the run needs more memory than allowed")
-            .with_help(format!("{e}; raise `--memory-limit`, or narrow the range or breakdown"));
-    }
-    let what = match source {
-        Some(s) => format!("cannot read the data of source `{s}`"),
-        None => "cannot read or compute the data".to_string(),
-    };
-    Diagnostic::new(Code::DataUnreadable, what).with_help(format!(
-        "{e}; check that the source's Parquet files are complete and unchanged since `metricc check` (regenerate or remove a damaged file)"
-    ))
 }
 
 /// Parses `512M`, `2G`, `1.5GiB`, `1000000` into bytes.

@@ -132,7 +132,7 @@ pub fn lower(model: &Model, query: &Query, tables: &HashMap<String, Table>) -> R
     for name in &query.metrics {
         values.push(planner.value(name, &[])?);
     }
-    let buckets = time::spine(query.grain, model.project.week_start, query.range)
+    let buckets = time::spine(query.grain, model.project.week_start, model.project.time_zone, query.range)
         .or_else(|e| datafusion::common::plan_err!("{e}"))?;
     let built: Vec<LogicalPlan> = planner
         .groups

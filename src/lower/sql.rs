@@ -9,8 +9,10 @@ use crate::semantic::model::Model;
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::common::{Result, ScalarValue};
+use datafusion::datasource::empty::EmptyTable;
+use datafusion::datasource::provider_as_source;
 use datafusion::logical_expr::{
-    ColumnarValue, Expr, LogicalPlan, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
+    ColumnarValue, Expr, LogicalPlan, LogicalPlanBuilder, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
     expr::ScalarFunction, lit,
 };
 use datafusion::sql::unparser::Unparser;
@@ -31,8 +33,9 @@ pub enum Dialect {
 /// a comment saying which files each table is.
 pub fn to_sql(plan: &LogicalPlan, model: &Model, dialect: Dialect) -> Result<String> {
     let plan = rewrite_local_time(plan.clone(), dialect)?;
+    let (plan, inline) = name_values(plan)?;
     let statement = match dialect {
-        Dialect::Duckdb => Unparser::new(&d::DuckDBDialect::new()).plan_to_sql(&plan)?,
+        Dialect::Duckdb => Unparser::new(&DuckDb).plan_to_sql(&plan)?,
         Dialect::Postgres => Unparser::new(&d::PostgreSqlDialect {}).plan_to_sql(&plan)?,
         Dialect::Bigquery => Unparser::new(&d::BigQueryDialect {}).plan_to_sql(&plan)?,
         Dialect::Snowflake => Unparser::new(&d::SnowflakeDialect::new()).plan_to_sql(&plan)?,
@@ -43,6 +46,12 @@ pub fn to_sql(plan: &LogicalPlan, model: &Model, dialect: Dialect) -> Result<Str
         model.project.name,
         model.project.time_zone.name()
     ));
+    // Range bounds are written as UTC instants.
+    match dialect {
+        Dialect::Duckdb => out.push_str("SET TimeZone = 'UTC';\n"),
+        Dialect::Postgres => out.push_str("SET TIME ZONE 'UTC';\n"),
+        Dialect::Bigquery | Dialect::Snowflake => {}
+    }
     for s in &model.sources {
         let files: Vec<String> = s
             .schema
@@ -63,9 +72,74 @@ pub fn to_sql(plan: &LogicalPlan, model: &Model, dialect: Dialect) -> Result<Str
             _ => out.push_str(&format!("-- table {}: Parquet files {}\n", s.name, files.join(", "))),
         }
     }
+    for (name, rows) in &inline {
+        out.push_str(&inline_table(dialect, name, rows));
+    }
     out.push_str(&statement.to_string());
     out.push_str(";\n");
     Ok(out)
+}
+
+/// The unparser cannot write `VALUES` inside a query: each one (the bucket
+/// spine, running-total windows) becomes a named temporary table, created
+/// before the query. Returns the plan and each table's name and rows.
+fn name_values(plan: LogicalPlan) -> Result<(LogicalPlan, Vec<(String, Vec<Vec<Expr>>)>)> {
+    let mut tables = Vec::new();
+    let plan = plan
+        .transform_up(|node| {
+            let LogicalPlan::Values(v) = &node else {
+                return Ok(Transformed::no(node));
+            };
+            let name = if tables.is_empty() { "metricc_spine".to_string() } else { format!("metricc_windows_{}", tables.len()) };
+            tables.push((name.clone(), v.values.clone()));
+            let schema = Arc::new(v.schema.as_arrow().clone());
+            let table = provider_as_source(Arc::new(EmptyTable::new(schema)));
+            Ok(Transformed::yes(LogicalPlanBuilder::scan(name, table, None)?.build()?))
+        })?
+        .data;
+    Ok((plan, tables))
+}
+
+/// `CREATE TEMPORARY TABLE name AS ...` with the rows of a `VALUES` node.
+fn inline_table(dialect: Dialect, name: &str, rows: &[Vec<Expr>]) -> String {
+    let width = rows.first().map_or(0, Vec::len);
+    let value = |e: &Expr| -> String {
+        match e {
+            Expr::Literal(ScalarValue::TimestampMicrosecond(Some(us), None), _) => {
+                let t = chrono::DateTime::from_timestamp_micros(*us).map(|t| t.naive_utc()).unwrap_or_default();
+                let text = t.format("%Y-%m-%d %H:%M:%S");
+                match dialect {
+                    Dialect::Bigquery => format!("DATETIME '{text}'"),
+                    _ => format!("TIMESTAMP '{text}'"),
+                }
+            }
+            other => other.to_string(),
+        }
+    };
+    let columns: Vec<String> = (1..=width).map(|i| format!("column{i}")).collect();
+    match dialect {
+        Dialect::Bigquery => {
+            let structs: Vec<String> = rows
+                .iter()
+                .map(|r| {
+                    let fields: Vec<String> = r.iter().zip(&columns).map(|(v, c)| format!("{} AS {c}", value(v))).collect();
+                    format!("STRUCT({})", fields.join(", "))
+                })
+                .collect();
+            format!("CREATE TEMP TABLE {name} AS SELECT * FROM UNNEST([{}]);\n", structs.join(", "))
+        }
+        _ => {
+            let tuples: Vec<String> = rows
+                .iter()
+                .map(|r| format!("({})", r.iter().map(value).collect::<Vec<_>>().join(", ")))
+                .collect();
+            format!(
+                "CREATE TEMPORARY TABLE {name} AS SELECT * FROM (VALUES {}) AS t({});\n",
+                tuples.join(", "),
+                columns.join(", ")
+            )
+        }
+    }
 }
 
 /// Replaces `to_local_time(CAST(CAST(t AS utc) AS zoned))` by the dialect's
@@ -143,5 +217,22 @@ impl ScalarUDFImpl for Spelling {
     }
     fn invoke_with_args(&self, _: ScalarFunctionArgs) -> Result<ColumnarValue> {
         datafusion::common::internal_err!("`{}` is only written as SQL, never run", self.name)
+    }
+}
+
+/// DuckDB as DataFusion's DuckDB dialect writes it, except that `/` stays
+/// `/`: metricc divides only floating-point values, and DuckDB's `//` would
+/// floor them.
+struct DuckDb;
+
+impl d::Dialect for DuckDb {
+    fn identifier_quote_style(&self, _: &str) -> Option<char> {
+        Some('"')
+    }
+    fn character_length_style(&self) -> d::CharacterLengthStyle {
+        d::CharacterLengthStyle::Length
+    }
+    fn distinct_from_style(&self) -> d::DistinctFromStyle {
+        d::DistinctFromStyle::FullText
     }
 }

@@ -79,8 +79,9 @@ fn weekday_index(w: Weekday) -> u32 {
 }
 
 /// The buckets covering `range`: whole calendar periods, the first and last
-/// clipped to the range. `None` asks for one bucket, the range itself.
-pub fn spine(grain: Option<Grain>, week_start: Weekday, range: Range) -> Result<Vec<Bucket>, String> {
+/// clipped to the range. `None` asks for one bucket, the range itself. An
+/// hour skipped by a spring-forward change in `tz` has no bucket.
+pub fn spine(grain: Option<Grain>, week_start: Weekday, tz: Tz, range: Range) -> Result<Vec<Bucket>, String> {
     let Some(grain) = grain else {
         return Ok(vec![Bucket {
             start: range.from,
@@ -91,10 +92,13 @@ pub fn spine(grain: Option<Grain>, week_start: Weekday, range: Range) -> Result<
     let mut start = truncate(grain, week_start, range.from);
     while start < range.to {
         let end = next(grain, start).ok_or("the range reaches past the calendar's end")?;
-        out.push(Bucket {
-            start,
-            end: end.min(range.to),
-        });
+        let exists = grain != Grain::Hour || tz.from_local_datetime(&start).earliest().is_some();
+        if exists {
+            out.push(Bucket {
+                start,
+                end: end.min(range.to),
+            });
+        }
         if out.len() > MAX_BUCKETS {
             return Err(format!(
                 "the range holds more than {MAX_BUCKETS} {} buckets",
@@ -233,10 +237,22 @@ mod tests {
     #[test]
     fn spine_clips_first_and_last_bucket() {
         let r = Range { from: t("2026-01-07 00:00"), to: t("2026-01-20 00:00") };
-        let weeks = spine(Some(Grain::Week), Weekday::Monday, r).unwrap();
+        let weeks = spine(Some(Grain::Week), Weekday::Monday, Tz::UTC, r).unwrap();
         assert_eq!(weeks.len(), 3);
         assert_eq!(weeks[0], Bucket { start: t("2026-01-05 00:00"), end: t("2026-01-12 00:00") });
         assert_eq!(weeks[2], Bucket { start: t("2026-01-19 00:00"), end: t("2026-01-20 00:00") });
+    }
+
+    #[test]
+    fn spring_forward_hour_has_no_bucket() {
+        let ny: Tz = "America/New_York".parse().unwrap();
+        let r = Range { from: t("2026-03-08 00:00"), to: t("2026-03-08 05:00") };
+        let hours: Vec<u32> = spine(Some(Grain::Hour), Weekday::Monday, ny, r)
+            .unwrap()
+            .iter()
+            .map(|b| b.start.hour())
+            .collect();
+        assert_eq!(hours, vec![0, 1, 3, 4]);
     }
 
     #[test]
