@@ -75,3 +75,41 @@ pub fn write_data(dir: &Path) {
     csv_to_parquet("events", &data.join("drift/part-0.parquet"));
     csv_to_parquet("payments", &data.join("drift/part-1.parquet"));
 }
+
+/// Writes `csv` as Parquet at `out`. The header names each column with its
+/// type: `ts:timestamp` (UTC instants), `day:date`, `n:int`, `x:float`,
+/// `s:string`, `b:bool`, `ts:naive` (a timestamp without zone). Empty fields
+/// are nulls.
+pub fn typed_csv_to_parquet(csv: &str, out: &Path) {
+    let csv = csv.trim();
+    let header = csv.lines().next().unwrap();
+    let fields: Vec<Field> = header
+        .split(',')
+        .map(|col| {
+            let (name, ty) = col.trim().split_once(':').unwrap_or((col, "string"));
+            let ty = match ty {
+                "timestamp" => ts(),
+                "naive" => DataType::Timestamp(TimeUnit::Microsecond, None),
+                "date" => DataType::Date32,
+                "int" => DataType::Int64,
+                "float" => DataType::Float64,
+                "bool" => DataType::Boolean,
+                "string" => DataType::Utf8,
+                other => panic!("unknown fixture type {other}"),
+            };
+            Field::new(name, ty, true)
+        })
+        .collect();
+    let schema = Arc::new(Schema::new(fields));
+    let body: String = csv.lines().skip(1).map(|l| format!("{}\n", l.trim())).collect();
+    let reader = ReaderBuilder::new(schema.clone())
+        .with_header(false)
+        .build(std::io::Cursor::new(body))
+        .unwrap();
+    std::fs::create_dir_all(out.parent().unwrap()).unwrap();
+    let mut writer = ArrowWriter::try_new(File::create(out).unwrap(), schema, None).unwrap();
+    for batch in reader {
+        writer.write(&batch.unwrap()).unwrap();
+    }
+    writer.close().unwrap();
+}

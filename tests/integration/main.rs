@@ -7,3 +7,4 @@ mod example;
 mod fixtures;
 mod parser;
 mod robustness;
+mod run;
