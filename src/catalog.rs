@@ -7,7 +7,7 @@ use crate::semantic::types::{Column, SourceSchema, Type};
 use crate::syntax::ast::SourceDef;
 use datafusion::arrow::datatypes::DataType;
 use datafusion::parquet::arrow::parquet_to_arrow_schema;
-use datafusion::parquet::file::metadata::ParquetMetaDataReader;
+use datafusion::parquet::file::metadata::{ParquetMetaData, ParquetMetaDataReader};
 use std::path::{Path, PathBuf};
 
 /// Most files one source may match; more is almost certainly a wrong glob.
@@ -26,7 +26,7 @@ pub fn load(project_dir: &Path, source: &SourceDef) -> Result<SourceSchema, Diag
     })?;
     let mut schema: Option<(PathBuf, Vec<Column>)> = None;
     for file in &files {
-        let mut columns = read_footer(file).map_err(|e| {
+        let (mut columns, meta) = read_footer(file).map_err(|e| {
             Diagnostic::new(
                 Code::ParquetUnreadable,
                 format!("cannot read the Parquet footer of `{}`", file.display()),
@@ -37,6 +37,23 @@ pub fn load(project_dir: &Path, source: &SourceDef) -> Result<SourceSchema, Diag
             )
             .with_help(format!("{e}; regenerate or remove the file"))
         })?;
+        for key in std::iter::once(&source.time).chain(source.entity.as_ref()) {
+            let nulls = null_count(&meta, &key.value);
+            if nulls > 0 {
+                let role = if std::ptr::eq(key, &source.time) { "time" } else { "entity" };
+                let why = if role == "time" {
+                    "a row without a time cannot be placed in any bucket"
+                } else {
+                    "a row without an entity cannot be counted per entity"
+                };
+                return Err(Diagnostic::new(
+                    Code::NullKeyValues,
+                    format!("the {role} column `{}` of source `{}` has null values", key.value, source.name.value),
+                )
+                .at(key.span, format!("{nulls} rows of `{}` have no `{}`", file.display(), key.value))
+                .with_help(format!("{why}: drop or repair those rows where the data is produced, or point the source at files without them")));
+            }
+        }
         columns.extend(partition_columns(project_dir, &source.path.value, file));
         match &schema {
             None => schema = Some((file.clone(), columns)),
@@ -174,7 +191,25 @@ fn partition_columns(project_dir: &Path, path: &str, file: &Path) -> Vec<Column>
         .collect()
 }
 
-fn read_footer(file: &Path) -> Result<Vec<Column>, String> {
+/// Nulls in a column, by the row groups' statistics (0 when they are absent).
+fn null_count(meta: &ParquetMetaData, column: &str) -> u64 {
+    let Some(index) = meta
+        .file_metadata()
+        .schema_descr()
+        .columns()
+        .iter()
+        .position(|c| c.path().parts().len() == 1 && c.name() == column)
+    else {
+        return 0;
+    };
+    meta.row_groups()
+        .iter()
+        .filter_map(|rg| rg.column(index).statistics())
+        .filter_map(|s| s.null_count_opt())
+        .sum()
+}
+
+fn read_footer(file: &Path) -> Result<(Vec<Column>, ParquetMetaData), String> {
     let f = std::fs::File::open(file).map_err(|e| e.to_string())?;
     let meta = ParquetMetaDataReader::new()
         .parse_and_finish(&f)
@@ -182,7 +217,7 @@ fn read_footer(file: &Path) -> Result<Vec<Column>, String> {
     let file_meta = meta.file_metadata();
     let arrow = parquet_to_arrow_schema(file_meta.schema_descr(), file_meta.key_value_metadata())
         .map_err(|e| e.to_string())?;
-    Ok(arrow
+    let columns = arrow
         .fields()
         .iter()
         .map(|f| Column {
@@ -191,7 +226,8 @@ fn read_footer(file: &Path) -> Result<Vec<Column>, String> {
             physical: f.data_type().to_string(),
             partition: false,
         })
-        .collect())
+        .collect();
+    Ok((columns, meta))
 }
 
 /// Maps an Arrow type to the language's types.

@@ -145,6 +145,9 @@ codes! {
     /// A metric is used where its kind cannot be: for example a funnel inside
     /// a formula, or a cumulative metric over a non-additive one.
     IncompatibleMetric = ("E0221", "incompatible-metric", Error),
+    /// The time or entity column of a source has null values (by the Parquet
+    /// files' statistics): such rows cannot be bucketed or counted per entity.
+    NullKeyValues = ("E0222", "null-key-values", Error),
 
     // ---- run: the command line and the data ------------------------------
     /// A metric named on the command line (`metricc run NAME`) is not defined

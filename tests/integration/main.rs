@@ -8,3 +8,4 @@ mod fixtures;
 mod parser;
 mod robustness;
 mod run;
+mod run_cli;
