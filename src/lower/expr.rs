@@ -14,7 +14,6 @@ use datafusion::arrow::datatypes::DataType;
 use datafusion::common::{Column, DFSchema, Result, ScalarValue, internal_err, plan_err};
 use datafusion::functions::expr_fn as f;
 use datafusion::functions_aggregate::expr_fn as agg;
-use datafusion::logical_expr::expr::Sort;
 use datafusion::logical_expr::{Expr, ExprSchemable, binary_expr, cast, lit, when};
 
 /// An aggregate call met in a measure: the aggregate (without its filter) and
@@ -199,8 +198,7 @@ fn aggregate(name: &str, star: bool, args: &[&Ast], filter: Option<&Ast>, rows: 
                 Some(ExprKind::Literal(Literal::Int(p))) => *p as f64,
                 _ => return plan_err!("`percentile` needs a literal fraction"),
             };
-            let sort = Sort::new(x, true, false);
-            (agg::percentile_cont(sort, lit(p)), false)
+            (super::functions::percentile(x, lit(p)), false)
         }
         other => return internal_err!("unknown aggregate `{other}`"),
     };

@@ -189,7 +189,7 @@ impl Group {
                 }
                 let mut cols: Vec<Expr> = table.schema.columns().into_iter().map(|c| Expr::Column(Column::from_name(c.name))).collect();
                 cols.push(local.alias("__local"));
-                let rows = rows.filter(pred)?.project(cols)?.build()?;
+                let rows = rows.filter(pred)?.project(cols)?.alias("__rows")?.build()?;
                 let values: Vec<Vec<Expr>> = windows
                     .iter()
                     .map(|(b, s)| {

@@ -19,6 +19,7 @@
 //!    everything else.
 
 pub mod expr;
+pub(crate) mod functions;
 mod group;
 pub mod sql;
 pub mod time;
@@ -27,7 +28,7 @@ use crate::semantic::model::{Metric, Model};
 use crate::syntax::ast::{self, Grain, MetricKind, Occurrence};
 use chrono_tz::Tz;
 use datafusion::arrow::datatypes::DataType;
-use datafusion::common::{Column, DFSchema, DFSchemaRef, NullEquality, Result, internal_err};
+use datafusion::common::{Column, DFSchema, DFSchemaRef, Result, internal_err};
 use datafusion::logical_expr::{
     Expr, JoinType, LogicalPlan, LogicalPlanBuilder, TableSource, cast, lit,
 };
@@ -159,17 +160,30 @@ pub fn lower(model: &Model, query: &Query, tables: &HashMap<String, Table>) -> R
         let Some(combos) = combos else {
             return internal_err!("a breakdown without any scan group");
         };
-        grid = grid.cross_join(combos.distinct()?.build()?)?;
+        grid = grid.cross_join(combos.distinct()?.alias("combos")?.build()?)?;
     }
-    let mut plan = grid.alias("grid")?;
+    // A projection under the alias, so SQL writers qualify the whole grid.
+    let grid_columns: Vec<Expr> = std::iter::once(group::BUCKET)
+        .chain(query.group_by.iter().map(String::as_str))
+        .map(|c| Expr::Column(Column::from_name(c)))
+        .collect();
+    let mut plan = grid.project(grid_columns)?.alias("grid")?;
     let keys: Vec<String> = std::iter::once(group::BUCKET.to_string())
         .chain(query.group_by.iter().cloned())
         .collect();
     for (i, g) in built.into_iter().enumerate() {
         let alias = group_alias(i);
-        let left: Vec<Column> = keys.iter().map(|k| Column::new(Some("grid"), k)).collect();
-        let right: Vec<Column> = keys.iter().map(|k| Column::new(Some(alias.as_str()), k)).collect();
-        plan = plan.join_detailed(g, JoinType::Left, (left, right), None, NullEquality::NullEqualsNull)?;
+        // Null is a dimension value like any other: `IS NOT DISTINCT FROM`,
+        // which DataFusion runs as a hash join with nulls equal.
+        let on: Vec<Expr> = keys
+            .iter()
+            .map(|k| {
+                let l = Expr::Column(Column::new(Some("grid"), k));
+                let r = Expr::Column(Column::new(Some(alias.as_str()), k));
+                datafusion::logical_expr::binary_expr(l, datafusion::logical_expr::Operator::IsNotDistinctFrom, r)
+            })
+            .collect();
+        plan = plan.join_on(g, JoinType::Left, on)?;
     }
 
     // One projection: bucket, dimensions, metrics.

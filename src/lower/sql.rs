@@ -148,6 +148,18 @@ fn rewrite_local_time(plan: LogicalPlan, dialect: Dialect) -> Result<LogicalPlan
     plan.transform_up_with_subqueries(|node| {
         node.map_expressions(|e| {
             e.transform_up(|e| {
+                if let Expr::AggregateFunction(a) = &e
+                    && a.func.name() == super::functions::PERCENTILE
+                    && a.params.args.len() == 2
+                {
+                    // Other engines' percentile_cont is exact: write theirs.
+                    let sort = datafusion::logical_expr::expr::Sort::new(a.params.args[0].clone(), true, false);
+                    let mut theirs = datafusion::functions_aggregate::expr_fn::percentile_cont(sort, a.params.args[1].clone());
+                    if let Expr::AggregateFunction(t) = &mut theirs {
+                        t.params.filter = a.params.filter.clone();
+                    }
+                    return Ok(Transformed::yes(theirs));
+                }
                 let Expr::ScalarFunction(f) = &e else {
                     return Ok(Transformed::no(e));
                 };

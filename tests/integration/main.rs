@@ -3,6 +3,7 @@
 mod cases;
 mod cli;
 mod docs;
+mod duckdb;
 mod example;
 mod fixtures;
 mod parser;

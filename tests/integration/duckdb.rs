@@ -1,0 +1,120 @@
+//! `metricc explain --sql --dialect duckdb` run in DuckDB gives the numbers of
+//! `metricc run`: an independent engine checks both the plans and the SQL.
+//!
+//! Needs a Python with the `duckdb` package: `METRICC_DUCKDB_PYTHON` names it
+//! (`.ci/run` makes a venv and sets it; there the test cannot be skipped).
+//! Without the variable, `python3` is tried, and the test is skipped with a
+//! message when it has no `duckdb`.
+
+use crate::run::{metricc, project, standard};
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+fn python() -> Option<String> {
+    if let Ok(p) = std::env::var("METRICC_DUCKDB_PYTHON") {
+        return Some(p);
+    }
+    let ok = Command::new("python3")
+        .args(["-c", "import duckdb"])
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    ok.then(|| "python3".to_string())
+}
+
+fn json(dir: &Path, args: &[&str]) -> serde_json::Value {
+    let mut all = vec!["run", "--quiet", "--format", "json"];
+    all.extend(args);
+    let out = metricc(&all, dir);
+    assert!(out.status.success(), "run {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn duckdb(python: &str, dir: &Path, args: &[&str]) -> serde_json::Value {
+    let mut all = vec!["explain", "--sql", "--dialect", "duckdb"];
+    all.extend(args);
+    let out = metricc(&all, dir);
+    assert!(out.status.success(), "explain {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/duckdb/run_sql.py");
+    let mut child = Command::new(python)
+        .arg(script)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(&out.stdout).unwrap();
+    let res = child.wait_with_output().unwrap();
+    assert!(
+        res.status.success(),
+        "DuckDB rejected the SQL of {args:?}: {}\n{}",
+        String::from_utf8_lossy(&res.stderr),
+        String::from_utf8_lossy(&out.stdout)
+    );
+    serde_json::from_slice(&res.stdout).unwrap()
+}
+
+fn same(a: &serde_json::Value, b: &serde_json::Value) -> bool {
+    use serde_json::Value as V;
+    match (a, b) {
+        (V::Number(x), V::Number(y)) => {
+            let (x, y) = (x.as_f64().unwrap(), y.as_f64().unwrap());
+            (x - y).abs() <= 1e-9 * x.abs().max(y.abs()).max(1.0)
+        }
+        (V::Array(x), V::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(a, b)| same(a, b)),
+        (V::Object(x), V::Object(y)) => {
+            x.len() == y.len() && x.iter().zip(y.iter()).all(|((ka, a), (kb, b))| ka == kb && same(a, b))
+        }
+        _ => a == b,
+    }
+}
+
+fn check(python: &str, dir: &Path, args: &[&str]) {
+    let ours = json(dir, args);
+    let theirs = duckdb(python, dir, args);
+    assert!(
+        ours.as_array().is_some_and(|a| !a.is_empty()),
+        "{args:?}: an empty result proves nothing"
+    );
+    assert!(same(&ours, &theirs), "{args:?}\nmetricc: {ours}\nduckdb:  {theirs}");
+}
+
+#[test]
+fn duckdb_runs_the_sql_to_the_same_numbers() {
+    let Some(py) = python() else {
+        eprintln!("skipped: no Python with duckdb (set METRICC_DUCKDB_PYTHON)");
+        return;
+    };
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("metrics");
+    let p = example.to_str().unwrap();
+    for args in [
+        vec!["-p", p],
+        vec!["-p", p, "--by", "day"],
+        vec!["-p", p, "--by", "week", "--group-by", "channel"],
+        vec!["-p", p, "--by", "month", "--group-by", "endpoint"],
+        vec!["-p", p, "--by", "hour", "--from", "2026-03-02", "--to", "2026-03-04"],
+    ] {
+        check(&py, &example, &args);
+    }
+
+    // Occurrence, running totals, cross-source formulas, null breakdowns.
+    let s = standard("");
+    for args in [
+        vec!["--by", "day"],
+        vec!["--by", "week", "--group-by", "sdk", "requests", "first_calls", "latency_p90", "requests_total"],
+        vec!["--group-by", "channel", "spend", "signups", "cac"],
+    ] {
+        check(&py, s.path(), &args);
+    }
+
+    // A zone with daylight saving and Sunday weeks.
+    let z = project(
+        "time_zone: America/New_York\nweek_start: sunday\n",
+        "sources:\n  events: { path: data/events.parquet, time: ts, entity: developer_id }\nmetrics:\n  calls: { description: c, source: events, measure: count(*) }\n  calls_wtd: { description: w, cumulative: { metric: calls, to_date: week } }\n",
+        &[("data/events.parquet", "ts:timestamp,developer_id\n2026-03-08T04:30:00Z,d1\n2026-03-08T05:00:00Z,d1\n2026-03-08T07:30:00Z,d2\n2026-03-09T03:59:00Z,d3\n2026-03-09T04:00:00Z,d3\n2026-03-15T04:00:00Z,d1\n")],
+    );
+    for grain in ["hour", "day", "week"] {
+        check(&py, z.path(), &["--by", grain, "--from", "2026-03-07", "--to", "2026-03-16"]);
+    }
+}
