@@ -1,8 +1,8 @@
 //! # metricc: a metrics-as-code compiler
 //!
 //! Product metrics are written as YAML definitions with an expression language,
-//! checked like a type checker, and (in later stages) compiled to DataFusion
-//! plans over Parquet. The compiler is a pipeline of named stages, each with its
+//! checked like a type checker, and compiled to DataFusion plans that run over
+//! Parquet. The compiler is a pipeline of named stages, each with its
 //! own representation:
 //!
 //! ```text
@@ -15,14 +15,26 @@
 //! | read    | [`source`], [`catalog`] | paths -> source files; Parquet footers -> schemas | I/O, bad Parquet |
 //! | parse   | [`syntax`]    | YAML text -> [`syntax::ast::Ast`] (spans on every node) | syntax errors |
 //! | resolve | [`semantic`]  | AST + schemas -> [`semantic::model::Model`]         | every user error |
+//! | lower   | [`lower`]     | model + [`lower::Query`] -> DataFusion `LogicalPlan` | internal bugs only |
+//! | execute | [`engine`]    | plan -> record batches                             | data errors, wrapped |
+//! | output  | `cli::output` | batches -> table, CSV, JSON, Parquet               | I/O errors     |
 //!
-//! [`driver::check`] runs them in order; `metricc check` prints its diagnostics.
+//! [`driver::check`] runs the front end; [`engine::Engine::compute`] plans
+//! and runs a query:
 //!
 //! ```no_run
+//! use metricc::{engine, lower};
 //! let checked = metricc::driver::check(std::path::Path::new("metrics"));
-//! assert_eq!(checked.errors(), 0);
 //! let model = checked.model.expect("no errors, so a model");
-//! println!("{} metrics", model.metrics.len());
+//! let day = |d| chrono::NaiveDate::from_ymd_opt(2026, 3, d).unwrap().and_hms_opt(0, 0, 0).unwrap();
+//! let query = lower::Query {
+//!     metrics: vec!["signups".into(), "error_rate".into()],
+//!     grain: Some(metricc::syntax::ast::Grain::Week),
+//!     range: lower::Range { from: day(2), to: day(30) },
+//!     group_by: vec![],
+//! };
+//! let engine = engine::Engine::new(&engine::Options::default()).unwrap();
+//! let (_schema, batches) = engine.compute(&model, &query).unwrap();
 //! ```
 //!
 //! `syntax`, `semantic` and `diagnostics` do not use DataFusion, so the front end

@@ -21,10 +21,33 @@ pub enum OutputFormat {
     Parquet,
 }
 
-/// Encodes the batches in `format`.
-pub fn encode(schema: &SchemaRef, batches: &[RecordBatch], format: OutputFormat) -> Result<Vec<u8>, String> {
+/// Encodes the batches in `format`. A table of totals (one row, no bucket or
+/// breakdown columns: `vertical`) is printed one metric per line.
+pub fn encode(schema: &SchemaRef, batches: &[RecordBatch], format: OutputFormat, vertical: bool) -> Result<Vec<u8>, String> {
     let mut out = Vec::new();
+    let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
     match format {
+        OutputFormat::Table if vertical && rows == 1 => {
+            let options = FormatOptions::default().with_null("null");
+            let Some(batch) = batches.iter().find(|b| b.num_rows() == 1) else {
+                return Err("no row".into());
+            };
+            let mut names = Vec::new();
+            let mut values = Vec::new();
+            for (field, column) in schema.fields().iter().zip(batch.columns()) {
+                let f = datafusion::arrow::util::display::ArrayFormatter::try_new(column.as_ref(), &options)
+                    .map_err(|e| e.to_string())?;
+                names.push(field.name().clone());
+                values.push(f.value(0).to_string());
+            }
+            let two = RecordBatch::try_from_iter(vec![
+                ("metric", std::sync::Arc::new(datafusion::arrow::array::StringArray::from(names)) as _),
+                ("value", std::sync::Arc::new(datafusion::arrow::array::StringArray::from(values)) as _),
+            ])
+            .map_err(|e| e.to_string())?;
+            let text = pretty_format_batches_with_options(&[two], &options).map_err(|e| e.to_string())?;
+            writeln!(out, "{text}").map_err(|e| e.to_string())?;
+        }
         OutputFormat::Table => {
             let options = FormatOptions::default().with_null("null");
             let text = if batches.iter().all(|b| b.num_rows() == 0) {

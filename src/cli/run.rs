@@ -71,7 +71,8 @@ pub fn run(args: &Args) -> ExitStatus {
         Err(Failure::Internal(e)) => return internal(e),
     };
     progress.finish();
-    let bytes = match output::encode(&schema, &batches, args.format) {
+    let vertical = prepared.query.grain.is_none() && prepared.query.group_by.is_empty();
+    let bytes = match output::encode(&schema, &batches, args.format, vertical) {
         Ok(b) => b,
         Err(e) => return internal(e),
     };

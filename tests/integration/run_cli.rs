@@ -34,6 +34,23 @@ fn table_format_aligns_and_shows_null() {
 }
 
 #[test]
+fn totals_print_one_metric_per_line() {
+    let p = standard("");
+    let out = run(p.path(), "requests error_rate cac");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let want = "\
++------------+--------------------+
+| metric     | value              |
++------------+--------------------+
+| requests   | 6                  |
+| error_rate | 0.3333333333333333 |
+| cac        | 87.5               |
++------------+--------------------+
+";
+    assert_eq!(String::from_utf8(out.stdout).unwrap(), want);
+}
+
+#[test]
 fn json_format_writes_nulls() {
     let p = standard("");
     let out = run(p.path(), "requests error_rate --by day --to 2026-03-04 --format json");
