@@ -2,17 +2,10 @@
 //! (E0001-E0004) that need files no YAML case can make.
 
 use crate::fixtures;
+use crate::run::metricc;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
-fn metricc(args: &[&str], dir: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_metricc"))
-        .args(args)
-        .current_dir(dir)
-        .env("NO_COLOR", "1")
-        .output()
-        .unwrap()
-}
 
 fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
