@@ -40,7 +40,11 @@ pub fn load(project_dir: &Path, source: &SourceDef) -> Result<SourceSchema, Diag
         for key in std::iter::once(&source.time).chain(source.entity.as_ref()) {
             let nulls = null_count(&meta, &key.value);
             if nulls > 0 {
-                let role = if std::ptr::eq(key, &source.time) { "time" } else { "entity" };
+                let role = if std::ptr::eq(key, &source.time) {
+                    "time"
+                } else {
+                    "entity"
+                };
                 let why = if role == "time" {
                     "a row without a time cannot be placed in any bucket"
                 } else {

@@ -8,10 +8,12 @@ use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::catalog::TableProvider;
 use datafusion::common::{DFSchema, Result};
-use datafusion::error::DataFusionError;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
-use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl};
+use datafusion::datasource::listing::{
+    ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
+};
 use datafusion::datasource::provider_as_source;
+use datafusion::error::DataFusionError;
 use datafusion::execution::memory_pool::FairSpillPool;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::logical_expr::LogicalPlan;
@@ -59,10 +61,16 @@ impl Engine {
     }
 
     /// A table per source of `model`, over its Parquet files.
-    pub fn tables(&self, model: &Model) -> Result<HashMap<String, Table>, (String, datafusion::error::DataFusionError)> {
+    pub fn tables(
+        &self,
+        model: &Model,
+    ) -> Result<HashMap<String, Table>, (String, datafusion::error::DataFusionError)> {
         let mut out = HashMap::new();
         for s in &model.sources {
-            let t = self.runtime.block_on(self.table(s)).map_err(|e| (s.name.clone(), e))?;
+            let t = self
+                .runtime
+                .block_on(self.table(s))
+                .map_err(|e| (s.name.clone(), e))?;
             out.insert(s.name.clone(), t);
         }
         Ok(out)
@@ -96,7 +104,12 @@ impl Engine {
             .with_listing_options(options)
             .with_schema(file_schema);
         let table = Arc::new(ListingTable::try_new(config)?);
-        let mut fields: Vec<Field> = table.schema().fields().iter().map(|f| f.as_ref().clone()).collect();
+        let mut fields: Vec<Field> = table
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.as_ref().clone())
+            .collect();
         fields.dedup_by(|a, b| a.name() == b.name());
         let schema = Arc::new(DFSchema::try_from(Schema::new(fields))?);
         Ok(Table {
@@ -107,15 +120,23 @@ impl Engine {
 
     /// Reads the sources' table metadata and plans `query`.
     pub fn plan(&self, model: &Model, query: &Query) -> Result<Lowered, Failure> {
-        let tables = self.tables(model).map_err(|(s, e)| Failure::Data(data_error(Some(&s), e)))?;
+        let tables = self
+            .tables(model)
+            .map_err(|(s, e)| Failure::Data(data_error(Some(&s), e)))?;
         crate::lower::lower(model, query, &tables).map_err(|e| Failure::Internal(e.to_string()))
     }
 
     /// Plans and runs `query`: the result's schema and batches.
-    pub fn compute(&self, model: &Model, query: &Query) -> Result<(SchemaRef, Vec<RecordBatch>), Failure> {
+    pub fn compute(
+        &self,
+        model: &Model,
+        query: &Query,
+    ) -> Result<(SchemaRef, Vec<RecordBatch>), Failure> {
         let lowered = self.plan(model, query)?;
         let schema = Arc::new(lowered.plan.schema().as_arrow().clone());
-        let batches = self.collect(lowered.plan).map_err(|e| Failure::Data(data_error(None, e)))?;
+        let batches = self
+            .collect(lowered.plan)
+            .map_err(|e| Failure::Data(data_error(None, e)))?;
         Ok((schema, batches))
     }
 
@@ -148,7 +169,10 @@ fn url(path: &Path) -> Result<ListingTableUrl> {
 fn partition_root(file: &Path) -> PathBuf {
     let abs = std::path::absolute(file).unwrap_or_else(|_| file.to_path_buf());
     let mut root = abs.parent().map(Path::to_path_buf).unwrap_or_default();
-    while root.file_name().is_some_and(|n| n.to_string_lossy().contains('=')) {
+    while root
+        .file_name()
+        .is_some_and(|n| n.to_string_lossy().contains('='))
+    {
         root.pop();
     }
     root
@@ -167,8 +191,13 @@ pub enum Failure {
 pub fn data_error(source: Option<&str>, e: DataFusionError) -> Diagnostic {
     let e = e.find_root().to_string();
     if e.contains("Resources exhausted") || e.contains("ResourcesExhausted") {
-        return Diagnostic::new(Code::MemoryExhausted, "the run needs more memory than allowed")
-            .with_help(format!("{e}; raise `--memory-limit`, or narrow the range or breakdown"));
+        return Diagnostic::new(
+            Code::MemoryExhausted,
+            "the run needs more memory than allowed",
+        )
+        .with_help(format!(
+            "{e}; raise `--memory-limit`, or narrow the range or breakdown"
+        ));
     }
     let what = match source {
         Some(s) => format!("cannot read the data of source `{s}`"),

@@ -41,7 +41,10 @@ pub fn explain(args: &Args) -> ExitStatus {
             color: args.query.color.enabled(std::io::stderr().is_terminal()),
             unicode: true,
         };
-        eprint!("{}", render::render(&[d], &p.checked.sources, Format::Human, style));
+        eprint!(
+            "{}",
+            render::render(&[d], &p.checked.sources, Format::Human, style)
+        );
         ExitStatus::Findings
     };
     let engine = match Engine::new(&engine::Options::default()) {
@@ -67,17 +70,27 @@ pub fn explain(args: &Args) -> ExitStatus {
         }
     } else {
         out.push_str(&describe(&p, &lowered));
-        let _ = writeln!(out, "\nLogical plan:\n{}", indent(&lowered.plan.display_indent().to_string()));
+        let _ = writeln!(
+            out,
+            "\nLogical plan:\n{}",
+            indent(&lowered.plan.display_indent().to_string())
+        );
         if args.optimized || args.physical {
             match engine.optimize(&lowered.plan) {
                 Ok(opt) => {
                     if args.optimized {
-                        let _ = writeln!(out, "\nOptimized logical plan:\n{}", indent(&opt.display_indent().to_string()));
+                        let _ = writeln!(
+                            out,
+                            "\nOptimized logical plan:\n{}",
+                            indent(&opt.display_indent().to_string())
+                        );
                     }
                     if args.physical {
                         match engine.physical(&opt) {
                             Ok(phys) => {
-                                let text = datafusion::physical_plan::displayable(phys.as_ref()).indent(true).to_string();
+                                let text = datafusion::physical_plan::displayable(phys.as_ref())
+                                    .indent(true)
+                                    .to_string();
                                 let _ = writeln!(out, "\nPhysical plan:\n{}", indent(&text));
                             }
                             Err(e) => return fail(data_error(None, e)),
@@ -125,7 +138,10 @@ fn describe(p: &Prepared, lowered: &Lowered) -> String {
             q.group_by.join(", ")
         );
     }
-    let _ = writeln!(out, "  empty     a bucket without rows gives 0 for count, count_distinct and sum; null for other aggregates and for division by 0");
+    let _ = writeln!(
+        out,
+        "  empty     a bucket without rows gives 0 for count, count_distinct and sum; null for other aggregates and for division by 0"
+    );
     for name in &q.metrics {
         if let Some(m) = p.model.metric(name) {
             out.push('\n');
@@ -150,11 +166,17 @@ fn describe(p: &Prepared, lowered: &Lowered) -> String {
 
 fn bucket_rule(g: Grain, tz: &str, week_start: &str) -> String {
     match g {
-        Grain::Hour => format!("by hour of local wall-clock time in {tz}: the repeated hour of a fall-back change is one bucket of two hours; the skipped hour of a spring-forward change has no rows"),
-        Grain::Day => format!("by local calendar day in {tz}, 00:00 to 00:00: a day of 23 or 25 hours across a daylight-saving change is one bucket"),
+        Grain::Hour => format!(
+            "by hour of local wall-clock time in {tz}: the repeated hour of a fall-back change is one bucket of two hours; the skipped hour of a spring-forward change has no rows"
+        ),
+        Grain::Day => format!(
+            "by local calendar day in {tz}, 00:00 to 00:00: a day of 23 or 25 hours across a daylight-saving change is one bucket"
+        ),
         Grain::Week => format!("by week starting {week_start} 00:00 local time in {tz}"),
         Grain::Month => format!("by calendar month, local time in {tz}"),
-        Grain::Quarter => format!("by calendar quarter (January, April, July, October), local time in {tz}"),
+        Grain::Quarter => {
+            format!("by calendar quarter (January, April, July, October), local time in {tz}")
+        }
         Grain::Year => format!("by calendar year, local time in {tz}"),
     }
 }
@@ -171,12 +193,20 @@ fn text(p: &Prepared, span: Span) -> String {
 
 fn describe_metric(p: &Prepared, m: &Metric) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "{}: {}", m.name, m.description.as_deref().unwrap_or("(no description)"));
+    let _ = writeln!(
+        out,
+        "{}: {}",
+        m.name,
+        m.description.as_deref().unwrap_or("(no description)")
+    );
     match &m.kind {
         MetricKind::Aggregate { measure } => {
             let _ = writeln!(out, "  measure   {}", text(p, measure.span));
         }
-        MetricKind::Ratio { numerator, denominator } => {
+        MetricKind::Ratio {
+            numerator,
+            denominator,
+        } => {
             let _ = writeln!(
                 out,
                 "  ratio     {} / {} per bucket and breakdown (a ratio of totals, not an average of ratios); null when the denominator is 0",
@@ -190,11 +220,23 @@ fn describe_metric(p: &Prepared, m: &Metric) -> String {
                 text(p, expr.span)
             );
         }
-        MetricKind::Cumulative { metric, window, to_date } => {
+        MetricKind::Cumulative {
+            metric,
+            window,
+            to_date,
+        } => {
             let how = match (window, to_date) {
-                (Some(w), _) => format!("over the trailing {} ending at each bucket's end (local time)", w.value.text),
-                (None, Some(g)) => format!("from the start of the {} holding each bucket's end", g.value.as_str()),
-                (None, None) => "over all rows before each bucket's end, including rows before the range".into(),
+                (Some(w), _) => format!(
+                    "over the trailing {} ending at each bucket's end (local time)",
+                    w.value.text
+                ),
+                (None, Some(g)) => format!(
+                    "from the start of the {} holding each bucket's end",
+                    g.value.as_str()
+                ),
+                (None, None) => {
+                    "over all rows before each bucket's end, including rows before the range".into()
+                }
             };
             let _ = writeln!(out, "  running   total of `{}` {how}", metric.value);
         }
@@ -210,20 +252,33 @@ fn describe_metric(p: &Prepared, m: &Metric) -> String {
             s.name,
             if files == 1 { "" } else { "s" },
             s.time,
-            s.entity.as_ref().map(|e| format!(", entity `{e}`")).unwrap_or_default()
+            s.entity
+                .as_ref()
+                .map(|e| format!(", entity `{e}`"))
+                .unwrap_or_default()
         );
     }
     if let Some(f) = &m.filter {
-        let scope = if m.source.is_some() { "rows" } else { "rows of every source underneath" };
+        let scope = if m.source.is_some() {
+            "rows"
+        } else {
+            "rows of every source underneath"
+        };
         let _ = writeln!(out, "  filter    {} (on the {scope})", text(p, f.span));
     }
     match m.occurrence {
         Occurrence::All => {}
         Occurrence::First => {
-            let _ = writeln!(out, "  rows      only each entity's first matching row over all time (ties: every row at that instant)");
+            let _ = writeln!(
+                out,
+                "  rows      only each entity's first matching row over all time (ties: every row at that instant)"
+            );
         }
         Occurrence::Last => {
-            let _ = writeln!(out, "  rows      only each entity's last matching row over all time (ties: every row at that instant)");
+            let _ = writeln!(
+                out,
+                "  rows      only each entity's last matching row over all time (ties: every row at that instant)"
+            );
         }
     }
     out

@@ -3,8 +3,8 @@
 
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
-use datafusion::arrow::util::pretty::pretty_format_batches_with_options;
 use datafusion::arrow::util::display::FormatOptions;
+use datafusion::arrow::util::pretty::pretty_format_batches_with_options;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -23,7 +23,12 @@ pub enum OutputFormat {
 
 /// Encodes the batches in `format`. A table of totals (one row, no bucket or
 /// breakdown columns: `vertical`) is printed one metric per line.
-pub fn encode(schema: &SchemaRef, batches: &[RecordBatch], format: OutputFormat, vertical: bool) -> Result<Vec<u8>, String> {
+pub fn encode(
+    schema: &SchemaRef,
+    batches: &[RecordBatch],
+    format: OutputFormat,
+    vertical: bool,
+) -> Result<Vec<u8>, String> {
     let mut out = Vec::new();
     let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
     match format {
@@ -35,17 +40,27 @@ pub fn encode(schema: &SchemaRef, batches: &[RecordBatch], format: OutputFormat,
             let mut names = Vec::new();
             let mut values = Vec::new();
             for (field, column) in schema.fields().iter().zip(batch.columns()) {
-                let f = datafusion::arrow::util::display::ArrayFormatter::try_new(column.as_ref(), &options)
-                    .map_err(|e| e.to_string())?;
+                let f = datafusion::arrow::util::display::ArrayFormatter::try_new(
+                    column.as_ref(),
+                    &options,
+                )
+                .map_err(|e| e.to_string())?;
                 names.push(field.name().clone());
                 values.push(f.value(0).to_string());
             }
             let two = RecordBatch::try_from_iter(vec![
-                ("metric", std::sync::Arc::new(datafusion::arrow::array::StringArray::from(names)) as _),
-                ("value", std::sync::Arc::new(datafusion::arrow::array::StringArray::from(values)) as _),
+                (
+                    "metric",
+                    std::sync::Arc::new(datafusion::arrow::array::StringArray::from(names)) as _,
+                ),
+                (
+                    "value",
+                    std::sync::Arc::new(datafusion::arrow::array::StringArray::from(values)) as _,
+                ),
             ])
             .map_err(|e| e.to_string())?;
-            let text = pretty_format_batches_with_options(&[two], &options).map_err(|e| e.to_string())?;
+            let text =
+                pretty_format_batches_with_options(&[two], &options).map_err(|e| e.to_string())?;
             writeln!(out, "{text}").map_err(|e| e.to_string())?;
         }
         OutputFormat::Table => {
@@ -60,9 +75,12 @@ pub fn encode(schema: &SchemaRef, batches: &[RecordBatch], format: OutputFormat,
             writeln!(out, "{text}").map_err(|e| e.to_string())?;
         }
         OutputFormat::Csv => {
-            let mut w = datafusion::arrow::csv::WriterBuilder::new().with_header(true).build(&mut out);
+            let mut w = datafusion::arrow::csv::WriterBuilder::new()
+                .with_header(true)
+                .build(&mut out);
             if batches.is_empty() {
-                w.write(&RecordBatch::new_empty(schema.clone())).map_err(|e| e.to_string())?;
+                w.write(&RecordBatch::new_empty(schema.clone()))
+                    .map_err(|e| e.to_string())?;
             }
             for b in batches {
                 w.write(b).map_err(|e| e.to_string())?;
@@ -86,8 +104,12 @@ pub fn encode(schema: &SchemaRef, batches: &[RecordBatch], format: OutputFormat,
             let props = datafusion::parquet::file::properties::WriterProperties::builder()
                 .set_compression(datafusion::parquet::basic::Compression::SNAPPY)
                 .build();
-            let mut w = datafusion::parquet::arrow::ArrowWriter::try_new(&mut out, schema.clone(), Some(props))
-                .map_err(|e| e.to_string())?;
+            let mut w = datafusion::parquet::arrow::ArrowWriter::try_new(
+                &mut out,
+                schema.clone(),
+                Some(props),
+            )
+            .map_err(|e| e.to_string())?;
             for b in batches {
                 w.write(b).map_err(|e| e.to_string())?;
             }
@@ -106,15 +128,30 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         _ => PathBuf::from("."),
     };
     if path.is_dir() {
-        return Err(std::io::Error::new(std::io::ErrorKind::IsADirectory, "the output path is a directory"));
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::IsADirectory,
+            "the output path is a directory",
+        ));
     }
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "output".into());
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "output".into());
     let mut attempt = 0;
     let (tmp, mut file) = loop {
-        let tmp = dir.join(format!(".{name}.metricc-{}-{attempt}.tmp", std::process::id()));
-        match std::fs::OpenOptions::new().write(true).create_new(true).open(&tmp) {
+        let tmp = dir.join(format!(
+            ".{name}.metricc-{}-{attempt}.tmp",
+            std::process::id()
+        ));
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)
+        {
             Ok(f) => break (tmp, f),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && attempt < 100 => attempt += 1,
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && attempt < 100 => {
+                attempt += 1
+            }
             Err(e) => return Err(e),
         }
     };

@@ -86,7 +86,12 @@ pub fn prepare(args: &QueryArgs, metrics: &[String]) -> Result<Prepared, ExitSta
         ExitStatus::Findings
     };
     let Some(model) = checked.model.clone() else {
-        let errors: Vec<Diagnostic> = checked.diagnostics.iter().filter(|d| d.is_error()).cloned().collect();
+        let errors: Vec<Diagnostic> = checked
+            .diagnostics
+            .iter()
+            .filter(|d| d.is_error())
+            .cloned()
+            .collect();
         return Err(fail(&errors, &checked));
     };
     match query(args, metrics, &model) {
@@ -101,7 +106,11 @@ pub fn prepare(args: &QueryArgs, metrics: &[String]) -> Result<Prepared, ExitSta
     }
 }
 
-fn query(args: &QueryArgs, names: &[String], model: &Model) -> Result<(Query, &'static str, Vec<String>), Vec<Diagnostic>> {
+fn query(
+    args: &QueryArgs,
+    names: &[String],
+    model: &Model,
+) -> Result<(Query, &'static str, Vec<String>), Vec<Diagnostic>> {
     let mut diags = Vec::new();
     let mut notes = Vec::new();
     let explicit = !names.is_empty();
@@ -110,14 +119,24 @@ fn query(args: &QueryArgs, names: &[String], model: &Model) -> Result<(Query, &'
         for n in names {
             match model.metric(n) {
                 None => diags.push(
-                    Diagnostic::new(Code::UnknownMetricArgument, format!("no metric named `{n}`"))
-                        .with_help(suggestion_help(n, "metrics", model.metrics.iter().map(|m| m.name.as_str()))),
+                    Diagnostic::new(
+                        Code::UnknownMetricArgument,
+                        format!("no metric named `{n}`"),
+                    )
+                    .with_help(suggestion_help(
+                        n,
+                        "metrics",
+                        model.metrics.iter().map(|m| m.name.as_str()),
+                    )),
                 ),
                 Some(m) => match lower::unsupported(model, n) {
                     Some(why) => diags.push(
-                        Diagnostic::new(Code::MetricNotComputable, format!("`{n}` cannot be computed yet"))
-                            .at(m.span, why)
-                            .with_help("run the other metrics; this kind's engine is on the roadmap"),
+                        Diagnostic::new(
+                            Code::MetricNotComputable,
+                            format!("`{n}` cannot be computed yet"),
+                        )
+                        .at(m.span, why)
+                        .with_help("run the other metrics; this kind's engine is on the roadmap"),
                     ),
                     None if !metrics.contains(n) => metrics.push(n.clone()),
                     None => {}
@@ -145,7 +164,10 @@ fn query(args: &QueryArgs, names: &[String], model: &Model) -> Result<(Query, &'
     let mut group_by = args.group_by.clone();
     group_by.retain(|d| !d.trim().is_empty());
     if group_by.is_empty() {
-        let mut defaults = metrics.iter().filter_map(|n| model.metric(n)).map(|m| m.breakdown.clone());
+        let mut defaults = metrics
+            .iter()
+            .filter_map(|n| model.metric(n))
+            .map(|m| m.breakdown.clone());
         if let Some(first) = defaults.next() {
             if defaults.all(|b| b == first) {
                 group_by = first;
@@ -162,16 +184,34 @@ fn query(args: &QueryArgs, names: &[String], model: &Model) -> Result<(Query, &'
             let sources = lower::base_sources(model, n);
             let missing: Vec<(&String, &String)> = group_by
                 .iter()
-                .flat_map(|d| sources.iter().filter(move |s| model.source(s).is_some_and(|s| !s.dimensions.contains(d))).map(move |s| (d, s)))
+                .flat_map(|d| {
+                    sources
+                        .iter()
+                        .filter(move |s| model.source(s).is_some_and(|s| !s.dimensions.contains(d)))
+                        .map(move |s| (d, s))
+                })
                 .collect();
             match missing.first() {
                 None => kept.push(n.clone()),
                 Some(_) if !explicit => skipped.push(n.clone()),
                 Some((d, s)) => {
-                    let declared: Vec<&str> = model.source(s).map(|s| s.dimensions.iter().map(String::as_str).collect()).unwrap_or_default();
-                    let mut diag = Diagnostic::new(Code::BreakdownNotPossible, format!("`{n}` cannot be broken down by `{d}`"))
-                        .at(m.span, format!("reads source `{s}`, which declares no dimension `{d}`"))
-                        .with_help(suggestion_help(d, "dimensions", declared.iter().copied()));
+                    let declared: Vec<&str> = model
+                        .source(s)
+                        .map(|s| s.dimensions.iter().map(String::as_str).collect())
+                        .unwrap_or_default();
+                    let mut diag = Diagnostic::new(
+                        Code::BreakdownNotPossible,
+                        format!("`{n}` cannot be broken down by `{d}`"),
+                    )
+                    .at(
+                        m.span,
+                        format!("reads source `{s}`, which declares no dimension `{d}`"),
+                    )
+                    .with_help(suggestion_help(
+                        d,
+                        "dimensions",
+                        declared.iter().copied(),
+                    ));
                     if let Some(src) = model.source(s) {
                         diag = diag.with_secondary(src.span, "source defined here");
                     }
@@ -191,7 +231,13 @@ fn query(args: &QueryArgs, names: &[String], model: &Model) -> Result<(Query, &'
         let mut seen = Vec::new();
         for d in &group_by {
             if seen.contains(d) {
-                diags.push(Diagnostic::new(Code::InvalidRange, format!("`{d}` is given twice in --group-by")).with_help("name each dimension once"));
+                diags.push(
+                    Diagnostic::new(
+                        Code::InvalidRange,
+                        format!("`{d}` is given twice in --group-by"),
+                    )
+                    .with_help("name each dimension once"),
+                );
             }
             seen.push(d.clone());
         }
@@ -208,8 +254,11 @@ fn query(args: &QueryArgs, names: &[String], model: &Model) -> Result<(Query, &'
         let t = parse_local(v);
         if t.is_none() {
             diags.push(
-                Diagnostic::new(Code::InvalidRange, format!("`--{flag} {v}` is not a date or local time"))
-                    .with_help("write `2026-01-05` or `2026-01-05T08:00`"),
+                Diagnostic::new(
+                    Code::InvalidRange,
+                    format!("`--{flag} {v}` is not a date or local time"),
+                )
+                .with_help("write `2026-01-05` or `2026-01-05T08:00`"),
             );
         }
         t
@@ -223,13 +272,22 @@ fn query(args: &QueryArgs, names: &[String], model: &Model) -> Result<(Query, &'
         Some(v) => parse("to", v, &mut diags),
         None => model.project.default_to.map(midnight),
     };
-    let origin = if args.from.is_some() || args.to.is_some() { "from the command line" } else { "the project's `default_range`" };
+    let origin = if args.from.is_some() || args.to.is_some() {
+        "from the command line"
+    } else {
+        "the project's `default_range`"
+    };
     let range = match (from, to) {
         (Some(from), Some(to)) if from < to => Some(Range { from, to }),
         (Some(from), Some(to)) => {
             diags.push(
-                Diagnostic::new(Code::InvalidRange, format!("the range {from} .. {to} is empty"))
-                    .with_help("`--from` is inclusive and `--to` exclusive: `--to` must come after `--from`"),
+                Diagnostic::new(
+                    Code::InvalidRange,
+                    format!("the range {from} .. {to} is empty"),
+                )
+                .with_help(
+                    "`--from` is inclusive and `--to` exclusive: `--to` must come after `--from`",
+                ),
             );
             None
         }
@@ -263,7 +321,12 @@ pub fn parse_local(v: &str) -> Option<NaiveDateTime> {
     if let Ok(d) = NaiveDate::parse_from_str(v, "%Y-%m-%d") {
         return Some(d.and_time(NaiveTime::MIN));
     }
-    ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S"]
-        .iter()
-        .find_map(|f| NaiveDateTime::parse_from_str(v, f).ok())
+    [
+        "%Y-%m-%dT%H:%M",
+        "%Y-%m-%dT%H:%M:%S",
+        "%Y-%m-%d %H:%M",
+        "%Y-%m-%d %H:%M:%S",
+    ]
+    .iter()
+    .find_map(|f| NaiveDateTime::parse_from_str(v, f).ok())
 }

@@ -1,8 +1,8 @@
 //! `metricc run`: check, plan, execute, write.
 
+use super::ExitStatus;
 use super::output::{self, OutputFormat};
 use super::request::{self, QueryArgs};
-use super::ExitStatus;
 use crate::diagnostics::render::{self, Format, Style};
 use crate::diagnostics::{Code, Diagnostic};
 use crate::engine::{self, Engine, Failure, data_error};
@@ -46,7 +46,10 @@ pub fn run(args: &Args) -> ExitStatus {
             eprintln!("note: {n}");
         }
     }
-    if args.format == OutputFormat::Parquet && args.output.is_none() && std::io::stdout().is_terminal() {
+    if args.format == OutputFormat::Parquet
+        && args.output.is_none()
+        && std::io::stdout().is_terminal()
+    {
         eprintln!("error: Parquet is binary; pass `--output FILE` or redirect stdout");
         return ExitStatus::Usage;
     }
@@ -55,10 +58,16 @@ pub fn run(args: &Args) -> ExitStatus {
             color: args.query.color.enabled(std::io::stderr().is_terminal()),
             unicode: true,
         };
-        eprint!("{}", render::render(&[d], &prepared.checked.sources, Format::Human, style));
+        eprint!(
+            "{}",
+            render::render(&[d], &prepared.checked.sources, Format::Human, style)
+        );
         ExitStatus::Findings
     };
-    let progress = Progress::start(!args.quiet && std::io::stderr().is_terminal(), &prepared.query);
+    let progress = Progress::start(
+        !args.quiet && std::io::stderr().is_terminal(),
+        &prepared.query,
+    );
     let computed = Engine::new(&engine::Options {
         threads: args.threads,
         memory_limit: args.memory_limit,
@@ -87,8 +96,13 @@ pub fn run(args: &Args) -> ExitStatus {
         Some(path) => {
             if let Err(e) = output::write_atomic(path, &bytes) {
                 return fail(
-                    Diagnostic::new(Code::OutputUnwritable, format!("cannot write `{}`", path.display()))
-                        .with_help(format!("{e}; nothing was changed there — pick a writable path")),
+                    Diagnostic::new(
+                        Code::OutputUnwritable,
+                        format!("cannot write `{}`", path.display()),
+                    )
+                    .with_help(format!(
+                        "{e}; nothing was changed there — pick a writable path"
+                    )),
                 );
             }
             if !args.quiet {
@@ -108,9 +122,13 @@ fn internal(e: impl std::fmt::Display) -> ExitStatus {
 /// Parses `512M`, `2G`, `1.5GiB`, `1000000` into bytes.
 pub fn parse_bytes(s: &str) -> Result<usize, String> {
     let t = s.trim();
-    let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
-    let n: f64 = num.parse().map_err(|_| format!("`{s}` is not a size; write e.g. `512M` or `2G`"))?;
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("`{s}` is not a size; write e.g. `512M` or `2G`"))?;
     let mult: f64 = match unit.trim().to_ascii_lowercase().as_str() {
         "" | "b" => 1.0,
         "k" | "kb" | "kib" => 1024.0,

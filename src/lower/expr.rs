@@ -99,7 +99,11 @@ pub fn lower(e: &Ast, scope: &mut dyn Scope, rows: &Rows) -> Result<Expr> {
         }
         ExprKind::IsNull { expr, negated } => {
             let x = go(expr)?;
-            if *negated { x.is_not_null() } else { x.is_null() }
+            if *negated {
+                x.is_not_null()
+            } else {
+                x.is_null()
+            }
         }
         ExprKind::Like {
             expr,
@@ -121,7 +125,10 @@ pub fn lower(e: &Ast, scope: &mut dyn Scope, rows: &Rows) -> Result<Expr> {
                     scope.aggregate(call)?
                 }
                 _ => {
-                    let args = args_list.into_iter().map(&mut go).collect::<Result<Vec<_>>>()?;
+                    let args = args_list
+                        .into_iter()
+                        .map(&mut go)
+                        .collect::<Result<Vec<_>>>()?;
                     scalar(&name.value, args, rows)?
                 }
             }
@@ -136,10 +143,16 @@ fn literal(l: &Literal, tz: Tz) -> Expr {
         Literal::String(s) => lit(s.clone()),
         Literal::Bool(b) => lit(*b),
         Literal::Null => lit(ScalarValue::Null),
-        Literal::Duration(d) => lit(ScalarValue::new_interval_mdn(0, 0, d.millis.saturating_mul(1_000_000))),
+        Literal::Duration(d) => lit(ScalarValue::new_interval_mdn(
+            0,
+            0,
+            d.millis.saturating_mul(1_000_000),
+        )),
         Literal::Date(d) => {
             let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch");
-            lit(ScalarValue::Date32(Some(d.signed_duration_since(epoch).num_days() as i32)))
+            lit(ScalarValue::Date32(Some(
+                d.signed_duration_since(epoch).num_days() as i32,
+            )))
         }
         // A timestamp literal is wall-clock time in the project's zone.
         Literal::Timestamp(t) => lit(ScalarValue::TimestampMicrosecond(
@@ -174,7 +187,13 @@ fn binary(op: BinaryOp, l: Expr, r: Expr) -> Expr {
     }
 }
 
-fn aggregate(name: &str, star: bool, args: &[&Ast], filter: Option<&Ast>, rows: &Rows) -> Result<AggCall> {
+fn aggregate(
+    name: &str,
+    star: bool,
+    args: &[&Ast],
+    filter: Option<&Ast>,
+    rows: &Rows,
+) -> Result<AggCall> {
     let arg = |i: usize| -> Result<Expr> {
         match args.get(i) {
             Some(a) => rows.lower(a),
@@ -244,11 +263,21 @@ fn scalar(name: &str, mut args: Vec<Expr>, rows: &Rows) -> Result<Expr> {
             when(c, t).otherwise(one(&mut args)?)?
         }
         "date" => cast(local(one(&mut args)?)?, DataType::Date32),
-        "hour" => cast(f::date_part(lit("hour"), local(one(&mut args)?)?), DataType::Int64),
+        "hour" => cast(
+            f::date_part(lit("hour"), local(one(&mut args)?)?),
+            DataType::Int64,
+        ),
         "day_of_week" => {
             // ISO: 1 = Monday .. 7 = Sunday, from `dow` (0 = Sunday).
-            let dow = cast(f::date_part(lit("dow"), local(one(&mut args)?)?), DataType::Int64);
-            binary_expr(dow + lit(6i64), datafusion::logical_expr::Operator::Modulo, lit(7i64)) + lit(1i64)
+            let dow = cast(
+                f::date_part(lit("dow"), local(one(&mut args)?)?),
+                DataType::Int64,
+            );
+            binary_expr(
+                dow + lit(6i64),
+                datafusion::logical_expr::Operator::Modulo,
+                lit(7i64),
+            ) + lit(1i64)
         }
         other => return internal_err!("unknown function `{other}`"),
     })

@@ -52,19 +52,37 @@ pub struct Group {
 
 impl Group {
     pub fn new(key: GroupKey) -> Self {
-        Group { key, aggs: Vec::new(), metrics: Vec::new() }
+        Group {
+            key,
+            aggs: Vec::new(),
+            metrics: Vec::new(),
+        }
     }
 
     /// Adds an aggregate (or finds the same one) and returns its column name.
-    pub fn add(&mut self, alias: &str, call: AggCall, row_filter: Option<Expr>, metric: &str) -> String {
+    pub fn add(
+        &mut self,
+        alias: &str,
+        call: AggCall,
+        row_filter: Option<Expr>,
+        metric: &str,
+    ) -> String {
         if !self.metrics.iter().any(|m| m == metric) {
             self.metrics.push(metric.to_string());
         }
-        if let Some(a) = self.aggs.iter().find(|a| a.call == call && a.row_filter == row_filter) {
+        if let Some(a) = self
+            .aggs
+            .iter()
+            .find(|a| a.call == call && a.row_filter == row_filter)
+        {
             return a.name.clone();
         }
         let name = format!("{alias}_a{}", self.aggs.len());
-        self.aggs.push(Agg { name: name.clone(), call, row_filter });
+        self.aggs.push(Agg {
+            name: name.clone(),
+            call,
+            row_filter,
+        });
         name
     }
 
@@ -98,7 +116,11 @@ impl Group {
         };
         let scan = || LogicalPlanBuilder::scan(source.name.as_str(), table.source.clone(), None);
         let time_col = expr::column(&source.time);
-        let time_ty = table.schema.field_with_unqualified_name(&source.time)?.data_type().clone();
+        let time_ty = table
+            .schema
+            .field_with_unqualified_name(&source.time)?
+            .data_type()
+            .clone();
         let range = cx.query.range;
 
         // Which rows: one entity's first or last match, or all rows.
@@ -114,17 +136,30 @@ impl Group {
                     None => Ok(b),
                 }
             };
-            let pick = if *first { agg::min(time_col.clone()) } else { agg::max(time_col.clone()) };
+            let pick = if *first {
+                agg::min(time_col.clone())
+            } else {
+                agg::max(time_col.clone())
+            };
             let picks = matching()?
-                .aggregate(vec![expr::column(entity).alias("__entity")], vec![pick.alias("__picked")])?
+                .aggregate(
+                    vec![expr::column(entity).alias("__entity")],
+                    vec![pick.alias("__picked")],
+                )?
                 .alias("__picks")?
                 .build()?;
             rows = matching()?.join(
                 picks,
                 JoinType::Inner,
                 (
-                    vec![Column::from_name(entity.as_str()), Column::from_name(source.time.as_str())],
-                    vec![Column::new(Some("__picks"), "__entity"), Column::new(Some("__picks"), "__picked")],
+                    vec![
+                        Column::from_name(entity.as_str()),
+                        Column::from_name(source.time.as_str()),
+                    ],
+                    vec![
+                        Column::new(Some("__picks"), "__entity"),
+                        Column::new(Some("__picks"), "__picked"),
+                    ],
                 ),
                 None,
             )?;
@@ -164,7 +199,8 @@ impl Group {
 
         let grouped = match self.key.window {
             None => {
-                let mut pred = time::in_range(time_col, &time_ty, cx.tz, Some(range.from), range.to);
+                let mut pred =
+                    time::in_range(time_col, &time_ty, cx.tz, Some(range.from), range.to);
                 if let Some(k) = keep {
                     pred = pred.and(k);
                 }
@@ -179,15 +215,22 @@ impl Group {
             Some(w) => {
                 // Each bucket aggregates the rows of its window: a range join
                 // of the spine (bucket, window start, window end) to the rows.
-                let windows: Vec<(Bucket, Option<chrono::NaiveDateTime>)> =
-                    buckets.iter().map(|b| (*b, window_start(w, b, cx))).collect();
+                let windows: Vec<(Bucket, Option<chrono::NaiveDateTime>)> = buckets
+                    .iter()
+                    .map(|b| (*b, window_start(w, b, cx)))
+                    .collect();
                 let earliest = windows.iter().filter_map(|(_, s)| *s).min();
                 let lower = if w == Window::AllTime { None } else { earliest };
                 let mut pred = time::in_range(time_col, &time_ty, cx.tz, lower, range.to);
                 if let Some(k) = keep {
                     pred = pred.and(k);
                 }
-                let mut cols: Vec<Expr> = table.schema.columns().into_iter().map(|c| Expr::Column(Column::from_name(c.name))).collect();
+                let mut cols: Vec<Expr> = table
+                    .schema
+                    .columns()
+                    .into_iter()
+                    .map(|c| Expr::Column(Column::from_name(c.name)))
+                    .collect();
                 cols.push(local.alias("__local"));
                 let rows = rows.filter(pred)?.project(cols)?.alias("__rows")?.build()?;
                 let values: Vec<Vec<Expr>> = windows
@@ -205,14 +248,18 @@ impl Group {
                 if w != Window::AllTime {
                     names.push(c("column3").alias("__from"));
                 }
-                let spine = LogicalPlanBuilder::values(values)?.project(names)?.alias("__windows")?;
+                let spine = LogicalPlanBuilder::values(values)?
+                    .project(names)?
+                    .alias("__windows")?;
                 let mut on = vec![c("__local").lt(c("__end"))];
                 if w != Window::AllTime {
                     on.push(c("__local").gt_eq(c("__from")));
                 }
                 let mut group_by = vec![c("__start").alias(BUCKET)];
                 group_by.extend(dims);
-                spine.join_on(rows, JoinType::Inner, on)?.aggregate(group_by, aggregates)?
+                spine
+                    .join_on(rows, JoinType::Inner, on)?
+                    .aggregate(group_by, aggregates)?
             }
         };
         grouped.alias(alias)?.build()
@@ -235,7 +282,10 @@ fn window_start(w: Window, b: &Bucket, cx: &Ctx) -> Option<chrono::NaiveDateTime
 fn describe_window(w: Window) -> String {
     match w {
         Window::AllTime => ", running total since the first row".into(),
-        Window::Trailing(ms) => format!(", running total over the trailing {}", crate::lower::describe_millis(ms)),
+        Window::Trailing(ms) => format!(
+            ", running total over the trailing {}",
+            crate::lower::describe_millis(ms)
+        ),
         Window::ToDate(g) => format!(", running total {}-to-date", g.as_str()),
     }
 }

@@ -84,11 +84,16 @@ pub struct GroupSummary {
 pub fn unsupported(model: &Model, name: &str) -> Option<String> {
     let m = model.metric(name)?;
     match &m.kind {
-        MetricKind::Aggregate { .. } | MetricKind::Ratio { .. } | MetricKind::Formula { .. } | MetricKind::Cumulative { .. } => m
-            .depends_on
-            .iter()
-            .find_map(|d| unsupported(model, &d.value).map(|why| format!("it uses `{}`: {why}", d.value))),
-        other => Some(format!("`{}` metrics are not computed by this version yet", other.key())),
+        MetricKind::Aggregate { .. }
+        | MetricKind::Ratio { .. }
+        | MetricKind::Formula { .. }
+        | MetricKind::Cumulative { .. } => m.depends_on.iter().find_map(|d| {
+            unsupported(model, &d.value).map(|why| format!("it uses `{}`: {why}", d.value))
+        }),
+        other => Some(format!(
+            "`{}` metrics are not computed by this version yet",
+            other.key()
+        )),
     }
 }
 
@@ -116,7 +121,11 @@ pub fn base_sources(model: &Model, name: &str) -> Vec<String> {
 /// `week`, ...), or `period` when a dimension or metric already has that name.
 pub fn bucket_column(grain: Grain, taken: &[String]) -> String {
     let name = grain.as_str();
-    if taken.iter().any(|t| t == name) { "period".into() } else { name.into() }
+    if taken.iter().any(|t| t == name) {
+        "period".into()
+    } else {
+        name.into()
+    }
 }
 
 /// Builds the plan for `query` over `model`, reading sources from `tables`.
@@ -133,8 +142,13 @@ pub fn lower(model: &Model, query: &Query, tables: &HashMap<String, Table>) -> R
     for name in &query.metrics {
         values.push(planner.value(name, &[])?);
     }
-    let buckets = time::spine(query.grain, model.project.week_start, model.project.time_zone, query.range)
-        .or_else(|e| datafusion::common::plan_err!("{e}"))?;
+    let buckets = time::spine(
+        query.grain,
+        model.project.week_start,
+        model.project.time_zone,
+        query.range,
+    )
+    .or_else(|e| datafusion::common::plan_err!("{e}"))?;
     let built: Vec<LogicalPlan> = planner
         .groups
         .iter()
@@ -143,9 +157,13 @@ pub fn lower(model: &Model, query: &Query, tables: &HashMap<String, Table>) -> R
         .collect::<Result<_>>()?;
 
     // The grid: every bucket, crossed with every dimension value seen.
-    let spine_rows: Vec<Vec<Expr>> = buckets.iter().map(|b| vec![time::wall_lit(b.start)]).collect();
-    let mut grid = LogicalPlanBuilder::values(spine_rows)?
-        .project(vec![Expr::Column(Column::from_name("column1")).alias(group::BUCKET)])?;
+    let spine_rows: Vec<Vec<Expr>> = buckets
+        .iter()
+        .map(|b| vec![time::wall_lit(b.start)])
+        .collect();
+    let mut grid = LogicalPlanBuilder::values(spine_rows)?.project(vec![
+        Expr::Column(Column::from_name("column1")).alias(group::BUCKET),
+    ])?;
     if !query.group_by.is_empty() {
         let mut combos: Option<LogicalPlanBuilder> = None;
         for plan in &built {
@@ -180,7 +198,11 @@ pub fn lower(model: &Model, query: &Query, tables: &HashMap<String, Table>) -> R
             .map(|k| {
                 let l = Expr::Column(Column::new(Some("grid"), k));
                 let r = Expr::Column(Column::new(Some(alias.as_str()), k));
-                datafusion::logical_expr::binary_expr(l, datafusion::logical_expr::Operator::IsNotDistinctFrom, r)
+                datafusion::logical_expr::binary_expr(
+                    l,
+                    datafusion::logical_expr::Operator::IsNotDistinctFrom,
+                    r,
+                )
             })
             .collect();
         plan = plan.join_on(g, JoinType::Left, on)?;
@@ -195,7 +217,11 @@ pub fn lower(model: &Model, query: &Query, tables: &HashMap<String, Table>) -> R
     let mut order = Vec::new();
     if let (Some(grain), Some(name)) = (query.grain, &bucket) {
         let b = grid_col(group::BUCKET);
-        let b = if grain == Grain::Hour { b } else { cast(b, DataType::Date32) };
+        let b = if grain == Grain::Hour {
+            b
+        } else {
+            cast(b, DataType::Date32)
+        };
         select.push(b.alias(name));
         order.push(expr::column(name).sort(true, false));
     }
@@ -276,20 +302,35 @@ impl<'a> Planner<'a> {
         filters.extend(m.filter.clone());
         let v = match &m.kind {
             MetricKind::Aggregate { measure } => self.measure(m, measure, &filters, None)?,
-            MetricKind::Ratio { numerator, denominator } => {
+            MetricKind::Ratio {
+                numerator,
+                denominator,
+            } => {
                 let n = self.value(&numerator.value, &filters)?;
                 let d = self.value(&denominator.value, &filters)?;
                 expr::divide(n, d)
             }
             MetricKind::Formula { expr: formula } => {
-                let rows = Rows { schema: &DFSchema::empty(), tz: self.tz };
-                let mut scope = FormulaScope { planner: self, filters: &filters };
+                let rows = Rows {
+                    schema: &DFSchema::empty(),
+                    tz: self.tz,
+                };
+                let mut scope = FormulaScope {
+                    planner: self,
+                    filters: &filters,
+                };
                 expr::lower(formula, &mut scope, &rows)?
             }
-            MetricKind::Cumulative { metric, window, to_date } => {
+            MetricKind::Cumulative {
+                metric,
+                window,
+                to_date,
+            } => {
                 let base = self.metric(&metric.value)?;
                 let MetricKind::Aggregate { measure } = &base.kind else {
-                    return internal_err!("a running total of a non-measure metric passed the checker");
+                    return internal_err!(
+                        "a running total of a non-measure metric passed the checker"
+                    );
                 };
                 let w = match (window, to_date) {
                     (Some(w), _) => Window::Trailing(w.value.millis),
@@ -308,14 +349,23 @@ impl<'a> Planner<'a> {
 
     /// Places the aggregates of `measure` (of metric `m`, filtered by
     /// `filters`) in their scan group; returns the measure over their results.
-    fn measure(&mut self, m: &Metric, measure: &ast::Expr, filters: &[ast::Expr], window: Option<Window>) -> Result<Expr> {
+    fn measure(
+        &mut self,
+        m: &Metric,
+        measure: &ast::Expr,
+        filters: &[ast::Expr],
+        window: Option<Window>,
+    ) -> Result<Expr> {
         let Some(source) = &m.source else {
             return internal_err!("measure metric `{}` without a source", m.name);
         };
         let Some(table) = self.tables.get(source) else {
             return internal_err!("no table for source `{source}`");
         };
-        let rows = Rows { schema: &table.schema, tz: self.tz };
+        let rows = Rows {
+            schema: &table.schema,
+            tz: self.tz,
+        };
         let mut row_filter: Option<Expr> = None;
         for f in filters {
             let f = rows.lower(f)?;
@@ -329,7 +379,11 @@ impl<'a> Planner<'a> {
             Occurrence::First => Some((true, row_filter.take())),
             Occurrence::Last => Some((false, row_filter.take())),
         };
-        let key = GroupKey { source: source.clone(), occurrence, window };
+        let key = GroupKey {
+            source: source.clone(),
+            occurrence,
+            window,
+        };
         let index = match self.groups.iter().position(|g| g.key == key) {
             Some(i) => i,
             None => {
@@ -361,9 +415,15 @@ impl Scope for MeasureScope<'_> {
     }
     fn aggregate(&mut self, call: AggCall) -> Result<Expr> {
         let zero = call.zero_when_empty;
-        let name = self.group.add(&self.alias, call, self.row_filter.clone(), self.metric);
+        let name = self
+            .group
+            .add(&self.alias, call, self.row_filter.clone(), self.metric);
         let c = expr::column(&name);
-        Ok(if zero { datafusion::functions::expr_fn::coalesce(vec![c, lit(0i64)]) } else { c })
+        Ok(if zero {
+            datafusion::functions::expr_fn::coalesce(vec![c, lit(0i64)])
+        } else {
+            c
+        })
     }
 }
 
@@ -384,7 +444,12 @@ impl Scope for FormulaScope<'_, '_> {
 
 /// A duration in the largest whole unit: `30d`, `36h`, `90m`, `1500ms`.
 pub fn describe_millis(ms: i64) -> String {
-    for (unit, size) in [("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1_000)] {
+    for (unit, size) in [
+        ("d", 86_400_000),
+        ("h", 3_600_000),
+        ("m", 60_000),
+        ("s", 1_000),
+    ] {
         if ms != 0 && ms % size == 0 {
             return format!("{}{unit}", ms / size);
         }

@@ -12,8 +12,8 @@ use datafusion::common::{Result, ScalarValue};
 use datafusion::datasource::empty::EmptyTable;
 use datafusion::datasource::provider_as_source;
 use datafusion::logical_expr::{
-    ColumnarValue, Expr, LogicalPlan, LogicalPlanBuilder, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
-    expr::ScalarFunction, lit,
+    ColumnarValue, Expr, LogicalPlan, LogicalPlanBuilder, ScalarFunctionArgs, ScalarUDF,
+    ScalarUDFImpl, Signature, Volatility, expr::ScalarFunction, lit,
 };
 use datafusion::sql::unparser::Unparser;
 use datafusion::sql::unparser::dialect as d;
@@ -57,19 +57,36 @@ pub fn to_sql(plan: &LogicalPlan, model: &Model, dialect: Dialect) -> Result<Str
             .schema
             .files
             .iter()
-            .map(|f| std::path::absolute(f).unwrap_or_else(|_| f.clone()).display().to_string())
+            .map(|f| {
+                std::path::absolute(f)
+                    .unwrap_or_else(|_| f.clone())
+                    .display()
+                    .to_string()
+            })
             .collect();
         match dialect {
             Dialect::Duckdb => {
-                let list = files.iter().map(|f| format!("'{}'", f.replace('\'', "''"))).collect::<Vec<_>>().join(", ");
+                let list = files
+                    .iter()
+                    .map(|f| format!("'{}'", f.replace('\'', "''")))
+                    .collect::<Vec<_>>()
+                    .join(", ");
                 let hive = s.schema.columns.iter().any(|c| c.partition);
                 out.push_str(&format!(
                     "CREATE OR REPLACE VIEW \"{}\" AS SELECT * FROM read_parquet([{list}]{});\n",
                     s.name.replace('"', "\"\""),
-                    if hive { ", hive_partitioning = true, hive_types_autocast = false" } else { "" }
+                    if hive {
+                        ", hive_partitioning = true, hive_types_autocast = false"
+                    } else {
+                        ""
+                    }
                 ));
             }
-            _ => out.push_str(&format!("-- table {}: Parquet files {}\n", s.name, files.join(", "))),
+            _ => out.push_str(&format!(
+                "-- table {}: Parquet files {}\n",
+                s.name,
+                files.join(", ")
+            )),
         }
     }
     for (name, rows) in &inline {
@@ -90,11 +107,17 @@ fn name_values(plan: LogicalPlan) -> Result<(LogicalPlan, Vec<(String, Vec<Vec<E
             let LogicalPlan::Values(v) = &node else {
                 return Ok(Transformed::no(node));
             };
-            let name = if tables.is_empty() { "metricc_spine".to_string() } else { format!("metricc_windows_{}", tables.len()) };
+            let name = if tables.is_empty() {
+                "metricc_spine".to_string()
+            } else {
+                format!("metricc_windows_{}", tables.len())
+            };
             tables.push((name.clone(), v.values.clone()));
             let schema = Arc::new(v.schema.as_arrow().clone());
             let table = provider_as_source(Arc::new(EmptyTable::new(schema)));
-            Ok(Transformed::yes(LogicalPlanBuilder::scan(name, table, None)?.build()?))
+            Ok(Transformed::yes(
+                LogicalPlanBuilder::scan(name, table, None)?.build()?,
+            ))
         })?
         .data;
     Ok((plan, tables))
@@ -106,7 +129,9 @@ fn inline_table(dialect: Dialect, name: &str, rows: &[Vec<Expr>]) -> String {
     let value = |e: &Expr| -> String {
         match e {
             Expr::Literal(ScalarValue::TimestampMicrosecond(Some(us), None), _) => {
-                let t = chrono::DateTime::from_timestamp_micros(*us).map(|t| t.naive_utc()).unwrap_or_default();
+                let t = chrono::DateTime::from_timestamp_micros(*us)
+                    .map(|t| t.naive_utc())
+                    .unwrap_or_default();
                 let text = t.format("%Y-%m-%d %H:%M:%S");
                 match dialect {
                     Dialect::Bigquery => format!("DATETIME '{text}'"),
@@ -122,11 +147,18 @@ fn inline_table(dialect: Dialect, name: &str, rows: &[Vec<Expr>]) -> String {
             let structs: Vec<String> = rows
                 .iter()
                 .map(|r| {
-                    let fields: Vec<String> = r.iter().zip(&columns).map(|(v, c)| format!("{} AS {c}", value(v))).collect();
+                    let fields: Vec<String> = r
+                        .iter()
+                        .zip(&columns)
+                        .map(|(v, c)| format!("{} AS {c}", value(v)))
+                        .collect();
                     format!("STRUCT({})", fields.join(", "))
                 })
                 .collect();
-            format!("CREATE TEMP TABLE {name} AS SELECT * FROM UNNEST([{}]);\n", structs.join(", "))
+            format!(
+                "CREATE TEMP TABLE {name} AS SELECT * FROM UNNEST([{}]);\n",
+                structs.join(", ")
+            )
         }
         _ => {
             let tuples: Vec<String> = rows
@@ -153,8 +185,15 @@ fn rewrite_local_time(plan: LogicalPlan, dialect: Dialect) -> Result<LogicalPlan
                     && a.params.args.len() == 2
                 {
                     // Other engines' percentile_cont is exact: write theirs.
-                    let sort = datafusion::logical_expr::expr::Sort::new(a.params.args[0].clone(), true, false);
-                    let mut theirs = datafusion::functions_aggregate::expr_fn::percentile_cont(sort, a.params.args[1].clone());
+                    let sort = datafusion::logical_expr::expr::Sort::new(
+                        a.params.args[0].clone(),
+                        true,
+                        false,
+                    );
+                    let mut theirs = datafusion::functions_aggregate::expr_fn::percentile_cont(
+                        sort,
+                        a.params.args[1].clone(),
+                    );
                     if let Expr::AggregateFunction(t) = &mut theirs {
                         t.params.filter = a.params.filter.clone();
                     }
@@ -174,7 +213,11 @@ fn rewrite_local_time(plan: LogicalPlan, dialect: Dialect) -> Result<LogicalPlan
                 };
                 // The instant: the column under the casts to a UTC timestamp.
                 let instant = strip_casts((*zoned.expr).clone());
-                Ok(Transformed::yes(local_time_call(dialect, instant, &tz.clone())))
+                Ok(Transformed::yes(local_time_call(
+                    dialect,
+                    instant,
+                    &tz.clone(),
+                )))
             })
         })
     })
@@ -190,7 +233,10 @@ fn strip_casts(e: Expr) -> Expr {
 
 fn local_time_call(dialect: Dialect, instant: Expr, tz: &str) -> Expr {
     let call = |name: &str, args: Vec<Expr>| {
-        Expr::ScalarFunction(ScalarFunction::new_udf(Arc::new(ScalarUDF::new_from_impl(Spelling::new(name))), args))
+        Expr::ScalarFunction(ScalarFunction::new_udf(
+            Arc::new(ScalarUDF::new_from_impl(Spelling::new(name))),
+            args,
+        ))
     };
     let zone = lit(ScalarValue::Utf8(Some(tz.to_string())));
     match dialect {

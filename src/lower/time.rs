@@ -81,7 +81,12 @@ fn weekday_index(w: Weekday) -> u32 {
 /// The buckets covering `range`: whole calendar periods, the first and last
 /// clipped to the range. `None` asks for one bucket, the range itself. An
 /// hour skipped by a spring-forward change in `tz` has no bucket.
-pub fn spine(grain: Option<Grain>, week_start: Weekday, tz: Tz, range: Range) -> Result<Vec<Bucket>, String> {
+pub fn spine(
+    grain: Option<Grain>,
+    week_start: Weekday,
+    tz: Tz,
+    range: Range,
+) -> Result<Vec<Bucket>, String> {
     let Some(grain) = grain else {
         return Ok(vec![Bucket {
             start: range.from,
@@ -127,7 +132,9 @@ pub fn local_to_utc_micros(tz: Tz, t: NaiveDateTime) -> i64 {
 }
 
 fn truncate_minute(t: NaiveDateTime) -> NaiveDateTime {
-    t.with_second(0).and_then(|t| t.with_nanosecond(0)).unwrap_or(t)
+    t.with_second(0)
+        .and_then(|t| t.with_nanosecond(0))
+        .unwrap_or(t)
 }
 
 /// Microseconds since the epoch of a wall-clock time, taken as if it were UTC:
@@ -138,7 +145,10 @@ pub fn wall_micros(t: NaiveDateTime) -> i64 {
 
 /// A wall-clock time as a literal of the plans' local-time type.
 pub fn wall_lit(t: NaiveDateTime) -> Expr {
-    lit(ScalarValue::TimestampMicrosecond(Some(wall_micros(t)), None))
+    lit(ScalarValue::TimestampMicrosecond(
+        Some(wall_micros(t)),
+        None,
+    ))
 }
 
 /// The plans' local-time type: microseconds, no zone.
@@ -181,22 +191,43 @@ pub fn bucket(grain: Grain, week_start: Weekday, local: Expr) -> Expr {
 
 /// Whether a time column of type `ty` lies in `range`, written on the raw
 /// column so Parquet statistics can skip row groups.
-pub fn in_range(column: Expr, ty: &DataType, tz: Tz, from: Option<NaiveDateTime>, to: NaiveDateTime) -> Expr {
+pub fn in_range(
+    column: Expr,
+    ty: &DataType,
+    tz: Tz,
+    from: Option<NaiveDateTime>,
+    to: NaiveDateTime,
+) -> Expr {
     let bound = |t: NaiveDateTime| -> Expr {
         match ty {
             DataType::Date32 | DataType::Date64 => {
                 // A date's rows sit at its midnight: the first date at or after t.
-                let d = if t.time() == NaiveTime::MIN { t.date() } else { t.date() + Days::new(1) };
-                let days = d.signed_duration_since(NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch")).num_days();
+                let d = if t.time() == NaiveTime::MIN {
+                    t.date()
+                } else {
+                    t.date() + Days::new(1)
+                };
+                let days = d
+                    .signed_duration_since(NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch"))
+                    .num_days();
                 cast(lit(ScalarValue::Date32(Some(days as i32))), ty.clone())
             }
             DataType::Timestamp(unit, zone) => {
                 let us = local_to_utc_micros(tz, t);
                 let v = match unit {
-                    TimeUnit::Second => ScalarValue::TimestampSecond(Some(us.div_euclid(1_000_000)), zone.clone()),
-                    TimeUnit::Millisecond => ScalarValue::TimestampMillisecond(Some(us.div_euclid(1_000)), zone.clone()),
-                    TimeUnit::Microsecond => ScalarValue::TimestampMicrosecond(Some(us), zone.clone()),
-                    TimeUnit::Nanosecond => ScalarValue::TimestampNanosecond(Some(us.saturating_mul(1_000)), zone.clone()),
+                    TimeUnit::Second => {
+                        ScalarValue::TimestampSecond(Some(us.div_euclid(1_000_000)), zone.clone())
+                    }
+                    TimeUnit::Millisecond => {
+                        ScalarValue::TimestampMillisecond(Some(us.div_euclid(1_000)), zone.clone())
+                    }
+                    TimeUnit::Microsecond => {
+                        ScalarValue::TimestampMicrosecond(Some(us), zone.clone())
+                    }
+                    TimeUnit::Nanosecond => ScalarValue::TimestampNanosecond(
+                        Some(us.saturating_mul(1_000)),
+                        zone.clone(),
+                    ),
                 };
                 lit(v)
             }
@@ -222,31 +253,67 @@ mod tests {
     fn weeks_start_on_the_configured_day() {
         // 2026-01-07 is a Wednesday.
         let wed = t("2026-01-07 10:00");
-        assert_eq!(truncate(Grain::Week, Weekday::Monday, wed), t("2026-01-05 00:00"));
-        assert_eq!(truncate(Grain::Week, Weekday::Sunday, wed), t("2026-01-04 00:00"));
-        assert_eq!(truncate(Grain::Week, Weekday::Wednesday, wed), t("2026-01-07 00:00"));
-        assert_eq!(truncate(Grain::Week, Weekday::Thursday, wed), t("2026-01-01 00:00"));
+        assert_eq!(
+            truncate(Grain::Week, Weekday::Monday, wed),
+            t("2026-01-05 00:00")
+        );
+        assert_eq!(
+            truncate(Grain::Week, Weekday::Sunday, wed),
+            t("2026-01-04 00:00")
+        );
+        assert_eq!(
+            truncate(Grain::Week, Weekday::Wednesday, wed),
+            t("2026-01-07 00:00")
+        );
+        assert_eq!(
+            truncate(Grain::Week, Weekday::Thursday, wed),
+            t("2026-01-01 00:00")
+        );
     }
 
     #[test]
     fn quarters_and_years() {
-        assert_eq!(truncate(Grain::Quarter, Weekday::Monday, t("2026-08-31 23:59")), t("2026-07-01 00:00"));
-        assert_eq!(truncate(Grain::Year, Weekday::Monday, t("2026-08-31 23:59")), t("2026-01-01 00:00"));
+        assert_eq!(
+            truncate(Grain::Quarter, Weekday::Monday, t("2026-08-31 23:59")),
+            t("2026-07-01 00:00")
+        );
+        assert_eq!(
+            truncate(Grain::Year, Weekday::Monday, t("2026-08-31 23:59")),
+            t("2026-01-01 00:00")
+        );
     }
 
     #[test]
     fn spine_clips_first_and_last_bucket() {
-        let r = Range { from: t("2026-01-07 00:00"), to: t("2026-01-20 00:00") };
+        let r = Range {
+            from: t("2026-01-07 00:00"),
+            to: t("2026-01-20 00:00"),
+        };
         let weeks = spine(Some(Grain::Week), Weekday::Monday, Tz::UTC, r).unwrap();
         assert_eq!(weeks.len(), 3);
-        assert_eq!(weeks[0], Bucket { start: t("2026-01-05 00:00"), end: t("2026-01-12 00:00") });
-        assert_eq!(weeks[2], Bucket { start: t("2026-01-19 00:00"), end: t("2026-01-20 00:00") });
+        assert_eq!(
+            weeks[0],
+            Bucket {
+                start: t("2026-01-05 00:00"),
+                end: t("2026-01-12 00:00")
+            }
+        );
+        assert_eq!(
+            weeks[2],
+            Bucket {
+                start: t("2026-01-19 00:00"),
+                end: t("2026-01-20 00:00")
+            }
+        );
     }
 
     #[test]
     fn spring_forward_hour_has_no_bucket() {
         let ny: Tz = "America/New_York".parse().unwrap();
-        let r = Range { from: t("2026-03-08 00:00"), to: t("2026-03-08 05:00") };
+        let r = Range {
+            from: t("2026-03-08 00:00"),
+            to: t("2026-03-08 05:00"),
+        };
         let hours: Vec<u32> = spine(Some(Grain::Hour), Weekday::Monday, ny, r)
             .unwrap()
             .iter()

@@ -6,7 +6,6 @@ use crate::run::metricc;
 use std::path::Path;
 use std::process::Output;
 
-
 fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }

@@ -27,7 +27,11 @@ fn json(dir: &Path, args: &[&str]) -> serde_json::Value {
     let mut all = vec!["run", "--quiet", "--format", "json"];
     all.extend(args);
     let out = metricc(&all, dir);
-    assert!(out.status.success(), "run {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "run {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
@@ -35,7 +39,11 @@ fn duckdb(python: &str, dir: &Path, args: &[&str]) -> serde_json::Value {
     let mut all = vec!["explain", "--sql", "--dialect", "duckdb"];
     all.extend(args);
     let out = metricc(&all, dir);
-    assert!(out.status.success(), "explain {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "explain {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/duckdb/run_sql.py");
     let mut child = Command::new(python)
         .arg(script)
@@ -62,9 +70,14 @@ fn same(a: &serde_json::Value, b: &serde_json::Value) -> bool {
             let (x, y) = (x.as_f64().unwrap(), y.as_f64().unwrap());
             (x - y).abs() <= 1e-9 * x.abs().max(y.abs()).max(1.0)
         }
-        (V::Array(x), V::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(a, b)| same(a, b)),
+        (V::Array(x), V::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(a, b)| same(a, b))
+        }
         (V::Object(x), V::Object(y)) => {
-            x.len() == y.len() && x.iter().zip(y.iter()).all(|((ka, a), (kb, b))| ka == kb && same(a, b))
+            x.len() == y.len()
+                && x.iter()
+                    .zip(y.iter())
+                    .all(|((ka, a), (kb, b))| ka == kb && same(a, b))
         }
         _ => a == b,
     }
@@ -77,7 +90,10 @@ fn check(python: &str, dir: &Path, args: &[&str]) {
         ours.as_array().is_some_and(|a| !a.is_empty()),
         "{args:?}: an empty result proves nothing"
     );
-    assert!(same(&ours, &theirs), "{args:?}\nmetricc: {ours}\nduckdb:  {theirs}");
+    assert!(
+        same(&ours, &theirs),
+        "{args:?}\nmetricc: {ours}\nduckdb:  {theirs}"
+    );
 }
 
 #[test]
@@ -93,7 +109,16 @@ fn duckdb_runs_the_sql_to_the_same_numbers() {
         vec!["-p", p, "--by", "day"],
         vec!["-p", p, "--by", "week", "--group-by", "channel"],
         vec!["-p", p, "--by", "month", "--group-by", "endpoint"],
-        vec!["-p", p, "--by", "hour", "--from", "2026-03-02", "--to", "2026-03-04"],
+        vec![
+            "-p",
+            p,
+            "--by",
+            "hour",
+            "--from",
+            "2026-03-02",
+            "--to",
+            "2026-03-04",
+        ],
     ] {
         check(&py, &example, &args);
     }
@@ -102,7 +127,16 @@ fn duckdb_runs_the_sql_to_the_same_numbers() {
     let s = standard("");
     for args in [
         vec!["--by", "day"],
-        vec!["--by", "week", "--group-by", "sdk", "requests", "first_calls", "latency_p90", "requests_total"],
+        vec![
+            "--by",
+            "week",
+            "--group-by",
+            "sdk",
+            "requests",
+            "first_calls",
+            "latency_p90",
+            "requests_total",
+        ],
         vec!["--group-by", "channel", "spend", "signups", "cac"],
     ] {
         check(&py, s.path(), &args);
@@ -112,9 +146,16 @@ fn duckdb_runs_the_sql_to_the_same_numbers() {
     let z = project(
         "time_zone: America/New_York\nweek_start: sunday\n",
         "sources:\n  events: { path: data/events.parquet, time: ts, entity: developer_id }\nmetrics:\n  calls: { description: c, source: events, measure: count(*) }\n  calls_wtd: { description: w, cumulative: { metric: calls, to_date: week } }\n",
-        &[("data/events.parquet", "ts:timestamp,developer_id\n2026-03-08T04:30:00Z,d1\n2026-03-08T05:00:00Z,d1\n2026-03-08T07:30:00Z,d2\n2026-03-09T03:59:00Z,d3\n2026-03-09T04:00:00Z,d3\n2026-03-15T04:00:00Z,d1\n")],
+        &[(
+            "data/events.parquet",
+            "ts:timestamp,developer_id\n2026-03-08T04:30:00Z,d1\n2026-03-08T05:00:00Z,d1\n2026-03-08T07:30:00Z,d2\n2026-03-09T03:59:00Z,d3\n2026-03-09T04:00:00Z,d3\n2026-03-15T04:00:00Z,d1\n",
+        )],
     );
     for grain in ["hour", "day", "week"] {
-        check(&py, z.path(), &["--by", grain, "--from", "2026-03-07", "--to", "2026-03-16"]);
+        check(
+            &py,
+            z.path(),
+            &["--by", grain, "--from", "2026-03-07", "--to", "2026-03-16"],
+        );
     }
 }

@@ -101,7 +101,11 @@ pub fn typed_csv_to_parquet(csv: &str, out: &Path) {
         })
         .collect();
     let schema = Arc::new(Schema::new(fields));
-    let body: String = csv.lines().skip(1).map(|l| format!("{}\n", l.trim())).collect();
+    let body: String = csv
+        .lines()
+        .skip(1)
+        .map(|l| format!("{}\n", l.trim()))
+        .collect();
     let reader = ReaderBuilder::new(schema.clone())
         .with_header(false)
         .build(std::io::Cursor::new(body))

@@ -28,7 +28,11 @@ pub fn csv(dir: &Path, args: &str) -> String {
 }
 
 fn expect(dir: &Path, args: &str, expected: &str) {
-    let want: String = expected.trim().lines().map(|l| format!("{}\n", l.trim())).collect();
+    let want: String = expected
+        .trim()
+        .lines()
+        .map(|l| format!("{}\n", l.trim()))
+        .collect();
     assert_eq!(csv(dir, args), want, "metricc run {args}");
 }
 
@@ -36,7 +40,11 @@ fn expect(dir: &Path, args: &str, expected: &str) {
 /// Parquet files from typed CSV.
 pub fn project(project: &str, defs: &str, data: &[(&str, &str)]) -> tempfile::TempDir {
     let tmp = tempfile::tempdir().unwrap();
-    std::fs::write(tmp.path().join("metricc.yaml"), format!("name: t\nfiles: [defs.yaml]\n{project}")).unwrap();
+    std::fs::write(
+        tmp.path().join("metricc.yaml"),
+        format!("name: t\nfiles: [defs.yaml]\n{project}"),
+    )
+    .unwrap();
     std::fs::write(tmp.path().join("defs.yaml"), defs).unwrap();
     for (path, csv) in data {
         typed_csv_to_parquet(csv, &tmp.path().join(path));
@@ -239,7 +247,11 @@ fn months_quarters_years() {
             "month" => "2026-03-01",
             _ => "2026-01-01",
         };
-        expect(p.path(), &format!("requests revenue --by {grain}"), &format!("{grain},requests,revenue\n{start},6,59.5"));
+        expect(
+            p.path(),
+            &format!("requests revenue --by {grain}"),
+            &format!("{grain},requests,revenue\n{start},6,59.5"),
+        );
     }
 }
 
@@ -291,7 +303,11 @@ fn metrics_across_sources_join_on_bucket() {
         2026-03-04,0.0,
         ",
     );
-    expect(p.path(), "revenue_per_requester cac", "revenue_per_requester,cac\n19.833333333333332,87.5");
+    expect(
+        p.path(),
+        "revenue_per_requester cac",
+        "revenue_per_requester,cac\n19.833333333333332,87.5",
+    );
 }
 
 #[test]
@@ -341,16 +357,32 @@ fn breakdown_keeps_null_as_a_value_and_fills_every_bucket() {
 #[test]
 fn filter_on_a_derived_metric_reaches_its_sources() {
     let p = standard("");
-    expect(p.path(), "python_requests requests", "python_requests,requests\n3,6");
+    expect(
+        p.path(),
+        "python_requests requests",
+        "python_requests,requests\n3,6",
+    );
 }
 
 #[test]
 fn from_and_to_are_half_open() {
     let p = standard("");
     // 2026-03-02T10:00 is excluded by --to, included by --from.
-    expect(p.path(), "requests --from 2026-03-02 --to 2026-03-02T10:00", "requests\n0");
-    expect(p.path(), "requests --from 2026-03-02T10:00 --to 2026-03-02T10:30", "requests\n1");
-    expect(p.path(), "requests --from 2026-03-02T10:00 --to 2026-03-02T10:31", "requests\n2");
+    expect(
+        p.path(),
+        "requests --from 2026-03-02 --to 2026-03-02T10:00",
+        "requests\n0",
+    );
+    expect(
+        p.path(),
+        "requests --from 2026-03-02T10:00 --to 2026-03-02T10:30",
+        "requests\n1",
+    );
+    expect(
+        p.path(),
+        "requests --from 2026-03-02T10:00 --to 2026-03-02T10:31",
+        "requests\n2",
+    );
 }
 
 /// Events around New York's spring-forward day, 2026-03-08 (23 hours long:
@@ -391,7 +423,11 @@ fn a_23_hour_day_is_one_day() {
         ",
     );
     // The local day as a range: midnight to midnight, 23 real hours.
-    expect(p.path(), "calls --from 2026-03-08 --to 2026-03-09", "calls\n4");
+    expect(
+        p.path(),
+        "calls --from 2026-03-08 --to 2026-03-09",
+        "calls\n4",
+    );
 }
 
 #[test]

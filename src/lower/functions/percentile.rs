@@ -8,7 +8,9 @@ use datafusion::arrow::array::{Array, ArrayRef, AsArray, Float64Array, ListArray
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Float64Type};
 use datafusion::common::{Result, ScalarValue};
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
-use datafusion::logical_expr::{Accumulator, AggregateUDF, AggregateUDFImpl, Expr, Signature, Volatility};
+use datafusion::logical_expr::{
+    Accumulator, AggregateUDF, AggregateUDFImpl, Expr, Signature, Volatility,
+};
 use std::sync::{Arc, LazyLock};
 
 /// The function's name in plans.
@@ -29,7 +31,10 @@ struct ExactPercentile {
 impl Default for ExactPercentile {
     fn default() -> Self {
         ExactPercentile {
-            signature: Signature::exact(vec![DataType::Float64, DataType::Float64], Volatility::Immutable),
+            signature: Signature::exact(
+                vec![DataType::Float64, DataType::Float64],
+                Volatility::Immutable,
+            ),
         }
     }
 }
@@ -49,7 +54,11 @@ impl AggregateUDFImpl for ExactPercentile {
     }
     fn state_fields(&self, _: StateFieldsArgs) -> Result<Vec<FieldRef>> {
         Ok(vec![
-            Arc::new(Field::new_list("values", Field::new_list_field(DataType::Float64, true), true)),
+            Arc::new(Field::new_list(
+                "values",
+                Field::new_list_field(DataType::Float64, true),
+                true,
+            )),
             Arc::new(Field::new("fraction", DataType::Float64, true)),
         ])
     }
@@ -73,7 +82,8 @@ impl Values {
 
 impl Accumulator for Values {
     fn update_batch(&mut self, args: &[ArrayRef]) -> Result<()> {
-        self.values.extend(args[0].as_primitive::<Float64Type>().iter().flatten());
+        self.values
+            .extend(args[0].as_primitive::<Float64Type>().iter().flatten());
         self.take_fraction(&args[1]);
         Ok(())
     }
@@ -83,7 +93,8 @@ impl Accumulator for Values {
         for i in 0..lists.len() {
             if lists.is_valid(i) {
                 let v = lists.value(i);
-                self.values.extend(v.as_primitive::<Float64Type>().iter().flatten());
+                self.values
+                    .extend(v.as_primitive::<Float64Type>().iter().flatten());
             }
         }
         self.take_fraction(&states[1]);
