@@ -4,7 +4,7 @@
 use crate::diagnostics::{Code, Diagnostic};
 use crate::lower::{Lowered, Query, Table};
 use crate::semantic::model::{Model, Source};
-use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::arrow::datatypes::{DataType, SchemaRef};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::catalog::TableProvider;
 use datafusion::common::{DFSchema, Result};
@@ -60,13 +60,21 @@ impl Engine {
         Ok(Engine { ctx, runtime })
     }
 
-    /// A table per source of `model`, over its Parquet files.
+    /// A table over the Parquet files of each source `query` reads.
     pub fn tables(
         &self,
         model: &Model,
+        query: &Query,
     ) -> Result<HashMap<String, Table>, (String, datafusion::error::DataFusionError)> {
         let mut out = HashMap::new();
-        for s in &model.sources {
+        let read = |s: &&Source| {
+            query
+                .metrics
+                .iter()
+                .filter_map(|m| model.metric(m))
+                .any(|m| m.sources.contains(&s.name))
+        };
+        for s in model.sources.iter().filter(read) {
             let t = self
                 .runtime
                 .block_on(self.table(s))
@@ -104,14 +112,7 @@ impl Engine {
             .with_listing_options(options)
             .with_schema(file_schema);
         let table = Arc::new(ListingTable::try_new(config)?);
-        let mut fields: Vec<Field> = table
-            .schema()
-            .fields()
-            .iter()
-            .map(|f| f.as_ref().clone())
-            .collect();
-        fields.dedup_by(|a, b| a.name() == b.name());
-        let schema = Arc::new(DFSchema::try_from(Schema::new(fields))?);
+        let schema = Arc::new(DFSchema::try_from(table.schema().as_ref().clone())?);
         Ok(Table {
             source: provider_as_source(table),
             schema,
@@ -121,7 +122,7 @@ impl Engine {
     /// Reads the sources' table metadata and plans `query`.
     pub fn plan(&self, model: &Model, query: &Query) -> Result<Lowered, Failure> {
         let tables = self
-            .tables(model)
+            .tables(model, query)
             .map_err(|(s, e)| Failure::Data(data_error(Some(&s), e)))?;
         crate::lower::lower(model, query, &tables).map_err(|e| Failure::Internal(e.to_string()))
     }
@@ -189,8 +190,10 @@ pub enum Failure {
 
 /// A diagnostic for an error met while reading or computing data.
 pub fn data_error(source: Option<&str>, e: DataFusionError) -> Diagnostic {
-    let e = e.find_root().to_string();
-    if e.contains("Resources exhausted") || e.contains("ResourcesExhausted") {
+    let root = e.find_root();
+    let exhausted = matches!(root, DataFusionError::ResourcesExhausted(_));
+    let e = root.to_string();
+    if exhausted {
         return Diagnostic::new(
             Code::MemoryExhausted,
             "the run needs more memory than allowed",

@@ -5,6 +5,7 @@ use super::{Color, ExitStatus, project_dir};
 use crate::diagnostics::render::{self, Format, Style};
 use crate::diagnostics::{Code, Diagnostic, suggestion_help};
 use crate::driver::{self, Checked};
+use crate::engine::Failure;
 use crate::lower::{self, Query, Range};
 use crate::semantic::model::Model;
 use crate::syntax::ast::Grain;
@@ -71,17 +72,47 @@ pub struct Prepared {
     pub notes: Vec<String>,
 }
 
+impl Prepared {
+    /// Prints a diagnostic met after checking: exit status 1.
+    pub fn report(&self, color: Color, d: Diagnostic) -> ExitStatus {
+        print(color, &self.checked, &[d]);
+        ExitStatus::Findings
+    }
+
+    /// Reports a failed plan or run: data errors as diagnostics, planning
+    /// errors as the bugs they are.
+    pub fn failed(&self, color: Color, f: Failure) -> ExitStatus {
+        match f {
+            Failure::Data(d) => self.report(color, d),
+            Failure::Internal(e) => internal(format!("failed to plan the query: {e}")),
+        }
+    }
+}
+
+/// Reports a bug in metricc: exit status 101.
+pub fn internal(what: impl std::fmt::Display) -> ExitStatus {
+    eprintln!("error: metricc {what} (a bug, please report it)");
+    ExitStatus::Internal
+}
+
+/// Prints diagnostics to stderr over the project's files.
+fn print(color: Color, checked: &Checked, diags: &[Diagnostic]) {
+    let style = Style {
+        color: color.enabled(std::io::stderr().is_terminal()),
+        unicode: true,
+    };
+    eprint!(
+        "{}",
+        render::render(diags, &checked.sources, Format::Human, style)
+    );
+}
+
 /// Checks the project and builds the query; on failure, prints diagnostics to
 /// stderr and returns the exit status.
 pub fn prepare(args: &QueryArgs, metrics: &[String]) -> Result<Prepared, ExitStatus> {
     let checked = driver::check(&project_dir(&args.project));
-    let style = Style {
-        color: args.color.enabled(std::io::stderr().is_terminal()),
-        unicode: true,
-    };
     let fail = |diags: &[Diagnostic], checked: &Checked| {
-        let text = render::render(diags, &checked.sources, Format::Human, style);
-        eprint!("{text}");
+        print(args.color, checked, diags);
         eprintln!("error: {}", render::summary(diags));
         ExitStatus::Findings
     };
@@ -181,17 +212,14 @@ fn query(
         let mut skipped = Vec::new();
         for n in &metrics {
             let Some(m) = model.metric(n) else { continue };
-            let sources = lower::base_sources(model, n);
-            let missing: Vec<(&String, &String)> = group_by
-                .iter()
-                .flat_map(|d| {
-                    sources
-                        .iter()
-                        .filter(move |s| model.source(s).is_some_and(|s| !s.dimensions.contains(d)))
-                        .map(move |s| (d, s))
-                })
-                .collect();
-            match missing.first() {
+            // The first dimension some source underneath does not declare.
+            let missing = group_by.iter().find_map(|d| {
+                m.sources
+                    .iter()
+                    .find(|s| model.source(s).is_some_and(|s| !s.dimensions.contains(d)))
+                    .map(|s| (d, s))
+            });
+            match missing {
                 None => kept.push(n.clone()),
                 Some(_) if !explicit => skipped.push(n.clone()),
                 Some((d, s)) => {

@@ -148,12 +148,7 @@ fn literal(l: &Literal, tz: Tz) -> Expr {
             0,
             d.millis.saturating_mul(1_000_000),
         )),
-        Literal::Date(d) => {
-            let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch");
-            lit(ScalarValue::Date32(Some(
-                d.signed_duration_since(epoch).num_days() as i32,
-            )))
-        }
+        Literal::Date(d) => lit(time::date_value(*d)),
         // A timestamp literal is wall-clock time in the project's zone.
         Literal::Timestamp(t) => lit(ScalarValue::TimestampMicrosecond(
             Some(time::local_to_utc_micros(tz, *t)),

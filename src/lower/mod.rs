@@ -61,10 +61,6 @@ pub struct Table {
 #[derive(Debug, Clone)]
 pub struct Lowered {
     pub plan: LogicalPlan,
-    /// Name of the bucket column, when there is one.
-    pub bucket: Option<String>,
-    pub dimensions: Vec<String>,
-    pub metrics: Vec<String>,
     /// One entry per scan group, in plan order.
     pub groups: Vec<GroupSummary>,
 }
@@ -97,26 +93,6 @@ pub fn unsupported(model: &Model, name: &str) -> Option<String> {
     }
 }
 
-/// The sources a metric reads, through the metrics it uses.
-pub fn base_sources(model: &Model, name: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut stack = vec![name.to_string()];
-    let mut seen = std::collections::HashSet::new();
-    while let Some(n) = stack.pop() {
-        if !seen.insert(n.clone()) {
-            continue;
-        }
-        let Some(m) = model.metric(&n) else { continue };
-        if let Some(s) = &m.source
-            && !out.contains(s)
-        {
-            out.push(s.clone());
-        }
-        stack.extend(m.depends_on.iter().map(|d| d.value.clone()));
-    }
-    out
-}
-
 /// The name of the bucket column for `grain`: the grain itself (`day`,
 /// `week`, ...), or `period` when a dimension or metric already has that name.
 pub fn bucket_column(grain: Grain, taken: &[String]) -> String {
@@ -131,10 +107,12 @@ pub fn bucket_column(grain: Grain, taken: &[String]) -> String {
 /// Builds the plan for `query` over `model`, reading sources from `tables`.
 pub fn lower(model: &Model, query: &Query, tables: &HashMap<String, Table>) -> Result<Lowered> {
     let mut planner = Planner {
-        model,
-        query,
-        tables,
-        tz: model.project.time_zone,
+        cx: Ctx {
+            model,
+            query,
+            tables,
+            tz: model.project.time_zone,
+        },
         groups: Vec::new(),
         memo: HashMap::new(),
     };
@@ -153,7 +131,7 @@ pub fn lower(model: &Model, query: &Query, tables: &HashMap<String, Table>) -> R
         .groups
         .iter()
         .enumerate()
-        .map(|(i, g)| g.plan(&planner.ctx(), &buckets, &group_alias(i)))
+        .map(|(i, g)| g.plan(&planner.cx, &buckets, &group_alias(i)))
         .collect::<Result<_>>()?;
 
     // The grid: every bucket, crossed with every dimension value seen.
@@ -180,15 +158,14 @@ pub fn lower(model: &Model, query: &Query, tables: &HashMap<String, Table>) -> R
         };
         grid = grid.cross_join(combos.distinct()?.alias("combos")?.build()?)?;
     }
-    // A projection under the alias, so SQL writers qualify the whole grid.
-    let grid_columns: Vec<Expr> = std::iter::once(group::BUCKET)
+    // The grid's columns are the join keys. A projection under the alias,
+    // so SQL writers qualify the whole grid.
+    let keys: Vec<&str> = std::iter::once(group::BUCKET)
         .chain(query.group_by.iter().map(String::as_str))
-        .map(|c| Expr::Column(Column::from_name(c)))
         .collect();
-    let mut plan = grid.project(grid_columns)?.alias("grid")?;
-    let keys: Vec<String> = std::iter::once(group::BUCKET.to_string())
-        .chain(query.group_by.iter().cloned())
-        .collect();
+    let mut plan = grid
+        .project(keys.iter().map(|k| Expr::Column(Column::from_name(*k))))?
+        .alias("grid")?;
     for (i, g) in built.into_iter().enumerate() {
         let alias = group_alias(i);
         // Null is a dimension value like any other: `IS NOT DISTINCT FROM`,
@@ -196,8 +173,8 @@ pub fn lower(model: &Model, query: &Query, tables: &HashMap<String, Table>) -> R
         let on: Vec<Expr> = keys
             .iter()
             .map(|k| {
-                let l = Expr::Column(Column::new(Some("grid"), k));
-                let r = Expr::Column(Column::new(Some(alias.as_str()), k));
+                let l = Expr::Column(Column::new(Some("grid"), *k));
+                let r = Expr::Column(Column::new(Some(alias.as_str()), *k));
                 datafusion::logical_expr::binary_expr(
                     l,
                     datafusion::logical_expr::Operator::IsNotDistinctFrom,
@@ -211,19 +188,19 @@ pub fn lower(model: &Model, query: &Query, tables: &HashMap<String, Table>) -> R
     // One projection: bucket, dimensions, metrics.
     let mut taken: Vec<String> = query.group_by.clone();
     taken.extend(query.metrics.iter().cloned());
-    let bucket = query.grain.map(|g| bucket_column(g, &taken));
     let grid_col = |n: &str| Expr::Column(Column::new(Some("grid"), n));
     let mut select = Vec::new();
     let mut order = Vec::new();
-    if let (Some(grain), Some(name)) = (query.grain, &bucket) {
+    if let Some(grain) = query.grain {
+        let name = bucket_column(grain, &taken);
         let b = grid_col(group::BUCKET);
         let b = if grain == Grain::Hour {
             b
         } else {
             cast(b, DataType::Date32)
         };
+        order.push(expr::column(&name).sort(true, false));
         select.push(b.alias(name));
-        order.push(expr::column(name).sort(true, false));
     }
     for d in &query.group_by {
         select.push(grid_col(d).alias(d));
@@ -244,9 +221,6 @@ pub fn lower(model: &Model, query: &Query, tables: &HashMap<String, Table>) -> R
         .collect();
     Ok(Lowered {
         plan: plan.build()?,
-        bucket,
-        dimensions: query.group_by.clone(),
-        metrics: query.metrics.clone(),
         groups,
     })
 }
@@ -264,27 +238,15 @@ pub(crate) struct Ctx<'a> {
 }
 
 struct Planner<'a> {
-    model: &'a Model,
-    query: &'a Query,
-    tables: &'a HashMap<String, Table>,
-    tz: Tz,
+    cx: Ctx<'a>,
     groups: Vec<Group>,
     /// Value expression per (metric, extra filters).
     memo: HashMap<(String, String), Expr>,
 }
 
 impl<'a> Planner<'a> {
-    fn ctx(&self) -> Ctx<'a> {
-        Ctx {
-            model: self.model,
-            query: self.query,
-            tables: self.tables,
-            tz: self.tz,
-        }
-    }
-
     fn metric(&self, name: &str) -> Result<&'a Metric> {
-        match self.model.metric(name) {
+        match self.cx.model.metric(name) {
             Some(m) => Ok(m),
             None => internal_err!("unknown metric `{name}` reached the planner"),
         }
@@ -313,7 +275,7 @@ impl<'a> Planner<'a> {
             MetricKind::Formula { expr: formula } => {
                 let rows = Rows {
                     schema: &DFSchema::empty(),
-                    tz: self.tz,
+                    tz: self.cx.tz,
                 };
                 let mut scope = FormulaScope {
                     planner: self,
@@ -359,12 +321,12 @@ impl<'a> Planner<'a> {
         let Some(source) = &m.source else {
             return internal_err!("measure metric `{}` without a source", m.name);
         };
-        let Some(table) = self.tables.get(source) else {
+        let Some(table) = self.cx.tables.get(source) else {
             return internal_err!("no table for source `{source}`");
         };
         let rows = Rows {
             schema: &table.schema,
-            tz: self.tz,
+            tz: self.cx.tz,
         };
         let mut row_filter: Option<Expr> = None;
         for f in filters {

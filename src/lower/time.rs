@@ -151,6 +151,12 @@ pub fn wall_lit(t: NaiveDateTime) -> Expr {
     ))
 }
 
+/// A calendar date as a `Date32` value.
+pub fn date_value(d: NaiveDate) -> ScalarValue {
+    let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch");
+    ScalarValue::Date32(Some(d.signed_duration_since(epoch).num_days() as i32))
+}
+
 /// The plans' local-time type: microseconds, no zone.
 pub const LOCAL: DataType = DataType::Timestamp(TimeUnit::Microsecond, None);
 
@@ -207,10 +213,7 @@ pub fn in_range(
                 } else {
                     t.date() + Days::new(1)
                 };
-                let days = d
-                    .signed_duration_since(NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch"))
-                    .num_days();
-                cast(lit(ScalarValue::Date32(Some(days as i32))), ty.clone())
+                cast(lit(date_value(d)), ty.clone())
             }
             DataType::Timestamp(unit, zone) => {
                 let us = local_to_utc_micros(tz, t);

@@ -65,6 +65,11 @@ pub fn resolve(ast: &Ast, sources: &[SourceInfo], diags: &mut Diagnostics) -> Ve
                 breakdown: d.breakdown.iter().map(|b| b.value.clone()).collect(),
                 kind: d.kind.clone(),
                 depends_on: deps[i].iter().map(|(_, n)| n.clone()).collect(),
+                sources: cx
+                    .base_sources(d, &mut HashSet::new())
+                    .iter()
+                    .map(|s| s.def.name.value.clone())
+                    .collect(),
                 span: d.name.span,
             }
         })

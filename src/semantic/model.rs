@@ -64,5 +64,7 @@ pub struct Metric {
     pub kind: MetricKind,
     /// Metrics this one is computed from.
     pub depends_on: Vec<Name>,
+    /// The sources it reads, directly or through the metrics it uses.
+    pub sources: Vec<String>,
     pub span: Span,
 }
