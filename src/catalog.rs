@@ -37,19 +37,22 @@ pub fn load(project_dir: &Path, source: &SourceDef) -> Result<SourceSchema, Diag
             )
             .with_help(format!("{e}; regenerate or remove the file"))
         })?;
-        for key in std::iter::once(&source.time).chain(source.entity.as_ref()) {
+        let keys = [
+            (
+                "time",
+                Some(&source.time),
+                "a row without a time cannot be placed in any bucket",
+            ),
+            (
+                "entity",
+                source.entity.as_ref(),
+                "a row without an entity cannot be counted per entity",
+            ),
+        ];
+        for (role, key, why) in keys {
+            let Some(key) = key else { continue };
             let nulls = null_count(&meta, &key.value);
             if nulls > 0 {
-                let role = if std::ptr::eq(key, &source.time) {
-                    "time"
-                } else {
-                    "entity"
-                };
-                let why = if role == "time" {
-                    "a row without a time cannot be placed in any bucket"
-                } else {
-                    "a row without an entity cannot be counted per entity"
-                };
                 return Err(Diagnostic::new(
                     Code::NullKeyValues,
                     format!("the {role} column `{}` of source `{}` has null values", key.value, source.name.value),

@@ -2,14 +2,12 @@
 
 use super::ExitStatus;
 use super::request::{self, Prepared, QueryArgs};
-use crate::diagnostics::render::{self, Format, Style};
-use crate::engine::{self, Engine, Failure, data_error};
+use crate::engine::{self, Engine, data_error};
 use crate::lower::{self, Lowered, sql::Dialect};
 use crate::semantic::model::Metric;
 use crate::span::Span;
 use crate::syntax::ast::{Grain, MetricKind, Occurrence};
 use std::fmt::Write as _;
-use std::io::IsTerminal;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -36,28 +34,14 @@ pub fn explain(args: &Args) -> ExitStatus {
         Ok(p) => p,
         Err(status) => return status,
     };
-    let fail = |d| {
-        let style = Style {
-            color: args.query.color.enabled(std::io::stderr().is_terminal()),
-            unicode: true,
-        };
-        eprint!(
-            "{}",
-            render::render(&[d], &p.checked.sources, Format::Human, style)
-        );
-        ExitStatus::Findings
-    };
+    let color = args.query.color;
     let engine = match Engine::new(&engine::Options::default()) {
         Ok(e) => e,
-        Err(e) => return fail(data_error(None, e)),
+        Err(e) => return p.report(color, data_error(None, e)),
     };
     let lowered = match engine.plan(&p.model, &p.query) {
         Ok(l) => l,
-        Err(Failure::Data(d)) => return fail(d),
-        Err(Failure::Internal(e)) => {
-            eprintln!("error: metricc failed to plan the query (a bug, please report it): {e}");
-            return ExitStatus::Internal;
-        }
+        Err(f) => return p.failed(color, f),
     };
     let mut out = String::new();
     if args.sql {
@@ -93,11 +77,11 @@ pub fn explain(args: &Args) -> ExitStatus {
                                     .to_string();
                                 let _ = writeln!(out, "\nPhysical plan:\n{}", indent(&text));
                             }
-                            Err(e) => return fail(data_error(None, e)),
+                            Err(e) => return p.report(color, data_error(None, e)),
                         }
                     }
                 }
-                Err(e) => return fail(data_error(None, e)),
+                Err(e) => return p.report(color, data_error(None, e)),
             }
         }
     }

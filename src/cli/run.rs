@@ -3,7 +3,6 @@
 use super::ExitStatus;
 use super::output::{self, OutputFormat};
 use super::request::{self, QueryArgs};
-use crate::diagnostics::render::{self, Format, Style};
 use crate::diagnostics::{Code, Diagnostic};
 use crate::engine::{self, Engine, Failure, data_error};
 use crate::lower;
@@ -53,17 +52,7 @@ pub fn run(args: &Args) -> ExitStatus {
         eprintln!("error: Parquet is binary; pass `--output FILE` or redirect stdout");
         return ExitStatus::Usage;
     }
-    let fail = |d: Diagnostic| {
-        let style = Style {
-            color: args.query.color.enabled(std::io::stderr().is_terminal()),
-            unicode: true,
-        };
-        eprint!(
-            "{}",
-            render::render(&[d], &prepared.checked.sources, Format::Human, style)
-        );
-        ExitStatus::Findings
-    };
+    let color = args.query.color;
     let progress = Progress::start(
         !args.quiet && std::io::stderr().is_terminal(),
         &prepared.query,
@@ -76,14 +65,13 @@ pub fn run(args: &Args) -> ExitStatus {
     .and_then(|engine| engine.compute(&prepared.model, &prepared.query));
     let (schema, batches) = match computed {
         Ok(c) => c,
-        Err(Failure::Data(d)) => return fail(d),
-        Err(Failure::Internal(e)) => return internal(e),
+        Err(f) => return prepared.failed(color, f),
     };
     progress.finish();
     let vertical = prepared.query.grain.is_none() && prepared.query.group_by.is_empty();
     let bytes = match output::encode(&schema, &batches, args.format, vertical) {
         Ok(b) => b,
-        Err(e) => return internal(e),
+        Err(e) => return request::internal(format!("failed to encode the result: {e}")),
     };
     match &args.output {
         None => {
@@ -95,7 +83,8 @@ pub fn run(args: &Args) -> ExitStatus {
         }
         Some(path) => {
             if let Err(e) = output::write_atomic(path, &bytes) {
-                return fail(
+                return prepared.report(
+                    color,
                     Diagnostic::new(
                         Code::OutputUnwritable,
                         format!("cannot write `{}`", path.display()),
@@ -112,11 +101,6 @@ pub fn run(args: &Args) -> ExitStatus {
         }
     }
     ExitStatus::Ok
-}
-
-fn internal(e: impl std::fmt::Display) -> ExitStatus {
-    eprintln!("error: metricc failed to plan the query (a bug, please report it): {e}");
-    ExitStatus::Internal
 }
 
 /// Parses `512M`, `2G`, `1.5GiB`, `1000000` into bytes.

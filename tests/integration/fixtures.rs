@@ -48,9 +48,14 @@ pub fn csv_to_parquet(name: &str, out: &Path) {
         .join("tests/fixtures")
         .join(format!("{name}.csv"));
     let schema = Arc::new(schema_of(name));
+    write_csv(File::open(csv).unwrap(), true, schema, out);
+}
+
+/// Reads CSV with `schema` and writes it to `out` as Parquet.
+fn write_csv(csv: impl std::io::Read, header: bool, schema: Arc<Schema>, out: &Path) {
     let reader = ReaderBuilder::new(schema.clone())
-        .with_header(true)
-        .build(File::open(csv).unwrap())
+        .with_header(header)
+        .build(csv)
         .unwrap();
     std::fs::create_dir_all(out.parent().unwrap()).unwrap();
     let mut writer = ArrowWriter::try_new(File::create(out).unwrap(), schema, None).unwrap();
@@ -106,14 +111,5 @@ pub fn typed_csv_to_parquet(csv: &str, out: &Path) {
         .skip(1)
         .map(|l| format!("{}\n", l.trim()))
         .collect();
-    let reader = ReaderBuilder::new(schema.clone())
-        .with_header(false)
-        .build(std::io::Cursor::new(body))
-        .unwrap();
-    std::fs::create_dir_all(out.parent().unwrap()).unwrap();
-    let mut writer = ArrowWriter::try_new(File::create(out).unwrap(), schema, None).unwrap();
-    for batch in reader {
-        writer.write(&batch.unwrap()).unwrap();
-    }
-    writer.close().unwrap();
+    write_csv(std::io::Cursor::new(body), false, schema, out);
 }
