@@ -19,7 +19,7 @@
 //!    everything else.
 
 pub mod expr;
-pub(crate) mod functions;
+pub mod functions;
 mod group;
 pub mod sql;
 pub mod time;

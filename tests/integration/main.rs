@@ -6,6 +6,7 @@ mod docs;
 mod duckdb;
 mod example;
 mod fixtures;
+mod funnel_engine;
 mod parser;
 mod robustness;
 mod run;

@@ -1,0 +1,539 @@
+//! lower: `metricc_funnel(spec, ts, bucket, exclusions, step..., hold..., prop...)`,
+//! the aggregate behind funnels and `time_between`. Grouped by entity, it
+//! keeps each entity's events compactly (32 bytes each, held and breakdown
+//! values interned) and at the end runs [`sweep::evaluate`] over them.
+//!
+//! Arguments, all per row except the first:
+//! - `spec`: a string literal, the [`Spec`] as JSON: every window and mode
+//!   travels with the call, so the function is the same under any name lookup;
+//! - `ts`: Int64 microseconds; `bucket`: Int64, the entry period of the row;
+//! - `exclusions`: Int64, bit `k` set when the row matches exclusion `k`;
+//! - one Boolean per step (null counts as false);
+//! - the held values as LargeUtf8, then the breakdown values as Utf8.
+//!
+//! Result per entity: a list of `{bucket, level, t0.., a0..}` structs, one per
+//! entry period: the steps its best attempt reached, when, and the breakdown
+//! values it is attributed to (null when the attributed step was not reached).
+
+use super::sweep::{self, Event, NO_PROP, Spec};
+use datafusion::arrow::array::{
+    Array, ArrayRef, AsArray, BooleanArray, Int32Builder, Int64Builder, ListArray, StringArray,
+    StringBuilder, StructArray,
+};
+use datafusion::arrow::buffer::OffsetBuffer;
+use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Fields, Int64Type};
+use datafusion::common::{Result, ScalarValue, exec_err, not_impl_err};
+use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
+use datafusion::logical_expr::{
+    Accumulator, AggregateUDF, AggregateUDFImpl, EmitTo, Expr, GroupsAccumulator, Signature,
+    Volatility, lit,
+};
+use datafusion::physical_expr::expressions::Literal;
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock};
+
+/// The function's name in plans.
+pub const FUNNEL: &str = "metricc_funnel";
+
+/// The call: `steps` are Boolean, `holds` LargeUtf8, `props` Utf8.
+pub fn funnel(
+    spec: &Spec,
+    ts: Expr,
+    bucket: Expr,
+    exclusions: Expr,
+    steps: Vec<Expr>,
+    holds: Vec<Expr>,
+    props: Vec<Expr>,
+) -> Expr {
+    static UDAF: LazyLock<Arc<AggregateUDF>> =
+        LazyLock::new(|| Arc::new(AggregateUDF::from(Funnel::default())));
+    let text = serde_json::to_string(spec).unwrap_or_default();
+    let mut args = vec![lit(text), ts, bucket, exclusions];
+    args.extend(steps);
+    args.extend(holds);
+    args.extend(props);
+    UDAF.call(args)
+}
+
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct Funnel {
+    signature: Signature,
+}
+
+impl Default for Funnel {
+    fn default() -> Self {
+        Funnel {
+            signature: Signature::variadic_any(Volatility::Immutable),
+        }
+    }
+}
+
+/// How many steps, held and breakdown columns a call has, from its types.
+fn shape(types: &[DataType]) -> Result<(usize, usize, usize)> {
+    if types.len() < 5 {
+        return exec_err!("{FUNNEL} needs a spec, time, bucket, exclusions and steps");
+    }
+    let rest = &types[4..];
+    let steps = rest.iter().take_while(|t| **t == DataType::Boolean).count();
+    let holds = rest[steps..]
+        .iter()
+        .take_while(|t| **t == DataType::LargeUtf8)
+        .count();
+    let props = rest.len() - steps - holds;
+    if steps == 0 || steps > sweep::MAX_STEPS {
+        return exec_err!("{FUNNEL} takes 1 to {} steps", sweep::MAX_STEPS);
+    }
+    Ok((steps, holds, props))
+}
+
+/// The result type: a list of per-period structs.
+fn outcome_fields(steps: usize, props: usize) -> Fields {
+    let mut fields = vec![
+        Field::new("bucket", DataType::Int64, false),
+        Field::new("level", DataType::Int32, false),
+    ];
+    for s in 0..steps {
+        fields.push(Field::new(format!("t{s}"), DataType::Int64, true));
+    }
+    for p in 0..props {
+        fields.push(Field::new(format!("a{p}"), DataType::Utf8, true));
+    }
+    Fields::from(fields)
+}
+
+fn event_fields() -> Fields {
+    Fields::from(vec![
+        Field::new("ts", DataType::Int64, false),
+        Field::new("bucket", DataType::Int64, false),
+        Field::new("steps", DataType::Int64, false),
+        Field::new("excl", DataType::Int64, false),
+        Field::new("hold", DataType::Utf8, true),
+        Field::new("prop", DataType::Utf8, true),
+    ])
+}
+
+fn list_of(fields: Fields) -> DataType {
+    DataType::List(Arc::new(Field::new_list_field(DataType::Struct(fields), true)))
+}
+
+impl AggregateUDFImpl for Funnel {
+    fn name(&self) -> &str {
+        FUNNEL
+    }
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+    fn return_type(&self, types: &[DataType]) -> Result<DataType> {
+        let (steps, _, props) = shape(types)?;
+        Ok(list_of(outcome_fields(steps, props)))
+    }
+    fn accumulator(&self, _: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
+        not_impl_err!("{FUNNEL} runs grouped by entity only")
+    }
+    fn state_fields(&self, _: StateFieldsArgs) -> Result<Vec<FieldRef>> {
+        Ok(vec![Arc::new(Field::new(
+            "events",
+            list_of(event_fields()),
+            true,
+        ))])
+    }
+    fn groups_accumulator_supported(&self, _: AccumulatorArgs) -> bool {
+        true
+    }
+    fn create_groups_accumulator(
+        &self,
+        args: AccumulatorArgs,
+    ) -> Result<Box<dyn GroupsAccumulator>> {
+        let types: Vec<DataType> = args
+            .expr_fields
+            .iter()
+            .map(|f| f.data_type().clone())
+            .collect();
+        let (steps, holds, props) = shape(&types)?;
+        let spec = match args
+            .exprs
+            .first()
+            .and_then(|e| e.downcast_ref::<Literal>())
+            .map(|l| l.value())
+        {
+            Some(ScalarValue::Utf8(Some(s))) => serde_json::from_str::<Spec>(&s)
+                .or_else(|e| exec_err!("{FUNNEL}: bad spec: {e}"))?,
+            _ => return exec_err!("{FUNNEL}: the first argument must be a string literal"),
+        };
+        if spec.steps != steps {
+            return exec_err!("{FUNNEL}: the spec has {} steps, the call {steps}", spec.steps);
+        }
+        Ok(Box::new(FunnelGroups {
+            spec,
+            steps,
+            holds,
+            props,
+            groups: Vec::new(),
+            hold_values: Interner::default(),
+            prop_values: Interner::default(),
+            key: String::new(),
+            events: 0,
+        }))
+    }
+}
+
+/// Tuples of optional strings, each kept once, as `u32` ids.
+#[derive(Debug, Default)]
+struct Interner {
+    ids: HashMap<String, u32>,
+    values: Vec<String>,
+    /// Approximate heap bytes held.
+    bytes: usize,
+}
+
+impl Interner {
+    fn id(&mut self, key: &str) -> u32 {
+        if let Some(id) = self.ids.get(key) {
+            return *id;
+        }
+        let id = self.values.len() as u32;
+        self.values.push(key.to_string());
+        self.ids.insert(key.to_string(), id);
+        self.bytes += 2 * key.len() + 64;
+        id
+    }
+
+    /// Rank of each id in the order of the values (the engine's tie order).
+    fn ranks(&self) -> (Vec<u32>, Vec<u32>) {
+        let mut order: Vec<u32> = (0..self.values.len() as u32).collect();
+        order.sort_by(|a, b| self.values[*a as usize].cmp(&self.values[*b as usize]));
+        let mut rank = vec![0; order.len()];
+        for (r, id) in order.iter().enumerate() {
+            rank[*id as usize] = r as u32;
+        }
+        (rank, order)
+    }
+
+    fn size(&self) -> usize {
+        self.bytes
+    }
+}
+
+/// Appends one value of a tuple key: `N` for null, `S<len>:<text>` otherwise,
+/// so no text can be mistaken for another tuple.
+fn push_key(key: &mut String, v: Option<&str>) {
+    match v {
+        None => key.push('N'),
+        Some(s) => {
+            key.push('S');
+            key.push_str(&s.len().to_string());
+            key.push(':');
+            key.push_str(s);
+        }
+    }
+}
+
+/// The values of a tuple key, in order.
+fn split_key(mut key: &str) -> Vec<Option<&str>> {
+    let mut out = Vec::new();
+    loop {
+        if let Some(rest) = key.strip_prefix('N') {
+            out.push(None);
+            key = rest;
+        } else if let Some(rest) = key.strip_prefix('S') {
+            let Some((len, rest)) = rest.split_once(':') else {
+                break;
+            };
+            let len = len.parse::<usize>().unwrap_or(0).min(rest.len());
+            if !rest.is_char_boundary(len) {
+                break;
+            }
+            out.push(Some(&rest[..len]));
+            key = &rest[len..];
+        } else {
+            break;
+        }
+    }
+    out
+}
+
+struct FunnelGroups {
+    spec: Spec,
+    steps: usize,
+    holds: usize,
+    props: usize,
+    groups: Vec<Vec<Event>>,
+    hold_values: Interner,
+    prop_values: Interner,
+    key: String,
+    /// Events held over all groups.
+    events: usize,
+}
+
+impl FunnelGroups {
+    fn push_rows(
+        &mut self,
+        values: &[ArrayRef],
+        rows: impl Iterator<Item = (usize, usize)>,
+    ) -> Result<()> {
+        let ts = values[1].as_primitive::<Int64Type>();
+        let bucket = values[2].as_primitive::<Int64Type>();
+        let excl = values[3].as_primitive::<Int64Type>();
+        let steps: Vec<&BooleanArray> = values[4..4 + self.steps]
+            .iter()
+            .map(|a| a.as_boolean())
+            .collect();
+        let hold_cols: Vec<_> = values[4 + self.steps..4 + self.steps + self.holds]
+            .iter()
+            .map(|a| a.as_string::<i64>())
+            .collect();
+        let prop_cols: Vec<_> = values[4 + self.steps + self.holds..]
+            .iter()
+            .map(|a| a.as_string::<i32>())
+            .collect();
+        let strict = self.spec.order == sweep::Order::Strict;
+        for (row, group) in rows {
+            if ts.is_null(row) {
+                continue;
+            }
+            let mut mask = 0u32;
+            for (s, col) in steps.iter().enumerate() {
+                if col.is_valid(row) && col.value(row) {
+                    mask |= 1 << s;
+                }
+            }
+            let x = if excl.is_valid(row) {
+                excl.value(row) as u32
+            } else {
+                0
+            };
+            if mask == 0 && x == 0 && !strict {
+                continue;
+            }
+            let hold = if hold_cols.is_empty() {
+                0
+            } else {
+                self.key.clear();
+                for c in &hold_cols {
+                    push_key(&mut self.key, c.is_valid(row).then(|| c.value(row)));
+                }
+                self.hold_values.id(&self.key)
+            };
+            let prop = if prop_cols.is_empty() {
+                0
+            } else {
+                self.key.clear();
+                for c in &prop_cols {
+                    push_key(&mut self.key, c.is_valid(row).then(|| c.value(row)));
+                }
+                self.prop_values.id(&self.key)
+            };
+            self.events += 1;
+            self.groups[group].push(Event {
+                ts: ts.value(row),
+                bucket: if bucket.is_valid(row) {
+                    bucket.value(row)
+                } else {
+                    0
+                },
+                steps: mask,
+                excl: x,
+                hold,
+                prop,
+            });
+        }
+        Ok(())
+    }
+
+    /// Events of the emitted groups as `List<Struct<event>>`.
+    fn encode_events(&self, groups: &[Vec<Event>]) -> Result<ArrayRef> {
+        let n: usize = groups.iter().map(Vec::len).sum();
+        let mut ts = Int64Builder::with_capacity(n);
+        let mut bucket = Int64Builder::with_capacity(n);
+        let mut steps = Int64Builder::with_capacity(n);
+        let mut excl = Int64Builder::with_capacity(n);
+        let mut hold = StringBuilder::new();
+        let mut prop = StringBuilder::new();
+        for e in groups.iter().flatten() {
+            ts.append_value(e.ts);
+            bucket.append_value(e.bucket);
+            steps.append_value(e.steps as i64);
+            excl.append_value(e.excl as i64);
+            if self.holds == 0 {
+                hold.append_null();
+            } else {
+                hold.append_value(&self.hold_values.values[e.hold as usize]);
+            }
+            if self.props == 0 {
+                prop.append_null();
+            } else {
+                prop.append_value(&self.prop_values.values[e.prop as usize]);
+            }
+        }
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(ts.finish()),
+            Arc::new(bucket.finish()),
+            Arc::new(steps.finish()),
+            Arc::new(excl.finish()),
+            Arc::new(hold.finish()),
+            Arc::new(prop.finish()),
+        ];
+        let structs = StructArray::try_new(event_fields(), columns, None)?;
+        Ok(Arc::new(ListArray::try_new(
+            Arc::new(Field::new_list_field(
+                DataType::Struct(event_fields()),
+                true,
+            )),
+            OffsetBuffer::from_lengths(groups.iter().map(Vec::len)),
+            Arc::new(structs),
+            None,
+        )?))
+    }
+}
+
+impl GroupsAccumulator for FunnelGroups {
+    fn update_batch(
+        &mut self,
+        values: &[ArrayRef],
+        group_indices: &[usize],
+        opt_filter: Option<&BooleanArray>,
+        total_num_groups: usize,
+    ) -> Result<()> {
+        self.groups.resize_with(total_num_groups, Vec::new);
+        let rows = group_indices
+            .iter()
+            .copied()
+            .enumerate()
+            .filter(|(row, _)| opt_filter.is_none_or(|f| f.is_valid(*row) && f.value(*row)));
+        self.push_rows(values, rows)
+    }
+
+    fn evaluate(&mut self, emit_to: EmitTo) -> Result<ArrayRef> {
+        let mut groups = emit_to.take_needed(&mut self.groups);
+        self.events -= groups.iter().map(Vec::len).sum::<usize>().min(self.events);
+        let (hold_rank, _) = self.hold_values.ranks();
+        let (prop_rank, prop_order) = self.prop_values.ranks();
+        let mut offsets = Vec::with_capacity(groups.len());
+        let mut bucket = Int64Builder::new();
+        let mut level = Int32Builder::new();
+        let mut times: Vec<Int64Builder> = (0..self.steps).map(|_| Int64Builder::new()).collect();
+        let mut attrs: Vec<StringBuilder> =
+            (0..self.props).map(|_| StringBuilder::new()).collect();
+        for events in groups.iter_mut() {
+            for e in events.iter_mut() {
+                if !hold_rank.is_empty() {
+                    e.hold = hold_rank[e.hold as usize];
+                }
+                if !prop_rank.is_empty() {
+                    e.prop = prop_rank[e.prop as usize];
+                }
+            }
+            let outcomes = sweep::evaluate(&self.spec, events);
+            offsets.push(outcomes.len());
+            for o in outcomes {
+                bucket.append_value(o.bucket);
+                level.append_value(o.level as i32);
+                for (s, b) in times.iter_mut().enumerate() {
+                    b.append_option(o.times.get(s).copied());
+                }
+                let values = if o.prop == NO_PROP || self.props == 0 {
+                    vec![None; self.props]
+                } else {
+                    let id = prop_order[o.prop as usize];
+                    split_key(&self.prop_values.values[id as usize])
+                };
+                for (p, b) in attrs.iter_mut().enumerate() {
+                    b.append_option(values.get(p).copied().flatten());
+                }
+            }
+            *events = Vec::new();
+        }
+        let fields = outcome_fields(self.steps, self.props);
+        let mut columns: Vec<ArrayRef> = vec![Arc::new(bucket.finish()), Arc::new(level.finish())];
+        columns.extend(times.iter_mut().map(|b| Arc::new(b.finish()) as ArrayRef));
+        columns.extend(attrs.iter_mut().map(|b| Arc::new(b.finish()) as ArrayRef));
+        let structs = StructArray::try_new(fields.clone(), columns, None)?;
+        Ok(Arc::new(ListArray::try_new(
+            Arc::new(Field::new_list_field(DataType::Struct(fields), true)),
+            OffsetBuffer::from_lengths(offsets),
+            Arc::new(structs),
+            None,
+        )?))
+    }
+
+    fn state(&mut self, emit_to: EmitTo) -> Result<Vec<ArrayRef>> {
+        let groups = emit_to.take_needed(&mut self.groups);
+        self.events -= groups.iter().map(Vec::len).sum::<usize>().min(self.events);
+        Ok(vec![self.encode_events(&groups)?])
+    }
+
+    fn merge_batch(
+        &mut self,
+        values: &[ArrayRef],
+        group_indices: &[usize],
+        total_num_groups: usize,
+    ) -> Result<()> {
+        self.groups.resize_with(total_num_groups, Vec::new);
+        let lists = values[0].as_list::<i32>();
+        for (row, group) in group_indices.iter().enumerate() {
+            if lists.is_null(row) {
+                continue;
+            }
+            let item = lists.value(row);
+            let s = item.as_struct();
+            let col = |i: usize| s.column(i).as_primitive::<Int64Type>();
+            let (ts, bucket, steps, excl) = (col(0), col(1), col(2), col(3));
+            let hold: &StringArray = s.column(4).as_string::<i32>();
+            let prop: &StringArray = s.column(5).as_string::<i32>();
+            for i in 0..s.len() {
+                let h = if hold.is_valid(i) {
+                    self.hold_values.id(hold.value(i))
+                } else {
+                    0
+                };
+                let p = if prop.is_valid(i) {
+                    self.prop_values.id(prop.value(i))
+                } else {
+                    0
+                };
+                self.events += 1;
+                self.groups[*group].push(Event {
+                    ts: ts.value(i),
+                    bucket: bucket.value(i),
+                    steps: steps.value(i) as u32,
+                    excl: excl.value(i) as u32,
+                    hold: h,
+                    prop: p,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn convert_to_state(
+        &self,
+        values: &[ArrayRef],
+        opt_filter: Option<&BooleanArray>,
+    ) -> Result<Vec<ArrayRef>> {
+        // One group per row: run the rows through a scratch accumulator.
+        let mut scratch = FunnelGroups {
+            spec: self.spec.clone(),
+            steps: self.steps,
+            holds: self.holds,
+            props: self.props,
+            groups: Vec::new(),
+            hold_values: Interner::default(),
+            prop_values: Interner::default(),
+            key: String::new(),
+            events: 0,
+        };
+        let n = values.first().map_or(0, |a| a.len());
+        let indices: Vec<usize> = (0..n).collect();
+        scratch.update_batch(values, &indices, opt_filter, n)?;
+        let groups = std::mem::take(&mut scratch.groups);
+        Ok(vec![scratch.encode_events(&groups)?])
+    }
+
+    fn size(&self) -> usize {
+        // Called per batch: a running count, not a walk over the groups.
+        self.groups.capacity() * std::mem::size_of::<Vec<Event>>()
+            + self.events * std::mem::size_of::<Event>() * 3 / 2
+            + self.hold_values.size()
+            + self.prop_values.size()
+    }
+}

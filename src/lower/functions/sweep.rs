@@ -1,0 +1,371 @@
+//! lower: the sequence engine behind funnels and `time_between`. One entity's
+//! events in, its best attempt per entry period out, in one pass over the
+//! events in time order. Pure Rust: the UDAF in `funnel.rs` feeds it, and the
+//! tests hold it against a naive reference that enumerates every attempt.
+//!
+//! The rules (docs/SEMANTICS.md has them in prose):
+//! - Events are ordered by time; at equal times an event matching a lower
+//!   step comes first, then by the steps matched, then by breakdown value.
+//!   Events equal in every field the funnel reads are one event.
+//! - With `hold` values the funnel runs separately per held value.
+//! - `ordered`/`strict`: an attempt starts at every step-1 event; each next
+//!   step is the first event after the previous step's event that matches it
+//!   (`strict`: the very next event, or the attempt stops), within the window
+//!   from step 1 (inclusive) and the step's own window from the step before.
+//!   With `reuse`, the same event may satisfy consecutive steps.
+//! - `any`: an attempt starts at every event matching any step; its level is
+//!   the number of distinct steps matched within the window.
+//! - An exclusion event placed after step a's event and before step b is
+//!   reached, while the attempt is live, disqualifies the attempt.
+//! - Per entry period (the bucket of the start event), the best attempt is
+//!   the one reaching the most steps; ties go to the latest start.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// At most this many steps, and this many exclusions.
+pub const MAX_STEPS: usize = 32;
+
+/// No breakdown value: the attributed step was not reached.
+pub const NO_PROP: u32 = u32::MAX;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Order {
+    Ordered,
+    Strict,
+    Any,
+}
+
+/// Which event's breakdown value an attempt reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Attribution {
+    FirstStep,
+    LastStep,
+    /// The event of this step (0-based), if reached.
+    Step(usize),
+}
+
+/// A funnel, as the engine runs it. Times are microseconds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Spec {
+    pub steps: usize,
+    pub order: Order,
+    /// The window from the step-1 event; its edge is inclusive.
+    pub window: i64,
+    /// Per step (index 0 unused): a window of its own from the step before.
+    pub step_windows: Vec<Option<i64>>,
+    /// One event may satisfy consecutive steps.
+    pub reuse: bool,
+    /// Exclusion `k` (bit `k` of [`Event::excl`]) lies between steps `(a, b)`.
+    pub exclusions: Vec<(usize, usize)>,
+    pub attribution: Attribution,
+    /// Only the first step-1 event (per held value) starts an attempt.
+    pub first_only: bool,
+    /// Attempts start at events with `start_from <= ts < start_to`.
+    pub start_from: Option<i64>,
+    pub start_to: Option<i64>,
+}
+
+/// One event of one entity. `hold` and `prop` are ranks: their numeric
+/// order is the order of the values they stand for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Event {
+    pub ts: i64,
+    /// The entry period the event falls in.
+    pub bucket: i64,
+    /// Bit `s` set: the event matches step `s`.
+    pub steps: u32,
+    /// Bit `k` set: the event matches exclusion `k`.
+    pub excl: u32,
+    pub hold: u32,
+    pub prop: u32,
+}
+
+/// The best attempt of an entity in one entry period.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    pub bucket: i64,
+    /// Steps reached, at least 1.
+    pub level: usize,
+    /// When each reached step was reached (`any`: the k-th distinct step).
+    pub times: Vec<i64>,
+    /// The attributed breakdown value, or [`NO_PROP`].
+    pub prop: u32,
+}
+
+/// Sorts events into the engine's order, drops exact duplicates.
+pub fn canonical(events: &mut Vec<Event>) {
+    events.sort_unstable_by_key(|e| {
+        let rank = if e.steps == 0 {
+            u32::MAX
+        } else {
+            e.steps.trailing_zeros()
+        };
+        (e.hold, e.ts, rank, e.steps, e.prop, e.excl, e.bucket)
+    });
+    events.dedup();
+}
+
+/// Every entry period's best attempt, in period order.
+pub fn evaluate(spec: &Spec, events: &mut Vec<Event>) -> Vec<Outcome> {
+    canonical(events);
+    let mut best: BTreeMap<i64, Candidate> = BTreeMap::new();
+    let mut i = 0;
+    while i < events.len() {
+        let hold = events[i].hold;
+        let mut j = i;
+        while j < events.len() && events[j].hold == hold {
+            j += 1;
+        }
+        let part = &events[i..j];
+        let mut mine = BTreeMap::new();
+        match spec.order {
+            Order::Any => any_sweep(spec, part, &mut mine),
+            _ => ordered_sweep(spec, part, &mut mine),
+        }
+        // Across held values: more steps, then the later start; a full tie
+        // keeps the lower held value, seen first.
+        for (bucket, c) in mine {
+            match best.get(&bucket) {
+                Some(b) if (b.level, b.start_ts) >= (c.level, c.start_ts) => {}
+                _ => {
+                    best.insert(bucket, c);
+                }
+            }
+        }
+        i = j;
+    }
+    best.into_iter()
+        .map(|(bucket, c)| Outcome {
+            bucket,
+            level: c.level,
+            times: c.times,
+            prop: c.prop,
+        })
+        .collect()
+}
+
+#[derive(Debug, Clone)]
+struct Candidate {
+    level: usize,
+    start_ts: i64,
+    start_pos: usize,
+    times: Vec<i64>,
+    prop: u32,
+}
+
+fn offer(best: &mut BTreeMap<i64, Candidate>, bucket: i64, c: Candidate) {
+    match best.get(&bucket) {
+        Some(b) if (b.level, b.start_ts, b.start_pos) >= (c.level, c.start_ts, c.start_pos) => {}
+        _ => {
+            best.insert(bucket, c);
+        }
+    }
+}
+
+fn can_start(spec: &Spec, ts: i64) -> bool {
+    spec.start_from.is_none_or(|f| ts >= f) && spec.start_to.is_none_or(|t| ts < t)
+}
+
+#[derive(Debug, Clone)]
+struct Attempt {
+    bucket: i64,
+    start_ts: i64,
+    start_pos: usize,
+    times: Vec<i64>,
+    /// Position of each reached step's event.
+    positions: Vec<usize>,
+    props: Vec<u32>,
+}
+
+impl Attempt {
+    fn level(&self) -> usize {
+        self.times.len()
+    }
+
+    /// The last instant at which the next step may still happen.
+    fn deadline(&self, spec: &Spec) -> i64 {
+        let mut d = self.start_ts.saturating_add(spec.window);
+        if let Some(Some(w)) = spec.step_windows.get(self.level()) {
+            d = d.min(self.times[self.level() - 1].saturating_add(*w));
+        }
+        d
+    }
+
+    /// Takes `e` as the next step, and the ones after when reuse allows.
+    /// `again`: `e` is the event just taken, which only reuse may take again.
+    fn advance(&mut self, spec: &Spec, e: &Event, pos: usize, again: bool) -> bool {
+        let mut moved = false;
+        while self.level() < spec.steps
+            && e.steps & (1 << self.level()) != 0
+            && e.ts <= self.deadline(spec)
+            && (!again || spec.reuse)
+        {
+            self.times.push(e.ts);
+            self.positions.push(pos);
+            self.props.push(e.prop);
+            moved = true;
+            if !spec.reuse {
+                break;
+            }
+        }
+        moved
+    }
+
+    fn candidate(&self, spec: &Spec) -> Candidate {
+        let prop = match spec.attribution {
+            Attribution::FirstStep => self.props[0],
+            Attribution::LastStep => self.props[self.level() - 1],
+            Attribution::Step(n) => self.props.get(n).copied().unwrap_or(NO_PROP),
+        };
+        Candidate {
+            level: self.level(),
+            start_ts: self.start_ts,
+            start_pos: self.start_pos,
+            times: self.times.clone(),
+            prop,
+        }
+    }
+}
+
+fn ordered_sweep(spec: &Spec, events: &[Event], best: &mut BTreeMap<i64, Candidate>) {
+    let strict = spec.order == Order::Strict;
+    let mut live: Vec<Attempt> = Vec::new();
+    let mut seen_first = false;
+    let mut i = 0;
+    while i < events.len() {
+        let t = events[i].ts;
+        // Attempts that can no longer advance are done.
+        live.retain(|a| {
+            let keep = a.deadline(spec) >= t;
+            if !keep {
+                offer(best, a.bucket, a.candidate(spec));
+            }
+            keep
+        });
+        while i < events.len() && events[i].ts == t {
+            let e = &events[i];
+            let mut k = 0;
+            while k < live.len() {
+                if !live[k].advance(spec, e, i, false) && strict {
+                    let a = live.swap_remove(k);
+                    offer(best, a.bucket, a.candidate(spec));
+                } else {
+                    k += 1;
+                }
+            }
+            if e.steps & 1 != 0 && !(spec.first_only && seen_first) {
+                seen_first = true;
+                if can_start(spec, e.ts) {
+                    let mut a = Attempt {
+                        bucket: e.bucket,
+                        start_ts: e.ts,
+                        start_pos: i,
+                        times: vec![e.ts],
+                        positions: vec![i],
+                        props: vec![e.prop],
+                    };
+                    a.advance(spec, e, i, true);
+                    live.push(a);
+                }
+            }
+            // Exclusions: the event falls after step a and before step b.
+            if e.excl != 0 {
+                live.retain(|a| {
+                    !spec.exclusions.iter().enumerate().any(|(x, &(from, to))| {
+                        e.excl & (1 << x) != 0
+                            && a.level() > from
+                            && a.level() <= to
+                            && a.positions[from] < i
+                    })
+                });
+            }
+            // Complete attempts are done; of the rest, per period and level
+            // only the latest start can still matter: it reaches at least as
+            // far as any earlier one, and wins the tie. Not with exclusions:
+            // the later one's longer window may see an exclusion event the
+            // earlier one would have missed.
+            live.retain(|a| {
+                let done = a.level() >= spec.steps;
+                if done {
+                    offer(best, a.bucket, a.candidate(spec));
+                }
+                !done
+            });
+            if !spec.exclusions.is_empty() {
+                i += 1;
+                continue;
+            }
+            live.sort_by(|a, b| {
+                (a.bucket, a.level(), b.start_ts, b.start_pos).cmp(&(
+                    b.bucket,
+                    b.level(),
+                    a.start_ts,
+                    a.start_pos,
+                ))
+            });
+            live.dedup_by(|later, kept| later.bucket == kept.bucket && later.level() == kept.level());
+            i += 1;
+        }
+    }
+    for a in live {
+        offer(best, a.bucket, a.candidate(spec));
+    }
+}
+
+fn any_sweep(spec: &Spec, events: &[Event], best: &mut BTreeMap<i64, Candidate>) {
+    let first_start = events.iter().position(|e| e.steps != 0);
+    // Per step, the first event at or after the current time matching it.
+    let mut next: Vec<Option<usize>> = vec![None; spec.steps];
+    let mut j = events.len();
+    while j > 0 {
+        let t = events[j - 1].ts;
+        let mut i = j;
+        while i > 0 && events[i - 1].ts == t {
+            i -= 1;
+        }
+        for pos in (i..j).rev() {
+            for (s, slot) in next.iter_mut().enumerate() {
+                if events[pos].steps & (1 << s) != 0 {
+                    *slot = Some(pos);
+                }
+            }
+        }
+        // Starts at one time share the window; the latest of them wins ties.
+        let start = (i..j).rev().find(|&p| {
+            events[p].steps != 0 && (!spec.first_only || Some(p) == first_start)
+        });
+        if let Some(start) = start
+            && can_start(spec, t)
+        {
+            let end = t.saturating_add(spec.window);
+            let mut matched: Vec<(i64, usize, usize)> = next
+                .iter()
+                .enumerate()
+                .filter_map(|(s, p)| p.map(|p| (events[p].ts, p, s)))
+                .filter(|(ts, _, _)| *ts <= end)
+                .collect();
+            matched.sort_unstable();
+            let prop = match spec.attribution {
+                Attribution::FirstStep => events[start].prop,
+                Attribution::LastStep => matched.last().map_or(NO_PROP, |m| events[m.1].prop),
+                Attribution::Step(n) => matched
+                    .iter()
+                    .find(|m| m.2 == n)
+                    .map_or(NO_PROP, |m| events[m.1].prop),
+            };
+            offer(
+                best,
+                events[start].bucket,
+                Candidate {
+                    level: matched.len(),
+                    start_ts: t,
+                    start_pos: start,
+                    times: matched.iter().map(|m| m.0).collect(),
+                    prop,
+                },
+            );
+        }
+        j = i;
+    }
+}

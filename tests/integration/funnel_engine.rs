@@ -1,0 +1,516 @@
+//! The sequence engine against a naive reference that enumerates every
+//! attempt and walks each one on its own: random event logs (ties, duplicate
+//! events, unsorted input, several held values, up to 24 steps), plus
+//! hand-computed cases for each rule.
+
+use metricc::lower::functions::sweep::{
+    Attribution, Event, NO_PROP, Order, Outcome, Spec, evaluate,
+};
+use proptest::prelude::*;
+use std::collections::BTreeMap;
+
+// ---------------------------------------------------------------- reference
+
+fn rank(e: &Event) -> u32 {
+    if e.steps == 0 {
+        u32::MAX
+    } else {
+        e.steps.trailing_zeros()
+    }
+}
+
+fn can_start(spec: &Spec, ts: i64) -> bool {
+    spec.start_from.is_none_or(|f| ts >= f) && spec.start_to.is_none_or(|t| ts < t)
+}
+
+fn matches(e: &Event, step: usize) -> bool {
+    e.steps & (1 << step) != 0
+}
+
+struct Walk {
+    start: usize,
+    positions: Vec<usize>,
+}
+
+/// The last instant the attempt may take its next step, after `level` steps.
+fn deadline(spec: &Spec, ev: &[Event], w: &Walk, level: usize) -> i64 {
+    let mut d = ev[w.start].ts.saturating_add(spec.window);
+    if let Some(Some(sw)) = spec.step_windows.get(level) {
+        d = d.min(ev[w.positions[level - 1]].ts.saturating_add(*sw));
+    }
+    d
+}
+
+/// One attempt from `start`, each step the first fitting event after the last.
+fn walk(spec: &Spec, ev: &[Event], start: usize) -> Walk {
+    let mut w = Walk {
+        start,
+        positions: vec![start],
+    };
+    while w.positions.len() < spec.steps {
+        let k = w.positions.len();
+        let cur = *w.positions.last().unwrap();
+        let limit = deadline(spec, ev, &w, k);
+        let first = if spec.reuse && matches(&ev[cur], k) {
+            cur
+        } else {
+            cur + 1
+        };
+        let found = if spec.order == Order::Strict {
+            (first < ev.len() && matches(&ev[first], k)).then_some(first)
+        } else {
+            (first..ev.len()).find(|&p| matches(&ev[p], k))
+        };
+        match found {
+            Some(p) if ev[p].ts <= limit => w.positions.push(p),
+            _ => break,
+        }
+    }
+    w
+}
+
+fn disqualified(spec: &Spec, ev: &[Event], w: &Walk) -> bool {
+    let last = *w.positions.last().unwrap();
+    (0..ev.len()).any(|q| {
+        let x = &ev[q];
+        spec.exclusions.iter().enumerate().any(|(k, &(a, b))| {
+            if x.excl & (1 << k) == 0 {
+                return false;
+            }
+            let level_q = w.positions.iter().filter(|p| **p <= q).count();
+            if level_q <= a || level_q > b || w.positions[a] >= q {
+                return false;
+            }
+            // Still live when the event comes.
+            if spec.order == Order::Strict {
+                return q <= last;
+            }
+            let t = x.ts;
+            if ev[w.start].ts == t {
+                return true;
+            }
+            let before = w.positions.iter().filter(|p| ev[**p].ts < t).count();
+            deadline(spec, ev, w, before) >= t
+        })
+    })
+}
+
+struct Cand {
+    level: usize,
+    start_ts: i64,
+    start_pos: usize,
+    times: Vec<i64>,
+    prop: u32,
+}
+
+fn reference(spec: &Spec, events: &[Event]) -> Vec<Outcome> {
+    let mut ev = events.to_vec();
+    ev.sort_by_key(|e| (e.hold, e.ts, rank(e), e.steps, e.prop, e.excl, e.bucket));
+    ev.dedup();
+    let mut best: BTreeMap<i64, Cand> = BTreeMap::new();
+    let holds: Vec<u32> = {
+        let mut h: Vec<u32> = ev.iter().map(|e| e.hold).collect();
+        h.dedup();
+        h
+    };
+    for hold in holds {
+        let part: Vec<Event> = ev.iter().filter(|e| e.hold == hold).copied().collect();
+        let mut mine: BTreeMap<i64, Cand> = BTreeMap::new();
+        let mut consider = |bucket: i64, c: Cand| {
+            let better = mine.get(&bucket).is_none_or(|b| {
+                (c.level, c.start_ts, c.start_pos) > (b.level, b.start_ts, b.start_pos)
+            });
+            if better {
+                mine.insert(bucket, c);
+            }
+        };
+        if spec.order == Order::Any {
+            let first = part.iter().position(|e| e.steps != 0);
+            for (s, e) in part.iter().enumerate() {
+                if e.steps == 0 || (spec.first_only && Some(s) != first) || !can_start(spec, e.ts)
+                {
+                    continue;
+                }
+                let end = e.ts.saturating_add(spec.window);
+                let mut hits: Vec<(i64, usize, usize)> = Vec::new();
+                for step in 0..spec.steps {
+                    if let Some(p) = (0..part.len()).find(|&p| {
+                        part[p].ts >= e.ts && part[p].ts <= end && matches(&part[p], step)
+                    }) {
+                        hits.push((part[p].ts, p, step));
+                    }
+                }
+                hits.sort();
+                let prop = match spec.attribution {
+                    Attribution::FirstStep => e.prop,
+                    Attribution::LastStep => part[hits.last().unwrap().1].prop,
+                    Attribution::Step(n) => hits
+                        .iter()
+                        .find(|h| h.2 == n)
+                        .map_or(NO_PROP, |h| part[h.1].prop),
+                };
+                consider(
+                    e.bucket,
+                    Cand {
+                        level: hits.len(),
+                        start_ts: e.ts,
+                        start_pos: s,
+                        times: hits.iter().map(|h| h.0).collect(),
+                        prop,
+                    },
+                );
+            }
+        } else {
+            let first = part.iter().position(|e| matches(e, 0));
+            for (s, e) in part.iter().enumerate() {
+                if !matches(e, 0) || (spec.first_only && Some(s) != first) || !can_start(spec, e.ts)
+                {
+                    continue;
+                }
+                let w = walk(spec, &part, s);
+                if disqualified(spec, &part, &w) {
+                    continue;
+                }
+                let level = w.positions.len();
+                let prop = match spec.attribution {
+                    Attribution::FirstStep => part[w.positions[0]].prop,
+                    Attribution::LastStep => part[w.positions[level - 1]].prop,
+                    Attribution::Step(n) => w.positions.get(n).map_or(NO_PROP, |p| part[*p].prop),
+                };
+                consider(
+                    e.bucket,
+                    Cand {
+                        level,
+                        start_ts: e.ts,
+                        start_pos: s,
+                        times: w.positions.iter().map(|p| part[*p].ts).collect(),
+                        prop,
+                    },
+                );
+            }
+        }
+        for (bucket, c) in mine {
+            let better = best
+                .get(&bucket)
+                .is_none_or(|b| (c.level, c.start_ts) > (b.level, b.start_ts));
+            if better {
+                best.insert(bucket, c);
+            }
+        }
+    }
+    best.into_iter()
+        .map(|(bucket, c)| Outcome {
+            bucket,
+            level: c.level,
+            times: c.times,
+            prop: c.prop,
+        })
+        .collect()
+}
+
+// ---------------------------------------------------------------- properties
+
+fn spec_strategy() -> impl Strategy<Value = Spec> {
+    let steps = prop_oneof![4 => 1usize..6, 1 => 20usize..25];
+    (
+        steps,
+        prop_oneof![Just(Order::Ordered), Just(Order::Strict), Just(Order::Any)],
+        prop_oneof![0i64..25, Just(i64::MAX)],
+        any::<bool>(),
+        any::<bool>(),
+        proptest::option::of(0i64..10),
+        proptest::option::of(5i64..30),
+        any::<u64>(),
+    )
+        .prop_map(
+            |(steps, order, window, reuse, first_only, from, to, seed)| {
+                let mut r = seed;
+                let mut next = |n: u64| {
+                    r = r.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                    (r >> 33) % n.max(1)
+                };
+                let step_windows = (0..steps)
+                    .map(|s| (s > 0 && order != Order::Any && next(3) == 0).then(|| next(12) as i64))
+                    .collect();
+                let mut exclusions = Vec::new();
+                if order != Order::Any && steps >= 2 {
+                    for _ in 0..next(3) {
+                        let a = next(steps as u64 - 1) as usize;
+                        let b = a + 1 + next((steps - a - 1) as u64) as usize;
+                        exclusions.push((a, b.min(steps - 1)));
+                    }
+                }
+                let attribution = match next(3) {
+                    0 => Attribution::FirstStep,
+                    1 => Attribution::LastStep,
+                    _ => Attribution::Step(next(steps as u64) as usize),
+                };
+                Spec {
+                    steps,
+                    order,
+                    window,
+                    step_windows,
+                    reuse,
+                    exclusions,
+                    attribution,
+                    first_only,
+                    start_from: from,
+                    start_to: to,
+                }
+            },
+        )
+}
+
+fn events_strategy(steps: usize) -> impl Strategy<Value = Vec<Event>> {
+    let mask = (1u64 << steps) - 1;
+    let one = (
+        0i64..30,
+        prop_oneof![
+            3 => (0..steps).prop_map(|s| 1u32 << s),
+            1 => any::<u32>().prop_map(move |m| (m as u64 & mask) as u32),
+            1 => Just(0u32),
+        ],
+        prop_oneof![4 => Just(0u32), 1 => 1u32..4],
+        0u32..3,
+        0u32..3,
+    )
+        .prop_map(|(ts, steps, excl, hold, prop)| Event {
+            ts,
+            bucket: ts.div_euclid(7),
+            steps,
+            excl,
+            hold,
+            prop,
+        });
+    proptest::collection::vec(one, 0..40).prop_flat_map(|v| {
+        // Duplicate some events, then shuffle: input order must not matter.
+        let n = v.len();
+        (Just(v), proptest::collection::vec(0..n.max(1), 0..5)).prop_map(|(mut v, dups)| {
+            for d in dups {
+                if let Some(e) = v.get(d).copied() {
+                    v.push(e);
+                }
+            }
+            v
+        })
+    })
+    .prop_shuffle()
+}
+
+fn case_strategy() -> impl Strategy<Value = (Spec, Vec<Event>)> {
+    spec_strategy().prop_flat_map(|spec| {
+        let steps = spec.steps;
+        (Just(spec), events_strategy(steps))
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 3000, .. ProptestConfig::default() })]
+
+    #[test]
+    fn engine_matches_the_reference((spec, events) in case_strategy()) {
+        let mut input = events.clone();
+        let got = evaluate(&spec, &mut input);
+        let want = reference(&spec, &events);
+        prop_assert_eq!(got, want);
+    }
+
+    /// Without step windows and exclusions, the first-match walk reaches as
+    /// far as any ordered chain could (the windowFunnel definition).
+    #[test]
+    fn greedy_walk_is_the_longest_chain((spec, events) in case_strategy()) {
+        let spec = Spec {
+            order: Order::Ordered,
+            step_windows: vec![None; spec.steps],
+            exclusions: vec![],
+            first_only: false,
+            ..spec
+        };
+        let mut ev = events.clone();
+        let outcomes = evaluate(&spec, &mut ev);
+        let mut sorted = events.clone();
+        sorted.sort_by_key(|e| (e.hold, e.ts, rank(e), e.steps, e.prop, e.excl, e.bucket));
+        sorted.dedup();
+        for o in outcomes {
+            let longest = sorted
+                .iter()
+                .enumerate()
+                .filter(|(_, e)| matches(e, 0) && e.bucket == o.bucket && can_start(&spec, e.ts))
+                .map(|(s, _)| longest_chain(&spec, &sorted, s))
+                .max()
+                .unwrap_or(0);
+            prop_assert_eq!(o.level, longest);
+        }
+    }
+}
+
+/// Depth-first over every chain of distinct, ordered events from `start`.
+fn longest_chain(spec: &Spec, ev: &[Event], start: usize) -> usize {
+    fn go(spec: &Spec, ev: &[Event], hold: u32, end: i64, at: usize, level: usize) -> usize {
+        if level == spec.steps {
+            return level;
+        }
+        let from = if spec.reuse { at } else { at + 1 };
+        let mut best = level;
+        for p in from..ev.len() {
+            if ev[p].hold == hold && ev[p].ts <= end && matches(&ev[p], level) {
+                best = best.max(go(spec, ev, hold, end, p, level + 1));
+                if best == spec.steps {
+                    break;
+                }
+            }
+        }
+        best
+    }
+    let end = ev[start].ts.saturating_add(spec.window);
+    go(spec, ev, ev[start].hold, end, start, 1)
+}
+
+// ---------------------------------------------------------------- by hand
+
+fn ev(ts: i64, steps: u32) -> Event {
+    Event {
+        ts,
+        bucket: 0,
+        steps,
+        excl: 0,
+        hold: 0,
+        prop: 0,
+    }
+}
+
+fn spec(steps: usize, order: Order, window: i64) -> Spec {
+    Spec {
+        steps,
+        order,
+        window,
+        step_windows: vec![None; steps],
+        reuse: false,
+        exclusions: vec![],
+        attribution: Attribution::FirstStep,
+        first_only: false,
+        start_from: None,
+        start_to: None,
+    }
+}
+
+fn levels(spec: &Spec, mut events: Vec<Event>) -> Vec<(usize, Vec<i64>)> {
+    evaluate(spec, &mut events)
+        .into_iter()
+        .map(|o| (o.level, o.times))
+        .collect()
+}
+
+#[test]
+fn window_edge_is_inclusive() {
+    let s = spec(2, Order::Ordered, 10);
+    assert_eq!(levels(&s, vec![ev(0, 1), ev(10, 2)]), vec![(2, vec![0, 10])]);
+    assert_eq!(levels(&s, vec![ev(0, 1), ev(11, 2)]), vec![(1, vec![0])]);
+}
+
+#[test]
+fn ordered_allows_other_events_strict_does_not() {
+    let events = vec![ev(0, 1), ev(1, 0), ev(2, 2)];
+    assert_eq!(levels(&spec(2, Order::Ordered, 9), events.clone())[0].0, 2);
+    assert_eq!(levels(&spec(2, Order::Strict, 9), events)[0].0, 1);
+}
+
+#[test]
+fn any_order_counts_distinct_steps() {
+    // Step 3 first, then step 1, then step 2: all three within the window.
+    let s = spec(3, Order::Any, 5);
+    assert_eq!(levels(&s, vec![ev(0, 4), ev(1, 1), ev(2, 2)])[0], (3, vec![0, 1, 2]));
+    let ordered = spec(3, Order::Ordered, 5);
+    assert_eq!(levels(&ordered, vec![ev(0, 4), ev(1, 1), ev(2, 2)])[0].0, 2);
+}
+
+#[test]
+fn reuse_lets_one_event_be_two_steps() {
+    // A first call that succeeds is also the first successful call.
+    let mut s = spec(3, Order::Ordered, 9);
+    let events = vec![ev(0, 1), ev(1, 2 | 4)];
+    assert_eq!(levels(&s, events.clone())[0].0, 2);
+    s.reuse = true;
+    assert_eq!(levels(&s, events)[0], (3, vec![0, 1, 1]));
+}
+
+#[test]
+fn re_entry_keeps_the_best_attempt_latest_start_on_ties() {
+    // Two signups; the first reaches step 2, the second reaches step 3.
+    let s = spec(3, Order::Ordered, 10);
+    let events = vec![ev(0, 1), ev(2, 2), ev(5, 1), ev(14, 4)];
+    // Attempt at 0: step 2 at 2, step 3 at 14 > 10 (out). Attempt at 5:
+    // step 2 must come after 5: none. The one at 0 (level 2) is best.
+    assert_eq!(levels(&s, events)[0], (2, vec![0, 2]));
+    // Equal levels: the later start wins.
+    let events = vec![ev(0, 1), ev(3, 1), ev(4, 2)];
+    assert_eq!(levels(&spec(2, Order::Ordered, 10), events)[0], (2, vec![3, 4]));
+}
+
+#[test]
+fn ties_take_lower_steps_first() {
+    // Signup and key at the same instant, in either input order.
+    let s = spec(2, Order::Ordered, 10);
+    assert_eq!(levels(&s, vec![ev(5, 2), ev(5, 1)])[0], (2, vec![5, 5]));
+}
+
+#[test]
+fn exclusions_disqualify_the_attempt() {
+    let mut s = spec(2, Order::Ordered, 10);
+    s.exclusions = vec![(0, 1)];
+    let mut x = ev(3, 0);
+    x.excl = 1;
+    // Between the steps: the only attempt is disqualified, nothing counts.
+    assert_eq!(levels(&s, vec![ev(0, 1), x, ev(5, 2)]), vec![]);
+    // After the last step: no effect.
+    let mut late = x;
+    late.ts = 7;
+    assert_eq!(levels(&s, vec![ev(0, 1), late, ev(5, 2)])[0].0, 2);
+    // A new attempt after the exclusion converts.
+    assert_eq!(levels(&s, vec![ev(0, 1), x, ev(4, 1), ev(5, 2)])[0], (2, vec![4, 5]));
+}
+
+#[test]
+fn hold_constant_runs_per_value() {
+    let s = spec(2, Order::Ordered, 10);
+    let mut a = ev(0, 1);
+    a.hold = 1;
+    let b = ev(2, 2); // another held value: does not continue the attempt
+    assert_eq!(levels(&s, vec![a, b])[0].0, 1);
+}
+
+#[test]
+fn attribution_picks_the_step_event() {
+    let mut s = spec(3, Order::Ordered, 10);
+    let mut e1 = ev(0, 1);
+    e1.prop = 7;
+    let mut e2 = ev(1, 2);
+    e2.prop = 8;
+    let events = vec![e1, e2];
+    let prop = |s: &Spec| evaluate(s, &mut events.clone())[0].prop;
+    assert_eq!(prop(&s), 7);
+    s.attribution = Attribution::LastStep;
+    assert_eq!(prop(&s), 8);
+    s.attribution = Attribution::Step(2);
+    assert_eq!(prop(&s), NO_PROP);
+}
+
+#[test]
+fn step_window_from_the_previous_step() {
+    let mut s = spec(3, Order::Ordered, 100);
+    s.step_windows = vec![None, None, Some(5)];
+    assert_eq!(levels(&s, vec![ev(0, 1), ev(10, 2), ev(15, 4)])[0].0, 3);
+    assert_eq!(levels(&s, vec![ev(0, 1), ev(10, 2), ev(16, 4)])[0].0, 2);
+}
+
+#[test]
+fn first_only_and_start_range() {
+    let mut s = spec(2, Order::Ordered, i64::MAX);
+    s.first_only = true;
+    s.reuse = true;
+    // The first step-1 event is at 0; the later one does not start again.
+    assert_eq!(levels(&s, vec![ev(0, 1), ev(4, 1), ev(9, 2)])[0], (2, vec![0, 9]));
+    // The first one falls before the range: nothing.
+    s.start_from = Some(1);
+    assert_eq!(levels(&s, vec![ev(0, 1), ev(4, 1), ev(9, 2)]), vec![]);
+}
