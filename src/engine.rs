@@ -127,18 +127,22 @@ impl Engine {
         crate::lower::lower(model, query, &tables).map_err(|e| Failure::Internal(e.to_string()))
     }
 
-    /// Plans and runs `query`: the result's schema and batches.
-    pub fn compute(
-        &self,
-        model: &Model,
-        query: &Query,
-    ) -> Result<(SchemaRef, Vec<RecordBatch>), Failure> {
+    /// Plans and runs `query`: every result table's schema and batches.
+    pub fn compute(&self, model: &Model, query: &Query) -> Result<Vec<Computed>, Failure> {
         let lowered = self.plan(model, query)?;
-        let schema = Arc::new(lowered.plan.schema().as_arrow().clone());
-        let batches = self
-            .collect(lowered.plan)
-            .map_err(|e| Failure::Data(data_error(None, e)))?;
-        Ok((schema, batches))
+        let mut out = Vec::new();
+        for t in lowered.tables {
+            let schema = Arc::new(t.plan.schema().as_arrow().clone());
+            let batches = self
+                .collect(t.plan)
+                .map_err(|e| Failure::Data(data_error(None, e)))?;
+            out.push(Computed {
+                funnel: t.funnel,
+                schema,
+                batches,
+            });
+        }
+        Ok(out)
     }
 
     /// Runs a plan to completion.
@@ -177,6 +181,15 @@ fn partition_root(file: &Path) -> PathBuf {
         root.pop();
     }
     root
+}
+
+/// One computed result table.
+#[derive(Debug, Clone)]
+pub struct Computed {
+    /// `None` for the metrics table; the funnel's name for a step table.
+    pub funnel: Option<String>,
+    pub schema: SchemaRef,
+    pub batches: Vec<RecordBatch>,
 }
 
 /// Why a run failed.

@@ -34,7 +34,8 @@
 //!     group_by: vec![],
 //! };
 //! let engine = engine::Engine::new(&engine::Options::default()).unwrap();
-//! let (_schema, batches) = engine.compute(&model, &query).unwrap();
+//! let tables = engine.compute(&model, &query).unwrap();
+//! let batches = &tables[0].batches;
 //! ```
 //!
 //! `syntax`, `semantic` and `diagnostics` do not use DataFusion, so the front end

@@ -2,6 +2,7 @@
 
 use super::ExitStatus;
 use super::request::{self, Prepared, QueryArgs};
+use crate::diagnostics::{Code, Diagnostic};
 use crate::engine::{self, Engine, data_error};
 use crate::lower::{self, Lowered, sql::Dialect};
 use crate::semantic::model::Metric;
@@ -39,28 +40,71 @@ pub fn explain(args: &Args) -> ExitStatus {
         Ok(e) => e,
         Err(e) => return p.report(color, data_error(None, e)),
     };
+    let mut p = p;
+    if args.sql {
+        // Funnels and time_between run in metricc's sequence engine, which
+        // has no portable SQL: leave them out, or refuse when named.
+        let (keep, left): (Vec<String>, Vec<String>) = p
+            .query
+            .metrics
+            .iter()
+            .cloned()
+            .partition(|n| !uses_sequence(&p.model, n));
+        if !left.is_empty() && (!args.metrics.is_empty() || keep.is_empty()) {
+            let first = p.model.metric(&left[0]).map(|m| m.span);
+            let mut d = Diagnostic::new(
+                Code::NoPortableSql,
+                format!("`{}` has no SQL form", left[0]),
+            )
+            .with_help(
+                "funnels and time_between run in metricc's own sequence engine; \
+                 `metricc explain` without `--sql` shows their plan",
+            );
+            if let Some(span) = first {
+                d = d.at(span, "computed per entity by the funnel engine");
+            }
+            return p.report(color, d);
+        }
+        if !left.is_empty() {
+            eprintln!(
+                "note: left out of the SQL (no SQL form, computed by the funnel engine): {}",
+                left.join(", ")
+            );
+        }
+        p.query.metrics = keep;
+    }
     let lowered = match engine.plan(&p.model, &p.query) {
         Ok(l) => l,
         Err(f) => return p.failed(color, f),
     };
     let mut out = String::new();
     if args.sql {
-        match lower::sql::to_sql(&lowered.plan, &p.model, args.dialect) {
+        let Some(main) = lowered.tables.first() else {
+            return request::internal("planned no table for SQL");
+        };
+        match lower::sql::to_sql(&main.plan, &p.model, args.dialect) {
             Ok(sql) => out.push_str(&sql),
             Err(e) => {
                 eprintln!("error: DataFusion's unparser cannot write this plan as SQL: {e}");
                 return ExitStatus::Internal;
             }
         }
-    } else {
-        out.push_str(&describe(&p, &lowered));
+        print!("{out}");
+        return ExitStatus::Ok;
+    }
+    out.push_str(&describe(&p, &lowered));
+    for t in &lowered.tables {
+        let title = match &t.funnel {
+            None => "Logical plan".to_string(),
+            Some(f) => format!("Logical plan of the step table of `{f}`"),
+        };
         let _ = writeln!(
             out,
-            "\nLogical plan:\n{}",
-            indent(&lowered.plan.display_indent().to_string())
+            "\n{title}:\n{}",
+            indent(&t.plan.display_indent().to_string())
         );
         if args.optimized || args.physical {
-            match engine.optimize(&lowered.plan) {
+            match engine.optimize(&t.plan) {
                 Ok(opt) => {
                     if args.optimized {
                         let _ = writeln!(
@@ -87,6 +131,14 @@ pub fn explain(args: &Args) -> ExitStatus {
     }
     print!("{out}");
     ExitStatus::Ok
+}
+
+/// Whether `name` is, or uses, a funnel or `time_between` metric.
+fn uses_sequence(model: &crate::semantic::model::Model, name: &str) -> bool {
+    model.metric(name).is_some_and(|m| {
+        matches!(m.kind, MetricKind::Funnel(_) | MetricKind::TimeBetween { .. })
+            || m.depends_on.iter().any(|d| uses_sequence(model, &d.value))
+    })
 }
 
 fn indent(s: &str) -> String {

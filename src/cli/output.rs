@@ -21,6 +21,17 @@ pub enum OutputFormat {
     Parquet,
 }
 
+impl OutputFormat {
+    pub fn name(self) -> &'static str {
+        match self {
+            OutputFormat::Table => "a table",
+            OutputFormat::Csv => "CSV",
+            OutputFormat::Json => "JSON",
+            OutputFormat::Parquet => "Parquet",
+        }
+    }
+}
+
 /// Encodes the batches in `format`. A table of totals (one row, no bucket or
 /// breakdown columns: `vertical`) is printed one metric per line.
 pub fn encode(

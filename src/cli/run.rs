@@ -63,16 +63,49 @@ pub fn run(args: &Args) -> ExitStatus {
     })
     .map_err(|e| Failure::Data(data_error(None, e)))
     .and_then(|engine| engine.compute(&prepared.model, &prepared.query));
-    let (schema, batches) = match computed {
+    let tables = match computed {
         Ok(c) => c,
         Err(f) => return prepared.failed(color, f),
     };
     progress.finish();
     let vertical = prepared.query.grain.is_none() && prepared.query.group_by.is_empty();
-    let bytes = match output::encode(&schema, &batches, args.format, vertical) {
-        Ok(b) => b,
-        Err(e) => return request::internal(format!("failed to encode the result: {e}")),
+    // The terminal table shows every result table; a file format holds one:
+    // the first, and a note names the step tables left out.
+    let shown: &[engine::Computed] = if args.format == OutputFormat::Table {
+        &tables
+    } else {
+        &tables[..tables.len().min(1)]
     };
+    if !args.quiet && shown.len() < tables.len() {
+        let left: Vec<&str> = tables[shown.len()..]
+            .iter()
+            .filter_map(|t| t.funnel.as_deref())
+            .collect();
+        eprintln!(
+            "note: {} holds one table; the step table of {} was not written (run `metricc run {}` to write it)",
+            args.format.name(),
+            left.join(", "),
+            left.first().copied().unwrap_or_default()
+        );
+    }
+    let mut bytes = Vec::new();
+    for (i, t) in shown.iter().enumerate() {
+        if let Some(f) = &t.funnel
+            && args.format == OutputFormat::Table
+        {
+            if i > 0 {
+                bytes.push(b'\n');
+            }
+            bytes.extend_from_slice(format!("funnel {f}, step by step:\n").as_bytes());
+        } else if i > 0 {
+            bytes.push(b'\n');
+        }
+        let is_steps = t.funnel.is_some();
+        match output::encode(&t.schema, &t.batches, args.format, vertical && !is_steps) {
+            Ok(b) => bytes.extend(b),
+            Err(e) => return request::internal(format!("failed to encode the result: {e}")),
+        }
+    }
     match &args.output {
         None => {
             let mut out = std::io::stdout().lock();
@@ -95,7 +128,11 @@ pub fn run(args: &Args) -> ExitStatus {
                 );
             }
             if !args.quiet {
-                let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
+                let rows: usize = shown
+                    .iter()
+                    .flat_map(|t| &t.batches)
+                    .map(|b| b.num_rows())
+                    .sum();
                 eprintln!("wrote {rows} rows to {}", path.display());
             }
         }

@@ -170,6 +170,9 @@ codes! {
     /// The run needed more memory than `--memory-limit` allows even after
     /// spilling to disk.
     MemoryExhausted = ("E0307", "memory-exhausted", Error),
+    /// `explain --sql` was asked for a metric whose engine has no portable
+    /// SQL: funnels and `time_between` run in metricc's own sequence engine.
+    NoPortableSql = ("E0308", "no-portable-sql", Error),
 
     // ---- warnings --------------------------------------------------------
     /// A source is defined but no metric uses it.

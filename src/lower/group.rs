@@ -2,6 +2,7 @@
 //! for every aggregate that reads the same source the same way.
 
 use super::expr::{self, AggCall};
+use super::sequence::{self, Sequence};
 use super::time::{self, Bucket};
 use super::{Ctx, GroupSummary};
 use crate::syntax::ast::Grain;
@@ -32,6 +33,8 @@ pub struct GroupKey {
     pub occurrence: Option<(bool, Option<Expr>)>,
     /// Aggregate over a window ending at each bucket's end, not the bucket.
     pub window: Option<Window>,
+    /// Rows are each entity's best funnel attempt per entry period.
+    pub sequence: Option<Sequence>,
 }
 
 #[derive(Debug, Clone)]
@@ -88,6 +91,25 @@ impl Group {
 
     pub fn summary(&self, alias: &str) -> GroupSummary {
         let how = match (&self.key.occurrence, &self.key.window) {
+            _ if self.key.sequence.is_some() => {
+                let seq = self.key.sequence.as_ref().map(|q| &q.spec);
+                seq.map(|q| {
+                    format!(
+                        "best attempt per entity and entry period: {} steps, {}{}",
+                        q.steps,
+                        format!("{:?}", q.order).to_lowercase(),
+                        if q.first_only {
+                            ", first `from` event only".to_string()
+                        } else {
+                            format!(
+                                ", within {}",
+                                crate::lower::describe_millis(q.window / 1000)
+                            )
+                        }
+                    )
+                })
+                .unwrap_or_default()
+            }
             (None, None) => "scan".to_string(),
             (Some((first, _)), w) => format!(
                 "{} occurrence per entity{}",
@@ -122,6 +144,31 @@ impl Group {
             .data_type()
             .clone();
         let range = cx.query.range;
+        let dims: Vec<Expr> = cx.query.group_by.iter().map(|d| expr::column(d)).collect();
+
+        if let Some(seq) = &self.key.sequence {
+            let Some(entity) = &source.entity else {
+                return internal_err!("a funnel on source `{}` without an entity", source.name);
+            };
+            let dim_types = cx
+                .query
+                .group_by
+                .iter()
+                .map(|d| Ok(table.schema.field_with_unqualified_name(d)?.data_type().clone()))
+                .collect::<Result<Vec<_>>>()?;
+            let rows = sequence::rows(cx, seq, scan()?, &source.time, &time_ty, entity, &dim_types)?;
+            let aggregates = self
+                .aggs
+                .iter()
+                .map(|a| {
+                    Ok(expr::with_filter(a.call.aggregate.clone(), a.call.filter.clone())?
+                        .alias(&a.name))
+                })
+                .collect::<Result<Vec<_>>>()?;
+            let mut group_by = vec![expr::column(BUCKET)];
+            group_by.extend(dims);
+            return rows.aggregate(group_by, aggregates)?.alias(alias)?.build();
+        }
 
         // Which rows: one entity's first or last match, or all rows.
         let mut rows = scan()?;
@@ -194,7 +241,6 @@ impl Group {
                 Ok(expr::with_filter(a.call.aggregate.clone(), filter)?.alias(&a.name))
             })
             .collect::<Result<_>>()?;
-        let dims: Vec<Expr> = cx.query.group_by.iter().map(|d| expr::column(d)).collect();
         let local = time::local_time(time_col.clone(), &time_ty, cx.tz);
 
         let grouped = match self.key.window {

@@ -21,6 +21,7 @@
 pub mod expr;
 pub mod functions;
 mod group;
+mod sequence;
 pub mod sql;
 pub mod time;
 
@@ -28,7 +29,7 @@ use crate::semantic::model::{Metric, Model};
 use crate::syntax::ast::{self, Grain, MetricKind, Occurrence};
 use chrono_tz::Tz;
 use datafusion::arrow::datatypes::DataType;
-use datafusion::common::{Column, DFSchema, DFSchemaRef, Result, internal_err};
+use datafusion::common::{Column, DFSchema, DFSchemaRef, Result, ScalarValue, internal_err};
 use datafusion::logical_expr::{
     Expr, JoinType, LogicalPlan, LogicalPlanBuilder, TableSource, cast, lit,
 };
@@ -57,12 +58,22 @@ pub struct Table {
     pub schema: DFSchemaRef,
 }
 
-/// The plan of a run and the shape of its result.
+/// The plans of a run: one per result table.
 #[derive(Debug, Clone)]
 pub struct Lowered {
-    pub plan: LogicalPlan,
+    /// The metrics table first (when any requested metric is a column), then
+    /// one step table per `value: steps` funnel.
+    pub tables: Vec<ResultPlan>,
     /// One entry per scan group, in plan order.
     pub groups: Vec<GroupSummary>,
+}
+
+/// One result table and its plan.
+#[derive(Debug, Clone)]
+pub struct ResultPlan {
+    /// `None` for the metrics table; the funnel's name for a step table.
+    pub funnel: Option<String>,
+    pub plan: LogicalPlan,
 }
 
 /// What a scan group reads and which metrics use it, for `explain`.
@@ -83,7 +94,9 @@ pub fn unsupported(model: &Model, name: &str) -> Option<String> {
         MetricKind::Aggregate { .. }
         | MetricKind::Ratio { .. }
         | MetricKind::Formula { .. }
-        | MetricKind::Cumulative { .. } => m.depends_on.iter().find_map(|d| {
+        | MetricKind::Cumulative { .. }
+        | MetricKind::Funnel(_)
+        | MetricKind::TimeBetween { .. } => m.depends_on.iter().find_map(|d| {
             unsupported(model, &d.value).map(|why| format!("it uses `{}`: {why}", d.value))
         }),
         other => Some(format!(
@@ -104,22 +117,22 @@ pub fn bucket_column(grain: Grain, taken: &[String]) -> String {
     }
 }
 
-/// Builds the plan for `query` over `model`, reading sources from `tables`.
+/// Whether metric `name` is a funnel that reports a step table.
+pub fn is_step_table(model: &Model, name: &str) -> bool {
+    matches!(
+        model.metric(name).map(|m| &m.kind),
+        Some(MetricKind::Funnel(f)) if f.value.value == ast::FunnelValue::Steps
+    )
+}
+
+/// Builds the plans for `query` over `model`, reading sources from `tables`.
 pub fn lower(model: &Model, query: &Query, tables: &HashMap<String, Table>) -> Result<Lowered> {
-    let mut planner = Planner {
-        cx: Ctx {
-            model,
-            query,
-            tables,
-            tz: model.project.time_zone,
-        },
-        groups: Vec::new(),
-        memo: HashMap::new(),
+    let cx = || Ctx {
+        model,
+        query,
+        tables,
+        tz: model.project.time_zone,
     };
-    let mut values = Vec::new();
-    for name in &query.metrics {
-        values.push(planner.value(name, &[])?);
-    }
     let buckets = time::spine(
         query.grain,
         model.project.week_start,
@@ -127,107 +140,42 @@ pub fn lower(model: &Model, query: &Query, tables: &HashMap<String, Table>) -> R
         query.range,
     )
     .or_else(|e| datafusion::common::plan_err!("{e}"))?;
-    let built: Vec<LogicalPlan> = planner
-        .groups
-        .iter()
-        .enumerate()
-        .map(|(i, g)| g.plan(&planner.cx, &buckets, &group_alias(i)))
-        .collect::<Result<_>>()?;
-
-    // The grid: every bucket, crossed with every dimension value seen.
-    let spine_rows: Vec<Vec<Expr>> = buckets
-        .iter()
-        .map(|b| vec![time::wall_lit(b.start)])
-        .collect();
-    let mut grid = LogicalPlanBuilder::values(spine_rows)?.project(vec![
-        Expr::Column(Column::from_name("column1")).alias(group::BUCKET),
-    ])?;
-    if !query.group_by.is_empty() {
-        let mut combos: Option<LogicalPlanBuilder> = None;
-        for plan in &built {
-            let dims = LogicalPlanBuilder::from(plan.clone())
-                .project(query.group_by.iter().map(|d| expr::column(d)))?
-                .build()?;
-            combos = Some(match combos {
-                None => LogicalPlanBuilder::from(dims),
-                Some(c) => c.union(dims)?,
-            });
+    let (steps, columns): (Vec<&String>, Vec<&String>) =
+        query.metrics.iter().partition(|n| is_step_table(model, n));
+    let mut out = Lowered {
+        tables: Vec::new(),
+        groups: Vec::new(),
+    };
+    if !columns.is_empty() {
+        let mut planner = Planner::new(cx(), "g");
+        let mut values = Vec::new();
+        for name in columns {
+            values.push((name.clone(), planner.value(name, &[])?));
         }
-        let Some(combos) = combos else {
-            return internal_err!("a breakdown without any scan group");
-        };
-        grid = grid.cross_join(combos.distinct()?.alias("combos")?.build()?)?;
-    }
-    // The grid's columns are the join keys. A projection under the alias,
-    // so SQL writers qualify the whole grid.
-    let keys: Vec<&str> = std::iter::once(group::BUCKET)
-        .chain(query.group_by.iter().map(String::as_str))
-        .collect();
-    let mut plan = grid
-        .project(keys.iter().map(|k| Expr::Column(Column::from_name(*k))))?
-        .alias("grid")?;
-    for (i, g) in built.into_iter().enumerate() {
-        let alias = group_alias(i);
-        // Null is a dimension value like any other: `IS NOT DISTINCT FROM`,
-        // which DataFusion runs as a hash join with nulls equal.
-        let on: Vec<Expr> = keys
-            .iter()
-            .map(|k| {
-                let l = Expr::Column(Column::new(Some("grid"), *k));
-                let r = Expr::Column(Column::new(Some(alias.as_str()), *k));
-                datafusion::logical_expr::binary_expr(
-                    l,
-                    datafusion::logical_expr::Operator::IsNotDistinctFrom,
-                    r,
-                )
-            })
-            .collect();
-        plan = plan.join_on(g, JoinType::Left, on)?;
-    }
-
-    // One projection: bucket, dimensions, metrics.
-    let mut taken: Vec<String> = query.group_by.clone();
-    taken.extend(query.metrics.iter().cloned());
-    let grid_col = |n: &str| Expr::Column(Column::new(Some("grid"), n));
-    let mut select = Vec::new();
-    let mut order = Vec::new();
-    if let Some(grain) = query.grain {
-        let name = bucket_column(grain, &taken);
-        let b = grid_col(group::BUCKET);
-        let b = if grain == Grain::Hour {
-            b
+        let (plan, order) = planner.assemble(&buckets, values)?;
+        let plan = if order.is_empty() {
+            plan
         } else {
-            cast(b, DataType::Date32)
+            plan.sort(order)?
         };
-        order.push(expr::column(&name).sort(true, false));
-        select.push(b.alias(name));
+        out.groups.extend(planner.summaries());
+        out.tables.push(ResultPlan {
+            funnel: None,
+            plan: plan.build()?,
+        });
     }
-    for d in &query.group_by {
-        select.push(grid_col(d).alias(d));
-        order.push(expr::column(d).sort(true, false));
+    for (i, name) in steps.into_iter().enumerate() {
+        let mut planner = Planner::new(cx(), &format!("f{i}g"));
+        let plan = planner.step_table(name, &buckets)?;
+        out.groups.extend(planner.summaries());
+        out.tables.push(ResultPlan {
+            funnel: Some(name.clone()),
+            plan,
+        });
     }
-    for (name, v) in query.metrics.iter().zip(values) {
-        select.push(v.alias(name));
-    }
-    let mut plan = plan.project(select)?;
-    if !order.is_empty() {
-        plan = plan.sort(order)?;
-    }
-    let groups = planner
-        .groups
-        .iter()
-        .enumerate()
-        .map(|(i, g)| g.summary(&group_alias(i)))
-        .collect();
-    Ok(Lowered {
-        plan: plan.build()?,
-        groups,
-    })
+    Ok(out)
 }
 
-fn group_alias(i: usize) -> String {
-    format!("g{i}")
-}
 
 /// What group plans need to know about the run.
 pub(crate) struct Ctx<'a> {
@@ -242,9 +190,125 @@ struct Planner<'a> {
     groups: Vec<Group>,
     /// Value expression per (metric, extra filters).
     memo: HashMap<(String, String), Expr>,
+    /// Group aliases are this prefix and a number.
+    prefix: String,
 }
 
 impl<'a> Planner<'a> {
+    fn new(cx: Ctx<'a>, prefix: &str) -> Self {
+        Planner {
+            cx,
+            groups: Vec::new(),
+            memo: HashMap::new(),
+            prefix: prefix.to_string(),
+        }
+    }
+
+    fn alias(&self, i: usize) -> String {
+        format!("{}{i}", self.prefix)
+    }
+
+    fn summaries(&self) -> Vec<GroupSummary> {
+        self.groups
+            .iter()
+            .enumerate()
+            .map(|(i, g)| g.summary(&self.alias(i)))
+            .collect()
+    }
+
+    /// The grid left-joined to every group, projected to the bucket, the
+    /// dimensions and `values`; with the sort order of the keys.
+    fn assemble(
+        &self,
+        buckets: &[time::Bucket],
+        values: Vec<(String, Expr)>,
+    ) -> Result<(LogicalPlanBuilder, Vec<datafusion::logical_expr::SortExpr>)> {
+        let cx = &self.cx;
+        let query = cx.query;
+        let built: Vec<LogicalPlan> = self
+            .groups
+            .iter()
+            .enumerate()
+            .map(|(i, g)| g.plan(cx, buckets, &self.alias(i)))
+            .collect::<Result<_>>()?;
+
+        // The grid: every bucket, crossed with every dimension value seen.
+        let spine_rows: Vec<Vec<Expr>> = buckets
+            .iter()
+            .map(|b| vec![time::wall_lit(b.start)])
+            .collect();
+        let mut grid = LogicalPlanBuilder::values(spine_rows)?.project(vec![
+            Expr::Column(Column::from_name("column1")).alias(group::BUCKET),
+        ])?;
+        if !query.group_by.is_empty() {
+            let mut combos: Option<LogicalPlanBuilder> = None;
+            for plan in &built {
+                let dims = LogicalPlanBuilder::from(plan.clone())
+                    .project(query.group_by.iter().map(|d| expr::column(d)))?
+                    .build()?;
+                combos = Some(match combos {
+                    None => LogicalPlanBuilder::from(dims),
+                    Some(c) => c.union(dims)?,
+                });
+            }
+            let Some(combos) = combos else {
+                return internal_err!("a breakdown without any scan group");
+            };
+            grid = grid.cross_join(combos.distinct()?.alias("combos")?.build()?)?;
+        }
+        // The grid's columns are the join keys. A projection under the alias,
+        // so SQL writers qualify the whole grid.
+        let keys: Vec<&str> = std::iter::once(group::BUCKET)
+            .chain(query.group_by.iter().map(String::as_str))
+            .collect();
+        let mut plan = grid
+            .project(keys.iter().map(|k| Expr::Column(Column::from_name(*k))))?
+            .alias("grid")?;
+        for (i, g) in built.into_iter().enumerate() {
+            let alias = self.alias(i);
+            // Null is a dimension value like any other: `IS NOT DISTINCT FROM`,
+            // which DataFusion runs as a hash join with nulls equal.
+            let on: Vec<Expr> = keys
+                .iter()
+                .map(|k| {
+                    let l = Expr::Column(Column::new(Some("grid"), *k));
+                    let r = Expr::Column(Column::new(Some(alias.as_str()), *k));
+                    datafusion::logical_expr::binary_expr(
+                        l,
+                        datafusion::logical_expr::Operator::IsNotDistinctFrom,
+                        r,
+                    )
+                })
+                .collect();
+            plan = plan.join_on(g, JoinType::Left, on)?;
+        }
+
+        // One projection: bucket, dimensions, metrics.
+        let mut taken: Vec<String> = query.group_by.clone();
+        taken.extend(query.metrics.iter().cloned());
+        let grid_col = |n: &str| Expr::Column(Column::new(Some("grid"), n));
+        let mut select = Vec::new();
+        let mut order = Vec::new();
+        if let Some(grain) = query.grain {
+            let name = bucket_column(grain, &taken);
+            let b = grid_col(group::BUCKET);
+            let b = if grain == Grain::Hour {
+                b
+            } else {
+                cast(b, DataType::Date32)
+            };
+            order.push(expr::column(&name).sort(true, false));
+            select.push(b.alias(name));
+        }
+        for d in &query.group_by {
+            select.push(grid_col(d).alias(d));
+            order.push(expr::column(d).sort(true, false));
+        }
+        for (name, v) in values {
+            select.push(v.alias(name));
+        }
+        Ok((plan.project(select)?, order))
+    }
     fn metric(&self, name: &str) -> Result<&'a Metric> {
         match self.cx.model.metric(name) {
             Some(m) => Ok(m),
@@ -303,10 +367,181 @@ impl<'a> Planner<'a> {
                 all.extend(base.filter.clone());
                 self.measure(base, measure, &all, Some(w))?
             }
+            MetricKind::Funnel(f) => {
+                let g = self.sequence_group(m, &filters)?;
+                let n = f.steps.len();
+                let entered = self.sequence_value(g, m, sequence::reached(1), true)?;
+                let converted = self.sequence_value(g, m, sequence::reached(n), true)?;
+                match f.value.value {
+                    ast::FunnelValue::Entered => entered,
+                    ast::FunnelValue::Converted => converted,
+                    ast::FunnelValue::ConversionRate => expr::divide(converted, entered),
+                    ast::FunnelValue::Steps => {
+                        return internal_err!("a step table `{name}` used as a column");
+                    }
+                }
+            }
+            MetricKind::TimeBetween {
+                statistic, unit, ..
+            } => {
+                let g = self.sequence_group(m, &filters)?;
+                let (agg, filter) = sequence::duration(
+                    statistic.value,
+                    0,
+                    1,
+                    sequence::unit_micros(unit.value),
+                );
+                self.sequence_aggregate(g, m, agg, filter, false)?
+            }
             other => return internal_err!("`{}` metrics cannot be planned yet", other.key()),
         };
         self.memo.insert(key, v.clone());
         Ok(v)
+    }
+
+    /// The scan group of funnel or `time_between` metric `m` under `filters`.
+    fn sequence_group(&mut self, m: &Metric, filters: &[ast::Expr]) -> Result<usize> {
+        let Some(source) = &m.source else {
+            return internal_err!("sequence metric `{}` without a source", m.name);
+        };
+        let Some(table) = self.cx.tables.get(source) else {
+            return internal_err!("no table for source `{source}`");
+        };
+        let rows = Rows {
+            schema: &table.schema,
+            tz: self.cx.tz,
+        };
+        let filter = filters
+            .iter()
+            .map(|f| rows.lower(f))
+            .collect::<Result<Vec<_>>>()?
+            .into_iter()
+            .reduce(Expr::and);
+        let seq = sequence::sequence(&m.kind, &rows, filter)?;
+        let key = GroupKey {
+            source: source.clone(),
+            occurrence: None,
+            window: None,
+            sequence: Some(seq),
+        };
+        Ok(match self.groups.iter().position(|g| g.key == key) {
+            Some(i) => i,
+            None => {
+                self.groups.push(Group::new(key));
+                self.groups.len() - 1
+            }
+        })
+    }
+
+    /// A count over group `g`'s per-entity rows; 0 when a bucket has none.
+    fn sequence_value(&mut self, g: usize, m: &Metric, count: Expr, zero: bool) -> Result<Expr> {
+        self.sequence_aggregate(g, m, count, None, zero)
+    }
+
+    fn sequence_aggregate(
+        &mut self,
+        g: usize,
+        m: &Metric,
+        aggregate: Expr,
+        filter: Option<Expr>,
+        zero: bool,
+    ) -> Result<Expr> {
+        let alias = self.alias(g);
+        let call = AggCall {
+            aggregate,
+            filter,
+            zero_when_empty: zero,
+        };
+        let c = expr::column(&self.groups[g].add(&alias, call, None, &m.name));
+        Ok(if zero {
+            datafusion::functions::expr_fn::coalesce(vec![c, lit(0i64)])
+        } else {
+            c
+        })
+    }
+
+    /// The step table of funnel `name`: per bucket, dimension values and
+    /// step, the entities that reached it, the conversion from the step
+    /// before and from the first, and the hours it took.
+    fn step_table(&mut self, name: &str, buckets: &[time::Bucket]) -> Result<LogicalPlan> {
+        let m = self.metric(name)?;
+        let MetricKind::Funnel(f) = &m.kind else {
+            return internal_err!("`{name}` has no step table");
+        };
+        let filters: Vec<ast::Expr> = m.filter.iter().cloned().collect();
+        let g = self.sequence_group(m, &filters)?;
+        let hours = sequence::unit_micros(ast::TimeUnit::Hours);
+        let mut values = Vec::new();
+        for k in 0..f.steps.len() {
+            let v = self.sequence_value(g, m, sequence::reached(k + 1), true)?;
+            values.push((format!("__n{k}"), v));
+            if k > 0 {
+                for (label, stat) in [
+                    ("avg", ast::Statistic::Avg),
+                    ("median", ast::Statistic::Median),
+                    ("p90", ast::Statistic::Percentile(0.9)),
+                ] {
+                    let (agg, filter) = sequence::duration(stat, k - 1, k, hours);
+                    let v = self.sequence_aggregate(g, m, agg, filter, false)?;
+                    values.push((format!("__{label}{k}"), v));
+                }
+                let (agg, filter) = sequence::duration(ast::Statistic::Median, 0, k, hours);
+                let v = self.sequence_aggregate(g, m, agg, filter, false)?;
+                values.push((format!("__first{k}"), v));
+            }
+        }
+        let (wide, order) = self.assemble(buckets, values)?;
+        let wide = wide.build()?;
+        let keys: Vec<Expr> = wide
+            .schema()
+            .columns()
+            .into_iter()
+            .filter(|c| !c.name.starts_with("__"))
+            .map(Expr::Column)
+            .collect();
+        let col = |n: String| expr::column(&n);
+        let null = || lit(ScalarValue::Float64(None));
+        let mut table: Option<LogicalPlanBuilder> = None;
+        for (k, step) in f.steps.iter().enumerate() {
+            let mut select = keys.clone();
+            select.push(lit((k + 1) as i64).alias("step"));
+            select.push(sequence::name_lit(&step.name.value).alias("step_name"));
+            select.push(col(format!("__n{k}")).alias("entities"));
+            let (prev, first, times) = if k == 0 {
+                (null(), null(), [null(), null(), null(), null()])
+            } else {
+                (
+                    expr::divide(col(format!("__n{k}")), col(format!("__n{}", k - 1))),
+                    expr::divide(col(format!("__n{k}")), col("__n0".into())),
+                    [
+                        col(format!("__avg{k}")),
+                        col(format!("__median{k}")),
+                        col(format!("__p90{k}")),
+                        col(format!("__first{k}")),
+                    ],
+                )
+            };
+            select.push(prev.alias("conversion_from_previous"));
+            select.push(first.alias("conversion_from_first"));
+            let [avg, median, p90, from_first] = times;
+            select.push(cast(avg, DataType::Float64).alias("avg_hours_from_previous"));
+            select.push(cast(median, DataType::Float64).alias("median_hours_from_previous"));
+            select.push(cast(p90, DataType::Float64).alias("p90_hours_from_previous"));
+            select.push(cast(from_first, DataType::Float64).alias("median_hours_from_first"));
+            let part = LogicalPlanBuilder::from(wide.clone())
+                .project(select)?
+                .build()?;
+            table = Some(match table {
+                None => LogicalPlanBuilder::from(part),
+                Some(t) => t.union(part)?,
+            });
+        }
+        let Some(table) = table else {
+            return internal_err!("a funnel without steps");
+        };
+        let mut order = order;
+        order.push(expr::column("step").sort(true, false));
+        table.sort(order)?.build()
     }
 
     /// Places the aggregates of `measure` (of metric `m`, filtered by
@@ -345,6 +580,7 @@ impl<'a> Planner<'a> {
             source: source.clone(),
             occurrence,
             window,
+            sequence: None,
         };
         let index = match self.groups.iter().position(|g| g.key == key) {
             Some(i) => i,
@@ -353,9 +589,10 @@ impl<'a> Planner<'a> {
                 self.groups.len() - 1
             }
         };
+        let alias = self.alias(index);
         let mut scope = MeasureScope {
             group: &mut self.groups[index],
-            alias: group_alias(index),
+            alias,
             row_filter,
             metric: &m.name,
         };

@@ -382,6 +382,9 @@ impl<'a> Cx<'a> {
             }
             i
         };
+        if let Some(step) = &f.attribution_step {
+            step_index(step, diags);
+        }
         for x in &f.exclude {
             Checker::new(diags, row).predicate(&x.predicate, "an exclusion");
             let a = step_index(&x.after, diags);

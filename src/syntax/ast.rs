@@ -141,6 +141,8 @@ pub struct Funnel {
     pub exclude: Vec<Exclusion>,
     pub hold_constant: Vec<Name>,
     pub attribution: Option<Spanned<Attribution>>,
+    /// `attribution: { step: name }`: that step's event gives the breakdown value.
+    pub attribution_step: Option<Name>,
     pub value: Spanned<FunnelValue>,
 }
 

@@ -626,9 +626,18 @@ fn funnel(cx: &mut Cx, node: &Node, ctx: &str) -> Option<Funnel> {
         .get("hold_constant")
         .map(|n| cx.names(n, "column"))
         .unwrap_or_default();
-    let attribution = f
-        .get("attribution")
-        .and_then(|n| cx.keyword(n, "attribution", Attribution::ALL, Attribution::parse));
+    // `first_step`, `last_step`, or `{ step: <name> }`.
+    let mut attribution_step = None;
+    let attribution = match f.get("attribution") {
+        Some(n) if matches!(n.kind, NodeKind::Map(_)) => {
+            if let Some(a) = cx.fields(n, "attribution", &["step"]) {
+                attribution_step = a.get("step").and_then(|s| cx.name(s, "step"));
+            }
+            None
+        }
+        Some(n) => cx.keyword(n, "attribution", Attribution::ALL, Attribution::parse),
+        None => None,
+    };
     let value = keyword_or(
         cx,
         &f,
@@ -645,6 +654,7 @@ fn funnel(cx: &mut Cx, node: &Node, ctx: &str) -> Option<Funnel> {
         exclude,
         hold_constant,
         attribution,
+        attribution_step,
         value: value?,
     })
 }

@@ -1,0 +1,304 @@
+//! lower: funnels and `time_between` as scan groups. The rows of such a group
+//! are not source rows but one row per entity and entry period, from the
+//! funnel aggregate: `__bucket`, the breakdown values it is attributed to,
+//! `__level` (steps reached) and `__t0..` (when, in microseconds). Metric
+//! values are ordinary aggregates over those rows.
+
+use super::expr::{self, Rows};
+use super::functions::sweep::{Attribution, Order, Spec};
+use super::group::BUCKET;
+use super::{Ctx, time};
+use crate::syntax::ast::{self, FunnelOrder, MetricKind, Statistic, TimeUnit};
+use datafusion::arrow::datatypes::{DataType, TimeUnit as ArrowUnit};
+use datafusion::common::{Result, ScalarValue, internal_err};
+use datafusion::functions::core::expr_fn::get_field;
+use datafusion::functions_aggregate::expr_fn as agg;
+use datafusion::logical_expr::{Expr, LogicalPlanBuilder, cast, lit, when};
+
+/// Column of the steps an entity's best attempt reached.
+pub const LEVEL: &str = "__level";
+
+/// Column of the time step `k` (0-based) was reached.
+pub fn time_column(k: usize) -> String {
+    format!("__t{k}")
+}
+
+/// A funnel as a group key: two metrics with equal sequences share a group.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sequence {
+    /// Start bounds are filled in from the run's range when planned.
+    pub spec: Spec,
+    pub steps: Vec<Expr>,
+    pub exclusions: Vec<Expr>,
+    pub hold: Vec<String>,
+    /// The metric's own filter and those of metrics above it.
+    pub filter: Option<Expr>,
+    /// Step names, for `explain` and step tables.
+    pub names: Vec<String>,
+}
+
+/// The sequence of a funnel or `time_between` metric.
+pub fn sequence(kind: &MetricKind, rows: &Rows, filter: Option<Expr>) -> Result<Sequence> {
+    let no_windows = |n: usize| vec![None; n];
+    match kind {
+        MetricKind::Funnel(f) => {
+            let names: Vec<String> = f.steps.iter().map(|s| s.name.value.clone()).collect();
+            let index = |n: &ast::Name| names.iter().position(|s| *s == n.value).unwrap_or(0);
+            let order = match f.order.value {
+                FunnelOrder::Ordered => Order::Ordered,
+                FunnelOrder::Strict => Order::Strict,
+                FunnelOrder::Any => Order::Any,
+            };
+            let attribution = match f.attribution.as_ref().map(|a| a.value) {
+                None | Some(ast::Attribution::FirstStep) => Attribution::FirstStep,
+                Some(ast::Attribution::LastStep) => Attribution::LastStep,
+            };
+            let attribution = match &f.attribution_step {
+                Some(step) => Attribution::Step(index(step)),
+                None => attribution,
+            };
+            Ok(Sequence {
+                spec: Spec {
+                    steps: f.steps.len(),
+                    order,
+                    window: f.within.value.millis.saturating_mul(1000),
+                    step_windows: f
+                        .steps
+                        .iter()
+                        .map(|s| s.within.as_ref().map(|w| w.value.millis.saturating_mul(1000)))
+                        .collect(),
+                    reuse: f.reuse_events.as_ref().is_some_and(|r| r.value),
+                    exclusions: f
+                        .exclude
+                        .iter()
+                        .map(|x| (index(&x.after), index(&x.before)))
+                        .collect(),
+                    attribution,
+                    first_only: false,
+                    start_from: None,
+                    start_to: None,
+                },
+                steps: f
+                    .steps
+                    .iter()
+                    .map(|s| rows.lower(&s.predicate))
+                    .collect::<Result<_>>()?,
+                exclusions: f
+                    .exclude
+                    .iter()
+                    .map(|x| rows.lower(&x.predicate))
+                    .collect::<Result<_>>()?,
+                hold: f.hold_constant.iter().map(|h| h.value.clone()).collect(),
+                filter,
+                names,
+            })
+        }
+        MetricKind::TimeBetween {
+            from, to, within, ..
+        } => Ok(Sequence {
+            spec: Spec {
+                steps: 2,
+                order: Order::Ordered,
+                window: within
+                    .as_ref()
+                    .map_or(i64::MAX, |w| w.value.millis.saturating_mul(1000)),
+                step_windows: no_windows(2),
+                // The `to` event may be the `from` event itself.
+                reuse: true,
+                exclusions: vec![],
+                attribution: Attribution::FirstStep,
+                first_only: true,
+                start_from: None,
+                start_to: None,
+            },
+            steps: vec![rows.lower(from)?, rows.lower(to)?],
+            exclusions: vec![],
+            hold: vec![],
+            filter,
+            names: vec!["from".into(), "to".into()],
+        }),
+        other => internal_err!("`{}` is not a sequence metric", other.key()),
+    }
+}
+
+/// Microseconds per result unit.
+pub fn unit_micros(u: TimeUnit) -> f64 {
+    match u {
+        TimeUnit::Seconds => 1e6,
+        TimeUnit::Minutes => 6e7,
+        TimeUnit::Hours => 3.6e9,
+        TimeUnit::Days => 8.64e10,
+    }
+}
+
+/// Entities whose best attempt reached at least `k` steps (`k >= 1`).
+pub fn reached(k: usize) -> Expr {
+    agg::count(lit(1i64)).filter_level(k)
+}
+
+/// The duration from step `a` to step `b` in `unit`, over entities that reached `b`.
+pub fn duration(stat: Statistic, a: usize, b: usize, unit: f64) -> (Expr, Option<Expr>) {
+    let d = cast(
+        expr::column(&time_column(b)) - expr::column(&time_column(a)),
+        DataType::Float64,
+    ) / lit(unit);
+    let e = match stat {
+        Statistic::Avg => agg::avg(d),
+        Statistic::Median => agg::median(d),
+        Statistic::Min => agg::min(d),
+        Statistic::Max => agg::max(d),
+        Statistic::Percentile(p) => super::functions::percentile(d, lit(p)),
+    };
+    (e, Some(level_at_least(b + 1)))
+}
+
+fn level_at_least(k: usize) -> Expr {
+    expr::column(LEVEL).gt_eq(lit(k as i32))
+}
+
+trait FilterLevel {
+    fn filter_level(self, k: usize) -> Expr;
+}
+
+impl FilterLevel for Expr {
+    fn filter_level(self, k: usize) -> Expr {
+        if k <= 1 {
+            return self;
+        }
+        expr::with_filter(self.clone(), Some(level_at_least(k))).unwrap_or(self)
+    }
+}
+
+/// The group's rows: `__bucket`, the breakdown dimensions, `__level`, `__t0..`.
+pub fn rows(
+    cx: &Ctx,
+    seq: &Sequence,
+    scan: LogicalPlanBuilder,
+    time_col: &str,
+    time_ty: &DataType,
+    entity: &str,
+    dim_types: &[DataType],
+) -> Result<LogicalPlanBuilder> {
+    let tz = cx.tz;
+    let range = cx.query.range;
+    let column = expr::column(time_col);
+    let is_date = matches!(time_ty, DataType::Date32 | DataType::Date64);
+    let local = time::local_time(column.clone(), time_ty, tz);
+    // Instants in microseconds; dates count in wall-clock days.
+    let micros = if is_date {
+        cast(local.clone(), DataType::Int64)
+    } else if let DataType::Timestamp(_, zone) = time_ty {
+        cast(
+            cast(
+                column.clone(),
+                DataType::Timestamp(ArrowUnit::Microsecond, zone.clone()),
+            ),
+            DataType::Int64,
+        )
+    } else {
+        return internal_err!("time column `{time_col}` of type {time_ty}");
+    };
+    let bound = |t: chrono::NaiveDateTime| {
+        if is_date {
+            time::wall_micros(t)
+        } else {
+            time::local_to_utc_micros(tz, t)
+        }
+    };
+    let mut spec = seq.spec.clone();
+    spec.start_from = Some(bound(range.from));
+    spec.start_to = Some(bound(range.to));
+
+    // Rows: in time for an attempt that starts in the range, and of use to it.
+    let lower = if spec.first_only {
+        None
+    } else {
+        Some(range.from)
+    };
+    let upper = chrono::Duration::try_milliseconds(spec.window / 1000)
+        .and_then(|w| range.to.checked_add_signed(w))
+        .filter(|_| spec.window < i64::MAX / 4);
+    let mut pred = column.clone().is_not_null().and(expr::column(entity).is_not_null());
+    if let Some(upper) = upper {
+        pred = pred.and(time::in_range(column.clone(), time_ty, tz, lower, upper));
+    } else if let Some(lower) = lower {
+        let far = chrono::NaiveDate::from_ymd_opt(9000, 1, 1)
+            .and_then(|d| d.and_hms_opt(0, 0, 0))
+            .unwrap_or(range.to);
+        pred = pred.and(time::in_range(column.clone(), time_ty, tz, Some(lower), far));
+    }
+    if let Some(f) = &seq.filter {
+        pred = pred.and(f.clone());
+    }
+    if spec.order != Order::Strict {
+        let useful = seq
+            .steps
+            .iter()
+            .chain(&seq.exclusions)
+            .cloned()
+            .reduce(Expr::or);
+        if let Some(u) = useful {
+            pred = pred.and(u);
+        }
+    }
+    let bucket = match cx.query.grain {
+        Some(g) => time::bucket(g, cx.model.project.week_start, local),
+        None => time::wall_lit(range.from),
+    };
+    let exclusions = seq
+        .exclusions
+        .iter()
+        .enumerate()
+        .map(|(k, x)| {
+            when(x.clone(), lit(1i64 << k))
+                .otherwise(lit(0i64))
+                .unwrap_or(lit(0i64))
+        })
+        .reduce(|a, b| a + b)
+        .unwrap_or(lit(0i64));
+    let call = super::functions::funnel(
+        &spec,
+        micros,
+        cast(bucket, DataType::Int64),
+        exclusions,
+        seq.steps.clone(),
+        seq.hold
+            .iter()
+            .map(|h| cast(expr::column(h), DataType::LargeUtf8))
+            .collect(),
+        cx.query
+            .group_by
+            .iter()
+            .map(|d| cast(expr::column(d), DataType::Utf8))
+            .collect(),
+    );
+    let f = || expr::column("__f");
+    let mut fields = vec![
+        cast(get_field(f(), "bucket"), time::LOCAL).alias(BUCKET),
+        get_field(f(), "level").alias(LEVEL),
+    ];
+    for (i, (d, ty)) in cx.query.group_by.iter().zip(dim_types).enumerate() {
+        let v = get_field(f(), format!("a{i}"));
+        let v = if *ty == DataType::Utf8 {
+            v
+        } else {
+            cast(v, ty.clone())
+        };
+        fields.push(v.alias(d));
+    }
+    for k in 0..spec.steps {
+        fields.push(get_field(f(), format!("t{k}")).alias(time_column(k)));
+    }
+    scan.filter(pred)?
+        .aggregate(
+            vec![expr::column(entity).alias("__entity")],
+            vec![call.alias("__f")],
+        )?
+        .unnest_column("__f")?
+        .project(fields)
+}
+
+/// A literal for a step name.
+pub fn name_lit(s: &str) -> Expr {
+    lit(ScalarValue::Utf8(Some(s.to_string())))
+}
