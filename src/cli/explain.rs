@@ -7,7 +7,9 @@ use crate::engine::{self, Engine, data_error};
 use crate::lower::{self, Lowered, sql::Dialect};
 use crate::semantic::model::Metric;
 use crate::span::Span;
-use crate::syntax::ast::{Grain, MetricKind, Occurrence};
+use crate::syntax::ast::{
+    Attribution, Funnel, FunnelOrder, FunnelValue, Grain, MetricKind, Occurrence, Statistic,
+};
 use std::fmt::Write as _;
 
 #[derive(Debug, clap::Args)]
@@ -136,8 +138,10 @@ pub fn explain(args: &Args) -> ExitStatus {
 /// Whether `name` is, or uses, a funnel or `time_between` metric.
 fn uses_sequence(model: &crate::semantic::model::Model, name: &str) -> bool {
     model.metric(name).is_some_and(|m| {
-        matches!(m.kind, MetricKind::Funnel(_) | MetricKind::TimeBetween { .. })
-            || m.depends_on.iter().any(|d| uses_sequence(model, &d.value))
+        matches!(
+            m.kind,
+            MetricKind::Funnel(_) | MetricKind::TimeBetween { .. }
+        ) || m.depends_on.iter().any(|d| uses_sequence(model, &d.value))
     })
 }
 
@@ -276,6 +280,46 @@ fn describe_metric(p: &Prepared, m: &Metric) -> String {
             };
             let _ = writeln!(out, "  running   total of `{}` {how}", metric.value);
         }
+        MetricKind::Funnel(f) => describe_funnel(p, f, &mut out),
+        MetricKind::TimeBetween {
+            from,
+            to,
+            statistic,
+            unit,
+            within,
+        } => {
+            let _ = writeln!(
+                out,
+                "  from      {} — each entity's first such event over all time; it enters the bucket it falls in, if in the range",
+                text(p, from.span)
+            );
+            let _ = writeln!(
+                out,
+                "  to        {} — the first such event at or after it (the same event counts: 0){}",
+                text(p, to.span),
+                within
+                    .as_ref()
+                    .map(|w| format!(", at most {} later (inclusive)", w.value.text))
+                    .unwrap_or_default()
+            );
+            let stat = match statistic.value {
+                Statistic::Avg => "mean".to_string(),
+                Statistic::Median => "median (the mean of the middle two for an even count)".into(),
+                Statistic::Min => "minimum".into(),
+                Statistic::Max => "maximum".into(),
+                Statistic::Percentile(q) => {
+                    format!(
+                        "{}th percentile (interpolated, like quantile_cont)",
+                        q * 100.0
+                    )
+                }
+            };
+            let _ = writeln!(
+                out,
+                "  value     {stat} of the durations in {}, over entities with both events",
+                unit.value.as_str()
+            );
+        }
         other => {
             let _ = writeln!(out, "  kind      {}", other.key());
         }
@@ -318,4 +362,81 @@ fn describe_metric(p: &Prepared, m: &Metric) -> String {
         }
     }
     out
+}
+
+fn describe_funnel(p: &Prepared, f: &Funnel, out: &mut String) {
+    for (i, step) in f.steps.iter().enumerate() {
+        let _ = writeln!(
+            out,
+            "  step {}    {}: {}{}",
+            i + 1,
+            step.name.value,
+            text(p, step.predicate.span),
+            step.within
+                .as_ref()
+                .map(|w| format!(" (within {} of the step before)", w.value.text))
+                .unwrap_or_default()
+        );
+    }
+    let order = match f.order.value {
+        FunnelOrder::Ordered => {
+            "ordered: each step is the first matching event after the step before; other events may come between"
+        }
+        FunnelOrder::Strict => {
+            "strict: each step must be the very next event of the entity (after the filter); any other event ends the attempt"
+        }
+        FunnelOrder::Any => {
+            "any: an attempt starts at any step's event; it reaches level k when k distinct steps happened in its window"
+        }
+    };
+    let _ = writeln!(out, "  order     {order}");
+    let _ = writeln!(
+        out,
+        "  window    {} from the attempt's first event, edge inclusive; the range bounds where attempts start, not where they end",
+        f.within.value.text
+    );
+    let reuse = f.reuse_events.as_ref().is_some_and(|r| r.value);
+    let _ = writeln!(
+        out,
+        "  attempts  one per step-1 event; per entity and entry bucket the best counts: the most steps, then the latest start; ties at one instant take lower steps first; {}",
+        if reuse {
+            "one event may satisfy consecutive steps (reuse_events)"
+        } else {
+            "each event satisfies at most one step"
+        }
+    );
+    for x in &f.exclude {
+        let _ = writeln!(
+            out,
+            "  exclude   {} after `{}` and before `{}` disqualifies the attempt",
+            text(p, x.predicate.span),
+            x.after.value,
+            x.before.value
+        );
+    }
+    if !f.hold_constant.is_empty() {
+        let names: Vec<&str> = f.hold_constant.iter().map(|h| h.value.as_str()).collect();
+        let _ = writeln!(
+            out,
+            "  hold      {}: the funnel runs separately per value (null is a value); the best attempt over them counts",
+            names.join(", ")
+        );
+    }
+    let attribution = match (&f.attribution_step, f.attribution.as_ref().map(|a| a.value)) {
+        (Some(s), _) => format!("the event of step `{}` (null when not reached)", s.value),
+        (None, Some(Attribution::LastStep)) => "the event of the last step reached".into(),
+        _ => "the step-1 event".into(),
+    };
+    let _ = writeln!(out, "  breakdown values come from {attribution}");
+    let value = match f.value.value {
+        FunnelValue::Steps => {
+            "a step table: entities reaching each step, conversion from the step before and from step 1, hours between steps"
+        }
+        FunnelValue::Entered => "entities that entered (reached step 1)",
+        FunnelValue::Converted => "entities that reached the last step",
+        FunnelValue::ConversionRate => {
+            "entities that reached the last step / entities that entered; null when none entered"
+        }
+    };
+    let _ = writeln!(out, "  value     {value}");
 }

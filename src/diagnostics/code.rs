@@ -148,6 +148,10 @@ codes! {
     /// The time or entity column of a source has null values (by the Parquet
     /// files' statistics): such rows cannot be bucketed or counted per entity.
     NullKeyValues = ("E0222", "null-key-values", Error),
+    /// Funnel settings that cannot go together: `order: any` with exclusions
+    /// or step windows (an unordered funnel has no "between" and no "step
+    /// before"), or more than 32 steps or exclusions.
+    FunnelSettingsConflict = ("E0223", "funnel-settings-conflict", Error),
 
     // ---- run: the command line and the data ------------------------------
     /// A metric named on the command line (`metricc run NAME`) is not defined

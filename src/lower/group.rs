@@ -154,15 +154,24 @@ impl Group {
                 .query
                 .group_by
                 .iter()
-                .map(|d| Ok(table.schema.field_with_unqualified_name(d)?.data_type().clone()))
+                .map(|d| {
+                    Ok(table
+                        .schema
+                        .field_with_unqualified_name(d)?
+                        .data_type()
+                        .clone())
+                })
                 .collect::<Result<Vec<_>>>()?;
-            let rows = sequence::rows(cx, seq, scan()?, &source.time, &time_ty, entity, &dim_types)?;
+            let rows =
+                sequence::rows(cx, seq, scan()?, &source.time, &time_ty, entity, &dim_types)?;
             let aggregates = self
                 .aggs
                 .iter()
                 .map(|a| {
-                    Ok(expr::with_filter(a.call.aggregate.clone(), a.call.filter.clone())?
-                        .alias(&a.name))
+                    Ok(
+                        expr::with_filter(a.call.aggregate.clone(), a.call.filter.clone())?
+                            .alias(&a.name),
+                    )
                 })
                 .collect::<Result<Vec<_>>>()?;
             let mut group_by = vec![expr::column(BUCKET)];

@@ -176,7 +176,6 @@ pub fn lower(model: &Model, query: &Query, tables: &HashMap<String, Table>) -> R
     Ok(out)
 }
 
-
 /// What group plans need to know about the run.
 pub(crate) struct Ctx<'a> {
     pub model: &'a Model,
@@ -385,12 +384,8 @@ impl<'a> Planner<'a> {
                 statistic, unit, ..
             } => {
                 let g = self.sequence_group(m, &filters)?;
-                let (agg, filter) = sequence::duration(
-                    statistic.value,
-                    0,
-                    1,
-                    sequence::unit_micros(unit.value),
-                );
+                let (agg, filter) =
+                    sequence::duration(statistic.value, 0, 1, sequence::unit_micros(unit.value));
                 self.sequence_aggregate(g, m, agg, filter, false)?
             }
             other => return internal_err!("`{}` metrics cannot be planned yet", other.key()),

@@ -65,7 +65,11 @@ pub fn sequence(kind: &MetricKind, rows: &Rows, filter: Option<Expr>) -> Result<
                     step_windows: f
                         .steps
                         .iter()
-                        .map(|s| s.within.as_ref().map(|w| w.value.millis.saturating_mul(1000)))
+                        .map(|s| {
+                            s.within
+                                .as_ref()
+                                .map(|w| w.value.millis.saturating_mul(1000))
+                        })
                         .collect(),
                     reuse: f.reuse_events.as_ref().is_some_and(|r| r.value),
                     exclusions: f
@@ -218,14 +222,23 @@ pub fn rows(
     let upper = chrono::Duration::try_milliseconds(spec.window / 1000)
         .and_then(|w| range.to.checked_add_signed(w))
         .filter(|_| spec.window < i64::MAX / 4);
-    let mut pred = column.clone().is_not_null().and(expr::column(entity).is_not_null());
+    let mut pred = column
+        .clone()
+        .is_not_null()
+        .and(expr::column(entity).is_not_null());
     if let Some(upper) = upper {
         pred = pred.and(time::in_range(column.clone(), time_ty, tz, lower, upper));
     } else if let Some(lower) = lower {
         let far = chrono::NaiveDate::from_ymd_opt(9000, 1, 1)
             .and_then(|d| d.and_hms_opt(0, 0, 0))
             .unwrap_or(range.to);
-        pred = pred.and(time::in_range(column.clone(), time_ty, tz, Some(lower), far));
+        pred = pred.and(time::in_range(
+            column.clone(),
+            time_ty,
+            tz,
+            Some(lower),
+            far,
+        ));
     }
     if let Some(f) = &seq.filter {
         pred = pred.and(f.clone());

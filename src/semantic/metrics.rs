@@ -382,6 +382,51 @@ impl<'a> Cx<'a> {
             }
             i
         };
+        let conflict = |what: String, span, label: &str, help: &str| {
+            Diagnostic::new(Code::FunnelSettingsConflict, what)
+                .at(span, label.to_string())
+                .with_help(help.to_string())
+        };
+        if f.order.value == FunnelOrder::Any {
+            for x in &f.exclude {
+                diags.push(conflict(
+                    "exclusions need ordered steps".into(),
+                    x.after.span,
+                    "an `order: any` funnel has no steps in between",
+                    "use `order: ordered`, or filter the excluded events out with the metric's `filter`",
+                ));
+            }
+            for step in &f.steps {
+                if let Some(w) = &step.within {
+                    diags.push(conflict(
+                        "a step window needs ordered steps".into(),
+                        w.span,
+                        "an `order: any` funnel has no step before this one",
+                        "use `order: ordered`, or drop the step's `within` (the funnel's `within` still applies)",
+                    ));
+                }
+            }
+        }
+        if f.steps.len() > 32 {
+            diags.push(conflict(
+                format!("funnel `{}` has {} steps", def.name.value, f.steps.len()),
+                def.kind_span,
+                "the funnel engine takes at most 32 steps",
+                "split the funnel in two",
+            ));
+        }
+        if f.exclude.len() > 32 {
+            diags.push(conflict(
+                format!(
+                    "funnel `{}` has {} exclusions",
+                    def.name.value,
+                    f.exclude.len()
+                ),
+                def.kind_span,
+                "the funnel engine takes at most 32 exclusions",
+                "combine exclusions with `or` in one predicate",
+            ));
+        }
         if let Some(step) = &f.attribution_step {
             step_index(step, diags);
         }

@@ -127,8 +127,7 @@ fn reference(spec: &Spec, events: &[Event]) -> Vec<Outcome> {
         if spec.order == Order::Any {
             let first = part.iter().position(|e| e.steps != 0);
             for (s, e) in part.iter().enumerate() {
-                if e.steps == 0 || (spec.first_only && Some(s) != first) || !can_start(spec, e.ts)
-                {
+                if e.steps == 0 || (spec.first_only && Some(s) != first) || !can_start(spec, e.ts) {
                     continue;
                 }
                 let end = e.ts.saturating_add(spec.window);
@@ -226,11 +225,15 @@ fn spec_strategy() -> impl Strategy<Value = Spec> {
             |(steps, order, window, reuse, first_only, from, to, seed)| {
                 let mut r = seed;
                 let mut next = |n: u64| {
-                    r = r.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                    r = r
+                        .wrapping_mul(6364136223846793005)
+                        .wrapping_add(1442695040888963407);
                     (r >> 33) % n.max(1)
                 };
                 let step_windows = (0..steps)
-                    .map(|s| (s > 0 && order != Order::Any && next(3) == 0).then(|| next(12) as i64))
+                    .map(|s| {
+                        (s > 0 && order != Order::Any && next(3) == 0).then(|| next(12) as i64)
+                    })
                     .collect();
                 let mut exclusions = Vec::new();
                 if order != Order::Any && steps >= 2 {
@@ -282,19 +285,20 @@ fn events_strategy(steps: usize) -> impl Strategy<Value = Vec<Event>> {
             hold,
             prop,
         });
-    proptest::collection::vec(one, 0..40).prop_flat_map(|v| {
-        // Duplicate some events, then shuffle: input order must not matter.
-        let n = v.len();
-        (Just(v), proptest::collection::vec(0..n.max(1), 0..5)).prop_map(|(mut v, dups)| {
-            for d in dups {
-                if let Some(e) = v.get(d).copied() {
-                    v.push(e);
+    proptest::collection::vec(one, 0..40)
+        .prop_flat_map(|v| {
+            // Duplicate some events, then shuffle: input order must not matter.
+            let n = v.len();
+            (Just(v), proptest::collection::vec(0..n.max(1), 0..5)).prop_map(|(mut v, dups)| {
+                for d in dups {
+                    if let Some(e) = v.get(d).copied() {
+                        v.push(e);
+                    }
                 }
-            }
-            v
+                v
+            })
         })
-    })
-    .prop_shuffle()
+        .prop_shuffle()
 }
 
 fn case_strategy() -> impl Strategy<Value = (Spec, Vec<Event>)> {
@@ -404,7 +408,10 @@ fn levels(spec: &Spec, mut events: Vec<Event>) -> Vec<(usize, Vec<i64>)> {
 #[test]
 fn window_edge_is_inclusive() {
     let s = spec(2, Order::Ordered, 10);
-    assert_eq!(levels(&s, vec![ev(0, 1), ev(10, 2)]), vec![(2, vec![0, 10])]);
+    assert_eq!(
+        levels(&s, vec![ev(0, 1), ev(10, 2)]),
+        vec![(2, vec![0, 10])]
+    );
     assert_eq!(levels(&s, vec![ev(0, 1), ev(11, 2)]), vec![(1, vec![0])]);
 }
 
@@ -419,7 +426,10 @@ fn ordered_allows_other_events_strict_does_not() {
 fn any_order_counts_distinct_steps() {
     // Step 3 first, then step 1, then step 2: all three within the window.
     let s = spec(3, Order::Any, 5);
-    assert_eq!(levels(&s, vec![ev(0, 4), ev(1, 1), ev(2, 2)])[0], (3, vec![0, 1, 2]));
+    assert_eq!(
+        levels(&s, vec![ev(0, 4), ev(1, 1), ev(2, 2)])[0],
+        (3, vec![0, 1, 2])
+    );
     let ordered = spec(3, Order::Ordered, 5);
     assert_eq!(levels(&ordered, vec![ev(0, 4), ev(1, 1), ev(2, 2)])[0].0, 2);
 }
@@ -444,7 +454,10 @@ fn re_entry_keeps_the_best_attempt_latest_start_on_ties() {
     assert_eq!(levels(&s, events)[0], (2, vec![0, 2]));
     // Equal levels: the later start wins.
     let events = vec![ev(0, 1), ev(3, 1), ev(4, 2)];
-    assert_eq!(levels(&spec(2, Order::Ordered, 10), events)[0], (2, vec![3, 4]));
+    assert_eq!(
+        levels(&spec(2, Order::Ordered, 10), events)[0],
+        (2, vec![3, 4])
+    );
 }
 
 #[test]
@@ -467,7 +480,10 @@ fn exclusions_disqualify_the_attempt() {
     late.ts = 7;
     assert_eq!(levels(&s, vec![ev(0, 1), late, ev(5, 2)])[0].0, 2);
     // A new attempt after the exclusion converts.
-    assert_eq!(levels(&s, vec![ev(0, 1), x, ev(4, 1), ev(5, 2)])[0], (2, vec![4, 5]));
+    assert_eq!(
+        levels(&s, vec![ev(0, 1), x, ev(4, 1), ev(5, 2)])[0],
+        (2, vec![4, 5])
+    );
 }
 
 #[test]
@@ -509,7 +525,10 @@ fn first_only_and_start_range() {
     s.first_only = true;
     s.reuse = true;
     // The first step-1 event is at 0; the later one does not start again.
-    assert_eq!(levels(&s, vec![ev(0, 1), ev(4, 1), ev(9, 2)])[0], (2, vec![0, 9]));
+    assert_eq!(
+        levels(&s, vec![ev(0, 1), ev(4, 1), ev(9, 2)])[0],
+        (2, vec![0, 9])
+    );
     // The first one falls before the range: nothing.
     s.start_from = Some(1);
     assert_eq!(levels(&s, vec![ev(0, 1), ev(4, 1), ev(9, 2)]), vec![]);

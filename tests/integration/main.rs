@@ -11,3 +11,4 @@ mod parser;
 mod robustness;
 mod run;
 mod run_cli;
+mod run_funnel;

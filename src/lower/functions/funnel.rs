@@ -113,7 +113,10 @@ fn event_fields() -> Fields {
 }
 
 fn list_of(fields: Fields) -> DataType {
-    DataType::List(Arc::new(Field::new_list_field(DataType::Struct(fields), true)))
+    DataType::List(Arc::new(Field::new_list_field(
+        DataType::Struct(fields),
+        true,
+    )))
 }
 
 impl AggregateUDFImpl for Funnel {
@@ -161,7 +164,10 @@ impl AggregateUDFImpl for Funnel {
             _ => return exec_err!("{FUNNEL}: the first argument must be a string literal"),
         };
         if spec.steps != steps {
-            return exec_err!("{FUNNEL}: the spec has {} steps, the call {steps}", spec.steps);
+            return exec_err!(
+                "{FUNNEL}: the spec has {} steps, the call {steps}",
+                spec.steps
+            );
         }
         Ok(Box::new(FunnelGroups {
             spec,
@@ -412,8 +418,7 @@ impl GroupsAccumulator for FunnelGroups {
         let mut bucket = Int64Builder::new();
         let mut level = Int32Builder::new();
         let mut times: Vec<Int64Builder> = (0..self.steps).map(|_| Int64Builder::new()).collect();
-        let mut attrs: Vec<StringBuilder> =
-            (0..self.props).map(|_| StringBuilder::new()).collect();
+        let mut attrs: Vec<StringBuilder> = (0..self.props).map(|_| StringBuilder::new()).collect();
         for events in groups.iter_mut() {
             for e in events.iter_mut() {
                 if !hold_rank.is_empty() {

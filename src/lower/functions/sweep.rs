@@ -304,7 +304,9 @@ fn ordered_sweep(spec: &Spec, events: &[Event], best: &mut BTreeMap<i64, Candida
                     a.start_pos,
                 ))
             });
-            live.dedup_by(|later, kept| later.bucket == kept.bucket && later.level() == kept.level());
+            live.dedup_by(|later, kept| {
+                later.bucket == kept.bucket && later.level() == kept.level()
+            });
             i += 1;
         }
     }
@@ -332,9 +334,9 @@ fn any_sweep(spec: &Spec, events: &[Event], best: &mut BTreeMap<i64, Candidate>)
             }
         }
         // Starts at one time share the window; the latest of them wins ties.
-        let start = (i..j).rev().find(|&p| {
-            events[p].steps != 0 && (!spec.first_only || Some(p) == first_start)
-        });
+        let start = (i..j)
+            .rev()
+            .find(|&p| events[p].steps != 0 && (!spec.first_only || Some(p) == first_start));
         if let Some(start) = start
             && can_start(spec, t)
         {

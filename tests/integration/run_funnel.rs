@@ -1,0 +1,282 @@
+//! Funnels and `time_between` through `metricc run`, on five developers whose
+//! every value below was worked out by hand (the reasoning is in comments).
+
+use crate::run::{csv, project};
+
+/// Weeks start Monday: 2026-03-02 and 2026-03-09.
+const EVENTS: &str = "
+ts:timestamp,developer_id,event,status:int,api_key_id,channel
+2026-03-02T10:00:00Z,d1,signup,,,search
+2026-03-02T11:00:00Z,d1,api_key_created,,k1,
+2026-03-03T10:00:00Z,d1,api_call,401,k1,
+2026-03-04T10:00:00Z,d1,api_call,200,k1,
+2026-03-03T09:00:00Z,d2,api_key_created,,k2,
+2026-03-03T09:00:00Z,d2,signup,,,social
+2026-03-10T09:00:00Z,d2,api_call,200,k2,
+2026-03-04T12:00:00Z,d3,signup,,,search
+2026-03-04T13:00:00Z,d3,api_call,200,,
+2026-03-05T12:00:00Z,d3,api_key_created,,k3,
+2026-03-09T08:00:00Z,d4,signup,,,social
+2026-03-09T09:00:00Z,d4,api_key_created,,k4,
+2026-03-16T08:00:01Z,d4,api_call,200,k4,
+2026-03-10T00:00:00Z,d5,signup,,,search
+2026-03-10T01:00:00Z,d5,api_key_created,,k5,
+2026-03-10T02:00:00Z,d5,api_call,500,k9,
+";
+
+const DEFS: &str = r#"
+sources:
+  events: { path: data/events.parquet, time: ts, entity: developer_id, dimensions: [event, channel] }
+metrics:
+  onboarding:
+    description: four steps
+    source: events
+    funnel:
+      steps:
+        - signup: event = 'signup'
+        - api_key: event = 'api_key_created'
+        - first_call: event = 'api_call'
+        - first_success: event = 'api_call' and status < 400
+      within: 14d
+      reuse_events: true
+  activation:
+    description: success within 7 days of signup
+    source: events
+    funnel:
+      steps:
+        - signup: event = 'signup'
+        - success: event = 'api_call' and status < 400
+      within: 7d
+      value: conversion_rate
+  activation_last:
+    description: the same, attributed to the last step reached
+    source: events
+    funnel:
+      steps:
+        - signup: event = 'signup'
+        - success: event = 'api_call' and status < 400
+      within: 7d
+      attribution: last_step
+      value: conversion_rate
+  strict_onboarding:
+    description: no other event between the steps
+    source: events
+    funnel:
+      steps:
+        - signup: event = 'signup'
+        - api_key: event = 'api_key_created'
+        - first_call: event = 'api_call'
+      within: 14d
+      order: strict
+      value: converted
+  keyed:
+    description: a call with the key just created
+    source: events
+    funnel:
+      steps:
+        - api_key: event = 'api_key_created'
+        - call: event = 'api_call'
+      within: 14d
+      hold_constant: [api_key_id]
+      value: converted
+  keyed_entered:
+    description: entered the keyed funnel
+    source: events
+    funnel:
+      steps:
+        - api_key: event = 'api_key_created'
+        - call: event = 'api_call'
+      within: 14d
+      hold_constant: [api_key_id]
+      value: entered
+  clean_entered:
+    description: signups not disqualified by a server error before success
+    source: events
+    funnel:
+      steps:
+        - signup: event = 'signup'
+        - success: event = 'api_call' and status < 400
+      within: 7d
+      exclude:
+        - event: event = 'api_call' and status >= 500
+          between: [signup, success]
+      value: entered
+  ttfc:
+    description: hours from signup to first call
+    source: events
+    time_between:
+      from: event = 'signup'
+      to: event = 'api_call'
+      statistic: median
+"#;
+
+fn fixture() -> tempfile::TempDir {
+    project(
+        "default_range: { from: 2026-03-02, to: 2026-03-16 }\n",
+        DEFS,
+        &[("data/events.parquet", EVENTS)],
+    )
+}
+
+/// Compares CSV text cell by cell; numbers to a relative 1e-9.
+fn assert_csv(got: &str, want: &str) {
+    let rows = |s: &str| -> Vec<Vec<String>> {
+        s.trim()
+            .lines()
+            .map(|l| l.trim().split(',').map(str::to_string).collect())
+            .collect()
+    };
+    let (g, w) = (rows(got), rows(want));
+    assert_eq!(g.len(), w.len(), "rows differ:\n{got}\nwant:\n{want}");
+    for (gr, wr) in g.iter().zip(&w) {
+        assert_eq!(gr.len(), wr.len(), "columns differ:\n{got}\nwant:\n{want}");
+        for (a, b) in gr.iter().zip(wr) {
+            let same = match (a.parse::<f64>(), b.parse::<f64>()) {
+                (Ok(x), Ok(y)) => (x - y).abs() <= 1e-9 * y.abs().max(1.0),
+                _ => a == b,
+            };
+            assert!(same, "cell `{a}` != `{b}`:\n{got}\nwant:\n{want}");
+        }
+    }
+}
+
+const S: f64 = 1.0 / 3600.0; // one second in hours
+
+#[test]
+fn onboarding_step_table_by_week() {
+    let p = fixture();
+    // Week 03-02: d1 reaches all four steps (key +1h, call +23h, success +24h);
+    // d2's key shares the signup's instant (ties take lower steps first: 0h),
+    // and its first call at +168h succeeds, so reuse makes it step 4 too (0h);
+    // d3 calls before creating a key, so stops at the key (+24h).
+    // Week 03-09: d4 (key +1h, call 7d 1s after the key... +167h 1s, success 0h);
+    // d5 (key +1h, call +1h that fails: step 3).
+    let got = csv(p.path(), "onboarding --by week");
+    let (a, b) = (167.0 + S, 168.0 + S);
+    let want = format!(
+        "week,step,step_name,entities,conversion_from_previous,conversion_from_first,avg_hours_from_previous,median_hours_from_previous,p90_hours_from_previous,median_hours_from_first
+2026-03-02,1,signup,3,,,,,,
+2026-03-02,2,api_key,3,1.0,1.0,{},1.0,19.4,1.0
+2026-03-02,3,first_call,2,{},{},95.5,95.5,153.5,96.0
+2026-03-02,4,first_success,2,1.0,{},12.0,12.0,21.6,108.0
+2026-03-09,1,signup,2,,,,,,
+2026-03-09,2,api_key,2,1.0,1.0,1.0,1.0,1.0,1.0
+2026-03-09,3,first_call,2,1.0,1.0,{},{},{},{}
+2026-03-09,4,first_success,1,0.5,0.5,0.0,0.0,0.0,{b}
+",
+        25.0 / 3.0,
+        2.0 / 3.0,
+        2.0 / 3.0,
+        2.0 / 3.0,
+        (a + 1.0) / 2.0,
+        (a + 1.0) / 2.0,
+        1.0 + 0.9 * (a - 1.0),
+        (b + 2.0) / 2.0,
+    );
+    assert_csv(&got, &want);
+}
+
+#[test]
+fn conversion_window_edge_strict_hold_and_exclusions() {
+    let p = fixture();
+    // activation: d1 (+48h), d2 (exactly +7d: the edge is inclusive) and d3
+    // (+1h, no key needed) convert; d4 succeeds 7d 1s after: too late; d5
+    // only fails. strict: d3's call comes between signup and key. keyed:
+    // d5's call uses another key. clean_entered: d5's server error after
+    // signup, before any success, disqualifies its only attempt.
+    let got = csv(
+        p.path(),
+        "activation strict_onboarding keyed keyed_entered clean_entered --by week",
+    );
+    assert_csv(
+        &got,
+        "week,activation,strict_onboarding,keyed,keyed_entered,clean_entered
+         2026-03-02,1.0,2,2,3,3
+         2026-03-09,0.0,2,1,2,1",
+    );
+}
+
+#[test]
+fn time_between_is_first_from_to_first_to() {
+    let p = fixture();
+    // Hours to the first call: d1 24, d2 168, d3 1 | d4 168 and 1s, d5 2.
+    let got = csv(p.path(), "ttfc activation --by week");
+    assert_csv(
+        &got,
+        &format!(
+            "week,ttfc,activation\n2026-03-02,24.0,1.0\n2026-03-09,{},0.0",
+            (168.0 + S + 2.0) / 2.0
+        ),
+    );
+    // Totals: the median of five; the activation share of five signups.
+    let got = csv(p.path(), "ttfc activation");
+    assert_csv(&got, "ttfc,activation\n24.0,0.6");
+}
+
+#[test]
+fn breakdown_follows_the_attribution() {
+    let p = fixture();
+    // first_step (default): the signup's channel. last_step: the channel of
+    // the last step reached; the success calls carry none (empty = null), so
+    // week 03-02's three converters count under null.
+    let got = csv(
+        p.path(),
+        "activation activation_last --by week --group-by channel",
+    );
+    assert_csv(
+        &got,
+        "week,channel,activation,activation_last
+         2026-03-02,search,1.0,
+         2026-03-02,social,1.0,
+         2026-03-02,,,1.0
+         2026-03-09,search,0.0,0.0
+         2026-03-09,social,0.0,0.0
+         2026-03-09,,,",
+    );
+}
+
+#[test]
+fn the_range_bounds_entry_not_conversion() {
+    let p = fixture();
+    // Only week 03-09's signups enter; d4 converts (onboarding, 14d) with its
+    // call after the range's end.
+    let got = csv(
+        p.path(),
+        "strict_onboarding --from 2026-03-09 --to 2026-03-16",
+    );
+    assert_csv(&got, "strict_onboarding\n2");
+}
+
+#[test]
+fn explain_states_the_rules_and_funnels_have_no_sql() {
+    let p = fixture();
+    let out = crate::run::metricc(&["explain", "onboarding", "ttfc"], p.path());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for rule in [
+        "edge inclusive",
+        "the latest start",
+        "ties at one instant take lower steps first",
+        "one event may satisfy consecutive steps",
+        "first such event over all time",
+        "step table of `onboarding`",
+    ] {
+        assert!(text.contains(rule), "missing `{rule}` in:\n{text}");
+    }
+    let out = crate::run::metricc(&["explain", "onboarding", "--sql"], p.path());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("E0308") && err.contains("onboarding"), "{err}");
+    // Without names, --sql leaves them out with a note.
+    let out = crate::run::metricc(&["explain", "--sql"], p.path());
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "nothing is left: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
