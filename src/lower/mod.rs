@@ -494,49 +494,68 @@ impl<'a> Planner<'a> {
             .filter(|c| !c.name.starts_with("__"))
             .map(Expr::Column)
             .collect();
+        // One row per step: the wide row crossed with the step numbers, each
+        // column picked by step. A cross join, not a union of one projection
+        // per step, so the funnel runs once.
+        let n = f.steps.len();
+        let steps = LogicalPlanBuilder::values(
+            f.steps
+                .iter()
+                .enumerate()
+                .map(|(k, s)| vec![lit((k + 1) as i64), sequence::name_lit(&s.name.value)])
+                .collect(),
+        )?
+        .project(vec![
+            expr::column("column1").alias("step"),
+            expr::column("column2").alias("step_name"),
+        ])?
+        .build()?;
         let col = |n: String| expr::column(&n);
         let null = || lit(ScalarValue::Float64(None));
-        let mut table: Option<LogicalPlanBuilder> = None;
-        for (k, step) in f.steps.iter().enumerate() {
-            let mut select = keys.clone();
-            select.push(lit((k + 1) as i64).alias("step"));
-            select.push(sequence::name_lit(&step.name.value).alias("step_name"));
-            select.push(col(format!("__n{k}")).alias("entities"));
-            let (prev, first, times) = if k == 0 {
-                (null(), null(), [null(), null(), null(), null()])
-            } else {
-                (
-                    expr::divide(col(format!("__n{k}")), col(format!("__n{}", k - 1))),
-                    expr::divide(col(format!("__n{k}")), col("__n0".into())),
-                    [
-                        col(format!("__avg{k}")),
-                        col(format!("__median{k}")),
-                        col(format!("__p90{k}")),
-                        col(format!("__first{k}")),
-                    ],
-                )
-            };
-            select.push(prev.alias("conversion_from_previous"));
-            select.push(first.alias("conversion_from_first"));
-            let [avg, median, p90, from_first] = times;
-            select.push(cast(avg, DataType::Float64).alias("avg_hours_from_previous"));
-            select.push(cast(median, DataType::Float64).alias("median_hours_from_previous"));
-            select.push(cast(p90, DataType::Float64).alias("p90_hours_from_previous"));
-            select.push(cast(from_first, DataType::Float64).alias("median_hours_from_first"));
-            let part = LogicalPlanBuilder::from(wide.clone())
-                .project(select)?
-                .build()?;
-            table = Some(match table {
-                None => LogicalPlanBuilder::from(part),
-                Some(t) => t.union(part)?,
+        // `pick(k)`: the expression of step k (0-based), null for step 1
+        // where `from_second` is set.
+        let pick = |of: &dyn Fn(usize) -> Expr, from_second: bool| -> Result<Expr> {
+            let step = expr::column("step");
+            let mut case = datafusion::logical_expr::when(step.clone().eq(lit(1i64)), {
+                if from_second { null() } else { of(0) }
             });
-        }
-        let Some(table) = table else {
-            return internal_err!("a funnel without steps");
+            for k in 1..n {
+                case = case.when(step.clone().eq(lit((k + 1) as i64)), of(k));
+            }
+            case.otherwise(null())
         };
+        let entities = pick(&|k| cast(col(format!("__n{k}")), DataType::Int64), false)?;
+        let previous = pick(
+            &|k| expr::divide(col(format!("__n{k}")), col(format!("__n{}", k.max(1) - 1))),
+            true,
+        )?;
+        let first = pick(
+            &|k| expr::divide(col(format!("__n{k}")), col("__n0".into())),
+            true,
+        )?;
+        let time = |label: &'static str| {
+            pick(
+                &move |k| cast(col(format!("__{label}{k}")), DataType::Float64),
+                true,
+            )
+        };
+        let mut select = keys;
+        select.push(expr::column("step"));
+        select.push(expr::column("step_name"));
+        select.push(cast(entities, DataType::Int64).alias("entities"));
+        select.push(previous.alias("conversion_from_previous"));
+        select.push(first.alias("conversion_from_first"));
+        select.push(time("avg")?.alias("avg_hours_from_previous"));
+        select.push(time("median")?.alias("median_hours_from_previous"));
+        select.push(time("p90")?.alias("p90_hours_from_previous"));
+        select.push(time("first")?.alias("median_hours_from_first"));
         let mut order = order;
         order.push(expr::column("step").sort(true, false));
-        table.sort(order)?.build()
+        LogicalPlanBuilder::from(wide)
+            .cross_join(steps)?
+            .project(select)?
+            .sort(order)?
+            .build()
     }
 
     /// Places the aggregates of `measure` (of metric `m`, filtered by

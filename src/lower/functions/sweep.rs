@@ -296,6 +296,10 @@ fn ordered_sweep(spec: &Spec, events: &[Event], best: &mut BTreeMap<i64, Candida
                 i += 1;
                 continue;
             }
+            if live.len() < 2 {
+                i += 1;
+                continue;
+            }
             live.sort_by(|a, b| {
                 (a.bucket, a.level(), b.start_ts, b.start_pos).cmp(&(
                     b.bucket,
