@@ -90,15 +90,13 @@ pub fn run(args: &Args) -> ExitStatus {
     }
     let mut bytes = Vec::new();
     for (i, t) in shown.iter().enumerate() {
+        if i > 0 {
+            bytes.push(b'\n');
+        }
         if let Some(f) = &t.funnel
             && args.format == OutputFormat::Table
         {
-            if i > 0 {
-                bytes.push(b'\n');
-            }
             bytes.extend_from_slice(format!("funnel {f}, step by step:\n").as_bytes());
-        } else if i > 0 {
-            bytes.push(b'\n');
         }
         let is_steps = t.funnel.is_some();
         match output::encode(&t.schema, &t.batches, args.format, vertical && !is_steps) {

@@ -90,33 +90,30 @@ impl Group {
     }
 
     pub fn summary(&self, alias: &str) -> GroupSummary {
-        let how = match (&self.key.occurrence, &self.key.window) {
-            _ if self.key.sequence.is_some() => {
-                let seq = self.key.sequence.as_ref().map(|q| &q.spec);
-                seq.map(|q| {
-                    format!(
-                        "best attempt per entity and entry period: {} steps, {}{}",
-                        q.steps,
-                        format!("{:?}", q.order).to_lowercase(),
-                        if q.first_only {
-                            ", first `from` event only".to_string()
-                        } else {
-                            format!(
-                                ", within {}",
-                                crate::lower::describe_millis(q.window / 1000)
-                            )
-                        }
-                    )
-                })
-                .unwrap_or_default()
+        let how = match (&self.key.sequence, &self.key.occurrence, &self.key.window) {
+            (Some(seq), _, _) => {
+                let q = &seq.spec;
+                format!(
+                    "best attempt per entity and entry period: {} steps, {}{}",
+                    q.steps,
+                    format!("{:?}", q.order).to_lowercase(),
+                    if q.first_only {
+                        ", first `from` event only".to_string()
+                    } else {
+                        format!(
+                            ", within {}",
+                            crate::lower::describe_millis(q.window / 1000)
+                        )
+                    }
+                )
             }
-            (None, None) => "scan".to_string(),
-            (Some((first, _)), w) => format!(
+            (None, None, None) => "scan".to_string(),
+            (None, Some((first, _)), w) => format!(
                 "{} occurrence per entity{}",
                 if *first { "first" } else { "last" },
                 w.map(describe_window).unwrap_or_default()
             ),
-            (None, Some(w)) => format!("rows{}", describe_window(*w)),
+            (None, None, Some(w)) => format!("rows{}", describe_window(*w)),
         };
         GroupSummary {
             alias: alias.to_string(),
@@ -146,6 +143,36 @@ impl Group {
         let range = cx.query.range;
         let dims: Vec<Expr> = cx.query.group_by.iter().map(|d| expr::column(d)).collect();
 
+        // A WHERE that keeps the rows any aggregate needs; when all share one
+        // filter it moves out of the aggregates entirely.
+        let mut distinct: Vec<&Expr> = Vec::new();
+        let mut unfiltered = false;
+        for a in &self.aggs {
+            match &a.row_filter {
+                Some(f) if !distinct.contains(&f) => distinct.push(f),
+                Some(_) => {}
+                None => unfiltered = true,
+            }
+        }
+        let shared = !unfiltered && distinct.len() == 1;
+        let keep = if unfiltered || distinct.is_empty() {
+            None
+        } else {
+            distinct.iter().map(|f| (*f).clone()).reduce(Expr::or)
+        };
+        let aggregates: Vec<Expr> = self
+            .aggs
+            .iter()
+            .map(|a| {
+                let filter = match (shared, &a.row_filter, &a.call.filter) {
+                    (true, _, m) | (false, None, m) => m.clone(),
+                    (false, Some(r), None) => Some(r.clone()),
+                    (false, Some(r), Some(m)) => Some(r.clone().and(m.clone())),
+                };
+                Ok(expr::with_filter(a.call.aggregate.clone(), filter)?.alias(&a.name))
+            })
+            .collect::<Result<_>>()?;
+
         if let Some(seq) = &self.key.sequence {
             let Some(entity) = &source.entity else {
                 return internal_err!("a funnel on source `{}` without an entity", source.name);
@@ -164,16 +191,6 @@ impl Group {
                 .collect::<Result<Vec<_>>>()?;
             let rows =
                 sequence::rows(cx, seq, scan()?, &source.time, &time_ty, entity, &dim_types)?;
-            let aggregates = self
-                .aggs
-                .iter()
-                .map(|a| {
-                    Ok(
-                        expr::with_filter(a.call.aggregate.clone(), a.call.filter.clone())?
-                            .alias(&a.name),
-                    )
-                })
-                .collect::<Result<Vec<_>>>()?;
             let mut group_by = vec![expr::column(BUCKET)];
             group_by.extend(dims);
             return rows.aggregate(group_by, aggregates)?.alias(alias)?.build();
@@ -221,35 +238,6 @@ impl Group {
             )?;
         }
 
-        // A WHERE that keeps the rows any aggregate needs; when all share one
-        // filter it moves out of the aggregates entirely.
-        let mut distinct: Vec<&Expr> = Vec::new();
-        let mut unfiltered = false;
-        for a in &self.aggs {
-            match &a.row_filter {
-                Some(f) if !distinct.contains(&f) => distinct.push(f),
-                Some(_) => {}
-                None => unfiltered = true,
-            }
-        }
-        let shared = !unfiltered && distinct.len() == 1;
-        let keep = if unfiltered || distinct.is_empty() {
-            None
-        } else {
-            distinct.iter().map(|f| (*f).clone()).reduce(Expr::or)
-        };
-        let aggregates: Vec<Expr> = self
-            .aggs
-            .iter()
-            .map(|a| {
-                let filter = match (shared, &a.row_filter, &a.call.filter) {
-                    (true, _, m) | (false, None, m) => m.clone(),
-                    (false, Some(r), None) => Some(r.clone()),
-                    (false, Some(r), Some(m)) => Some(r.clone().and(m.clone())),
-                };
-                Ok(expr::with_filter(a.call.aggregate.clone(), filter)?.alias(&a.name))
-            })
-            .collect::<Result<_>>()?;
         let local = time::local_time(time_col.clone(), &time_ty, cx.tz);
 
         let grouped = match self.key.window {

@@ -369,8 +369,8 @@ impl<'a> Planner<'a> {
             MetricKind::Funnel(f) => {
                 let g = self.sequence_group(m, &filters)?;
                 let n = f.steps.len();
-                let entered = self.sequence_value(g, m, sequence::reached(1), true)?;
-                let converted = self.sequence_value(g, m, sequence::reached(n), true)?;
+                let entered = self.sequence_aggregate(g, m, sequence::reached(1), true)?;
+                let converted = self.sequence_aggregate(g, m, sequence::reached(n), true)?;
                 match f.value.value {
                     ast::FunnelValue::Entered => entered,
                     ast::FunnelValue::Converted => converted,
@@ -384,9 +384,9 @@ impl<'a> Planner<'a> {
                 statistic, unit, ..
             } => {
                 let g = self.sequence_group(m, &filters)?;
-                let (agg, filter) =
+                let d =
                     sequence::duration(statistic.value, 0, 1, sequence::unit_micros(unit.value));
-                self.sequence_aggregate(g, m, agg, filter, false)?
+                self.sequence_aggregate(g, m, d, false)?
             }
             other => return internal_err!("`{}` metrics cannot be planned yet", other.key()),
         };
@@ -413,32 +413,32 @@ impl<'a> Planner<'a> {
             .into_iter()
             .reduce(Expr::and);
         let seq = sequence::sequence(&m.kind, &rows, filter)?;
-        let key = GroupKey {
+        Ok(self.group(GroupKey {
             source: source.clone(),
             occurrence: None,
             window: None,
             sequence: Some(seq),
-        };
-        Ok(match self.groups.iter().position(|g| g.key == key) {
+        }))
+    }
+
+    /// The index of the group with `key`, added if new.
+    fn group(&mut self, key: GroupKey) -> usize {
+        match self.groups.iter().position(|g| g.key == key) {
             Some(i) => i,
             None => {
                 self.groups.push(Group::new(key));
                 self.groups.len() - 1
             }
-        })
+        }
     }
 
-    /// A count over group `g`'s per-entity rows; 0 when a bucket has none.
-    fn sequence_value(&mut self, g: usize, m: &Metric, count: Expr, zero: bool) -> Result<Expr> {
-        self.sequence_aggregate(g, m, count, None, zero)
-    }
-
+    /// An aggregate over group `g`'s per-entity rows, `(aggregate, filter)`;
+    /// `zero`: 0, not null, when a bucket has none.
     fn sequence_aggregate(
         &mut self,
         g: usize,
         m: &Metric,
-        aggregate: Expr,
-        filter: Option<Expr>,
+        (aggregate, filter): (Expr, Option<Expr>),
         zero: bool,
     ) -> Result<Expr> {
         let alias = self.alias(g);
@@ -468,7 +468,7 @@ impl<'a> Planner<'a> {
         let hours = sequence::unit_micros(ast::TimeUnit::Hours);
         let mut values = Vec::new();
         for k in 0..f.steps.len() {
-            let v = self.sequence_value(g, m, sequence::reached(k + 1), true)?;
+            let v = self.sequence_aggregate(g, m, sequence::reached(k + 1), true)?;
             values.push((format!("__n{k}"), v));
             if k > 0 {
                 for (label, stat) in [
@@ -476,12 +476,12 @@ impl<'a> Planner<'a> {
                     ("median", ast::Statistic::Median),
                     ("p90", ast::Statistic::Percentile(0.9)),
                 ] {
-                    let (agg, filter) = sequence::duration(stat, k - 1, k, hours);
-                    let v = self.sequence_aggregate(g, m, agg, filter, false)?;
+                    let d = sequence::duration(stat, k - 1, k, hours);
+                    let v = self.sequence_aggregate(g, m, d, false)?;
                     values.push((format!("__{label}{k}"), v));
                 }
-                let (agg, filter) = sequence::duration(ast::Statistic::Median, 0, k, hours);
-                let v = self.sequence_aggregate(g, m, agg, filter, false)?;
+                let d = sequence::duration(ast::Statistic::Median, 0, k, hours);
+                let v = self.sequence_aggregate(g, m, d, false)?;
                 values.push((format!("__first{k}"), v));
             }
         }
@@ -502,7 +502,7 @@ impl<'a> Planner<'a> {
             f.steps
                 .iter()
                 .enumerate()
-                .map(|(k, s)| vec![lit((k + 1) as i64), sequence::name_lit(&s.name.value)])
+                .map(|(k, s)| vec![lit((k + 1) as i64), lit(s.name.value.as_str())])
                 .collect(),
         )?
         .project(vec![
@@ -590,19 +590,12 @@ impl<'a> Planner<'a> {
             Occurrence::First => Some((true, row_filter.take())),
             Occurrence::Last => Some((false, row_filter.take())),
         };
-        let key = GroupKey {
+        let index = self.group(GroupKey {
             source: source.clone(),
             occurrence,
             window,
             sequence: None,
-        };
-        let index = match self.groups.iter().position(|g| g.key == key) {
-            Some(i) => i,
-            None => {
-                self.groups.push(Group::new(key));
-                self.groups.len() - 1
-            }
-        };
+        });
         let alias = self.alias(index);
         let mut scope = MeasureScope {
             group: &mut self.groups[index],

@@ -10,7 +10,7 @@ use super::group::BUCKET;
 use super::{Ctx, time};
 use crate::syntax::ast::{self, FunnelOrder, MetricKind, Statistic, TimeUnit};
 use datafusion::arrow::datatypes::{DataType, TimeUnit as ArrowUnit};
-use datafusion::common::{Result, ScalarValue, internal_err};
+use datafusion::common::{Result, internal_err};
 use datafusion::functions::core::expr_fn::get_field;
 use datafusion::functions_aggregate::expr_fn as agg;
 use datafusion::logical_expr::{Expr, LogicalPlanBuilder, cast, lit, when};
@@ -39,7 +39,6 @@ pub struct Sequence {
 
 /// The sequence of a funnel or `time_between` metric.
 pub fn sequence(kind: &MetricKind, rows: &Rows, filter: Option<Expr>) -> Result<Sequence> {
-    let no_windows = |n: usize| vec![None; n];
     match kind {
         MetricKind::Funnel(f) => {
             let names: Vec<String> = f.steps.iter().map(|s| s.name.value.clone()).collect();
@@ -106,7 +105,7 @@ pub fn sequence(kind: &MetricKind, rows: &Rows, filter: Option<Expr>) -> Result<
                 window: within
                     .as_ref()
                     .map_or(i64::MAX, |w| w.value.millis.saturating_mul(1000)),
-                step_windows: no_windows(2),
+                step_windows: vec![None; 2],
                 // The `to` event may be the `from` event itself.
                 reuse: true,
                 exclusions: vec![],
@@ -135,9 +134,10 @@ pub fn unit_micros(u: TimeUnit) -> f64 {
     }
 }
 
-/// Entities whose best attempt reached at least `k` steps (`k >= 1`).
-pub fn reached(k: usize) -> Expr {
-    agg::count(lit(1i64)).filter_level(k)
+/// Entities whose best attempt reached at least `k` steps (`k >= 1`): the
+/// count and its row filter.
+pub fn reached(k: usize) -> (Expr, Option<Expr>) {
+    (agg::count(lit(1i64)), (k > 1).then(|| level_at_least(k)))
 }
 
 /// The duration from step `a` to step `b` in `unit`, over entities that reached `b`.
@@ -158,19 +158,6 @@ pub fn duration(stat: Statistic, a: usize, b: usize, unit: f64) -> (Expr, Option
 
 fn level_at_least(k: usize) -> Expr {
     expr::column(LEVEL).gt_eq(lit(k as i32))
-}
-
-trait FilterLevel {
-    fn filter_level(self, k: usize) -> Expr;
-}
-
-impl FilterLevel for Expr {
-    fn filter_level(self, k: usize) -> Expr {
-        if k <= 1 {
-            return self;
-        }
-        expr::with_filter(self.clone(), Some(level_at_least(k))).unwrap_or(self)
-    }
 }
 
 /// The group's rows: `__bucket`, the breakdown dimensions, `__level`, `__t0..`.
@@ -309,9 +296,4 @@ pub fn rows(
         )?
         .unnest_column("__f")?
         .project(fields)
-}
-
-/// A literal for a step name.
-pub fn name_lit(s: &str) -> Expr {
-    lit(ScalarValue::Utf8(Some(s.to_string())))
 }

@@ -169,17 +169,7 @@ impl AggregateUDFImpl for Funnel {
                 spec.steps
             );
         }
-        Ok(Box::new(FunnelGroups {
-            spec,
-            steps,
-            holds,
-            props,
-            groups: Vec::new(),
-            hold_values: Interner::default(),
-            prop_values: Interner::default(),
-            key: String::new(),
-            events: 0,
-        }))
+        Ok(Box::new(FunnelGroups::new(spec, steps, holds, props)))
     }
 }
 
@@ -272,6 +262,20 @@ struct FunnelGroups {
 }
 
 impl FunnelGroups {
+    fn new(spec: Spec, steps: usize, holds: usize, props: usize) -> Self {
+        FunnelGroups {
+            spec,
+            steps,
+            holds,
+            props,
+            groups: Vec::new(),
+            hold_values: Interner::default(),
+            prop_values: Interner::default(),
+            key: String::new(),
+            events: 0,
+        }
+    }
+
     fn push_rows(
         &mut self,
         values: &[ArrayRef],
@@ -516,17 +520,7 @@ impl GroupsAccumulator for FunnelGroups {
         opt_filter: Option<&BooleanArray>,
     ) -> Result<Vec<ArrayRef>> {
         // One group per row: run the rows through a scratch accumulator.
-        let mut scratch = FunnelGroups {
-            spec: self.spec.clone(),
-            steps: self.steps,
-            holds: self.holds,
-            props: self.props,
-            groups: Vec::new(),
-            hold_values: Interner::default(),
-            prop_values: Interner::default(),
-            key: String::new(),
-            events: 0,
-        };
+        let mut scratch = FunnelGroups::new(self.spec.clone(), self.steps, self.holds, self.props);
         let n = values.first().map_or(0, |a| a.len());
         let indices: Vec<usize> = (0..n).collect();
         scratch.update_batch(values, &indices, opt_filter, n)?;

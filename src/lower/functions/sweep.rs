@@ -292,25 +292,19 @@ fn ordered_sweep(spec: &Spec, events: &[Event], best: &mut BTreeMap<i64, Candida
                 }
                 !done
             });
-            if !spec.exclusions.is_empty() {
-                i += 1;
-                continue;
+            if spec.exclusions.is_empty() && live.len() > 1 {
+                live.sort_by(|a, b| {
+                    (a.bucket, a.level(), b.start_ts, b.start_pos).cmp(&(
+                        b.bucket,
+                        b.level(),
+                        a.start_ts,
+                        a.start_pos,
+                    ))
+                });
+                live.dedup_by(|later, kept| {
+                    later.bucket == kept.bucket && later.level() == kept.level()
+                });
             }
-            if live.len() < 2 {
-                i += 1;
-                continue;
-            }
-            live.sort_by(|a, b| {
-                (a.bucket, a.level(), b.start_ts, b.start_pos).cmp(&(
-                    b.bucket,
-                    b.level(),
-                    a.start_ts,
-                    a.start_pos,
-                ))
-            });
-            live.dedup_by(|later, kept| {
-                later.bucket == kept.bucket && later.level() == kept.level()
-            });
             i += 1;
         }
     }
