@@ -137,7 +137,8 @@ impl Engine {
                 .collect(t.plan)
                 .map_err(|e| Failure::Data(data_error(None, e)))?;
             out.push(Computed {
-                funnel: t.funnel,
+                metric: t.metric,
+                title: t.title,
                 schema,
                 batches,
             });
@@ -186,8 +187,10 @@ fn partition_root(file: &Path) -> PathBuf {
 /// One computed result table.
 #[derive(Debug, Clone)]
 pub struct Computed {
-    /// `None` for the metrics table; the funnel's name for a step table.
-    pub funnel: Option<String>,
+    /// `None` for the metrics table; the metric whose table it is otherwise.
+    pub metric: Option<String>,
+    /// What the table holds, in words.
+    pub title: String,
     pub schema: SchemaRef,
     pub batches: Vec<RecordBatch>,
 }

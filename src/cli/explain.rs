@@ -96,9 +96,9 @@ pub fn explain(args: &Args) -> ExitStatus {
     }
     out.push_str(&describe(&p, &lowered));
     for t in &lowered.tables {
-        let title = match &t.funnel {
+        let title = match &t.metric {
             None => "Logical plan".to_string(),
-            Some(f) => format!("Logical plan of the step table of `{f}`"),
+            Some(_) => format!("Logical plan of the table \"{}\"", t.title),
         };
         let _ = writeln!(
             out,

@@ -79,10 +79,10 @@ pub fn run(args: &Args) -> ExitStatus {
     if !args.quiet && shown.len() < tables.len() {
         let left: Vec<&str> = tables[shown.len()..]
             .iter()
-            .filter_map(|t| t.funnel.as_deref())
+            .filter_map(|t| t.metric.as_deref())
             .collect();
         eprintln!(
-            "note: {} holds one table; the step table of {} was not written (run `metricc run {}` to write it)",
+            "note: {} holds one table; the table of {} was not written (run `metricc run {}` to write it)",
             args.format.name(),
             left.join(", "),
             left.first().copied().unwrap_or_default()
@@ -93,12 +93,10 @@ pub fn run(args: &Args) -> ExitStatus {
         if i > 0 {
             bytes.push(b'\n');
         }
-        if let Some(f) = &t.funnel
-            && args.format == OutputFormat::Table
-        {
-            bytes.extend_from_slice(format!("funnel {f}, step by step:\n").as_bytes());
+        if t.metric.is_some() && args.format == OutputFormat::Table {
+            bytes.extend_from_slice(format!("{}:\n", t.title).as_bytes());
         }
-        let is_steps = t.funnel.is_some();
+        let is_steps = t.metric.is_some();
         match output::encode(&t.schema, &t.batches, args.format, vertical && !is_steps) {
             Ok(b) => bytes.extend(b),
             Err(e) => return request::internal(format!("failed to encode the result: {e}")),

@@ -2,6 +2,8 @@
 //! for every aggregate that reads the same source the same way.
 
 use super::expr::{self, AggCall};
+use super::activity::{self, Activity, Rule};
+use super::functions::activity::Test;
 use super::sequence::{self, Sequence};
 use super::time::{self, Bucket};
 use super::{Ctx, GroupSummary};
@@ -35,6 +37,8 @@ pub struct GroupKey {
     pub window: Option<Window>,
     /// Rows are each entity's best funnel attempt per entry period.
     pub sequence: Option<Sequence>,
+    /// Rows are each entity's memberships per bucket (active, churned ...).
+    pub activity: Option<Activity>,
 }
 
 #[derive(Debug, Clone)]
@@ -51,6 +55,8 @@ pub struct Group {
     pub key: GroupKey,
     aggs: Vec<Agg>,
     metrics: Vec<String>,
+    /// The memberships an activity group reports, `__m0..`.
+    members: Vec<(Test, Rule)>,
 }
 
 impl Group {
@@ -59,7 +65,20 @@ impl Group {
             key,
             aggs: Vec::new(),
             metrics: Vec::new(),
+            members: Vec::new(),
         }
+    }
+
+    /// The column of membership `(test, rule)`, added if new.
+    pub fn member(&mut self, test: Test, rule: Rule) -> String {
+        let i = match self.members.iter().position(|m| *m == (test, rule)) {
+            Some(i) => i,
+            None => {
+                self.members.push((test, rule));
+                self.members.len() - 1
+            }
+        };
+        activity::member_column(i)
     }
 
     /// Adds an aggregate (or finds the same one) and returns its column name.
@@ -91,6 +110,19 @@ impl Group {
 
     pub fn summary(&self, alias: &str) -> GroupSummary {
         let how = match (&self.key.sequence, &self.key.occurrence, &self.key.window) {
+            _ if self.key.activity.is_some() => {
+                let mut rules: Vec<String> = Vec::new();
+                for (_, r) in &self.members {
+                    let d = r.describe();
+                    if !rules.contains(&d) {
+                        rules.push(d);
+                    }
+                }
+                format!(
+                    "distinct activity per entity, tested at each bucket's end over {}",
+                    rules.join("; ")
+                )
+            }
             (Some(seq), _, _) => {
                 let q = &seq.spec;
                 format!(
@@ -172,6 +204,25 @@ impl Group {
                 Ok(expr::with_filter(a.call.aggregate.clone(), filter)?.alias(&a.name))
             })
             .collect::<Result<_>>()?;
+
+        if let Some(act) = &self.key.activity {
+            let Some(entity) = &source.entity else {
+                return internal_err!("activity on source `{}` without an entity", source.name);
+            };
+            let rows = activity::rows(
+                cx,
+                act,
+                &self.members,
+                buckets,
+                scan()?,
+                &source.time,
+                &time_ty,
+                entity,
+            )?;
+            let mut group_by = vec![expr::column(BUCKET)];
+            group_by.extend(dims);
+            return rows.aggregate(group_by, aggregates)?.alias(alias)?.build();
+        }
 
         if let Some(seq) = &self.key.sequence {
             let Some(entity) = &source.entity else {

@@ -18,6 +18,7 @@
 //!    sources alike. Empty buckets give 0 for counts and sums, null for
 //!    everything else.
 
+mod activity;
 pub mod expr;
 pub mod functions;
 mod group;
@@ -34,6 +35,7 @@ use datafusion::logical_expr::{
     Expr, JoinType, LogicalPlan, LogicalPlanBuilder, TableSource, cast, lit,
 };
 use expr::{AggCall, Rows, Scope};
+use functions::activity::Test;
 use group::{Group, GroupKey, Window};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -71,8 +73,11 @@ pub struct Lowered {
 /// One result table and its plan.
 #[derive(Debug, Clone)]
 pub struct ResultPlan {
-    /// `None` for the metrics table; the funnel's name for a step table.
-    pub funnel: Option<String>,
+    /// `None` for the metrics table; for a table of its own (a funnel's
+    /// steps, a retention matrix), the metric's name.
+    pub metric: Option<String>,
+    /// What the table holds, in words: "funnel onboarding, step by step".
+    pub title: String,
     pub plan: LogicalPlan,
 }
 
@@ -96,7 +101,10 @@ pub fn unsupported(model: &Model, name: &str) -> Option<String> {
         | MetricKind::Formula { .. }
         | MetricKind::Cumulative { .. }
         | MetricKind::Funnel(_)
-        | MetricKind::TimeBetween { .. } => m.depends_on.iter().find_map(|d| {
+        | MetricKind::TimeBetween { .. }
+        | MetricKind::Active { .. }
+        | MetricKind::Churn { .. }
+        | MetricKind::Retention(_) => m.depends_on.iter().find_map(|d| {
             unsupported(model, &d.value).map(|why| format!("it uses `{}`: {why}", d.value))
         }),
         other => Some(format!(
@@ -125,6 +133,15 @@ pub fn is_step_table(model: &Model, name: &str) -> bool {
     )
 }
 
+/// Whether metric `name` gives a table of its own, not a column.
+pub fn is_table(model: &Model, name: &str) -> bool {
+    is_step_table(model, name)
+        || matches!(
+            model.metric(name).map(|m| &m.kind),
+            Some(MetricKind::Retention(_))
+        )
+}
+
 /// Builds the plans for `query` over `model`, reading sources from `tables`.
 pub fn lower(model: &Model, query: &Query, tables: &HashMap<String, Table>) -> Result<Lowered> {
     let cx = || Ctx {
@@ -141,7 +158,7 @@ pub fn lower(model: &Model, query: &Query, tables: &HashMap<String, Table>) -> R
     )
     .or_else(|e| datafusion::common::plan_err!("{e}"))?;
     let (steps, columns): (Vec<&String>, Vec<&String>) =
-        query.metrics.iter().partition(|n| is_step_table(model, n));
+        query.metrics.iter().partition(|n| is_table(model, n));
     let mut out = Lowered {
         tables: Vec::new(),
         groups: Vec::new(),
@@ -160,16 +177,28 @@ pub fn lower(model: &Model, query: &Query, tables: &HashMap<String, Table>) -> R
         };
         out.groups.extend(planner.summaries());
         out.tables.push(ResultPlan {
-            funnel: None,
+            metric: None,
+            title: "metrics".into(),
             plan: plan.build()?,
         });
     }
     for (i, name) in steps.into_iter().enumerate() {
         let mut planner = Planner::new(cx(), &format!("f{i}g"));
-        let plan = planner.step_table(name, &buckets)?;
+        let (title, plan) = if is_step_table(model, name) {
+            (
+                format!("funnel {name}, step by step"),
+                planner.step_table(name, &buckets)?,
+            )
+        } else {
+            (
+                format!("{name}: retention by cohort and period"),
+                planner.retention_table(name)?,
+            )
+        };
         out.groups.extend(planner.summaries());
         out.tables.push(ResultPlan {
-            funnel: Some(name.clone()),
+            metric: Some(name.clone()),
+            title,
             plan,
         });
     }
@@ -388,6 +417,33 @@ impl<'a> Planner<'a> {
                     sequence::duration(statistic.value, 0, 1, sequence::unit_micros(unit.value));
                 self.sequence_aggregate(g, m, d, false)?
             }
+            MetricKind::Active { window } => {
+                let rule = match window {
+                    ast::ActiveWindow::Rolling(w) => activity::Rule::Trailing(w.value.millis),
+                    ast::ActiveWindow::Calendar(g) => activity::Rule::ToDate(g.value),
+                };
+                self.members(m, &filters, Test::Active, rule)?
+            }
+            MetricKind::Churn { window, value } => {
+                let rule = activity::Rule::Churn(window.value.millis);
+                let count = |planner: &mut Self, test| planner.members(m, &filters, test, rule);
+                match value.value {
+                    ast::ChurnValue::Churned | ast::ChurnValue::Dormant => {
+                        count(self, Test::Churned)?
+                    }
+                    ast::ChurnValue::Rate => {
+                        let churned = count(self, Test::Churned)?;
+                        expr::divide(churned, count(self, Test::Previous)?)
+                    }
+                    ast::ChurnValue::New => count(self, Test::New)?,
+                    ast::ChurnValue::Returning => count(self, Test::Returning)?,
+                    ast::ChurnValue::Resurrected => count(self, Test::Resurrected)?,
+                    ast::ChurnValue::NetGrowth => {
+                        let new = count(self, Test::New)?;
+                        new - count(self, Test::Churned)?
+                    }
+                }
+            }
             other => return internal_err!("`{}` metrics cannot be planned yet", other.key()),
         };
         self.memo.insert(key, v.clone());
@@ -418,7 +474,77 @@ impl<'a> Planner<'a> {
             occurrence: None,
             window: None,
             sequence: Some(seq),
+            activity: None,
         }))
+    }
+
+    /// The rows of `m`'s source under `filters`, as one predicate.
+    fn row_filter(&self, m: &Metric, filters: &[ast::Expr]) -> Result<(String, Option<Expr>)> {
+        let Some(source) = &m.source else {
+            return internal_err!("metric `{}` without a source", m.name);
+        };
+        let Some(table) = self.cx.tables.get(source) else {
+            return internal_err!("no table for source `{source}`");
+        };
+        let rows = Rows {
+            schema: &table.schema,
+            tz: self.cx.tz,
+        };
+        let filter = filters
+            .iter()
+            .map(|f| rows.lower(f))
+            .collect::<Result<Vec<_>>>()?
+            .into_iter()
+            .reduce(Expr::and);
+        Ok((source.clone(), filter))
+    }
+
+    /// Entities of `m`'s activity group holding membership `(test, rule)`
+    /// at each bucket.
+    fn members(
+        &mut self,
+        m: &Metric,
+        filters: &[ast::Expr],
+        test: Test,
+        rule: activity::Rule,
+    ) -> Result<Expr> {
+        let (source, filter) = self.row_filter(m, filters)?;
+        let g = self.group(GroupKey {
+            source,
+            occurrence: None,
+            window: None,
+            sequence: None,
+            activity: Some(activity::Activity { filter }),
+        });
+        let column = self.groups[g].member(test, rule);
+        let count = (
+            datafusion::functions_aggregate::expr_fn::count(lit(1i64)),
+            Some(expr::column(&column)),
+        );
+        self.sequence_aggregate(g, m, count, true)
+    }
+
+    /// The retention table of metric `name`.
+    fn retention_table(&mut self, name: &str) -> Result<LogicalPlan> {
+        let m = self.metric(name)?;
+        let MetricKind::Retention(r) = &m.kind else {
+            return internal_err!("`{name}` is not a retention metric");
+        };
+        let filters: Vec<ast::Expr> = m.filter.iter().cloned().collect();
+        let (source, filter) = self.row_filter(m, &filters)?;
+        let (Some(src), Some(table)) = (self.cx.model.source(&source), self.cx.tables.get(&source))
+        else {
+            return internal_err!("no source `{source}`");
+        };
+        activity::table(
+            &self.cx,
+            &activity::RetentionPlan {
+                retention: r,
+                source: src,
+                table,
+                filter,
+            },
+        )
     }
 
     /// The index of the group with `key`, added if new.
@@ -595,6 +721,7 @@ impl<'a> Planner<'a> {
             occurrence,
             window,
             sequence: None,
+            activity: None,
         });
         let alias = self.alias(index);
         let mut scope = MeasureScope {

@@ -9,7 +9,7 @@ use super::functions::sweep::{Attribution, Order, Spec};
 use super::group::BUCKET;
 use super::{Ctx, time};
 use crate::syntax::ast::{self, FunnelOrder, MetricKind, Statistic, TimeUnit};
-use datafusion::arrow::datatypes::{DataType, TimeUnit as ArrowUnit};
+use datafusion::arrow::datatypes::DataType;
 use datafusion::common::{Result, internal_err};
 use datafusion::functions::core::expr_fn::get_field;
 use datafusion::functions_aggregate::expr_fn as agg;
@@ -175,20 +175,7 @@ pub fn rows(
     let column = expr::column(time_col);
     let is_date = matches!(time_ty, DataType::Date32 | DataType::Date64);
     let local = time::local_time(column.clone(), time_ty, tz);
-    // Instants in microseconds; dates count in wall-clock days.
-    let micros = if is_date {
-        cast(local.clone(), DataType::Int64)
-    } else if let DataType::Timestamp(_, zone) = time_ty {
-        cast(
-            cast(
-                column.clone(),
-                DataType::Timestamp(ArrowUnit::Microsecond, zone.clone()),
-            ),
-            DataType::Int64,
-        )
-    } else {
-        return internal_err!("time column `{time_col}` of type {time_ty}");
-    };
+    let micros = time::instant_micros(column.clone(), time_ty, tz)?;
     let bound = |t: chrono::NaiveDateTime| {
         if is_date {
             time::wall_micros(t)

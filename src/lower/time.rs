@@ -66,7 +66,7 @@ pub fn next(grain: Grain, start: NaiveDateTime) -> Option<NaiveDateTime> {
 }
 
 /// Days from Monday: Monday 0 .. Sunday 6.
-fn weekday_index(w: Weekday) -> u32 {
+pub fn weekday_index(w: Weekday) -> u32 {
     match w {
         Weekday::Monday => 0,
         Weekday::Tuesday => 1,
@@ -179,6 +179,28 @@ pub fn local_time(column: Expr, ty: &DataType, tz: Tz) -> Expr {
         // The front end only accepts timestamp and date time columns.
         other => cast(column, other.clone()),
     }
+}
+
+/// A time column as Int64 microseconds of the instant since the epoch. A
+/// date is its wall-clock midnight (so windows on dates count local days).
+pub fn instant_micros(
+    column: Expr,
+    ty: &DataType,
+    tz: Tz,
+) -> datafusion::common::Result<Expr> {
+    match ty {
+        DataType::Date32 | DataType::Date64 => Ok(cast(local_time(column, ty, tz), DataType::Int64)),
+        DataType::Timestamp(_, zone) => Ok(cast(
+            cast(column, DataType::Timestamp(TimeUnit::Microsecond, zone.clone())),
+            DataType::Int64,
+        )),
+        other => datafusion::common::internal_err!("a time column of type {other}"),
+    }
+}
+
+/// A time column as Int64 microseconds of its local wall-clock time.
+pub fn wall_micros_of(column: Expr, ty: &DataType, tz: Tz) -> Expr {
+    cast(local_time(column, ty, tz), DataType::Int64)
 }
 
 /// The bucket start of a wall-clock time expression.

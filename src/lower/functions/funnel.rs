@@ -112,7 +112,7 @@ fn event_fields() -> Fields {
     ])
 }
 
-fn list_of(fields: Fields) -> DataType {
+pub(super) fn list_of(fields: Fields) -> DataType {
     DataType::List(Arc::new(Field::new_list_field(
         DataType::Struct(fields),
         true,
@@ -175,15 +175,15 @@ impl AggregateUDFImpl for Funnel {
 
 /// Tuples of optional strings, each kept once, as `u32` ids.
 #[derive(Debug, Default)]
-struct Interner {
+pub(super) struct Interner {
     ids: HashMap<String, u32>,
-    values: Vec<String>,
+    pub(super) values: Vec<String>,
     /// Approximate heap bytes held.
     bytes: usize,
 }
 
 impl Interner {
-    fn id(&mut self, key: &str) -> u32 {
+    pub(super) fn id(&mut self, key: &str) -> u32 {
         if let Some(id) = self.ids.get(key) {
             return *id;
         }
@@ -195,7 +195,7 @@ impl Interner {
     }
 
     /// Rank of each id in the order of the values (the engine's tie order).
-    fn ranks(&self) -> (Vec<u32>, Vec<u32>) {
+    pub(super) fn ranks(&self) -> (Vec<u32>, Vec<u32>) {
         let mut order: Vec<u32> = (0..self.values.len() as u32).collect();
         order.sort_by(|a, b| self.values[*a as usize].cmp(&self.values[*b as usize]));
         let mut rank = vec![0; order.len()];
@@ -205,14 +205,14 @@ impl Interner {
         (rank, order)
     }
 
-    fn size(&self) -> usize {
+    pub(super) fn size(&self) -> usize {
         self.bytes
     }
 }
 
 /// Appends one value of a tuple key: `N` for null, `S<len>:<text>` otherwise,
 /// so no text can be mistaken for another tuple.
-fn push_key(key: &mut String, v: Option<&str>) {
+pub(super) fn push_key(key: &mut String, v: Option<&str>) {
     match v {
         None => key.push('N'),
         Some(s) => {
@@ -225,7 +225,7 @@ fn push_key(key: &mut String, v: Option<&str>) {
 }
 
 /// The values of a tuple key, in order.
-fn split_key(mut key: &str) -> Vec<Option<&str>> {
+pub(super) fn split_key(mut key: &str) -> Vec<Option<&str>> {
     let mut out = Vec::new();
     loop {
         if let Some(rest) = key.strip_prefix('N') {

@@ -1,0 +1,385 @@
+//! lower: `active` and `churn` metrics as scan groups, and retention tables.
+//!
+//! An activity group's rows are not source rows but one row per entity (and
+//! breakdown values) and bucket where it holds a membership, from
+//! `metricc_active`: `__bucket`, the breakdown values, and `__m0..` (one
+//! Boolean per membership: active in a window, churned, new ...). Metric
+//! values count those rows, so they join the grid, ratios and formulas like
+//! any measure.
+
+use super::expr::{self, Rows};
+use super::functions::activity::{ActiveSpec, Calendar, Member, RetentionSpec, Test};
+use super::group::BUCKET;
+use super::{Ctx, time};
+use crate::syntax::ast::{self, Grain, PeriodAnchor, Weekday};
+use chrono::NaiveDateTime;
+use datafusion::arrow::datatypes::DataType;
+use datafusion::common::{Column, Result, ScalarValue, internal_err};
+use datafusion::functions::core::expr_fn::get_field;
+use datafusion::functions_aggregate::expr_fn as agg;
+use datafusion::logical_expr::{
+    Expr, JoinType, LogicalPlan, LogicalPlanBuilder, Operator, binary_expr, cast, lit, when,
+};
+
+/// The window of a membership, relative to each bucket's end `e`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Rule {
+    /// `[e - w, e)`, `w` in milliseconds of wall-clock time.
+    Trailing(i64),
+    /// From the start of the calendar period holding `e`'s last instant.
+    ToDate(Grain),
+    /// Current `[e - w, e)`, previous `[e - 2w, e - w)`.
+    Churn(i64),
+}
+
+impl Rule {
+    pub fn describe(self) -> String {
+        match self {
+            Rule::Trailing(ms) => format!("the trailing {}", super::describe_millis(ms)),
+            Rule::ToDate(g) => format!("the {} to date", g.as_str()),
+            Rule::Churn(ms) => {
+                let w = super::describe_millis(ms);
+                format!("the trailing {w} against the {w} before")
+            }
+        }
+    }
+}
+
+/// What an activity group reads: rows of a source passing `filter`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Activity {
+    pub filter: Option<Expr>,
+}
+
+/// Column of membership `i`.
+pub fn member_column(i: usize) -> String {
+    format!("__m{i}")
+}
+
+fn minus(t: NaiveDateTime, ms: i64) -> NaiveDateTime {
+    chrono::Duration::try_milliseconds(ms)
+        .and_then(|d| t.checked_sub_signed(d))
+        .unwrap_or(NaiveDateTime::MIN)
+}
+
+/// The `[p, c, e]` bounds of `rule` for every bucket, in wall-clock microseconds.
+pub fn windows(rule: Rule, buckets: &[time::Bucket], week_start: Weekday) -> Vec<[i64; 3]> {
+    buckets
+        .iter()
+        .map(|b| {
+            let e = b.end;
+            let (p, c) = match rule {
+                Rule::Trailing(ms) => (minus(e, ms), minus(e, ms)),
+                Rule::ToDate(g) => {
+                    let c = time::truncate(g, week_start, e - chrono::Duration::microseconds(1));
+                    (c, c)
+                }
+                Rule::Churn(ms) => (minus(e, ms.saturating_mul(2)), minus(e, ms)),
+            };
+            [time::wall_micros(p), time::wall_micros(c), time::wall_micros(e)]
+        })
+        .collect()
+}
+
+fn gcd(a: i64, b: i64) -> i64 {
+    let (mut a, mut b) = (a.unsigned_abs(), b.unsigned_abs());
+    while b != 0 {
+        (a, b) = (b, a % b);
+    }
+    i64::try_from(a).unwrap_or(1)
+}
+
+/// The spec of `members` over `buckets`.
+pub fn spec(members: &[(Test, Rule)], buckets: &[time::Bucket], week_start: Weekday) -> ActiveSpec {
+    let members: Vec<Member> = members
+        .iter()
+        .map(|(test, rule)| Member {
+            test: *test,
+            windows: windows(*rule, buckets, week_start),
+        })
+        .collect();
+    let resolution = members
+        .iter()
+        .flat_map(|m| m.windows.iter().flatten())
+        .fold(0, |g, v| gcd(g, *v))
+        .max(1);
+    ActiveSpec {
+        buckets: buckets.iter().map(|b| time::wall_micros(b.start)).collect(),
+        members,
+        resolution,
+    }
+}
+
+/// The group's rows: `__bucket`, the breakdown dimensions, `__m0..`.
+#[allow(clippy::too_many_arguments)]
+pub fn rows(
+    cx: &Ctx,
+    activity: &Activity,
+    members: &[(Test, Rule)],
+    buckets: &[time::Bucket],
+    scan: LogicalPlanBuilder,
+    time_col: &str,
+    time_ty: &DataType,
+    entity: &str,
+) -> Result<LogicalPlanBuilder> {
+    let week_start = cx.model.project.week_start;
+    let spec = spec(members, buckets, week_start);
+    let column = expr::column(time_col);
+    // Rows from the earliest window any bucket looks at (all history when a
+    // membership asks whether the entity was ever active before).
+    let history = members.iter().any(|(t, _)| t.needs_history());
+    let lower = if history {
+        None
+    } else {
+        spec.members
+            .iter()
+            .flat_map(|m| {
+                m.windows
+                    .iter()
+                    .map(move |[p, c, _]| if m.test == Test::Active { *c } else { *p })
+            })
+            .min()
+            .and_then(|us| chrono::DateTime::from_timestamp_micros(us))
+            .map(|d| d.naive_utc())
+    };
+    let mut pred = column
+        .clone()
+        .is_not_null()
+        .and(expr::column(entity).is_not_null())
+        .and(time::in_range(
+            column.clone(),
+            time_ty,
+            cx.tz,
+            lower,
+            cx.query.range.to,
+        ));
+    if let Some(f) = &activity.filter {
+        pred = pred.and(f.clone());
+    }
+    let wall = time::wall_micros_of(column, time_ty, cx.tz);
+    let mut keys = vec![expr::column(entity).alias("__entity")];
+    keys.extend(cx.query.group_by.iter().map(|d| expr::column(d)));
+    let f = || expr::column("__f");
+    let mut fields = vec![cast(get_field(f(), "bucket"), time::LOCAL).alias(BUCKET)];
+    fields.extend(cx.query.group_by.iter().map(|d| expr::column(d)));
+    for i in 0..members.len() {
+        let bit = binary_expr(get_field(f(), "flags"), Operator::BitwiseAnd, lit(1i64 << i));
+        fields.push(bit.not_eq(lit(0i64)).alias(member_column(i)));
+    }
+    scan.filter(pred)?
+        .aggregate(keys, vec![super::functions::active(&spec, wall).alias("__f")])?
+        .unnest_column("__f")?
+        .project(fields)
+}
+
+/// A retention metric's settings, resolved against its source.
+pub struct RetentionPlan<'a> {
+    pub retention: &'a ast::Retention,
+    pub source: &'a crate::semantic::model::Source,
+    pub table: &'a super::Table,
+    pub filter: Option<Expr>,
+}
+
+fn calendar(g: Grain, week_start: Weekday) -> Calendar {
+    match g {
+        Grain::Hour => Calendar::Hour,
+        Grain::Day => Calendar::Day,
+        Grain::Week => Calendar::Week(time::weekday_index(week_start)),
+        Grain::Month => Calendar::Month,
+        Grain::Quarter => Calendar::Quarter,
+        Grain::Year => Calendar::Year,
+    }
+}
+
+/// A rolling period of `g` in microseconds: multiples of 24 hours.
+pub fn rolling_micros(g: Grain) -> i64 {
+    const DAY: i64 = 86_400_000_000;
+    match g {
+        Grain::Hour => DAY / 24,
+        Grain::Day => DAY,
+        Grain::Week => 7 * DAY,
+        Grain::Month => 30 * DAY,
+        Grain::Quarter => 91 * DAY,
+        Grain::Year => 365 * DAY,
+    }
+}
+
+/// The retention table: per cohort, breakdown values and period, the
+/// cohort's size, the entities whose period had begun, those retained and
+/// their share.
+pub fn table(cx: &Ctx, p: &RetentionPlan) -> Result<LogicalPlan> {
+    let r = p.retention;
+    let tz = cx.tz;
+    let range = cx.query.range;
+    let week_start = cx.model.project.week_start;
+    let Some(entity) = &p.source.entity else {
+        return internal_err!("retention on source `{}` without an entity", p.source.name);
+    };
+    let rows = Rows {
+        schema: &p.table.schema,
+        tz,
+    };
+    let grain = r.period.value;
+    let rolling = r.anchor.value == PeriodAnchor::Rolling;
+    let spec = RetentionSpec {
+        calendar: calendar(grain, week_start),
+        periods: r.periods.value,
+        recurring: r.cohort_type.value == ast::CohortType::Recurring,
+        on_or_after: r.matching.value == ast::RetentionMatch::OnOrAfter,
+        rolling: rolling.then(|| rolling_micros(grain)),
+        from: time::wall_micros(range.from),
+        to: time::wall_micros(range.to),
+        to_instant: time::local_to_utc_micros(tz, range.to),
+    };
+    let time_ty = p
+        .table
+        .schema
+        .field_with_unqualified_name(&p.source.time)?
+        .data_type()
+        .clone();
+    let column = expr::column(&p.source.time);
+    let cohort = rows.lower(&r.cohort)?;
+    let returning = rows.lower(&r.returning)?;
+    let mut pred = column
+        .clone()
+        .is_not_null()
+        .and(expr::column(entity).is_not_null())
+        .and(time::in_range(column.clone(), &time_ty, tz, None, range.to))
+        .and(cohort.clone().or(returning.clone()));
+    if let Some(f) = &p.filter {
+        pred = pred.and(f.clone());
+    }
+    let dims = &cx.query.group_by;
+    let dim_types = dims
+        .iter()
+        .map(|d| {
+            Ok(p.table
+                .schema
+                .field_with_unqualified_name(d)?
+                .data_type()
+                .clone())
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let call = super::functions::retention(
+        &spec,
+        time::wall_micros_of(column.clone(), &time_ty, tz),
+        time::instant_micros(column, &time_ty, tz)?,
+        cohort,
+        returning,
+        dims.iter()
+            .map(|d| cast(expr::column(d), DataType::Utf8))
+            .collect(),
+    );
+    let f = || expr::column("__f");
+    let mut fields = vec![
+        cast(get_field(f(), "cohort"), time::LOCAL).alias("__cohort"),
+        get_field(f(), "period").alias("__period"),
+        get_field(f(), "eligible").alias("__eligible"),
+        get_field(f(), "retained").alias("__retained"),
+    ];
+    for (i, (d, ty)) in dims.iter().zip(&dim_types).enumerate() {
+        let v = get_field(f(), format!("a{i}"));
+        let v = if *ty == DataType::Utf8 { v } else { cast(v, ty.clone()) };
+        fields.push(v.alias(d));
+    }
+    let mut group = vec![expr::column("__cohort"), expr::column("__period")];
+    group.extend(dims.iter().map(|d| expr::column(d)));
+    let count_where = |c: &str| {
+        expr::with_filter(agg::count(lit(1i64)), Some(expr::column(c)))
+    };
+    let counts = p
+        .source_scan()?
+        .filter(pred)?
+        .aggregate(
+            vec![expr::column(entity).alias("__entity")],
+            vec![call.alias("__f")],
+        )?
+        .unnest_column("__f")?
+        .project(fields)?
+        .aggregate(
+            group,
+            vec![
+                agg::count(lit(1i64)).alias("__size"),
+                count_where("__eligible")?.alias("__elig"),
+                count_where("__retained")?.alias("__ret"),
+            ],
+        )?
+        .alias("counts")?
+        .build()?;
+
+    // The grid: every cohort period of the range, every breakdown value seen,
+    // every period 0..=N.
+    let cohorts = time::spine(Some(grain), week_start, tz, range)
+        .or_else(|e| datafusion::common::plan_err!("{e}"))?;
+    let mut grid_rows = Vec::new();
+    for c in &cohorts {
+        for k in 0..=r.periods.value {
+            grid_rows.push(vec![time::wall_lit(c.start), lit(k)]);
+        }
+    }
+    let mut grid = LogicalPlanBuilder::values(grid_rows)?.project(vec![
+        expr::column("column1").alias("__cohort"),
+        expr::column("column2").alias("__period"),
+    ])?;
+    if !dims.is_empty() {
+        let combos = LogicalPlanBuilder::from(counts.clone())
+            .project(dims.iter().map(|d| expr::column(d)))?
+            .distinct()?
+            .alias("combos")?
+            .build()?;
+        grid = grid.cross_join(combos)?;
+    }
+    let mut keys: Vec<&str> = vec!["__cohort", "__period"];
+    keys.extend(dims.iter().map(String::as_str));
+    let grid = grid
+        .project(keys.iter().map(|k| Expr::Column(Column::from_name(*k))))?
+        .alias("grid")?;
+    let on: Vec<Expr> = keys
+        .iter()
+        .map(|k| {
+            binary_expr(
+                Expr::Column(Column::new(Some("grid"), *k)),
+                Operator::IsNotDistinctFrom,
+                Expr::Column(Column::new(Some("counts"), *k)),
+            )
+        })
+        .collect();
+    let g = |n: &str| Expr::Column(Column::new(Some("grid"), n));
+    let c = |n: &str| Expr::Column(Column::new(Some("counts"), n));
+    let zero = |e: Expr| datafusion::functions::expr_fn::coalesce(vec![e, lit(0i64)]);
+    let cohort_col = if grain == Grain::Hour {
+        g("__cohort")
+    } else {
+        cast(g("__cohort"), DataType::Date32)
+    };
+    // The cohort's size is the same in every period; a period not begun has
+    // no eligible entity, so its counts are null.
+    let size = zero(c("__size"));
+    let eligible = zero(c("__elig"));
+    let begun = eligible.clone().gt(lit(0i64));
+    let retained = when(begun, zero(c("__ret"))).otherwise(lit(ScalarValue::Int64(None)))?;
+    let mut select = vec![cohort_col.alias("cohort")];
+    let mut order = vec![expr::column("cohort").sort(true, false)];
+    for d in dims {
+        select.push(g(d).alias(d));
+        order.push(expr::column(d).sort(true, false));
+    }
+    select.push(g("__period").alias("period"));
+    order.push(expr::column("period").sort(true, false));
+    select.push(size.alias("cohort_size"));
+    if rolling {
+        select.push(eligible.clone().alias("eligible"));
+    }
+    select.push(retained.clone().alias("retained"));
+    select.push(expr::divide(retained, eligible).alias("retention_rate"));
+    grid.join_on(counts, JoinType::Left, on)?
+        .project(select)?
+        .sort(order)?
+        .build()
+}
+
+impl RetentionPlan<'_> {
+    fn source_scan(&self) -> Result<LogicalPlanBuilder> {
+        LogicalPlanBuilder::scan(self.source.name.as_str(), self.table.source.clone(), None)
+    }
+}

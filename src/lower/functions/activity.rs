@@ -1,0 +1,364 @@
+//! lower: the activity engines behind `active`, `churn` and `retention`.
+//! Pure Rust over one entity's events; the aggregates in `tracking.rs` feed
+//! them, and the tests hold them against naive references.
+//!
+//! - [`active`]: an entity's distinct activity units (wall-clock time, cut to
+//!   a resolution that every window bound is a multiple of) against the
+//!   windows of every bucket: active in the current window, in the previous
+//!   one, churned, new, returning, resurrected.
+//! - [`retention`]: an entity's cohort and return events against the periods
+//!   after each of its cohorts.
+//!
+//! docs/SEMANTICS.md states the rules in prose.
+
+use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, NaiveTime};
+use serde::{Deserialize, Serialize};
+
+/// What one membership bit of [`active`] tests, per bucket, with the bucket's
+/// previous window `[p, c)` and current window `[c, e)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Test {
+    /// Some activity in the current window.
+    Active,
+    /// Some activity in the previous window.
+    Previous,
+    /// Active in the previous window and not in the current one.
+    Churned,
+    /// Active in the current window, and never before it.
+    New,
+    /// Active in both windows.
+    Returning,
+    /// Active in the current window, not in the previous one, but before it.
+    Resurrected,
+}
+
+impl Test {
+    /// Whether the test needs the entity's activity before the windows.
+    pub fn needs_history(self) -> bool {
+        matches!(self, Test::New | Test::Resurrected)
+    }
+}
+
+/// One membership: its test and, per bucket, the bounds `[p, c, e]` of the
+/// previous window `[p, c)` and the current window `[c, e)` in wall-clock
+/// microseconds. For [`Test::Active`] `p` is unused.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Member {
+    pub test: Test,
+    pub windows: Vec<[i64; 3]>,
+}
+
+/// The `active` engine's settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ActiveSpec {
+    /// Each bucket's key: the wall-clock start of its period.
+    pub buckets: Vec<i64>,
+    /// At most 63 memberships, bit `i` of a row's flags.
+    pub members: Vec<Member>,
+    /// Activity is kept at this resolution (microseconds); every window
+    /// bound is a multiple of it, so cutting times to it changes no answer.
+    pub resolution: i64,
+}
+
+/// The most memberships one call can report.
+pub const MAX_MEMBERS: usize = 63;
+
+/// A wall-clock time cut to the spec's resolution.
+pub fn unit(spec: &ActiveSpec, wall: i64) -> i64 {
+    wall.div_euclid(spec.resolution.max(1))
+}
+
+/// Per bucket index where any membership holds, its flags. `units` are the
+/// entity's activity units ([`unit`]), sorted and distinct.
+pub fn active(spec: &ActiveSpec, units: &[i64]) -> Vec<(usize, u64)> {
+    let mut out = Vec::new();
+    let Some(&first) = units.first() else {
+        return out;
+    };
+    let res = spec.resolution.max(1);
+    let any = |lo: i64, hi: i64| {
+        let (lo, hi) = (lo.div_euclid(res), hi.div_euclid(res));
+        let i = units.partition_point(|u| *u < lo);
+        i < units.len() && units[i] < hi
+    };
+    let first = first * res;
+    for b in 0..spec.buckets.len() {
+        let mut flags = 0u64;
+        for (i, m) in spec.members.iter().enumerate() {
+            let Some(&[p, c, e]) = m.windows.get(b) else {
+                continue;
+            };
+            // Nothing happened before the window's end: nothing to test.
+            if first >= e {
+                continue;
+            }
+            let cur = any(c, e);
+            let hit = match m.test {
+                Test::Active => cur,
+                Test::Previous => any(p, c),
+                Test::Churned => !cur && any(p, c),
+                Test::New => cur && first >= c,
+                Test::Returning => cur && any(p, c),
+                Test::Resurrected => cur && first < p && !any(p, c),
+            };
+            if hit {
+                flags |= 1 << i;
+            }
+        }
+        if flags != 0 {
+            out.push((b, flags));
+        }
+    }
+    out
+}
+
+/// Calendar periods for retention, with the week's first day (0 = Monday).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Calendar {
+    Hour,
+    Day,
+    Week(u32),
+    Month,
+    Quarter,
+    Year,
+}
+
+fn wall(us: i64) -> NaiveDateTime {
+    DateTime::from_timestamp_micros(us)
+        .map(|d| d.naive_utc())
+        .unwrap_or_default()
+}
+
+fn wall_us(t: NaiveDateTime) -> i64 {
+    t.and_utc().timestamp_micros()
+}
+
+fn epoch_days(d: NaiveDate) -> i64 {
+    i64::from(d.num_days_from_ce()) - 719_163
+}
+
+impl Calendar {
+    /// The number of the period holding wall-clock time `us`; consecutive
+    /// periods have consecutive numbers.
+    pub fn number(self, us: i64) -> i64 {
+        let t = wall(us);
+        let d = t.date();
+        let months = i64::from(d.year()) * 12 + i64::from(d.month0());
+        match self {
+            Calendar::Hour => us.div_euclid(3_600_000_000),
+            Calendar::Day => epoch_days(d),
+            // 1970-01-01 was a Thursday: shift so weeks start on `start`.
+            Calendar::Week(start) => (epoch_days(d) + 3 - i64::from(start)).div_euclid(7),
+            Calendar::Month => months,
+            Calendar::Quarter => months.div_euclid(3),
+            Calendar::Year => i64::from(d.year()),
+        }
+    }
+
+    /// The wall-clock start of the period holding `us`.
+    pub fn start(self, us: i64) -> i64 {
+        let t = wall(us);
+        let d = t.date();
+        let midnight = |d: NaiveDate| wall_us(d.and_time(NaiveTime::MIN));
+        match self {
+            Calendar::Hour => us.div_euclid(3_600_000_000) * 3_600_000_000,
+            Calendar::Day => midnight(d),
+            Calendar::Week(start) => {
+                let back = (i64::from(d.weekday().num_days_from_monday()) + 7 - i64::from(start))
+                    .rem_euclid(7);
+                midnight(d - chrono::Days::new(back as u64))
+            }
+            Calendar::Month => midnight(d.with_day(1).unwrap_or(d)),
+            Calendar::Quarter => midnight(
+                NaiveDate::from_ymd_opt(d.year(), d.month0() / 3 * 3 + 1, 1).unwrap_or(d),
+            ),
+            Calendar::Year => midnight(NaiveDate::from_ymd_opt(d.year(), 1, 1).unwrap_or(d)),
+        }
+    }
+}
+
+/// The `retention` engine's settings. Wall-clock times are microseconds of
+/// local time; instants are microseconds since the epoch (UTC).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RetentionSpec {
+    /// Cohorts are periods of this calendar.
+    pub calendar: Calendar,
+    /// Periods reported after the cohort period: 0 to `periods`.
+    pub periods: i64,
+    /// Every period with a cohort event starts a cohort, not only the first.
+    pub recurring: bool,
+    /// Retained at `k` when returning in period `k` or any later one.
+    pub on_or_after: bool,
+    /// Periods of this many microseconds from the cohort event, not
+    /// calendar periods.
+    pub rolling: Option<i64>,
+    /// Cohort events count from this wall-clock time ...
+    pub from: i64,
+    /// ... to this one, exclusive; no event at or after it is read.
+    pub to: i64,
+    /// The instant of `to`.
+    pub to_instant: i64,
+}
+
+/// Bit of [`Ev::kind`]: the event matches the cohort predicate.
+pub const COHORT: u8 = 1;
+/// Bit of [`Ev::kind`]: the event matches the return predicate.
+pub const RETURN: u8 = 2;
+
+/// One event of one entity for [`retention`]; `prop` is a rank (its order
+/// is the order of the breakdown values it stands for).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Ev {
+    pub instant: i64,
+    pub wall: i64,
+    pub kind: u8,
+    pub prop: u32,
+}
+
+/// One cell of an entity's retention: in cohort `cohort` (the wall-clock
+/// start of the cohort period), whether period `period` had begun by `to`
+/// and whether the entity returned in it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Cell {
+    pub cohort: i64,
+    pub period: i64,
+    pub eligible: bool,
+    pub retained: bool,
+    pub prop: u32,
+}
+
+/// Drops events that cannot change [`retention`]'s answer, so an entity's
+/// state stays small: of cohort events, those after the earliest (per
+/// period, for recurring cohorts; ties kept); of calendar return events, all
+/// but the latest per period.
+pub fn compact(spec: &RetentionSpec, events: &mut Vec<Ev>) {
+    let key = |e: &Ev| {
+        if spec.recurring || e.kind == RETURN {
+            spec.calendar.number(e.wall)
+        } else {
+            0
+        }
+    };
+    events.sort_unstable_by_key(|e| (e.kind, key(e), e.instant, e.prop));
+    events.dedup();
+    let mut out: Vec<Ev> = Vec::with_capacity(events.len());
+    for (i, e) in events.iter().enumerate() {
+        let keep = match e.kind {
+            COHORT => match out.last() {
+                Some(l) if l.kind == COHORT && key(l) == key(e) => l.instant == e.instant,
+                _ => true,
+            },
+            // Rolling periods need every return time.
+            _ if spec.rolling.is_some() => true,
+            _ => events
+                .get(i + 1)
+                .is_none_or(|n| n.kind != e.kind || key(n) != key(e)),
+        };
+        if keep {
+            out.push(*e);
+        }
+    }
+    *events = out;
+}
+
+/// An entity's retention cells, periods 0 to `periods` of each of its
+/// cohorts, from its events (any order). Events
+/// matching both predicates come as two events, one of each kind.
+pub fn retention(spec: &RetentionSpec, events: &[Ev]) -> Vec<Cell> {
+    let mut cohorts: Vec<Ev> = events
+        .iter()
+        .filter(|e| e.kind & COHORT != 0 && e.wall < spec.to)
+        .copied()
+        .collect();
+    let mut returns: Vec<Ev> = events
+        .iter()
+        .filter(|e| e.kind & RETURN != 0 && e.wall < spec.to && e.instant < spec.to_instant)
+        .copied()
+        .collect();
+    cohorts.sort_unstable_by_key(|e| (e.instant, e.prop));
+    returns.sort_unstable_by_key(|e| e.instant);
+    let cal = spec.calendar;
+    // The cohort starts: the first cohort event, or the first of each period.
+    let mut starts: Vec<Ev> = Vec::new();
+    for e in cohorts {
+        match starts.last() {
+            None => starts.push(e),
+            Some(l) if spec.recurring && cal.number(l.wall) != cal.number(e.wall) => starts.push(e),
+            Some(_) => {}
+        }
+    }
+    starts.retain(|e| e.wall >= spec.from && e.wall < spec.to);
+    let last = cal.number(spec.to - 1);
+    let mut out = Vec::new();
+    for c in starts {
+        let cohort = cal.start(c.wall);
+        let base = cal.number(c.wall);
+        let mut hit = vec![false; spec.periods as usize + 1];
+        let mut latest = -1i64;
+        let first = returns.partition_point(|r| r.instant < c.instant);
+        for r in &returns[first..] {
+            let k = match spec.rolling {
+                Some(len) => (r.instant - c.instant) / len.max(1),
+                None => (cal.number(r.wall) - base).max(0),
+            };
+            latest = latest.max(k);
+            if let Some(h) = usize::try_from(k).ok().and_then(|k| hit.get_mut(k)) {
+                *h = true;
+            }
+        }
+        for k in 0..=spec.periods {
+            let eligible = match spec.rolling {
+                Some(len) => c.instant.saturating_add(k.saturating_mul(len)) < spec.to_instant,
+                None => base + k <= last,
+            };
+            let retained = if spec.on_or_after {
+                k <= latest
+            } else {
+                hit[k as usize]
+            };
+            out.push(Cell {
+                cohort,
+                period: k,
+                eligible,
+                retained: eligible && retained,
+                prop: c.prop,
+            });
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(s: &str) -> i64 {
+        wall_us(NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M").unwrap())
+    }
+
+    #[test]
+    fn week_numbers_follow_the_week_start() {
+        // 2026-01-04 is a Sunday, 2026-01-05 a Monday.
+        let mon = Calendar::Week(0);
+        assert_eq!(
+            mon.number(at("2026-01-05 00:00")) - mon.number(at("2026-01-04 23:59")),
+            1
+        );
+        let sun = Calendar::Week(6);
+        assert_eq!(
+            sun.number(at("2026-01-04 00:00")) - sun.number(at("2026-01-03 23:59")),
+            1
+        );
+        assert_eq!(sun.start(at("2026-01-07 12:00")), at("2026-01-04 00:00"));
+        assert_eq!(mon.start(at("2026-01-04 12:00")), at("2025-12-29 00:00"));
+    }
+
+    #[test]
+    fn month_and_quarter_numbers_are_consecutive() {
+        let m = Calendar::Month;
+        assert_eq!(m.number(at("2026-01-01 00:00")) - m.number(at("2025-12-31 23:59")), 1);
+        let q = Calendar::Quarter;
+        assert_eq!(q.number(at("2026-04-01 00:00")) - q.number(at("2026-03-31 23:59")), 1);
+        assert_eq!(q.start(at("2026-05-17 08:00")), at("2026-04-01 00:00"));
+    }
+}
