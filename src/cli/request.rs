@@ -214,7 +214,7 @@ fn query(
             let Some(m) = model.metric(n) else { continue };
             // The first dimension some source underneath does not declare.
             let missing = group_by.iter().find_map(|d| {
-                m.sources
+                m.breakdown_sources
                     .iter()
                     .find(|s| model.source(s).is_some_and(|s| !s.dimensions.contains(d)))
                     .map(|s| (d, s))

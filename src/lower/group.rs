@@ -3,6 +3,7 @@
 
 use super::expr::{self, AggCall};
 use super::activity::{self, Activity, Rule};
+use super::cohort::{self, CohortKey};
 use super::functions::activity::Test;
 use super::sequence::{self, Sequence};
 use super::time::{self, Bucket};
@@ -39,6 +40,8 @@ pub struct GroupKey {
     pub sequence: Option<Sequence>,
     /// Rows are each entity's memberships per bucket (active, churned ...).
     pub activity: Option<Activity>,
+    /// Rows are the source's rows of cohort entities in their window.
+    pub cohort: Option<CohortKey>,
 }
 
 #[derive(Debug, Clone)]
@@ -110,6 +113,14 @@ impl Group {
 
     pub fn summary(&self, alias: &str) -> GroupSummary {
         let how = match (&self.key.sequence, &self.key.occurrence, &self.key.window) {
+            _ if self.key.cohort.is_some() => {
+                let c = self.key.cohort.as_ref().map(|c| (c.periods, c.period, c.source.clone()));
+                let (n, g, s) = c.unwrap_or((0, Grain::Month, String::new()));
+                format!(
+                    "rows of each cohort entity over {n} {}s from its first cohort event on `{s}`",
+                    g.as_str()
+                )
+            }
             _ if self.key.activity.is_some() => {
                 let mut rules: Vec<String> = Vec::new();
                 for (_, r) in &self.members {
@@ -204,6 +215,17 @@ impl Group {
                 Ok(expr::with_filter(a.call.aggregate.clone(), filter)?.alias(&a.name))
             })
             .collect::<Result<_>>()?;
+
+        if let Some(ck) = &self.key.cohort {
+            let mut rows = cohort::rows(cx, ck, &self.key.source)?;
+            if let Some(k) = keep {
+                rows = rows.filter(k)?;
+            }
+            return rows
+                .aggregate(cohort::keys(cx, cx.query.grain), aggregates)?
+                .alias(alias)?
+                .build();
+        }
 
         if let Some(act) = &self.key.activity {
             let Some(entity) = &source.entity else {

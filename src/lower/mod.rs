@@ -19,6 +19,7 @@
 //!    everything else.
 
 mod activity;
+mod cohort;
 pub mod expr;
 pub mod functions;
 mod group;
@@ -94,24 +95,8 @@ pub struct GroupSummary {
 /// Why `run` cannot compute `name` yet, if it cannot: the kind of it, or of a
 /// metric it depends on, has no engine in this version.
 pub fn unsupported(model: &Model, name: &str) -> Option<String> {
-    let m = model.metric(name)?;
-    match &m.kind {
-        MetricKind::Aggregate { .. }
-        | MetricKind::Ratio { .. }
-        | MetricKind::Formula { .. }
-        | MetricKind::Cumulative { .. }
-        | MetricKind::Funnel(_)
-        | MetricKind::TimeBetween { .. }
-        | MetricKind::Active { .. }
-        | MetricKind::Churn { .. }
-        | MetricKind::Retention(_) => m.depends_on.iter().find_map(|d| {
-            unsupported(model, &d.value).map(|why| format!("it uses `{}`: {why}", d.value))
-        }),
-        other => Some(format!(
-            "`{}` metrics are not computed by this version yet",
-            other.key()
-        )),
-    }
+    // Every kind has an engine in this version; the hook stays for the next.
+    model.metric(name).and(None)
 }
 
 /// The name of the bucket column for `grain`: the grain itself (`day`,
@@ -355,7 +340,7 @@ impl<'a> Planner<'a> {
         let mut filters = extra.to_vec();
         filters.extend(m.filter.clone());
         let v = match &m.kind {
-            MetricKind::Aggregate { measure } => self.measure(m, measure, &filters, None)?,
+            MetricKind::Aggregate { measure } => self.measure(m, measure, &filters, None, None)?,
             MetricKind::Ratio {
                 numerator,
                 denominator,
@@ -393,7 +378,7 @@ impl<'a> Planner<'a> {
                 };
                 let mut all = filters.clone();
                 all.extend(base.filter.clone());
-                self.measure(base, measure, &all, Some(w))?
+                self.measure(base, measure, &all, Some(w), None)?
             }
             MetricKind::Funnel(f) => {
                 let g = self.sequence_group(m, &filters)?;
@@ -416,6 +401,39 @@ impl<'a> Planner<'a> {
                 let d =
                     sequence::duration(statistic.value, 0, 1, sequence::unit_micros(unit.value));
                 self.sequence_aggregate(g, m, d, false)?
+            }
+            MetricKind::Cohort(c) => {
+                let base = self.metric(&c.metric.value)?;
+                let MetricKind::Aggregate { measure } = &base.kind else {
+                    return internal_err!("a cohort of a non-measure metric passed the checker");
+                };
+                let key = self.cohort_key(m, c)?;
+                let mut all = filters.clone();
+                all.extend(base.filter.clone());
+                let v = self.measure(base, measure, &all, None, Some(key.clone()))?;
+                if c.per_entity {
+                    let Some(source) = &base.source else {
+                        return internal_err!("measure metric `{}` without a source", base.name);
+                    };
+                    let g = self.group(GroupKey {
+                        source: source.clone(),
+                        occurrence: None,
+                        window: None,
+                        sequence: None,
+                        activity: None,
+                        cohort: Some(key),
+                    });
+                    let size = (
+                        datafusion::functions_aggregate::expr_fn::count_distinct(expr::column(
+                            cohort::ENTITY,
+                        )),
+                        None,
+                    );
+                    let size = self.sequence_aggregate(g, m, size, true)?;
+                    expr::divide(v, size)
+                } else {
+                    v
+                }
             }
             MetricKind::Active { window } => {
                 let rule = match window {
@@ -475,6 +493,7 @@ impl<'a> Planner<'a> {
             window: None,
             sequence: Some(seq),
             activity: None,
+            cohort: None,
         }))
     }
 
@@ -515,6 +534,7 @@ impl<'a> Planner<'a> {
             window: None,
             sequence: None,
             activity: Some(activity::Activity { filter }),
+            cohort: None,
         });
         let column = self.groups[g].member(test, rule);
         let count = (
@@ -522,6 +542,31 @@ impl<'a> Planner<'a> {
             Some(expr::column(&column)),
         );
         self.sequence_aggregate(g, m, count, true)
+    }
+
+    /// How cohort metric `m` finds its cohorts.
+    fn cohort_key(&self, m: &Metric, c: &ast::CohortDef) -> Result<cohort::CohortKey> {
+        let source = match (&c.cohort_source, &m.source) {
+            (Some(s), _) => s.value.clone(),
+            (None, Some(s)) => s.clone(),
+            (None, None) => match self.metric(&c.metric.value)?.source.clone() {
+                Some(s) => s,
+                None => return internal_err!("cohort metric `{}` without a source", m.name),
+            },
+        };
+        let Some(table) = self.cx.tables.get(&source) else {
+            return internal_err!("no table for source `{source}`");
+        };
+        let rows = Rows {
+            schema: &table.schema,
+            tz: self.cx.tz,
+        };
+        Ok(cohort::CohortKey {
+            source,
+            event: rows.lower(&c.event)?,
+            period: c.period.value,
+            periods: c.periods.value,
+        })
     }
 
     /// The retention table of metric `name`.
@@ -692,6 +737,7 @@ impl<'a> Planner<'a> {
         measure: &ast::Expr,
         filters: &[ast::Expr],
         window: Option<Window>,
+        cohort: Option<cohort::CohortKey>,
     ) -> Result<Expr> {
         let Some(source) = &m.source else {
             return internal_err!("measure metric `{}` without a source", m.name);
@@ -716,12 +762,26 @@ impl<'a> Planner<'a> {
             Occurrence::First => Some((true, row_filter.take())),
             Occurrence::Last => Some((false, row_filter.take())),
         };
+        if cohort.is_some() {
+            if occurrence.is_some() {
+                return datafusion::common::plan_err!(
+                    "a cohort of `{}`, a first/last-occurrence metric, is not supported",
+                    m.name
+                );
+            }
+            let present = expr::column(cohort::PRESENT).is_not_null();
+            row_filter = Some(match row_filter {
+                None => present,
+                Some(f) => present.and(f),
+            });
+        }
         let index = self.group(GroupKey {
             source: source.clone(),
             occurrence,
             window,
             sequence: None,
             activity: None,
+            cohort,
         });
         let alias = self.alias(index);
         let mut scope = MeasureScope {

@@ -66,7 +66,12 @@ pub fn resolve(ast: &Ast, sources: &[SourceInfo], diags: &mut Diagnostics) -> Ve
                 kind: d.kind.clone(),
                 depends_on: deps[i].iter().map(|(_, n)| n.clone()).collect(),
                 sources: cx
-                    .base_sources(d, &mut HashSet::new())
+                    .base_sources(d, &mut HashSet::new(), Reach::Read)
+                    .iter()
+                    .map(|s| s.def.name.value.clone())
+                    .collect(),
+                breakdown_sources: cx
+                    .base_sources(d, &mut HashSet::new(), Reach::Dimensions)
                     .iter()
                     .map(|s| s.def.name.value.clone())
                     .collect(),
@@ -512,14 +517,14 @@ impl<'a> Cx<'a> {
         if def.filter.is_none() && def.breakdown.is_empty() {
             return;
         }
-        let bases = self.base_sources(def, &mut HashSet::new());
         if let Some(filter) = &def.filter
             && !needs_source(&def.kind)
         {
-            for base in &bases {
+            for base in &self.base_sources(def, &mut HashSet::new(), Reach::Rows) {
                 Checker::new(diags, Self::row_scope(Some(base))).predicate(filter, "a filter");
             }
         }
+        let bases = self.base_sources(def, &mut HashSet::new(), Reach::Dimensions);
         for dim in &def.breakdown {
             for base in &bases {
                 check_dimension(dim, base, diags);
@@ -532,11 +537,26 @@ impl<'a> Cx<'a> {
         &self,
         def: &'a MetricDef,
         visiting: &mut HashSet<&'a str>,
+        reach: Reach,
     ) -> Vec<&'a SourceInfo<'a>> {
         if !visiting.insert(def.name.value.as_str()) {
             return Vec::new();
         }
         let mut out: Vec<&SourceInfo> = Vec::new();
+        // A cohort metric's breakdown values come from its cohort event.
+        if let MetricKind::Cohort(c) = &def.kind
+            && reach != Reach::Rows
+        {
+            let name = c.cohort_source.as_ref().or(def.source.as_ref());
+            if let Some(s) =
+                name.and_then(|n| self.sources.iter().find(|s| s.def.name.value == n.value))
+            {
+                out.push(s);
+                if reach == Reach::Dimensions {
+                    return out;
+                }
+            }
+        }
         if needs_source(&def.kind) {
             if let Some(n) = &def.source
                 && let Some(s) = self.sources.iter().find(|s| s.def.name.value == n.value)
@@ -557,7 +577,7 @@ impl<'a> Cx<'a> {
                     return names
                         .into_iter()
                         .filter_map(|n| self.index.get(n.as_str()).map(|&i| self.defs[i]))
-                        .flat_map(|d| self.base_sources(d, visiting))
+                        .flat_map(|d| self.base_sources(d, visiting, reach))
                         .fold(out, |mut acc, s| {
                             if !acc.iter().any(|a| std::ptr::eq(*a, s)) {
                                 acc.push(s);
@@ -569,7 +589,7 @@ impl<'a> Cx<'a> {
             };
             for r in refs {
                 if let Some(d) = self.index.get(r.value.as_str()).map(|&i| self.defs[i]) {
-                    for s in self.base_sources(d, visiting) {
+                    for s in self.base_sources(d, visiting, reach) {
                         if !out.iter().any(|a| std::ptr::eq(*a, s)) {
                             out.push(s);
                         }
@@ -579,6 +599,17 @@ impl<'a> Cx<'a> {
         }
         out
     }
+}
+
+/// Which sources [`Cx::base_sources`] collects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reach {
+    /// Every source read, cohort events included.
+    Read,
+    /// The sources whose rows the metric's filter applies to.
+    Rows,
+    /// The sources that give breakdown values: a cohort's event source.
+    Dimensions,
 }
 
 /// A breakdown must name a declared dimension of every source the metric reads.

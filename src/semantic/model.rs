@@ -66,5 +66,8 @@ pub struct Metric {
     pub depends_on: Vec<Name>,
     /// The sources it reads, directly or through the metrics it uses.
     pub sources: Vec<String>,
+    /// The sources its breakdown values come from: those it reads, except
+    /// that a cohort metric's come from its cohort event's source.
+    pub breakdown_sources: Vec<String>,
     pub span: Span,
 }

@@ -1,0 +1,215 @@
+//! lower: cohort metrics. A measure metric followed per cohort of first event:
+//! each entity's first cohort event (over all history) puts it in a cohort;
+//! the measure then aggregates the entity's rows from that event on, over
+//! the `periods` calendar periods starting with the cohort event's own.
+//!
+//! The rows are the cohorts left-joined to the measure's source on the
+//! entity: one row per cohort entity and measure row in its window (one with
+//! nulls for an entity without any), so the cohort's size counts every
+//! entity and the measure only real rows (`__present`).
+
+use super::expr;
+use super::{Ctx, time};
+use crate::syntax::ast::{Grain, Weekday};
+use datafusion::arrow::datatypes::DataType;
+use datafusion::common::{Column, Result, internal_err};
+use datafusion::functions::expr_fn::date_part;
+use datafusion::functions_aggregate::expr_fn as agg;
+use datafusion::logical_expr::{Expr, JoinType, LogicalPlanBuilder, cast, lit};
+
+/// How a cohort group finds its cohorts.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CohortKey {
+    /// The source of the cohort event.
+    pub source: String,
+    /// The cohort event predicate, on that source's rows.
+    pub event: Expr,
+    pub period: Grain,
+    pub periods: i64,
+}
+
+/// Marks a real measure row (null on an entity's row without any).
+pub const PRESENT: &str = "__present";
+/// The cohort entity.
+pub const ENTITY: &str = "__centity";
+/// The period since the cohort's (0-based).
+pub const PERIOD: &str = "__k";
+
+/// A calendar period number of a wall-clock time: consecutive periods have
+/// consecutive numbers.
+pub fn period_number(g: Grain, week_start: Weekday, local: Expr) -> Expr {
+    let int = |e: Expr| cast(e, DataType::Int64);
+    let part = |p: &str, e: Expr| int(date_part(lit(p), e));
+    let days = |e: Expr| int(cast(e, DataType::Date32));
+    match g {
+        // Times after 1970: integer division truncates toward zero.
+        Grain::Hour => int(local) / lit(3_600_000_000i64),
+        Grain::Day => days(local),
+        // Week starts are 7 days apart: whole weeks since a day long before.
+        Grain::Week => (days(time::bucket(Grain::Week, week_start, local)) + lit(7_000_000i64)) / lit(7i64),
+        Grain::Month => part("year", local.clone()) * lit(12i64) + part("month", local),
+        Grain::Quarter => {
+            (part("year", local.clone()) * lit(12i64) + part("month", local) - lit(1i64))
+                / lit(3i64)
+        }
+        Grain::Year => part("year", local),
+    }
+}
+
+/// The cohorts: per entity whose first cohort event (over all history) falls
+/// in the range, `__centity`, `__ctime` (its instant), `__clocal` (its
+/// wall-clock time) and the breakdown values of that event as `__cd0..`.
+fn cohorts(cx: &Ctx, key: &CohortKey) -> Result<LogicalPlanBuilder> {
+    let (Some(source), Some(table)) = (cx.model.source(&key.source), cx.tables.get(&key.source))
+    else {
+        return internal_err!("no source `{}`", key.source);
+    };
+    let Some(entity) = &source.entity else {
+        return internal_err!("cohorts on source `{}` without an entity", source.name);
+    };
+    let ty = table
+        .schema
+        .field_with_unqualified_name(&source.time)?
+        .data_type()
+        .clone();
+    let column = expr::column(&source.time);
+    let range = cx.query.range;
+    let pred = column
+        .clone()
+        .is_not_null()
+        .and(expr::column(entity).is_not_null())
+        .and(time::in_range(column.clone(), &ty, cx.tz, None, range.to))
+        .and(key.event.clone());
+    let instant = time::instant_micros(column.clone(), &ty, cx.tz)?;
+    let local = time::local_time(column, &ty, cx.tz);
+    let mut cols = vec![
+        expr::column(entity).alias(ENTITY),
+        instant.alias("__i"),
+        local.alias("__l"),
+    ];
+    for (i, d) in cx.query.group_by.iter().enumerate() {
+        cols.push(expr::column(d).alias(format!("__d{i}")));
+    }
+    // Ties at the first instant go to the lowest breakdown values.
+    let mut order = vec![expr::column("__i").sort(true, false)];
+    for i in 0..cx.query.group_by.len() {
+        order.push(expr::column(&format!("__d{i}")).sort(true, true));
+    }
+    let mut aggs = vec![
+        agg::min(expr::column("__i")).alias("__ctime"),
+        agg::first_value(expr::column("__l"), order.clone()).alias("__clocal"),
+    ];
+    for i in 0..cx.query.group_by.len() {
+        aggs.push(
+            agg::first_value(expr::column(&format!("__d{i}")), order.clone())
+                .alias(format!("__cd{i}")),
+        );
+    }
+    let from = time::wall_lit(range.from);
+    let to = time::wall_lit(range.to);
+    LogicalPlanBuilder::scan(source.name.as_str(), table.source.clone(), None)?
+        .filter(pred)?
+        .project(cols)?
+        .aggregate(vec![expr::column(ENTITY)], aggs)?
+        .filter(
+            expr::column("__clocal")
+                .gt_eq(from)
+                .and(expr::column("__clocal").lt(to)),
+        )
+}
+
+/// The cohorts left-joined to `source`'s rows of their entities, from the
+/// cohort event's instant to the end of period `periods - 1` (and before the
+/// range's end): every column of `source`, the cohort columns, `__present`
+/// and `__k`, the period since the cohort's.
+pub fn rows(cx: &Ctx, key: &CohortKey, source_name: &str) -> Result<LogicalPlanBuilder> {
+    let (Some(source), Some(table)) = (cx.model.source(source_name), cx.tables.get(source_name))
+    else {
+        return internal_err!("no source `{source_name}`");
+    };
+    let Some(entity) = &source.entity else {
+        return internal_err!("cohort measure on source `{}` without an entity", source.name);
+    };
+    let ty = table
+        .schema
+        .field_with_unqualified_name(&source.time)?
+        .data_type()
+        .clone();
+    let column = expr::column(&source.time);
+    let range = cx.query.range;
+    let week_start = cx.model.project.week_start;
+    let mut cols: Vec<Expr> = table
+        .schema
+        .columns()
+        .into_iter()
+        .map(|c| Expr::Column(Column::from_name(c.name)))
+        .collect();
+    let local = time::local_time(column.clone(), &ty, cx.tz);
+    cols.push(time::instant_micros(column.clone(), &ty, cx.tz)?.alias("__mi"));
+    cols.push(period_number(key.period, week_start, local).alias("__mp"));
+    cols.push(lit(true).alias(PRESENT));
+    let measured = LogicalPlanBuilder::scan(source.name.as_str(), table.source.clone(), None)?
+        .filter(
+            column
+                .clone()
+                .is_not_null()
+                .and(expr::column(entity).is_not_null())
+                .and(time::in_range(column, &ty, cx.tz, Some(range.from), range.to)),
+        )?
+        .project(cols)?
+        .alias("__m")?
+        .build()?;
+    let c = cohorts(cx, key)?;
+    let mut ccols = vec![
+        expr::column(ENTITY),
+        expr::column("__ctime"),
+        expr::column("__clocal"),
+        period_number(key.period, week_start, expr::column("__clocal")).alias("__cp"),
+    ];
+    for i in 0..cx.query.group_by.len() {
+        ccols.push(expr::column(&format!("__cd{i}")));
+    }
+    let m = |n: &str| Expr::Column(Column::new(Some("__m"), n));
+    let cc = |n: &str| Expr::Column(Column::new(Some("__c"), n));
+    let k = m("__mp") - cc("__cp");
+    let on = vec![
+        cc(ENTITY).eq(m(entity)),
+        m("__mi").gt_eq(cc("__ctime")),
+        k.clone().lt(lit(key.periods)),
+    ];
+    let mut out: Vec<Expr> = table
+        .schema
+        .columns()
+        .into_iter()
+        .map(|col| m(&col.name).alias(col.name))
+        .collect();
+    out.push(m(PRESENT).alias(PRESENT));
+    out.extend(
+        [ENTITY, "__ctime", "__clocal"]
+            .iter()
+            .map(|n| cc(n).alias(*n)),
+    );
+    for i in 0..cx.query.group_by.len() {
+        let n = format!("__cd{i}");
+        out.push(cc(&n).alias(n));
+    }
+    out.push(k.alias(PERIOD));
+    c.project(ccols)?
+        .alias("__c")?
+        .join_on(measured, JoinType::Left, on)?
+        .project(out)
+}
+
+/// The grouping columns of cohort rows: the cohort's bucket of `grain` (or
+/// the range's start) as `__bucket`, then the breakdown values.
+pub fn keys(cx: &Ctx, grain: Option<Grain>) -> Vec<Expr> {
+    let bucket = match grain {
+        Some(g) => time::bucket(g, cx.model.project.week_start, expr::column("__clocal")),
+        None => time::wall_lit(cx.query.range.from),
+    };
+    let mut keys = vec![bucket.alias(super::group::BUCKET)];
+    for (i, d) in cx.query.group_by.iter().enumerate() {
+        keys.push(expr::column(&format!("__cd{i}")).alias(d));
+    }
+    keys
+}
