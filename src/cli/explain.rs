@@ -59,17 +59,17 @@ pub fn explain(args: &Args) -> ExitStatus {
                 format!("`{}` has no SQL form", left[0]),
             )
             .with_help(
-                "funnels and time_between run in metricc's own sequence engine; \
-                 `metricc explain` without `--sql` shows their plan",
+                "funnels, time_between, active, churn, retention and cohort metrics run in \
+                 metricc's own per-entity engines; `metricc explain` without `--sql` shows their plan",
             );
             if let Some(span) = first {
-                d = d.at(span, "computed per entity by the funnel engine");
+                d = d.at(span, "computed per entity by metricc's own engine");
             }
             return p.report(color, d);
         }
         if !left.is_empty() {
             eprintln!(
-                "note: left out of the SQL (no SQL form, computed by the funnel engine): {}",
+                "note: left out of the SQL (no SQL form, computed per entity by metricc's engines): {}",
                 left.join(", ")
             );
         }
@@ -140,7 +140,12 @@ fn uses_sequence(model: &crate::semantic::model::Model, name: &str) -> bool {
     model.metric(name).is_some_and(|m| {
         matches!(
             m.kind,
-            MetricKind::Funnel(_) | MetricKind::TimeBetween { .. }
+            MetricKind::Funnel(_)
+                | MetricKind::TimeBetween { .. }
+                | MetricKind::Active { .. }
+                | MetricKind::Churn { .. }
+                | MetricKind::Retention(_)
+                | MetricKind::Cohort(_)
         ) || m.depends_on.iter().any(|d| uses_sequence(model, &d.value))
     })
 }

@@ -273,7 +273,7 @@ fn query(
     if metrics.is_empty() && diags.is_empty() {
         diags.push(
             Diagnostic::new(Code::MetricNotComputable, "no metric to compute")
-                .with_help("name metrics on the command line, or define measure, ratio, formula or cumulative metrics"),
+                .with_help("name metrics that can be computed as asked (the notes above say why the others were skipped)"),
         );
     }
 

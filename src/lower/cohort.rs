@@ -59,7 +59,7 @@ pub fn period_number(g: Grain, week_start: Weekday, local: Expr) -> Expr {
 /// The cohorts: per entity whose first cohort event (over all history) falls
 /// in the range, `__centity`, `__ctime` (its instant), `__clocal` (its
 /// wall-clock time) and the breakdown values of that event as `__cd0..`.
-fn cohorts(cx: &Ctx, key: &CohortKey) -> Result<LogicalPlanBuilder> {
+pub fn cohorts(cx: &Ctx, key: &CohortKey) -> Result<LogicalPlanBuilder> {
     let (Some(source), Some(table)) = (cx.model.source(&key.source), cx.tables.get(&key.source))
     else {
         return internal_err!("no source `{}`", key.source);
@@ -212,4 +212,138 @@ pub fn keys(cx: &Ctx, grain: Option<Grain>) -> Vec<Expr> {
         keys.push(expr::column(&format!("__cd{i}")).alias(d));
     }
     keys
+}
+
+/// A cohort metric's table, from the measure's aggregates `aggs` (named
+/// columns) and its value over them `value`: per cohort period, breakdown
+/// values and period since, the cohort's size and the value (over the
+/// periods up to it when `cumulative`; per entity when `per_entity`). A
+/// period that had not begun by the range's end is null.
+pub struct TableSpec<'a> {
+    pub key: &'a CohortKey,
+    pub source: &'a str,
+    pub name: &'a str,
+    pub aggs: Vec<(String, Expr)>,
+    pub value: Expr,
+    pub cumulative: bool,
+    pub per_entity: bool,
+}
+
+pub fn table(cx: &Ctx, t: TableSpec) -> Result<datafusion::logical_expr::LogicalPlan> {
+    use datafusion::logical_expr::{Operator, binary_expr, when};
+    let key = t.key;
+    let week_start = cx.model.project.week_start;
+    let range = cx.query.range;
+    let dims = &cx.query.group_by;
+    let cohort_bucket = || {
+        time::bucket(key.period, week_start, expr::column("__clocal")).alias("__cohort")
+    };
+    let dim_keys = || -> Vec<Expr> {
+        dims.iter()
+            .enumerate()
+            .map(|(i, d)| expr::column(&format!("__cd{i}")).alias(d))
+            .collect()
+    };
+    let mut rows = rows(cx, key, t.source)?.filter(expr::column(PRESENT).is_not_null())?;
+    let period = if t.cumulative {
+        // Every row counts in its own period and each later one.
+        let ks = LogicalPlanBuilder::values((0..key.periods).map(|k| vec![lit(k)]).collect())?
+            .project(vec![expr::column("column1").alias("__upto")])?
+            .build()?;
+        rows = rows
+            .cross_join(ks)?
+            .filter(expr::column(PERIOD).lt_eq(expr::column("__upto")))?;
+        expr::column("__upto")
+    } else {
+        expr::column(PERIOD)
+    };
+    let mut group = vec![cohort_bucket(), period.alias("__period")];
+    group.extend(dim_keys());
+    let values = rows
+        .aggregate(group, t.aggs.into_iter().map(|(n, a)| a.alias(n)))?
+        .alias("vals")?
+        .build()?;
+    let mut group = vec![cohort_bucket()];
+    group.extend(dim_keys());
+    let sizes = cohorts(cx, key)?
+        .aggregate(group, vec![agg::count(lit(1i64)).alias("__size")])?
+        .alias("sizes")?
+        .build()?;
+
+    // The grid: cohort periods of the range x periods since x breakdown values.
+    let spine = time::spine(Some(key.period), week_start, cx.tz, range)
+        .or_else(|e| datafusion::common::plan_err!("{e}"))?;
+    let mut grid_rows = Vec::new();
+    for c in &spine {
+        let mut start = c.start;
+        for k in 0..key.periods {
+            grid_rows.push(vec![time::wall_lit(c.start), lit(k), lit(start < range.to)]);
+            start = time::next(key.period, start).unwrap_or(range.to);
+        }
+    }
+    let mut grid = LogicalPlanBuilder::values(grid_rows)?.project(vec![
+        expr::column("column1").alias("__cohort"),
+        expr::column("column2").alias("__period"),
+        expr::column("column3").alias("__begun"),
+    ])?;
+    if !dims.is_empty() {
+        let combos = LogicalPlanBuilder::from(sizes.clone())
+            .project(dims.iter().map(|d| expr::column(d)))?
+            .distinct()?
+            .alias("combos")?
+            .build()?;
+        grid = grid.cross_join(combos)?;
+    }
+    let mut keys: Vec<&str> = vec!["__cohort", "__period", "__begun"];
+    keys.extend(dims.iter().map(String::as_str));
+    let grid = grid
+        .project(keys.iter().map(|k| Expr::Column(Column::from_name(*k))))?
+        .alias("grid")?;
+    let g = |n: &str| Expr::Column(Column::new(Some("grid"), n));
+    let same = |other: &str, n: &str| {
+        binary_expr(
+            g(n),
+            Operator::IsNotDistinctFrom,
+            Expr::Column(Column::new(Some(other), n)),
+        )
+    };
+    let mut on_vals = vec![same("vals", "__cohort"), same("vals", "__period")];
+    let mut on_sizes = vec![same("sizes", "__cohort")];
+    for d in dims {
+        on_vals.push(same("vals", d));
+        on_sizes.push(same("sizes", d));
+    }
+    let size = datafusion::functions::expr_fn::coalesce(vec![
+        Expr::Column(Column::new(Some("sizes"), "__size")),
+        lit(0i64),
+    ]);
+    let value = if t.per_entity {
+        expr::divide(t.value, size.clone())
+    } else {
+        t.value
+    };
+    let cohort_col = if key.period == Grain::Hour {
+        g("__cohort")
+    } else {
+        cast(g("__cohort"), DataType::Date32)
+    };
+    let mut select = vec![cohort_col.alias("cohort")];
+    let mut order = vec![expr::column("cohort").sort(true, false)];
+    for d in dims {
+        select.push(g(d).alias(d));
+        order.push(expr::column(d).sort(true, false));
+    }
+    select.push(g("__period").alias("period"));
+    order.push(expr::column("period").sort(true, false));
+    select.push(size.alias("cohort_size"));
+    select.push(
+        when(g("__begun"), value)
+            .otherwise(lit(datafusion::common::ScalarValue::Float64(None)))?
+            .alias(t.name),
+    );
+    grid.join_on(values, JoinType::Left, on_vals)?
+        .join_on(sizes, JoinType::Left, on_sizes)?
+        .project(select)?
+        .sort(order)?
+        .build()
 }

@@ -167,6 +167,21 @@ pub fn lower(model: &Model, query: &Query, tables: &HashMap<String, Table>) -> R
             plan: plan.build()?,
         });
     }
+    let cohorts = query.metrics.iter().filter(|n| {
+        matches!(
+            model.metric(n).map(|m| &m.kind),
+            Some(MetricKind::Cohort(_))
+        )
+    });
+    for (i, name) in cohorts.enumerate() {
+        let mut planner = Planner::new(cx(), &format!("c{i}g"));
+        let plan = planner.cohort_table(name)?;
+        out.tables.push(ResultPlan {
+            metric: Some(name.clone()),
+            title: format!("{name}: by cohort and period since"),
+            plan,
+        });
+    }
     for (i, name) in steps.into_iter().enumerate() {
         let mut planner = Planner::new(cx(), &format!("f{i}g"));
         let (title, plan) = if is_step_table(model, name) {
@@ -544,6 +559,51 @@ impl<'a> Planner<'a> {
         self.sequence_aggregate(g, m, count, true)
     }
 
+    /// The table of cohort metric `name`, by cohort and period since.
+    fn cohort_table(&mut self, name: &str) -> Result<LogicalPlan> {
+        let m = self.metric(name)?;
+        let MetricKind::Cohort(c) = &m.kind else {
+            return internal_err!("`{name}` is not a cohort metric");
+        };
+        let base = self.metric(&c.metric.value)?;
+        let (MetricKind::Aggregate { measure }, Some(source)) = (&base.kind, &base.source) else {
+            return internal_err!("a cohort of a non-measure metric passed the checker");
+        };
+        let key = self.cohort_key(m, c)?;
+        let Some(table) = self.cx.tables.get(source) else {
+            return internal_err!("no table for source `{source}`");
+        };
+        let rows = Rows {
+            schema: &table.schema,
+            tz: self.cx.tz,
+        };
+        let filter = m
+            .filter
+            .iter()
+            .chain(&base.filter)
+            .map(|f| rows.lower(f))
+            .collect::<Result<Vec<_>>>()?
+            .into_iter()
+            .reduce(Expr::and);
+        let mut scope = CollectScope {
+            aggs: Vec::new(),
+            filter,
+        };
+        let value = expr::lower(measure, &mut scope, &rows)?;
+        cohort::table(
+            &self.cx,
+            cohort::TableSpec {
+                key: &key,
+                source,
+                name,
+                aggs: scope.aggs,
+                value,
+                cumulative: c.cumulative,
+                per_entity: c.per_entity,
+            },
+        )
+    }
+
     /// How cohort metric `m` finds its cohorts.
     fn cohort_key(&self, m: &Metric, c: &ast::CohortDef) -> Result<cohort::CohortKey> {
         let source = match (&c.cohort_source, &m.source) {
@@ -813,6 +873,35 @@ impl Scope for MeasureScope<'_> {
             .add(&self.alias, call, self.row_filter.clone(), self.metric);
         let c = expr::column(&name);
         Ok(if zero {
+            datafusion::functions::expr_fn::coalesce(vec![c, lit(0i64)])
+        } else {
+            c
+        })
+    }
+}
+
+/// A measure's aggregates, collected as named columns, each with the rows'
+/// filter.
+struct CollectScope {
+    aggs: Vec<(String, Expr)>,
+    filter: Option<Expr>,
+}
+
+impl Scope for CollectScope {
+    fn name(&mut self, name: &str) -> Result<Expr> {
+        internal_err!("column `{name}` outside an aggregate passed the checker")
+    }
+    fn aggregate(&mut self, call: AggCall) -> Result<Expr> {
+        let filter = match (&self.filter, call.filter) {
+            (None, f) => f,
+            (Some(r), None) => Some(r.clone()),
+            (Some(r), Some(f)) => Some(r.clone().and(f)),
+        };
+        let name = format!("__v{}", self.aggs.len());
+        self.aggs
+            .push((name.clone(), expr::with_filter(call.aggregate, filter)?));
+        let c = expr::column(&name);
+        Ok(if call.zero_when_empty {
             datafusion::functions::expr_fn::coalesce(vec![c, lit(0i64)])
         } else {
             c

@@ -213,26 +213,6 @@ fn command_line_mistakes_are_diagnostics() {
     );
 }
 
-#[test]
-fn kinds_without_an_engine_are_named() {
-    let p = project(
-        "default_range: { from: 2026-03-01, to: 2026-03-10 }\n",
-        "sources:\n  events: { path: data/events.parquet, time: ts, entity: developer_id }\nmetrics:\n  calls: { description: c, source: events, measure: count(*) }\n  dau: { description: d, source: events, active: { window: 1d } }\n  share: { description: s, formula: calls / dau }\n",
-        &[("data/events.parquet", crate::run::EVENTS)],
-    );
-    let out = run(p.path(), "share");
-    assert_eq!(out.status.code(), Some(1));
-    assert!(
-        stderr(&out).contains("E0302") && stderr(&out).contains("it uses `dau`"),
-        "{}",
-        stderr(&out)
-    );
-    // Running everything skips it with a note, and computes the rest.
-    let out = metricc(&["run", "--format", "csv"], p.path());
-    assert!(out.status.success(), "{}", stderr(&out));
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "calls\n8\n");
-    assert!(stderr(&out).contains("dau, share"), "{}", stderr(&out));
-}
 
 #[test]
 fn null_times_and_entities_are_errors() {

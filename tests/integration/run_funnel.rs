@@ -263,7 +263,7 @@ fn explain_states_the_rules_and_funnels_have_no_sql() {
         "ties at one instant take lower steps first",
         "one event may satisfy consecutive steps",
         "first such event over all time",
-        "step table of `onboarding`",
+        "funnel onboarding, step by step",
     ] {
         assert!(text.contains(rule), "missing `{rule}` in:\n{text}");
     }
