@@ -18,7 +18,7 @@
 //!    sources alike. Empty buckets give 0 for counts and sums, null for
 //!    everything else.
 
-mod activity;
+pub mod activity;
 mod cohort;
 pub mod expr;
 pub mod functions;

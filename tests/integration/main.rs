@@ -10,5 +10,6 @@ mod funnel_engine;
 mod parser;
 mod robustness;
 mod run;
+mod run_activity;
 mod run_cli;
 mod run_funnel;
