@@ -8,6 +8,7 @@ use crate::lower::{self, Lowered, sql::Dialect};
 use crate::semantic::model::Metric;
 use crate::span::Span;
 use crate::syntax::ast::{
+    ActiveWindow, ChurnValue, CohortType, PeriodAnchor, RetentionMatch,
     Attribution, Funnel, FunnelOrder, FunnelValue, Grain, MetricKind, Occurrence, Statistic,
 };
 use std::fmt::Write as _;
@@ -325,8 +326,111 @@ fn describe_metric(p: &Prepared, m: &Metric) -> String {
                 unit.value.as_str()
             );
         }
-        other => {
-            let _ = writeln!(out, "  kind      {}", other.key());
+        MetricKind::Active { window } => {
+            let w = match window {
+                ActiveWindow::Rolling(w) => format!(
+                    "the trailing {} of local wall-clock time ending at each bucket's end, [end - {}, end): rolling, not calendar",
+                    w.value.text, w.value.text
+                ),
+                ActiveWindow::Calendar(g) => format!(
+                    "the calendar {} holding each bucket's last instant, from its start to the bucket's end ({}-to-date)",
+                    g.value.as_str(),
+                    g.value.as_str()
+                ),
+            };
+            let _ = writeln!(out, "  active    distinct entities with a matching row in {w}");
+            let _ = writeln!(
+                out,
+                "  edges     a row exactly at the window's start counts, one exactly at its end does not; windows count local days (a DST day is 23 or 25 hours); without --by the one window ends at the range's end"
+            );
+            let _ = writeln!(
+                out,
+                "  breakdown an entity counts once under every breakdown value it had a row with"
+            );
+        }
+        MetricKind::Churn { window, value } => {
+            let w = &window.value.text;
+            let _ = writeln!(
+                out,
+                "  windows   current [end - {w}, end) and previous [end - 2×{w}, end - {w}) at each bucket's end, local wall-clock time"
+            );
+            let what = match value.value {
+                ChurnValue::Churned | ChurnValue::Dormant => {
+                    "entities active in the previous window and not in the current one"
+                }
+                ChurnValue::Rate => {
+                    "churned / entities active in the previous window (null when none were)"
+                }
+                ChurnValue::New => "entities active in the current window and never before it (all history is read)",
+                ChurnValue::Returning => "entities active in both windows",
+                ChurnValue::Resurrected => {
+                    "entities active in the current window, not the previous one, but before it"
+                }
+                ChurnValue::NetGrowth => {
+                    "new - churned (resurrected entities are not counted; active(current) - active(previous) = new + resurrected - churned)"
+                }
+            };
+            let _ = writeln!(out, "  value     {what}");
+        }
+        MetricKind::Retention(r) => {
+            let g = r.period.value.as_str();
+            let _ = writeln!(
+                out,
+                "  cohort    {} — {}; cohorts are calendar {g}s of the cohort event, in the range",
+                text(p, r.cohort.span),
+                match r.cohort_type.value {
+                    CohortType::FirstTime => "each entity's first such event over all time",
+                    CohortType::Recurring => "the first such event of every period that has one",
+                }
+            );
+            let period = match r.anchor.value {
+                PeriodAnchor::Calendar => format!(
+                    "period k is the calendar {g} k after the cohort's; period 0 counts returns at or after the cohort event"
+                ),
+                PeriodAnchor::Rolling => format!(
+                    "period k is [k, k+1) × {} of elapsed time from the cohort event",
+                    lower::describe_millis(lower::activity::rolling_micros(r.period.value) / 1000)
+                ),
+            };
+            let _ = writeln!(
+                out,
+                "  return    {} — {}; periods 0 to {}; {period}",
+                text(p, r.returning.span),
+                match r.matching.value {
+                    RetentionMatch::On => "retained at k: a return in period k",
+                    RetentionMatch::OnOrAfter => "retained at k: a return in period k or any later one",
+                },
+                r.periods.value
+            );
+            let _ = writeln!(
+                out,
+                "  reads     rows before the range's end only: a period not begun by then is null; --by does not change the cohort periods; a breakdown takes the cohort event's values"
+            );
+        }
+        MetricKind::Cohort(c) => {
+            let _ = writeln!(
+                out,
+                "  cohort    {} on `{}` — each entity's first such event over all time, in the range; breakdown values from that event",
+                text(p, c.event.span),
+                c.cohort_source
+                    .as_ref()
+                    .map(|s| s.value.as_str())
+                    .or(m.source.as_deref())
+                    .unwrap_or("?")
+            );
+            let g = c.period.value.as_str();
+            let _ = writeln!(
+                out,
+                "  value     `{}` over the entity's rows from the cohort event on, for {} calendar {g}s starting with the cohort event's (and before the range's end){}",
+                c.metric.value,
+                c.periods.value,
+                if c.per_entity { ", divided by the cohort's size" } else { "" }
+            );
+            let _ = writeln!(
+                out,
+                "  buckets   the column: by the bucket of the cohort event; the table: by cohort {g} and {g}s since{}",
+                if c.cumulative { ", cumulative over the periods up to each" } else { "" }
+            );
         }
     }
     if let Some(s) = m.source.as_ref().and_then(|s| p.model.source(s)) {

@@ -112,7 +112,7 @@ pub fn spec(members: &[(Test, Rule)], buckets: &[time::Bucket], week_start: Week
 
 /// The group's rows: `__bucket`, the breakdown dimensions, `__m0..`.
 #[allow(clippy::too_many_arguments)]
-pub fn rows(
+pub(crate) fn rows(
     cx: &Ctx,
     activity: &Activity,
     members: &[(Test, Rule)],
@@ -173,7 +173,7 @@ pub fn rows(
 }
 
 /// A retention metric's settings, resolved against its source.
-pub struct RetentionPlan<'a> {
+pub(crate) struct RetentionPlan<'a> {
     pub retention: &'a ast::Retention,
     pub source: &'a crate::semantic::model::Source,
     pub table: &'a super::Table,
@@ -207,7 +207,7 @@ pub fn rolling_micros(g: Grain) -> i64 {
 /// The retention table: per cohort, breakdown values and period, the
 /// cohort's size, the entities whose period had begun, those retained and
 /// their share.
-pub fn table(cx: &Ctx, p: &RetentionPlan) -> Result<LogicalPlan> {
+pub(crate) fn table(cx: &Ctx, p: &RetentionPlan) -> Result<LogicalPlan> {
     let r = p.retention;
     let tz = cx.tz;
     let range = cx.query.range;
