@@ -229,7 +229,7 @@ pub(crate) fn table(cx: &Ctx, p: &RetentionPlan) -> Result<LogicalPlan> {
         rolling: rolling.then(|| rolling_micros(grain)),
         from: time::wall_micros(range.from),
         to: time::wall_micros(range.to),
-        to_instant: time::local_to_utc_micros(tz, range.to),
+        to_instant: 0,
     };
     let time_ty = p
         .table
@@ -237,6 +237,16 @@ pub(crate) fn table(cx: &Ctx, p: &RetentionPlan) -> Result<LogicalPlan> {
         .field_with_unqualified_name(&p.source.time)?
         .data_type()
         .clone();
+    // A date's instant is its wall-clock midnight (as for funnels).
+    let is_date = matches!(time_ty, DataType::Date32 | DataType::Date64);
+    let spec = RetentionSpec {
+        to_instant: if is_date {
+            time::wall_micros(range.to)
+        } else {
+            time::local_to_utc_micros(tz, range.to)
+        },
+        ..spec
+    };
     let column = expr::column(&p.source.time);
     let cohort = rows.lower(&r.cohort)?;
     let returning = rows.lower(&r.returning)?;

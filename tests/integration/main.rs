@@ -9,6 +9,7 @@ mod fixtures;
 mod funnel_engine;
 mod parser;
 mod robustness;
+mod activity_engine;
 mod run;
 mod run_activity;
 mod run_cli;

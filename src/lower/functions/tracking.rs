@@ -1,15 +1,15 @@
 //! lower: the aggregates that follow entities' activity over periods.
 //!
-//! - `metricc_active(spec, wall)`: grouped by entity (and breakdown values),
+//! - `metricc_active(wall)`: grouped by entity (and breakdown values),
 //!   keeps the entity's distinct activity units and returns, per bucket where
 //!   any membership holds, `{bucket, flags}` ([`activity::active`]).
-//! - `metricc_retention(spec, wall, instant, cohort, return, prop...)`:
+//! - `metricc_retention(wall, instant, cohort, return, prop...)`:
 //!   grouped by entity, keeps its cohort and return events (compacted to
 //!   what can change the answer) and returns its cells
 //!   `{cohort, period, eligible, retained, a0..}` ([`activity::retention`]).
 //!
-//! `spec` is a string literal, the settings as JSON, so the function is the
-//! same under any name lookup. Times are Int64 microseconds: `wall` of local
+//! The settings travel inside the function value (as JSON), not as an
+//! argument. Times are Int64 microseconds: `wall` of local
 //! wall-clock time, `instant` since the epoch. Both keep compact state with
 //! merge, so DataFusion's two-phase aggregation shrinks data early.
 
@@ -21,28 +21,25 @@ use datafusion::arrow::array::{
 };
 use datafusion::arrow::buffer::OffsetBuffer;
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Fields, Int64Type};
-use datafusion::common::{Result, ScalarValue, exec_err, not_impl_err};
+use datafusion::common::{Result, exec_err, not_impl_err};
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
 use datafusion::logical_expr::{
     Accumulator, AggregateUDF, AggregateUDFImpl, EmitTo, Expr, GroupsAccumulator, Signature,
-    Volatility, lit,
+    Volatility,
 };
-use datafusion::physical_expr::expressions::Literal;
 use serde::de::DeserializeOwned;
-use std::sync::{Arc, LazyLock};
+use std::sync::Arc;
 
 /// The names in plans.
 pub const ACTIVE: &str = "metricc_active";
 pub const RETENTION: &str = "metricc_retention";
 
-/// `metricc_active(spec, wall)`.
+/// `metricc_active(wall)` with `spec`.
 pub fn active(spec: &ActiveSpec, wall: Expr) -> Expr {
-    static UDAF: LazyLock<Arc<AggregateUDF>> =
-        LazyLock::new(|| Arc::new(AggregateUDF::from(Udaf::new(Kind::Active))));
-    UDAF.call(vec![lit(json(spec)), wall])
+    Arc::new(AggregateUDF::from(Udaf::new(Kind::Active, json(spec)))).call(vec![wall])
 }
 
-/// `metricc_retention(spec, wall, instant, cohort, return, props...)`.
+/// `metricc_retention(wall, instant, cohort, return, props...)` with `spec`.
 pub fn retention(
     spec: &RetentionSpec,
     wall: Expr,
@@ -51,11 +48,9 @@ pub fn retention(
     returning: Expr,
     props: Vec<Expr>,
 ) -> Expr {
-    static UDAF: LazyLock<Arc<AggregateUDF>> =
-        LazyLock::new(|| Arc::new(AggregateUDF::from(Udaf::new(Kind::Retention))));
-    let mut args = vec![lit(json(spec)), wall, instant, cohort, returning];
+    let mut args = vec![wall, instant, cohort, returning];
     args.extend(props);
-    UDAF.call(args)
+    Arc::new(AggregateUDF::from(Udaf::new(Kind::Retention, json(spec)))).call(args)
 }
 
 fn json<T: serde::Serialize>(spec: &T) -> String {
@@ -68,16 +63,23 @@ enum Kind {
     Retention,
 }
 
+/// One function value per spec: the settings live in the function, not in
+/// an argument, because DataFusion turns a literal argument into an array of
+/// one copy per row before an aggregate sees it (with a spec listing every
+/// bucket, megabytes per batch).
 #[derive(Debug, PartialEq, Eq, Hash)]
 struct Udaf {
     kind: Kind,
+    /// The settings as JSON.
+    spec: String,
     signature: Signature,
 }
 
 impl Udaf {
-    fn new(kind: Kind) -> Self {
+    fn new(kind: Kind, spec: String) -> Self {
         Udaf {
             kind,
+            spec,
             signature: Signature::variadic_any(Volatility::Immutable),
         }
     }
@@ -121,7 +123,7 @@ fn event_fields() -> Fields {
     ])
 }
 
-const RETENTION_FIXED: usize = 5;
+const RETENTION_FIXED: usize = 4;
 
 impl AggregateUDFImpl for Udaf {
     fn name(&self) -> &str {
@@ -135,7 +137,7 @@ impl AggregateUDFImpl for Udaf {
             Kind::Active => list_of(active_fields()),
             Kind::Retention => {
                 if types.len() < RETENTION_FIXED {
-                    return exec_err!("{RETENTION} needs a spec, two times and two predicates");
+                    return exec_err!("{RETENTION} needs two times and two predicates");
                 }
                 list_of(cell_fields(types.len() - RETENTION_FIXED))
             }
@@ -161,31 +163,21 @@ impl AggregateUDFImpl for Udaf {
         let name = self.name();
         Ok(match self.kind {
             Kind::Active => Box::new(ActiveGroups {
-                spec: spec(&args, name)?,
+                spec: parse(&self.spec, name)?,
                 groups: Vec::new(),
                 compacted: Vec::new(),
                 units: 0,
             }),
             Kind::Retention => Box::new(RetentionGroups::new(
-                spec(&args, name)?,
+                parse(&self.spec, name)?,
                 args.exprs.len().saturating_sub(RETENTION_FIXED),
             )),
         })
     }
 }
 
-fn spec<T: DeserializeOwned>(args: &AccumulatorArgs, name: &str) -> Result<T> {
-    match args
-        .exprs
-        .first()
-        .and_then(|e| e.downcast_ref::<Literal>())
-        .map(|l| l.value())
-    {
-        Some(ScalarValue::Utf8(Some(s))) => {
-            serde_json::from_str::<T>(s).or_else(|e| exec_err!("{name}: bad spec: {e}"))
-        }
-        _ => exec_err!("{name}: the first argument must be a string literal"),
-    }
+fn parse<T: DeserializeOwned>(spec: &str, name: &str) -> Result<T> {
+    serde_json::from_str::<T>(spec).or_else(|e| exec_err!("{name}: bad spec: {e}"))
 }
 
 /// Whether a group grew enough since its last compaction to compact again.
@@ -276,7 +268,7 @@ impl GroupsAccumulator for ActiveGroups {
         total_num_groups: usize,
     ) -> Result<()> {
         self.resize(total_num_groups);
-        let wall = values[1].as_primitive::<Int64Type>();
+        let wall = values[0].as_primitive::<Int64Type>();
         for (row, group) in rows_of(group_indices, opt_filter) {
             if wall.is_valid(row) {
                 let u = activity::unit(&self.spec, wall.value(row));
@@ -337,7 +329,7 @@ impl GroupsAccumulator for ActiveGroups {
         values: &[ArrayRef],
         opt_filter: Option<&BooleanArray>,
     ) -> Result<Vec<ArrayRef>> {
-        let wall = values[1].as_primitive::<Int64Type>();
+        let wall = values[0].as_primitive::<Int64Type>();
         let groups: Vec<Vec<i64>> = (0..wall.len())
             .map(|row| {
                 let keep = wall.is_valid(row)
@@ -414,10 +406,10 @@ impl RetentionGroups {
         values: &[ArrayRef],
         rows: impl Iterator<Item = (usize, usize)>,
     ) -> Result<()> {
-        let wall = values[1].as_primitive::<Int64Type>();
-        let instant = values[2].as_primitive::<Int64Type>();
-        let cohort = values[3].as_boolean();
-        let returning = values[4].as_boolean();
+        let wall = values[0].as_primitive::<Int64Type>();
+        let instant = values[1].as_primitive::<Int64Type>();
+        let cohort = values[2].as_boolean();
+        let returning = values[3].as_boolean();
         let props: Vec<&StringArray> = values[RETENTION_FIXED..]
             .iter()
             .map(|a| a.as_string::<i32>())
