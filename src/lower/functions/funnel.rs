@@ -1,11 +1,11 @@
-//! lower: `metricc_funnel(spec, ts, bucket, exclusions, step..., hold..., prop...)`,
+//! lower: `metricc_funnel(ts, bucket, exclusions, step..., hold..., prop...)`,
 //! the aggregate behind funnels and `time_between`. Grouped by entity, it
 //! keeps each entity's events compactly (32 bytes each, held and breakdown
 //! values interned) and at the end runs [`sweep::evaluate`] over them.
 //!
-//! Arguments, all per row except the first:
-//! - `spec`: a string literal, the [`Spec`] as JSON: every window and mode
-//!   travels with the call, so the function is the same under any name lookup;
+//! The [`Spec`] (every window and mode) travels inside the function value as
+//! JSON, not as a literal argument: DataFusion would copy a literal into an
+//! array of one per row. Arguments, all per row:
 //! - `ts`: Int64 microseconds; `bucket`: Int64, the entry period of the row;
 //! - `exclusions`: Int64, bit `k` set when the row matches exclusion `k`;
 //! - one Boolean per step (null counts as false);
@@ -22,15 +22,14 @@ use datafusion::arrow::array::{
 };
 use datafusion::arrow::buffer::OffsetBuffer;
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Fields, Int64Type};
-use datafusion::common::{Result, ScalarValue, exec_err, not_impl_err};
+use datafusion::common::{Result, exec_err, not_impl_err};
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
 use datafusion::logical_expr::{
     Accumulator, AggregateUDF, AggregateUDFImpl, EmitTo, Expr, GroupsAccumulator, Signature,
-    Volatility, lit,
+    Volatility,
 };
-use datafusion::physical_expr::expressions::Literal;
 use std::collections::HashMap;
-use std::sync::{Arc, LazyLock};
+use std::sync::Arc;
 
 /// The function's name in plans.
 pub const FUNNEL: &str = "metricc_funnel";
@@ -45,24 +44,27 @@ pub fn funnel(
     holds: Vec<Expr>,
     props: Vec<Expr>,
 ) -> Expr {
-    static UDAF: LazyLock<Arc<AggregateUDF>> =
-        LazyLock::new(|| Arc::new(AggregateUDF::from(Funnel::default())));
     let text = serde_json::to_string(spec).unwrap_or_default();
-    let mut args = vec![lit(text), ts, bucket, exclusions];
+    let mut args = vec![ts, bucket, exclusions];
     args.extend(steps);
     args.extend(holds);
     args.extend(props);
-    UDAF.call(args)
+    Arc::new(AggregateUDF::from(Funnel::new(text))).call(args)
 }
 
+/// One function value per spec: the settings live in the function, not in
+/// an argument, which DataFusion would copy into an array of one per row.
 #[derive(Debug, PartialEq, Eq, Hash)]
 struct Funnel {
+    /// The [`Spec`] as JSON.
+    spec: String,
     signature: Signature,
 }
 
-impl Default for Funnel {
-    fn default() -> Self {
+impl Funnel {
+    fn new(spec: String) -> Self {
         Funnel {
+            spec,
             signature: Signature::variadic_any(Volatility::Immutable),
         }
     }
@@ -70,10 +72,10 @@ impl Default for Funnel {
 
 /// How many steps, held and breakdown columns a call has, from its types.
 fn shape(types: &[DataType]) -> Result<(usize, usize, usize)> {
-    if types.len() < 5 {
-        return exec_err!("{FUNNEL} needs a spec, time, bucket, exclusions and steps");
+    if types.len() < 4 {
+        return exec_err!("{FUNNEL} needs a time, bucket, exclusions and steps");
     }
-    let rest = &types[4..];
+    let rest = &types[3..];
     let steps = rest.iter().take_while(|t| **t == DataType::Boolean).count();
     let holds = rest[steps..]
         .iter()
@@ -153,16 +155,8 @@ impl AggregateUDFImpl for Funnel {
             .map(|f| f.data_type().clone())
             .collect();
         let (steps, holds, props) = shape(&types)?;
-        let spec = match args
-            .exprs
-            .first()
-            .and_then(|e| e.downcast_ref::<Literal>())
-            .map(|l| l.value())
-        {
-            Some(ScalarValue::Utf8(Some(s))) => serde_json::from_str::<Spec>(&s)
-                .or_else(|e| exec_err!("{FUNNEL}: bad spec: {e}"))?,
-            _ => return exec_err!("{FUNNEL}: the first argument must be a string literal"),
-        };
+        let spec = serde_json::from_str::<Spec>(&self.spec)
+            .or_else(|e| exec_err!("{FUNNEL}: bad spec: {e}"))?;
         if spec.steps != steps {
             return exec_err!(
                 "{FUNNEL}: the spec has {} steps, the call {steps}",
@@ -281,18 +275,18 @@ impl FunnelGroups {
         values: &[ArrayRef],
         rows: impl Iterator<Item = (usize, usize)>,
     ) -> Result<()> {
-        let ts = values[1].as_primitive::<Int64Type>();
-        let bucket = values[2].as_primitive::<Int64Type>();
-        let excl = values[3].as_primitive::<Int64Type>();
-        let steps: Vec<&BooleanArray> = values[4..4 + self.steps]
+        let ts = values[0].as_primitive::<Int64Type>();
+        let bucket = values[1].as_primitive::<Int64Type>();
+        let excl = values[2].as_primitive::<Int64Type>();
+        let steps: Vec<&BooleanArray> = values[3..3 + self.steps]
             .iter()
             .map(|a| a.as_boolean())
             .collect();
-        let hold_cols: Vec<_> = values[4 + self.steps..4 + self.steps + self.holds]
+        let hold_cols: Vec<_> = values[3 + self.steps..3 + self.steps + self.holds]
             .iter()
             .map(|a| a.as_string::<i64>())
             .collect();
-        let prop_cols: Vec<_> = values[4 + self.steps + self.holds..]
+        let prop_cols: Vec<_> = values[3 + self.steps + self.holds..]
             .iter()
             .map(|a| a.as_string::<i32>())
             .collect();
