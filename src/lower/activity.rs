@@ -255,7 +255,17 @@ pub(crate) fn table(cx: &Ctx, p: &RetentionPlan) -> Result<LogicalPlan> {
         .is_not_null()
         .and(expr::column(entity).is_not_null())
         .and(time::in_range(column.clone(), &time_ty, tz, None, range.to))
-        .and(cohort.clone().or(returning.clone()));
+        // Cohort events from all history (the first one counts); returns
+        // only from the range's start, where the earliest cohort begins.
+        .and(
+            cohort.clone().or(returning.clone().and(time::in_range(
+                column.clone(),
+                &time_ty,
+                tz,
+                Some(range.from),
+                range.to,
+            ))),
+        );
     if let Some(f) = &p.filter {
         pred = pred.and(f.clone());
     }

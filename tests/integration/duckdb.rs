@@ -90,12 +90,22 @@ const SEQUENCE_METRICS: &[&str] = &[
     "ttfc_p90",
     "time_to_first_success_median",
     "time_to_value",
+    "ltv",
+    "ltv_dac_ratio",
+    "mau",
+    "support_ticket_rate",
+    "dau",
+    "wau",
+    "stickiness",
+    "churned_developers",
+    "churn_rate",
+    "net_developer_growth",
 ];
 
 fn check(python: &str, dir: &Path, args: &[&str]) {
     let mut ours = json(dir, args);
     let theirs = duckdb(python, dir, args);
-    // The SQL leaves out funnels and time_between (no SQL form): compare the rest.
+    // The SQL leaves out the per-entity metrics (no SQL form): compare the rest.
     let sql_keys: Vec<String> = theirs
         .as_array()
         .and_then(|rows| rows.first())
@@ -222,4 +232,37 @@ fn duckdb_agrees_on_activation_and_time_to_first_call() {
     let theirs: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(ours.as_array().is_some_and(|a| a.len() > 10), "{ours}");
     assert!(same(&ours, &theirs), "metricc: {ours}\nduckdb:  {theirs}");
+}
+
+/// The activity engines against DAU/WAU/MAU and weekly retention written by
+/// hand in DuckDB SQL (a running sum of per-developer deltas; cohorts joined
+/// to weekly activity), on the example's sample data.
+#[test]
+fn duckdb_agrees_on_active_developers_and_retention() {
+    let Some(py) = python() else {
+        eprintln!("skipped: no Python with duckdb (set METRICC_DUCKDB_PYTHON)");
+        return;
+    };
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let example = root.join("metrics");
+    for (what, args) in [
+        ("active", vec!["dau", "wau", "mau", "--by", "day"]),
+        ("retention", vec!["retention"]),
+    ] {
+        let ours = json(&example, &args);
+        let out = Command::new(&py)
+            .arg(root.join("tests/duckdb/activity.py"))
+            .arg(example.join("data/events.parquet"))
+            .arg(what)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let theirs: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert!(ours.as_array().is_some_and(|a| a.len() > 100), "{ours}");
+        assert!(same(&ours, &theirs), "{what}\nmetricc: {ours}\nduckdb:  {theirs}");
+    }
 }

@@ -77,3 +77,38 @@ fn example_checks_clean_and_covers_the_catalog() {
             && pos("dac") > pos("signups")
     );
 }
+
+/// `metricc run` on the bundled sample computes every catalog metric: a
+/// number for each column metric, a non-empty table for each table metric.
+#[test]
+fn example_computes_the_whole_catalog() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("metrics");
+    let tables = ["onboarding", "retention"];
+    let columns: Vec<&str> = CATALOG
+        .iter()
+        .copied()
+        .filter(|n| !tables.contains(n))
+        .collect();
+    let mut args = vec!["run", "--quiet", "--format", "json"];
+    args.extend(&columns);
+    let out = crate::run::metricc(&args, &dir);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let row = &rows[0];
+    for name in &columns {
+        assert!(
+            row[name].is_number(),
+            "`{name}` has no value: {}",
+            row[name]
+        );
+    }
+    for name in tables {
+        let out = crate::run::metricc(&["run", "--quiet", "--format", "json", name], &dir);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert!(
+            rows.as_array().is_some_and(|r| r.len() > 3),
+            "`{name}` gave no table: {rows}"
+        );
+    }
+}

@@ -133,25 +133,25 @@ fn wall_us(t: NaiveDateTime) -> i64 {
     t.and_utc().timestamp_micros()
 }
 
-fn epoch_days(d: NaiveDate) -> i64 {
-    i64::from(d.num_days_from_ce()) - 719_163
-}
-
 impl Calendar {
     /// The number of the period holding wall-clock time `us`; consecutive
     /// periods have consecutive numbers.
     pub fn number(self, us: i64) -> i64 {
-        let t = wall(us);
-        let d = t.date();
-        let months = i64::from(d.year()) * 12 + i64::from(d.month0());
+        const DAY: i64 = 86_400_000_000;
         match self {
             Calendar::Hour => us.div_euclid(3_600_000_000),
-            Calendar::Day => epoch_days(d),
+            Calendar::Day => us.div_euclid(DAY),
             // 1970-01-01 was a Thursday: shift so weeks start on `start`.
-            Calendar::Week(start) => (epoch_days(d) + 3 - i64::from(start)).div_euclid(7),
-            Calendar::Month => months,
-            Calendar::Quarter => months.div_euclid(3),
-            Calendar::Year => i64::from(d.year()),
+            Calendar::Week(start) => (us.div_euclid(DAY) + 3 - i64::from(start)).div_euclid(7),
+            Calendar::Month | Calendar::Quarter | Calendar::Year => {
+                let d = wall(us).date();
+                let months = i64::from(d.year()) * 12 + i64::from(d.month0());
+                match self {
+                    Calendar::Month => months,
+                    Calendar::Quarter => months.div_euclid(3),
+                    _ => i64::from(d.year()),
+                }
+            }
         }
     }
 
@@ -232,33 +232,43 @@ pub struct Cell {
 /// period, for recurring cohorts; ties kept); of calendar return events, all
 /// but the latest per period.
 pub fn compact(spec: &RetentionSpec, events: &mut Vec<Ev>) {
-    let key = |e: &Ev| {
-        if spec.recurring || e.kind == RETURN {
-            spec.calendar.number(e.wall)
-        } else {
-            0
-        }
-    };
-    events.sort_unstable_by_key(|e| (e.kind, key(e), e.instant, e.prop));
-    events.dedup();
-    let mut out: Vec<Ev> = Vec::with_capacity(events.len());
-    for (i, e) in events.iter().enumerate() {
-        let keep = match e.kind {
-            COHORT => match out.last() {
-                Some(l) if l.kind == COHORT && key(l) == key(e) => l.instant == e.instant,
+    // Each event's period, computed once: (kind, period, instant, prop).
+    let mut keyed: Vec<(u8, i64, i64, u32, Ev)> = events
+        .iter()
+        .map(|e| {
+            let period = if spec.recurring || e.kind == RETURN {
+                spec.calendar.number(e.wall)
+            } else {
+                0
+            };
+            (e.kind, period, e.instant, e.prop, *e)
+        })
+        .collect();
+    keyed.sort_unstable_by_key(|k| (k.0, k.1, k.2, k.3, k.4));
+    keyed.dedup_by_key(|k| k.4);
+    events.clear();
+    let mut last: Option<(u8, i64, i64)> = None;
+    for (i, &(kind, period, instant, _, e)) in keyed.iter().enumerate() {
+        let keep = match kind {
+            COHORT => match last {
+                // Ties at the earliest instant of the period stay.
+                Some((k, p, t)) if k == COHORT && p == period => t == instant,
                 _ => true,
             },
             // Rolling periods need every return time.
             _ if spec.rolling.is_some() => true,
-            _ => events
+            // The latest return of each period.
+            _ => keyed
                 .get(i + 1)
-                .is_none_or(|n| n.kind != e.kind || key(n) != key(e)),
+                .is_none_or(|n| n.0 != kind || n.1 != period),
         };
         if keep {
-            out.push(*e);
+            if last.is_none_or(|(k, p, _)| k != kind || p != period) {
+                last = Some((kind, period, instant));
+            }
+            events.push(e);
         }
     }
-    *events = out;
 }
 
 /// An entity's retention cells, periods 0 to `periods` of each of its
@@ -289,6 +299,11 @@ pub fn retention(spec: &RetentionSpec, events: &[Ev]) -> Vec<Cell> {
     }
     starts.retain(|e| e.wall >= spec.from && e.wall < spec.to);
     let last = cal.number(spec.to - 1);
+    // Each return's calendar period, once.
+    let periods: Vec<i64> = match spec.rolling {
+        Some(_) => vec![0; returns.len()],
+        None => returns.iter().map(|r| cal.number(r.wall)).collect(),
+    };
     let mut out = Vec::new();
     for c in starts {
         let cohort = cal.start(c.wall);
@@ -296,10 +311,10 @@ pub fn retention(spec: &RetentionSpec, events: &[Ev]) -> Vec<Cell> {
         let mut hit = vec![false; spec.periods as usize + 1];
         let mut latest = -1i64;
         let first = returns.partition_point(|r| r.instant < c.instant);
-        for r in &returns[first..] {
+        for (r, p) in returns[first..].iter().zip(&periods[first..]) {
             let k = match spec.rolling {
                 Some(len) => (r.instant - c.instant) / len.max(1),
-                None => (cal.number(r.wall) - base).max(0),
+                None => (p - base).max(0),
             };
             latest = latest.max(k);
             if let Some(h) = usize::try_from(k).ok().and_then(|k| hit.get_mut(k)) {
