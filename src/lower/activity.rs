@@ -329,41 +329,10 @@ pub(crate) fn table(cx: &Ctx, p: &RetentionPlan) -> Result<LogicalPlan> {
 
     // The grid: every cohort period of the range, every breakdown value seen,
     // every period 0..=N.
-    let cohorts = time::spine(Some(grain), week_start, tz, range)
-        .or_else(|e| datafusion::common::plan_err!("{e}"))?;
-    let mut grid_rows = Vec::new();
-    for c in &cohorts {
-        for k in 0..=r.periods.value {
-            grid_rows.push(vec![time::wall_lit(c.start), lit(k)]);
-        }
-    }
-    let mut grid = LogicalPlanBuilder::values(grid_rows)?.project(vec![
-        expr::column("column1").alias("__cohort"),
-        expr::column("column2").alias("__period"),
-    ])?;
-    if !dims.is_empty() {
-        let combos = LogicalPlanBuilder::from(counts.clone())
-            .project(dims.iter().map(|d| expr::column(d)))?
-            .distinct()?
-            .alias("combos")?
-            .build()?;
-        grid = grid.cross_join(combos)?;
-    }
+    let grid = super::cohort::grid(cx, grain, r.periods.value, &counts)?;
     let mut keys: Vec<&str> = vec!["__cohort", "__period"];
     keys.extend(dims.iter().map(String::as_str));
-    let grid = grid
-        .project(keys.iter().map(|k| Expr::Column(Column::from_name(*k))))?
-        .alias("grid")?;
-    let on: Vec<Expr> = keys
-        .iter()
-        .map(|k| {
-            binary_expr(
-                Expr::Column(Column::new(Some("grid"), *k)),
-                Operator::IsNotDistinctFrom,
-                Expr::Column(Column::new(Some("counts"), *k)),
-            )
-        })
-        .collect();
+    let on = super::cohort::on_grid("counts", &keys);
     let g = |n: &str| Expr::Column(Column::new(Some("grid"), n));
     let c = |n: &str| Expr::Column(Column::new(Some("counts"), n));
     let zero = |e: Expr| datafusion::functions::expr_fn::coalesce(vec![e, lit(0i64)]);

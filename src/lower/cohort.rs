@@ -230,10 +230,9 @@ pub struct TableSpec<'a> {
 }
 
 pub fn table(cx: &Ctx, t: TableSpec) -> Result<datafusion::logical_expr::LogicalPlan> {
-    use datafusion::logical_expr::{Operator, binary_expr, when};
+    use datafusion::logical_expr::when;
     let key = t.key;
     let week_start = cx.model.project.week_start;
-    let range = cx.query.range;
     let dims = &cx.query.group_by;
     let cohort_bucket = || {
         time::bucket(key.period, week_start, expr::column("__clocal")).alias("__cohort")
@@ -271,48 +270,11 @@ pub fn table(cx: &Ctx, t: TableSpec) -> Result<datafusion::logical_expr::Logical
         .build()?;
 
     // The grid: cohort periods of the range x periods since x breakdown values.
-    let spine = time::spine(Some(key.period), week_start, cx.tz, range)
-        .or_else(|e| datafusion::common::plan_err!("{e}"))?;
-    let mut grid_rows = Vec::new();
-    for c in &spine {
-        let mut start = c.start;
-        for k in 0..key.periods {
-            grid_rows.push(vec![time::wall_lit(c.start), lit(k), lit(start < range.to)]);
-            start = time::next(key.period, start).unwrap_or(range.to);
-        }
-    }
-    let mut grid = LogicalPlanBuilder::values(grid_rows)?.project(vec![
-        expr::column("column1").alias("__cohort"),
-        expr::column("column2").alias("__period"),
-        expr::column("column3").alias("__begun"),
-    ])?;
-    if !dims.is_empty() {
-        let combos = LogicalPlanBuilder::from(sizes.clone())
-            .project(dims.iter().map(|d| expr::column(d)))?
-            .distinct()?
-            .alias("combos")?
-            .build()?;
-        grid = grid.cross_join(combos)?;
-    }
-    let mut keys: Vec<&str> = vec!["__cohort", "__period", "__begun"];
-    keys.extend(dims.iter().map(String::as_str));
-    let grid = grid
-        .project(keys.iter().map(|k| Expr::Column(Column::from_name(*k))))?
-        .alias("grid")?;
+    let grid = grid(cx, key.period, key.periods - 1, &sizes)?;
     let g = |n: &str| Expr::Column(Column::new(Some("grid"), n));
-    let same = |other: &str, n: &str| {
-        binary_expr(
-            g(n),
-            Operator::IsNotDistinctFrom,
-            Expr::Column(Column::new(Some(other), n)),
-        )
-    };
-    let mut on_vals = vec![same("vals", "__cohort"), same("vals", "__period")];
-    let mut on_sizes = vec![same("sizes", "__cohort")];
-    for d in dims {
-        on_vals.push(same("vals", d));
-        on_sizes.push(same("sizes", d));
-    }
+    let dim_names: Vec<&str> = dims.iter().map(String::as_str).collect();
+    let on_vals = on_grid("vals", &[&["__cohort", "__period"], &dim_names[..]].concat());
+    let on_sizes = on_grid("sizes", &[&["__cohort"], &dim_names[..]].concat());
     let size = datafusion::functions::expr_fn::coalesce(vec![
         Expr::Column(Column::new(Some("sizes"), "__size")),
         lit(0i64),
@@ -346,4 +308,58 @@ pub fn table(cx: &Ctx, t: TableSpec) -> Result<datafusion::logical_expr::Logical
         .project(select)?
         .sort(order)?
         .build()
+}
+
+/// The grid of a cohort table, aliased `grid`: `__cohort` (every cohort
+/// period of the range), `__period` (0 to `last`), `__begun` (whether that
+/// period starts before the range's end) and the breakdown values seen in
+/// `seen`.
+pub fn grid(
+    cx: &Ctx,
+    period: Grain,
+    last: i64,
+    seen: &datafusion::logical_expr::LogicalPlan,
+) -> Result<LogicalPlanBuilder> {
+    let range = cx.query.range;
+    let dims = &cx.query.group_by;
+    let spine = time::spine(Some(period), cx.model.project.week_start, cx.tz, range)
+        .or_else(|e| datafusion::common::plan_err!("{e}"))?;
+    let mut rows = Vec::new();
+    for c in &spine {
+        let mut start = c.start;
+        for k in 0..=last {
+            rows.push(vec![time::wall_lit(c.start), lit(k), lit(start < range.to)]);
+            start = time::next(period, start).unwrap_or(range.to);
+        }
+    }
+    let mut grid = LogicalPlanBuilder::values(rows)?.project(vec![
+        expr::column("column1").alias("__cohort"),
+        expr::column("column2").alias("__period"),
+        expr::column("column3").alias("__begun"),
+    ])?;
+    if !dims.is_empty() {
+        let combos = LogicalPlanBuilder::from(seen.clone())
+            .project(dims.iter().map(|d| expr::column(d)))?
+            .distinct()?
+            .alias("combos")?
+            .build()?;
+        grid = grid.cross_join(combos)?;
+    }
+    let mut keys: Vec<&str> = vec!["__cohort", "__period", "__begun"];
+    keys.extend(dims.iter().map(String::as_str));
+    grid.project(keys.iter().map(|k| Expr::Column(Column::from_name(*k))))?
+        .alias("grid")
+}
+
+/// `grid.k IS NOT DISTINCT FROM other.k` for each of `keys`.
+pub fn on_grid(other: &str, keys: &[&str]) -> Vec<Expr> {
+    keys.iter()
+        .map(|k| {
+            datafusion::logical_expr::binary_expr(
+                Expr::Column(Column::new(Some("grid"), *k)),
+                datafusion::logical_expr::Operator::IsNotDistinctFrom,
+                Expr::Column(Column::new(Some(other), *k)),
+            )
+        })
+        .collect()
 }

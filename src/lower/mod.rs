@@ -485,25 +485,10 @@ impl<'a> Planner<'a> {
 
     /// The scan group of funnel or `time_between` metric `m` under `filters`.
     fn sequence_group(&mut self, m: &Metric, filters: &[ast::Expr]) -> Result<usize> {
-        let Some(source) = &m.source else {
-            return internal_err!("sequence metric `{}` without a source", m.name);
-        };
-        let Some(table) = self.cx.tables.get(source) else {
-            return internal_err!("no table for source `{source}`");
-        };
-        let rows = Rows {
-            schema: &table.schema,
-            tz: self.cx.tz,
-        };
-        let filter = filters
-            .iter()
-            .map(|f| rows.lower(f))
-            .collect::<Result<Vec<_>>>()?
-            .into_iter()
-            .reduce(Expr::and);
-        let seq = sequence::sequence(&m.kind, &rows, filter)?;
+        let (source, filter) = self.row_filter(m, filters)?;
+        let seq = sequence::sequence(&m.kind, &self.rows(&source)?, filter)?;
         Ok(self.group(GroupKey {
-            source: source.clone(),
+            source,
             occurrence: None,
             window: None,
             sequence: Some(seq),
@@ -512,25 +497,35 @@ impl<'a> Planner<'a> {
         }))
     }
 
-    /// The rows of `m`'s source under `filters`, as one predicate.
-    fn row_filter(&self, m: &Metric, filters: &[ast::Expr]) -> Result<(String, Option<Expr>)> {
-        let Some(source) = &m.source else {
-            return internal_err!("metric `{}` without a source", m.name);
-        };
+    /// How row expressions of `source` are lowered.
+    fn rows(&self, source: &str) -> Result<Rows<'a>> {
         let Some(table) = self.cx.tables.get(source) else {
             return internal_err!("no table for source `{source}`");
         };
-        let rows = Rows {
+        Ok(Rows {
             schema: &table.schema,
             tz: self.cx.tz,
-        };
-        let filter = filters
+        })
+    }
+
+    /// `filters` lowered on `source`'s rows, as one predicate.
+    fn lower_filters(&self, source: &str, filters: &[&ast::Expr]) -> Result<Option<Expr>> {
+        let rows = self.rows(source)?;
+        Ok(filters
             .iter()
             .map(|f| rows.lower(f))
             .collect::<Result<Vec<_>>>()?
             .into_iter()
-            .reduce(Expr::and);
-        Ok((source.clone(), filter))
+            .reduce(Expr::and))
+    }
+
+    /// The source of `m` and its rows under `filters`, as one predicate.
+    fn row_filter(&self, m: &Metric, filters: &[ast::Expr]) -> Result<(String, Option<Expr>)> {
+        let Some(source) = &m.source else {
+            return internal_err!("metric `{}` without a source", m.name);
+        };
+        let filters: Vec<&ast::Expr> = filters.iter().collect();
+        Ok((source.clone(), self.lower_filters(source, &filters)?))
     }
 
     /// Entities of `m`'s activity group holding membership `(test, rule)`
@@ -570,21 +565,9 @@ impl<'a> Planner<'a> {
             return internal_err!("a cohort of a non-measure metric passed the checker");
         };
         let key = self.cohort_key(m, c)?;
-        let Some(table) = self.cx.tables.get(source) else {
-            return internal_err!("no table for source `{source}`");
-        };
-        let rows = Rows {
-            schema: &table.schema,
-            tz: self.cx.tz,
-        };
-        let filter = m
-            .filter
-            .iter()
-            .chain(&base.filter)
-            .map(|f| rows.lower(f))
-            .collect::<Result<Vec<_>>>()?
-            .into_iter()
-            .reduce(Expr::and);
+        let rows = self.rows(source)?;
+        let filters: Vec<&ast::Expr> = m.filter.iter().chain(&base.filter).collect();
+        let filter = self.lower_filters(source, &filters)?;
         let mut scope = CollectScope {
             aggs: Vec::new(),
             filter,
@@ -614,16 +597,10 @@ impl<'a> Planner<'a> {
                 None => return internal_err!("cohort metric `{}` without a source", m.name),
             },
         };
-        let Some(table) = self.cx.tables.get(&source) else {
-            return internal_err!("no table for source `{source}`");
-        };
-        let rows = Rows {
-            schema: &table.schema,
-            tz: self.cx.tz,
-        };
+        let event = self.rows(&source)?.lower(&c.event)?;
         Ok(cohort::CohortKey {
             source,
-            event: rows.lower(&c.event)?,
+            event,
             period: c.period.value,
             periods: c.periods.value,
         })
@@ -799,24 +776,8 @@ impl<'a> Planner<'a> {
         window: Option<Window>,
         cohort: Option<cohort::CohortKey>,
     ) -> Result<Expr> {
-        let Some(source) = &m.source else {
-            return internal_err!("measure metric `{}` without a source", m.name);
-        };
-        let Some(table) = self.cx.tables.get(source) else {
-            return internal_err!("no table for source `{source}`");
-        };
-        let rows = Rows {
-            schema: &table.schema,
-            tz: self.cx.tz,
-        };
-        let mut row_filter: Option<Expr> = None;
-        for f in filters {
-            let f = rows.lower(f)?;
-            row_filter = Some(match row_filter {
-                None => f,
-                Some(acc) => acc.and(f),
-            });
-        }
+        let (source, mut row_filter) = self.row_filter(m, filters)?;
+        let rows = self.rows(&source)?;
         let occurrence = match m.occurrence {
             Occurrence::All => None,
             Occurrence::First => Some((true, row_filter.take())),

@@ -173,6 +173,10 @@ pub fn local_time(column: Expr, ty: &DataType, tz: Tz) -> Expr {
                 // A timestamp without zone: same number, read as UTC.
                 None => cast(cast(column, LOCAL), utc),
             };
+            if tz == Tz::UTC {
+                // Wall-clock time in UTC is the instant itself.
+                return cast(instant, LOCAL);
+            }
             let zoned = DataType::Timestamp(TimeUnit::Microsecond, Some(tz.name().into()));
             to_local_time(vec![cast(instant, zoned)])
         }

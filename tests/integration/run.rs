@@ -27,6 +27,29 @@ pub fn csv(dir: &Path, args: &str) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
+/// Compares CSV text cell by cell; numbers to a relative 1e-9 (an empty
+/// cell is null).
+pub fn assert_csv(got: &str, want: &str) {
+    let rows = |s: &str| -> Vec<Vec<String>> {
+        s.trim()
+            .lines()
+            .map(|l| l.trim().split(',').map(str::to_string).collect())
+            .collect()
+    };
+    let (g, w) = (rows(got), rows(want));
+    assert_eq!(g.len(), w.len(), "rows differ:\n{got}\nwant:\n{want}");
+    for (gr, wr) in g.iter().zip(&w) {
+        assert_eq!(gr.len(), wr.len(), "columns differ:\n{got}\nwant:\n{want}");
+        for (a, b) in gr.iter().zip(wr) {
+            let same = match (a.parse::<f64>(), b.parse::<f64>()) {
+                (Ok(x), Ok(y)) => (x - y).abs() <= 1e-9 * y.abs().max(1.0),
+                _ => a == b,
+            };
+            assert!(same, "cell `{a}` != `{b}`:\n{got}\nwant:\n{want}");
+        }
+    }
+}
+
 fn expect(dir: &Path, args: &str, expected: &str) {
     let want: String = expected
         .trim()

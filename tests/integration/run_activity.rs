@@ -2,30 +2,7 @@
 //! handful of developers whose every value below was worked out by hand (the
 //! reasoning is in comments).
 
-use crate::run::{metricc, project};
-
-/// Compares CSV text cell by cell; numbers to a relative 1e-9; an empty cell
-/// is null.
-fn assert_csv(got: &str, want: &str) {
-    let rows = |s: &str| -> Vec<Vec<String>> {
-        s.trim()
-            .lines()
-            .map(|l| l.trim().split(',').map(str::to_string).collect())
-            .collect()
-    };
-    let (g, w) = (rows(got), rows(want));
-    assert_eq!(g.len(), w.len(), "rows differ:\n{got}\nwant:\n{want}");
-    for (gr, wr) in g.iter().zip(&w) {
-        assert_eq!(gr.len(), wr.len(), "columns differ:\n{got}\nwant:\n{want}");
-        for (a, b) in gr.iter().zip(wr) {
-            let same = match (a.parse::<f64>(), b.parse::<f64>()) {
-                (Ok(x), Ok(y)) => (x - y).abs() <= 1e-9 * y.abs().max(1.0),
-                _ => a == b,
-            };
-            assert!(same, "cell `{a}` != `{b}`:\n{got}\nwant:\n{want}");
-        }
-    }
-}
+use crate::run::{assert_csv, metricc, project};
 
 fn csv(dir: &std::path::Path, args: &str) -> String {
     crate::run::csv(dir, args)

@@ -1,7 +1,7 @@
 //! Funnels and `time_between` through `metricc run`, on five developers whose
 //! every value below was worked out by hand (the reasoning is in comments).
 
-use crate::run::{csv, project};
+use crate::run::{assert_csv, csv, project};
 
 /// Weeks start Monday: 2026-03-02 and 2026-03-09.
 const EVENTS: &str = "
@@ -116,28 +116,6 @@ fn fixture() -> tempfile::TempDir {
         DEFS,
         &[("data/events.parquet", EVENTS)],
     )
-}
-
-/// Compares CSV text cell by cell; numbers to a relative 1e-9.
-fn assert_csv(got: &str, want: &str) {
-    let rows = |s: &str| -> Vec<Vec<String>> {
-        s.trim()
-            .lines()
-            .map(|l| l.trim().split(',').map(str::to_string).collect())
-            .collect()
-    };
-    let (g, w) = (rows(got), rows(want));
-    assert_eq!(g.len(), w.len(), "rows differ:\n{got}\nwant:\n{want}");
-    for (gr, wr) in g.iter().zip(&w) {
-        assert_eq!(gr.len(), wr.len(), "columns differ:\n{got}\nwant:\n{want}");
-        for (a, b) in gr.iter().zip(wr) {
-            let same = match (a.parse::<f64>(), b.parse::<f64>()) {
-                (Ok(x), Ok(y)) => (x - y).abs() <= 1e-9 * y.abs().max(1.0),
-                _ => a == b,
-            };
-            assert!(same, "cell `{a}` != `{b}`:\n{got}\nwant:\n{want}");
-        }
-    }
 }
 
 const S: f64 = 1.0 / 3600.0; // one second in hours

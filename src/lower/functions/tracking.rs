@@ -381,6 +381,19 @@ impl RetentionGroups {
 
     fn push(&mut self, group: usize, e: Ev) {
         let g = &mut self.groups[group];
+        // Of calendar returns only the latest per period matters: rows of
+        // one entity often come in time order, so most fold into the last.
+        if e.kind == RETURN
+            && self.spec.rolling.is_none()
+            && let Some(last) = g.last_mut()
+            && last.kind == RETURN
+            && self.spec.calendar.number(last.wall) == self.spec.calendar.number(e.wall)
+        {
+            if (e.instant, e.wall) > (last.instant, last.wall) {
+                *last = e;
+            }
+            return;
+        }
         g.push(e);
         self.events += 1;
         if due(g.len(), self.compacted[group]) {
