@@ -1,6 +1,7 @@
 //! The one integration-test binary (so DataFusion links once).
 
 mod cases;
+mod catalog;
 mod cli;
 mod docs;
 mod duckdb;
