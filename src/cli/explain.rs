@@ -8,8 +8,8 @@ use crate::lower::{self, Lowered, sql::Dialect};
 use crate::semantic::model::Metric;
 use crate::span::Span;
 use crate::syntax::ast::{
-    ActiveWindow, ChurnValue, CohortType, PeriodAnchor, RetentionMatch,
-    Attribution, Funnel, FunnelOrder, FunnelValue, Grain, MetricKind, Occurrence, Statistic,
+    ActiveWindow, Attribution, ChurnValue, CohortType, Funnel, FunnelOrder, FunnelValue, Grain,
+    MetricKind, Occurrence, PeriodAnchor, RetentionMatch, Statistic,
 };
 use std::fmt::Write as _;
 
@@ -338,7 +338,10 @@ fn describe_metric(p: &Prepared, m: &Metric) -> String {
                     g.value.as_str()
                 ),
             };
-            let _ = writeln!(out, "  active    distinct entities with a matching row in {w}");
+            let _ = writeln!(
+                out,
+                "  active    distinct entities with a matching row in {w}"
+            );
             let _ = writeln!(
                 out,
                 "  edges     a row exactly at the window's start counts, one exactly at its end does not; windows count local days (a DST day is 23 or 25 hours); without --by the one window ends at the range's end"
@@ -361,7 +364,9 @@ fn describe_metric(p: &Prepared, m: &Metric) -> String {
                 ChurnValue::Rate => {
                     "churned / entities active in the previous window (null when none were)"
                 }
-                ChurnValue::New => "entities active in the current window and never before it (all history is read)",
+                ChurnValue::New => {
+                    "entities active in the current window and never before it (all history is read)"
+                }
                 ChurnValue::Returning => "entities active in both windows",
                 ChurnValue::Resurrected => {
                     "entities active in the current window, not the previous one, but before it"
@@ -398,7 +403,8 @@ fn describe_metric(p: &Prepared, m: &Metric) -> String {
                 text(p, r.returning.span),
                 match r.matching.value {
                     RetentionMatch::On => "retained at k: a return in period k",
-                    RetentionMatch::OnOrAfter => "retained at k: a return in period k or any later one",
+                    RetentionMatch::OnOrAfter =>
+                        "retained at k: a return in period k or any later one",
                 },
                 r.periods.value
             );
@@ -424,12 +430,20 @@ fn describe_metric(p: &Prepared, m: &Metric) -> String {
                 "  value     `{}` over the entity's rows from the cohort event on, for {} calendar {g}s starting with the cohort event's (and before the range's end){}",
                 c.metric.value,
                 c.periods.value,
-                if c.per_entity { ", divided by the cohort's size" } else { "" }
+                if c.per_entity {
+                    ", divided by the cohort's size"
+                } else {
+                    ""
+                }
             );
             let _ = writeln!(
                 out,
                 "  buckets   the column: by the bucket of the cohort event; the table: by cohort {g} and {g}s since{}",
-                if c.cumulative { ", cumulative over the periods up to each" } else { "" }
+                if c.cumulative {
+                    ", cumulative over the periods up to each"
+                } else {
+                    ""
+                }
             );
         }
     }

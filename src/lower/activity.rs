@@ -76,7 +76,11 @@ pub fn windows(rule: Rule, buckets: &[time::Bucket], week_start: Weekday) -> Vec
                 }
                 Rule::Churn(ms) => (minus(e, ms.saturating_mul(2)), minus(e, ms)),
             };
-            [time::wall_micros(p), time::wall_micros(c), time::wall_micros(e)]
+            [
+                time::wall_micros(p),
+                time::wall_micros(c),
+                time::wall_micros(e),
+            ]
         })
         .collect()
 }
@@ -139,7 +143,7 @@ pub(crate) fn rows(
                     .map(move |[p, c, _]| if m.test == Test::Active { *c } else { *p })
             })
             .min()
-            .and_then(|us| chrono::DateTime::from_timestamp_micros(us))
+            .and_then(chrono::DateTime::from_timestamp_micros)
             .map(|d| d.naive_utc())
     };
     let mut pred = column
@@ -163,11 +167,18 @@ pub(crate) fn rows(
     let mut fields = vec![cast(get_field(f(), "bucket"), time::LOCAL).alias(BUCKET)];
     fields.extend(cx.query.group_by.iter().map(|d| expr::column(d)));
     for i in 0..members.len() {
-        let bit = binary_expr(get_field(f(), "flags"), Operator::BitwiseAnd, lit(1i64 << i));
+        let bit = binary_expr(
+            get_field(f(), "flags"),
+            Operator::BitwiseAnd,
+            lit(1i64 << i),
+        );
         fields.push(bit.not_eq(lit(0i64)).alias(member_column(i)));
     }
     scan.filter(pred)?
-        .aggregate(keys, vec![super::functions::active(&spec, wall).alias("__f")])?
+        .aggregate(
+            keys,
+            vec![super::functions::active(&spec, wall).alias("__f")],
+        )?
         .unnest_column("__f")?
         .project(fields)
 }
@@ -257,15 +268,13 @@ pub(crate) fn table(cx: &Ctx, p: &RetentionPlan) -> Result<LogicalPlan> {
         .and(time::in_range(column.clone(), &time_ty, tz, None, range.to))
         // Cohort events from all history (the first one counts); returns
         // only from the range's start, where the earliest cohort begins.
-        .and(
-            cohort.clone().or(returning.clone().and(time::in_range(
-                column.clone(),
-                &time_ty,
-                tz,
-                Some(range.from),
-                range.to,
-            ))),
-        );
+        .and(cohort.clone().or(returning.clone().and(time::in_range(
+            column.clone(),
+            &time_ty,
+            tz,
+            Some(range.from),
+            range.to,
+        ))));
     if let Some(f) = &p.filter {
         pred = pred.and(f.clone());
     }
@@ -299,14 +308,16 @@ pub(crate) fn table(cx: &Ctx, p: &RetentionPlan) -> Result<LogicalPlan> {
     ];
     for (i, (d, ty)) in dims.iter().zip(&dim_types).enumerate() {
         let v = get_field(f(), format!("a{i}"));
-        let v = if *ty == DataType::Utf8 { v } else { cast(v, ty.clone()) };
+        let v = if *ty == DataType::Utf8 {
+            v
+        } else {
+            cast(v, ty.clone())
+        };
         fields.push(v.alias(d));
     }
     let mut group = vec![expr::column("__cohort"), expr::column("__period")];
     group.extend(dims.iter().map(|d| expr::column(d)));
-    let count_where = |c: &str| {
-        expr::with_filter(agg::count(lit(1i64)), Some(expr::column(c)))
-    };
+    let count_where = |c: &str| expr::with_filter(agg::count(lit(1i64)), Some(expr::column(c)));
     let counts = p
         .source_scan()?
         .filter(pred)?

@@ -46,7 +46,9 @@ pub fn period_number(g: Grain, week_start: Weekday, local: Expr) -> Expr {
         Grain::Hour => int(local) / lit(3_600_000_000i64),
         Grain::Day => days(local),
         // Week starts are 7 days apart: whole weeks since a day long before.
-        Grain::Week => (days(time::bucket(Grain::Week, week_start, local)) + lit(7_000_000i64)) / lit(7i64),
+        Grain::Week => {
+            (days(time::bucket(Grain::Week, week_start, local)) + lit(7_000_000i64)) / lit(7i64)
+        }
         Grain::Month => part("year", local.clone()) * lit(12i64) + part("month", local),
         Grain::Quarter => {
             (part("year", local.clone()) * lit(12i64) + part("month", local) - lit(1i64))
@@ -128,7 +130,10 @@ pub fn rows(cx: &Ctx, key: &CohortKey, source_name: &str) -> Result<LogicalPlanB
         return internal_err!("no source `{source_name}`");
     };
     let Some(entity) = &source.entity else {
-        return internal_err!("cohort measure on source `{}` without an entity", source.name);
+        return internal_err!(
+            "cohort measure on source `{}` without an entity",
+            source.name
+        );
     };
     let ty = table
         .schema
@@ -154,7 +159,13 @@ pub fn rows(cx: &Ctx, key: &CohortKey, source_name: &str) -> Result<LogicalPlanB
                 .clone()
                 .is_not_null()
                 .and(expr::column(entity).is_not_null())
-                .and(time::in_range(column, &ty, cx.tz, Some(range.from), range.to)),
+                .and(time::in_range(
+                    column,
+                    &ty,
+                    cx.tz,
+                    Some(range.from),
+                    range.to,
+                )),
         )?
         .project(cols)?
         .alias("__m")?
@@ -234,9 +245,8 @@ pub fn table(cx: &Ctx, t: TableSpec) -> Result<datafusion::logical_expr::Logical
     let key = t.key;
     let week_start = cx.model.project.week_start;
     let dims = &cx.query.group_by;
-    let cohort_bucket = || {
-        time::bucket(key.period, week_start, expr::column("__clocal")).alias("__cohort")
-    };
+    let cohort_bucket =
+        || time::bucket(key.period, week_start, expr::column("__clocal")).alias("__cohort");
     let dim_keys = || -> Vec<Expr> {
         dims.iter()
             .enumerate()
@@ -273,7 +283,10 @@ pub fn table(cx: &Ctx, t: TableSpec) -> Result<datafusion::logical_expr::Logical
     let grid = grid(cx, key.period, key.periods - 1, &sizes)?;
     let g = |n: &str| Expr::Column(Column::new(Some("grid"), n));
     let dim_names: Vec<&str> = dims.iter().map(String::as_str).collect();
-    let on_vals = on_grid("vals", &[&["__cohort", "__period"], &dim_names[..]].concat());
+    let on_vals = on_grid(
+        "vals",
+        &[&["__cohort", "__period"], &dim_names[..]].concat(),
+    );
     let on_sizes = on_grid("sizes", &[&["__cohort"], &dim_names[..]].concat());
     let size = datafusion::functions::expr_fn::coalesce(vec![
         Expr::Column(Column::new(Some("sizes"), "__size")),

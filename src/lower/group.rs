@@ -1,9 +1,9 @@
 //! lower: scan groups. One scan and one aggregation by bucket and dimensions
 //! for every aggregate that reads the same source the same way.
 
-use super::expr::{self, AggCall};
 use super::activity::{self, Activity, Rule};
 use super::cohort::{self, CohortKey};
+use super::expr::{self, AggCall};
 use super::functions::activity::Test;
 use super::sequence::{self, Sequence};
 use super::time::{self, Bucket};
@@ -114,7 +114,11 @@ impl Group {
     pub fn summary(&self, alias: &str) -> GroupSummary {
         let how = match (&self.key.sequence, &self.key.occurrence, &self.key.window) {
             _ if self.key.cohort.is_some() => {
-                let c = self.key.cohort.as_ref().map(|c| (c.periods, c.period, c.source.clone()));
+                let c = self
+                    .key
+                    .cohort
+                    .as_ref()
+                    .map(|c| (c.periods, c.period, c.source.clone()));
                 let (n, g, s) = c.unwrap_or((0, Grain::Month, String::new()));
                 format!(
                     "rows of each cohort entity over {n} {}s from its first cohort event on `{s}`",

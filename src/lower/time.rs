@@ -187,15 +187,16 @@ pub fn local_time(column: Expr, ty: &DataType, tz: Tz) -> Expr {
 
 /// A time column as Int64 microseconds of the instant since the epoch. A
 /// date is its wall-clock midnight (so windows on dates count local days).
-pub fn instant_micros(
-    column: Expr,
-    ty: &DataType,
-    tz: Tz,
-) -> datafusion::common::Result<Expr> {
+pub fn instant_micros(column: Expr, ty: &DataType, tz: Tz) -> datafusion::common::Result<Expr> {
     match ty {
-        DataType::Date32 | DataType::Date64 => Ok(cast(local_time(column, ty, tz), DataType::Int64)),
+        DataType::Date32 | DataType::Date64 => {
+            Ok(cast(local_time(column, ty, tz), DataType::Int64))
+        }
         DataType::Timestamp(_, zone) => Ok(cast(
-            cast(column, DataType::Timestamp(TimeUnit::Microsecond, zone.clone())),
+            cast(
+                column,
+                DataType::Timestamp(TimeUnit::Microsecond, zone.clone()),
+            ),
             DataType::Int64,
         )),
         other => datafusion::common::internal_err!("a time column of type {other}"),

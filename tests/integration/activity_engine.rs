@@ -171,7 +171,7 @@ fn reference_holds(test: Test, w: &Windows, times: &[NaiveDateTime]) -> bool {
         |(lo, hi): (NaiveDateTime, NaiveDateTime)| times.iter().any(|t| lo <= *t && *t < hi);
     let any_before = |x: NaiveDateTime| times.iter().any(|t| *t < x);
     let current = any_in(w.current);
-    let previous = w.previous.is_some_and(|p| any_in(p));
+    let previous = w.previous.is_some_and(any_in);
     // Only churn rules carry a previous window; the others are only ever
     // tested for `Active`.
     let previous_start = w.previous.map_or(w.current.0, |p| p.0);

@@ -263,6 +263,9 @@ fn duckdb_agrees_on_active_developers_and_retention() {
         );
         let theirs: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         assert!(ours.as_array().is_some_and(|a| a.len() > 100), "{ours}");
-        assert!(same(&ours, &theirs), "{what}\nmetricc: {ours}\nduckdb:  {theirs}");
+        assert!(
+            same(&ours, &theirs),
+            "{what}\nmetricc: {ours}\nduckdb:  {theirs}"
+        );
     }
 }

@@ -92,7 +92,11 @@ fn example_computes_the_whole_catalog() {
     let mut args = vec!["run", "--quiet", "--format", "json"];
     args.extend(&columns);
     let out = crate::run::metricc(&args, &dir);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let row = &rows[0];
     for name in &columns {
@@ -104,7 +108,11 @@ fn example_computes_the_whole_catalog() {
     }
     for name in tables {
         let out = crate::run::metricc(&["run", "--quiet", "--format", "json", name], &dir);
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         assert!(
             rows.as_array().is_some_and(|r| r.len() > 3),

@@ -1,5 +1,6 @@
 //! The one integration-test binary (so DataFusion links once).
 
+mod activity_engine;
 mod cases;
 mod catalog;
 mod cli;
@@ -10,7 +11,6 @@ mod fixtures;
 mod funnel_engine;
 mod parser;
 mod robustness;
-mod activity_engine;
 mod run;
 mod run_activity;
 mod run_cli;

@@ -213,7 +213,6 @@ fn command_line_mistakes_are_diagnostics() {
     );
 }
 
-
 #[test]
 fn null_times_and_entities_are_errors() {
     for (csv, column) in [

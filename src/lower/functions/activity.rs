@@ -169,9 +169,9 @@ impl Calendar {
                 midnight(d - chrono::Days::new(back as u64))
             }
             Calendar::Month => midnight(d.with_day(1).unwrap_or(d)),
-            Calendar::Quarter => midnight(
-                NaiveDate::from_ymd_opt(d.year(), d.month0() / 3 * 3 + 1, 1).unwrap_or(d),
-            ),
+            Calendar::Quarter => {
+                midnight(NaiveDate::from_ymd_opt(d.year(), d.month0() / 3 * 3 + 1, 1).unwrap_or(d))
+            }
             Calendar::Year => midnight(NaiveDate::from_ymd_opt(d.year(), 1, 1).unwrap_or(d)),
         }
     }
@@ -371,9 +371,15 @@ mod tests {
     #[test]
     fn month_and_quarter_numbers_are_consecutive() {
         let m = Calendar::Month;
-        assert_eq!(m.number(at("2026-01-01 00:00")) - m.number(at("2025-12-31 23:59")), 1);
+        assert_eq!(
+            m.number(at("2026-01-01 00:00")) - m.number(at("2025-12-31 23:59")),
+            1
+        );
         let q = Calendar::Quarter;
-        assert_eq!(q.number(at("2026-04-01 00:00")) - q.number(at("2026-03-31 23:59")), 1);
+        assert_eq!(
+            q.number(at("2026-04-01 00:00")) - q.number(at("2026-03-31 23:59")),
+            1
+        );
         assert_eq!(q.start(at("2026-05-17 08:00")), at("2026-04-01 00:00"));
     }
 }

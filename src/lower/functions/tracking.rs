@@ -16,8 +16,8 @@
 use super::activity::{self, ActiveSpec, COHORT, Ev, RETURN, RetentionSpec};
 use super::funnel::{Interner, list_of, push_key, split_key};
 use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, BooleanArray, BooleanBuilder, Int64Builder, ListArray,
-    StringArray, StringBuilder, StructArray,
+    Array, ArrayRef, AsArray, BooleanArray, BooleanBuilder, Int64Builder, ListArray, StringArray,
+    StringBuilder, StructArray,
 };
 use datafusion::arrow::buffer::OffsetBuffer;
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Fields, Int64Type};
@@ -453,10 +453,23 @@ impl RetentionGroups {
                 prop: 0,
             };
             if c {
-                self.push(group, Ev { kind: COHORT, prop, ..base });
+                self.push(
+                    group,
+                    Ev {
+                        kind: COHORT,
+                        prop,
+                        ..base
+                    },
+                );
             }
             if r {
-                self.push(group, Ev { kind: RETURN, ..base });
+                self.push(
+                    group,
+                    Ev {
+                        kind: RETURN,
+                        ..base
+                    },
+                );
             }
         }
         Ok(())
