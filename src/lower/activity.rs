@@ -49,6 +49,9 @@ impl Rule {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Activity {
     pub filter: Option<Expr>,
+    /// Groups past the first of one filter, when there are more memberships
+    /// than one call reports.
+    pub part: usize,
 }
 
 /// Column of membership `i`.

@@ -151,6 +151,7 @@ pub fn rows(cx: &Ctx, key: &CohortKey, source_name: &str) -> Result<LogicalPlanB
         .collect();
     let local = time::local_time(column.clone(), &ty, cx.tz);
     cols.push(time::instant_micros(column.clone(), &ty, cx.tz)?.alias("__mi"));
+    cols.push(local.clone().alias("__ml"));
     cols.push(period_number(key.period, week_start, local).alias("__mp"));
     cols.push(lit(true).alias(PRESENT));
     let measured = LogicalPlanBuilder::scan(source.name.as_str(), table.source.clone(), None)?
@@ -183,9 +184,26 @@ pub fn rows(cx: &Ctx, key: &CohortKey, source_name: &str) -> Result<LogicalPlanB
     let m = |n: &str| Expr::Column(Column::new(Some("__m"), n));
     let cc = |n: &str| Expr::Column(Column::new(Some("__c"), n));
     let k = m("__mp") - cc("__cp");
+    // "From the cohort event on" compares instants; when either time column
+    // is a date (a local day, no instant), wall-clock times.
+    let is_date = |t: &DataType| matches!(t, DataType::Date32 | DataType::Date64);
+    let cohort_ty = match (cx.model.source(&key.source), cx.tables.get(&key.source)) {
+        (Some(s), Some(t)) => t
+            .schema
+            .field_with_unqualified_name(&s.time)?
+            .data_type()
+            .clone(),
+        _ => return internal_err!("no source `{}`", key.source),
+    };
+    let after = if is_date(&ty) || is_date(&cohort_ty) {
+        m("__ml").gt_eq(cc("__clocal"))
+    } else {
+        m("__mi").gt_eq(cc("__ctime"))
+    };
     let on = vec![
         cc(ENTITY).eq(m(entity)),
-        m("__mi").gt_eq(cc("__ctime")),
+        after,
+        k.clone().gt_eq(lit(0i64)),
         k.clone().lt(lit(key.periods)),
     ];
     let mut out: Vec<Expr> = table

@@ -4,7 +4,7 @@
 use super::activity::{self, Activity, Rule};
 use super::cohort::{self, CohortKey};
 use super::expr::{self, AggCall};
-use super::functions::activity::Test;
+use super::functions::activity::{MAX_MEMBERS, Test};
 use super::sequence::{self, Sequence};
 use super::time::{self, Bucket};
 use super::{Ctx, GroupSummary};
@@ -72,16 +72,18 @@ impl Group {
         }
     }
 
-    /// The column of membership `(test, rule)`, added if new.
-    pub fn member(&mut self, test: Test, rule: Rule) -> String {
+    /// The column of membership `(test, rule)`, added if new; `None` when
+    /// the group already reports as many as one call can.
+    pub fn member(&mut self, test: Test, rule: Rule) -> Option<String> {
         let i = match self.members.iter().position(|m| *m == (test, rule)) {
             Some(i) => i,
+            None if self.members.len() >= MAX_MEMBERS => return None,
             None => {
                 self.members.push((test, rule));
                 self.members.len() - 1
             }
         };
-        activity::member_column(i)
+        Some(activity::member_column(i))
     }
 
     /// Adds an aggregate (or finds the same one) and returns its column name.

@@ -538,15 +538,26 @@ impl<'a> Planner<'a> {
         rule: activity::Rule,
     ) -> Result<Expr> {
         let (source, filter) = self.row_filter(m, filters)?;
-        let g = self.group(GroupKey {
-            source,
-            occurrence: None,
-            window: None,
-            sequence: None,
-            activity: Some(activity::Activity { filter }),
-            cohort: None,
-        });
-        let column = self.groups[g].member(test, rule);
+        // A group reports at most MAX_MEMBERS memberships; more go to the
+        // next part (another scan).
+        let mut part = 0;
+        let (g, column) = loop {
+            let g = self.group(GroupKey {
+                source: source.clone(),
+                occurrence: None,
+                window: None,
+                sequence: None,
+                activity: Some(activity::Activity {
+                    filter: filter.clone(),
+                    part,
+                }),
+                cohort: None,
+            });
+            if let Some(column) = self.groups[g].member(test, rule) {
+                break (g, column);
+            }
+            part += 1;
+        };
         let count = (
             datafusion::functions_aggregate::expr_fn::count(lit(1i64)),
             Some(expr::column(&column)),

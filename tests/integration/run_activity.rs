@@ -390,3 +390,129 @@ fn ltv_by_signup_month() {
          2026-03-01,social,",
     );
 }
+
+#[test]
+fn more_memberships_than_one_call_reports() {
+    // 65 active metrics on one filter: one aggregate reports at most 63, so
+    // the planner opens a second group. Each must equal its value alone.
+    let mut defs = String::from(
+        "sources:\n  events: { path: data/events.parquet, time: ts, entity: developer_id, dimensions: [endpoint] }\nmetrics:\n",
+    );
+    for d in 1..=65 {
+        defs.push_str(&format!(
+            "  a{d}: {{ description: d, source: events, filter: \"event = 'api_call'\", active: {{ window: {d}d }} }}\n"
+        ));
+    }
+    let p = project(
+        "default_range: { from: 2026-03-01, to: 2026-03-08 }\n",
+        &defs,
+        &[("data/events.parquet", CALLS)],
+    );
+    let all = csv(p.path(), "--by day");
+    let header: Vec<&str> = all.lines().next().unwrap().split(',').collect();
+    for name in ["a1", "a2", "a63", "a64", "a65"] {
+        let col = header.iter().position(|h| *h == name).unwrap();
+        let together: Vec<&str> = all
+            .lines()
+            .skip(1)
+            .map(|l| l.split(',').nth(col).unwrap())
+            .collect();
+        let alone = csv(p.path(), &format!("--by day {name}"));
+        let alone: Vec<&str> = alone
+            .lines()
+            .skip(1)
+            .map(|l| l.split(',').nth(1).unwrap())
+            .collect();
+        assert_eq!(together, alone, "{name}");
+    }
+    // By hand: a1 is the dau of dau_wau_and_week_to_date_by_day.
+    let col = header.iter().position(|h| *h == "a1").unwrap();
+    let a1: Vec<&str> = all
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').nth(col).unwrap())
+        .collect();
+    assert_eq!(a1, ["1", "1", "1", "0", "1", "1", "0"]);
+}
+
+#[test]
+fn cohorts_on_a_date_column_compare_local_days() {
+    // Signups are dates (local days in Los Angeles); payments are instants.
+    // 2026-02-01T04:00Z is 2026-01-31 20:00 in Los Angeles: before the
+    // signup day, so not lifetime value. 2026-02-10T04:00Z is 02-09 20:00.
+    let p = project(
+        "default_range: { from: 2026-01-01, to: 2026-03-01 }\ntime_zone: America/Los_Angeles\n",
+        r#"
+sources:
+  signups: { path: data/signups.parquet, time: day, entity: developer_id }
+  payments: { path: data/payments.parquet, time: ts, entity: developer_id }
+metrics:
+  revenue: { description: r, source: payments, measure: sum(amount) }
+  ltv:
+    description: l
+    cohort: { metric: revenue, source: signups, event: "true", period: month, periods: 2, per_entity: true }
+"#,
+        &[
+            (
+                "data/signups.parquet",
+                "\nday:date,developer_id\n2026-02-01,a\n",
+            ),
+            (
+                "data/payments.parquet",
+                "\nts:timestamp,developer_id,amount:float\n2026-02-01T04:00:00Z,a,100\n2026-02-10T04:00:00Z,a,1\n",
+            ),
+        ],
+    );
+    let got = csv(p.path(), "--by month ltv");
+    assert_csv(&got, "month,ltv\n2026-01-01,\n2026-02-01,1");
+    let got = table_after(p.path(), "ltv", "ltv: by cohort and period since");
+    assert_csv(
+        &got,
+        "cohort,period,cohort_size,ltv
+         2026-01-01,0,0,
+         2026-01-01,1,0,
+         2026-02-01,0,1,1
+         2026-02-01,1,1,",
+    );
+}
+
+#[test]
+fn ties_at_the_cohort_event_go_to_the_lowest_value() {
+    // x signs up twice at one instant, under channels `z` and `ab`: the
+    // lowest value, `ab`, takes it, in retention and in cohort metrics alike
+    // (not the shortest).
+    let p = project(
+        "default_range: { from: 2026-03-02, to: 2026-03-09 }\n",
+        r#"
+sources:
+  events: { path: data/events.parquet, time: ts, entity: developer_id, dimensions: [channel] }
+metrics:
+  calls: { description: c, source: events, filter: "event = 'api_call'", measure: count(*) }
+  weekly:
+    description: r
+    source: events
+    retention: { cohort: "event = 'signup'", return: "event = 'api_call'", period: week, periods: 1 }
+  per_signup:
+    description: c
+    cohort: { metric: calls, source: events, event: "event = 'signup'", period: week, periods: 1 }
+"#,
+        &[(
+            "data/events.parquet",
+            "
+ts:timestamp,developer_id,event,channel
+2026-03-03T10:00:00Z,x,signup,z
+2026-03-03T10:00:00Z,x,signup,ab
+2026-03-04T10:00:00Z,x,api_call,
+",
+        )],
+    );
+    let got = csv(p.path(), "weekly --group-by channel");
+    assert_csv(
+        &got,
+        "cohort,channel,period,cohort_size,retained,retention_rate
+         2026-03-02,ab,0,1,1,1
+         2026-03-02,ab,1,1,,",
+    );
+    let got = csv(p.path(), "per_signup --by week --group-by channel");
+    assert_csv(&got, "week,channel,per_signup\n2026-03-02,ab,1");
+}

@@ -191,7 +191,9 @@ impl Interner {
     /// Rank of each id in the order of the values (the engine's tie order).
     pub(super) fn ranks(&self) -> (Vec<u32>, Vec<u32>) {
         let mut order: Vec<u32> = (0..self.values.len() as u32).collect();
-        order.sort_by(|a, b| self.values[*a as usize].cmp(&self.values[*b as usize]));
+        // By the values themselves (null first), not their encoded keys.
+        let keys: Vec<Vec<Option<&str>>> = self.values.iter().map(|v| split_key(v)).collect();
+        order.sort_by(|a, b| keys[*a as usize].cmp(&keys[*b as usize]));
         let mut rank = vec![0; order.len()];
         for (r, id) in order.iter().enumerate() {
             rank[*id as usize] = r as u32;
