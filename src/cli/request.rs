@@ -269,6 +269,29 @@ fn query(
             }
             seen.push(d.clone());
         }
+        for n in &metrics {
+            let columns = lower::table_columns(model, n);
+            if let (Some(d), Some(m)) = (
+                group_by.iter().find(|d| columns.contains(d)),
+                model.metric(n),
+            ) {
+                diags.push(
+                    Diagnostic::new(
+                        Code::BreakdownNotPossible,
+                        format!("`{n}` cannot be broken down by `{d}`"),
+                    )
+                    .at(m.span, format!("its table already has a column `{d}`"))
+                    .with_help(format!(
+                        "break `{n}` down by another dimension; its table's columns are {}",
+                        columns
+                            .iter()
+                            .map(|c| format!("`{c}`"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )),
+                );
+            }
+        }
     }
     if metrics.is_empty() && diags.is_empty() {
         diags.push(

@@ -118,6 +118,35 @@ pub fn is_step_table(model: &Model, name: &str) -> bool {
     )
 }
 
+/// The fixed columns of the table metric `name` gives (none for a column
+/// metric): a breakdown dimension may not have one of these names.
+pub fn table_columns(model: &Model, name: &str) -> Vec<String> {
+    let fixed: &[&str] = match model.metric(name).map(|m| &m.kind) {
+        Some(MetricKind::Funnel(f)) if f.value.value == ast::FunnelValue::Steps => &[
+            "step",
+            "step_name",
+            "entities",
+            "conversion_from_previous",
+            "conversion_from_first",
+            "avg_hours_from_previous",
+            "median_hours_from_previous",
+            "p90_hours_from_previous",
+            "median_hours_from_first",
+        ],
+        Some(MetricKind::Retention(_)) => &[
+            "cohort",
+            "period",
+            "cohort_size",
+            "eligible",
+            "retained",
+            "retention_rate",
+        ],
+        Some(MetricKind::Cohort(_)) => &["cohort", "period", "cohort_size", name],
+        _ => &[],
+    };
+    fixed.iter().map(|c| c.to_string()).collect()
+}
+
 /// Whether metric `name` gives a table of its own, not a column.
 pub fn is_table(model: &Model, name: &str) -> bool {
     is_step_table(model, name)

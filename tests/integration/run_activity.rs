@@ -516,3 +516,30 @@ ts:timestamp,developer_id,event,channel
     let got = csv(p.path(), "per_signup --by week --group-by channel");
     assert_csv(&got, "week,channel,per_signup\n2026-03-02,ab,1");
 }
+
+#[test]
+fn a_breakdown_may_not_shadow_a_table_column() {
+    let p = project(
+        "default_range: { from: 2026-03-02, to: 2026-03-09 }\n",
+        r#"
+sources:
+  events: { path: data/events.parquet, time: ts, entity: developer_id, dimensions: [period] }
+metrics:
+  weekly:
+    description: r
+    source: events
+    retention: { cohort: "event = 'signup'", return: "event = 'api_call'", period: week, periods: 1 }
+"#,
+        &[(
+            "data/events.parquet",
+            "\nts:timestamp,developer_id,event,period\n2026-03-03T10:00:00Z,x,signup,a\n",
+        )],
+    );
+    let out = metricc(&["run", "weekly", "--group-by", "period"], p.path());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("E0303") && err.contains("already has a column `period`"),
+        "{err}"
+    );
+}
