@@ -33,6 +33,12 @@ pub struct Args {
     /// No progress indicator and no notes on stderr.
     #[arg(short, long)]
     pub quiet: bool,
+    /// The result table to show: `metrics` (the metrics table), or the name
+    /// of a metric with a table of its own (a funnel's steps, a retention
+    /// matrix, a cohort metric by period). Default: every table on the
+    /// terminal; the first one in a file format.
+    #[arg(long, value_name = "NAME")]
+    pub table: Option<String>,
 }
 
 pub fn run(args: &Args) -> ExitStatus {
@@ -71,6 +77,35 @@ pub fn run(args: &Args) -> ExitStatus {
     let vertical = prepared.query.grain.is_none() && prepared.query.group_by.is_empty();
     // The terminal table shows every result table; a file format holds one:
     // the first, and a note names the step tables left out.
+    let tables: Vec<engine::Computed> = match &args.table {
+        None => tables,
+        Some(want) => {
+            let names: Vec<String> = tables
+                .iter()
+                .map(|t| t.metric.clone().unwrap_or_else(|| "metrics".into()))
+                .collect();
+            match names.iter().position(|n| n == want) {
+                Some(i) => vec![tables[i].clone()],
+                None => {
+                    return prepared.report(
+                        color,
+                        Diagnostic::new(
+                            Code::UnknownMetricArgument,
+                            format!("this run has no table `{want}`"),
+                        )
+                        .with_help(format!(
+                            "its tables are {}",
+                            names
+                                .iter()
+                                .map(|n| format!("`{n}`"))
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        )),
+                    );
+                }
+            }
+        }
+    };
     let shown: &[engine::Computed] = if args.format == OutputFormat::Table {
         &tables
     } else {
@@ -81,11 +116,11 @@ pub fn run(args: &Args) -> ExitStatus {
             .iter()
             .filter_map(|t| t.metric.as_deref())
             .collect();
+        let first = left.first().copied().unwrap_or_default();
         eprintln!(
-            "note: {} holds one table; the table of {} was not written (run `metricc run {}` to write it)",
+            "note: {} holds one table; the table of {} was not written (run `metricc run {first} --table {first}` to write it)",
             args.format.name(),
             left.join(", "),
-            left.first().copied().unwrap_or_default()
         );
     }
     let mut bytes = Vec::new();

@@ -543,3 +543,21 @@ metrics:
         "{err}"
     );
 }
+
+#[test]
+fn table_picks_the_result_table_a_file_gets() {
+    let p = retention_fixture();
+    // Without --table a CSV holds the first table; --table names another.
+    let got = csv(p.path(), "weekly --table weekly --to 2026-03-09");
+    assert_csv(
+        &got,
+        "cohort,period,cohort_size,retained,retention_rate
+         2026-03-02,0,2,1,0.5
+         2026-03-02,1,2,,
+         2026-03-02,2,2,,",
+    );
+    let out = metricc(&["run", "weekly", "--table", "steps"], p.path());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("E0301") && err.contains("`weekly`"), "{err}");
+}
