@@ -1,11 +1,12 @@
 //! lower: `active` and `churn` metrics as scan groups, and retention tables.
 //!
-//! An activity group's rows are not source rows but one row per entity (and
-//! breakdown values) and bucket where it holds a membership, from
-//! `metricc_active`: `__bucket`, the breakdown values, and `__m0..` (one
-//! Boolean per membership: active in a window, churned, new ...). Metric
-//! values count those rows, so they join the grid, ratios and formulas like
-//! any measure.
+//! An activity group's rows are not source rows but one row per bucket and
+//! breakdown values with `__c0..`, the number of entities holding each
+//! membership (active in a window, churned, new ...). `metricc_active` gives,
+//! per entity, the buckets where its memberships start and stop holding;
+//! `metricc_running` sums those changes per breakdown value and runs them
+//! over the buckets. So the work is per change, not per entity and bucket,
+//! and the values join the grid, ratios and formulas like any measure.
 
 use super::expr::{self, Rows};
 use super::functions::activity::{ActiveSpec, Calendar, Member, RetentionSpec, Test};
@@ -17,9 +18,7 @@ use datafusion::arrow::datatypes::DataType;
 use datafusion::common::{Column, Result, ScalarValue, internal_err};
 use datafusion::functions::core::expr_fn::get_field;
 use datafusion::functions_aggregate::expr_fn as agg;
-use datafusion::logical_expr::{
-    Expr, JoinType, LogicalPlan, LogicalPlanBuilder, Operator, binary_expr, cast, lit, when,
-};
+use datafusion::logical_expr::{Expr, JoinType, LogicalPlan, LogicalPlanBuilder, cast, lit, when};
 
 /// The window of a membership, relative to each bucket's end `e`.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -54,9 +53,9 @@ pub struct Activity {
     pub part: usize,
 }
 
-/// Column of membership `i`.
+/// Column of the count of membership `i`.
 pub fn member_column(i: usize) -> String {
-    format!("__m{i}")
+    format!("__c{i}")
 }
 
 fn minus(t: NaiveDateTime, ms: i64) -> NaiveDateTime {
@@ -166,16 +165,34 @@ pub(crate) fn rows(
     let wall = time::wall_micros_of(column, time_ty, cx.tz);
     let mut keys = vec![expr::column(entity).alias("__entity")];
     keys.extend(cx.query.group_by.iter().map(|d| expr::column(d)));
+    let dims = || cx.query.group_by.iter().map(|d| expr::column(d));
+    // Per entity, where its memberships start and stop holding ...
     let f = || expr::column("__f");
-    let mut fields = vec![cast(get_field(f(), "bucket"), time::LOCAL).alias(BUCKET)];
-    fields.extend(cx.query.group_by.iter().map(|d| expr::column(d)));
+    let mut changes = vec![
+        get_field(f(), "bucket").alias("__idx"),
+        get_field(f(), "start").alias("__on"),
+        get_field(f(), "stop").alias("__off"),
+    ];
+    changes.extend(dims());
+    // ... summed per breakdown value and run over the buckets: the counts.
+    let running = super::functions::running(
+        &super::functions::RunningSpec {
+            buckets: spec.buckets.clone(),
+            members: members.len(),
+        },
+        expr::column("__idx"),
+        expr::column("__on"),
+        expr::column("__off"),
+    );
+    let mut by: Vec<Expr> = dims().collect();
+    if by.is_empty() {
+        by.push(lit(0i64).alias("__all"));
+    }
+    let r = || expr::column("__r");
+    let mut fields = vec![cast(get_field(r(), "bucket"), time::LOCAL).alias(BUCKET)];
+    fields.extend(dims());
     for i in 0..members.len() {
-        let bit = binary_expr(
-            get_field(f(), "flags"),
-            Operator::BitwiseAnd,
-            lit(1i64 << i),
-        );
-        fields.push(bit.not_eq(lit(0i64)).alias(member_column(i)));
+        fields.push(get_field(r(), format!("c{i}")).alias(member_column(i)));
     }
     scan.filter(pred)?
         .aggregate(
@@ -183,6 +200,9 @@ pub(crate) fn rows(
             vec![super::functions::active(&spec, wall).alias("__f")],
         )?
         .unnest_column("__f")?
+        .project(changes)?
+        .aggregate(by, vec![running.alias("__r")])?
+        .unnest_column("__r")?
         .project(fields)
 }
 

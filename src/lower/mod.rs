@@ -588,8 +588,8 @@ impl<'a> Planner<'a> {
             part += 1;
         };
         let count = (
-            datafusion::functions_aggregate::expr_fn::count(lit(1i64)),
-            Some(expr::column(&column)),
+            datafusion::functions_aggregate::expr_fn::sum(expr::column(&column)),
+            None,
         );
         self.sequence_aggregate(g, m, count, true)
     }

@@ -1117,3 +1117,34 @@ fn cohort_ties_and_recurring_cohorts() {
         ]
     );
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 2000, .. ProptestConfig::default() })]
+
+    /// Running the start/stop changes over the buckets rebuilds every
+    /// bucket's memberships: what `metricc_running` sums per breakdown value.
+    #[test]
+    fn transitions_rebuild_every_bucket(
+        buckets in 1usize..40,
+        raw in proptest::collection::btree_map(0usize..40, 0u64..8, 0..40),
+    ) {
+        let rows: Vec<(usize, u64)> = raw
+            .into_iter()
+            .filter(|(b, f)| *b < buckets && *f != 0)
+            .collect();
+        let changes = metricc::lower::functions::activity::transitions(buckets, &rows);
+        let mut held = [0i64; 3];
+        for b in 0..buckets {
+            for (at, start, stop) in changes.iter().filter(|c| c.0 == b) {
+                prop_assert!(*at < buckets);
+                for (i, h) in held.iter_mut().enumerate() {
+                    *h += i64::from(start >> i & 1 == 1) - i64::from(stop >> i & 1 == 1);
+                }
+            }
+            let want = rows.iter().find(|r| r.0 == b).map_or(0, |r| r.1);
+            for (i, h) in held.iter().enumerate() {
+                prop_assert_eq!(*h, i64::from(want >> i & 1 == 1), "bucket {} bit {}", b, i);
+            }
+        }
+    }
+}

@@ -112,6 +112,37 @@ pub fn active(spec: &ActiveSpec, units: &[i64]) -> Vec<(usize, u64)> {
     out
 }
 
+/// Where an entity's memberships change, from [`active`]'s rows (sorted by
+/// bucket): per bucket index, the bits that start holding there and those
+/// that stop. Summed over entities and run over the buckets in order, they
+/// give each bucket's counts without a row per entity and bucket.
+pub fn transitions(buckets: usize, rows: &[(usize, u64)]) -> Vec<(usize, u64, u64)> {
+    let mut out = Vec::new();
+    let mut prev: Option<(usize, u64)> = None;
+    for &(b, f) in rows {
+        match prev {
+            Some((pb, pf)) if pb + 1 == b => {
+                let (start, stop) = (f & !pf, pf & !f);
+                if start | stop != 0 {
+                    out.push((b, start, stop));
+                }
+            }
+            Some((pb, pf)) => {
+                out.push((pb + 1, 0, pf));
+                out.push((b, f, 0));
+            }
+            None => out.push((b, f, 0)),
+        }
+        prev = Some((b, f));
+    }
+    if let Some((pb, pf)) = prev
+        && pb + 1 < buckets
+    {
+        out.push((pb + 1, 0, pf));
+    }
+    out
+}
+
 /// Calendar periods for retention, with the week's first day (0 = Monday).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Calendar {
@@ -366,6 +397,19 @@ mod tests {
         );
         assert_eq!(sun.start(at("2026-01-07 12:00")), at("2026-01-04 00:00"));
         assert_eq!(mon.start(at("2026-01-04 12:00")), at("2025-12-29 00:00"));
+    }
+
+    #[test]
+    fn transitions_rebuild_the_rows() {
+        // Buckets 0..8: bits 1 at 1-3, bit 2 at 2-4 and 6-7.
+        let rows = [(1, 1), (2, 3), (3, 3), (4, 2), (6, 2), (7, 2)];
+        let t = transitions(8, &rows);
+        assert_eq!(
+            t,
+            vec![(1, 1, 0), (2, 2, 0), (4, 0, 1), (5, 0, 2), (6, 2, 0)]
+        );
+        let t = transitions(9, &rows);
+        assert_eq!(t.last(), Some(&(8, 0, 2)));
     }
 
     #[test]

@@ -8,4 +8,4 @@ mod tracking;
 
 pub use funnel::{FUNNEL, funnel};
 pub use percentile::{PERCENTILE, percentile};
-pub use tracking::{ACTIVE, RETENTION, active, retention};
+pub use tracking::{ACTIVE, RETENTION, RUNNING, RunningSpec, active, retention, running};
