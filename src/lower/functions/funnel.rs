@@ -16,11 +16,10 @@
 //! values it is attributed to (null when the attributed step was not reached).
 
 use super::sweep::{self, Event, NO_PROP, Spec};
+use super::tracking::{list, merged};
 use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, BooleanArray, Int32Builder, Int64Builder, ListArray, StringArray,
-    StringBuilder, StructArray,
+    Array, ArrayRef, AsArray, BooleanArray, Int32Builder, Int64Builder, StringArray, StringBuilder,
 };
-use datafusion::arrow::buffer::OffsetBuffer;
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Fields, Int64Type};
 use datafusion::common::{Result, exec_err, not_impl_err};
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
@@ -379,16 +378,11 @@ impl FunnelGroups {
             Arc::new(hold.finish()),
             Arc::new(prop.finish()),
         ];
-        let structs = StructArray::try_new(event_fields(), columns, None)?;
-        Ok(Arc::new(ListArray::try_new(
-            Arc::new(Field::new_list_field(
-                DataType::Struct(event_fields()),
-                true,
-            )),
-            OffsetBuffer::from_lengths(groups.iter().map(Vec::len)),
-            Arc::new(structs),
-            None,
-        )?))
+        list(
+            event_fields(),
+            columns,
+            groups.iter().map(Vec::len).collect(),
+        )
     }
 }
 
@@ -452,13 +446,7 @@ impl GroupsAccumulator for FunnelGroups {
         let mut columns: Vec<ArrayRef> = vec![Arc::new(bucket.finish()), Arc::new(level.finish())];
         columns.extend(times.iter_mut().map(|b| Arc::new(b.finish()) as ArrayRef));
         columns.extend(attrs.iter_mut().map(|b| Arc::new(b.finish()) as ArrayRef));
-        let structs = StructArray::try_new(fields.clone(), columns, None)?;
-        Ok(Arc::new(ListArray::try_new(
-            Arc::new(Field::new_list_field(DataType::Struct(fields), true)),
-            OffsetBuffer::from_lengths(offsets),
-            Arc::new(structs),
-            None,
-        )?))
+        list(fields, columns, offsets)
     }
 
     fn state(&mut self, emit_to: EmitTo) -> Result<Vec<ArrayRef>> {
@@ -474,12 +462,7 @@ impl GroupsAccumulator for FunnelGroups {
         total_num_groups: usize,
     ) -> Result<()> {
         self.groups.resize_with(total_num_groups, Vec::new);
-        let lists = values[0].as_list::<i32>();
-        for (row, group) in group_indices.iter().enumerate() {
-            if lists.is_null(row) {
-                continue;
-            }
-            let item = lists.value(row);
+        for (group, item) in merged(values, group_indices) {
             let s = item.as_struct();
             let col = |i: usize| s.column(i).as_primitive::<Int64Type>();
             let (ts, bucket, steps, excl) = (col(0), col(1), col(2), col(3));
@@ -497,7 +480,7 @@ impl GroupsAccumulator for FunnelGroups {
                     0
                 };
                 self.events += 1;
-                self.groups[*group].push(Event {
+                self.groups[group].push(Event {
                     ts: ts.value(i),
                     bucket: bucket.value(i),
                     steps: steps.value(i) as u32,

@@ -244,7 +244,11 @@ fn rows_of<'a>(
         .filter(move |(row, _)| opt_filter.is_none_or(|f| f.is_valid(*row) && f.value(*row)))
 }
 
-fn list(fields: Fields, columns: Vec<ArrayRef>, lengths: Vec<usize>) -> Result<ArrayRef> {
+pub(super) fn list(
+    fields: Fields,
+    columns: Vec<ArrayRef>,
+    lengths: Vec<usize>,
+) -> Result<ArrayRef> {
     let structs = StructArray::try_new(fields.clone(), columns, None)?;
     Ok(Arc::new(ListArray::try_new(
         Arc::new(Field::new_list_field(DataType::Struct(fields), true)),
@@ -252,6 +256,20 @@ fn list(fields: Fields, columns: Vec<ArrayRef>, lengths: Vec<usize>) -> Result<A
         Arc::new(structs),
         None,
     )?))
+}
+
+/// The state lists of a merge, one per row: each non-null list with the
+/// group it merges into.
+pub(super) fn merged<'a>(
+    values: &'a [ArrayRef],
+    group_indices: &'a [usize],
+) -> impl Iterator<Item = (usize, ArrayRef)> + 'a {
+    let lists = values[0].as_list::<i32>();
+    group_indices
+        .iter()
+        .enumerate()
+        .filter(move |(row, _)| lists.is_valid(*row))
+        .map(move |(row, group)| (*group, lists.value(row)))
 }
 
 struct ActiveGroups {
@@ -365,15 +383,9 @@ impl GroupsAccumulator for ActiveGroups {
         total_num_groups: usize,
     ) -> Result<()> {
         self.resize(total_num_groups);
-        let lists = values[0].as_list::<i32>();
-        for (row, group) in group_indices.iter().enumerate() {
-            if lists.is_null(row) {
-                continue;
-            }
-            let item = lists.value(row);
-            let units = item.as_primitive::<Int64Type>();
-            for u in units.iter().flatten() {
-                self.push(*group, u);
+        for (group, item) in merged(values, group_indices) {
+            for u in item.as_primitive::<Int64Type>().iter().flatten() {
+                self.push(group, u);
             }
         }
         Ok(())
@@ -625,12 +637,7 @@ impl GroupsAccumulator for RetentionGroups {
         total_num_groups: usize,
     ) -> Result<()> {
         self.resize(total_num_groups);
-        let lists = values[0].as_list::<i32>();
-        for (row, group) in group_indices.iter().enumerate() {
-            if lists.is_null(row) {
-                continue;
-            }
-            let item = lists.value(row);
+        for (group, item) in merged(values, group_indices) {
             let s = item.as_struct();
             let col = |i: usize| s.column(i).as_primitive::<Int64Type>();
             let (instant, wall, kind) = (col(0), col(1), col(2));
@@ -642,7 +649,7 @@ impl GroupsAccumulator for RetentionGroups {
                     0
                 };
                 self.push(
-                    *group,
+                    group,
                     Ev {
                         instant: instant.value(i),
                         wall: wall.value(i),
@@ -806,18 +813,13 @@ impl GroupsAccumulator for RunningGroups {
         total_num_groups: usize,
     ) -> Result<()> {
         self.groups.resize_with(total_num_groups, Default::default);
-        let lists = values[0].as_list::<i32>();
-        for (row, group) in group_indices.iter().enumerate() {
-            if lists.is_null(row) {
-                continue;
-            }
-            let item = lists.value(row);
+        for (group, item) in merged(values, group_indices) {
             let s = item.as_struct();
             let col = |i: usize| s.column(i).as_primitive::<Int64Type>();
             let (bucket, member, delta) = (col(0), col(1), col(2));
             for i in 0..s.len() {
                 let m = usize::try_from(member.value(i)).unwrap_or(usize::MAX);
-                self.add(*group, bucket.value(i), m, delta.value(i));
+                self.add(group, bucket.value(i), m, delta.value(i));
             }
         }
         Ok(())
