@@ -21,14 +21,14 @@ import csv
 import datetime
 import json
 import os
-import shutil
 import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import ROOT, prepare, timed  # noqa: E402
 FROM, TO = "2026-01-05", "2026-05-05"  # the example's default_range; time zone UTC
 
 # DuckDB's time zone functions (CAST(ts AS DATE), date_trunc('week', ts) on a
@@ -137,23 +137,6 @@ metrics:
 """
 
 
-def timed(cmd, env=None):
-    """Wall seconds, peak RSS in MB, stdout."""
-    t = time.perf_counter()
-    p = subprocess.run(
-        ["/usr/bin/time", "-v", *cmd], capture_output=True, text=True, env=env
-    )
-    wall = time.perf_counter() - t
-    if p.returncode != 0:
-        sys.exit(f"failed: {' '.join(cmd)}\n{p.stderr}")
-    rss = next(
-        int(line.split(":")[1]) / 1024
-        for line in p.stderr.splitlines()
-        if "Maximum resident set size" in line
-    )
-    return wall, rss, p.stdout
-
-
 def csv_rows(text):
     """metricc's CSV as tuples: integers where they parse, None for empty fields."""
     def cell(v):
@@ -186,34 +169,11 @@ def main():
     ap.add_argument("--results", default=str(ROOT / "benches/results/activity.md"))
     args = ap.parse_args()
 
-    base = Path(args.dir) / f"dev{args.developers}"
-    data = base / "data"
-    if not (data / "events.parquet").exists():
-        wall, rss, _ = timed(
-            [args.metricc, "sample-data", str(data), "--developers", str(args.developers)]
-        )
-        print(f"sample-data: {wall:.1f} s, peak {rss:.0f} MB")
     # Its own project next to the data (funnel.py's has another scan_floor).
-    project = base / "project-activity"
-    project.mkdir(parents=True, exist_ok=True)
-    for f in (ROOT / "metrics").glob("*.yaml"):
-        shutil.copy(f, project / f.name)
-    (project / "bench.yaml").write_text(SCAN_METRIC)
-    link = project / "data"
-    if not link.exists():
-        link.symlink_to(data.resolve())
-    events = str((data / "events.parquet").resolve())
-    n_events, duckdb_version = json.loads(
-        subprocess.run(
-            [args.python, "-c",
-             f"import duckdb,json;print(json.dumps([duckdb.sql(\"select count(*) from read_parquet('{events}')\").fetchall()[0][0], duckdb.__version__]))"],
-            capture_output=True, text=True, check=True,
-        ).stdout
-    )
+    project, events, n_events, duckdb_version = prepare(args, "project-activity", SCAN_METRIC)
     metricc_version = subprocess.run(
         [args.metricc, "--version"], capture_output=True, text=True, check=True
     ).stdout.strip()
-    print(f"events: {n_events:,}")
 
     metricc = [args.metricc, "run", "-q", "-p", str(project), "--format", "csv"]
     duck = lambda sql: [args.python, "-c",

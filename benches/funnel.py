@@ -13,15 +13,13 @@ Needs Python with `duckdb` (the CI venv has it) and /usr/bin/time.
 """
 import argparse
 import json
-import os
-import shutil
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import ROOT, prepare, timed  # noqa: E402
 
 # The example's `onboarding`: signup -> key -> first call -> first success
 # within 14 days, a first call that succeeds counting twice (reuse_events).
@@ -63,23 +61,6 @@ metrics:
 """
 
 
-def timed(cmd, env=None):
-    """Wall seconds, peak RSS in MB, stdout."""
-    t = time.perf_counter()
-    p = subprocess.run(
-        ["/usr/bin/time", "-v", *cmd], capture_output=True, text=True, env=env
-    )
-    wall = time.perf_counter() - t
-    if p.returncode != 0:
-        sys.exit(f"failed: {' '.join(cmd)}\n{p.stderr}")
-    rss = next(
-        int(line.split(":")[1]) / 1024
-        for line in p.stderr.splitlines()
-        if "Maximum resident set size" in line
-    )
-    return wall, rss, p.stdout
-
-
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--metricc", default=str(ROOT / "target/release/metricc"))
@@ -89,30 +70,7 @@ def main():
     ap.add_argument("--python", default=sys.executable)
     args = ap.parse_args()
 
-    base = Path(args.dir) / f"dev{args.developers}"
-    data = base / "data"
-    if not (data / "events.parquet").exists():
-        wall, rss, _ = timed(
-            [args.metricc, "sample-data", str(data), "--developers", str(args.developers)]
-        )
-        print(f"sample-data: {wall:.1f} s, peak {rss:.0f} MB")
-    project = base / "project"
-    project.mkdir(parents=True, exist_ok=True)
-    for f in (ROOT / "metrics").glob("*.yaml"):
-        shutil.copy(f, project / f.name)
-    (project / "bench.yaml").write_text(SCAN_METRIC)
-    link = project / "data"
-    if not link.exists():
-        link.symlink_to(data.resolve())
-    events = str((data / "events.parquet").resolve())
-    n_events = json.loads(
-        subprocess.run(
-            [args.python, "-c",
-             f"import duckdb,json;print(json.dumps(duckdb.sql(\"select count(*) from read_parquet('{events}')\").fetchall()[0][0]))"],
-            capture_output=True, text=True, check=True,
-        ).stdout
-    )
-    print(f"events: {n_events:,}")
+    project, events, n_events, _ = prepare(args, "project", SCAN_METRIC)
 
     metricc = [args.metricc, "run", "-q", "-p", str(project), "--format", "json"]
     duck = lambda sql: [args.python, "-c",
