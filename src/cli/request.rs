@@ -160,35 +160,12 @@ fn query(
                         model.metrics.iter().map(|m| m.name.as_str()),
                     )),
                 ),
-                Some(m) => match lower::unsupported(model, n) {
-                    Some(why) => diags.push(
-                        Diagnostic::new(
-                            Code::MetricNotComputable,
-                            format!("`{n}` cannot be computed yet"),
-                        )
-                        .at(m.span, why)
-                        .with_help("run the other metrics; this kind's engine is on the roadmap"),
-                    ),
-                    None if !metrics.contains(n) => metrics.push(n.clone()),
-                    None => {}
-                },
+                Some(_) if !metrics.contains(n) => metrics.push(n.clone()),
+                Some(_) => {}
             }
         }
     } else {
-        let mut skipped = Vec::new();
-        for m in &model.metrics {
-            match lower::unsupported(model, &m.name) {
-                None => metrics.push(m.name.clone()),
-                Some(_) => skipped.push(m.name.clone()),
-            }
-        }
-        if !skipped.is_empty() {
-            notes.push(format!(
-                "{} metrics of kinds this version does not compute yet were skipped: {}",
-                skipped.len(),
-                skipped.join(", ")
-            ));
-        }
+        metrics.extend(model.metrics.iter().map(|m| m.name.clone()));
     }
 
     // The breakdown: the command line's, or the one all metrics share.

@@ -272,9 +272,8 @@ pub(crate) fn table(cx: &Ctx, p: &RetentionPlan) -> Result<LogicalPlan> {
         .data_type()
         .clone();
     // A date's instant is its wall-clock midnight (as for funnels).
-    let is_date = matches!(time_ty, DataType::Date32 | DataType::Date64);
     let spec = RetentionSpec {
-        to_instant: if is_date {
+        to_instant: if time::is_date(&time_ty) {
             time::wall_micros(range.to)
         } else {
             time::local_to_utc_micros(tz, range.to)

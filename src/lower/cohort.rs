@@ -186,7 +186,6 @@ pub fn rows(cx: &Ctx, key: &CohortKey, source_name: &str) -> Result<LogicalPlanB
     let k = m("__mp") - cc("__cp");
     // "From the cohort event on" compares instants; when either time column
     // is a date (a local day, no instant), wall-clock times.
-    let is_date = |t: &DataType| matches!(t, DataType::Date32 | DataType::Date64);
     let cohort_ty = match (cx.model.source(&key.source), cx.tables.get(&key.source)) {
         (Some(s), Some(t)) => t
             .schema
@@ -195,7 +194,7 @@ pub fn rows(cx: &Ctx, key: &CohortKey, source_name: &str) -> Result<LogicalPlanB
             .clone(),
         _ => return internal_err!("no source `{}`", key.source),
     };
-    let after = if is_date(&ty) || is_date(&cohort_ty) {
+    let after = if time::is_date(&ty) || time::is_date(&cohort_ty) {
         m("__ml").gt_eq(cc("__clocal"))
     } else {
         m("__mi").gt_eq(cc("__ctime"))

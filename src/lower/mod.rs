@@ -92,13 +92,6 @@ pub struct GroupSummary {
     pub aggregates: usize,
 }
 
-/// Why `run` cannot compute `name` yet, if it cannot: the kind of it, or of a
-/// metric it depends on, has no engine in this version.
-pub fn unsupported(model: &Model, name: &str) -> Option<String> {
-    // Every kind has an engine in this version; the hook stays for the next.
-    model.metric(name).and(None)
-}
-
 /// The name of the bucket column for `grain`: the grain itself (`day`,
 /// `week`, ...), or `period` when a dimension or metric already has that name.
 pub fn bucket_column(grain: Grain, taken: &[String]) -> String {

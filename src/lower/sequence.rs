@@ -173,7 +173,7 @@ pub fn rows(
     let tz = cx.tz;
     let range = cx.query.range;
     let column = expr::column(time_col);
-    let is_date = matches!(time_ty, DataType::Date32 | DataType::Date64);
+    let is_date = time::is_date(time_ty);
     let local = time::local_time(column.clone(), time_ty, tz);
     let micros = time::instant_micros(column.clone(), time_ty, tz)?;
     let bound = |t: chrono::NaiveDateTime| {

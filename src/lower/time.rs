@@ -185,6 +185,11 @@ pub fn local_time(column: Expr, ty: &DataType, tz: Tz) -> Expr {
     }
 }
 
+/// Whether a time column of type `ty` holds dates (local days, no instant).
+pub fn is_date(ty: &DataType) -> bool {
+    matches!(ty, DataType::Date32 | DataType::Date64)
+}
+
 /// A time column as Int64 microseconds of the instant since the epoch. A
 /// date is its wall-clock midnight (so windows on dates count local days).
 pub fn instant_micros(column: Expr, ty: &DataType, tz: Tz) -> datafusion::common::Result<Expr> {

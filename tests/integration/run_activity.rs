@@ -2,11 +2,7 @@
 //! handful of developers whose every value below was worked out by hand (the
 //! reasoning is in comments).
 
-use crate::run::{assert_csv, metricc, project};
-
-fn csv(dir: &std::path::Path, args: &str) -> String {
-    crate::run::csv(dir, args)
-}
+use crate::run::{assert_csv, csv, metricc, project};
 
 /// The rows of the terminal table printed under `title:`, as CSV text
 /// (`null` cells empty), for the result tables a CSV file leaves out.
