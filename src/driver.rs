@@ -21,6 +21,10 @@ pub struct Checked {
     pub diagnostics: Diagnostics,
     pub ast: Ast,
     pub model: Option<Model>,
+    /// The project directory.
+    pub dir: PathBuf,
+    /// Each source's schema (`None` when its files could not be read).
+    pub schemas: Schemas,
 }
 
 impl Checked {
@@ -53,6 +57,8 @@ pub fn check(path: &Path) -> Checked {
             diagnostics: diags,
             ast,
             model: None,
+            dir,
+            schemas: Schemas::new(),
         };
     }
     if let Some(id) = read(&mut sources, &project_file, &mut diags) {
@@ -88,7 +94,34 @@ pub fn check(path: &Path) -> Checked {
         diagnostics: diags,
         ast,
         model,
+        dir,
+        schemas,
     }
+}
+
+/// Checks the project again with `extra` definitions added (a test's
+/// `define:`): the model, and every diagnostic of the combined project.
+pub fn check_with(checked: &Checked, extra: &Ast) -> (Option<Model>, Diagnostics) {
+    let mut ast = checked.ast.clone();
+    ast.sources.extend(extra.sources.iter().cloned());
+    ast.metrics.extend(extra.metrics.iter().cloned());
+    let mut diags = Vec::new();
+    let mut schemas = checked.schemas.clone();
+    for s in &extra.sources {
+        if schemas.contains_key(&s.name.value) {
+            continue;
+        }
+        let schema = match catalog::load(&checked.dir, s) {
+            Ok(schema) => Some(schema),
+            Err(d) => {
+                diags.push(d);
+                None
+            }
+        };
+        schemas.insert(s.name.value.clone(), schema);
+    }
+    let model = semantic::resolve(&ast, &checked.dir, &schemas, &mut diags);
+    (model, diags)
 }
 
 /// Parses definition files on all cores; results come back in file order.

@@ -12,6 +12,7 @@ use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{
     ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
 };
+use datafusion::datasource::MemTable;
 use datafusion::datasource::provider_as_source;
 use datafusion::error::DataFusionError;
 use datafusion::execution::memory_pool::FairSpillPool;
@@ -119,6 +120,21 @@ impl Engine {
         })
     }
 
+    /// The Arrow schema a source's table has in a run (read from its files).
+    pub fn source_schema(&self, source: &Source) -> Result<SchemaRef> {
+        let t = self.runtime.block_on(self.table(source))?;
+        Ok(Arc::new(t.schema.as_arrow().clone()))
+    }
+
+    /// A table over record batches held in memory (the rows of a test).
+    pub fn memory_table(schema: SchemaRef, batches: Vec<RecordBatch>) -> Result<Table> {
+        let table = Arc::new(MemTable::try_new(schema.clone(), vec![batches])?);
+        Ok(Table {
+            source: provider_as_source(table),
+            schema: Arc::new(DFSchema::try_from(schema.as_ref().clone())?),
+        })
+    }
+
     /// Reads the sources' table metadata and plans `query`.
     pub fn plan(&self, model: &Model, query: &Query) -> Result<Lowered, Failure> {
         let tables = self
@@ -129,7 +145,21 @@ impl Engine {
 
     /// Plans and runs `query`: every result table's schema and batches.
     pub fn compute(&self, model: &Model, query: &Query) -> Result<Vec<Computed>, Failure> {
-        let lowered = self.plan(model, query)?;
+        let tables = self
+            .tables(model, query)
+            .map_err(|(s, e)| Failure::Data(data_error(Some(&s), e)))?;
+        self.compute_on(model, query, &tables)
+    }
+
+    /// Plans and runs `query` over the given tables, one per source it reads.
+    pub fn compute_on(
+        &self,
+        model: &Model,
+        query: &Query,
+        tables: &HashMap<String, Table>,
+    ) -> Result<Vec<Computed>, Failure> {
+        let lowered = crate::lower::lower(model, query, tables)
+            .map_err(|e| Failure::Internal(e.to_string()))?;
         let mut out = Vec::new();
         for t in lowered.tables {
             let schema = Arc::new(t.plan.schema().as_arrow().clone());

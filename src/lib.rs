@@ -52,3 +52,4 @@ pub mod semantic;
 pub mod source;
 pub mod span;
 pub mod syntax;
+pub mod testing;

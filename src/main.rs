@@ -1,7 +1,7 @@
 //! The `metricc` binary: a dispatch table over the subcommands in `metricc::cli`.
 
 use clap::Parser;
-use metricc::cli::{Cli, Command, ExitStatus, check, explain, run, sample_data};
+use metricc::cli::{Cli, Command, ExitStatus, check, explain, run, sample_data, test};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
@@ -22,6 +22,7 @@ fn main() -> ExitCode {
         Command::Run(args) => run::run(args),
         Command::Explain(args) => explain::explain(args),
         Command::SampleData(args) => sample_data::sample_data(args),
+        Command::Test(args) => test::test(args),
     });
     match result {
         Ok(status) => status.into(),

@@ -7,6 +7,7 @@ pub mod output;
 pub mod request;
 pub mod run;
 pub mod sample_data;
+pub mod test;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -31,6 +32,9 @@ pub enum Command {
     /// Explain metrics: their meaning in words (source, filter, time zone,
     /// buckets, range), then the DataFusion plans, or SQL with `--sql`.
     Explain(explain::Args),
+    /// Run the project's metric unit tests (`*.test.yaml`): fixtures in,
+    /// expected tables out, in process; exit 1 on any failure.
+    Test(test::Args),
     /// Generate the example's sample data: deterministic Parquet files for every
     /// source of the API-product catalog.
     SampleData(sample_data::Args),

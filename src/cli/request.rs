@@ -137,7 +137,7 @@ pub fn prepare(args: &QueryArgs, metrics: &[String]) -> Result<Prepared, ExitSta
     }
 }
 
-fn query(
+pub fn query(
     args: &QueryArgs,
     names: &[String],
     model: &Model,

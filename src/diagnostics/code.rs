@@ -178,6 +178,22 @@ codes! {
     /// SQL: funnels and `time_between` run in metricc's own sequence engine.
     NoPortableSql = ("E0308", "no-portable-sql", Error),
 
+    // ---- test: metric unit tests ------------------------------------------
+    /// A fixture row of a test names a column the source's Parquet files do
+    /// not have.
+    UnknownFixtureColumn = ("E0401", "unknown-fixture-column", Error),
+    /// An expected row of a test names a column the result table does not
+    /// have, leaves out a key column, or `table` names a table the run does
+    /// not produce.
+    UnknownResultColumn = ("E0402", "unknown-result-column", Error),
+    /// A fixture or expected value cannot be read: a row that is not a
+    /// mapping, a value that does not convert to its column's type, a null
+    /// time or entity, malformed CSV.
+    InvalidFixtureValue = ("E0403", "invalid-fixture-value", Error),
+    /// A test gives no rows for a source its metrics read, or rows for a
+    /// source they do not read.
+    FixtureMissing = ("E0404", "fixture-missing", Error),
+
     // ---- warnings --------------------------------------------------------
     /// A source is defined but no metric uses it.
     UnusedSource = ("W0001", "unused-source", Warning),

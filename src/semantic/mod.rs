@@ -37,31 +37,37 @@ pub fn resolve(ast: &Ast, dir: &Path, schemas: &Schemas, diags: &mut Diagnostics
     })
 }
 
+/// An IANA time zone name, or a diagnostic with the closest name.
+pub fn time_zone(tz: &crate::syntax::ast::Name) -> Result<chrono_tz::Tz, Diagnostic> {
+    if let Ok(z) = tz.value.parse::<chrono_tz::Tz>() {
+        return Ok(z);
+    }
+    let exact = chrono_tz::TZ_VARIANTS
+        .iter()
+        .find(|z| z.name().eq_ignore_ascii_case(&tz.value));
+    let help = match exact {
+        Some(z) => format!("did you mean `{}`?", z.name()),
+        None => {
+            let names = chrono_tz::TZ_VARIANTS.iter().map(|z| z.name());
+            match crate::diagnostics::did_you_mean(&tz.value, names) {
+                Some(s) => format!("did you mean `{s}`?"),
+                None => "use an IANA time zone name such as `UTC`, `Europe/Paris` or `America/New_York`".into(),
+            }
+        }
+    };
+    Err(Diagnostic::new(Code::InvalidTimeZone, "unknown time zone")
+        .at(tz.span, format!("`{}` is not an IANA time zone", tz.value))
+        .with_help(help))
+}
+
 fn project(ast: &Ast, dir: &Path, diags: &mut Diagnostics) -> Option<Project> {
     let p = &ast.project;
     let time_zone = match &p.time_zone {
         None => chrono_tz::UTC,
-        Some(tz) => match tz.value.parse::<chrono_tz::Tz>() {
+        Some(tz) => match time_zone(tz) {
             Ok(z) => z,
-            Err(_) => {
-                let exact = chrono_tz::TZ_VARIANTS
-                    .iter()
-                    .find(|z| z.name().eq_ignore_ascii_case(&tz.value));
-                let help = match exact {
-                    Some(z) => format!("did you mean `{}`?", z.name()),
-                    None => {
-                        let names = chrono_tz::TZ_VARIANTS.iter().map(|z| z.name());
-                        match crate::diagnostics::did_you_mean(&tz.value, names) {
-                            Some(s) => format!("did you mean `{s}`?"),
-                            None => "use an IANA time zone name such as `UTC`, `Europe/Paris` or `America/New_York`".into(),
-                        }
-                    }
-                };
-                diags.push(
-                    Diagnostic::new(Code::InvalidTimeZone, "unknown time zone")
-                        .at(tz.span, format!("`{}` is not an IANA time zone", tz.value))
-                        .with_help(help),
-                );
+            Err(d) => {
+                diags.push(d);
                 return None;
             }
         },

@@ -294,7 +294,7 @@ impl<'a> Cx<'a> {
         }
     }
 
-    fn raw(&self, node: &Node) -> &'a str {
+    pub fn raw(&self, node: &Node) -> &'a str {
         self.text
             .get(node.span.start as usize..node.span.end as usize)
             .unwrap_or("")

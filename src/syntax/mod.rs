@@ -5,7 +5,7 @@
 pub mod ast;
 pub mod build;
 pub mod expr;
-mod fields;
+pub(crate) mod fields;
 pub mod scalar;
 pub mod yaml;
 

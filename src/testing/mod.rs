@@ -1,0 +1,406 @@
+//! Metric unit tests (`metricc test`, see docs/TESTING.md): test files ->
+//! [`spec::TestCase`]s -> in-memory tables -> the same planner and engine as
+//! `run` -> expected rows compared with the result ([`compare`]).
+
+pub mod compare;
+pub mod junit;
+pub mod spec;
+pub mod values;
+
+use crate::diagnostics::{Code, Diagnostic, Diagnostics, suggestion_help};
+use crate::driver::{self, Checked};
+use crate::engine::{Engine, Failure};
+use crate::lower::{self, Table};
+use crate::semantic::model::Model;
+use crate::source::SourceSet;
+use crate::span::{FileId, Span};
+use spec::TestCase;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// The tolerance for numbers when a test gives none.
+pub const DEFAULT_TOLERANCE: f64 = 1e-9;
+
+/// How one test ended.
+#[derive(Debug, Clone)]
+pub enum Status {
+    Passed,
+    /// The result differs: the lines saying how.
+    Failed(Vec<String>),
+    /// The test could not run: diagnostics on the test file (or the project).
+    Error(Diagnostics),
+}
+
+/// One test's result.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub name: String,
+    pub description: Option<String>,
+    pub file: FileId,
+    pub span: Span,
+    pub status: Status,
+    pub elapsed: Duration,
+}
+
+/// The test files of a project: every `*.test.yaml` below its directory,
+/// hidden directories, `data/` and `target/` left out, in path order.
+pub fn files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    walk(dir, &mut out);
+    out.sort();
+    out
+}
+
+fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let path = e.path();
+        match e.file_type() {
+            Ok(t) if t.is_dir() => {
+                if !(name.starts_with('.') || name == "data" || name == "target") {
+                    walk(&path, out);
+                }
+            }
+            Ok(_) if name.ends_with(".test.yaml") || name.ends_with(".test.yml") => out.push(path),
+            _ => {}
+        }
+    }
+}
+
+/// Every test of the project, read into `sources`. Problems of a test are
+/// kept with it; problems of a whole file go to `diags`.
+pub fn load(dir: &Path, sources: &mut SourceSet, diags: &mut Diagnostics) -> Vec<(FileId, TestCase)> {
+    let mut cases = Vec::new();
+    for path in files(dir) {
+        let (id, read) = sources.read(&path);
+        if let Err(e) = read {
+            diags.push(
+                Diagnostic::new(Code::FileUnreadable, format!("cannot read `{}`", sources.get(id).name))
+                    .with_help(format!("{e:?}")),
+            );
+            continue;
+        }
+        for case in spec::read(id, sources, diags) {
+            cases.push((id, case));
+        }
+    }
+    // Test names are unique in the project.
+    for i in 0..cases.len() {
+        let first = cases[..i]
+            .iter()
+            .find(|(_, c)| c.name.value == cases[i].1.name.value)
+            .map(|(_, c)| c.name.span);
+        if let Some(first) = first {
+            let d = 
+                Diagnostic::new(
+                    Code::DuplicateDefinition,
+                    format!("two tests are named `{}`", cases[i].1.name.value),
+                )
+                .at(cases[i].1.name.span, "named again here")
+                .with_secondary(first, "first named here")
+                .with_help("rename one; `--filter` and CI reports tell tests apart by name");
+            cases[i].1.problems.push(d);
+        }
+    }
+    cases
+}
+
+/// Runs tests against a checked project. Schemas are read from the sources'
+/// Parquet footers once and shared.
+pub struct Runner<'a> {
+    pub checked: &'a Checked,
+    pub model: &'a Model,
+    pub engine: Engine,
+    schemas: HashMap<String, datafusion::arrow::datatypes::SchemaRef>,
+}
+
+impl<'a> Runner<'a> {
+    pub fn new(checked: &'a Checked, model: &'a Model, engine: Engine) -> Self {
+        Runner {
+            checked,
+            model,
+            engine,
+            schemas: HashMap::new(),
+        }
+    }
+
+    /// Runs one test.
+    pub fn run(&mut self, file: FileId, case: &TestCase) -> Outcome {
+        let start = Instant::now();
+        let status = if case.broken() {
+            Status::Error(case.problems.iter().filter(|d| d.is_error()).cloned().collect())
+        } else {
+            self.status(case)
+        };
+        Outcome {
+            name: case.name.value.clone(),
+            description: case.description.clone(),
+            file,
+            span: case.name.span,
+            status,
+            elapsed: start.elapsed(),
+        }
+    }
+
+    fn status(&mut self, case: &TestCase) -> Status {
+        // `define`: the project and the extra definitions, checked together.
+        let defined;
+        let mut model = match &case.define {
+            None => self.model,
+            Some(extra) => {
+                let (model, diags) = driver::check_with(self.checked, extra);
+                if let Some(want) = &case.expect_error {
+                    return expect_error(want.value, want.span, &diags);
+                }
+                match model {
+                    Some(m) => {
+                        defined = m;
+                        &defined
+                    }
+                    None => return Status::Error(diags.into_iter().filter(Diagnostic::is_error).collect()),
+                }
+            }
+        }
+        .clone();
+        let Some(expect) = &case.expect else {
+            return Status::Passed;
+        };
+        let mut diags = Vec::new();
+        if let Some(tz) = &case.time_zone {
+            match crate::semantic::time_zone(tz) {
+                Ok(z) => model.project.time_zone = z,
+                Err(d) => diags.push(d),
+            }
+        }
+        if let Some(w) = &case.week_start {
+            model.project.week_start = w.value;
+        }
+        let tz = model.project.time_zone;
+        let Some(query) = self.query(case, &model, &mut diags) else {
+            return Status::Error(diags);
+        };
+        let Some(tables) = self.fixtures(case, &model, &query, &mut diags) else {
+            return Status::Error(diags);
+        };
+        if !diags.is_empty() {
+            return Status::Error(diags);
+        }
+        let computed = match self.engine.compute_on(&model, &query, &tables) {
+            Ok(c) => c,
+            Err(Failure::Data(d)) => return Status::Error(vec![d.at(case.name.span, "while computing this test")]),
+            Err(Failure::Internal(e)) => {
+                return Status::Error(vec![
+                    Diagnostic::new(Code::MetricNotComputable, "metricc failed to plan this test (a bug, please report it)")
+                        .at(case.name.span, "in this test")
+                        .with_help(e),
+                ]);
+            }
+        };
+        // The table `expect` describes.
+        let names: Vec<String> = computed
+            .iter()
+            .map(|t| t.metric.clone().unwrap_or_else(|| "metrics".into()))
+            .collect();
+        let index = match &case.table {
+            Some(want) => match names.iter().position(|n| *n == want.value) {
+                Some(i) => i,
+                None => {
+                    return Status::Error(vec![
+                        Diagnostic::new(Code::UnknownResultColumn, format!("this test has no table `{}`", want.value))
+                            .at(want.span, "not a table of this run")
+                            .with_help(suggestion_help(&want.value, "tables", names.iter().map(String::as_str))),
+                    ]);
+                }
+            },
+            None if computed.len() == 1 => 0,
+            None => names.iter().position(|n| n == "metrics").unwrap_or(0),
+        };
+        let Some(table) = computed.get(index) else {
+            return Status::Failed(vec!["the run produced no table".into()]);
+        };
+        let actual = match compare::actual(&table.schema, &table.batches) {
+            Ok(a) => a,
+            Err(e) => return Status::Failed(vec![format!("cannot read the result: {e}")]),
+        };
+        let mut candidates: Vec<String> = ["step", "step_name", "cohort", "period"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        if let Some(g) = query.grain {
+            candidates.push(g.as_str().to_string());
+        }
+        candidates.extend(query.group_by.iter().cloned());
+        candidates.retain(|c| !query.metrics.contains(c));
+        let keys = compare::key_columns(&actual, &candidates);
+        let expected = compare::read_expected(&expect.value, &actual, &keys, tz, &mut diags);
+        if !diags.is_empty() {
+            return Status::Error(diags);
+        }
+        let tolerance = case.tolerance.as_ref().map_or(DEFAULT_TOLERANCE, |t| t.value);
+        let diffs = compare::compare(&expected, &actual, &keys, tolerance);
+        if diffs.is_empty() {
+            Status::Passed
+        } else {
+            Status::Failed(compare::render(&diffs))
+        }
+    }
+
+    /// The query the test runs, with `run`'s checks; each problem points at
+    /// the test key it comes from.
+    fn query(&self, case: &TestCase, model: &Model, diags: &mut Diagnostics) -> Option<lower::Query> {
+        let args = crate::cli::request::QueryArgs {
+            project: None,
+            by: None,
+            from: case.from.as_ref().map(|f| f.value.clone()),
+            to: case.to.as_ref().map(|t| t.value.clone()),
+            group_by: case.group_by.iter().map(|g| g.value.clone()).collect(),
+            color: crate::cli::Color::Never,
+        };
+        let names: Vec<String> = case.metrics.iter().map(|m| m.value.clone()).collect();
+        match crate::cli::request::query(&args, &names, model) {
+            Ok((mut q, _, _)) => {
+                q.grain = case.by.as_ref().map(|b| b.value);
+                Some(q)
+            }
+            Err(found) => {
+                for d in found {
+                    let span = match d.code {
+                        Code::UnknownMetricArgument => case
+                            .metrics
+                            .iter()
+                            .find(|m| d.message.contains(&format!("`{}`", m.value)))
+                            .map_or(case.metrics_span, |m| m.span),
+                        Code::BreakdownNotPossible => case
+                            .group_by
+                            .first()
+                            .map_or(case.name.span, |g| g.span),
+                        Code::InvalidRange => case
+                            .from
+                            .as_ref()
+                            .or(case.to.as_ref())
+                            .map_or(case.name.span, |f| f.span),
+                        _ => case.name.span,
+                    };
+                    let d = match d.span {
+                        None => d.at(span, "in this test"),
+                        Some(_) => d.with_secondary(span, "in this test"),
+                    };
+                    diags.push(d);
+                }
+                None
+            }
+        }
+    }
+
+    /// The in-memory tables of the sources the query reads, from `given`.
+    fn fixtures(
+        &mut self,
+        case: &TestCase,
+        model: &Model,
+        query: &lower::Query,
+        diags: &mut Diagnostics,
+    ) -> Option<HashMap<String, Table>> {
+        let mut read: Vec<String> = Vec::new();
+        for m in query.metrics.iter().filter_map(|m| model.metric(m)) {
+            for s in &m.sources {
+                if !read.contains(s) {
+                    read.push(s.clone());
+                }
+            }
+        }
+        let given_span = case.given_span.unwrap_or(case.name.span);
+        for f in &case.given {
+            if read.contains(&f.source.value) {
+                continue;
+            }
+            let d = if model.source(&f.source.value).is_none() {
+                Diagnostic::new(Code::UnknownSource, format!("no source named `{}`", f.source.value))
+                    .at(f.source.span, "not a source of the project")
+                    .with_help(suggestion_help(
+                        &f.source.value,
+                        "sources",
+                        model.sources.iter().map(|s| s.name.as_str()),
+                    ))
+            } else {
+                Diagnostic::new(
+                    Code::FixtureMissing,
+                    format!("the test's metrics do not read source `{}`", f.source.value),
+                )
+                .at(f.source.span, "rows for a source no metric of the test reads")
+                .with_help(format!(
+                    "remove these rows; the metrics read {}",
+                    read.iter().map(|r| format!("`{r}`")).collect::<Vec<_>>().join(", ")
+                ))
+            };
+            diags.push(d);
+        }
+        let mut tables = HashMap::new();
+        let tz = model.project.time_zone;
+        for name in &read {
+            let Some(source) = model.source(name) else { continue };
+            let Some(fixture) = case.given.iter().find(|f| f.source.value == *name) else {
+                diags.push(
+                    Diagnostic::new(
+                        Code::FixtureMissing,
+                        format!("the test gives no rows for source `{name}`"),
+                    )
+                    .at(given_span, format!("the metrics read `{name}`"))
+                    .with_help(format!("add `{name}:` with its rows under `given:`, or `{name}: []` for none")),
+                );
+                continue;
+            };
+            let schema = match self.schemas.get(name) {
+                Some(s) => s.clone(),
+                None => match self.engine.source_schema(source) {
+                    Ok(s) => {
+                        self.schemas.insert(name.clone(), s.clone());
+                        s
+                    }
+                    Err(e) => {
+                        diags.push(crate::engine::data_error(Some(name), e));
+                        continue;
+                    }
+                },
+            };
+            let Some(batch) = values::batch(fixture, source, &schema, tz, diags) else {
+                continue;
+            };
+            match Engine::memory_table(schema, vec![batch]) {
+                Ok(t) => {
+                    tables.insert(name.clone(), t);
+                }
+                Err(e) => diags.push(crate::engine::data_error(Some(name), e)),
+            }
+        }
+        diags.is_empty().then_some(tables)
+    }
+}
+
+/// The outcome of a test that expects checking to report `want`.
+fn expect_error(want: Code, span: Span, diags: &Diagnostics) -> Status {
+    if diags.iter().any(|d| d.code == want) {
+        return Status::Passed;
+    }
+    let found: Vec<String> = diags
+        .iter()
+        .map(|d| format!("{} {}", d.code, d.message))
+        .collect();
+    let _ = span;
+    if found.is_empty() {
+        Status::Failed(vec![format!(
+            "expected checking to report {want} ({}), but the definitions check clean",
+            want.name()
+        )])
+    } else {
+        let mut lines = vec![format!(
+            "expected checking to report {want} ({}), but it reported:",
+            want.name()
+        )];
+        lines.extend(found.into_iter().map(|f| format!("  {f}")));
+        Status::Failed(lines)
+    }
+}

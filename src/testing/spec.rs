@@ -1,0 +1,510 @@
+//! Test files (`*.test.yaml`) -> [`TestCase`]s, every value with its span.
+//! Reports what is wrong with the file's shape; what needs the project
+//! (columns, metrics) is checked when a test is prepared.
+
+use crate::diagnostics::{Code, Diagnostic, did_you_mean};
+use crate::source::SourceSet;
+use crate::span::{FileId, Span, Spanned};
+use crate::syntax::ast::{Ast, Grain, Name, Weekday};
+use crate::syntax::build;
+use crate::syntax::fields::Cx;
+use crate::syntax::yaml::{self, Node, NodeKind};
+use crate::diagnostics::Diagnostics;
+use std::path::Path;
+
+const TEST_KEYS: &[&str] = &[
+    "name",
+    "description",
+    "metrics",
+    "from",
+    "to",
+    "by",
+    "group_by",
+    "time_zone",
+    "week_start",
+    "table",
+    "tolerance",
+    "given",
+    "expect",
+    "define",
+    "expect_error",
+];
+
+/// One test, as written.
+#[derive(Debug, Clone)]
+pub struct TestCase {
+    pub name: Name,
+    pub description: Option<String>,
+    pub metrics: Vec<Name>,
+    /// The `metrics` key, or the test's name when there is none.
+    pub metrics_span: Span,
+    pub from: Option<Name>,
+    pub to: Option<Name>,
+    pub by: Option<Spanned<Grain>>,
+    pub group_by: Vec<Name>,
+    pub time_zone: Option<Name>,
+    pub week_start: Option<Spanned<Weekday>>,
+    pub table: Option<Name>,
+    pub tolerance: Option<Spanned<f64>>,
+    pub given: Vec<Fixture>,
+    /// The `given` key, when there is one.
+    pub given_span: Option<Span>,
+    pub expect: Option<Spanned<Vec<Row>>>,
+    pub define: Option<Ast>,
+    pub expect_error: Option<Spanned<Code>>,
+    /// What reading the test found wrong: a test with an error is reported,
+    /// not run.
+    pub problems: Diagnostics,
+}
+
+impl TestCase {
+    pub fn broken(&self) -> bool {
+        self.problems.iter().any(Diagnostic::is_error)
+    }
+}
+
+/// The rows given for one source.
+#[derive(Debug, Clone)]
+pub struct Fixture {
+    pub source: Name,
+    pub rows: Vec<Row>,
+}
+
+/// A row: column names and cells, in the order written.
+#[derive(Debug, Clone)]
+pub struct Row {
+    pub span: Span,
+    pub cells: Vec<(Name, Cell)>,
+}
+
+/// One value as written.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Cell {
+    pub value: Value,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Null,
+    /// A YAML string (or a CSV cell).
+    Text(String),
+    /// A YAML number, with its written text.
+    Number(f64, String),
+    Bool(bool),
+}
+
+impl Value {
+    /// The value as text, for conversion to a column type.
+    pub fn text(&self) -> Option<String> {
+        match self {
+            Value::Null => None,
+            Value::Text(s) => Some(s.clone()),
+            Value::Number(_, raw) => Some(raw.clone()),
+            Value::Bool(b) => Some(b.to_string()),
+        }
+    }
+}
+
+/// Reads one test file. `sources` gets any CSV fixture it names.
+pub fn read(file: FileId, sources: &mut SourceSet, diags: &mut Diagnostics) -> Vec<TestCase> {
+    let text = sources.get(file).text.clone();
+    let dir = sources
+        .get(file)
+        .path
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
+    let root = match yaml::parse(file, &text) {
+        Ok(Some(root)) => root,
+        Ok(None) => {
+            diags.push(
+                Diagnostic::new(Code::EmptyFile, "test file is empty")
+                    .at(Span::new(file, 0, 0), "no test in this file")
+                    .with_help("add `tests:` with a list of tests, or delete the file"),
+            );
+            return Vec::new();
+        }
+        Err(d) => {
+            diags.push(d);
+            return Vec::new();
+        }
+    };
+    let mut csvs: Vec<(usize, usize, Name)> = Vec::new();
+    let mut cases = Vec::new();
+    {
+        let mut cx = Cx {
+            file,
+            text: &text,
+            diags,
+        };
+        let Some(f) = cx.fields(&root, "a test file", &["tests"]) else {
+            return Vec::new();
+        };
+        let Some(list) = f.get("tests") else {
+            cx.missing(&f, "tests", "a test file", "add `tests:` with a list of tests");
+            return Vec::new();
+        };
+        let NodeKind::Seq(items) = &list.kind else {
+            cx.report(
+                Diagnostic::new(Code::WrongYamlType, "`tests` must be a list of tests")
+                    .at(list.span, format!("found {}", list.shape()))
+                    .with_help("write each test as a list item: `- name: ...`"),
+            );
+            return Vec::new();
+        };
+        for item in items {
+            if let Some(case) = test(&mut cx, item, cases.len(), &mut csvs) {
+                cases.push(case);
+            }
+        }
+    }
+    // CSV fixtures: read each file and parse it into rows with spans in it.
+    for (case, fixture, path) in csvs {
+        let full = dir.join(&path.value);
+        let (id, read) = sources.read(&full);
+        let before = diags.len();
+        match read {
+            Ok(()) => {
+                let csv_text = sources.get(id).text.clone();
+                cases[case].given[fixture].rows = csv_rows(id, &csv_text, diags);
+            }
+            Err(e) => diags.push(
+                Diagnostic::new(
+                    Code::InvalidFixtureValue,
+                    format!("cannot read the fixture `{}`", path.value),
+                )
+                .at(path.span, format!("{e:?}"))
+                .with_help(format!(
+                    "CSV paths are relative to the test file's directory `{}`",
+                    dir.display()
+                )),
+            ),
+        }
+        let found = diags.split_off(before);
+        cases[case].problems.extend(found);
+    }
+    cases
+}
+
+/// Reads one test; `None` when it has no usable name.
+fn test(
+    cx: &mut Cx,
+    node: &Node,
+    index: usize,
+    csvs: &mut Vec<(usize, usize, Name)>,
+) -> Option<TestCase> {
+    let before = cx.diags.len();
+    let f = cx.fields(node, "a test", TEST_KEYS)?;
+    let name = match f.get("name") {
+        Some(n) => cx.name(n, "test name")?,
+        None => {
+            cx.missing(&f, "name", "a test", "add `name: what_the_test_shows`");
+            return None;
+        }
+    };
+    let description = f
+        .get("description")
+        .and_then(|n| cx.text(n, "description"))
+        .map(|d| d.value);
+    let metrics = f.get("metrics").map(|n| cx.names(n, "metric name")).unwrap_or_default();
+    let metrics_span = f.key_span("metrics").unwrap_or(name.span);
+    let from = f.get("from").and_then(|n| cx.text(n, "from"));
+    let to = f.get("to").and_then(|n| cx.text(n, "to"));
+    let by = f
+        .get("by")
+        .and_then(|n| cx.keyword(n, "by", Grain::ALL, Grain::parse));
+    let group_by = f.get("group_by").map(|n| cx.names(n, "dimension")).unwrap_or_default();
+    let time_zone = f.get("time_zone").and_then(|n| cx.text(n, "time_zone"));
+    let week_start = f
+        .get("week_start")
+        .and_then(|n| cx.keyword(n, "week_start", Weekday::ALL, Weekday::parse));
+    let table = f.get("table").and_then(|n| cx.name(n, "table"));
+    let tolerance = f.get("tolerance").and_then(|n| {
+        let v = match &n.kind {
+            NodeKind::Int(i) => Some(*i as f64),
+            NodeKind::Float(x) => Some(*x),
+            NodeKind::Str(s) => s.trim().parse::<f64>().ok(),
+            _ => None,
+        };
+        match v {
+            Some(v) if v.is_finite() && v >= 0.0 => Some(Spanned::new(v, n.span)),
+            _ => {
+                cx.report(
+                    Diagnostic::new(Code::InvalidValue, "invalid tolerance")
+                        .at(n.span, "not a number of 0 or more")
+                        .with_help("write e.g. `tolerance: 1e-6`"),
+                );
+                None
+            }
+        }
+    });
+    let mut given = Vec::new();
+    if let Some(n) = f.get("given") {
+        let pairs: &[(Node, Node)] = match &n.kind {
+            NodeKind::Map(pairs) => pairs,
+            NodeKind::Null => &[],
+            _ => {
+                cx.report(
+                    Diagnostic::new(Code::WrongYamlType, "`given` must map sources to their rows")
+                        .at(n.span, format!("found {}", n.shape()))
+                        .with_help("write `given: { events: [ {...}, ... ], payments: [] }`"),
+                );
+                &[]
+            }
+        };
+        for (key, value) in pairs {
+            let Some(source) = cx.name(key, "source name") else {
+                continue;
+            };
+            if given.iter().any(|x: &Fixture| x.source.value == source.value) {
+                cx.report(
+                    Diagnostic::new(
+                        Code::DuplicateKey,
+                        format!("duplicate key `{}`", source.value),
+                    )
+                    .at(source.span, "given again here")
+                    .with_help("give each source's rows once"),
+                );
+                continue;
+            }
+            let rows = match &value.kind {
+                NodeKind::Map(_) => {
+                    if let Some(c) = cx.fields(value, "a CSV fixture", &["csv"]) {
+                        match c.get("csv").and_then(|p| cx.text(p, "csv")) {
+                            Some(path) => csvs.push((index, given.len(), path)),
+                            None => cx.missing(
+                                &c,
+                                "csv",
+                                "a CSV fixture",
+                                "write `{ csv: fixtures/events.csv }`, or the rows as a list",
+                            ),
+                        }
+                    }
+                    Vec::new()
+                }
+                _ => rows(cx, value, "fixture rows"),
+            };
+            given.push(Fixture { source, rows });
+        }
+    }
+    let expect = f.get("expect").map(|n| Spanned::new(rows(cx, n, "expected rows"), n.span));
+    let define = f.get("define").map(|n| {
+        let mut ast = Ast::default();
+        build::file(cx, n, &mut ast);
+        ast
+    });
+    let expect_error = f.get("expect_error").and_then(|n| {
+        let text = cx.text(n, "expect_error")?;
+        let want = text.value.trim().to_ascii_uppercase();
+        match Code::ALL.iter().find(|c| c.as_str() == want || c.name() == text.value.trim()) {
+            Some(c) => Some(Spanned::new(*c, n.span)),
+            None => {
+                let help = match did_you_mean(&want, Code::ALL.iter().map(|c| c.as_str())) {
+                    Some(s) => format!("did you mean `{s}`? the codes are listed in docs/DIAGNOSTICS.md"),
+                    None => "write a code such as `E0202`; the codes are listed in docs/DIAGNOSTICS.md".into(),
+                };
+                cx.report(
+                    Diagnostic::new(Code::InvalidValue, "unknown diagnostic code")
+                        .at(n.span, format!("`{}` is not a metricc code", text.value))
+                        .with_help(help),
+                );
+                None
+            }
+        }
+    });
+    match (f.key_span("expect"), f.key_span("expect_error")) {
+        (None, None) => cx.missing(
+            &f,
+            "expect",
+            "a test",
+            "add `expect:` with the expected rows, or `expect_error: CODE` for a definition that must be rejected",
+        ),
+        (Some(_), Some(span)) => cx.report(
+            Diagnostic::new(Code::ConflictingKinds, "a test has both `expect` and `expect_error`")
+                .at(span, "a test either computes a table or expects a check error")
+                .with_help("split it into two tests"),
+        ),
+        (Some(_), None) if metrics.is_empty() && f.key_span("metrics").is_none() => cx.missing(
+            &f,
+            "metrics",
+            "a test with `expect`",
+            "add `metrics: [name, ...]`: the metrics whose values `expect` gives",
+        ),
+        _ => {}
+    }
+    if f.key_span("expect_error").is_some() && f.key_span("define").is_none() {
+        cx.missing(
+            &f,
+            "define",
+            "a test with `expect_error`",
+            "add `define:` with the definitions that checking must reject",
+        );
+    }
+    let problems = cx.diags.split_off(before);
+    Some(TestCase {
+        name,
+        description,
+        metrics,
+        metrics_span,
+        from,
+        to,
+        by,
+        group_by,
+        time_zone,
+        week_start,
+        table,
+        tolerance,
+        given,
+        given_span: f.key_span("given"),
+        expect,
+        define,
+        expect_error,
+        problems,
+    })
+}
+
+/// A list of rows, each a mapping of column to scalar.
+fn rows(cx: &mut Cx, node: &Node, context: &str) -> Vec<Row> {
+    let items: &[Node] = match &node.kind {
+        NodeKind::Seq(items) => items,
+        NodeKind::Null => &[],
+        _ => {
+            cx.report(
+                Diagnostic::new(Code::InvalidFixtureValue, format!("{context} must be a list of rows"))
+                    .at(node.span, format!("found {}", node.shape()))
+                    .with_help("write one `- { column: value, ... }` per row, or `[]` for none"),
+            );
+            return Vec::new();
+        }
+    };
+    let mut out = Vec::new();
+    for item in items {
+        let NodeKind::Map(pairs) = &item.kind else {
+            cx.report(
+                Diagnostic::new(Code::InvalidFixtureValue, "a row must be a mapping of columns to values")
+                    .at(item.span, format!("found {}", item.shape()))
+                    .with_help("write the row as `{ column: value, ... }`"),
+            );
+            continue;
+        };
+        let mut cells: Vec<(Name, Cell)> = Vec::new();
+        for (k, v) in pairs {
+            let Some(column) = cx.text(k, "a column name") else {
+                continue;
+            };
+            if let Some((first, _)) = cells.iter().find(|(c, _)| c.value == column.value) {
+                cx.report(
+                    Diagnostic::new(Code::DuplicateKey, format!("duplicate column `{}`", column.value))
+                        .at(column.span, "written again here")
+                        .with_secondary(first.span, "first written here")
+                        .with_help("give each column once per row"),
+                );
+                continue;
+            }
+            let value = match &v.kind {
+                NodeKind::Null => Value::Null,
+                NodeKind::Str(s) => Value::Text(s.clone()),
+                NodeKind::Int(i) => Value::Number(*i as f64, cx.raw(v).to_string()),
+                NodeKind::Float(x) => Value::Number(*x, cx.raw(v).to_string()),
+                NodeKind::Bool(b) => Value::Bool(*b),
+                NodeKind::Map(_) | NodeKind::Seq(_) => {
+                    cx.report(
+                        Diagnostic::new(Code::InvalidFixtureValue, format!("the value of `{}` must be a single value", column.value))
+                            .at(v.span, format!("found {}", v.shape()))
+                            .with_help("write a number, text, a time, `true`/`false` or `null`"),
+                    );
+                    continue;
+                }
+            };
+            cells.push((column, Cell { value, span: v.span }));
+        }
+        out.push(Row {
+            span: item.span,
+            cells,
+        });
+    }
+    out
+}
+
+/// Parses CSV text into rows: the first record names the columns, an empty
+/// cell is null. Spans point at each cell in the file.
+pub fn csv_rows(file: FileId, text: &str, diags: &mut Diagnostics) -> Vec<Row> {
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(text.as_bytes());
+    let mut header: Vec<Name> = Vec::new();
+    let mut out = Vec::new();
+    let mut record = csv::ByteRecord::new();
+    loop {
+        let start = reader.position().byte() as usize;
+        match reader.read_byte_record(&mut record) {
+            Ok(false) => break,
+            Ok(true) => {}
+            Err(e) => {
+                let at = e.position().map_or(start, |p| p.byte() as usize).min(text.len());
+                diags.push(
+                    Diagnostic::new(Code::InvalidFixtureValue, "malformed CSV")
+                        .at(Span::new(file, at, (at + 1).min(text.len())), e.to_string())
+                        .with_help("fix the quoting on this line"),
+                );
+                break;
+            }
+        }
+        let start = record.position().map_or(start, |p| p.byte() as usize);
+        // A field's bytes start after the record's start, the fields before it
+        // and one delimiter each (exact for unquoted fields).
+        let spans: Vec<Span> = (0..record.len())
+            .map(|i| {
+                let r = record.range(i).unwrap_or(0..0);
+                let s = (start + r.start + i).min(text.len());
+                let e = (start + r.end + i).min(text.len());
+                Span::new(file, s, e)
+            })
+            .collect();
+        let values: Vec<String> = record
+            .iter()
+            .map(|b| String::from_utf8_lossy(b).into_owned())
+            .collect();
+        if header.is_empty() {
+            header = values
+                .iter()
+                .zip(&spans)
+                .map(|(v, s)| Spanned::new(v.trim().to_string(), *s))
+                .collect();
+            continue;
+        }
+        let row_span = match (spans.first(), spans.last()) {
+            (Some(a), Some(b)) => a.to(*b),
+            _ => Span::new(file, start, start),
+        };
+        if values.len() == 1 && values[0].trim().is_empty() {
+            continue;
+        }
+        if values.len() != header.len() {
+            diags.push(
+                Diagnostic::new(
+                    Code::InvalidFixtureValue,
+                    format!("this row has {} cells, the header {}", values.len(), header.len()),
+                )
+                .at(row_span, "one cell per header column expected")
+                .with_help("add or remove cells; an empty cell is null"),
+            );
+            continue;
+        }
+        let cells = header
+            .iter()
+            .zip(values.into_iter().zip(spans))
+            .map(|(h, (v, span))| {
+                let value = if v.is_empty() { Value::Null } else { Value::Text(v) };
+                (h.clone(), Cell { value, span })
+            })
+            .collect();
+        out.push(Row {
+            span: row_span,
+            cells,
+        });
+    }
+    out
+}
