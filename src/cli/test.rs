@@ -107,7 +107,7 @@ pub fn test(args: &Args) -> ExitStatus {
         let o = runner.run(*file, case);
         let tag = match &o.status {
             Status::Passed => paint(style.color, "32", "ok   "),
-            Status::Failed(_) => paint(style.color, "31", "FAIL "),
+            Status::Failed(..) => paint(style.color, "31", "FAIL "),
             Status::Error(_) => paint(style.color, "31", "ERROR"),
         };
         let _ = writeln!(lines, "{tag} {} ({} ms)", o.name, o.elapsed.as_millis());
@@ -123,7 +123,8 @@ pub fn test(args: &Args) -> ExitStatus {
             let _ = writeln!(lines, "     {d}");
         }
         match &o.status {
-            Status::Failed(diff) => {
+            Status::Failed(summary, diff) => {
+                let _ = writeln!(lines, "  {summary}:");
                 for l in diff {
                     let _ = writeln!(lines, "  {l}");
                 }

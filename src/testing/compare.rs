@@ -187,7 +187,7 @@ pub enum Difference {
         actual: String,
     },
     /// An expected row the result does not have.
-    Missing { row: String },
+    Missing { row: String, cells: String },
     /// A result row no expected row names.
     Unexpected { row: String, cells: String },
 }
@@ -312,7 +312,13 @@ pub fn compare(
             n + 1,
         );
         let Some(r) = found else {
-            out.push(Difference::Missing { row });
+            let cells = e
+                .iter()
+                .filter(|(i, _, _)| !keys.contains(i))
+                .map(|(i, _, w)| format!("{}={w}", actual.columns[*i]))
+                .collect::<Vec<_>>()
+                .join(", ");
+            out.push(Difference::Missing { row, cells });
             continue;
         };
         used[r] = true;
@@ -362,9 +368,13 @@ pub fn render(diffs: &[Difference]) -> Vec<String> {
                 }
                 lines.push(format!("  {column}: expected {expected}, actual {actual}"));
             }
-            Difference::Missing { row } => {
+            Difference::Missing { row, cells } => {
                 last_row = None;
-                lines.push(format!("missing row {row}: no such row in the result"));
+                if cells.is_empty() {
+                    lines.push(format!("missing row {row}: no such row in the result"));
+                } else {
+                    lines.push(format!("missing row {row}: expected {cells}, no such row in the result"));
+                }
             }
             Difference::Unexpected { row, cells } => {
                 last_row = None;
@@ -373,4 +383,24 @@ pub fn render(diffs: &[Difference]) -> Vec<String> {
         }
     }
     lines
+}
+
+/// `2 cells differ, 1 row missing` and the like.
+pub fn summary(diffs: &[Difference]) -> String {
+    let count = |f: fn(&Difference) -> bool| diffs.iter().filter(|d| f(d)).count();
+    let cells = count(|d| matches!(d, Difference::Cell { .. }));
+    let missing = count(|d| matches!(d, Difference::Missing { .. }));
+    let unexpected = count(|d| matches!(d, Difference::Unexpected { .. }));
+    let mut parts = Vec::new();
+    let plural = |n: usize| if n == 1 { "" } else { "s" };
+    if cells > 0 {
+        parts.push(format!("{cells} cell{} differ{}", plural(cells), if cells == 1 { "s" } else { "" }));
+    }
+    if missing > 0 {
+        parts.push(format!("{missing} expected row{} missing", plural(missing)));
+    }
+    if unexpected > 0 {
+        parts.push(format!("{unexpected} unexpected row{}", plural(unexpected)));
+    }
+    parts.join(", ")
 }

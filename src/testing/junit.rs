@@ -10,7 +10,7 @@ use crate::span::line_col;
 /// The report for `outcomes` (in run order); `suite` names the project.
 pub fn report(suite: &str, outcomes: &[Outcome], sources: &SourceSet, timestamp: &str) -> String {
     let count = |f: fn(&Status) -> bool, os: &[&Outcome]| os.iter().filter(|o| f(&o.status)).count();
-    let failed = |s: &Status| matches!(s, Status::Failed(_));
+    let failed = |s: &Status| matches!(s, Status::Failed(..));
     let errored = |s: &Status| matches!(s, Status::Error(_));
     let secs = |os: &[&Outcome]| os.iter().map(|o| o.elapsed.as_secs_f64()).sum::<f64>();
     let all: Vec<&Outcome> = outcomes.iter().collect();
@@ -54,12 +54,16 @@ pub fn report(suite: &str, outcomes: &[Outcome], sources: &SourceSet, timestamp:
             ));
             match &o.status {
                 Status::Passed => x.push_str("/>\n"),
-                Status::Failed(lines) => {
-                    let message = lines.first().cloned().unwrap_or_default();
+                Status::Failed(message, lines) => {
+                    let mut body = message.clone();
+                    for l in lines {
+                        body.push('\n');
+                        body.push_str(l);
+                    }
                     x.push_str(&format!(
                         ">\n      <failure message=\"{}\" type=\"mismatch\">{}</failure>\n    </testcase>\n",
-                        escape(&message),
-                        escape(&lines.join("\n"))
+                        escape(message),
+                        escape(&body)
                     ));
                 }
                 Status::Error(diags) => {

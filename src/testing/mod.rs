@@ -26,8 +26,8 @@ pub const DEFAULT_TOLERANCE: f64 = 1e-9;
 #[derive(Debug, Clone)]
 pub enum Status {
     Passed,
-    /// The result differs: the lines saying how.
-    Failed(Vec<String>),
+    /// The result differs: a one-line summary, and the lines saying how.
+    Failed(String, Vec<String>),
     /// The test could not run: diagnostics on the test file (or the project).
     Error(Diagnostics),
 }
@@ -131,11 +131,7 @@ impl<'a> Runner<'a> {
     /// Runs one test.
     pub fn run(&mut self, file: FileId, case: &TestCase) -> Outcome {
         let start = Instant::now();
-        let status = if case.broken() {
-            Status::Error(case.problems.iter().filter(|d| d.is_error()).cloned().collect())
-        } else {
-            self.status(case)
-        };
+        let status = self.status(case);
         Outcome {
             name: case.name.value.clone(),
             description: case.description.clone(),
@@ -147,29 +143,37 @@ impl<'a> Runner<'a> {
     }
 
     fn status(&mut self, case: &TestCase) -> Status {
+        // Problems found while reading the test; the checks below still run,
+        // so one run reports every problem, but nothing is computed.
+        let mut diags: Diagnostics = case.problems.iter().filter(|d| d.is_error()).cloned().collect();
+        if !diags.is_empty() && (case.expect_error.is_some() || case.expect.is_none()) {
+            return Status::Error(diags);
+        }
         // `define`: the project and the extra definitions, checked together.
         let defined;
         let mut model = match &case.define {
             None => self.model,
             Some(extra) => {
-                let (model, diags) = driver::check_with(self.checked, extra);
+                let (model, found) = driver::check_with(self.checked, extra);
                 if let Some(want) = &case.expect_error {
-                    return expect_error(want.value, want.span, &diags);
+                    return expect_error(want.value, &found);
                 }
                 match model {
                     Some(m) => {
                         defined = m;
                         &defined
                     }
-                    None => return Status::Error(diags.into_iter().filter(Diagnostic::is_error).collect()),
+                    None => {
+                        diags.extend(found.into_iter().filter(Diagnostic::is_error));
+                        return Status::Error(diags);
+                    }
                 }
             }
         }
         .clone();
         let Some(expect) = &case.expect else {
-            return Status::Passed;
+            return Status::Error(diags);
         };
-        let mut diags = Vec::new();
         if let Some(tz) = &case.time_zone {
             match crate::semantic::time_zone(tz) {
                 Ok(z) => model.project.time_zone = z,
@@ -183,9 +187,7 @@ impl<'a> Runner<'a> {
         let Some(query) = self.query(case, &model, &mut diags) else {
             return Status::Error(diags);
         };
-        let Some(tables) = self.fixtures(case, &model, &query, &mut diags) else {
-            return Status::Error(diags);
-        };
+        let tables = self.fixtures(case, &model, &query, &mut diags);
         if !diags.is_empty() {
             return Status::Error(diags);
         }
@@ -220,11 +222,11 @@ impl<'a> Runner<'a> {
             None => names.iter().position(|n| n == "metrics").unwrap_or(0),
         };
         let Some(table) = computed.get(index) else {
-            return Status::Failed(vec!["the run produced no table".into()]);
+            return Status::Failed("the run produced no table".into(), Vec::new());
         };
         let actual = match compare::actual(&table.schema, &table.batches) {
             Ok(a) => a,
-            Err(e) => return Status::Failed(vec![format!("cannot read the result: {e}")]),
+            Err(e) => return Status::Failed(format!("cannot read the result: {e}"), Vec::new()),
         };
         let mut candidates: Vec<String> = ["step", "step_name", "cohort", "period"]
             .iter()
@@ -245,7 +247,7 @@ impl<'a> Runner<'a> {
         if diffs.is_empty() {
             Status::Passed
         } else {
-            Status::Failed(compare::render(&diffs))
+            Status::Failed(compare::summary(&diffs), compare::render(&diffs))
         }
     }
 
@@ -303,7 +305,7 @@ impl<'a> Runner<'a> {
         model: &Model,
         query: &lower::Query,
         diags: &mut Diagnostics,
-    ) -> Option<HashMap<String, Table>> {
+    ) -> HashMap<String, Table> {
         let mut read: Vec<String> = Vec::new();
         for m in query.metrics.iter().filter_map(|m| model.metric(m)) {
             for s in &m.sources {
@@ -376,12 +378,12 @@ impl<'a> Runner<'a> {
                 Err(e) => diags.push(crate::engine::data_error(Some(name), e)),
             }
         }
-        diags.is_empty().then_some(tables)
+        tables
     }
 }
 
 /// The outcome of a test that expects checking to report `want`.
-fn expect_error(want: Code, span: Span, diags: &Diagnostics) -> Status {
+fn expect_error(want: Code, diags: &Diagnostics) -> Status {
     if diags.iter().any(|d| d.code == want) {
         return Status::Passed;
     }
@@ -389,18 +391,12 @@ fn expect_error(want: Code, span: Span, diags: &Diagnostics) -> Status {
         .iter()
         .map(|d| format!("{} {}", d.code, d.message))
         .collect();
-    let _ = span;
+    let summary = format!("expected checking to report {want} ({})", want.name());
     if found.is_empty() {
-        Status::Failed(vec![format!(
-            "expected checking to report {want} ({}), but the definitions check clean",
-            want.name()
-        )])
+        Status::Failed(summary, vec!["but the definitions check clean".into()])
     } else {
-        let mut lines = vec![format!(
-            "expected checking to report {want} ({}), but it reported:",
-            want.name()
-        )];
+        let mut lines = vec!["but it reported:".to_string()];
         lines.extend(found.into_iter().map(|f| format!("  {f}")));
-        Status::Failed(lines)
+        Status::Failed(summary, lines)
     }
 }

@@ -234,7 +234,9 @@ pub fn batch(
         };
         if let Some(role) = key {
             for (row, cell) in fixture.rows.iter().zip(&cells) {
-                if matches!(cell, None | Some((Value::Null, _))) {
+                // A row with a misnamed column already has its diagnostic.
+                let misnamed = row.cells.iter().any(|(c, _)| !names.contains(&c.value.as_str()));
+                if !misnamed && matches!(cell, None | Some((Value::Null, _))) {
                     let span = cell.map_or(row.span, |(_, s)| s);
                     diags.push(
                         Diagnostic::new(
