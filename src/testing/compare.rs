@@ -350,11 +350,14 @@ pub fn compare(
     out
 }
 
-/// The differences as the lines `metricc test` prints.
+/// Most differences `render` lists; the summary counts them all.
+pub const SHOWN: usize = 20;
+
+/// The differences as the lines `metricc test` prints (the first [`SHOWN`]).
 pub fn render(diffs: &[Difference]) -> Vec<String> {
     let mut lines = Vec::new();
     let mut last_row: Option<&str> = None;
-    for d in diffs {
+    for d in diffs.iter().take(SHOWN) {
         match d {
             Difference::Cell {
                 row,
@@ -381,6 +384,9 @@ pub fn render(diffs: &[Difference]) -> Vec<String> {
                 lines.push(format!("unexpected row {row}: {cells}"));
             }
         }
+    }
+    if diffs.len() > SHOWN {
+        lines.push(format!("... and {} more differences", diffs.len() - SHOWN));
     }
     lines
 }

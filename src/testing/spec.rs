@@ -24,6 +24,7 @@ const TEST_KEYS: &[&str] = &[
     "week_start",
     "table",
     "tolerance",
+    "complete",
     "given",
     "expect",
     "define",
@@ -46,6 +47,8 @@ pub struct TestCase {
     pub week_start: Option<Spanned<Weekday>>,
     pub table: Option<Name>,
     pub tolerance: Option<Spanned<f64>>,
+    /// `complete: false`: result rows no expected row names are not reported.
+    pub complete: bool,
     pub given: Vec<Fixture>,
     /// The `given` key, when there is one.
     pub given_span: Option<Span>,
@@ -239,6 +242,10 @@ fn test(
             }
         }
     });
+    let complete = f
+        .get("complete")
+        .and_then(|n| cx.bool(n, "complete"))
+        .is_none_or(|b| b.value);
     let mut given = Vec::new();
     if let Some(n) = f.get("given") {
         let pairs: &[(Node, Node)] = match &n.kind {
@@ -355,6 +362,7 @@ fn test(
         week_start,
         table,
         tolerance,
+        complete,
         given,
         given_span: f.key_span("given"),
         expect,
