@@ -362,6 +362,16 @@ impl<'a> Runner<'a> {
                 Some(s) => s.clone(),
                 None => match self.engine.source_schema(source) {
                     Ok(s) => {
+                        // A column a row leaves out is null, whatever the files declare.
+                        let fields: Vec<_> = s
+                            .fields()
+                            .iter()
+                            .map(|f| f.as_ref().clone().with_nullable(true))
+                            .collect();
+                        let s = std::sync::Arc::new(datafusion::arrow::datatypes::Schema::new_with_metadata(
+                            fields,
+                            s.metadata().clone(),
+                        ));
                         self.schemas.insert(name.clone(), s.clone());
                         s
                     }

@@ -413,8 +413,10 @@ fn rows(cx: &mut Cx, node: &Node, context: &str) -> Vec<Row> {
             let value = match &v.kind {
                 NodeKind::Null => Value::Null,
                 NodeKind::Str(s) => Value::Text(s.clone()),
-                NodeKind::Int(i) => Value::Number(*i as f64, cx.raw(v).to_string()),
-                NodeKind::Float(x) => Value::Number(*x, cx.raw(v).to_string()),
+                // The written text keeps `1e-3` and `007` as typed; a value
+                // reached through an alias (`*rows`) has the alias's text.
+                NodeKind::Int(i) => Value::Number(*i as f64, number_text(cx.raw(v), &i.to_string())),
+                NodeKind::Float(x) => Value::Number(*x, number_text(cx.raw(v), &x.to_string())),
                 NodeKind::Bool(b) => Value::Bool(*b),
                 NodeKind::Map(_) | NodeKind::Seq(_) => {
                     cx.report(
@@ -433,6 +435,14 @@ fn rows(cx: &mut Cx, node: &Node, context: &str) -> Vec<Row> {
         });
     }
     out
+}
+
+fn number_text(raw: &str, value: &str) -> String {
+    if raw.trim().parse::<f64>().is_ok() {
+        raw.trim().to_string()
+    } else {
+        value.to_string()
+    }
 }
 
 /// Parses CSV text into rows: the first record names the columns, an empty
