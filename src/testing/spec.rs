@@ -61,6 +61,32 @@ pub struct TestCase {
 }
 
 impl TestCase {
+    /// A test file that cannot be read as tests, reported as one broken test.
+    pub fn unreadable(file: FileId, name: &str, problems: Diagnostics) -> TestCase {
+        let span = Span::new(file, 0, 0);
+        TestCase {
+            name: Spanned::new(name.to_string(), span),
+            description: None,
+            metrics: Vec::new(),
+            metrics_span: span,
+            from: None,
+            to: None,
+            by: None,
+            group_by: Vec::new(),
+            time_zone: None,
+            week_start: None,
+            table: None,
+            tolerance: None,
+            complete: true,
+            given: Vec::new(),
+            given_span: None,
+            expect: None,
+            define: None,
+            expect_error: None,
+            problems,
+        }
+    }
+
     pub fn broken(&self) -> bool {
         self.problems.iter().any(Diagnostic::is_error)
     }
@@ -121,32 +147,28 @@ pub fn read(file: FileId, sources: &mut SourceSet, diags: &mut Diagnostics) -> V
     let root = match yaml::parse(file, &text) {
         Ok(Some(root)) => root,
         Ok(None) => {
-            diags.push(
-                Diagnostic::new(Code::EmptyFile, "test file is empty")
-                    .at(Span::new(file, 0, 0), "no test in this file")
-                    .with_help("add `tests:` with a list of tests, or delete the file"),
-            );
-            return Vec::new();
+            let d = Diagnostic::new(Code::EmptyFile, "test file is empty")
+                .at(Span::new(file, 0, 0), "no test in this file")
+                .with_help("add `tests:` with a list of tests, or delete the file");
+            return vec![TestCase::unreadable(file, &sources.get(file).name, vec![d])];
         }
-        Err(d) => {
-            diags.push(d);
-            return Vec::new();
-        }
+        Err(d) => return vec![TestCase::unreadable(file, &sources.get(file).name, vec![d])],
     };
     let mut csvs: Vec<(usize, usize, Name)> = Vec::new();
     let mut cases = Vec::new();
-    {
+    let before = diags.len();
+    'read: {
         let mut cx = Cx {
             file,
             text: &text,
             diags,
         };
         let Some(f) = cx.fields(&root, "a test file", &["tests"]) else {
-            return Vec::new();
+            break 'read;
         };
         let Some(list) = f.get("tests") else {
             cx.missing(&f, "tests", "a test file", "add `tests:` with a list of tests");
-            return Vec::new();
+            break 'read;
         };
         let NodeKind::Seq(items) = &list.kind else {
             cx.report(
@@ -154,13 +176,18 @@ pub fn read(file: FileId, sources: &mut SourceSet, diags: &mut Diagnostics) -> V
                     .at(list.span, format!("found {}", list.shape()))
                     .with_help("write each test as a list item: `- name: ...`"),
             );
-            return Vec::new();
+            break 'read;
         };
         for item in items {
             if let Some(case) = test(&mut cx, item, cases.len(), &mut csvs) {
                 cases.push(case);
             }
         }
+    }
+    if diags[before..].iter().any(Diagnostic::is_error) {
+        let found = diags.split_off(before);
+        let name = sources.get(file).name.clone();
+        cases.push(TestCase::unreadable(file, &name, found));
     }
     // CSV fixtures: read each file and parse it into rows with spans in it.
     for (case, fixture, path) in csvs {
@@ -199,13 +226,15 @@ fn test(
 ) -> Option<TestCase> {
     let before = cx.diags.len();
     let f = cx.fields(node, "a test", TEST_KEYS)?;
+    // A test without a usable name is still reported, under its position.
     let name = match f.get("name") {
-        Some(n) => cx.name(n, "test name")?,
+        Some(n) => cx.name(n, "test name"),
         None => {
             cx.missing(&f, "name", "a test", "add `name: what_the_test_shows`");
-            return None;
+            None
         }
-    };
+    }
+    .unwrap_or_else(|| Spanned::new(format!("#{}", index + 1), f.label_span()));
     let description = f
         .get("description")
         .and_then(|n| cx.text(n, "description"))

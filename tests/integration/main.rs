@@ -15,3 +15,4 @@ mod run;
 mod run_activity;
 mod run_cli;
 mod run_funnel;
+mod test_cmd;
