@@ -16,3 +16,4 @@ mod run_activity;
 mod run_cli;
 mod run_funnel;
 mod test_cmd;
+mod test_compare;
