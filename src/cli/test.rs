@@ -97,8 +97,9 @@ pub fn test(args: &Args) -> ExitStatus {
     };
     let _ = writeln!(
         lines,
-        "running {} tests from {}",
+        "running {} test{} from {}",
         selected.len(),
+        if selected.len() == 1 { "" } else { "s" },
         project_dir.display()
     );
     let mut runner = testing::Runner::new(&checked, &model, engine);

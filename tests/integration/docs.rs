@@ -64,3 +64,53 @@ fn language_examples_check_clean() {
         );
     }
 }
+
+/// A block without the indentation all its lines share.
+fn dedent(block: &str) -> String {
+    let indent = block
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| l.len() - l.trim_start().len())
+        .min()
+        .unwrap_or(0);
+    block
+        .lines()
+        .map(|l| format!("{}\n", l.get(indent..).unwrap_or("")))
+        .collect()
+}
+
+/// Every complete test file in docs/TESTING.md and README.md passes on the
+/// example project.
+#[test]
+fn testing_examples_pass() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut blocks: Vec<String> = Vec::new();
+    for doc in ["docs/TESTING.md", "README.md"] {
+        let md = std::fs::read_to_string(root.join(doc)).unwrap();
+        blocks.extend(
+            yaml_blocks(&md)
+                .iter()
+                .map(|b| dedent(b))
+                .filter(|b| b.starts_with("tests:")),
+        );
+    }
+    assert!(blocks.len() >= 3, "found {} test blocks", blocks.len());
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("metrics");
+    let tmp = tempfile::tempdir().unwrap();
+    for e in std::fs::read_dir(&example).unwrap().flatten() {
+        if e.file_type().unwrap().is_file() {
+            std::fs::copy(e.path(), tmp.path().join(e.file_name())).unwrap();
+        }
+    }
+    std::fs::create_dir_all(tmp.path().join("data")).unwrap();
+    for e in std::fs::read_dir(example.join("data")).unwrap().flatten() {
+        std::fs::copy(e.path(), tmp.path().join("data").join(e.file_name())).unwrap();
+    }
+    for (i, b) in blocks.iter().enumerate() {
+        std::fs::write(tmp.path().join(format!("doc{i}.test.yaml")), b).unwrap();
+    }
+    let out = crate::run::metricc(&["test", "."], tmp.path());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.contains(&format!("{} passed, 0 failed", blocks.len())), "{text}");
+}
