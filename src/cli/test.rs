@@ -67,9 +67,22 @@ pub fn test(args: &Args) -> ExitStatus {
         unicode: true,
     };
     let Some(model) = checked.model.clone() else {
-        let errors: Vec<_> = checked.diagnostics.iter().filter(|d| d.is_error()).cloned().collect();
-        let _ = write!(lines, "{}", render::render(&errors, &checked.sources, Format::Human, style));
-        let _ = writeln!(lines, "error: the project does not check ({}); no test was run", render::summary(&errors));
+        let errors: Vec<_> = checked
+            .diagnostics
+            .iter()
+            .filter(|d| d.is_error())
+            .cloned()
+            .collect();
+        let _ = write!(
+            lines,
+            "{}",
+            render::render(&errors, &checked.sources, Format::Human, style)
+        );
+        let _ = writeln!(
+            lines,
+            "error: the project does not check ({}); no test was run",
+            render::summary(&errors)
+        );
         return ExitStatus::Findings;
     };
     let project_dir = checked.dir.clone();
@@ -77,12 +90,20 @@ pub fn test(args: &Args) -> ExitStatus {
     let mut file_diags = Vec::new();
     let cases = testing::load(&project_dir, &mut sources, &mut file_diags);
     if !file_diags.is_empty() {
-        let _ = write!(lines, "{}", render::render(&file_diags, &sources, Format::Human, style));
+        let _ = write!(
+            lines,
+            "{}",
+            render::render(&file_diags, &sources, Format::Human, style)
+        );
     }
     let total = cases.len();
     let selected: Vec<_> = cases
         .iter()
-        .filter(|(_, c)| args.filter.as_ref().is_none_or(|f| c.name.value.contains(f.as_str())))
+        .filter(|(_, c)| {
+            args.filter
+                .as_ref()
+                .is_none_or(|f| c.name.value.contains(f.as_str()))
+        })
         .collect();
     let engine = match Engine::new(&engine::Options {
         threads: args.threads,
@@ -91,7 +112,11 @@ pub fn test(args: &Args) -> ExitStatus {
         Ok(e) => e,
         Err(e) => {
             let d = engine::data_error(None, e);
-            let _ = write!(lines, "{}", render::render(&[d], &sources, Format::Human, style));
+            let _ = write!(
+                lines,
+                "{}",
+                render::render(&[d], &sources, Format::Human, style)
+            );
             return ExitStatus::Findings;
         }
     };
@@ -114,11 +139,18 @@ pub fn test(args: &Args) -> ExitStatus {
         let _ = writeln!(lines, "{tag} {} ({} ms)", o.name, o.elapsed.as_millis());
         outcomes.push(o);
     }
-    let failed: Vec<&Outcome> = outcomes.iter().filter(|o| !matches!(o.status, Status::Passed)).collect();
+    let failed: Vec<&Outcome> = outcomes
+        .iter()
+        .filter(|o| !matches!(o.status, Status::Passed))
+        .collect();
     for o in &failed {
         let (file, line, col) = render::location(&sources, o.span);
         let _ = writeln!(lines);
-        let what = if matches!(o.status, Status::Error(_)) { "ERROR" } else { "FAIL" };
+        let what = if matches!(o.status, Status::Error(_)) {
+            "ERROR"
+        } else {
+            "FAIL"
+        };
         let _ = writeln!(lines, "{what} {} ({file}:{line}:{col})", o.name);
         if let Some(d) = &o.description {
             let _ = writeln!(lines, "     {d}");
@@ -131,13 +163,20 @@ pub fn test(args: &Args) -> ExitStatus {
                 }
             }
             Status::Error(diags) => {
-                let _ = write!(lines, "{}", render::render(diags, &sources, Format::Human, style));
+                let _ = write!(
+                    lines,
+                    "{}",
+                    render::render(diags, &sources, Format::Human, style)
+                );
             }
             Status::Passed => {}
         }
     }
     let passed = outcomes.len() - failed.len();
-    let errors = failed.iter().filter(|o| matches!(o.status, Status::Error(_))).count();
+    let errors = failed
+        .iter()
+        .filter(|o| matches!(o.status, Status::Error(_)))
+        .count();
     let filtered = total - selected.len();
     let mut summary = format!("{passed} passed, {} failed", failed.len());
     if errors > 0 {
@@ -151,7 +190,11 @@ pub fn test(args: &Args) -> ExitStatus {
     let _ = writeln!(
         lines,
         "test result: {}. {summary}; {:.2} s",
-        if ok { paint(style.color, "32", "ok") } else { paint(style.color, "31", "FAILED") },
+        if ok {
+            paint(style.color, "32", "ok")
+        } else {
+            paint(style.color, "31", "FAILED")
+        },
         started.elapsed().as_secs_f64()
     );
     if total == 0 {
@@ -167,7 +210,11 @@ pub fn test(args: &Args) -> ExitStatus {
         match &args.output {
             Some(path) => {
                 if let Err(e) = write_atomic(path, xml.as_bytes()) {
-                    let _ = writeln!(lines, "error[E0306]: cannot write `{}`: {e}; nothing was changed there", path.display());
+                    let _ = writeln!(
+                        lines,
+                        "error[E0306]: cannot write `{}`: {e}; nothing was changed there",
+                        path.display()
+                    );
                     return ExitStatus::Findings;
                 }
             }
@@ -177,7 +224,11 @@ pub fn test(args: &Args) -> ExitStatus {
             }
         }
     }
-    if ok { ExitStatus::Ok } else { ExitStatus::Findings }
+    if ok {
+        ExitStatus::Ok
+    } else {
+        ExitStatus::Findings
+    }
 }
 
 fn paint(color: bool, code: &str, text: &str) -> String {

@@ -51,7 +51,10 @@ pub fn time_zone(tz: &crate::syntax::ast::Name) -> Result<chrono_tz::Tz, Diagnos
             let names = chrono_tz::TZ_VARIANTS.iter().map(|z| z.name());
             match crate::diagnostics::did_you_mean(&tz.value, names) {
                 Some(s) => format!("did you mean `{s}`?"),
-                None => "use an IANA time zone name such as `UTC`, `Europe/Paris` or `America/New_York`".into(),
+                None => {
+                    "use an IANA time zone name such as `UTC`, `Europe/Paris` or `America/New_York`"
+                        .into()
+                }
             }
         }
     };

@@ -11,9 +11,7 @@ use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, BooleanArray, Float64Array, Int64Array, StringArray,
 };
 use datafusion::arrow::compute::cast;
-use datafusion::arrow::datatypes::{
-    DataType, Float64Type, Int64Type, SchemaRef, TimeUnit,
-};
+use datafusion::arrow::datatypes::{DataType, Float64Type, Int64Type, SchemaRef, TimeUnit};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
 
@@ -42,7 +40,11 @@ pub struct Actual {
 /// Reads a computed table's batches.
 pub fn actual(schema: &SchemaRef, batches: &[RecordBatch]) -> Result<Actual, String> {
     let columns: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
-    let types: Vec<DataType> = schema.fields().iter().map(|f| f.data_type().clone()).collect();
+    let types: Vec<DataType> = schema
+        .fields()
+        .iter()
+        .map(|f| f.data_type().clone())
+        .collect();
     let mut rows = Vec::new();
     let options = FormatOptions::default().with_null("null");
     for b in batches {
@@ -83,15 +85,42 @@ fn vals(a: &ArrayRef) -> datafusion::arrow::error::Result<Vec<Val>> {
     let out = if is_number(ty) {
         let f = cast(a, &DataType::Float64)?;
         let f: &Float64Array = f.as_primitive::<Float64Type>();
-        (0..n).map(|i| if f.is_null(i) { Val::Null } else { Val::Num(f.value(i)) }).collect()
+        (0..n)
+            .map(|i| {
+                if f.is_null(i) {
+                    Val::Null
+                } else {
+                    Val::Num(f.value(i))
+                }
+            })
+            .collect()
     } else if is_text(ty) {
         let s = cast(a, &DataType::Utf8)?;
         let s: &StringArray = s.as_string::<i32>();
-        (0..n).map(|i| if s.is_null(i) { Val::Null } else { Val::Text(s.value(i).to_string()) }).collect()
+        (0..n)
+            .map(|i| {
+                if s.is_null(i) {
+                    Val::Null
+                } else {
+                    Val::Text(s.value(i).to_string())
+                }
+            })
+            .collect()
     } else if matches!(ty, DataType::Boolean) {
         let b: &BooleanArray = a.as_boolean();
-        (0..n).map(|i| if b.is_null(i) { Val::Null } else { Val::Bool(b.value(i)) }).collect()
-    } else if matches!(ty, DataType::Date32 | DataType::Date64 | DataType::Timestamp(_, None)) {
+        (0..n)
+            .map(|i| {
+                if b.is_null(i) {
+                    Val::Null
+                } else {
+                    Val::Bool(b.value(i))
+                }
+            })
+            .collect()
+    } else if matches!(
+        ty,
+        DataType::Date32 | DataType::Date64 | DataType::Timestamp(_, None)
+    ) {
         let t = cast(a, &DataType::Timestamp(TimeUnit::Microsecond, None))?;
         let t = cast(&t, &DataType::Int64)?;
         let t: &Int64Array = t.as_primitive::<Int64Type>();
@@ -106,14 +135,31 @@ fn vals(a: &ArrayRef) -> datafusion::arrow::error::Result<Vec<Val>> {
             })
             .collect()
     } else if let DataType::Timestamp(_, Some(z)) = ty {
-        let t = cast(a, &DataType::Timestamp(TimeUnit::Microsecond, Some(z.clone())))?;
+        let t = cast(
+            a,
+            &DataType::Timestamp(TimeUnit::Microsecond, Some(z.clone())),
+        )?;
         let t = cast(&t, &DataType::Int64)?;
         let t: &Int64Array = t.as_primitive::<Int64Type>();
-        (0..n).map(|i| if t.is_null(i) { Val::Null } else { Val::Instant(t.value(i)) }).collect()
+        (0..n)
+            .map(|i| {
+                if t.is_null(i) {
+                    Val::Null
+                } else {
+                    Val::Instant(t.value(i))
+                }
+            })
+            .collect()
     } else {
         let fmt = ArrayFormatter::try_new(a.as_ref(), &FormatOptions::default())?;
         (0..n)
-            .map(|i| if a.is_null(i) { Val::Null } else { Val::Text(fmt.value(i).to_string()) })
+            .map(|i| {
+                if a.is_null(i) {
+                    Val::Null
+                } else {
+                    Val::Text(fmt.value(i).to_string())
+                }
+            })
             .collect()
     };
     Ok(out)
@@ -140,7 +186,9 @@ pub fn expected(value: &Value, ty: &DataType, tz: Tz) -> Result<Val, String> {
         },
         DataType::Date32 | DataType::Date64 | DataType::Timestamp(_, None) => parse_written(&text)
             .map(|w| Val::Wall(wall(w, tz)))
-            .ok_or_else(|| format!("`{text}` is not a date or time; write `2026-03-02` or `2026-03-02 09:00`")),
+            .ok_or_else(|| {
+                format!("`{text}` is not a date or time; write `2026-03-02` or `2026-03-02 09:00`")
+            }),
         DataType::Timestamp(_, Some(_)) => {
             let w = parse_written(&text)
                 .ok_or_else(|| format!("`{text}` is not a time; write `2026-03-02 09:00`"))?;
@@ -245,7 +293,11 @@ pub fn read_expected(
         }
         let missing: Vec<&str> = keys
             .iter()
-            .filter(|k| !row.cells.iter().any(|(c, _)| c.value == actual.columns[**k]))
+            .filter(|k| {
+                !row.cells
+                    .iter()
+                    .any(|(c, _)| c.value == actual.columns[**k])
+            })
             .map(|k| actual.columns[*k].as_str())
             .collect();
         if !missing.is_empty() {
@@ -339,7 +391,10 @@ pub fn compare(
     }
     for (r, _) in used.iter().enumerate().filter(|(_, u)| !**u) {
         let cells = &actual.rows[r];
-        let row = label(keys.iter().map(|k| (*k, cells[*k].1.clone())).collect(), r + 1);
+        let row = label(
+            keys.iter().map(|k| (*k, cells[*k].1.clone())).collect(),
+            r + 1,
+        );
         let rest = (0..cells.len())
             .filter(|i| !keys.contains(i))
             .map(|i| format!("{}={}", actual.columns[i], cells[i].1))
@@ -376,7 +431,9 @@ pub fn render(diffs: &[Difference]) -> Vec<String> {
                 if cells.is_empty() {
                     lines.push(format!("missing row {row}: no such row in the result"));
                 } else {
-                    lines.push(format!("missing row {row}: expected {cells}, no such row in the result"));
+                    lines.push(format!(
+                        "missing row {row}: expected {cells}, no such row in the result"
+                    ));
                 }
             }
             Difference::Unexpected { row, cells } => {
@@ -400,7 +457,11 @@ pub fn summary(diffs: &[Difference]) -> String {
     let mut parts = Vec::new();
     let plural = |n: usize| if n == 1 { "" } else { "s" };
     if cells > 0 {
-        parts.push(format!("{cells} cell{} differ{}", plural(cells), if cells == 1 { "s" } else { "" }));
+        parts.push(format!(
+            "{cells} cell{} differ{}",
+            plural(cells),
+            if cells == 1 { "s" } else { "" }
+        ));
     }
     if missing > 0 {
         parts.push(format!("{missing} expected row{} missing", plural(missing)));

@@ -9,7 +9,8 @@ use crate::span::line_col;
 
 /// The report for `outcomes` (in run order); `suite` names the project.
 pub fn report(suite: &str, outcomes: &[Outcome], sources: &SourceSet, timestamp: &str) -> String {
-    let count = |f: fn(&Status) -> bool, os: &[&Outcome]| os.iter().filter(|o| f(&o.status)).count();
+    let count =
+        |f: fn(&Status) -> bool, os: &[&Outcome]| os.iter().filter(|o| f(&o.status)).count();
     let failed = |s: &Status| matches!(s, Status::Failed(..));
     let errored = |s: &Status| matches!(s, Status::Error(_));
     let secs = |os: &[&Outcome]| os.iter().map(|o| o.elapsed.as_secs_f64()).sum::<f64>();

@@ -61,7 +61,8 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
         let path = e.path();
         match e.file_type() {
             Ok(t) if t.is_dir() => {
-                if !(name.starts_with('.') || name == "data" || name == "target") {
+                let skipped = name.starts_with('.') || name == "data" || name == "target";
+                if !skipped {
                     walk(&path, out);
                 }
             }
@@ -73,14 +74,21 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
 
 /// Every test of the project, read into `sources`. Problems of a test are
 /// kept with it; problems of a whole file go to `diags`.
-pub fn load(dir: &Path, sources: &mut SourceSet, diags: &mut Diagnostics) -> Vec<(FileId, TestCase)> {
+pub fn load(
+    dir: &Path,
+    sources: &mut SourceSet,
+    diags: &mut Diagnostics,
+) -> Vec<(FileId, TestCase)> {
     let mut cases = Vec::new();
     for path in files(dir) {
         let (id, read) = sources.read(&path);
         if let Err(e) = read {
             diags.push(
-                Diagnostic::new(Code::FileUnreadable, format!("cannot read `{}`", sources.get(id).name))
-                    .with_help(format!("{e:?}")),
+                Diagnostic::new(
+                    Code::FileUnreadable,
+                    format!("cannot read `{}`", sources.get(id).name),
+                )
+                .with_help(format!("{e:?}")),
             );
             continue;
         }
@@ -95,14 +103,13 @@ pub fn load(dir: &Path, sources: &mut SourceSet, diags: &mut Diagnostics) -> Vec
             .find(|(_, c)| c.name.value == cases[i].1.name.value)
             .map(|(_, c)| c.name.span);
         if let Some(first) = first {
-            let d = 
-                Diagnostic::new(
-                    Code::DuplicateDefinition,
-                    format!("two tests are named `{}`", cases[i].1.name.value),
-                )
-                .at(cases[i].1.name.span, "named again here")
-                .with_secondary(first, "first named here")
-                .with_help("rename one; `--filter` and CI reports tell tests apart by name");
+            let d = Diagnostic::new(
+                Code::DuplicateDefinition,
+                format!("two tests are named `{}`", cases[i].1.name.value),
+            )
+            .at(cases[i].1.name.span, "named again here")
+            .with_secondary(first, "first named here")
+            .with_help("rename one; `--filter` and CI reports tell tests apart by name");
             cases[i].1.problems.push(d);
         }
     }
@@ -145,7 +152,12 @@ impl<'a> Runner<'a> {
     fn status(&mut self, case: &TestCase) -> Status {
         // Problems found while reading the test; the checks below still run,
         // so one run reports every problem, but nothing is computed.
-        let mut diags: Diagnostics = case.problems.iter().filter(|d| d.is_error()).cloned().collect();
+        let mut diags: Diagnostics = case
+            .problems
+            .iter()
+            .filter(|d| d.is_error())
+            .cloned()
+            .collect();
         if !diags.is_empty() && (case.expect_error.is_some() || case.expect.is_none()) {
             return Status::Error(diags);
         }
@@ -193,12 +205,17 @@ impl<'a> Runner<'a> {
         }
         let computed = match self.engine.compute_on(&model, &query, &tables) {
             Ok(c) => c,
-            Err(Failure::Data(d)) => return Status::Error(vec![d.at(case.name.span, "while computing this test")]),
+            Err(Failure::Data(d)) => {
+                return Status::Error(vec![d.at(case.name.span, "while computing this test")]);
+            }
             Err(Failure::Internal(e)) => {
                 return Status::Error(vec![
-                    Diagnostic::new(Code::MetricNotComputable, "metricc failed to plan this test (a bug, please report it)")
-                        .at(case.name.span, "in this test")
-                        .with_help(e),
+                    Diagnostic::new(
+                        Code::MetricNotComputable,
+                        "metricc failed to plan this test (a bug, please report it)",
+                    )
+                    .at(case.name.span, "in this test")
+                    .with_help(e),
                 ]);
             }
         };
@@ -212,9 +229,16 @@ impl<'a> Runner<'a> {
                 Some(i) => i,
                 None => {
                     return Status::Error(vec![
-                        Diagnostic::new(Code::UnknownResultColumn, format!("this test has no table `{}`", want.value))
-                            .at(want.span, "not a table of this run")
-                            .with_help(suggestion_help(&want.value, "tables", names.iter().map(String::as_str))),
+                        Diagnostic::new(
+                            Code::UnknownResultColumn,
+                            format!("this test has no table `{}`", want.value),
+                        )
+                        .at(want.span, "not a table of this run")
+                        .with_help(suggestion_help(
+                            &want.value,
+                            "tables",
+                            names.iter().map(String::as_str),
+                        )),
                     ]);
                 }
             },
@@ -242,7 +266,10 @@ impl<'a> Runner<'a> {
         if !diags.is_empty() {
             return Status::Error(diags);
         }
-        let tolerance = case.tolerance.as_ref().map_or(DEFAULT_TOLERANCE, |t| t.value);
+        let tolerance = case
+            .tolerance
+            .as_ref()
+            .map_or(DEFAULT_TOLERANCE, |t| t.value);
         let mut diffs = compare::compare(&expected, &actual, &keys, tolerance);
         if !case.complete {
             diffs.retain(|d| !matches!(d, compare::Difference::Unexpected { .. }));
@@ -256,7 +283,12 @@ impl<'a> Runner<'a> {
 
     /// The query the test runs, with `run`'s checks; each problem points at
     /// the test key it comes from.
-    fn query(&self, case: &TestCase, model: &Model, diags: &mut Diagnostics) -> Option<lower::Query> {
+    fn query(
+        &self,
+        case: &TestCase,
+        model: &Model,
+        diags: &mut Diagnostics,
+    ) -> Option<lower::Query> {
         let args = crate::cli::request::QueryArgs {
             project: None,
             by: None,
@@ -279,10 +311,9 @@ impl<'a> Runner<'a> {
                             .iter()
                             .find(|m| d.message.contains(&format!("`{}`", m.value)))
                             .map_or(case.metrics_span, |m| m.span),
-                        Code::BreakdownNotPossible => case
-                            .group_by
-                            .first()
-                            .map_or(case.name.span, |g| g.span),
+                        Code::BreakdownNotPossible => {
+                            case.group_by.first().map_or(case.name.span, |g| g.span)
+                        }
                         Code::InvalidRange => case
                             .from
                             .as_ref()
@@ -323,22 +354,31 @@ impl<'a> Runner<'a> {
                 continue;
             }
             let d = if model.source(&f.source.value).is_none() {
-                Diagnostic::new(Code::UnknownSource, format!("no source named `{}`", f.source.value))
-                    .at(f.source.span, "not a source of the project")
-                    .with_help(suggestion_help(
-                        &f.source.value,
-                        "sources",
-                        model.sources.iter().map(|s| s.name.as_str()),
-                    ))
+                Diagnostic::new(
+                    Code::UnknownSource,
+                    format!("no source named `{}`", f.source.value),
+                )
+                .at(f.source.span, "not a source of the project")
+                .with_help(suggestion_help(
+                    &f.source.value,
+                    "sources",
+                    model.sources.iter().map(|s| s.name.as_str()),
+                ))
             } else {
                 Diagnostic::new(
                     Code::FixtureMissing,
                     format!("the test's metrics do not read source `{}`", f.source.value),
                 )
-                .at(f.source.span, "rows for a source no metric of the test reads")
+                .at(
+                    f.source.span,
+                    "rows for a source no metric of the test reads",
+                )
                 .with_help(format!(
                     "remove these rows; the metrics read {}",
-                    read.iter().map(|r| format!("`{r}`")).collect::<Vec<_>>().join(", ")
+                    read.iter()
+                        .map(|r| format!("`{r}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ))
             };
             diags.push(d);
@@ -346,7 +386,9 @@ impl<'a> Runner<'a> {
         let mut tables = HashMap::new();
         let tz = model.project.time_zone;
         for name in &read {
-            let Some(source) = model.source(name) else { continue };
+            let Some(source) = model.source(name) else {
+                continue;
+            };
             let Some(fixture) = case.given.iter().find(|f| f.source.value == *name) else {
                 diags.push(
                     Diagnostic::new(
@@ -354,7 +396,9 @@ impl<'a> Runner<'a> {
                         format!("the test gives no rows for source `{name}`"),
                     )
                     .at(given_span, format!("the metrics read `{name}`"))
-                    .with_help(format!("add `{name}:` with its rows under `given:`, or `{name}: []` for none")),
+                    .with_help(format!(
+                        "add `{name}:` with its rows under `given:`, or `{name}: []` for none"
+                    )),
                 );
                 continue;
             };
@@ -368,10 +412,12 @@ impl<'a> Runner<'a> {
                             .iter()
                             .map(|f| f.as_ref().clone().with_nullable(true))
                             .collect();
-                        let s = std::sync::Arc::new(datafusion::arrow::datatypes::Schema::new_with_metadata(
-                            fields,
-                            s.metadata().clone(),
-                        ));
+                        let s = std::sync::Arc::new(
+                            datafusion::arrow::datatypes::Schema::new_with_metadata(
+                                fields,
+                                s.metadata().clone(),
+                            ),
+                        );
                         self.schemas.insert(name.clone(), s.clone());
                         s
                     }

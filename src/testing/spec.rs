@@ -2,6 +2,7 @@
 //! Reports what is wrong with the file's shape; what needs the project
 //! (columns, metrics) is checked when a test is prepared.
 
+use crate::diagnostics::Diagnostics;
 use crate::diagnostics::{Code, Diagnostic, did_you_mean};
 use crate::source::SourceSet;
 use crate::span::{FileId, Span, Spanned};
@@ -9,7 +10,6 @@ use crate::syntax::ast::{Ast, Grain, Name, Weekday};
 use crate::syntax::build;
 use crate::syntax::fields::Cx;
 use crate::syntax::yaml::{self, Node, NodeKind};
-use crate::diagnostics::Diagnostics;
 use std::path::Path;
 
 const TEST_KEYS: &[&str] = &[
@@ -167,7 +167,12 @@ pub fn read(file: FileId, sources: &mut SourceSet, diags: &mut Diagnostics) -> V
             break 'read;
         };
         let Some(list) = f.get("tests") else {
-            cx.missing(&f, "tests", "a test file", "add `tests:` with a list of tests");
+            cx.missing(
+                &f,
+                "tests",
+                "a test file",
+                "add `tests:` with a list of tests",
+            );
             break 'read;
         };
         let NodeKind::Seq(items) = &list.kind else {
@@ -239,14 +244,20 @@ fn test(
         .get("description")
         .and_then(|n| cx.text(n, "description"))
         .map(|d| d.value);
-    let metrics = f.get("metrics").map(|n| cx.names(n, "metric name")).unwrap_or_default();
+    let metrics = f
+        .get("metrics")
+        .map(|n| cx.names(n, "metric name"))
+        .unwrap_or_default();
     let metrics_span = f.key_span("metrics").unwrap_or(name.span);
     let from = f.get("from").and_then(|n| cx.text(n, "from"));
     let to = f.get("to").and_then(|n| cx.text(n, "to"));
     let by = f
         .get("by")
         .and_then(|n| cx.keyword(n, "by", Grain::ALL, Grain::parse));
-    let group_by = f.get("group_by").map(|n| cx.names(n, "dimension")).unwrap_or_default();
+    let group_by = f
+        .get("group_by")
+        .map(|n| cx.names(n, "dimension"))
+        .unwrap_or_default();
     let time_zone = f.get("time_zone").and_then(|n| cx.text(n, "time_zone"));
     let week_start = f
         .get("week_start")
@@ -282,9 +293,12 @@ fn test(
             NodeKind::Null => &[],
             _ => {
                 cx.report(
-                    Diagnostic::new(Code::WrongYamlType, "`given` must map sources to their rows")
-                        .at(n.span, format!("found {}", n.shape()))
-                        .with_help("write `given: { events: [ {...}, ... ], payments: [] }`"),
+                    Diagnostic::new(
+                        Code::WrongYamlType,
+                        "`given` must map sources to their rows",
+                    )
+                    .at(n.span, format!("found {}", n.shape()))
+                    .with_help("write `given: { events: [ {...}, ... ], payments: [] }`"),
                 );
                 &[]
             }
@@ -293,7 +307,10 @@ fn test(
             let Some(source) = cx.name(key, "source name") else {
                 continue;
             };
-            if given.iter().any(|x: &Fixture| x.source.value == source.value) {
+            if given
+                .iter()
+                .any(|x: &Fixture| x.source.value == source.value)
+            {
                 cx.report(
                     Diagnostic::new(
                         Code::DuplicateKey,
@@ -324,7 +341,9 @@ fn test(
             given.push(Fixture { source, rows });
         }
     }
-    let expect = f.get("expect").map(|n| Spanned::new(rows(cx, n, "expected rows"), n.span));
+    let expect = f
+        .get("expect")
+        .map(|n| Spanned::new(rows(cx, n, "expected rows"), n.span));
     let define = f.get("define").map(|n| {
         let mut ast = Ast::default();
         build::file(cx, n, &mut ast);
@@ -333,12 +352,20 @@ fn test(
     let expect_error = f.get("expect_error").and_then(|n| {
         let text = cx.text(n, "expect_error")?;
         let want = text.value.trim().to_ascii_uppercase();
-        match Code::ALL.iter().find(|c| c.as_str() == want || c.name() == text.value.trim()) {
+        match Code::ALL
+            .iter()
+            .find(|c| c.as_str() == want || c.name() == text.value.trim())
+        {
             Some(c) => Some(Spanned::new(*c, n.span)),
             None => {
                 let help = match did_you_mean(&want, Code::ALL.iter().map(|c| c.as_str())) {
-                    Some(s) => format!("did you mean `{s}`? the codes are listed in docs/DIAGNOSTICS.md"),
-                    None => "write a code such as `E0202`; the codes are listed in docs/DIAGNOSTICS.md".into(),
+                    Some(s) => {
+                        format!("did you mean `{s}`? the codes are listed in docs/DIAGNOSTICS.md")
+                    }
+                    None => {
+                        "write a code such as `E0202`; the codes are listed in docs/DIAGNOSTICS.md"
+                            .into()
+                    }
                 };
                 cx.report(
                     Diagnostic::new(Code::InvalidValue, "unknown diagnostic code")
@@ -408,9 +435,12 @@ fn rows(cx: &mut Cx, node: &Node, context: &str) -> Vec<Row> {
         NodeKind::Null => &[],
         _ => {
             cx.report(
-                Diagnostic::new(Code::InvalidFixtureValue, format!("{context} must be a list of rows"))
-                    .at(node.span, format!("found {}", node.shape()))
-                    .with_help("write one `- { column: value, ... }` per row, or `[]` for none"),
+                Diagnostic::new(
+                    Code::InvalidFixtureValue,
+                    format!("{context} must be a list of rows"),
+                )
+                .at(node.span, format!("found {}", node.shape()))
+                .with_help("write one `- { column: value, ... }` per row, or `[]` for none"),
             );
             return Vec::new();
         }
@@ -419,9 +449,12 @@ fn rows(cx: &mut Cx, node: &Node, context: &str) -> Vec<Row> {
     for item in items {
         let NodeKind::Map(pairs) = &item.kind else {
             cx.report(
-                Diagnostic::new(Code::InvalidFixtureValue, "a row must be a mapping of columns to values")
-                    .at(item.span, format!("found {}", item.shape()))
-                    .with_help("write the row as `{ column: value, ... }`"),
+                Diagnostic::new(
+                    Code::InvalidFixtureValue,
+                    "a row must be a mapping of columns to values",
+                )
+                .at(item.span, format!("found {}", item.shape()))
+                .with_help("write the row as `{ column: value, ... }`"),
             );
             continue;
         };
@@ -432,10 +465,13 @@ fn rows(cx: &mut Cx, node: &Node, context: &str) -> Vec<Row> {
             };
             if let Some((first, _)) = cells.iter().find(|(c, _)| c.value == column.value) {
                 cx.report(
-                    Diagnostic::new(Code::DuplicateKey, format!("duplicate column `{}`", column.value))
-                        .at(column.span, "written again here")
-                        .with_secondary(first.span, "first written here")
-                        .with_help("give each column once per row"),
+                    Diagnostic::new(
+                        Code::DuplicateKey,
+                        format!("duplicate column `{}`", column.value),
+                    )
+                    .at(column.span, "written again here")
+                    .with_secondary(first.span, "first written here")
+                    .with_help("give each column once per row"),
                 );
                 continue;
             }
@@ -444,19 +480,30 @@ fn rows(cx: &mut Cx, node: &Node, context: &str) -> Vec<Row> {
                 NodeKind::Str(s) => Value::Text(s.clone()),
                 // The written text keeps `1e-3` and `007` as typed; a value
                 // reached through an alias (`*rows`) has the alias's text.
-                NodeKind::Int(i) => Value::Number(*i as f64, number_text(cx.raw(v), &i.to_string())),
+                NodeKind::Int(i) => {
+                    Value::Number(*i as f64, number_text(cx.raw(v), &i.to_string()))
+                }
                 NodeKind::Float(x) => Value::Number(*x, number_text(cx.raw(v), &x.to_string())),
                 NodeKind::Bool(b) => Value::Bool(*b),
                 NodeKind::Map(_) | NodeKind::Seq(_) => {
                     cx.report(
-                        Diagnostic::new(Code::InvalidFixtureValue, format!("the value of `{}` must be a single value", column.value))
-                            .at(v.span, format!("found {}", v.shape()))
-                            .with_help("write a number, text, a time, `true`/`false` or `null`"),
+                        Diagnostic::new(
+                            Code::InvalidFixtureValue,
+                            format!("the value of `{}` must be a single value", column.value),
+                        )
+                        .at(v.span, format!("found {}", v.shape()))
+                        .with_help("write a number, text, a time, `true`/`false` or `null`"),
                     );
                     continue;
                 }
             };
-            cells.push((column, Cell { value, span: v.span }));
+            cells.push((
+                column,
+                Cell {
+                    value,
+                    span: v.span,
+                },
+            ));
         }
         out.push(Row {
             span: item.span,
@@ -490,7 +537,10 @@ pub fn csv_rows(file: FileId, text: &str, diags: &mut Diagnostics) -> Vec<Row> {
             Ok(false) => break,
             Ok(true) => {}
             Err(e) => {
-                let at = e.position().map_or(start, |p| p.byte() as usize).min(text.len());
+                let at = e
+                    .position()
+                    .map_or(start, |p| p.byte() as usize)
+                    .min(text.len());
                 diags.push(
                     Diagnostic::new(Code::InvalidFixtureValue, "malformed CSV")
                         .at(Span::new(file, at, (at + 1).min(text.len())), e.to_string())
@@ -533,7 +583,11 @@ pub fn csv_rows(file: FileId, text: &str, diags: &mut Diagnostics) -> Vec<Row> {
             diags.push(
                 Diagnostic::new(
                     Code::InvalidFixtureValue,
-                    format!("this row has {} cells, the header {}", values.len(), header.len()),
+                    format!(
+                        "this row has {} cells, the header {}",
+                        values.len(),
+                        header.len()
+                    ),
                 )
                 .at(row_span, "one cell per header column expected")
                 .with_help("add or remove cells; an empty cell is null"),
@@ -544,7 +598,11 @@ pub fn csv_rows(file: FileId, text: &str, diags: &mut Diagnostics) -> Vec<Row> {
             .iter()
             .zip(values.into_iter().zip(spans))
             .map(|(h, (v, span))| {
-                let value = if v.is_empty() { Value::Null } else { Value::Text(v) };
+                let value = if v.is_empty() {
+                    Value::Null
+                } else {
+                    Value::Text(v)
+                };
                 (h.clone(), Cell { value, span })
             })
             .collect();

@@ -63,7 +63,10 @@ fn split_offset(t: &str) -> Option<(&str, Option<FixedOffset>)> {
         return None;
     }
     let hours: i32 = digits[..2].parse().ok()?;
-    let minutes: i32 = digits.get(2..).filter(|m| !m.is_empty()).map_or(Some(0), |m| m.parse().ok())?;
+    let minutes: i32 = digits
+        .get(2..)
+        .filter(|m| !m.is_empty())
+        .map_or(Some(0), |m| m.parse().ok())?;
     let secs = (hours * 60 + minutes) * 60;
     let offset = if &t[at..=at] == "-" {
         FixedOffset::west_opt(secs)
@@ -118,7 +121,10 @@ pub fn column(
                 .enumerate()
                 .map(|(i, v)| {
                     let v = v.as_ref()?;
-                    match parse_written(v).ok_or_else(|| not_a_time(v)).and_then(|w| instant_micros(w, tz)) {
+                    match parse_written(v)
+                        .ok_or_else(|| not_a_time(v))
+                        .and_then(|w| instant_micros(w, tz))
+                    {
                         Ok(m) => Some(m),
                         Err(e) => {
                             errors.push((i, e));
@@ -171,7 +177,10 @@ pub fn column(
         .map(|(i, v)| {
             (
                 i,
-                format!("`{}` is not a value of type {ty}", v.as_deref().unwrap_or_default()),
+                format!(
+                    "`{}` is not a value of type {ty}",
+                    v.as_deref().unwrap_or_default()
+                ),
             )
         })
         .collect();
@@ -179,7 +188,9 @@ pub fn column(
 }
 
 fn not_a_time(v: &str) -> String {
-    format!("`{v}` is not a time; write `2026-03-02 09:00`, optionally with seconds and an offset (`Z`, `+01:00`)")
+    format!(
+        "`{v}` is not a time; write `2026-03-02 09:00`, optionally with seconds and an offset (`Z`, `+01:00`)"
+    )
 }
 
 pub fn days_since_epoch(d: NaiveDate) -> i32 {
@@ -207,7 +218,11 @@ pub fn batch(
                         format!("source `{}` has no column `{}`", source.name, column.value),
                     )
                     .at(column.span, "not a column of the source's Parquet files")
-                    .with_help(suggestion_help(&column.value, "columns", names.iter().copied()))
+                    .with_help(suggestion_help(
+                        &column.value,
+                        "columns",
+                        names.iter().copied(),
+                    ))
                     .with_secondary(source.span, "source defined here"),
                 );
             }
@@ -235,21 +250,37 @@ pub fn batch(
         if let Some(role) = key {
             for (row, cell) in fixture.rows.iter().zip(&cells) {
                 // A row with a misnamed column already has its diagnostic.
-                let misnamed = row.cells.iter().any(|(c, _)| !names.contains(&c.value.as_str()));
+                let misnamed = row
+                    .cells
+                    .iter()
+                    .any(|(c, _)| !names.contains(&c.value.as_str()));
                 if !misnamed && matches!(cell, None | Some((Value::Null, _))) {
                     let span = cell.map_or(row.span, |(_, s)| s);
                     diags.push(
                         Diagnostic::new(
                             Code::InvalidFixtureValue,
-                            format!("a row of `{}` has no {role} (`{}`)", source.name, field.name()),
+                            format!(
+                                "a row of `{}` has no {role} (`{}`)",
+                                source.name,
+                                field.name()
+                            ),
                         )
-                        .at(span, format!("`{}` is the source's {role} column and may not be null", field.name()))
+                        .at(
+                            span,
+                            format!(
+                                "`{}` is the source's {role} column and may not be null",
+                                field.name()
+                            ),
+                        )
                         .with_help(format!("give this row a `{}`", field.name())),
                     );
                 }
             }
         }
-        let texts: Vec<Option<String>> = cells.iter().map(|c| c.and_then(|(v, _)| v.text())).collect();
+        let texts: Vec<Option<String>> = cells
+            .iter()
+            .map(|c| c.and_then(|(v, _)| v.text()))
+            .collect();
         match column(&texts, field.data_type(), tz) {
             Ok(a) => arrays.push(a),
             Err(errors) => {
@@ -279,9 +310,12 @@ pub fn batch(
         Ok(b) => Some(b),
         Err(e) => {
             diags.push(
-                Diagnostic::new(Code::InvalidFixtureValue, format!("the rows of `{}` do not fit its schema", source.name))
-                    .at(fixture.source.span, e.to_string())
-                    .with_help("check the values' types against the source's Parquet files"),
+                Diagnostic::new(
+                    Code::InvalidFixtureValue,
+                    format!("the rows of `{}` do not fit its schema", source.name),
+                )
+                .at(fixture.source.span, e.to_string())
+                .with_help("check the values' types against the source's Parquet files"),
             );
             None
         }

@@ -111,6 +111,13 @@ fn testing_examples_pass() {
     }
     let out = crate::run::metricc(&["test", "."], tmp.path());
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
-    assert!(text.contains(&format!("{} passed, 0 failed", blocks.len())), "{text}");
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains(&format!("{} passed, 0 failed", blocks.len())),
+        "{text}"
+    );
 }

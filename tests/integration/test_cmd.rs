@@ -92,9 +92,23 @@ fn the_example_tests_cover_every_metric_kind() {
     for k in metricc::syntax::build::KIND_KEYS {
         assert!(kinds.contains(k), "no example test runs a `{k}` metric");
     }
-    assert!(rejected >= 2, "tests that a definition is rejected: {rejected}");
-    let named = |n: &str| cases.iter().any(|(_, c)| c.metrics.iter().any(|m| m.value == n));
-    for key in ["activation_rate", "onboarding", "ttfc_median", "retention", "churn_rate", "ltv_dac_ratio"] {
+    assert!(
+        rejected >= 2,
+        "tests that a definition is rejected: {rejected}"
+    );
+    let named = |n: &str| {
+        cases
+            .iter()
+            .any(|(_, c)| c.metrics.iter().any(|m| m.value == n))
+    };
+    for key in [
+        "activation_rate",
+        "onboarding",
+        "ttfc_median",
+        "retention",
+        "churn_rate",
+        "ltv_dac_ratio",
+    ] {
         assert!(named(key), "no example test runs `{key}`");
     }
 }
@@ -113,7 +127,10 @@ fn a_broken_expectation_fails_with_the_difference() {
     std::fs::write(&file, broken).unwrap();
     let (code, out) = test_in(tmp.path(), &["--color", "never"]);
     assert_eq!(code, 1, "{out}");
-    assert!(out.contains("FAIL  activation_needs_a_first_success_within_seven_days"), "{out}");
+    assert!(
+        out.contains("FAIL  activation_needs_a_first_success_within_seven_days"),
+        "{out}"
+    );
     assert!(
         out.contains("row week=2026-03-02:\n    activation_rate: expected 2/3, actual 0.5"),
         "{out}"
@@ -130,7 +147,10 @@ fn a_broken_expectation_fails_with_the_difference() {
 /// Writes `tests/bad.test.yaml` into a copy of the example and runs it.
 fn bad_test(yaml: &str) -> String {
     let tmp = example_copy();
-    for e in std::fs::read_dir(tmp.path().join("tests")).unwrap().flatten() {
+    for e in std::fs::read_dir(tmp.path().join("tests"))
+        .unwrap()
+        .flatten()
+    {
         if e.file_name().to_string_lossy().ends_with(".test.yaml") {
             std::fs::remove_file(e.path()).unwrap();
         }
@@ -211,13 +231,19 @@ fn malformed_rows_and_values_are_e0403() {
       - {{ signups: many }}
 "
     ));
-    assert!(out.contains("a row must be a mapping of columns to values"), "{out}");
+    assert!(
+        out.contains("a row must be a mapping of columns to values"),
+        "{out}"
+    );
     assert!(out.contains("tests/bad.test.yaml:8:11]"), "{out}");
     assert!(out.contains("`ok` is not a value of type Int32"), "{out}");
     assert!(out.contains("tests/bad.test.yaml:9:76]"), "{out}");
     assert!(out.contains("`2026-02-30 09:00` is not a time"), "{out}");
     assert!(out.contains("tests/bad.test.yaml:10:17]"), "{out}");
-    assert!(out.contains("a row of `events` has no time (`ts`)"), "{out}");
+    assert!(
+        out.contains("a row of `events` has no time (`ts`)"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -256,8 +282,14 @@ fn a_source_without_rows_is_e0404() {
 ",
     );
     assert!(out.contains("E0404[fixture-missing]"), "{out}");
-    assert!(out.contains("the test gives no rows for source `page_views`"), "{out}");
-    assert!(out.contains("the test's metrics do not read source `payments`"), "{out}");
+    assert!(
+        out.contains("the test gives no rows for source `page_views`"),
+        "{out}"
+    );
+    assert!(
+        out.contains("the test's metrics do not read source `payments`"),
+        "{out}"
+    );
     assert!(out.contains("tests/bad.test.yaml:8:7]"), "{out}");
 }
 
@@ -281,7 +313,10 @@ fn test_file_mistakes_are_diagnostics() {
     expect: []
 ",
     );
-    assert!(out.contains("`not a name` is not a valid test name"), "{out}");
+    assert!(
+        out.contains("`not a name` is not a valid test name"),
+        "{out}"
+    );
     assert!(out.contains("ERROR #3"), "{out}");
     assert!(out.contains("unknown key `form` in a test"), "{out}");
     assert!(out.contains("did you mean `from`?"), "{out}");
@@ -294,9 +329,17 @@ fn junit_report_counts_and_escapes() {
     let tmp = example_copy();
     let file = tmp.path().join("tests/acquisition.test.yaml");
     let text = std::fs::read_to_string(&file).unwrap();
-    let text = text.replacen("signups: 2, first_calls: 2", "signups: 3, first_calls: 2", 1);
+    let text = text.replacen(
+        "signups: 2, first_calls: 2",
+        "signups: 3, first_calls: 2",
+        1,
+    );
     let text = text.replacen("expect_error: E0217", "expect_error: E0218", 1);
-    let text = text.replacen("step: 1, step_name: signup,", "step: 1, step_name: \"<s&>\",", 1);
+    let text = text.replacen(
+        "step: 1, step_name: signup,",
+        "step: 1, step_name: \"<s&>\",",
+        1,
+    );
     std::fs::write(&file, text).unwrap();
     std::fs::write(
         tmp.path().join("tests/bad.test.yaml"),
@@ -316,10 +359,26 @@ fn junit_report_counts_and_escapes() {
     assert!(tests >= 18, "{xml}");
     assert_eq!(count("<failure "), 3, "{xml}");
     assert_eq!(count("<error "), 1, "{xml}");
-    assert!(xml.contains(&format!("<testsuites name=\"api_product\" tests=\"{tests}\" failures=\"3\" errors=\"1\"")), "{xml}");
-    assert!(xml.contains("missing row step=1, step_name=&lt;s&amp;&gt;"), "{xml}");
-    assert!(xml.contains("<error message=\"invalid value for column `ts` of `events`\" type=\"E0403\">"), "{xml}");
-    assert!(xml.contains("expected checking to report E0218 (unknown-step)"), "{xml}");
+    assert!(
+        xml.contains(&format!(
+            "<testsuites name=\"api_product\" tests=\"{tests}\" failures=\"3\" errors=\"1\""
+        )),
+        "{xml}"
+    );
+    assert!(
+        xml.contains("missing row step=1, step_name=&lt;s&amp;&gt;"),
+        "{xml}"
+    );
+    assert!(
+        xml.contains(
+            "<error message=\"invalid value for column `ts` of `events`\" type=\"E0403\">"
+        ),
+        "{xml}"
+    );
+    assert!(
+        xml.contains("expected checking to report E0218 (unknown-step)"),
+        "{xml}"
+    );
     assert!(xml.contains("signups: expected 3, actual 2"), "{xml}");
     assert!(!xml.contains('\u{1b}'), "color codes in the report");
     validate_junit(&report);
@@ -336,7 +395,12 @@ fn validate_junit(report: &Path) {
         try:\n    import xmlschema\nexcept ImportError:\n    print('well-formed; xmlschema missing'); sys.exit(0)\n\
         xmlschema.XMLSchema(sys.argv[2]).validate(sys.argv[1])\nprint('schema-valid')\n";
     let Ok(out) = std::process::Command::new(&python)
-        .args(["-c", script, report.to_str().unwrap(), xsd.to_str().unwrap()])
+        .args([
+            "-c",
+            script,
+            report.to_str().unwrap(),
+            xsd.to_str().unwrap(),
+        ])
         .output()
     else {
         eprintln!("skipped the XML validation: no {python}");

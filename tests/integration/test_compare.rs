@@ -24,9 +24,13 @@ fn table(rows: &[(String, i64, Option<f64>, i64)]) -> compare::Actual {
         Field::new("n", DataType::Int64, false),
     ]));
     let cols: Vec<ArrayRef> = vec![
-        Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.0.clone()))),
+        Arc::new(StringArray::from_iter_values(
+            rows.iter().map(|r| r.0.clone()),
+        )),
         Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.1))),
-        Arc::new(Float64Array::from(rows.iter().map(|r| r.2).collect::<Vec<_>>())),
+        Arc::new(Float64Array::from(
+            rows.iter().map(|r| r.2).collect::<Vec<_>>(),
+        )),
         Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.3))),
     ];
     let batch = RecordBatch::try_new(schema.clone(), cols).unwrap();
@@ -50,10 +54,22 @@ fn written(rows: &[(String, i64, Option<f64>, i64)]) -> Vec<Row> {
         .map(|(k, p, v, n)| Row {
             span: Span::default(),
             cells: vec![
-                (Spanned::new("k".into(), Span::default()), cell(Value::Text(k.clone()))),
-                (Spanned::new("p".into(), Span::default()), cell(num(*p as f64))),
-                (Spanned::new("v".into(), Span::default()), cell(v.map_or(Value::Null, num))),
-                (Spanned::new("n".into(), Span::default()), cell(num(*n as f64))),
+                (
+                    Spanned::new("k".into(), Span::default()),
+                    cell(Value::Text(k.clone())),
+                ),
+                (
+                    Spanned::new("p".into(), Span::default()),
+                    cell(num(*p as f64)),
+                ),
+                (
+                    Spanned::new("v".into(), Span::default()),
+                    cell(v.map_or(Value::Null, num)),
+                ),
+                (
+                    Spanned::new("n".into(), Span::default()),
+                    cell(num(*n as f64)),
+                ),
             ],
         })
         .collect()
@@ -165,14 +181,43 @@ fn written_times_and_their_instants() {
     let micros = |s: &str, tz| instant_micros(parse_written(s).unwrap(), tz);
     // 2026-03-08 09:00 in New York is EDT (UTC-4) after the 02:00 jump.
     assert_eq!(micros("2026-03-08 09:00", ny), Ok(1_772_974_800_000_000));
-    assert_eq!(micros("2026-03-08T13:00Z", chrono_tz::UTC), Ok(1_772_974_800_000_000));
-    assert_eq!(micros("2026-03-08T09:00:00-04:00", chrono_tz::UTC), Ok(1_772_974_800_000_000));
-    assert_eq!(micros("2026-03-08 13:00:00.5", chrono_tz::UTC), Ok(1_772_974_800_500_000));
-    assert!(micros("2026-03-08 02:30", ny).unwrap_err().contains("does not exist"));
-    assert!(micros("2026-11-01 01:30", ny).unwrap_err().contains("happens twice"));
-    assert_eq!(micros("2026-11-01T01:30-05:00", ny), Ok(1_793_514_600_000_000));
-    assert!(matches!(parse_written("2026-03-08"), Some(Written::Date(_))));
-    for bad in ["2026-02-30", "2026-03-08 25:00", "yesterday", "2026-03-08T10:00+5", ""] {
+    assert_eq!(
+        micros("2026-03-08T13:00Z", chrono_tz::UTC),
+        Ok(1_772_974_800_000_000)
+    );
+    assert_eq!(
+        micros("2026-03-08T09:00:00-04:00", chrono_tz::UTC),
+        Ok(1_772_974_800_000_000)
+    );
+    assert_eq!(
+        micros("2026-03-08 13:00:00.5", chrono_tz::UTC),
+        Ok(1_772_974_800_500_000)
+    );
+    assert!(
+        micros("2026-03-08 02:30", ny)
+            .unwrap_err()
+            .contains("does not exist")
+    );
+    assert!(
+        micros("2026-11-01 01:30", ny)
+            .unwrap_err()
+            .contains("happens twice")
+    );
+    assert_eq!(
+        micros("2026-11-01T01:30-05:00", ny),
+        Ok(1_793_514_600_000_000)
+    );
+    assert!(matches!(
+        parse_written("2026-03-08"),
+        Some(Written::Date(_))
+    ));
+    for bad in [
+        "2026-02-30",
+        "2026-03-08 25:00",
+        "yesterday",
+        "2026-03-08T10:00+5",
+        "",
+    ] {
         assert_eq!(parse_written(bad), None, "{bad}");
     }
 }
