@@ -1,0 +1,220 @@
+"""The peers' queries for the benchmark suite: for each workload, the
+DuckDB and ClickHouse (chDB) SQL a skilled user would write for the numbers
+metricc computes from the example's definitions. Range 2026-01-05 to
+2026-05-05 (the example's default_range), time zone UTC. `{events}` and the
+other `{source}` placeholders are Parquet paths.
+
+Both peers compute days and Monday weeks with integer arithmetic on UTC
+epoch microseconds: exact in UTC, and far cheaper in DuckDB than its ICU
+time-zone functions (see activity.py for the figures).
+"""
+from activity import DUCKDB_ACTIVE, DUCKDB_RETENTION  # noqa: F401
+from funnel import DUCKDB_FUNNEL  # noqa: F401
+
+# ---- scan floor: the columns the behavioural metrics read (entity, time, event)
+# A count of a column is answered from Parquet statistics; summing a function
+# of every value makes each engine read and decode the three columns.
+DUCKDB_SCAN = """
+SELECT count(*), sum(length(developer_id)), sum(epoch_us(ts) % 1000), sum(length(event))
+FROM read_parquet('{events}')
+"""
+CH_SCAN = """
+SELECT count(), sum(length(developer_id)), sum(toUnixTimestamp64Micro(ts) % 1000), sum(length(event))
+FROM file('{events}', Parquet)
+"""
+
+# ---- per endpoint and day: requests, error rate (of calls with a status), p99 latency
+DUCKDB_ENDPOINTS = """
+WITH g AS (
+  SELECT epoch_us(ts) // 86400000000 AS day, endpoint, count(*) AS requests,
+         CASE WHEN count(status) > 0
+              THEN count(*) FILTER (status >= 400) / count(status) END AS error_rate,
+         quantile_cont(latency_ms, 0.99) AS latency_p99
+  FROM read_parquet('{events}')
+  WHERE event = 'api_call' AND ts >= TIMESTAMPTZ '2026-01-05' AND ts < TIMESTAMPTZ '2026-05-05'
+  GROUP BY 1, 2)
+SELECT strftime(DATE '1970-01-01' + CAST(day AS INTEGER), '%Y-%m-%d'), endpoint, requests,
+       error_rate, latency_p99
+FROM g ORDER BY day, endpoint
+"""
+CH_ENDPOINTS = """
+SELECT toString(toDate(ts)) AS day, endpoint, count() AS requests,
+       if(countIf(status IS NOT NULL) = 0, NULL,
+          countIf(status >= 400) / countIf(status IS NOT NULL)) AS error_rate,
+       quantileExactInclusive(0.99)(latency_ms) AS latency_p99
+FROM file('{events}', Parquet)
+WHERE event = 'api_call'
+  AND ts >= toDateTime64('2026-01-05', 6, 'UTC') AND ts < toDateTime64('2026-05-05', 6, 'UTC')
+GROUP BY day, endpoint
+ORDER BY day, endpoint
+"""
+
+# ---- the onboarding funnel: windowFunnel is ClickHouse's own funnel
+# function (the longest ordered chain within the window from a step-1 event;
+# one event may match consecutive steps, as `reuse_events: true` says).
+# Step-1 events are limited to the range; later steps may fall up to 14 days
+# after it.
+CH_FUNNEL = """
+SELECT countIf(level >= 1), countIf(level >= 2), countIf(level >= 3), countIf(level >= 4)
+FROM (
+  SELECT developer_id,
+         windowFunnel(14 * 86400 * 1000000)(toUInt64(toUnixTimestamp64Micro(ts)),
+                      event = 'signup' AND ts < toDateTime64('2026-05-05', 6, 'UTC'),
+                      event = 'api_key_created',
+                      event = 'api_call',
+                      event = 'api_call' AND status < 400) AS level
+  FROM file('{events}', Parquet)
+  WHERE ts >= toDateTime64('2026-01-05', 6, 'UTC') AND ts < toDateTime64('2026-05-19', 6, 'UTC')
+    AND event IN ('signup', 'api_key_created', 'api_call')
+  GROUP BY developer_id)
+WHERE level >= 1
+"""
+
+# ---- dau, wau, mau for every day: per developer, its sorted active days and
+# the gap to the previous one give +1/-1 deltas per window (the same idea as
+# the DuckDB query), a running sum over the days gives the counts.
+CH_ACTIVE = """
+WITH d AS (
+  SELECT developer_id AS dev, intDiv(toUnixTimestamp64Micro(ts), 86400000000) AS day
+  FROM file('{events}', Parquet)
+  WHERE event = 'api_call'
+    AND ts >= toDateTime64('2025-12-07', 6, 'UTC') AND ts < toDateTime64('2026-05-05', 6, 'UTC')
+  GROUP BY dev, day),
+per_day AS (
+  SELECT tupleElement(t, 1) AS bucket, sum(tupleElement(t, 2)) AS d1,
+         sum(tupleElement(t, 3)) AS d7, sum(tupleElement(t, 4)) AS d30
+  FROM (
+    SELECT days, arrayMap((x, i) -> if(i = 1, 30, x - days[i - 1]), days, arrayEnumerate(days)) AS gaps
+    FROM (SELECT arraySort(groupArray(day)) AS days FROM d GROUP BY dev))
+  ARRAY JOIN days AS a, gaps AS gap
+  ARRAY JOIN [(a, 1, 0, 0), (a + 1, -1, 0, 0),
+              (a + greatest(0, 7 - gap), 0, 1, 0), (a + 7, 0, -1, 0),
+              (a + greatest(0, 30 - gap), 0, 0, 1), (a + 30, 0, 0, -1)] AS t
+  GROUP BY bucket),
+run AS (
+  SELECT days.day AS day,
+         sum(d1) OVER w AS dau, sum(d7) OVER w AS wau, sum(d30) OVER w AS mau
+  FROM (SELECT toInt64(number) + toInt64(toDate('2025-12-07')) AS day
+        FROM numbers(toUInt64(toDate('2026-05-05') - toDate('2025-12-07')))) AS days
+  LEFT JOIN per_day ON per_day.bucket = days.day
+  WINDOW w AS (ORDER BY days.day ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW))
+SELECT toString(toDate(day)), dau, wau, mau FROM run
+WHERE day >= toInt64(toDate('2026-01-05')) ORDER BY day
+"""
+
+# ---- weekly retention: the DuckDB query's plan in ClickHouse SQL.
+CH_RETENTION = """
+WITH c AS (
+  SELECT developer_id AS dev, t0, intDiv(intDiv(toUnixTimestamp64Micro(t0), 86400000000) + 3, 7) AS cw
+  FROM (SELECT developer_id, min(ts) AS t0 FROM file('{events}', Parquet)
+        WHERE event = 'signup' GROUP BY developer_id)
+  WHERE t0 >= toDateTime64('2026-01-05', 6, 'UTC') AND t0 < toDateTime64('2026-05-05', 6, 'UTC')),
+aw AS (
+  SELECT developer_id AS dev, intDiv(intDiv(toUnixTimestamp64Micro(ts), 86400000000) + 3, 7) AS wk,
+         max(ts) AS last
+  FROM file('{events}', Parquet)
+  WHERE event = 'api_call'
+    AND ts >= toDateTime64('2026-01-05', 6, 'UTC') AND ts < toDateTime64('2026-05-05', 6, 'UTC')
+  GROUP BY dev, wk),
+r AS (
+  SELECT c.cw AS cw, aw.wk - c.cw AS k, count() AS retained
+  FROM c INNER JOIN aw ON aw.dev = c.dev
+  WHERE aw.wk >= c.cw AND aw.wk <= c.cw + 8 AND aw.last >= c.t0
+  GROUP BY cw, k),
+s AS (SELECT cw, count() AS n FROM c GROUP BY cw),
+grid AS (
+  SELECT w.number + intDiv(toInt64(toDate('2026-01-05')) + 3, 7) AS cw, p.number AS k
+  FROM numbers(intDiv(toInt64(toDate('2026-05-04')) + 3, 7) - intDiv(toInt64(toDate('2026-01-05')) + 3, 7) + 1) AS w
+  CROSS JOIN numbers(9) AS p)
+SELECT toString(toDate(7 * grid.cw - 3)) AS cohort, grid.k, s.n,
+       if(s.n > 0 AND 7 * (grid.cw + grid.k) - 3 < toInt64(toDate('2026-05-05')), r.retained, NULL)
+FROM grid
+LEFT JOIN s ON s.cw = grid.cw
+LEFT JOIN r ON r.cw = grid.cw AND r.k = grid.k
+ORDER BY grid.cw, grid.k
+"""
+
+# ---- the whole catalog, in DuckDB: the metrics metricc can express in SQL
+# come from `metricc explain --sql --dialect duckdb` (one query, the same
+# shape a person would write: one aggregation per source); the per-entity
+# metrics are the queries below, one per family, written by hand.
+# One value each, over the whole range (no --by), as `metricc run` prints.
+DUCKDB_CATALOG_ACTIVE = """
+WITH calls AS (SELECT developer_id AS d, ts FROM read_parquet('{events}') WHERE event = 'api_call'),
+win AS (
+  SELECT count(DISTINCT d) FILTER (ts >= TIMESTAMPTZ '2026-05-04') AS dau,
+         count(DISTINCT d) FILTER (ts >= TIMESTAMPTZ '2026-04-28') AS wau,
+         count(DISTINCT d) FILTER (ts >= TIMESTAMPTZ '2026-04-05') AS mau
+  FROM calls WHERE ts >= TIMESTAMPTZ '2026-04-05' AND ts < TIMESTAMPTZ '2026-05-05'),
+dev AS (
+  SELECT d, bool_or(ts >= TIMESTAMPTZ '2026-04-05') AS cur,
+         bool_or(ts >= TIMESTAMPTZ '2026-03-06' AND ts < TIMESTAMPTZ '2026-04-05') AS prev,
+         bool_or(ts < TIMESTAMPTZ '2026-04-05') AS before
+  FROM calls WHERE ts < TIMESTAMPTZ '2026-05-05' GROUP BY d),
+churn AS (
+  SELECT count(*) FILTER (prev AND NOT cur) AS churned, count(*) FILTER (prev) AS prev,
+         count(*) FILTER (cur AND NOT before) AS new
+  FROM dev),
+tickets AS (
+  SELECT count(*) AS n FROM read_parquet('{support_tickets}')
+  WHERE opened_at >= TIMESTAMPTZ '2026-01-05' AND opened_at < TIMESTAMPTZ '2026-05-05')
+SELECT dau, wau, mau, dau / nullif(mau, 0) AS stickiness,
+       1000 * tickets.n / nullif(mau, 0) AS support_ticket_rate,
+       churned, churned / nullif(churn.prev, 0) AS churn_rate, new - churned AS net_growth
+FROM win, churn, tickets
+"""
+
+# activation_rate: signup -> first success within 7 days, conversion rate;
+# each signup in the range is an attempt, the best one counts.
+DUCKDB_CATALOG_ACTIVATION = """
+WITH s AS (SELECT developer_id AS d, ts AS t1 FROM read_parquet('{events}') WHERE event = 'signup'
+           AND ts >= TIMESTAMPTZ '2026-01-05' AND ts < TIMESTAMPTZ '2026-05-05'),
+ok AS (SELECT developer_id AS d, ts FROM read_parquet('{events}')
+       WHERE event = 'api_call' AND status < 400),
+act AS (
+  SELECT s.d, bool_or(ok.ts <= s.t1 + INTERVAL 7 DAY) AS converted
+  FROM s ASOF LEFT JOIN ok ON s.d = ok.d AND ok.ts >= s.t1 GROUP BY s.d)
+SELECT count(*) FILTER (converted) / count(*) AS activation_rate FROM act
+"""
+
+# The time_between metrics: from each developer's first signup (if in the
+# range) to its first matching call at or after it; statistics over the
+# developers with one. time_to_value is in days, the others in hours.
+DUCKDB_CATALOG_TIME_BETWEEN = """
+WITH f AS (SELECT developer_id AS d, min(ts) AS t0 FROM read_parquet('{events}')
+           WHERE event = 'signup' GROUP BY developer_id
+           HAVING min(ts) >= TIMESTAMPTZ '2026-01-05' AND min(ts) < TIMESTAMPTZ '2026-05-05'),
+x AS (
+  SELECT f.t0, min(e.ts) AS c,
+         min(e.ts) FILTER (e.status < 400) AS ok,
+         min(e.ts) FILTER (e.status < 400 AND e.environment = 'production') AS v
+  FROM f JOIN read_parquet('{events}') e ON e.developer_id = f.d AND e.ts >= f.t0
+  WHERE e.event = 'api_call'
+  GROUP BY f.d, f.t0)
+SELECT median((epoch_us(c) - epoch_us(t0)) / 3.6e9),
+       quantile_cont((epoch_us(c) - epoch_us(t0)) / 3.6e9, 0.9),
+       median((epoch_us(ok) - epoch_us(t0)) / 3.6e9),
+       median((epoch_us(v) - epoch_us(t0)) / 8.64e10)
+FROM x
+"""
+
+# ltv (per signup cohort: revenue from the signup instant on, months 0-11
+# since the signup month, before the range's end, per developer of the
+# cohort) and ltv / dac, dac being spend per signup.
+DUCKDB_CATALOG_LTV = """
+WITH f AS (SELECT developer_id AS d, min(ts) AS t0 FROM read_parquet('{events}')
+           WHERE event = 'signup' GROUP BY developer_id
+           HAVING min(ts) >= TIMESTAMPTZ '2026-01-05' AND min(ts) < TIMESTAMPTZ '2026-05-05'),
+rev AS (
+  SELECT sum(p.amount) AS amount
+  FROM f JOIN read_parquet('{payments}') p ON p.developer_id = f.d
+  WHERE p.paid_at >= f.t0 AND p.paid_at < TIMESTAMPTZ '2026-05-05'
+    AND p.paid_at < date_trunc('month', f.t0 AT TIME ZONE 'UTC') + INTERVAL 12 MONTH),
+spend AS (SELECT sum(amount) AS amount FROM read_parquet('{marketing_spend}')
+          WHERE day >= DATE '2026-01-05' AND day < DATE '2026-05-05'),
+signups AS (SELECT count(DISTINCT developer_id) AS n FROM read_parquet('{events}')
+            WHERE event = 'signup' AND ts >= TIMESTAMPTZ '2026-01-05' AND ts < TIMESTAMPTZ '2026-05-05')
+SELECT rev.amount / (SELECT count(*) FROM f) AS ltv,
+       (rev.amount / (SELECT count(*) FROM f)) / (spend.amount / signups.n) AS ltv_dac_ratio
+FROM rev, spend, signups
+"""

@@ -1,0 +1,338 @@
+#!/usr/bin/env python3
+"""The benchmark suite: metricc against DuckDB and ClickHouse (chDB) on the
+same Parquet files, side by side in one run. Start it with benches/run.sh,
+which builds metricc (release) and makes a Python environment with the peers.
+
+    python3 benches/suite.py --metricc PATH --python VENV_PYTHON [--sizes 1M,10M[,100M]]
+
+For each size it generates the example's sources with `metricc sample-data`
+(about 385 events per developer), copies the example project next to them,
+checks that every engine gives the same answers, then times each workload as
+a fresh process, `--runs` times in turns (so a change in the machine's load
+hits all engines alike), and reports medians, peak memory, metricc's ratio
+to the fastest peer and to its own scan floor. The table goes to stdout and
+to benches/results/suite.md; `metricc check` on generated projects of 100 to
+10,000 metrics (benches/check_scale.sh) is appended.
+
+Workloads (all over the example's default_range, UTC):
+- scan floor: read the entity, time and event columns of every event;
+- endpoints: requests, error rate and p99 latency per endpoint and day;
+- onboarding funnel: developers at each of 4 steps within 14 days;
+- dau, wau, mau for every day of the range;
+- weekly retention: signup-week cohorts, 9 periods;
+- the whole catalog: one `metricc run` of every example metric against the
+  sum of DuckDB's separate queries for the same numbers (one process). chDB
+  is not timed on the catalog (its five workloads above are).
+At 100M events every engine gets a 2 GB memory limit (`--memory-limit 2G`,
+`SET memory_limit`, `max_memory_usage`): metricc spills where it must.
+"""
+import argparse
+import csv
+import datetime
+import json
+import math
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import peers  # noqa: E402
+from common import ROOT, timed  # noqa: E402
+
+SIZES = {"1M": 2600, "10M": 26000, "100M": 260000}
+SOURCES = ["events", "page_views", "payments", "marketing_spend", "survey_answers", "support_tickets"]
+SCAN_METRIC = """metrics:
+  scan_floor:
+    description: Reads the entity, time and event columns of every event, nothing more
+    owner: bench
+    source: events
+    measure: count(developer_id) + count(event)
+"""
+
+# A peer runs as `python -c RUNNER ARGS`: DuckDB takes a JSON list of SQL
+# statements and prints the rows of each SELECT; chDB takes one query.
+DUCK_RUNNER = """
+import duckdb, json, sys
+con = duckdb.connect()
+con.sql("SET enable_progress_bar=false"); con.sql("SET TimeZone='UTC'")
+if sys.argv[2]: con.sql(f"SET memory_limit='{sys.argv[2]}'")
+out = []
+for q in json.loads(sys.argv[1]):
+    r = con.sql(q)
+    if r is not None:
+        out.append({"columns": r.columns, "rows": r.fetchall()})
+print(json.dumps(out, default=str))
+"""
+CH_RUNNER = """
+import chdb, json, sys
+settings = f" SETTINGS max_memory_usage = {sys.argv[2]}" if sys.argv[2] else ""
+r = chdb.query(sys.argv[1] + settings, "JSONCompact")
+print(json.dumps([{"rows": json.loads(r.data())["data"]}]))
+"""
+
+
+def run(cmd):
+    p = subprocess.run(cmd, capture_output=True, text=True)
+    if p.returncode != 0:
+        sys.exit(f"failed: {' '.join(cmd[:6])} ...\n{p.stderr[-3000:]}")
+    return p.stdout
+
+
+def csv_rows(text):
+    rows = list(csv.reader(text.splitlines()))
+    return [tuple(cell(v) for v in r) for r in rows[1:]]
+
+
+def cell(v):
+    """Numbers as numbers, empty as None: metricc's CSV and the peers' JSON alike."""
+    if v is None or v == "":
+        return None
+    if isinstance(v, (int, float)):
+        return v
+    try:
+        return int(v)
+    except ValueError:
+        try:
+            return float(v)
+        except ValueError:
+            return v
+
+
+def same_value(a, b):
+    a, b = cell(a), cell(b)
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)):
+        if math.isnan(a) or math.isnan(b):
+            return math.isnan(a) and math.isnan(b)
+        return abs(a - b) <= 1e-9 * max(1.0, abs(b))
+    return a == b
+
+
+def agree(what, ours, theirs, engine):
+    """Exits unless two lists of rows are equal cell by cell (numbers to 1e-9)."""
+    ours = [tuple(r) for r in ours]
+    theirs = [tuple(r) for r in theirs]
+    bad = [(a, b) for a, b in zip(ours, theirs)
+           if len(a) != len(b) or not all(same_value(x, y) for x, y in zip(a, b))]
+    if len(ours) != len(theirs) or bad:
+        sys.exit(f"{what}: metricc and {engine} disagree ({len(ours)} against {len(theirs)} rows); "
+                 f"first differences (metricc, {engine}): {bad[:3]}")
+
+
+class Size:
+    """One data size: its files, projects and the commands of each workload."""
+
+    def __init__(self, args, label):
+        self.args, self.label = args, label
+        self.developers = SIZES[label]
+        base = Path(args.dir) / f"dev{self.developers}"
+        self.data = base / "data"
+        if not (self.data / "events.parquet").exists():
+            wall, rss, _ = timed([args.metricc, "sample-data", str(self.data),
+                                  "--developers", str(self.developers)])
+            print(f"[{label}] sample-data: {wall:.1f} s, peak {rss:.0f} MB")
+        self.catalog = self.project(base / "suite-catalog", None)
+        self.scan = self.project(base / "suite-scan", SCAN_METRIC)
+        self.paths = {s: str((self.data / f"{s}.parquet").resolve()) for s in SOURCES}
+        self.limit = args.memory_limit if label == "100M" else None
+        self.events = int(json.loads(run(self.duck([peers.DUCKDB_SCAN])))[0]["rows"][0][0])
+        print(f"[{label}] {self.events:,} events in {self.data}")
+
+    def project(self, path, extra):
+        path.mkdir(parents=True, exist_ok=True)
+        for f in (ROOT / "metrics").glob("*.yaml"):
+            shutil.copy(f, path / f.name)
+        if extra:
+            (path / "bench.yaml").write_text(extra)
+        link = path / "data"
+        if not link.exists():
+            link.symlink_to(self.data.resolve())
+        return path
+
+    def metricc(self, project, *args):
+        cmd = [self.args.metricc, "run", "-q", "-p", str(project), *args]
+        if self.limit:
+            cmd += ["--memory-limit", self.limit]
+        return cmd
+
+    def duck(self, queries):
+        sql = [q.format(**self.paths) for q in queries]
+        limit = self.limit.replace("G", "GB") if self.limit else ""
+        return [self.args.python, "-c", DUCK_RUNNER, json.dumps(sql), limit]
+
+    def ch(self, query):
+        limit = str(parse_bytes(self.limit)) if self.limit else ""
+        return [self.args.python, "-c", CH_RUNNER, query.format(**self.paths), limit]
+
+
+def parse_bytes(s):
+    units = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
+    return int(float(s[:-1]) * units[s[-1].upper()]) if s[-1].upper() in units else int(s)
+
+
+def peer_rows(out, i=0):
+    return json.loads(out)[i]["rows"]
+
+
+def workloads(sz):
+    """name -> {engine: command}, after checking every engine's answers."""
+    csvm = lambda *a: sz.metricc(sz.catalog, "--format", "csv", *a)  # noqa: E731
+    w = {}
+
+    # Scan floor: every engine reads all rows.
+    scan = {"metricc": sz.metricc(sz.scan, "--format", "csv", "scan_floor"),
+            "duckdb": sz.duck([peers.DUCKDB_SCAN]), "chdb": sz.ch(peers.CH_SCAN)}
+    n = csv_rows(run(scan["metricc"]))[0][0] // 2
+    agree("scan floor rows", [(n,)], [(peer_rows(run(scan["duckdb"]))[0][0],)], "duckdb")
+    agree("scan floor rows", [(n,)], [(peer_rows(run(scan["chdb"]))[0][0],)], "chdb")
+    w["scan floor (entity, time, event)"] = scan
+
+    # Per endpoint and day. metricc reports every (day, endpoint) pair that
+    # has a row in the source, plus empty ones on its grid: compare the pairs
+    # the peers report, and check the rest are empty.
+    cmd = {"metricc": csvm("--by", "day", "--group-by", "endpoint", "requests", "error_rate", "latency_p99"),
+           "duckdb": sz.duck([peers.DUCKDB_ENDPOINTS]), "chdb": sz.ch(peers.CH_ENDPOINTS)}
+    ours = csv_rows(run(cmd["metricc"]))
+    key = lambda r: (r[0], "" if r[1] is None else r[1])  # noqa: E731
+    for engine in ("duckdb", "chdb"):
+        theirs = sorted((tuple(r) for r in peer_rows(run(cmd[engine]))), key=key)
+        have = {key(r) for r in theirs}
+        extra = [r for r in ours if key(r) not in have]
+        if any(r[2] != 0 for r in extra):
+            sys.exit(f"endpoints: metricc has rows {engine} lacks: {extra[:3]}")
+        agree("endpoints", sorted((r for r in ours if key(r) in have), key=key), theirs, engine)
+    print(f"[{sz.label}] endpoints agree: {len(ours)} day x endpoint rows")
+    w["endpoints: requests, error rate, p99 by day"] = cmd
+
+    # Onboarding funnel: developers at each step.
+    cmd = {"metricc": csvm("onboarding"), "duckdb": sz.duck([peers.DUCKDB_FUNNEL]),
+           "chdb": sz.ch(peers.CH_FUNNEL)}
+    ours = [tuple(r[2] for r in csv_rows(run(cmd["metricc"])))]
+    for engine in ("duckdb", "chdb"):
+        agree("onboarding", ours, [tuple(peer_rows(run(cmd[engine]))[0])], engine)
+    print(f"[{sz.label}] onboarding agrees: {ours[0]}")
+    w["onboarding funnel, 4 steps"] = cmd
+
+    # dau, wau, mau for every day.
+    cmd = {"metricc": csvm("--by", "day", "dau", "wau", "mau"),
+           "duckdb": sz.duck([peers.DUCKDB_ACTIVE]), "chdb": sz.ch(peers.CH_ACTIVE)}
+    ours = csv_rows(run(cmd["metricc"]))
+    for engine in ("duckdb", "chdb"):
+        agree("dau, wau, mau", ours, peer_rows(run(cmd[engine])), engine)
+    print(f"[{sz.label}] dau/wau/mau agree on {len(ours)} days")
+    w["dau, wau, mau for each day"] = cmd
+
+    # Weekly retention: cohort size and retained per cohort and period.
+    cmd = {"metricc": csvm("retention"), "duckdb": sz.duck([peers.DUCKDB_RETENTION]),
+           "chdb": sz.ch(peers.CH_RETENTION)}
+    ours = [r[:4] for r in csv_rows(run(cmd["metricc"]))]
+    for engine in ("duckdb", "chdb"):
+        agree("retention", ours, peer_rows(run(cmd[engine])), engine)
+    print(f"[{sz.label}] retention agrees on {len(ours)} cohort x period cells")
+    w["weekly retention, 9 periods"] = cmd
+
+    # The whole catalog.
+    w["whole catalog (43 metrics)"] = catalog(sz)
+    return w
+
+
+def catalog(sz):
+    """metricc's one run of every metric against DuckDB's queries for them,
+    after checking every value."""
+    ours_cmd = sz.metricc(sz.catalog)  # every table on the terminal, as a user sees it
+    generated = run([sz.args.metricc, "explain", "-p", str(sz.catalog), "--sql", "--dialect", "duckdb"])
+    script = [s.strip() for s in generated.split(";\n") if s.strip() and not s.strip().startswith("--")]
+    script = [s.rstrip(";") for s in script if not s.startswith("SET TimeZone")]
+    hand = [peers.DUCKDB_CATALOG_ACTIVE, peers.DUCKDB_CATALOG_ACTIVATION,
+            peers.DUCKDB_CATALOG_TIME_BETWEEN, peers.DUCKDB_CATALOG_LTV,
+            peers.DUCKDB_FUNNEL, peers.DUCKDB_RETENTION]
+    duck_cmd = sz.duck(script + hand)
+
+    ours = json.loads(run(sz.metricc(sz.catalog, "--format", "json")))[0]
+    results = json.loads(run(duck_cmd))
+    sql_part, active, activation, tb, ltv, funnel, retention = results[-7:]
+    theirs = dict(zip(sql_part["columns"], sql_part["rows"][0]))
+    theirs.update(zip(["dau", "wau", "mau", "stickiness", "support_ticket_rate", "churned_developers",
+                       "churn_rate", "net_developer_growth"], active["rows"][0]))
+    theirs["activation_rate"] = activation["rows"][0][0]
+    theirs.update(zip(["ttfc_median", "ttfc_p90", "time_to_first_success_median", "time_to_value"],
+                      tb["rows"][0]))
+    theirs.update(zip(["ltv", "ltv_dac_ratio"], ltv["rows"][0]))
+    missing = sorted(set(ours) ^ set(theirs))
+    if missing:
+        sys.exit(f"catalog: the engines do not give the same metrics: {missing}")
+    agree("catalog", [tuple(ours[k] for k in sorted(ours))], [tuple(theirs[k] for k in sorted(ours))], "duckdb")
+    steps = [r[2] for r in csv_rows(run(sz.metricc(sz.catalog, "--format", "csv", "onboarding")))]
+    agree("catalog onboarding", [tuple(steps)], [tuple(funnel["rows"][0])], "duckdb")
+    matrix = [r[:4] for r in csv_rows(run(sz.metricc(sz.catalog, "--format", "csv", "retention")))]
+    agree("catalog retention", matrix, retention["rows"], "duckdb")
+    print(f"[{sz.label}] catalog agrees: {len(ours)} metric values, {len(steps)} funnel steps, "
+          f"{len(matrix)} retention cells")
+    return {"metricc": ours_cmd, "duckdb": duck_cmd}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--metricc", default=str(ROOT / "target/release/metricc"))
+    ap.add_argument("--python", default=sys.executable, help="a Python with duckdb and chdb")
+    ap.add_argument("--sizes", default="1M,10M", help="comma-separated: 1M, 10M, 100M")
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--dir", default=str(ROOT / "target/bench"))
+    ap.add_argument("--memory-limit", default="2G", help="memory for every engine at 100M")
+    ap.add_argument("--results", default=str(ROOT / "benches/results/suite.md"))
+    ap.add_argument("--skip-check-scale", action="store_true")
+    args = ap.parse_args()
+
+    versions = run([args.python, "-c", "import duckdb, chdb; print(duckdb.__version__, chdb.__version__)"]).split()
+    metricc_version = run([args.metricc, "--version"]).strip()
+    lines = [f"# metricc against DuckDB and chDB ({datetime.date.today().isoformat()}, "
+             f"{os.cpu_count()} cores, {args.runs} runs each, median)", "",
+             f"{metricc_version} (release), DuckDB {versions[0]}, chDB {versions[1]}. Each cell is "
+             "a fresh process: median seconds, and peak resident MB in brackets (for the peers, of "
+             "the Python process running them). Every engine gave the same numbers before timing. "
+             "Queries: benches/peers.py; run: benches/run.sh.", ""]
+    for label in args.sizes.split(","):
+        sz = Size(args, label.strip())
+        w = workloads(sz)
+        times = {(name, e): [] for name, cmds in w.items() for e in cmds}
+        peaks = {k: 0.0 for k in times}
+        runs = 1 if label == "100M" else args.runs
+        for _ in range(runs):
+            for name, cmds in w.items():
+                for engine, cmd in cmds.items():
+                    wall, rss, _ = timed(cmd)
+                    times[(name, engine)].append(wall)
+                    peaks[(name, engine)] = max(peaks[(name, engine)], rss)
+        med = {k: statistics.median(v) for k, v in times.items()}
+        floor = med[("scan floor (entity, time, event)", "metricc")]
+        limit = f", {sz.limit} memory limit for every engine" if sz.limit else ""
+        lines += [f"## {sz.events:,} events ({label}, `sample-data --developers {sz.developers}`{limit})", "",
+                  "| workload | metricc | DuckDB | chDB | metricc / fastest peer | metricc / scan floor |",
+                  "|---|---:|---:|---:|---:|---:|"]
+        for name, cmds in w.items():
+            cellf = lambda e: (f"{med[(name, e)]:.2f} ({peaks[(name, e)]:.0f})"  # noqa: E731
+                               if (name, e) in med else "–")
+            best = min(med[(name, e)] for e in cmds if e != "metricc")
+            lines.append(f"| {name} | {cellf('metricc')} | {cellf('duckdb')} | {cellf('chdb')} | "
+                         f"{med[(name, 'metricc')] / best:.2f} | {med[(name, 'metricc')] / floor:.2f} |")
+        lines.append("")
+        print("\n".join(lines[-(len(w) + 4):]))
+
+    if not args.skip_check_scale:
+        env = dict(os.environ, METRICC_BIN=args.metricc)
+        subprocess.run(["bash", str(ROOT / "benches/check_scale.sh")], check=True, env=env,
+                       stdout=subprocess.DEVNULL)
+        table = (ROOT / "benches/results/check_scale.md").read_text().split("\n", 2)[2]
+        lines += ["## `metricc check` on generated projects", "",
+                  "Median of 15 runs, against a 1-metric project (process start and six Parquet footers):",
+                  "", table.strip(), ""]
+    out = Path(args.results)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text("\n".join(lines) + "\n")
+    print(f"\nwrote {out}")
+
+
+if __name__ == "__main__":
+    main()
