@@ -25,6 +25,19 @@ pub enum ReadError {
     NotUtf8(usize),
 }
 
+/// Why a file could not be read, in words.
+pub fn describe(e: &ReadError) -> String {
+    match e {
+        ReadError::Io(e) => e.clone(),
+        ReadError::TooLarge(n) => {
+            format!("the file is too large ({n} bytes; at most {MAX_FILE_BYTES})")
+        }
+        ReadError::NotUtf8(at) => format!(
+            "the file is not UTF-8 text (the first invalid byte is at offset {at}); save it as UTF-8"
+        ),
+    }
+}
+
 /// All source files of a run, addressed by [`FileId`].
 #[derive(Debug, Default, Clone)]
 pub struct SourceSet {

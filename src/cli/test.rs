@@ -45,6 +45,10 @@ pub enum TestFormat {
 
 pub fn test(args: &Args) -> ExitStatus {
     let started = std::time::Instant::now();
+    if args.output.is_some() && args.format != TestFormat::Junit {
+        eprintln!("error: `--output` writes the JUnit report; add `--format junit`");
+        return ExitStatus::Usage;
+    }
     let dir = args
         .project
         .clone()
@@ -100,9 +104,12 @@ pub fn test(args: &Args) -> ExitStatus {
     let selected: Vec<_> = cases
         .iter()
         .filter(|(_, c)| {
-            args.filter
-                .as_ref()
-                .is_none_or(|f| c.name.value.contains(f.as_str()))
+            // A file that cannot be read is reported whatever the filter.
+            c.whole_file
+                || args
+                    .filter
+                    .as_ref()
+                    .is_none_or(|f| c.name.value.contains(f.as_str()))
         })
         .collect();
     let engine = match Engine::new(&engine::Options {

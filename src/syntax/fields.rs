@@ -29,7 +29,8 @@ impl<'a> Cx<'a> {
     fn wrong_type(&mut self, node: &Node, expected: &str, context: &str) {
         self.report(
             Diagnostic::new(Code::WrongYamlType, format!("{context} must be {expected}"))
-                .at(node.span, format!("found {}", node.shape())),
+                .at(node.span, format!("found {}", node.shape()))
+                .with_help(format!("write {expected} here")),
         );
     }
 
@@ -132,10 +133,14 @@ impl<'a> Cx<'a> {
                 name.span,
                 "names use letters, digits and `_`, and do not start with a digit",
             )
-            .with_help(format!(
-                "rename it, e.g. `{}`",
-                fixed.trim_start_matches(|c: char| c.is_ascii_digit())
-            )),
+            .with_help(format!("rename it, e.g. `{}`", {
+                let trimmed = fixed.trim_start_matches(|c: char| c.is_ascii_digit());
+                if trimmed.trim_matches('_').is_empty() {
+                    format!("n_{}", fixed.trim_matches('_'))
+                } else {
+                    trimmed.to_string()
+                }
+            })),
         );
         false
     }

@@ -353,11 +353,12 @@ pub fn compare(
     for (n, e) in expected.iter().enumerate() {
         let key_cells: Vec<&(usize, Val, String)> =
             e.iter().filter(|(i, _, _)| keys.contains(i)).collect();
+        // Keys name rows: they match exactly, never within the tolerance.
         let found = (0..actual.rows.len()).find(|r| {
             !used[*r]
                 && key_cells
                     .iter()
-                    .all(|(i, v, _)| matches(v, &actual.rows[*r][*i].0, tolerance))
+                    .all(|(i, v, _)| matches(v, &actual.rows[*r][*i].0, 0.0))
         });
         let row = label(
             key_cells.iter().map(|(i, _, w)| (*i, w.clone())).collect(),

@@ -83,13 +83,14 @@ pub fn load(
     for path in files(dir) {
         let (id, read) = sources.read(&path);
         if let Err(e) = read {
-            diags.push(
-                Diagnostic::new(
-                    Code::FileUnreadable,
-                    format!("cannot read `{}`", sources.get(id).name),
-                )
-                .with_help(format!("{e:?}")),
-            );
+            let name = sources.get(id).name.clone();
+            let d = Diagnostic::new(
+                Code::FileUnreadable,
+                format!("cannot read `{name}`: {}", crate::source::describe(&e)),
+            )
+            .at(Span::new(id, 0, 0), "this test file")
+                .with_help("fix or remove the test file");
+            cases.push((id, TestCase::unreadable(id, &name, vec![d])));
             continue;
         }
         for case in spec::read(id, sources, diags) {
@@ -158,6 +159,24 @@ impl<'a> Runner<'a> {
             .filter(|d| d.is_error())
             .cloned()
             .collect();
+        if let (Some(want), Some(define)) = (&case.expect_error, case.define_span) {
+            // Problems found reading `define` (a bad key, an invalid name)
+            // are what checking it reports.
+            let inside = |d: &Diagnostic| {
+                d.span.is_some_and(|s| {
+                    s.file == define.file && s.start >= define.start && s.end <= define.end
+                })
+            };
+            let (found, other): (Diagnostics, Diagnostics) =
+                diags.into_iter().partition(|d| inside(d));
+            if !other.is_empty() {
+                return Status::Error(other);
+            }
+            if !found.is_empty() {
+                return expect_error(want.value, &found);
+            }
+            diags = Vec::new();
+        }
         if !diags.is_empty() && (case.expect_error.is_some() || case.expect.is_none()) {
             return Status::Error(diags);
         }
@@ -402,7 +421,9 @@ impl<'a> Runner<'a> {
                 );
                 continue;
             };
-            let schema = match self.schemas.get(name) {
+            // Keyed by the files: a `define` may reuse a name for other files.
+            let cache_key = format!("{name}\u{0}{:?}", source.schema.files);
+            let schema = match self.schemas.get(&cache_key) {
                 Some(s) => s.clone(),
                 None => match self.engine.source_schema(source) {
                     Ok(s) => {
@@ -418,7 +439,7 @@ impl<'a> Runner<'a> {
                                 s.metadata().clone(),
                             ),
                         );
-                        self.schemas.insert(name.clone(), s.clone());
+                        self.schemas.insert(cache_key, s.clone());
                         s
                     }
                     Err(e) => {

@@ -54,7 +54,12 @@ pub struct TestCase {
     pub given_span: Option<Span>,
     pub expect: Option<Spanned<Vec<Row>>>,
     pub define: Option<Ast>,
+    /// The span of the `define` value: problems found reading it are what
+    /// `expect_error` may expect.
+    pub define_span: Option<Span>,
     pub expect_error: Option<Spanned<Code>>,
+    /// Whether this stands for a whole test file that could not be read.
+    pub whole_file: bool,
     /// What reading the test found wrong: a test with an error is reported,
     /// not run.
     pub problems: Diagnostics,
@@ -82,7 +87,9 @@ impl TestCase {
             given_span: None,
             expect: None,
             define: None,
+            define_span: None,
             expect_error: None,
+            whole_file: true,
             problems,
         }
     }
@@ -147,10 +154,13 @@ pub fn read(file: FileId, sources: &mut SourceSet, diags: &mut Diagnostics) -> V
     let root = match yaml::parse(file, &text) {
         Ok(Some(root)) => root,
         Ok(None) => {
-            let d = Diagnostic::new(Code::EmptyFile, "test file is empty")
-                .at(Span::new(file, 0, 0), "no test in this file")
-                .with_help("add `tests:` with a list of tests, or delete the file");
-            return vec![TestCase::unreadable(file, &sources.get(file).name, vec![d])];
+            // A warning, as for an empty definition file: nothing to run.
+            diags.push(
+                Diagnostic::new(Code::EmptyFile, "test file is empty")
+                    .at(Span::new(file, 0, 0), "no test in this file")
+                    .with_help("add `tests:` with a list of tests, or delete the file"),
+            );
+            return Vec::new();
         }
         Err(d) => return vec![TestCase::unreadable(file, &sources.get(file).name, vec![d])],
     };
@@ -209,7 +219,7 @@ pub fn read(file: FileId, sources: &mut SourceSet, diags: &mut Diagnostics) -> V
                     Code::InvalidFixtureValue,
                     format!("cannot read the fixture `{}`", path.value),
                 )
-                .at(path.span, format!("{e:?}"))
+                .at(path.span, crate::source::describe(&e))
                 .with_help(format!(
                     "CSV paths are relative to the test file's directory `{}`",
                     dir.display()
@@ -341,9 +351,16 @@ fn test(
             given.push(Fixture { source, rows });
         }
     }
-    let expect = f
-        .get("expect")
-        .map(|n| Spanned::new(rows(cx, n, "expected rows"), n.span));
+    let expect = f.get("expect").map(|n| {
+        if n.kind == NodeKind::Null {
+            cx.report(
+                Diagnostic::new(Code::InvalidFixtureValue, "`expect` has no rows")
+                    .at(n.span, "nothing written here")
+                    .with_help("write the expected rows, or `expect: []` for a table with no rows"),
+            );
+        }
+        Spanned::new(rows(cx, n, "expected rows"), n.span)
+    });
     let define = f.get("define").map(|n| {
         let mut ast = Ast::default();
         build::file(cx, n, &mut ast);
@@ -388,11 +405,16 @@ fn test(
                 .at(span, "a test either computes a table or expects a check error")
                 .with_help("split it into two tests"),
         ),
-        (Some(_), None) if metrics.is_empty() && f.key_span("metrics").is_none() => cx.missing(
+        (Some(_), None) if f.key_span("metrics").is_none() => cx.missing(
             &f,
             "metrics",
             "a test with `expect`",
             "add `metrics: [name, ...]`: the metrics whose values `expect` gives",
+        ),
+        (Some(_), None) if metrics.is_empty() => cx.report(
+            Diagnostic::new(Code::MissingKey, "`metrics` names no metric")
+                .at(metrics_span, "an empty list")
+                .with_help("name the metrics whose values `expect` gives"),
         ),
         _ => {}
     }
@@ -423,7 +445,9 @@ fn test(
         given_span: f.key_span("given"),
         expect,
         define,
+        define_span: f.get("define").map(|n| n.span),
         expect_error,
+        whole_file: false,
         problems,
     })
 }
@@ -550,15 +574,9 @@ pub fn csv_rows(file: FileId, text: &str, diags: &mut Diagnostics) -> Vec<Row> {
             }
         }
         let start = record.position().map_or(start, |p| p.byte() as usize);
-        // A field's bytes start after the record's start, the fields before it
-        // and one delimiter each (exact for unquoted fields).
-        let spans: Vec<Span> = (0..record.len())
-            .map(|i| {
-                let r = record.range(i).unwrap_or(0..0);
-                let s = (start + r.start + i).min(text.len());
-                let e = (start + r.end + i).min(text.len());
-                Span::new(file, s, e)
-            })
+        let spans: Vec<Span> = field_spans(text, start, record.len())
+            .into_iter()
+            .map(|(s, e)| Span::new(file, s, e))
             .collect();
         let values: Vec<String> = record
             .iter()
@@ -568,8 +586,27 @@ pub fn csv_rows(file: FileId, text: &str, diags: &mut Diagnostics) -> Vec<Row> {
             header = values
                 .iter()
                 .zip(&spans)
-                .map(|(v, s)| Spanned::new(v.trim().to_string(), *s))
+                .map(|(v, s)| Spanned::new(v.trim().trim_start_matches('\u{feff}').to_string(), *s))
                 .collect();
+            for (i, h) in header.iter().enumerate() {
+                if h.value.is_empty() {
+                    diags.push(
+                        Diagnostic::new(Code::InvalidFixtureValue, "a CSV header cell is empty")
+                            .at(h.span, "every column needs a name")
+                            .with_help("name the column after the source's column"),
+                    );
+                } else if let Some(first) = header[..i].iter().find(|x| x.value == h.value) {
+                    diags.push(
+                        Diagnostic::new(
+                            Code::InvalidFixtureValue,
+                            format!("duplicate column `{}`", h.value),
+                        )
+                        .at(h.span, "named again here")
+                        .with_secondary(first.span, "first named here")
+                        .with_help("give each column once"),
+                    );
+                }
+            }
             continue;
         }
         let row_span = match (spans.first(), spans.last()) {
@@ -610,6 +647,45 @@ pub fn csv_rows(file: FileId, text: &str, diags: &mut Diagnostics) -> Vec<Row> {
             span: row_span,
             cells,
         });
+    }
+    if header.is_empty() {
+        diags.push(
+            Diagnostic::new(Code::InvalidFixtureValue, "the CSV fixture is empty")
+                .at(Span::new(file, 0, 0), "no header line")
+                .with_help(
+                    "the first line names the columns; an empty source is `name: []` in the test",
+                ),
+        );
+    }
+    out
+}
+
+/// The byte ranges of the `n` fields of the CSV record starting at `start`,
+/// quotes included, found by scanning the raw text (the parser's own ranges
+/// are of unescaped values).
+fn field_spans(text: &str, start: usize, n: usize) -> Vec<(usize, usize)> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(n);
+    let mut i = start.min(bytes.len());
+    let mut field_start = i;
+    let mut quoted = false;
+    while i < bytes.len() && out.len() < n {
+        match bytes[i] {
+            b'"' => quoted = !quoted,
+            b',' if !quoted => {
+                out.push((field_start, i));
+                field_start = i + 1;
+            }
+            b'\n' | b'\r' if !quoted => break,
+            _ => {}
+        }
+        i += 1;
+    }
+    if out.len() < n {
+        out.push((field_start, i));
+    }
+    while out.len() < n {
+        out.push((i, i));
     }
     out
 }

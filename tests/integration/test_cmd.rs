@@ -418,3 +418,110 @@ fn validate_junit(report: &Path) {
     }
     eprintln!("junit report: {said}");
 }
+
+/// A copy of the example with `files` (relative path, bytes) as its only tests.
+fn project_with(files: &[(&str, &[u8])]) -> tempfile::TempDir {
+    let tmp = example_copy();
+    for e in std::fs::read_dir(tmp.path().join("tests")).unwrap().flatten() {
+        if e.file_name().to_string_lossy().ends_with(".test.yaml") {
+            std::fs::remove_file(e.path()).unwrap();
+        }
+    }
+    for (path, bytes) in files {
+        let p = tmp.path().join(path);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, bytes).unwrap();
+    }
+    tmp
+}
+
+#[test]
+fn key_columns_match_exactly_whatever_the_tolerance() {
+    // Statuses 200 and 201 are within 1% of each other: as keys they still
+    // name different rows, so swapping their counts fails.
+    let tmp = project_with(&[(
+        "tests/k.test.yaml",
+        b"tests:
+  - name: swapped
+    metrics: [requests]
+    from: 2026-03-02
+    to: 2026-03-09
+    group_by: [status]
+    tolerance: 0.01
+    given:
+      events:
+        - { ts: 2026-03-02 10:00, developer_id: a, event: api_call, status: 200 }
+        - { ts: 2026-03-02 11:00, developer_id: a, event: api_call, status: 201 }
+        - { ts: 2026-03-02 12:00, developer_id: a, event: api_call, status: 201 }
+    expect:
+      - { status: 201, requests: 1 }
+      - { status: 200, requests: 2 }
+",
+    )]);
+    let (code, out) = test_in(tmp.path(), &["--color", "never"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("row status=201:\n    requests: expected 1, actual 2"), "{out}");
+}
+
+#[test]
+fn defines_rejections_csv_spans_and_unreadable_files() {
+    let tmp = project_with(&[
+        (
+            "tests/a.test.yaml",
+            b"tests:
+  - name: an_unknown_key_is_rejected
+    define: { metrics: { broken: { source: events, measure: count(*), colour: red } } }
+    expect_error: E0103
+  - name: x_on_payments
+    metrics: [x_rows]
+    define:
+      sources: { x: { path: data/payments.parquet, time: paid_at, entity: developer_id } }
+      metrics: { x_rows: { description: rows, source: x, measure: count(*) } }
+    from: 2026-03-02
+    to: 2026-03-09
+    given: { x: [ { paid_at: 2026-03-02, developer_id: a, amount: 1 } ] }
+    expect: [ { x_rows: 1 } ]
+  - name: x_on_events
+    metrics: [x_rows]
+    define:
+      sources: { x: { path: data/events.parquet, time: ts, entity: developer_id } }
+      metrics: { x_rows: { description: rows, source: x, measure: count(*) } }
+    from: 2026-03-02
+    to: 2026-03-09
+    given: { x: [ { ts: 2026-03-02, developer_id: a, latency_ms: 7 } ] }
+    expect: [ { x_rows: 1 } ]
+  - name: csv_quoted
+    metrics: [requests]
+    from: 2026-03-02
+    to: 2026-03-09
+    given:
+      events: { csv: fx/ev.csv }
+    expect: [ { requests: 1 } ]
+",
+        ),
+        (
+            "tests/fx/ev.csv",
+            b"ts,developer_id,event,status\n2026-03-02 10:00,\"dev \"\"one\"\"\",\"api_call\",abc\n",
+        ),
+        ("tests/bad.test.yaml", b"tests:\n  - name: \xff\xfe\n"),
+        ("tests/empty.test.yaml", b"# nothing yet\n"),
+    ]);
+    let (code, out) = test_in(tmp.path(), &["--color", "never"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("ok    an_unknown_key_is_rejected"), "{out}");
+    assert!(out.contains("ok    x_on_payments"), "{out}");
+    assert!(out.contains("ok    x_on_events"), "{out}");
+    // The cell after a quoted field, at its real column.
+    assert!(out.contains("tests/fx/ev.csv:2:43]"), "{out}");
+    assert!(out.contains("the file is not UTF-8 text"), "{out}");
+    assert!(out.contains("test file is empty"), "{out}");
+    assert!(out.contains("3 passed, 2 failed (2 could not run)"), "{out}");
+    // A file that cannot be read fails the run whatever the filter.
+    let (code, out) = test_in(tmp.path(), &["--filter", "x_on", "--color", "never"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("2 passed, 1 failed (1 could not run), 2 filtered out"), "{out}");
+    // `--output` is the JUnit report's.
+    let (code, out) = test_in(tmp.path(), &["--output", "x.xml"]);
+    assert_eq!(code, 2, "{out}");
+    assert!(!tmp.path().join("x.xml").exists());
+}
