@@ -19,6 +19,7 @@ use datafusion::execution::memory_pool::FairSpillPool;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::physical_plan::ExecutionPlan;
+use datafusion::execution::SessionStateBuilder;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -53,7 +54,13 @@ impl Engine {
         if let Some(limit) = options.memory_limit {
             runtime_env = runtime_env.with_memory_pool(Arc::new(FairSpillPool::new(limit)));
         }
-        let ctx = SessionContext::new_with_config_rt(config, runtime_env.build_arc()?);
+        let state = SessionStateBuilder::new()
+            .with_config(config)
+            .with_runtime_env(runtime_env.build_arc()?)
+            .with_default_features()
+            .with_physical_optimizer_rule(Arc::new(OnePhaseFunnels))
+            .build();
+        let ctx = SessionContext::new_with_state(state);
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(threads)
             .enable_all()
@@ -255,4 +262,76 @@ pub fn data_error(source: Option<&str>, e: DataFusionError) -> Diagnostic {
     Diagnostic::new(Code::DataUnreadable, what).with_help(format!(
         "{e}; check that the source's Parquet files are complete and unchanged since `metricc check` (regenerate or remove a damaged file)"
     ))
+}
+
+/// Runs the funnel aggregate (`metricc_funnel`, behind funnels and
+/// `time_between`) in one phase: rows are hash-partitioned by entity, then
+/// aggregated once. DataFusion's default is a partial aggregate per input
+/// partition, a repartition of its states and a final merge; for a funnel the
+/// partial state is every matching event of an entity, so that phase shrinks
+/// nothing and only copies the events into lists and back.
+#[derive(Debug)]
+struct OnePhaseFunnels;
+
+impl datafusion::physical_optimizer::PhysicalOptimizerRule for OnePhaseFunnels {
+    fn optimize(
+        &self,
+        plan: Arc<dyn ExecutionPlan>,
+        _config: &datafusion::config::ConfigOptions,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        use datafusion::common::tree_node::{Transformed, TransformedResult, TreeNode};
+        use datafusion::physical_plan::aggregates::{AggregateExec, AggregateMode};
+        use datafusion::physical_plan::repartition::RepartitionExec;
+        plan.transform_down(|plan| {
+            let Some(last) = plan.downcast_ref::<AggregateExec>() else {
+                return Ok(Transformed::no(plan));
+            };
+            if *last.mode() != AggregateMode::FinalPartitioned {
+                return Ok(Transformed::no(plan));
+            }
+            let Some(shuffle) = last.input().downcast_ref::<RepartitionExec>() else {
+                return Ok(Transformed::no(plan));
+            };
+            let Some(first) = shuffle.input().downcast_ref::<AggregateExec>() else {
+                return Ok(Transformed::no(plan));
+            };
+            let funnels = !first.aggr_expr().is_empty()
+                && first
+                    .aggr_expr()
+                    .iter()
+                    .all(|a| a.fun().name() == crate::lower::functions::FUNNEL);
+            if *first.mode() != AggregateMode::Partial || !funnels || first.group_expr().is_empty() {
+                return Ok(Transformed::no(plan));
+            }
+            let partitions = shuffle.partitioning().partition_count();
+            let by_entity = RepartitionExec::try_new(
+                Arc::clone(first.input()),
+                datafusion::physical_plan::Partitioning::Hash(
+                    first.group_expr().input_exprs(),
+                    partitions,
+                ),
+            )?;
+            let once = AggregateExec::try_new(
+                AggregateMode::SinglePartitioned,
+                first.group_expr().clone(),
+                first.aggr_expr().to_vec(),
+                first.filter_expr().to_vec(),
+                Arc::new(by_entity),
+                first.input_schema(),
+            )?;
+            if once.schema() != last.schema() {
+                return Ok(Transformed::no(plan));
+            }
+            Ok(Transformed::yes(Arc::new(once) as Arc<dyn ExecutionPlan>))
+        })
+        .data()
+    }
+
+    fn name(&self) -> &str {
+        "metricc_one_phase_funnels"
+    }
+
+    fn schema_check(&self) -> bool {
+        true
+    }
 }
