@@ -258,3 +258,24 @@ fn explain_states_the_rules_and_funnels_have_no_sql() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// The funnel aggregate runs in one phase after a repartition by entity (the
+/// numbers are the other tests' business; this pins the plan shape).
+#[test]
+fn funnel_aggregate_runs_in_one_phase() {
+    let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("metrics");
+    let out = crate::run::metricc(
+        &["explain", "-p", example.to_str().unwrap(), "onboarding", "ttfc_median", "--physical"],
+        &example,
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    let funnel_aggs: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("AggregateExec") && l.contains("metricc_funnel"))
+        .collect();
+    assert!(!funnel_aggs.is_empty(), "{text}");
+    for l in funnel_aggs {
+        assert!(l.contains("mode=Single"), "{l}");
+    }
+}
