@@ -15,11 +15,11 @@ use datafusion::datasource::listing::{
 };
 use datafusion::datasource::provider_as_source;
 use datafusion::error::DataFusionError;
+use datafusion::execution::SessionStateBuilder;
 use datafusion::execution::memory_pool::FairSpillPool;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::physical_plan::ExecutionPlan;
-use datafusion::execution::SessionStateBuilder;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -171,7 +171,8 @@ impl Engine {
         for t in lowered.tables {
             let schema = Arc::new(t.plan.schema().as_arrow().clone());
             let batches = self
-                .collect(t.plan)
+                .once(t.plan)
+                .and_then(|plan| self.collect(plan))
                 .map_err(|e| Failure::Data(data_error(None, e)))?;
             out.push(Computed {
                 metric: t.metric,
@@ -189,6 +190,57 @@ impl Engine {
             let df = self.ctx.execute_logical_plan(plan).await?;
             df.collect().await
         })
+    }
+
+    /// `plan` with every aliased subplan that occurs more than once (a scan
+    /// group read both for its values and for the breakdown values of the
+    /// grid) run once and read from memory at each place. DataFusion runs a
+    /// plan tree as written, so without this such a group scans its source
+    /// twice. Group results are small: one row per bucket and breakdown.
+    pub fn once(&self, plan: LogicalPlan) -> Result<LogicalPlan> {
+        use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
+        let key = |p: &LogicalPlan| format!("{}", p.display_indent_schema());
+        let mut counts: HashMap<String, usize> = HashMap::new();
+        plan.apply(|node| {
+            if matches!(node, LogicalPlan::SubqueryAlias(_)) {
+                *counts.entry(key(node)).or_default() += 1;
+            }
+            Ok(TreeNodeRecursion::Continue)
+        })?;
+        if counts.values().all(|n| *n < 2) {
+            return Ok(plan);
+        }
+        let mut done: HashMap<String, LogicalPlan> = HashMap::new();
+        plan.transform_down(|node| {
+            let LogicalPlan::SubqueryAlias(alias) = &node else {
+                return Ok(Transformed::no(node));
+            };
+            let k = key(&node);
+            if counts.get(&k).is_none_or(|n| *n < 2) {
+                return Ok(Transformed::no(node));
+            }
+            if let Some(p) = done.get(&k) {
+                return Ok(Transformed::new(p.clone(), true, TreeNodeRecursion::Jump));
+            }
+            let name = alias.alias.to_string();
+            let schema = Arc::new(node.schema().as_arrow().clone());
+            let batches = self
+                .collect(node.clone())?
+                .into_iter()
+                .map(|b| RecordBatch::try_new(Arc::clone(&schema), b.columns().to_vec()))
+                .collect::<std::result::Result<Vec<_>, _>>()?;
+            let table = MemTable::try_new(Arc::clone(&schema), vec![batches])?;
+            let scan = datafusion::logical_expr::LogicalPlanBuilder::scan(
+                format!("__once_{name}"),
+                provider_as_source(Arc::new(table)),
+                None,
+            )?
+            .alias(name)?
+            .build()?;
+            done.insert(k, scan.clone());
+            Ok(Transformed::new(scan, true, TreeNodeRecursion::Jump))
+        })
+        .map(|t| t.data)
     }
 
     /// The plan after DataFusion's optimizer.
@@ -300,7 +352,8 @@ impl datafusion::physical_optimizer::PhysicalOptimizerRule for OnePhaseFunnels {
                     .aggr_expr()
                     .iter()
                     .all(|a| a.fun().name() == crate::lower::functions::FUNNEL);
-            if *first.mode() != AggregateMode::Partial || !funnels || first.group_expr().is_empty() {
+            if *first.mode() != AggregateMode::Partial || !funnels || first.group_expr().is_empty()
+            {
                 return Ok(Transformed::no(plan));
             }
             let partitions = shuffle.partitioning().partition_count();

@@ -89,7 +89,7 @@ pub fn load(
                 format!("cannot read `{name}`: {}", crate::source::describe(&e)),
             )
             .at(Span::new(id, 0, 0), "this test file")
-                .with_help("fix or remove the test file");
+            .with_help("fix or remove the test file");
             cases.push((id, TestCase::unreadable(id, &name, vec![d])));
             continue;
         }

@@ -265,11 +265,22 @@ fn explain_states_the_rules_and_funnels_have_no_sql() {
 fn funnel_aggregate_runs_in_one_phase() {
     let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("metrics");
     let out = crate::run::metricc(
-        &["explain", "-p", example.to_str().unwrap(), "onboarding", "ttfc_median", "--physical"],
+        &[
+            "explain",
+            "-p",
+            example.to_str().unwrap(),
+            "onboarding",
+            "ttfc_median",
+            "--physical",
+        ],
         &example,
     );
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let funnel_aggs: Vec<&str> = text
         .lines()
         .filter(|l| l.contains("AggregateExec") && l.contains("metricc_funnel"))

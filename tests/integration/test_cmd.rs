@@ -422,7 +422,10 @@ fn validate_junit(report: &Path) {
 /// A copy of the example with `files` (relative path, bytes) as its only tests.
 fn project_with(files: &[(&str, &[u8])]) -> tempfile::TempDir {
     let tmp = example_copy();
-    for e in std::fs::read_dir(tmp.path().join("tests")).unwrap().flatten() {
+    for e in std::fs::read_dir(tmp.path().join("tests"))
+        .unwrap()
+        .flatten()
+    {
         if e.file_name().to_string_lossy().ends_with(".test.yaml") {
             std::fs::remove_file(e.path()).unwrap();
         }
@@ -460,7 +463,10 @@ fn key_columns_match_exactly_whatever_the_tolerance() {
     )]);
     let (code, out) = test_in(tmp.path(), &["--color", "never"]);
     assert_eq!(code, 1, "{out}");
-    assert!(out.contains("row status=201:\n    requests: expected 1, actual 2"), "{out}");
+    assert!(
+        out.contains("row status=201:\n    requests: expected 1, actual 2"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -515,11 +521,17 @@ fn defines_rejections_csv_spans_and_unreadable_files() {
     assert!(out.contains("tests/fx/ev.csv:2:43]"), "{out}");
     assert!(out.contains("the file is not UTF-8 text"), "{out}");
     assert!(out.contains("test file is empty"), "{out}");
-    assert!(out.contains("3 passed, 2 failed (2 could not run)"), "{out}");
+    assert!(
+        out.contains("3 passed, 2 failed (2 could not run)"),
+        "{out}"
+    );
     // A file that cannot be read fails the run whatever the filter.
     let (code, out) = test_in(tmp.path(), &["--filter", "x_on", "--color", "never"]);
     assert_eq!(code, 1, "{out}");
-    assert!(out.contains("2 passed, 1 failed (1 could not run), 2 filtered out"), "{out}");
+    assert!(
+        out.contains("2 passed, 1 failed (1 could not run), 2 filtered out"),
+        "{out}"
+    );
     // `--output` is the JUnit report's.
     let (code, out) = test_in(tmp.path(), &["--output", "x.xml"]);
     assert_eq!(code, 2, "{out}");
