@@ -293,6 +293,42 @@ impl Group {
             } else {
                 agg::max(time_col.clone())
             };
+            // Counting entities whose first (last) match falls in a bucket
+            // needs only each entity's time of it: one aggregate, no join of
+            // the picks back to the rows.
+            let entities_only = cx.query.group_by.is_empty()
+                && self.key.window.is_none()
+                && self.aggs.iter().all(|a| {
+                    a.row_filter.is_none()
+                        && a.call.filter.is_none()
+                        && is_count_distinct_of(&a.call.aggregate, entity)
+                });
+            if entities_only {
+                let picked = expr::column("__picked");
+                let pred =
+                    time::in_range(picked.clone(), &time_ty, cx.tz, Some(range.from), range.to);
+                let local = time::local_time(picked, &time_ty, cx.tz);
+                let bucket = match cx.query.grain {
+                    Some(g) => time::bucket(g, cx.model.project.week_start, local),
+                    None => time::wall_lit(range.from),
+                };
+                let counts: Vec<Expr> = self
+                    .aggs
+                    .iter()
+                    .map(|a| agg::count(expr::column("__entity")).alias(&a.name))
+                    .collect();
+                return matching()?
+                    .aggregate(
+                        vec![expr::column(entity).alias("__entity")],
+                        vec![pick.alias("__picked")],
+                    )?
+                    // A derived table, so SQL writers nest the two aggregates.
+                    .alias("__picks")?
+                    .filter(pred)?
+                    .aggregate(vec![bucket.alias(BUCKET)], counts)?
+                    .alias(alias)?
+                    .build();
+            }
             let picks = matching()?
                 .aggregate(
                     vec![expr::column(entity).alias("__entity")],
@@ -409,5 +445,18 @@ fn describe_window(w: Window) -> String {
             crate::lower::describe_millis(ms)
         ),
         Window::ToDate(g) => format!(", running total {}-to-date", g.as_str()),
+    }
+}
+
+/// Whether `e` is `count(DISTINCT column)` of the column named `name`.
+fn is_count_distinct_of(e: &Expr, name: &str) -> bool {
+    match e {
+        Expr::AggregateFunction(f) => {
+            f.func.name() == "count"
+                && f.params.distinct
+                && f.params.filter.is_none()
+                && matches!(f.params.args.as_slice(), [Expr::Column(c)] if c.name == name)
+        }
+        _ => false,
     }
 }
