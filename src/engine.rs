@@ -25,6 +25,9 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+/// Rows per batch under a memory limit (see [`Engine::new`]).
+const SPILL_BATCH_ROWS: usize = 512;
+
 /// Resources a run may use.
 #[derive(Debug, Clone, Default)]
 pub struct Options {
@@ -47,12 +50,16 @@ impl Engine {
             .threads
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
             .max(1);
-        let config = SessionConfig::new()
+        let mut config = SessionConfig::new()
             .with_target_partitions(threads)
             .with_information_schema(false);
         let mut runtime_env = RuntimeEnvBuilder::new();
         if let Some(limit) = options.memory_limit {
             runtime_env = runtime_env.with_memory_pool(Arc::new(FairSpillPool::new(limit)));
+            // Spilled aggregate states are written and merged back in batches
+            // of this many groups; a funnel's state is every event of an
+            // entity, so the default 8192 makes batches of hundreds of MB.
+            config = config.with_batch_size(SPILL_BATCH_ROWS);
         }
         let state = SessionStateBuilder::new()
             .with_config(config)
