@@ -332,7 +332,12 @@ def main():
              "Queries: benches/peers.py; run: benches/run.sh.", ""]
     for label in args.sizes.split(","):
         sz = Size(args, label.strip())
-        w = workloads(sz)
+        try:
+            w = workloads(sz)
+        except Failed as e:
+            lines += [f"## {sz.events:,} events ({label})", "", f"metricc failed: {e}", ""]
+            print(f"[{label}] metricc failed: {e}")
+            continue
         times = {(name, e): [] for name, cmds in w.items() for e in cmds}
         peaks = {k: 0.0 for k in times}
         runs = 1 if label == "100M" else args.runs
