@@ -266,7 +266,8 @@ def workloads(sz):
     w[name] = cmd
 
     # The whole example: 50 metrics, the metrics table and three tables.
-    w["whole example project (50 metrics, 4 tables)"] = catalog(sz)
+    if sz.label not in sz.args.skip_whole_example:
+        w["whole example project (50 metrics, 4 tables)"] = catalog(sz)
     return w
 
 
@@ -320,6 +321,7 @@ def main():
     ap.add_argument("--memory-limit", default="2G", help="memory for every engine at 100M")
     ap.add_argument("--results", default=str(ROOT / "benches/results/suite.md"))
     ap.add_argument("--skip-check-scale", action="store_true")
+    ap.add_argument("--skip-whole-example", default="", help="sizes without the whole-example workload, e.g. 100M")
     args = ap.parse_args()
 
     versions = run([args.python, "-c", "import duckdb, chdb; print(duckdb.__version__, chdb.__version__)"]).split()
