@@ -7,13 +7,12 @@ use super::values::{instant_micros, parse_written, wall};
 use crate::diagnostics::{Code, Diagnostic, Diagnostics, suggestion_help};
 use chrono::{DateTime, NaiveDateTime};
 use chrono_tz::Tz;
-use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, BooleanArray, Float64Array, Int64Array, StringArray,
-};
+use datafusion::arrow::array::{Array, ArrayRef, AsArray};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Float64Type, Int64Type, SchemaRef, TimeUnit};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
+use std::sync::Arc;
 
 /// A cell reduced to what comparison needs.
 #[derive(Debug, Clone, PartialEq)]
@@ -78,91 +77,68 @@ fn is_text(ty: &DataType) -> bool {
     }
 }
 
+/// Reads the non-null value at an index of an array.
+type ReadValue = Box<dyn Fn(&ArrayRef, usize) -> Val>;
+
 /// An array's values as [`Val`]s.
 fn vals(a: &ArrayRef) -> datafusion::arrow::error::Result<Vec<Val>> {
     let ty = a.data_type();
-    let n = a.len();
-    let out = if is_number(ty) {
-        let f = cast(a, &DataType::Float64)?;
-        let f: &Float64Array = f.as_primitive::<Float64Type>();
-        (0..n)
-            .map(|i| {
-                if f.is_null(i) {
-                    Val::Null
-                } else {
-                    Val::Num(f.value(i))
-                }
-            })
-            .collect()
+    // Each type: the array read (cast where needed) and its non-null values.
+    let (read, value): (ArrayRef, ReadValue) = if is_number(ty) {
+        (
+            cast(a, &DataType::Float64)?,
+            Box::new(|r, i| Val::Num(r.as_primitive::<Float64Type>().value(i))),
+        )
     } else if is_text(ty) {
-        let s = cast(a, &DataType::Utf8)?;
-        let s: &StringArray = s.as_string::<i32>();
-        (0..n)
-            .map(|i| {
-                if s.is_null(i) {
-                    Val::Null
-                } else {
-                    Val::Text(s.value(i).to_string())
-                }
-            })
-            .collect()
+        (
+            cast(a, &DataType::Utf8)?,
+            Box::new(|r, i| Val::Text(r.as_string::<i32>().value(i).to_string())),
+        )
     } else if matches!(ty, DataType::Boolean) {
-        let b: &BooleanArray = a.as_boolean();
-        (0..n)
-            .map(|i| {
-                if b.is_null(i) {
-                    Val::Null
-                } else {
-                    Val::Bool(b.value(i))
-                }
-            })
-            .collect()
+        (
+            Arc::clone(a),
+            Box::new(|r, i| Val::Bool(r.as_boolean().value(i))),
+        )
     } else if matches!(
         ty,
         DataType::Date32 | DataType::Date64 | DataType::Timestamp(_, None)
     ) {
         let t = cast(a, &DataType::Timestamp(TimeUnit::Microsecond, None))?;
-        let t = cast(&t, &DataType::Int64)?;
-        let t: &Int64Array = t.as_primitive::<Int64Type>();
-        (0..n)
-            .map(|i| {
-                if t.is_null(i) {
-                    Val::Null
-                } else {
-                    DateTime::from_timestamp_micros(t.value(i))
-                        .map_or(Val::Null, |d| Val::Wall(d.naive_utc()))
-                }
-            })
-            .collect()
+        (
+            cast(&t, &DataType::Int64)?,
+            Box::new(|r, i| {
+                DateTime::from_timestamp_micros(r.as_primitive::<Int64Type>().value(i))
+                    .map_or(Val::Null, |d| Val::Wall(d.naive_utc()))
+            }),
+        )
     } else if let DataType::Timestamp(_, Some(z)) = ty {
         let t = cast(
             a,
             &DataType::Timestamp(TimeUnit::Microsecond, Some(z.clone())),
         )?;
-        let t = cast(&t, &DataType::Int64)?;
-        let t: &Int64Array = t.as_primitive::<Int64Type>();
-        (0..n)
-            .map(|i| {
-                if t.is_null(i) {
-                    Val::Null
-                } else {
-                    Val::Instant(t.value(i))
-                }
-            })
-            .collect()
+        (
+            cast(&t, &DataType::Int64)?,
+            Box::new(|r, i| Val::Instant(r.as_primitive::<Int64Type>().value(i))),
+        )
     } else {
-        let fmt = ArrayFormatter::try_new(a.as_ref(), &FormatOptions::default())?;
-        (0..n)
-            .map(|i| {
-                if a.is_null(i) {
-                    Val::Null
-                } else {
-                    Val::Text(fmt.value(i).to_string())
-                }
-            })
-            .collect()
+        let shown: Vec<String> = {
+            let fmt = ArrayFormatter::try_new(a.as_ref(), &FormatOptions::default())?;
+            (0..a.len()).map(|i| fmt.value(i).to_string()).collect()
+        };
+        (
+            Arc::clone(a),
+            Box::new(move |_, i| Val::Text(shown[i].clone())),
+        )
     };
-    Ok(out)
+    Ok((0..read.len())
+        .map(|i| {
+            if read.is_null(i) {
+                Val::Null
+            } else {
+                value(&read, i)
+            }
+        })
+        .collect())
 }
 
 /// A written expected value in the terms of a column of type `ty`.
