@@ -76,11 +76,7 @@ impl Engine {
     }
 
     /// A table over the Parquet files of each source `query` reads.
-    pub fn tables(
-        &self,
-        model: &Model,
-        query: &Query,
-    ) -> Result<HashMap<String, Table>, (String, datafusion::error::DataFusionError)> {
+    pub fn tables(&self, model: &Model, query: &Query) -> Result<HashMap<String, Table>, Failure> {
         let mut out = HashMap::new();
         let read = |s: &&Source| {
             query
@@ -93,7 +89,7 @@ impl Engine {
             let t = self
                 .runtime
                 .block_on(self.table(s))
-                .map_err(|e| (s.name.clone(), e))?;
+                .map_err(|e| Failure::Data(data_error(Some(&s.name), e)))?;
             out.insert(s.name.clone(), t);
         }
         Ok(out)
@@ -151,17 +147,13 @@ impl Engine {
 
     /// Reads the sources' table metadata and plans `query`.
     pub fn plan(&self, model: &Model, query: &Query) -> Result<Lowered, Failure> {
-        let tables = self
-            .tables(model, query)
-            .map_err(|(s, e)| Failure::Data(data_error(Some(&s), e)))?;
+        let tables = self.tables(model, query)?;
         crate::lower::lower(model, query, &tables).map_err(|e| Failure::Internal(e.to_string()))
     }
 
     /// Plans and runs `query`: every result table's schema and batches.
     pub fn compute(&self, model: &Model, query: &Query) -> Result<Vec<Computed>, Failure> {
-        let tables = self
-            .tables(model, query)
-            .map_err(|(s, e)| Failure::Data(data_error(Some(&s), e)))?;
+        let tables = self.tables(model, query)?;
         self.compute_on(model, query, &tables)
     }
 
