@@ -16,7 +16,7 @@ use datafusion::datasource::listing::{
 use datafusion::datasource::provider_as_source;
 use datafusion::error::DataFusionError;
 use datafusion::execution::SessionStateBuilder;
-use datafusion::execution::memory_pool::FairSpillPool;
+use datafusion::execution::memory_pool::{FairSpillPool, TrackConsumersPool};
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::physical_plan::ExecutionPlan;
@@ -36,12 +36,20 @@ pub struct Options {
     /// Memory for operators in bytes; operators that can spill to disk do so
     /// beyond it, the others fail with a resources error.
     pub memory_limit: Option<usize>,
+    /// Bytes each exact percentile's accumulator may hold before it sorts
+    /// its values into runs and writes runs to temporary files. Defaults to
+    /// a sixteenth of `memory_limit`; unbounded without a limit.
+    pub percentile_budget: Option<usize>,
 }
 
 /// A DataFusion session and the runtime that drives it.
 pub struct Engine {
     ctx: SessionContext,
     runtime: tokio::runtime::Runtime,
+    /// The exact percentile with a memory budget, when there is one.
+    percentile: Option<Arc<datafusion::logical_expr::AggregateUDF>>,
+    /// Whether operators share a memory limit.
+    limited: bool,
 }
 
 impl Engine {
@@ -53,9 +61,17 @@ impl Engine {
         let mut config = SessionConfig::new()
             .with_target_partitions(threads)
             .with_information_schema(false);
+        let percentile_budget = options
+            .percentile_budget
+            .or(options.memory_limit.map(|limit| limit / 16));
         let mut runtime_env = RuntimeEnvBuilder::new();
         if let Some(limit) = options.memory_limit {
-            runtime_env = runtime_env.with_memory_pool(Arc::new(FairSpillPool::new(limit)));
+            // The error on exhaustion names the largest consumers.
+            let pool = TrackConsumersPool::new(
+                FairSpillPool::new(limit),
+                std::num::NonZeroUsize::new(3).unwrap(),
+            );
+            runtime_env = runtime_env.with_memory_pool(Arc::new(pool));
             // Spilled aggregate states are written and merged back in batches
             // of this many groups; a funnel's state is every event of an
             // entity, so the default 8192 makes batches of hundreds of MB.
@@ -65,14 +81,22 @@ impl Engine {
             .with_config(config)
             .with_runtime_env(runtime_env.build_arc()?)
             .with_default_features()
-            .with_physical_optimizer_rule(Arc::new(OnePhaseFunnels))
+            .with_physical_optimizer_rule(Arc::new(OnePhase {
+                percentiles: percentile_budget.is_some(),
+            }))
             .build();
         let ctx = SessionContext::new_with_state(state);
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(threads)
             .enable_all()
             .build()?;
-        Ok(Engine { ctx, runtime })
+        let percentile = percentile_budget.map(crate::lower::functions::bounded_percentile);
+        Ok(Engine {
+            ctx,
+            runtime,
+            percentile,
+            limited: options.memory_limit.is_some(),
+        })
     }
 
     /// A table over the Parquet files of each source `query` reads.
@@ -169,10 +193,13 @@ impl Engine {
         let mut out = Vec::new();
         for t in lowered.tables {
             let schema = Arc::new(t.plan.schema().as_arrow().clone());
-            let batches = self
-                .once(t.plan)
-                .and_then(|plan| self.collect(plan))
-                .map_err(|e| Failure::Data(data_error(None, e)))?;
+            let batches = if self.limited {
+                self.one_at_a_time(t.plan)
+            } else {
+                self.once(t.plan)
+            }
+            .and_then(|plan| self.collect(plan))
+            .map_err(|e| Failure::Data(data_error(None, e)))?;
             out.push(Computed {
                 metric: t.metric,
                 title: t.title,
@@ -185,6 +212,7 @@ impl Engine {
 
     /// Runs a plan to completion.
     pub fn collect(&self, plan: LogicalPlan) -> Result<Vec<RecordBatch>> {
+        let plan = self.bounded(plan)?;
         self.runtime.block_on(async {
             let df = self.ctx.execute_logical_plan(plan).await?;
             df.collect().await
@@ -221,25 +249,68 @@ impl Engine {
             if let Some(p) = done.get(&k) {
                 return Ok(Transformed::new(p.clone(), true, TreeNodeRecursion::Jump));
             }
-            let name = alias.alias.to_string();
-            let schema = Arc::new(node.schema().as_arrow().clone());
-            let batches = self
-                .collect(node.clone())?
-                .into_iter()
-                .map(|b| RecordBatch::try_new(Arc::clone(&schema), b.columns().to_vec()))
-                .collect::<std::result::Result<Vec<_>, _>>()?;
-            let table = MemTable::try_new(Arc::clone(&schema), vec![batches])?;
-            let scan = datafusion::logical_expr::LogicalPlanBuilder::scan(
-                format!("__once_{name}"),
-                provider_as_source(Arc::new(table)),
-                None,
-            )?
-            .alias(name)?
-            .build()?;
+            let scan = self.in_memory(&node, &alias.alias.to_string())?;
             done.insert(k, scan.clone());
             Ok(Transformed::new(scan, true, TreeNodeRecursion::Jump))
         })
         .map(|t| t.data)
+    }
+
+    /// `plan` with every aliased subplan that aggregates (a scan group, a
+    /// funnel's or a retention's counts) run on its own, innermost first,
+    /// and read from memory where it was; repeated ones run once. For runs
+    /// under a memory limit: DataFusion's fair pool splits the limit among
+    /// every spillable operator of the running plan, idle ones included, so
+    /// a plan of many groups leaves each a small share (an exact
+    /// `count_distinct` over one bucket cannot spill), where one group at a
+    /// time gets the whole limit.
+    pub fn one_at_a_time(&self, plan: LogicalPlan) -> Result<LogicalPlan> {
+        use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
+        let key = |p: &LogicalPlan| format!("{}", p.display_indent_schema());
+        let mut done: HashMap<String, LogicalPlan> = HashMap::new();
+        plan.transform_up(|node| {
+            let LogicalPlan::SubqueryAlias(alias) = &node else {
+                return Ok(Transformed::no(node));
+            };
+            let mut aggregates = false;
+            node.apply(|n| {
+                aggregates |= matches!(n, LogicalPlan::Aggregate(_));
+                Ok(if aggregates {
+                    TreeNodeRecursion::Stop
+                } else {
+                    TreeNodeRecursion::Continue
+                })
+            })?;
+            if !aggregates {
+                return Ok(Transformed::no(node));
+            }
+            let k = key(&node);
+            if let Some(p) = done.get(&k) {
+                return Ok(Transformed::yes(p.clone()));
+            }
+            let scan = self.in_memory(&node, &alias.alias.to_string())?;
+            done.insert(k, scan.clone());
+            Ok(Transformed::yes(scan))
+        })
+        .map(|t| t.data)
+    }
+
+    /// Runs `node` and gives a scan of its result, aliased `name`.
+    fn in_memory(&self, node: &LogicalPlan, name: &str) -> Result<LogicalPlan> {
+        let schema = Arc::new(node.schema().as_arrow().clone());
+        let batches = self
+            .collect(node.clone())?
+            .into_iter()
+            .map(|b| RecordBatch::try_new(Arc::clone(&schema), b.columns().to_vec()))
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        let table = MemTable::try_new(Arc::clone(&schema), vec![batches])?;
+        datafusion::logical_expr::LogicalPlanBuilder::scan(
+            format!("__once_{name}"),
+            provider_as_source(Arc::new(table)),
+            None,
+        )?
+        .alias(name)?
+        .build()
     }
 
     /// The plan after DataFusion's optimizer.
@@ -249,8 +320,33 @@ impl Engine {
 
     /// The physical plan DataFusion would execute.
     pub fn physical(&self, plan: &LogicalPlan) -> Result<Arc<dyn ExecutionPlan>> {
+        let plan = self.bounded(plan.clone())?;
         self.runtime
-            .block_on(async { self.ctx.state().create_physical_plan(plan).await })
+            .block_on(async { self.ctx.state().create_physical_plan(&plan).await })
+    }
+
+    /// `plan` with its exact percentiles held within the engine's budget.
+    fn bounded(&self, plan: LogicalPlan) -> Result<LogicalPlan> {
+        use datafusion::common::tree_node::{Transformed, TreeNode};
+        let Some(udaf) = &self.percentile else {
+            return Ok(plan);
+        };
+        plan.transform_up_with_subqueries(|node| {
+            node.map_expressions(|e| {
+                e.transform_up(|e| match e {
+                    datafusion::logical_expr::Expr::AggregateFunction(mut f)
+                        if f.func.name() == crate::lower::functions::PERCENTILE =>
+                    {
+                        f.func = Arc::clone(udaf);
+                        Ok(Transformed::yes(
+                            datafusion::logical_expr::Expr::AggregateFunction(f),
+                        ))
+                    }
+                    e => Ok(Transformed::no(e)),
+                })
+            })
+        })
+        .map(|t| t.data)
     }
 }
 
@@ -315,16 +411,33 @@ pub fn data_error(source: Option<&str>, e: DataFusionError) -> Diagnostic {
     ))
 }
 
-/// Runs the funnel aggregate (`metricc_funnel`, behind funnels and
-/// `time_between`) in one phase: rows are hash-partitioned by entity, then
-/// aggregated once. DataFusion's default is a partial aggregate per input
-/// partition, a repartition of its states and a final merge; for a funnel the
-/// partial state is every matching event of an entity, so that phase shrinks
-/// nothing and only copies the events into lists and back.
+/// Runs some aggregates in one phase instead of DataFusion's partial
+/// aggregate per input partition, exchange of states and final merge:
+///
+/// - the funnel aggregate (`metricc_funnel`, behind funnels and
+///   `time_between`): rows are hash-partitioned by entity, then aggregated
+///   once. A funnel's partial state is every matching event of an entity, so
+///   the partial phase shrinks nothing and only copies events into lists and
+///   back.
+/// - with `percentiles` (a run with a percentile budget), every aggregate
+///   holding an exact percentile: a partial state carries all of its values,
+///   runs written to disk included, into memory at once.
 #[derive(Debug)]
-struct OnePhaseFunnels;
+struct OnePhase {
+    percentiles: bool,
+}
 
-impl datafusion::physical_optimizer::PhysicalOptimizerRule for OnePhaseFunnels {
+impl OnePhase {
+    fn applies(&self, partial: &datafusion::physical_plan::aggregates::AggregateExec) -> bool {
+        use crate::lower::functions::{FUNNEL, PERCENTILE};
+        let aggs = partial.aggr_expr();
+        let funnels = !aggs.is_empty() && aggs.iter().all(|a| a.fun().name() == FUNNEL);
+        let percentiles = self.percentiles && aggs.iter().any(|a| a.fun().name() == PERCENTILE);
+        funnels || percentiles
+    }
+}
+
+impl datafusion::physical_optimizer::PhysicalOptimizerRule for OnePhase {
     fn optimize(
         &self,
         plan: Arc<dyn ExecutionPlan>,
@@ -332,43 +445,59 @@ impl datafusion::physical_optimizer::PhysicalOptimizerRule for OnePhaseFunnels {
     ) -> Result<Arc<dyn ExecutionPlan>> {
         use datafusion::common::tree_node::{Transformed, TransformedResult, TreeNode};
         use datafusion::physical_plan::aggregates::{AggregateExec, AggregateMode};
+        use datafusion::physical_plan::coalesce_partitions::CoalescePartitionsExec;
         use datafusion::physical_plan::repartition::RepartitionExec;
         plan.transform_down(|plan| {
             let Some(last) = plan.downcast_ref::<AggregateExec>() else {
                 return Ok(Transformed::no(plan));
             };
-            if *last.mode() != AggregateMode::FinalPartitioned {
-                return Ok(Transformed::no(plan));
-            }
-            let Some(shuffle) = last.input().downcast_ref::<RepartitionExec>() else {
+            let grouped = match last.mode() {
+                AggregateMode::FinalPartitioned => true,
+                AggregateMode::Final => false,
+                _ => return Ok(Transformed::no(plan)),
+            };
+            let exchange = last.input();
+            let first = if grouped {
+                exchange
+                    .downcast_ref::<RepartitionExec>()
+                    .map(|r| r.input())
+            } else {
+                exchange
+                    .downcast_ref::<CoalescePartitionsExec>()
+                    .map(|c| c.input())
+            };
+            let Some(first) = first.and_then(|f| f.downcast_ref::<AggregateExec>()) else {
                 return Ok(Transformed::no(plan));
             };
-            let Some(first) = shuffle.input().downcast_ref::<AggregateExec>() else {
-                return Ok(Transformed::no(plan));
-            };
-            let funnels = !first.aggr_expr().is_empty()
-                && first
-                    .aggr_expr()
-                    .iter()
-                    .all(|a| a.fun().name() == crate::lower::functions::FUNNEL);
-            if *first.mode() != AggregateMode::Partial || !funnels || first.group_expr().is_empty()
+            if *first.mode() != AggregateMode::Partial
+                || !self.applies(first)
+                || (grouped && first.group_expr().is_empty())
             {
                 return Ok(Transformed::no(plan));
             }
-            let partitions = shuffle.partitioning().partition_count();
-            let by_entity = RepartitionExec::try_new(
-                Arc::clone(first.input()),
-                datafusion::physical_plan::Partitioning::Hash(
-                    first.group_expr().input_exprs(),
-                    partitions,
-                ),
-            )?;
+            let (mode, input): (_, Arc<dyn ExecutionPlan>) = if grouped {
+                let partitions = exchange
+                    .properties()
+                    .output_partitioning()
+                    .partition_count();
+                let by_group = RepartitionExec::try_new(
+                    Arc::clone(first.input()),
+                    datafusion::physical_plan::Partitioning::Hash(
+                        first.group_expr().input_exprs(),
+                        partitions,
+                    ),
+                )?;
+                (AggregateMode::SinglePartitioned, Arc::new(by_group))
+            } else {
+                let all = CoalescePartitionsExec::new(Arc::clone(first.input()));
+                (AggregateMode::Single, Arc::new(all))
+            };
             let once = AggregateExec::try_new(
-                AggregateMode::SinglePartitioned,
+                mode,
                 first.group_expr().clone(),
                 first.aggr_expr().to_vec(),
                 first.filter_expr().to_vec(),
-                Arc::new(by_entity),
+                input,
                 first.input_schema(),
             )?;
             if once.schema() != last.schema() {
@@ -380,7 +509,7 @@ impl datafusion::physical_optimizer::PhysicalOptimizerRule for OnePhaseFunnels {
     }
 
     fn name(&self) -> &str {
-        "metricc_one_phase_funnels"
+        "metricc_one_phase"
     }
 
     fn schema_check(&self) -> bool {

@@ -31,6 +31,12 @@ pub struct Args {
     /// SQL dialect for `--sql`.
     #[arg(long, value_enum, default_value_t = Dialect::Duckdb)]
     pub dialect: Dialect,
+    /// Plan as `run --memory-limit` would (the physical plan differs).
+    #[arg(long, value_parser = super::run::parse_bytes)]
+    pub memory_limit: Option<usize>,
+    /// Plan for this many threads, as `run --threads` would.
+    #[arg(long)]
+    pub threads: Option<usize>,
 }
 
 pub fn explain(args: &Args) -> ExitStatus {
@@ -39,7 +45,11 @@ pub fn explain(args: &Args) -> ExitStatus {
         Err(status) => return status,
     };
     let color = args.query.color;
-    let engine = match Engine::new(&engine::Options::default()) {
+    let engine = match Engine::new(&engine::Options {
+        threads: args.threads,
+        memory_limit: args.memory_limit,
+        ..Default::default()
+    }) {
         Ok(e) => e,
         Err(e) => return p.report(color, data_error(None, e)),
     };

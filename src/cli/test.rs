@@ -115,6 +115,8 @@ pub fn test(args: &Args) -> ExitStatus {
     let engine = match Engine::new(&engine::Options {
         threads: args.threads,
         memory_limit: None,
+
+        ..Default::default()
     }) {
         Ok(e) => e,
         Err(e) => {

@@ -10,6 +10,7 @@ mod example;
 mod fixtures;
 mod funnel_engine;
 mod parser;
+mod percentile;
 mod robustness;
 mod run;
 mod run_activity;

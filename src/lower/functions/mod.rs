@@ -7,5 +7,5 @@ pub mod sweep;
 mod tracking;
 
 pub use funnel::{FUNNEL, funnel};
-pub use percentile::{PERCENTILE, percentile};
+pub use percentile::{PERCENTILE, bounded_percentile, percentile};
 pub use tracking::{ACTIVE, RETENTION, RUNNING, RunningSpec, active, retention, running};

@@ -3,14 +3,29 @@
 //! its two neighbours (the definition of SQL's `percentile_cont` and DuckDB's
 //! `quantile_cont`). DataFusion 55's `percentile_cont` truncates the
 //! interpolation weight to six decimals, which is why metricc has its own.
+//!
+//! An exact percentile needs every value. Without a budget an accumulator
+//! keeps them in one vector and selects the answer at the end. With a budget
+//! (a run under `--memory-limit`), each time the unsorted values fill half of
+//! it they are sorted into a run of distinct values with their counts; runs
+//! are merged as they come, so values that repeat (latencies in tenths of a
+//! millisecond, amounts in cents) take the room of their distinct values.
+//! When the runs still fill the other half, they are merged into one and
+//! written to a temporary file. The answer is then found by walking all runs,
+//! in memory and on disk, in order. It is the same exact answer either way.
 
-use datafusion::arrow::array::{Array, ArrayRef, AsArray, Float64Array, ListArray};
-use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Float64Type};
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, Float64Array, ListArray, UInt64Array};
+use datafusion::arrow::buffer::OffsetBuffer;
+use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Float64Type, UInt64Type};
 use datafusion::common::{Result, ScalarValue};
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
 use datafusion::logical_expr::{
     Accumulator, AggregateUDF, AggregateUDFImpl, Expr, Signature, Volatility,
 };
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::fs::File;
+use std::io::{BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 use std::sync::{Arc, LazyLock};
 
 /// The function's name in plans.
@@ -19,22 +34,30 @@ pub const PERCENTILE: &str = "metricc_percentile";
 /// `percentile(x, p)` as an aggregate expression.
 pub fn percentile(x: Expr, p: Expr) -> Expr {
     static UDAF: LazyLock<Arc<AggregateUDF>> =
-        LazyLock::new(|| Arc::new(AggregateUDF::from(ExactPercentile::default())));
+        LazyLock::new(|| Arc::new(AggregateUDF::from(ExactPercentile::new(None))));
     UDAF.call(vec![x, p])
+}
+
+/// The same function, each of whose accumulators holds at most about
+/// `budget` bytes and writes sorted runs to temporary files beyond it.
+pub fn bounded_percentile(budget: usize) -> Arc<AggregateUDF> {
+    Arc::new(AggregateUDF::from(ExactPercentile::new(Some(budget))))
 }
 
 #[derive(Debug, PartialEq, Eq, Hash)]
 struct ExactPercentile {
     signature: Signature,
+    budget: Option<usize>,
 }
 
-impl Default for ExactPercentile {
-    fn default() -> Self {
+impl ExactPercentile {
+    fn new(budget: Option<usize>) -> Self {
         ExactPercentile {
             signature: Signature::exact(
                 vec![DataType::Float64, DataType::Float64],
                 Volatility::Immutable,
             ),
+            budget,
         }
     }
 }
@@ -50,7 +73,7 @@ impl AggregateUDFImpl for ExactPercentile {
         Ok(DataType::Float64)
     }
     fn accumulator(&self, _: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
-        Ok(Box::new(Values::default()))
+        Ok(Box::new(Values::new(self.budget)))
     }
     fn state_fields(&self, _: StateFieldsArgs) -> Result<Vec<FieldRef>> {
         Ok(vec![
@@ -59,26 +82,218 @@ impl AggregateUDFImpl for ExactPercentile {
                 Field::new_list_field(DataType::Float64, true),
                 true,
             )),
+            // Null: each value once; else the count of each (distinct,
+            // ascending) value.
+            Arc::new(Field::new_list(
+                "counts",
+                Field::new_list_field(DataType::UInt64, true),
+                true,
+            )),
             Arc::new(Field::new("fraction", DataType::Float64, true)),
         ])
     }
 }
 
-/// Every non-null value seen, and the fraction (a constant argument).
+/// A key for each f64 whose unsigned order is `f64::total_cmp`'s order.
+fn key(x: f64) -> u64 {
+    let b = x.to_bits();
+    if b >> 63 == 1 { !b } else { b | 1 << 63 }
+}
+
+/// The f64 of a [`key`].
+fn unkey(k: u64) -> f64 {
+    f64::from_bits(if k >> 63 == 1 { k & !(1 << 63) } else { !k })
+}
+
+/// Distinct values (as keys, ascending) and how often each occurs.
+#[derive(Debug, Default, Clone, PartialEq)]
+struct Run {
+    keys: Vec<u64>,
+    counts: Vec<u64>,
+}
+
+impl Run {
+    fn from_sorted(keys: &[u64]) -> Run {
+        let mut run = Run::default();
+        for &k in keys {
+            match run.keys.last() {
+                Some(&last) if last == k => *run.counts.last_mut().unwrap() += 1,
+                _ => {
+                    run.keys.push(k);
+                    run.counts.push(1);
+                }
+            }
+        }
+        run
+    }
+
+    /// A run of `(key, count)` pairs in any order, equal keys added up.
+    fn from_pairs(mut pairs: Vec<(u64, u64)>) -> Run {
+        if !pairs.windows(2).all(|w| w[0].0 < w[1].0) {
+            pairs.sort_unstable_by_key(|p| p.0);
+        }
+        let mut run = Run::default();
+        for (k, c) in pairs {
+            match run.keys.last() {
+                Some(&last) if last == k => *run.counts.last_mut().unwrap() += c,
+                _ => {
+                    run.keys.push(k);
+                    run.counts.push(c);
+                }
+            }
+        }
+        run
+    }
+
+    fn merge(a: &Run, b: &Run) -> Run {
+        let mut out = Run {
+            keys: Vec::with_capacity(a.keys.len() + b.keys.len()),
+            counts: Vec::with_capacity(a.keys.len() + b.keys.len()),
+        };
+        let (mut i, mut j) = (0, 0);
+        while i < a.keys.len() || j < b.keys.len() {
+            let take_a = j == b.keys.len() || (i < a.keys.len() && a.keys[i] <= b.keys[j]);
+            let (k, c) = if take_a {
+                i += 1;
+                (a.keys[i - 1], a.counts[i - 1])
+            } else {
+                j += 1;
+                (b.keys[j - 1], b.counts[j - 1])
+            };
+            match out.keys.last() {
+                Some(&last) if last == k => *out.counts.last_mut().unwrap() += c,
+                _ => {
+                    out.keys.push(k);
+                    out.counts.push(c);
+                }
+            }
+        }
+        out
+    }
+
+    fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    fn bytes(&self) -> usize {
+        (self.keys.capacity() + self.counts.capacity()) * std::mem::size_of::<u64>()
+    }
+
+    fn total(&self) -> u64 {
+        self.counts.iter().sum()
+    }
+}
+
+/// A run written to a temporary file as little-endian `(key, count)` pairs.
+#[derive(Debug)]
+struct Spilled {
+    file: File,
+    entries: usize,
+    total: u64,
+}
+
+impl Spilled {
+    fn write(run: &Run) -> Result<Spilled> {
+        let file = tempfile::tempfile()?;
+        let mut out = BufWriter::with_capacity(1 << 16, &file);
+        for (k, c) in run.keys.iter().zip(&run.counts) {
+            out.write_all(&k.to_le_bytes())?;
+            out.write_all(&c.to_le_bytes())?;
+        }
+        out.flush()?;
+        drop(out);
+        Ok(Spilled {
+            file,
+            entries: run.len(),
+            total: run.total(),
+        })
+    }
+
+    fn reader(&self) -> Result<SpillReader<'_>> {
+        (&self.file).seek(SeekFrom::Start(0))?;
+        Ok(SpillReader {
+            input: BufReader::with_capacity(1 << 16, &self.file),
+            left: self.entries,
+        })
+    }
+}
+
+struct SpillReader<'a> {
+    input: BufReader<&'a File>,
+    left: usize,
+}
+
+impl SpillReader<'_> {
+    fn next(&mut self) -> Result<Option<(u64, u64)>> {
+        if self.left == 0 {
+            return Ok(None);
+        }
+        self.left -= 1;
+        let mut pair = [0u8; 16];
+        self.input.read_exact(&mut pair)?;
+        let (k, c) = pair.split_at(8);
+        Ok(Some((
+            u64::from_le_bytes(k.try_into().unwrap()),
+            u64::from_le_bytes(c.try_into().unwrap()),
+        )))
+    }
+}
+
+/// One sorted run being walked: in memory or on disk.
+enum Cursor<'a> {
+    Memory(&'a Run, usize),
+    Disk(SpillReader<'a>),
+}
+
+impl Cursor<'_> {
+    fn next(&mut self) -> Result<Option<(u64, u64)>> {
+        match self {
+            Cursor::Memory(run, at) => {
+                let next = run.keys.get(*at).map(|k| (*k, run.counts[*at]));
+                *at += 1;
+                Ok(next)
+            }
+            Cursor::Disk(reader) => reader.next(),
+        }
+    }
+}
+
+/// Every non-null value seen (see the module's documentation for how they
+/// are held), and the fraction (a constant argument).
 #[derive(Debug, Default)]
 struct Values {
-    values: Vec<f64>,
+    /// Values not sorted yet.
+    raw: Vec<f64>,
+    /// Sorted runs in memory, each at most half the size of the one before.
+    runs: Vec<Run>,
+    /// Sorted runs in temporary files.
+    spilled: Vec<Spilled>,
     fraction: Option<f64>,
+    /// Bytes the values may take in memory; unbounded when `None`.
+    budget: Option<usize>,
 }
 
 impl Values {
+    fn new(budget: Option<usize>) -> Self {
+        Values {
+            budget,
+            ..Values::default()
+        }
+    }
+
     /// Room for `more` values, growing by half at a time, not doubling: an
     /// exact percentile over 50M values holds 400 MB, and a doubling would
     /// ask a memory pool for 400 MB more at once.
     fn grow(&mut self, more: usize) {
-        let free = self.values.capacity() - self.values.len();
+        let free = self.raw.capacity() - self.raw.len();
         if free < more {
-            self.values.reserve_exact(more.max(self.values.len() / 2));
+            let mut room = more.max(self.raw.len() / 2);
+            if let Some(budget) = self.budget {
+                // Not past the point where the values are sorted into a run.
+                let half = budget / 2 / std::mem::size_of::<f64>();
+                room = more.max(room.min(half.saturating_sub(self.raw.len())));
+            }
+            self.raw.reserve_exact(room);
         }
     }
 
@@ -88,57 +303,209 @@ impl Values {
             self.fraction = p.iter().flatten().next();
         }
     }
+
+    /// Sorts the unsorted values into a run once they fill half the budget.
+    fn settle(&mut self) -> Result<()> {
+        if let Some(budget) = self.budget {
+            if self.raw.len() * std::mem::size_of::<f64>() >= budget / 2 {
+                self.sort_raw()?;
+            }
+        }
+        Ok(())
+    }
+
+    fn sort_raw(&mut self) -> Result<()> {
+        if self.raw.is_empty() {
+            return Ok(());
+        }
+        let mut keys: Vec<u64> = std::mem::take(&mut self.raw).into_iter().map(key).collect();
+        keys.sort_unstable();
+        let run = Run::from_sorted(&keys);
+        drop(keys);
+        self.push_run(run)
+    }
+
+    /// Adds a sorted run, merging runs of similar size (so each value is
+    /// merged a logarithmic number of times), and writes the runs to a file
+    /// when they fill half the budget.
+    fn push_run(&mut self, run: Run) -> Result<()> {
+        self.runs.push(run);
+        while let [.., a, b] = &self.runs[..] {
+            if b.len() * 2 < a.len() {
+                break;
+            }
+            let merged = Run::merge(a, b);
+            self.runs.truncate(self.runs.len() - 2);
+            self.runs.push(merged);
+        }
+        if let Some(budget) = self.budget {
+            let held: usize = self.runs.iter().map(Run::bytes).sum();
+            if held > budget / 2 {
+                let all = self.merged_runs();
+                self.spilled.push(Spilled::write(&all)?);
+            }
+        }
+        Ok(())
+    }
+
+    /// The in-memory runs merged into one (and removed).
+    fn merged_runs(&mut self) -> Run {
+        let mut runs = std::mem::take(&mut self.runs);
+        let mut all = runs.pop().unwrap_or_default();
+        while let Some(r) = runs.pop() {
+            all = Run::merge(&r, &all);
+        }
+        all
+    }
+
+    fn sorted(&self) -> bool {
+        !self.runs.is_empty() || !self.spilled.is_empty()
+    }
+
+    /// The interpolated percentile over all runs, walked in order.
+    fn select(&self) -> Result<Option<f64>> {
+        let Some(p) = self.fraction else {
+            return Ok(None);
+        };
+        let n: u64 = self.runs.iter().map(Run::total).sum::<u64>()
+            + self.spilled.iter().map(|s| s.total).sum::<u64>();
+        if n == 0 {
+            return Ok(None);
+        }
+        let position = p.clamp(0.0, 1.0) * (n - 1) as f64;
+        let (lo, hi) = (position.floor() as u64, position.ceil() as u64);
+        let mut cursors: Vec<Cursor> = self.runs.iter().map(|r| Cursor::Memory(r, 0)).collect();
+        for s in &self.spilled {
+            cursors.push(Cursor::Disk(s.reader()?));
+        }
+        let mut heap = BinaryHeap::new();
+        for (i, c) in cursors.iter_mut().enumerate() {
+            if let Some((k, count)) = c.next()? {
+                heap.push(Reverse((k, count, i)));
+            }
+        }
+        // Values before the current entry, and the value at rank `lo`.
+        let mut before = 0u64;
+        let mut low: Option<f64> = None;
+        while let Some(Reverse((k, count, i))) = heap.pop() {
+            if let Some(low) = low {
+                // Rank `lo` was the last of the entry before: this is `hi`.
+                return Ok(Some(interpolate(low, unkey(k), position - lo as f64)));
+            }
+            if before + count > lo {
+                if before + count > hi {
+                    return Ok(Some(unkey(k)));
+                }
+                low = Some(unkey(k));
+            }
+            before += count;
+            if let Some((k, count)) = cursors[i].next()? {
+                heap.push(Reverse((k, count, i)));
+            }
+        }
+        Ok(low)
+    }
 }
 
 impl Accumulator for Values {
     fn update_batch(&mut self, args: &[ArrayRef]) -> Result<()> {
         let a = args[0].as_primitive::<Float64Type>();
         self.grow(a.len() - a.null_count());
-        self.values.extend(a.iter().flatten());
+        self.raw.extend(a.iter().flatten());
         self.take_fraction(&args[1]);
-        Ok(())
+        self.settle()
     }
 
     fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
-        let lists: &ListArray = states[0].as_list::<i32>();
-        let incoming: usize = (0..lists.len())
-            .filter(|i| lists.is_valid(*i))
-            .map(|i| {
-                let v = lists.value(i);
-                v.len() - v.null_count()
-            })
-            .sum();
-        self.grow(incoming);
-        for i in 0..lists.len() {
-            if lists.is_valid(i) {
-                let v = lists.value(i);
-                self.values
-                    .extend(v.as_primitive::<Float64Type>().iter().flatten());
+        let values: &ListArray = states[0].as_list::<i32>();
+        let counts: &ListArray = states[1].as_list::<i32>();
+        for i in (0..values.len()).filter(|i| values.is_valid(*i)) {
+            let v = values.value(i);
+            let v = v.as_primitive::<Float64Type>();
+            if counts.is_valid(i) {
+                let c = counts.value(i);
+                let c = c.as_primitive::<UInt64Type>();
+                let pairs: Vec<(u64, u64)> = v
+                    .iter()
+                    .zip(c.iter())
+                    .filter_map(|(v, c)| Some((key(v?), c?)))
+                    .filter(|(_, c)| *c > 0)
+                    .collect();
+                self.push_run(Run::from_pairs(pairs))?;
+            } else {
+                self.grow(v.len() - v.null_count());
+                self.raw.extend(v.iter().flatten());
+                self.settle()?;
             }
         }
-        self.take_fraction(&states[1]);
+        self.take_fraction(&states[2]);
         Ok(())
     }
 
     fn state(&mut self) -> Result<Vec<ScalarValue>> {
-        let values: ArrayRef = Arc::new(Float64Array::from(std::mem::take(&mut self.values)));
-        Ok(vec![
+        let list = |values: ArrayRef, kind: DataType| {
             ScalarValue::List(Arc::new(ListArray::new(
-                Arc::new(Field::new_list_field(DataType::Float64, true)),
-                datafusion::arrow::buffer::OffsetBuffer::from_lengths([values.len()]),
+                Arc::new(Field::new_list_field(kind, true)),
+                OffsetBuffer::from_lengths([values.len()]),
                 values,
                 None,
-            ))),
-            ScalarValue::Float64(self.fraction),
+            )))
+        };
+        let fraction = ScalarValue::Float64(self.fraction);
+        if !self.sorted() {
+            let values: ArrayRef = Arc::new(Float64Array::from(std::mem::take(&mut self.raw)));
+            let no_counts = ScalarValue::List(Arc::new(ListArray::new_null(
+                Arc::new(Field::new_list_field(DataType::UInt64, true)),
+                1,
+            )));
+            return Ok(vec![list(values, DataType::Float64), no_counts, fraction]);
+        }
+        // Everything as one run: the state leaves this accumulator whole.
+        self.sort_raw()?;
+        let mut all = self.merged_runs();
+        for s in std::mem::take(&mut self.spilled) {
+            let mut reader = s.reader()?;
+            let mut run = Run::default();
+            while let Some((k, c)) = reader.next()? {
+                run.keys.push(k);
+                run.counts.push(c);
+            }
+            all = Run::merge(&all, &run);
+        }
+        let values: ArrayRef = Arc::new(Float64Array::from_iter_values(
+            all.keys.iter().map(|k| unkey(*k)),
+        ));
+        let counts: ArrayRef = Arc::new(UInt64Array::from(all.counts));
+        Ok(vec![
+            list(values, DataType::Float64),
+            list(counts, DataType::UInt64),
+            fraction,
         ])
     }
 
     fn evaluate(&mut self) -> Result<ScalarValue> {
-        Ok(ScalarValue::Float64(exact(&mut self.values, self.fraction)))
+        if !self.sorted() {
+            return Ok(ScalarValue::Float64(exact(&mut self.raw, self.fraction)));
+        }
+        self.sort_raw()?;
+        Ok(ScalarValue::Float64(self.select()?))
     }
 
     fn size(&self) -> usize {
-        std::mem::size_of_val(self) + self.values.capacity() * std::mem::size_of::<f64>()
+        std::mem::size_of_val(self)
+            + self.raw.capacity() * std::mem::size_of::<f64>()
+            + self.runs.iter().map(Run::bytes).sum::<usize>()
+            + self.spilled.capacity() * std::mem::size_of::<Spilled>()
+    }
+}
+
+/// `weight` of the way from `low` to `high`; equal neighbours give
+/// themselves, infinite ones included.
+fn interpolate(low: f64, high: f64, weight: f64) -> f64 {
+    if low == high {
+        low
+    } else {
+        low + (high - low) * weight
     }
 }
 
@@ -158,7 +525,7 @@ fn exact(values: &mut [f64], fraction: Option<f64>) -> Option<f64> {
     }
     // The next value up is the smallest of the rest.
     let high = rest.iter().copied().min_by(f64::total_cmp).unwrap_or(low);
-    Some(low + (high - low) * (position - lo as f64))
+    Some(interpolate(low, high, position - lo as f64))
 }
 
 #[cfg(test)]
@@ -176,5 +543,155 @@ mod tests {
         let mut w: Vec<f64> = (1..=8).map(|i| i as f64 * 10.0).collect();
         assert!((exact(&mut w, Some(0.95)).unwrap() - 76.5).abs() < 1e-12);
         assert_eq!(exact(&mut [], Some(0.5)), None);
+        // Equal neighbours are the answer, even infinite ones.
+        let inf = f64::INFINITY;
+        assert_eq!(exact(&mut [inf, 1.0, inf], Some(0.75)), Some(inf));
+        assert_eq!(exact(&mut [1.0, inf], Some(0.5)), Some(inf));
+    }
+}
+
+#[cfg(test)]
+mod bounded {
+    use super::{Accumulator, Values, key, unkey};
+    use datafusion::arrow::array::{ArrayRef, Float64Array};
+    use datafusion::common::ScalarValue;
+    use proptest::prelude::*;
+    use std::sync::Arc;
+
+    /// The definition, on a sorted copy: the reference the runs must match.
+    fn naive(values: &[Option<f64>], p: f64) -> Option<f64> {
+        let mut v: Vec<f64> = values.iter().flatten().copied().collect();
+        if v.is_empty() {
+            return None;
+        }
+        v.sort_by(f64::total_cmp);
+        let position = p * (v.len() - 1) as f64;
+        let (lo, hi) = (position.floor() as usize, position.ceil() as usize);
+        if v[lo] == v[hi] {
+            return Some(v[lo]);
+        }
+        Some(v[lo] + (v[hi] - v[lo]) * (position - lo as f64))
+    }
+
+    fn feed(acc: &mut Values, values: &[Option<f64>], p: f64, batch: usize) {
+        for chunk in values.chunks(batch.max(1)) {
+            let x: ArrayRef = Arc::new(Float64Array::from(chunk.to_vec()));
+            let f: ArrayRef = Arc::new(Float64Array::from(vec![p; chunk.len()]));
+            acc.update_batch(&[x, f]).unwrap();
+        }
+    }
+
+    fn answer(acc: &mut Values) -> Option<f64> {
+        match acc.evaluate().unwrap() {
+            ScalarValue::Float64(v) => v,
+            other => panic!("not a float: {other:?}"),
+        }
+    }
+
+    fn same(a: Option<f64>, b: Option<f64>) -> bool {
+        match (a, b) {
+            (Some(a), Some(b)) => a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan()),
+            (a, b) => a == b,
+        }
+    }
+
+    /// Values with many repeats (a small pool), or mostly distinct ones.
+    fn values() -> impl Strategy<Value = Vec<Option<f64>>> {
+        let repeated = prop::sample::select(vec![-3.5, -0.0, 0.0, 1.0, 2.5, 10.0, 1e9]);
+        let value = prop_oneof![
+            3 => repeated.prop_map(Some),
+            3 => (-1e6f64..1e6).prop_map(Some),
+            1 => Just(None),
+            1 => prop::sample::select(vec![f64::INFINITY, f64::NEG_INFINITY]).prop_map(Some),
+        ];
+        prop::collection::vec(value, 0..400)
+    }
+
+    #[test]
+    fn keys_keep_total_order() {
+        let xs = [
+            f64::NEG_INFINITY,
+            -1e300,
+            -1.0,
+            -0.0,
+            0.0,
+            1e-300,
+            2.0,
+            f64::INFINITY,
+        ];
+        for w in xs.windows(2) {
+            assert!(key(w[0]) < key(w[1]), "{} < {}", w[0], w[1]);
+        }
+        for x in xs {
+            assert_eq!(unkey(key(x)).to_bits(), x.to_bits());
+        }
+    }
+
+    #[test]
+    fn a_small_budget_sorts_and_spills() {
+        // 64 bytes: runs of 4 values; distinct values fill the other half
+        // at once, so runs go to disk.
+        let values: Vec<Option<f64>> = (0..1000)
+            .map(|i| Some(((i * 7919) % 1000) as f64))
+            .collect();
+        let mut acc = Values::new(Some(64));
+        feed(&mut acc, &values, 0.9, 10);
+        assert!(!acc.spilled.is_empty());
+        assert_eq!(answer(&mut acc), Some(899.1));
+        // Repeated values stay in memory as counts.
+        let values: Vec<Option<f64>> = (0..1000).map(|i| Some((i % 3) as f64)).collect();
+        let mut acc = Values::new(Some(1024));
+        feed(&mut acc, &values, 0.5, 10);
+        assert!(acc.spilled.is_empty() && !acc.runs.is_empty());
+        assert!(acc.runs.iter().map(|r| r.len()).sum::<usize>() <= 3 * acc.runs.len());
+        assert_eq!(answer(&mut acc), Some(1.0));
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(300))]
+
+        /// Any budget gives the definition's answer.
+        #[test]
+        fn bounded_matches_the_definition(
+            values in values(),
+            p in prop_oneof![Just(0.0), Just(0.5), Just(0.99), Just(1.0), 0.0f64..=1.0],
+            budget in prop_oneof![Just(None), (16usize..512).prop_map(Some)],
+            batch in 1usize..50,
+        ) {
+            let mut acc = Values::new(budget);
+            feed(&mut acc, &values, p, batch);
+            let got = answer(&mut acc);
+            let want = naive(&values, p);
+            prop_assert!(same(got, want), "got {got:?}, want {want:?}");
+        }
+
+        /// Partial states merged into another accumulator give the same
+        /// answer, whichever accumulators are bounded.
+        #[test]
+        fn merged_states_match_the_definition(
+            a in values(),
+            b in values(),
+            p in 0.0f64..=1.0,
+            budgets in (prop::option::of(16usize..256), prop::option::of(16usize..256), prop::option::of(16usize..256)),
+        ) {
+            let mut left = Values::new(budgets.0);
+            let mut right = Values::new(budgets.1);
+            feed(&mut left, &a, p, 7);
+            feed(&mut right, &b, p, 13);
+            let mut total = Values::new(budgets.2);
+            for part in [&mut left, &mut right] {
+                let state: Vec<ArrayRef> = part
+                    .state()
+                    .unwrap()
+                    .into_iter()
+                    .map(|s| s.to_array().unwrap())
+                    .collect();
+                total.merge_batch(&state).unwrap();
+            }
+            let all: Vec<Option<f64>> = a.iter().chain(&b).copied().collect();
+            let got = answer(&mut total);
+            let want = if a.is_empty() && b.is_empty() { None } else { naive(&all, p) };
+            prop_assert!(same(got, want), "got {got:?}, want {want:?}");
+        }
     }
 }

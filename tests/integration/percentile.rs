@@ -1,0 +1,116 @@
+//! Exact percentiles under a memory budget: the accumulators sort their
+//! values into runs and write runs to temporary files, and the answers are
+//! the same bits as without a budget.
+
+use metricc::driver;
+use metricc::engine::{Engine, Options};
+use metricc::lower::{Query, Range};
+use metricc::syntax::ast::Grain;
+use std::path::Path;
+
+fn compute(budget: Option<usize>, query: &Query) -> Vec<String> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("metrics");
+    let checked = driver::check(&dir);
+    let model = checked.model.expect("the example checks");
+    let engine = Engine::new(&Options {
+        threads: Some(2),
+        percentile_budget: budget,
+        ..Default::default()
+    })
+    .unwrap();
+    let computed = engine.compute(&model, query).expect("computes");
+    let table = &computed[0];
+    let text = datafusion::arrow::util::pretty::pretty_format_batches(&table.batches)
+        .unwrap()
+        .to_string();
+    let mut rows: Vec<String> = text.lines().map(str::to_string).collect();
+    rows.sort();
+    rows
+}
+
+#[test]
+fn a_budget_changes_no_percentile() {
+    let day = |d: &str| {
+        chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d")
+            .unwrap()
+            .and_hms_opt(0, 0, 0)
+            .unwrap()
+    };
+    let metrics = ["latency_p50", "latency_p95", "latency_p99", "ttfc_p90"];
+    let queries = [
+        // One large group per metric: runs spill to disk.
+        Query {
+            metrics: metrics.iter().map(|m| m.to_string()).collect(),
+            grain: None,
+            range: Range {
+                from: day("2026-01-05"),
+                to: day("2026-05-05"),
+            },
+            group_by: vec![],
+        },
+        // Many small groups.
+        Query {
+            metrics: metrics[..3].iter().map(|m| m.to_string()).collect(),
+            grain: Some(Grain::Week),
+            range: Range {
+                from: day("2026-01-05"),
+                to: day("2026-05-05"),
+            },
+            group_by: vec!["endpoint".into()],
+        },
+    ];
+    for q in &queries {
+        let free = compute(None, q);
+        assert!(free.len() > 4, "{free:?}");
+        assert!(free.iter().any(|r| r.contains('.')), "{free:?}");
+        // 64 bytes: a run every 4 values and a spill at once; 4 KB: runs
+        // merged in memory.
+        for budget in [64, 4096] {
+            assert_eq!(compute(Some(budget), q), free, "budget {budget}");
+        }
+    }
+}
+
+/// `explain --physical` lines of the aggregates that hold a percentile.
+fn percentile_aggregates(extra: &[&str]) -> Vec<String> {
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("metrics");
+    let mut args = vec![
+        "explain",
+        "-p",
+        example.to_str().unwrap(),
+        "latency_p99",
+        "requests",
+        "--physical",
+    ];
+    args.extend_from_slice(extra);
+    let out = crate::run::metricc(&args, &example);
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    text.lines()
+        .filter(|l| l.contains("AggregateExec") && l.contains("metricc_percentile"))
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn under_a_memory_limit_percentiles_aggregate_in_one_phase() {
+    // Without a limit: DataFusion's partial and final phases.
+    let free = percentile_aggregates(&["--threads", "2"]);
+    assert!(free.iter().any(|l| l.contains("mode=Partial")), "{free:?}");
+    for extra in [&["--by", "week"][..], &[]] {
+        let mut args = vec!["--threads", "2", "--memory-limit", "2G"];
+        args.extend_from_slice(extra);
+        let bounded = percentile_aggregates(&args);
+        assert!(!bounded.is_empty());
+        for l in &bounded {
+            assert!(
+                l.contains("mode=Single") || l.contains("mode=SinglePartitioned"),
+                "{extra:?}: {l}"
+            );
+        }
+    }
+}
