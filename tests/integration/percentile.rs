@@ -114,3 +114,74 @@ fn under_a_memory_limit_percentiles_aggregate_in_one_phase() {
         }
     }
 }
+
+/// Every table of a run as rows of cells, rows sorted.
+fn tables(options: &Options, grain: Option<Grain>) -> Vec<Vec<Vec<String>>> {
+    use datafusion::arrow::util::display::array_value_to_string;
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("metrics");
+    let model = driver::check(&dir).model.expect("the example checks");
+    let (from, to) = (model.project.default_from, model.project.default_to);
+    let day = |d: Option<chrono::NaiveDate>| d.unwrap().and_hms_opt(0, 0, 0).unwrap();
+    let query = Query {
+        metrics: model.metrics.iter().map(|m| m.name.clone()).collect(),
+        grain,
+        range: Range {
+            from: day(from),
+            to: day(to),
+        },
+        group_by: vec![],
+    };
+    let engine = Engine::new(options).unwrap();
+    let computed = engine.compute(&model, &query).expect("computes");
+    computed
+        .iter()
+        .map(|t| {
+            let mut rows = Vec::new();
+            for b in &t.batches {
+                for r in 0..b.num_rows() {
+                    let cells = b
+                        .columns()
+                        .iter()
+                        .map(|c| array_value_to_string(c, r).unwrap())
+                        .collect();
+                    rows.push(cells);
+                }
+            }
+            rows.sort();
+            rows
+        })
+        .collect()
+}
+
+/// A memory limit changes how a run executes (one group at a time, bounded
+/// percentiles in one phase, small batches), never its answers: every
+/// table of the example, with and without a limit.
+#[test]
+fn a_memory_limit_changes_no_answer() {
+    for grain in [None, Some(Grain::Week)] {
+        let free = tables(&Options::default(), grain);
+        let limited = tables(
+            &Options {
+                memory_limit: Some(1 << 30),
+                ..Default::default()
+            },
+            grain,
+        );
+        assert_eq!(free.len(), 4, "the metrics table and three tables");
+        assert_eq!(free.len(), limited.len());
+        for (f, l) in free.iter().zip(&limited) {
+            assert!(!f.is_empty());
+            assert_eq!(f.len(), l.len());
+            for (a, b) in f.iter().flatten().zip(l.iter().flatten()) {
+                // Sums in another order may differ in the last bits.
+                match (a.parse::<f64>(), b.parse::<f64>()) {
+                    (Ok(x), Ok(y)) => assert!(
+                        (x - y).abs() <= 1e-9 * x.abs().max(1.0),
+                        "{grain:?}: {a} against {b}"
+                    ),
+                    _ => assert_eq!(a, b, "{grain:?}"),
+                }
+            }
+        }
+    }
+}

@@ -306,12 +306,12 @@ impl Values {
 
     /// Sorts the unsorted values into a run once they fill half the budget.
     fn settle(&mut self) -> Result<()> {
-        if let Some(budget) = self.budget {
-            if self.raw.len() * std::mem::size_of::<f64>() >= budget / 2 {
-                self.sort_raw()?;
+        match self.budget {
+            Some(budget) if self.raw.len() * std::mem::size_of::<f64>() >= budget / 2 => {
+                self.sort_raw()
             }
+            _ => Ok(()),
         }
-        Ok(())
     }
 
     fn sort_raw(&mut self) -> Result<()> {
