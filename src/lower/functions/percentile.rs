@@ -113,16 +113,21 @@ struct Run {
 }
 
 impl Run {
+    /// Appends `count` of `k`, no smaller than the last key.
+    fn push(&mut self, k: u64, count: u64) {
+        match self.keys.last() {
+            Some(&last) if last == k => *self.counts.last_mut().unwrap() += count,
+            _ => {
+                self.keys.push(k);
+                self.counts.push(count);
+            }
+        }
+    }
+
     fn from_sorted(keys: &[u64]) -> Run {
         let mut run = Run::default();
         for &k in keys {
-            match run.keys.last() {
-                Some(&last) if last == k => *run.counts.last_mut().unwrap() += 1,
-                _ => {
-                    run.keys.push(k);
-                    run.counts.push(1);
-                }
-            }
+            run.push(k, 1);
         }
         run
     }
@@ -134,13 +139,7 @@ impl Run {
         }
         let mut run = Run::default();
         for (k, c) in pairs {
-            match run.keys.last() {
-                Some(&last) if last == k => *run.counts.last_mut().unwrap() += c,
-                _ => {
-                    run.keys.push(k);
-                    run.counts.push(c);
-                }
-            }
+            run.push(k, c);
         }
         run
     }
@@ -160,13 +159,7 @@ impl Run {
                 j += 1;
                 (b.keys[j - 1], b.counts[j - 1])
             };
-            match out.keys.last() {
-                Some(&last) if last == k => *out.counts.last_mut().unwrap() += c,
-                _ => {
-                    out.keys.push(k);
-                    out.counts.push(c);
-                }
-            }
+            out.push(k, c);
         }
         out
     }
