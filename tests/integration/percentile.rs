@@ -63,9 +63,9 @@ fn a_budget_changes_no_percentile() {
         let free = compute(None, q);
         assert!(free.len() > 4, "{free:?}");
         assert!(free.iter().any(|r| r.contains('.')), "{free:?}");
-        // 64 bytes: a run every 4 values and a spill at once; 4 KB: runs
-        // merged in memory.
-        for budget in [64, 4096] {
+        // 2 KB: a run every 128 values, spilled at once when they are
+        // distinct, and spilled runs merged; 64 KB: runs merged in memory.
+        for budget in [2048, 65536] {
             assert_eq!(compute(Some(budget), q), free, "budget {budget}");
         }
     }

@@ -14,18 +14,21 @@
 //! written to a temporary file. The answer is then found by walking all runs,
 //! in memory and on disk, in order. It is the same exact answer either way.
 
-use datafusion::arrow::array::{Array, ArrayRef, AsArray, Float64Array, ListArray, UInt64Array};
+use datafusion::arrow::array::{
+    Array, ArrayRef, AsArray, BooleanArray, Float64Array, ListArray, UInt64Array,
+};
 use datafusion::arrow::buffer::OffsetBuffer;
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Float64Type, UInt64Type};
 use datafusion::common::{Result, ScalarValue};
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
 use datafusion::logical_expr::{
-    Accumulator, AggregateUDF, AggregateUDFImpl, Expr, Signature, Volatility,
+    Accumulator, AggregateUDF, AggregateUDFImpl, EmitTo, Expr, GroupsAccumulator, Signature,
+    Volatility,
 };
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::fs::File;
-use std::io::{BufReader, BufWriter, Read, Seek, SeekFrom, Write};
+use std::io::{BufReader, BufWriter, Read, Write};
 use std::sync::{Arc, LazyLock};
 
 /// The function's name in plans.
@@ -74,6 +77,17 @@ impl AggregateUDFImpl for ExactPercentile {
     }
     fn accumulator(&self, _: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
         Ok(Box::new(Values::new(self.budget)))
+    }
+    fn groups_accumulator_supported(&self, _: AccumulatorArgs) -> bool {
+        true
+    }
+    fn create_groups_accumulator(&self, _: AccumulatorArgs) -> Result<Box<dyn GroupsAccumulator>> {
+        Ok(Box::new(Groups {
+            groups: Vec::new(),
+            fraction: None,
+            budget: self.budget,
+            heap: 0,
+        }))
     }
     fn state_fields(&self, _: StateFieldsArgs) -> Result<Vec<FieldRef>> {
         Ok(vec![
@@ -178,45 +192,75 @@ impl Run {
 }
 
 /// A run written to a temporary file as little-endian `(key, count)` pairs.
+/// The file is open only while written or read (a percentile per group may
+/// spill many runs) and removed when dropped.
 #[derive(Debug)]
 struct Spilled {
-    file: File,
+    path: tempfile::TempPath,
     entries: usize,
     total: u64,
 }
 
-impl Spilled {
-    fn write(run: &Run) -> Result<Spilled> {
-        let file = tempfile::tempfile()?;
-        let mut out = BufWriter::with_capacity(1 << 16, &file);
-        for (k, c) in run.keys.iter().zip(&run.counts) {
-            out.write_all(&k.to_le_bytes())?;
-            out.write_all(&c.to_le_bytes())?;
-        }
-        out.flush()?;
-        drop(out);
-        Ok(Spilled {
-            file,
-            entries: run.len(),
-            total: run.total(),
+/// Writes sorted `(key, count)` pairs to a new temporary file.
+struct SpillWriter {
+    out: BufWriter<File>,
+    path: tempfile::TempPath,
+    entries: usize,
+    total: u64,
+}
+
+impl SpillWriter {
+    fn new() -> Result<SpillWriter> {
+        let (file, path) = tempfile::NamedTempFile::new()?.into_parts();
+        Ok(SpillWriter {
+            out: BufWriter::with_capacity(1 << 16, file),
+            path,
+            entries: 0,
+            total: 0,
         })
     }
 
-    fn reader(&self) -> Result<SpillReader<'_>> {
-        (&self.file).seek(SeekFrom::Start(0))?;
+    fn push(&mut self, k: u64, c: u64) -> Result<()> {
+        self.out.write_all(&k.to_le_bytes())?;
+        self.out.write_all(&c.to_le_bytes())?;
+        self.entries += 1;
+        self.total += c;
+        Ok(())
+    }
+
+    fn finish(mut self) -> Result<Spilled> {
+        self.out.flush()?;
+        Ok(Spilled {
+            path: self.path,
+            entries: self.entries,
+            total: self.total,
+        })
+    }
+}
+
+impl Spilled {
+    fn write(run: &Run) -> Result<Spilled> {
+        let mut out = SpillWriter::new()?;
+        for (k, c) in run.keys.iter().zip(&run.counts) {
+            out.push(*k, *c)?;
+        }
+        out.finish()
+    }
+
+    fn reader(&self) -> Result<SpillReader> {
         Ok(SpillReader {
-            input: BufReader::with_capacity(1 << 16, &self.file),
+            input: BufReader::with_capacity(1 << 16, File::open(&self.path)?),
             left: self.entries,
         })
     }
 }
 
-struct SpillReader<'a> {
-    input: BufReader<&'a File>,
+struct SpillReader {
+    input: BufReader<File>,
     left: usize,
 }
 
-impl SpillReader<'_> {
+impl SpillReader {
     fn next(&mut self) -> Result<Option<(u64, u64)>> {
         if self.left == 0 {
             return Ok(None);
@@ -235,7 +279,7 @@ impl SpillReader<'_> {
 /// One sorted run being walked: in memory or on disk.
 enum Cursor<'a> {
     Memory(&'a Run, usize),
-    Disk(SpillReader<'a>),
+    Disk(SpillReader),
 }
 
 impl Cursor<'_> {
@@ -250,6 +294,32 @@ impl Cursor<'_> {
         }
     }
 }
+
+/// Walks sorted runs as one in key order (equal keys of different runs one
+/// after the other), until `visit` says stop.
+fn walk(
+    mut cursors: Vec<Cursor<'_>>,
+    mut visit: impl FnMut(u64, u64) -> Result<bool>,
+) -> Result<()> {
+    let mut heap = BinaryHeap::new();
+    for (i, c) in cursors.iter_mut().enumerate() {
+        if let Some((k, count)) = c.next()? {
+            heap.push(Reverse((k, count, i)));
+        }
+    }
+    while let Some(Reverse((k, count, i))) = heap.pop() {
+        if !visit(k, count)? {
+            break;
+        }
+        if let Some((k, count)) = cursors[i].next()? {
+            heap.push(Reverse((k, count, i)));
+        }
+    }
+    Ok(())
+}
+
+/// Spilled runs beyond this many are merged into one file.
+const MAX_SPILLED: usize = 16;
 
 /// Every non-null value seen (see the module's documentation for how they
 /// are held), and the fraction (a constant argument).
@@ -280,7 +350,7 @@ impl Values {
     fn grow(&mut self, more: usize) {
         let free = self.raw.capacity() - self.raw.len();
         if free < more {
-            let mut room = more.max(self.raw.len() / 2);
+            let mut room = more.max(self.raw.len() / 2).max(8);
             if let Some(budget) = self.budget {
                 // Not past the point where the values are sorted into a run.
                 let half = budget / 2 / std::mem::size_of::<f64>();
@@ -336,6 +406,30 @@ impl Values {
             if held > budget / 2 {
                 let all = self.merged_runs();
                 self.spilled.push(Spilled::write(&all)?);
+                if self.spilled.len() >= MAX_SPILLED {
+                    let cursors = self
+                        .spilled
+                        .iter()
+                        .map(|s| s.reader().map(Cursor::Disk))
+                        .collect::<Result<Vec<_>>>()?;
+                    let mut out = SpillWriter::new()?;
+                    let mut last: Option<(u64, u64)> = None;
+                    walk(cursors, |k, c| {
+                        match &mut last {
+                            Some((lk, lc)) if *lk == k => *lc += c,
+                            _ => {
+                                if let Some((lk, lc)) = last.replace((k, c)) {
+                                    out.push(lk, lc)?;
+                                }
+                            }
+                        }
+                        Ok(true)
+                    })?;
+                    if let Some((k, c)) = last {
+                        out.push(k, c)?;
+                    }
+                    self.spilled = vec![out.finish()?];
+                }
             }
         }
         Ok(())
@@ -371,32 +465,199 @@ impl Values {
         for s in &self.spilled {
             cursors.push(Cursor::Disk(s.reader()?));
         }
-        let mut heap = BinaryHeap::new();
-        for (i, c) in cursors.iter_mut().enumerate() {
-            if let Some((k, count)) = c.next()? {
-                heap.push(Reverse((k, count, i)));
-            }
-        }
-        // Values before the current entry, and the value at rank `lo`.
+        // Values before the current entry, the value at rank `lo`, and the
+        // answer.
         let mut before = 0u64;
         let mut low: Option<f64> = None;
-        while let Some(Reverse((k, count, i))) = heap.pop() {
+        let mut answer: Option<f64> = None;
+        walk(cursors, |k, count| {
             if let Some(low) = low {
                 // Rank `lo` was the last of the entry before: this is `hi`.
-                return Ok(Some(interpolate(low, unkey(k), position - lo as f64)));
+                answer = Some(interpolate(low, unkey(k), position - lo as f64));
+                return Ok(false);
             }
             if before + count > lo {
                 if before + count > hi {
-                    return Ok(Some(unkey(k)));
+                    answer = Some(unkey(k));
+                    return Ok(false);
                 }
                 low = Some(unkey(k));
             }
             before += count;
-            if let Some((k, count)) = cursors[i].next()? {
-                heap.push(Reverse((k, count, i)));
+            Ok(true)
+        })?;
+        Ok(answer.or(low))
+    }
+}
+
+impl Values {
+    /// Bytes held on the heap.
+    fn heap(&self) -> usize {
+        self.raw.capacity() * std::mem::size_of::<f64>()
+            + self.runs.iter().map(Run::bytes).sum::<usize>()
+            + self.spilled.capacity() * std::mem::size_of::<Spilled>()
+    }
+
+    /// Adds one value, growing the buffer the way [`Values::grow`] does.
+    fn push(&mut self, v: f64) -> Result<()> {
+        if self.raw.len() == self.raw.capacity() {
+            self.grow(1);
+        }
+        self.raw.push(v);
+        self.settle()
+    }
+}
+
+/// The values of every group of an aggregate: one [`Values`] per group,
+/// filled row by row, where DataFusion's adapter for a plain accumulator
+/// would sort each batch by group and slice it per group.
+#[derive(Debug)]
+struct Groups {
+    groups: Vec<Values>,
+    fraction: Option<f64>,
+    budget: Option<usize>,
+    /// Bytes the groups hold on the heap, kept up to date.
+    heap: usize,
+}
+
+impl Groups {
+    fn resize(&mut self, n: usize) {
+        if self.groups.len() < n {
+            let budget = self.budget;
+            self.groups.resize_with(n, || Values::new(budget));
+        }
+    }
+
+    fn take_fraction(&mut self, a: &ArrayRef) {
+        if self.fraction.is_none() {
+            self.fraction = a.as_primitive::<Float64Type>().iter().flatten().next();
+        }
+    }
+
+    /// The groups `emit_to` hands out, with the fraction each needs.
+    fn take(&mut self, emit_to: EmitTo) -> Vec<Values> {
+        let mut out = emit_to.take_needed(&mut self.groups);
+        for g in &mut out {
+            self.heap -= g.heap();
+            g.fraction = self.fraction;
+        }
+        out
+    }
+}
+
+impl GroupsAccumulator for Groups {
+    fn update_batch(
+        &mut self,
+        values: &[ArrayRef],
+        group_indices: &[usize],
+        opt_filter: Option<&BooleanArray>,
+        total_num_groups: usize,
+    ) -> Result<()> {
+        self.resize(total_num_groups);
+        self.take_fraction(&values[1]);
+        let x = values[0].as_primitive::<Float64Type>();
+        for (row, &g) in group_indices.iter().enumerate() {
+            if x.is_null(row) || opt_filter.is_some_and(|f| !f.is_valid(row) || !f.value(row)) {
+                continue;
+            }
+            let group = &mut self.groups[g];
+            let before = group.heap();
+            group.push(x.value(row))?;
+            self.heap = self.heap + group.heap() - before;
+        }
+        Ok(())
+    }
+
+    fn evaluate(&mut self, emit_to: EmitTo) -> Result<ArrayRef> {
+        let mut out = Float64Array::builder(self.groups.len());
+        for mut g in self.take(emit_to) {
+            match g.evaluate()? {
+                ScalarValue::Float64(v) => out.append_option(v),
+                other => return datafusion::common::internal_err!("percentile gave {other:?}"),
             }
         }
-        Ok(low)
+        Ok(Arc::new(out.finish()))
+    }
+
+    fn state(&mut self, emit_to: EmitTo) -> Result<Vec<ArrayRef>> {
+        let mut columns: [Vec<ScalarValue>; 3] = Default::default();
+        for mut g in self.take(emit_to) {
+            for (column, value) in columns.iter_mut().zip(g.state()?) {
+                column.push(value);
+            }
+        }
+        let kinds = [
+            DataType::new_list(DataType::Float64, true),
+            DataType::new_list(DataType::UInt64, true),
+            DataType::Float64,
+        ];
+        columns
+            .into_iter()
+            .zip(kinds)
+            .map(|(column, kind)| {
+                if column.is_empty() {
+                    Ok(datafusion::arrow::array::new_empty_array(&kind))
+                } else {
+                    ScalarValue::iter_to_array(column)
+                }
+            })
+            .collect()
+    }
+
+    fn merge_batch(
+        &mut self,
+        values: &[ArrayRef],
+        group_indices: &[usize],
+        total_num_groups: usize,
+    ) -> Result<()> {
+        self.resize(total_num_groups);
+        self.take_fraction(&values[2]);
+        for (row, &g) in group_indices.iter().enumerate() {
+            let one: Vec<ArrayRef> = values.iter().map(|a| a.slice(row, 1)).collect();
+            let group = &mut self.groups[g];
+            let before = group.heap();
+            group.merge_batch(&one)?;
+            self.heap = self.heap + group.heap() - before;
+        }
+        Ok(())
+    }
+
+    /// Each row as a state of its own: its value (none when null or
+    /// filtered out), each once.
+    fn convert_to_state(
+        &self,
+        values: &[ArrayRef],
+        opt_filter: Option<&BooleanArray>,
+    ) -> Result<Vec<ArrayRef>> {
+        let x = values[0].as_primitive::<Float64Type>();
+        let kept = (0..x.len()).map(|row| {
+            x.is_valid(row) && opt_filter.is_none_or(|f| f.is_valid(row) && f.value(row))
+        });
+        let lengths: Vec<usize> = kept.clone().map(usize::from).collect();
+        let child: Float64Array = kept
+            .enumerate()
+            .filter(|(_, k)| *k)
+            .map(|(row, _)| x.value(row))
+            .collect::<Vec<f64>>()
+            .into();
+        let fraction = Arc::clone(&values[1]);
+        let values = ListArray::new(
+            Arc::new(Field::new_list_field(DataType::Float64, true)),
+            OffsetBuffer::from_lengths(lengths),
+            Arc::new(child),
+            None,
+        );
+        let counts = ListArray::new_null(
+            Arc::new(Field::new_list_field(DataType::UInt64, true)),
+            x.len(),
+        );
+        Ok(vec![Arc::new(values), Arc::new(counts), fraction])
+    }
+
+    fn size(&self) -> usize {
+        std::mem::size_of_val(self)
+            + self.groups.capacity() * std::mem::size_of::<Values>()
+            + self.heap
     }
 }
 
@@ -485,10 +746,7 @@ impl Accumulator for Values {
     }
 
     fn size(&self) -> usize {
-        std::mem::size_of_val(self)
-            + self.raw.capacity() * std::mem::size_of::<f64>()
-            + self.runs.iter().map(Run::bytes).sum::<usize>()
-            + self.spilled.capacity() * std::mem::size_of::<Spilled>()
+        std::mem::size_of_val(self) + self.heap()
     }
 }
 
@@ -630,6 +888,8 @@ mod bounded {
         let mut acc = Values::new(Some(64));
         feed(&mut acc, &values, 0.9, 10);
         assert!(!acc.spilled.is_empty());
+        // Hundreds of spills, merged as they pile up.
+        assert!(acc.spilled.len() < super::MAX_SPILLED);
         assert_eq!(answer(&mut acc), Some(899.1));
         // Repeated values stay in memory as counts.
         let values: Vec<Option<f64>> = (0..1000).map(|i| Some((i % 3) as f64)).collect();
@@ -685,6 +945,109 @@ mod bounded {
             let got = answer(&mut total);
             let want = if a.is_empty() && b.is_empty() { None } else { naive(&all, p) };
             prop_assert!(same(got, want), "got {got:?}, want {want:?}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod grouped {
+    use super::{EmitTo, Groups, GroupsAccumulator};
+    use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Float64Array};
+    use datafusion::arrow::datatypes::Float64Type;
+    use proptest::prelude::*;
+    use std::sync::Arc;
+
+    fn groups(budget: Option<usize>) -> Groups {
+        Groups {
+            groups: Vec::new(),
+            fraction: None,
+            budget,
+            heap: 0,
+        }
+    }
+
+    /// The definition per group, over the rows the filter keeps.
+    fn naive(rows: &[(usize, Option<f64>, bool)], g: usize, p: f64) -> Option<f64> {
+        let mut v: Vec<f64> = rows
+            .iter()
+            .filter(|r| r.0 == g && r.2)
+            .filter_map(|r| r.1)
+            .collect();
+        v.sort_by(f64::total_cmp);
+        let position = p * (v.len().checked_sub(1)?) as f64;
+        let (lo, hi) = (position.floor() as usize, position.ceil() as usize);
+        Some(if v[lo] == v[hi] {
+            v[lo]
+        } else {
+            v[lo] + (v[hi] - v[lo]) * (position - lo as f64)
+        })
+    }
+
+    fn args(
+        rows: &[(usize, Option<f64>, bool)],
+        p: f64,
+    ) -> (Vec<ArrayRef>, Vec<usize>, BooleanArray) {
+        let x: ArrayRef = Arc::new(rows.iter().map(|r| r.1).collect::<Float64Array>());
+        let f: ArrayRef = Arc::new(Float64Array::from(vec![p; rows.len()]));
+        let keep: BooleanArray = rows.iter().map(|r| Some(r.2)).collect();
+        (vec![x, f], rows.iter().map(|r| r.0).collect(), keep)
+    }
+
+    fn row() -> impl Strategy<Value = (usize, Option<f64>, bool)> {
+        let value = prop_oneof![
+            3 => prop::sample::select(vec![-2.0, 0.0, 1.5, 7.0]).prop_map(Some),
+            3 => (-1e3f64..1e3).prop_map(Some),
+            1 => Just(None),
+        ];
+        (0usize..5, value, prop::bool::weighted(0.8))
+    }
+
+    fn results(a: ArrayRef) -> Vec<Option<f64>> {
+        a.as_primitive::<Float64Type>().iter().collect()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(300))]
+
+        /// Row by row into groups, with a filter, under any budget: each
+        /// group's answer is the definition's; and the same through partial
+        /// states (state, and convert_to_state) merged into another.
+        #[test]
+        fn groups_match_the_definition(
+            rows in prop::collection::vec(row(), 1..300),
+            p in 0.0f64..=1.0,
+            budget in prop_oneof![Just(None), (16usize..256).prop_map(Some)],
+            batch in 1usize..40,
+        ) {
+            let n = 5;
+            let want: Vec<Option<f64>> = (0..n).map(|g| naive(&rows, g, p)).collect();
+            let mut direct = groups(budget);
+            let mut through_state = groups(budget);
+            for (i, chunk) in rows.chunks(batch).enumerate() {
+                let (values, idx, keep) = args(chunk, p);
+                direct.update_batch(&values, &idx, Some(&keep), n).unwrap();
+                // Every other batch through convert_to_state, the rest
+                // through a partial accumulator's state.
+                let state = if i % 2 == 0 {
+                    through_state.convert_to_state(&values, Some(&keep)).unwrap()
+                } else {
+                    let mut partial = groups(budget);
+                    partial.update_batch(&values, &idx, Some(&keep), n).unwrap();
+                    let s = partial.state(EmitTo::All).unwrap();
+                    prop_assert_eq!(s[0].len(), n);
+                    let state_idx: Vec<usize> = (0..n).collect();
+                    through_state.merge_batch(&s, &state_idx, n).unwrap();
+                    continue;
+                };
+                through_state.merge_batch(&state, &idx, n).unwrap();
+            }
+            prop_assert!(direct.size() > 0);
+            prop_assert_eq!(results(direct.evaluate(EmitTo::All).unwrap()), want.clone());
+            // Emitting the first two groups, then the rest.
+            let mut first = results(through_state.evaluate(EmitTo::First(2)).unwrap());
+            first.extend(results(through_state.evaluate(EmitTo::All).unwrap()));
+            prop_assert_eq!(first, want);
+            prop_assert_eq!(through_state.heap, 0);
         }
     }
 }
