@@ -249,7 +249,7 @@ impl Engine {
             if let Some(p) = done.get(&k) {
                 return Ok(Transformed::new(p.clone(), true, TreeNodeRecursion::Jump));
             }
-            let scan = self.in_memory(&node, &alias.alias.to_string())?;
+            let scan = self.in_memory(&node, &alias.alias.to_string(), done.len())?;
             done.insert(k, scan.clone());
             Ok(Transformed::new(scan, true, TreeNodeRecursion::Jump))
         })
@@ -288,15 +288,18 @@ impl Engine {
             if let Some(p) = done.get(&k) {
                 return Ok(Transformed::yes(p.clone()));
             }
-            let scan = self.in_memory(&node, &alias.alias.to_string())?;
+            // The scan's name is unique: an enclosing alias's key shows only
+            // the names of the scans below it, and must differ when they do.
+            let scan = self.in_memory(&node, &alias.alias.to_string(), done.len())?;
             done.insert(k, scan.clone());
             Ok(Transformed::yes(scan))
         })
         .map(|t| t.data)
     }
 
-    /// Runs `node` and gives a scan of its result, aliased `name`.
-    fn in_memory(&self, node: &LogicalPlan, name: &str) -> Result<LogicalPlan> {
+    /// Runs `node` and gives a scan of its result, aliased `name`; the
+    /// table is named after `name` and `n`.
+    fn in_memory(&self, node: &LogicalPlan, name: &str, n: usize) -> Result<LogicalPlan> {
         let schema = Arc::new(node.schema().as_arrow().clone());
         let batches = self
             .collect(node.clone())?
@@ -305,7 +308,7 @@ impl Engine {
             .collect::<std::result::Result<Vec<_>, _>>()?;
         let table = MemTable::try_new(Arc::clone(&schema), vec![batches])?;
         datafusion::logical_expr::LogicalPlanBuilder::scan(
-            format!("__once_{name}"),
+            format!("__once_{name}_{n}"),
             provider_as_source(Arc::new(table)),
             None,
         )?

@@ -31,7 +31,8 @@ pub struct Args {
     /// SQL dialect for `--sql`.
     #[arg(long, value_enum, default_value_t = Dialect::Duckdb)]
     pub dialect: Dialect,
-    /// Plan as `run --memory-limit` would (the physical plan differs).
+    /// Plan as `run --memory-limit` would: the physical plan differs (a run
+    /// also executes each scan group on its own, which is not shown).
     #[arg(long, value_parser = super::run::parse_bytes)]
     pub memory_limit: Option<usize>,
     /// Plan for this many threads, as `run --threads` would.

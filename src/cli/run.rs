@@ -66,7 +66,6 @@ pub fn run(args: &Args) -> ExitStatus {
     let computed = Engine::new(&engine::Options {
         threads: args.threads,
         memory_limit: args.memory_limit,
-
         ..Default::default()
     })
     .map_err(|e| Failure::Data(data_error(None, e)))

@@ -115,7 +115,6 @@ pub fn test(args: &Args) -> ExitStatus {
     let engine = match Engine::new(&engine::Options {
         threads: args.threads,
         memory_limit: None,
-
         ..Default::default()
     }) {
         Ok(e) => e,

@@ -41,11 +41,19 @@ pub fn percentile(x: Expr, p: Expr) -> Expr {
     UDAF.call(vec![x, p])
 }
 
-/// The same function, each of whose accumulators holds at most about
-/// `budget` bytes and writes sorted runs to temporary files beyond it.
+/// The same function, holding at most about `budget` bytes (at least
+/// [`MIN_BUDGET`]) of values per group in memory and writing sorted runs to
+/// temporary files beyond it. The budget is per group: an aggregate of many
+/// groups is bounded by DataFusion's memory pool, which spills whole group
+/// states when it runs short.
 pub fn bounded_percentile(budget: usize) -> Arc<AggregateUDF> {
-    Arc::new(AggregateUDF::from(ExactPercentile::new(Some(budget))))
+    Arc::new(AggregateUDF::from(ExactPercentile::new(Some(
+        budget.max(MIN_BUDGET),
+    ))))
 }
+
+/// The smallest budget: below it nearly every value would be a spill file.
+pub const MIN_BUDGET: usize = 1024;
 
 #[derive(Debug, PartialEq, Eq, Hash)]
 struct ExactPercentile {
