@@ -395,12 +395,7 @@ impl GroupsAccumulator for FunnelGroups {
         total_num_groups: usize,
     ) -> Result<()> {
         self.groups.resize_with(total_num_groups, Vec::new);
-        let rows = group_indices
-            .iter()
-            .copied()
-            .enumerate()
-            .filter(|(row, _)| opt_filter.is_none_or(|f| f.is_valid(*row) && f.value(*row)));
-        self.push_rows(values, rows)
+        self.push_rows(values, super::rows_of(group_indices, opt_filter))
     }
 
     fn evaluate(&mut self, emit_to: EmitTo) -> Result<ArrayRef> {

@@ -564,8 +564,8 @@ impl GroupsAccumulator for Groups {
         self.resize(total_num_groups);
         self.take_fraction(&values[1]);
         let x = values[0].as_primitive::<Float64Type>();
-        for (row, &g) in group_indices.iter().enumerate() {
-            if x.is_null(row) || opt_filter.is_some_and(|f| !f.is_valid(row) || !f.value(row)) {
+        for (row, g) in super::rows_of(group_indices, opt_filter) {
+            if x.is_null(row) {
                 continue;
             }
             let group = &mut self.groups[g];

@@ -15,6 +15,7 @@
 
 use super::activity::{self, ActiveSpec, COHORT, Ev, RETURN, RetentionSpec};
 use super::funnel::{Interner, list_of, push_key, split_key};
+use super::rows_of;
 use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, BooleanArray, BooleanBuilder, Int64Builder, ListArray, StringArray,
     StringBuilder, StructArray,
@@ -231,17 +232,6 @@ fn parse<T: DeserializeOwned>(spec: &str, name: &str) -> Result<T> {
 /// Whether a group grew enough since its last compaction to compact again.
 fn due(len: usize, compacted: usize) -> bool {
     len >= 64 && len >= 2 * compacted
-}
-
-fn rows_of<'a>(
-    group_indices: &'a [usize],
-    opt_filter: Option<&'a BooleanArray>,
-) -> impl Iterator<Item = (usize, usize)> + 'a {
-    group_indices
-        .iter()
-        .copied()
-        .enumerate()
-        .filter(move |(row, _)| opt_filter.is_none_or(|f| f.is_valid(*row) && f.value(*row)))
 }
 
 pub(super) fn list(
