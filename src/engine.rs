@@ -36,9 +36,10 @@ pub struct Options {
     /// Memory for operators in bytes; operators that can spill to disk do so
     /// beyond it, the others fail with a resources error.
     pub memory_limit: Option<usize>,
-    /// Bytes each exact percentile's accumulator may hold before it sorts
-    /// its values into runs and writes runs to temporary files. Defaults to
-    /// a sixteenth of `memory_limit`; unbounded without a limit.
+    /// Bytes the values of each exact percentile in each group may hold
+    /// before they are sorted into runs and runs are written to temporary
+    /// files. Defaults to a sixteenth of `memory_limit`; unbounded without a
+    /// limit.
     pub percentile_budget: Option<usize>,
 }
 
