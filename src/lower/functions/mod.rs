@@ -22,5 +22,10 @@ fn rows_of<'a>(
         .iter()
         .copied()
         .enumerate()
-        .filter(move |(row, _)| opt_filter.is_none_or(|f| f.is_valid(*row) && f.value(*row)))
+        .filter(move |(row, _)| kept(opt_filter, *row))
+}
+
+/// Whether a FILTER mask keeps `row` (a null mask value drops it).
+fn kept(opt_filter: Option<&BooleanArray>, row: usize) -> bool {
+    opt_filter.is_none_or(|f| f.is_valid(row) && f.value(row))
 }

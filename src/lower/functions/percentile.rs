@@ -638,9 +638,7 @@ impl GroupsAccumulator for Groups {
         opt_filter: Option<&BooleanArray>,
     ) -> Result<Vec<ArrayRef>> {
         let x = values[0].as_primitive::<Float64Type>();
-        let kept = (0..x.len()).map(|row| {
-            x.is_valid(row) && opt_filter.is_none_or(|f| f.is_valid(row) && f.value(row))
-        });
+        let kept = (0..x.len()).map(|row| x.is_valid(row) && super::kept(opt_filter, row));
         let lengths: Vec<usize> = kept.clone().map(usize::from).collect();
         let child: Float64Array = kept
             .enumerate()

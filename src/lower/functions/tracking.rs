@@ -389,8 +389,7 @@ impl GroupsAccumulator for ActiveGroups {
         let wall = values[0].as_primitive::<Int64Type>();
         let groups: Vec<Vec<i64>> = (0..wall.len())
             .map(|row| {
-                let keep = wall.is_valid(row)
-                    && opt_filter.is_none_or(|f| f.is_valid(row) && f.value(row));
+                let keep = wall.is_valid(row) && super::kept(opt_filter, row);
                 if keep {
                     vec![activity::unit(&self.spec, wall.value(row))]
                 } else {
