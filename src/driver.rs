@@ -6,7 +6,7 @@ use crate::catalog;
 use crate::diagnostics::{Code, Diagnostic, Diagnostics};
 use crate::semantic::{self, Schemas, model::Model};
 use crate::source::{ReadError, SourceSet};
-use crate::span::{FileId, Span};
+use crate::span::FileId;
 use crate::syntax::{self, FileRole, ast::Ast};
 use std::path::{Path, PathBuf};
 
@@ -185,58 +185,46 @@ fn read(sources: &mut SourceSet, path: &Path, diags: &mut Diagnostics) -> Option
     None
 }
 
-/// Definition files: the project's `files` globs, or every `.yaml`/`.yml`
-/// below the project directory (hidden directories, `data/` and `*.test.yaml` excluded).
+/// Definition files: the project's `files` globs, or every definition file
+/// below the project directory as [`crate::source::walk`] finds them (test
+/// files and the project file left out).
 fn definition_files(
     dir: &Path,
     project_file: &Path,
     ast: &Ast,
     diags: &mut Diagnostics,
 ) -> Vec<PathBuf> {
-    let default = ["**/*.yaml".to_string(), "**/*.yml".to_string()];
-    let explicit = !ast.project.files.is_empty();
-    let patterns: Vec<(String, Option<Span>)> = if explicit {
-        ast.project
-            .files
-            .iter()
-            .map(|f| (f.value.clone(), Some(f.span)))
-            .collect()
-    } else {
-        default.iter().map(|p| (p.clone(), None)).collect()
-    };
     let project_canon = project_file.canonicalize().ok();
+    let is_project = |p: &Path| p.canonicalize().ok() == project_canon;
+    if ast.project.files.is_empty() {
+        let mut out = crate::source::walk(dir, &crate::source::is_definition_file);
+        out.retain(|p| !is_project(p));
+        return out;
+    }
     let mut out: Vec<PathBuf> = Vec::new();
-    for (pattern, span) in patterns {
-        let full = dir.join(&pattern).to_string_lossy().into_owned();
+    for f in &ast.project.files {
+        let (pattern, span) = (&f.value, f.span);
+        let full = dir.join(pattern).to_string_lossy().into_owned();
         let matched: Vec<PathBuf> = match glob::glob(&full) {
             Ok(paths) => paths.flatten().filter(|p| p.is_file()).collect(),
             Err(e) => {
-                if let Some(span) = span {
-                    diags.push(
-                        Diagnostic::new(Code::InvalidValue, "invalid file pattern")
-                            .at(span, e.msg.to_string())
-                            .with_help("use a glob such as `metrics/*.yaml`"),
-                    );
-                }
+                diags.push(
+                    Diagnostic::new(Code::InvalidValue, "invalid file pattern")
+                        .at(span, e.msg.to_string())
+                        .with_help("use a glob such as `metrics/*.yaml`"),
+                );
                 continue;
             }
         };
         let kept: Vec<PathBuf> = matched
             .into_iter()
             .filter(|p| {
-                let rel = p.strip_prefix(dir).unwrap_or(p);
-                let hidden = rel.components().any(|c| {
-                    let s = c.as_os_str().to_string_lossy();
-                    s.starts_with('.') || s == "data" || s == "target"
-                });
-                let is_test = p.to_string_lossy().ends_with(".test.yaml");
-                let is_project = p.canonicalize().ok() == project_canon;
-                !(is_project || is_test || (!explicit && hidden))
+                let name = p.file_name().map(|n| n.to_string_lossy().into_owned());
+                let is_test = name.is_some_and(|n| crate::source::is_test_file(&n));
+                !(is_project(p) || is_test)
             })
             .collect();
-        if kept.is_empty()
-            && let Some(span) = span
-        {
+        if kept.is_empty() {
             diags.push(
                 Diagnostic::new(
                     Code::FileUnreadable,

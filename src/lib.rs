@@ -14,25 +14,28 @@
 //! |---------|---------------|----------------------------------------------------|----------------|
 //! | read    | [`source`], [`catalog`] | paths -> source files; Parquet footers -> schemas | I/O, bad Parquet |
 //! | parse   | [`syntax`]    | YAML text -> [`syntax::ast::Ast`] (spans on every node) | syntax errors |
-//! | resolve | [`semantic`]  | AST + schemas -> [`semantic::model::Model`]         | every user error |
-//! | lower   | [`lower`]     | model + [`lower::Query`] -> DataFusion `LogicalPlan` | internal bugs only |
+//! | resolve | [`semantic`]  | AST + schemas -> [`semantic::model::Model`]; a [`semantic::query::Request`] -> [`semantic::query::Query`] | every user error |
+//! | lower   | [`lower`]     | model + query -> DataFusion `LogicalPlan`s          | internal bugs only |
 //! | execute | [`engine`]    | plan -> record batches                             | data errors, wrapped |
 //! | output  | `cli::output` | batches -> table, CSV, JSON, Parquet               | I/O errors     |
 //!
-//! [`driver::check`] runs the front end; [`engine::Engine::compute`] plans
-//! and runs a query:
+//! [`driver::check`] runs the front end, [`semantic::query::resolve`] checks
+//! what to compute against the model, [`engine::Engine::compute`] plans and
+//! runs it (docs/ARCHITECTURE.md has the whole map):
 //!
 //! ```no_run
-//! use metricc::{engine, lower};
+//! use metricc::engine;
+//! use metricc::semantic::query::{self, Request, Word};
 //! let checked = metricc::driver::check(std::path::Path::new("metrics"));
 //! let model = checked.model.expect("no errors, so a model");
-//! let day = |d| chrono::NaiveDate::from_ymd_opt(2026, 3, d).unwrap().and_hms_opt(0, 0, 0).unwrap();
-//! let query = lower::Query {
-//!     metrics: vec!["signups".into(), "error_rate".into()],
+//! let request = Request {
+//!     metrics: vec![Word::typed("signups"), Word::typed("error_rate")],
 //!     grain: Some(metricc::syntax::ast::Grain::Week),
-//!     range: lower::Range { from: day(2), to: day(30) },
-//!     group_by: vec![],
+//!     from: Some(Word::typed("2026-03-02")),
+//!     to: Some(Word::typed("2026-03-30")),
+//!     ..Request::default()
 //! };
+//! let query = query::resolve(&request, &model).expect("a valid request").query;
 //! let engine = engine::Engine::new(&engine::Options::default()).unwrap();
 //! let tables = engine.compute(&model, &query).unwrap();
 //! let batches = &tables[0].batches;

@@ -16,6 +16,46 @@ pub struct SourceFile {
     pub text: String,
 }
 
+/// Whether a file name is a test file's (`*.test.yaml`, `*.test.yml`).
+pub fn is_test_file(name: &str) -> bool {
+    name.ends_with(".test.yaml") || name.ends_with(".test.yml")
+}
+
+/// Whether a file name is a definition file's: YAML and not a test file.
+pub fn is_definition_file(name: &str) -> bool {
+    (name.ends_with(".yaml") || name.ends_with(".yml")) && !is_test_file(name)
+}
+
+/// The files below `dir` whose names pass `keep`, in path order. Hidden
+/// files and directories, `data/` and `target/` are left out, and symbolic
+/// links are not followed, so a walk stays inside `dir` and cannot loop.
+/// The one rule for finding a project's definition files and test files.
+pub fn walk(dir: &Path, keep: &dyn Fn(&str) -> bool) -> Vec<PathBuf> {
+    fn go(dir: &Path, keep: &dyn Fn(&str) -> bool, out: &mut Vec<PathBuf>) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name.starts_with('.') {
+                continue;
+            }
+            // `file_type` does not follow a symbolic link.
+            match e.file_type() {
+                Ok(t) if t.is_dir() && name != "data" && name != "target" => {
+                    go(&e.path(), keep, out)
+                }
+                Ok(t) if t.is_file() && keep(&name) => out.push(e.path()),
+                _ => {}
+            }
+        }
+    }
+    let mut out = Vec::new();
+    go(dir, keep, &mut out);
+    out.sort();
+    out
+}
+
 /// Why a file could not be read as text.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ReadError {

@@ -8,10 +8,11 @@
 //! over the buckets. So the work is per change, not per entity and bucket,
 //! and the values join the grid, ratios and formulas like any measure.
 
+use super::columns::BUCKET;
 use super::expr::{self, Rows};
 use super::functions::activity::{ActiveSpec, Calendar, Member, RetentionSpec, Test};
-use super::group::BUCKET;
 use super::{Ctx, time};
+use crate::semantic::kinds::retention::Retention;
 use crate::syntax::ast::{self, Grain, PeriodAnchor, Weekday};
 use chrono::NaiveDateTime;
 use datafusion::arrow::datatypes::DataType;
@@ -208,7 +209,7 @@ pub(crate) fn rows(
 
 /// A retention metric's settings, resolved against its source.
 pub(crate) struct RetentionPlan<'a> {
-    pub retention: &'a ast::Retention,
+    pub retention: &'a Retention,
     pub source: &'a crate::semantic::model::Source,
     pub table: &'a super::Table,
     pub filter: Option<Expr>,
@@ -225,18 +226,7 @@ fn calendar(g: Grain, week_start: Weekday) -> Calendar {
     }
 }
 
-/// A rolling period of `g` in microseconds: multiples of 24 hours.
-pub fn rolling_micros(g: Grain) -> i64 {
-    const DAY: i64 = 86_400_000_000;
-    match g {
-        Grain::Hour => DAY / 24,
-        Grain::Day => DAY,
-        Grain::Week => 7 * DAY,
-        Grain::Month => 30 * DAY,
-        Grain::Quarter => 91 * DAY,
-        Grain::Year => 365 * DAY,
-    }
-}
+pub use crate::semantic::kinds::retention::rolling_micros;
 
 /// The retention table: per cohort, breakdown values and period, the
 /// cohort's size, the entities whose period had begun, those retained and
@@ -252,14 +242,15 @@ pub(crate) fn table(cx: &Ctx, p: &RetentionPlan) -> Result<LogicalPlan> {
     let rows = Rows {
         schema: &p.table.schema,
         tz,
+        functions: cx.functions,
     };
-    let grain = r.period.value;
-    let rolling = r.anchor.value == PeriodAnchor::Rolling;
+    let grain = r.period;
+    let rolling = r.anchor == PeriodAnchor::Rolling;
     let spec = RetentionSpec {
         calendar: calendar(grain, week_start),
-        periods: r.periods.value,
-        recurring: r.cohort_type.value == ast::CohortType::Recurring,
-        on_or_after: r.matching.value == ast::RetentionMatch::OnOrAfter,
+        periods: r.periods,
+        recurring: r.cohort_type == ast::CohortType::Recurring,
+        on_or_after: r.matching == ast::RetentionMatch::OnOrAfter,
         rolling: rolling.then(|| rolling_micros(grain)),
         from: time::wall_micros(range.from),
         to: time::wall_micros(range.to),
@@ -362,7 +353,7 @@ pub(crate) fn table(cx: &Ctx, p: &RetentionPlan) -> Result<LogicalPlan> {
 
     // The grid: every cohort period of the range, every breakdown value seen,
     // every period 0..=N.
-    let grid = super::cohort::grid(cx, grain, r.periods.value, &counts)?;
+    let grid = super::cohort::grid(cx, grain, r.periods, &counts)?;
     let mut keys: Vec<&str> = vec!["__cohort", "__period"];
     keys.extend(dims.iter().map(String::as_str));
     let on = super::cohort::on_grid("counts", &keys);

@@ -235,7 +235,7 @@ pub fn keys(cx: &Ctx, grain: Option<Grain>) -> Vec<Expr> {
         Some(g) => time::bucket(g, cx.model.project.week_start, expr::column("__clocal")),
         None => time::wall_lit(cx.query.range.from),
     };
-    let mut keys = vec![bucket.alias(super::group::BUCKET)];
+    let mut keys = vec![bucket.alias(super::columns::BUCKET)];
     for (i, d) in cx.query.group_by.iter().enumerate() {
         keys.push(expr::column(&format!("__cd{i}")).alias(d));
     }

@@ -38,6 +38,7 @@ pub trait Scope {
 pub struct Rows<'a> {
     pub schema: &'a DFSchema,
     pub tz: Tz,
+    pub functions: &'a super::functions::Functions,
 }
 
 impl Rows<'_> {
@@ -212,7 +213,7 @@ fn aggregate(
                 Some(ExprKind::Literal(Literal::Int(p))) => *p as f64,
                 _ => return plan_err!("`percentile` needs a literal fraction"),
             };
-            (super::functions::percentile(x, lit(p)), false)
+            (rows.functions.percentile(x, lit(p)), false)
         }
         other => return internal_err!("unknown aggregate `{other}`"),
     };

@@ -3,6 +3,7 @@
 
 use super::activity::{self, Activity, Rule};
 use super::cohort::{self, CohortKey};
+use super::columns::BUCKET;
 use super::expr::{self, AggCall};
 use super::functions::activity::{MAX_MEMBERS, Test};
 use super::sequence::{self, Sequence};
@@ -12,9 +13,6 @@ use crate::syntax::ast::Grain;
 use datafusion::common::{Column, Result, internal_err};
 use datafusion::functions_aggregate::expr_fn as agg;
 use datafusion::logical_expr::{Expr, JoinType, LogicalPlan, LogicalPlanBuilder};
-
-/// The bucket column inside plans.
-pub const BUCKET: &str = "__bucket";
 
 /// The window of a running total.
 #[derive(Debug, Clone, Copy, PartialEq)]

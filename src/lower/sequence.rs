@@ -4,13 +4,14 @@
 //! `__level` (steps reached) and `__t0..` (when, in microseconds). Metric
 //! values are ordinary aggregates over those rows.
 
-use super::expr::{self, Rows};
-use super::functions::sweep::{Attribution, Order, Spec};
-use super::group::BUCKET;
+use super::columns::BUCKET;
+use super::expr;
+use super::functions::Functions;
+use super::functions::sweep::{Order, Spec};
 use super::{Ctx, time};
-use crate::syntax::ast::{self, FunnelOrder, MetricKind, Statistic, TimeUnit};
+use crate::syntax::ast::{Statistic, TimeUnit};
 use datafusion::arrow::datatypes::DataType;
-use datafusion::common::{Result, internal_err};
+use datafusion::common::Result;
 use datafusion::functions::core::expr_fn::get_field;
 use datafusion::functions_aggregate::expr_fn as agg;
 use datafusion::logical_expr::{Expr, LogicalPlanBuilder, cast, lit, when};
@@ -23,7 +24,8 @@ pub fn time_column(k: usize) -> String {
     format!("__t{k}")
 }
 
-/// A funnel as a group key: two metrics with equal sequences share a group.
+/// A sequence as a group key: two metrics with equal sequences share a
+/// group. Built by the funnel and `time_between` kinds.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Sequence {
     /// Start bounds are filled in from the run's range when planned.
@@ -35,93 +37,6 @@ pub struct Sequence {
     pub filter: Option<Expr>,
     /// Step names, for `explain` and step tables.
     pub names: Vec<String>,
-}
-
-/// The sequence of a funnel or `time_between` metric.
-pub fn sequence(kind: &MetricKind, rows: &Rows, filter: Option<Expr>) -> Result<Sequence> {
-    match kind {
-        MetricKind::Funnel(f) => {
-            let names: Vec<String> = f.steps.iter().map(|s| s.name.value.clone()).collect();
-            let index = |n: &ast::Name| names.iter().position(|s| *s == n.value).unwrap_or(0);
-            let order = match f.order.value {
-                FunnelOrder::Ordered => Order::Ordered,
-                FunnelOrder::Strict => Order::Strict,
-                FunnelOrder::Any => Order::Any,
-            };
-            let attribution = match f.attribution.as_ref().map(|a| a.value) {
-                None | Some(ast::Attribution::FirstStep) => Attribution::FirstStep,
-                Some(ast::Attribution::LastStep) => Attribution::LastStep,
-            };
-            let attribution = match &f.attribution_step {
-                Some(step) => Attribution::Step(index(step)),
-                None => attribution,
-            };
-            Ok(Sequence {
-                spec: Spec {
-                    steps: f.steps.len(),
-                    order,
-                    window: f.within.value.millis.saturating_mul(1000),
-                    step_windows: f
-                        .steps
-                        .iter()
-                        .map(|s| {
-                            s.within
-                                .as_ref()
-                                .map(|w| w.value.millis.saturating_mul(1000))
-                        })
-                        .collect(),
-                    reuse: f.reuse_events.as_ref().is_some_and(|r| r.value),
-                    exclusions: f
-                        .exclude
-                        .iter()
-                        .map(|x| (index(&x.after), index(&x.before)))
-                        .collect(),
-                    attribution,
-                    first_only: false,
-                    start_from: None,
-                    start_to: None,
-                },
-                steps: f
-                    .steps
-                    .iter()
-                    .map(|s| rows.lower(&s.predicate))
-                    .collect::<Result<_>>()?,
-                exclusions: f
-                    .exclude
-                    .iter()
-                    .map(|x| rows.lower(&x.predicate))
-                    .collect::<Result<_>>()?,
-                hold: f.hold_constant.iter().map(|h| h.value.clone()).collect(),
-                filter,
-                names,
-            })
-        }
-        MetricKind::TimeBetween {
-            from, to, within, ..
-        } => Ok(Sequence {
-            spec: Spec {
-                steps: 2,
-                order: Order::Ordered,
-                window: within
-                    .as_ref()
-                    .map_or(i64::MAX, |w| w.value.millis.saturating_mul(1000)),
-                step_windows: vec![None; 2],
-                // The `to` event may be the `from` event itself.
-                reuse: true,
-                exclusions: vec![],
-                attribution: Attribution::FirstStep,
-                first_only: true,
-                start_from: None,
-                start_to: None,
-            },
-            steps: vec![rows.lower(from)?, rows.lower(to)?],
-            exclusions: vec![],
-            hold: vec![],
-            filter,
-            names: vec!["from".into(), "to".into()],
-        }),
-        other => internal_err!("`{}` is not a sequence metric", other.key()),
-    }
 }
 
 /// Microseconds per result unit.
@@ -141,7 +56,13 @@ pub fn reached(k: usize) -> (Expr, Option<Expr>) {
 }
 
 /// The duration from step `a` to step `b` in `unit`, over entities that reached `b`.
-pub fn duration(stat: Statistic, a: usize, b: usize, unit: f64) -> (Expr, Option<Expr>) {
+pub fn duration(
+    functions: &Functions,
+    stat: Statistic,
+    a: usize,
+    b: usize,
+    unit: f64,
+) -> (Expr, Option<Expr>) {
     let d = cast(
         expr::column(&time_column(b)) - expr::column(&time_column(a)),
         DataType::Float64,
@@ -151,7 +72,7 @@ pub fn duration(stat: Statistic, a: usize, b: usize, unit: f64) -> (Expr, Option
         Statistic::Median => agg::median(d),
         Statistic::Min => agg::min(d),
         Statistic::Max => agg::max(d),
-        Statistic::Percentile(p) => super::functions::percentile(d, lit(p)),
+        Statistic::Percentile(p) => functions.percentile(d, lit(p)),
     };
     (e, Some(level_at_least(b + 1)))
 }

@@ -17,12 +17,7 @@ use datafusion::logical_expr::{Expr, cast, lit};
 /// The most buckets one query may ask for (an hourly spine over 100 years).
 pub const MAX_BUCKETS: usize = 1_000_000;
 
-/// A half-open range of local wall-clock time: `from <= t < to`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Range {
-    pub from: NaiveDateTime,
-    pub to: NaiveDateTime,
-}
+pub use crate::semantic::query::Range;
 
 /// One bucket of the spine: the wall-clock period starting at `start` (its
 /// key: the whole period's start, even when the range begins later) and

@@ -5,8 +5,10 @@
 pub mod expr;
 pub mod functions;
 mod graph;
+pub mod kinds;
 mod metrics;
 pub mod model;
+pub mod query;
 pub mod types;
 
 use crate::diagnostics::{Code, Diagnostic, Diagnostics, suggestion_help};
@@ -185,9 +187,9 @@ fn source(def: &SourceDef, schema: &SourceSchema, diags: &mut Diagnostics) -> Op
 fn unused_sources(ast: &Ast, diags: &mut Diagnostics) {
     for s in &ast.sources {
         let used = ast.metrics.iter().any(|m| {
-            m.source.as_ref().is_some_and(|n| n.value == s.name.value)
-                || matches!(&m.kind, crate::syntax::ast::MetricKind::Cohort(c)
-                    if c.cohort_source.as_ref().is_some_and(|n| n.value == s.name.value))
+            kinds::sources_named(m)
+                .iter()
+                .any(|n| n.value == s.name.value)
         });
         if !used {
             diags.push(

@@ -1,9 +1,10 @@
 //! The resolved model: every name bound, every type known, sources with their
 //! files and schemas, metrics in dependency order. Input of `lower`.
 
+use super::kinds::{Kind, Shape};
 use super::types::SourceSchema;
 use crate::span::Span;
-use crate::syntax::ast::{MetricKind, Name, Occurrence, Weekday};
+use crate::syntax::ast::{Name, Weekday};
 use std::path::PathBuf;
 
 /// A checked project, ready to plan.
@@ -48,8 +49,8 @@ pub struct Source {
     pub span: Span,
 }
 
-/// A checked metric. Its kind keeps the AST's shape: names in it are known to
-/// resolve (columns on `source`, metrics in this model).
+/// A checked metric: its kind resolved (see [`super::kinds`]), its shape
+/// stated, the metrics and sources it depends on found.
 #[derive(Debug, Clone)]
 pub struct Metric {
     pub name: String,
@@ -57,11 +58,12 @@ pub struct Metric {
     pub description: Option<String>,
     pub owner: Option<String>,
     pub tags: Vec<String>,
-    pub source: Option<String>,
+    /// Applies to its rows, or to the rows of every source underneath.
     pub filter: Option<crate::syntax::ast::Expr>,
-    pub occurrence: Occurrence,
     pub breakdown: Vec<String>,
-    pub kind: MetricKind,
+    pub kind: Kind,
+    /// What its kind is: what it reads, whether it gives a column or a table.
+    pub shape: Shape,
     /// Metrics this one is computed from.
     pub depends_on: Vec<Name>,
     /// The sources it reads, directly or through the metrics it uses.
@@ -70,4 +72,11 @@ pub struct Metric {
     /// that a cohort metric's come from its cohort event's source.
     pub breakdown_sources: Vec<String>,
     pub span: Span,
+}
+
+impl Metric {
+    /// The source whose rows it reads, for kinds that read one.
+    pub fn source(&self) -> Option<&str> {
+        self.kind.source()
+    }
 }

@@ -338,3 +338,47 @@ pub fn is_identifier(s: &str) -> bool {
     matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
+
+/// A required value read with `read`; reports the missing key.
+pub(super) fn required<T>(
+    cx: &mut Cx,
+    f: &Fields,
+    key: &str,
+    context: &str,
+    help: &str,
+    read: impl FnOnce(&mut Cx, &Node) -> Option<T>,
+) -> Option<T> {
+    match f.get(key) {
+        Some(n) => read(cx, n),
+        None => {
+            cx.missing(f, key, context, help);
+            None
+        }
+    }
+}
+
+/// A required key naming another metric.
+pub(super) fn required_metric(
+    cx: &mut Cx,
+    f: &Fields,
+    key: &str,
+    context: &str,
+    help: &str,
+) -> Option<Name> {
+    required(cx, f, key, context, help, |cx, n| cx.name(n, "metric name"))
+}
+
+/// An optional keyword with a default when absent.
+pub(super) fn keyword_or<T: Copy>(
+    cx: &mut Cx,
+    f: &Fields,
+    key: &str,
+    all: &[&str],
+    parse: impl Fn(&str) -> Option<T>,
+    default: T,
+) -> Option<Spanned<T>> {
+    match f.get(key) {
+        Some(n) => cx.keyword(n, key, all, parse),
+        None => Some(Spanned::new(default, f.label_span())),
+    }
+}

@@ -6,6 +6,7 @@ pub mod ast;
 pub mod build;
 pub mod expr;
 pub(crate) mod fields;
+mod kinds;
 pub mod scalar;
 pub mod yaml;
 

@@ -12,6 +12,7 @@ use crate::driver::{self, Checked};
 use crate::engine::{Engine, Failure};
 use crate::lower::{self, Table};
 use crate::semantic::model::Model;
+use crate::semantic::query::{self, Request, Word};
 use crate::source::SourceSet;
 use crate::span::{FileId, Span};
 use spec::TestCase;
@@ -44,32 +45,9 @@ pub struct Outcome {
 }
 
 /// The test files of a project: every `*.test.yaml` below its directory,
-/// hidden directories, `data/` and `target/` left out, in path order.
+/// found by [`crate::source::walk`], in path order.
 pub fn files(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    walk(dir, &mut out);
-    out.sort();
-    out
-}
-
-fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for e in entries.flatten() {
-        let name = e.file_name().to_string_lossy().into_owned();
-        let path = e.path();
-        match e.file_type() {
-            Ok(t) if t.is_dir() => {
-                let skipped = name.starts_with('.') || name == "data" || name == "target";
-                if !skipped {
-                    walk(&path, out);
-                }
-            }
-            Ok(_) if name.ends_with(".test.yaml") || name.ends_with(".test.yml") => out.push(path),
-            _ => {}
-        }
-    }
+    crate::source::walk(dir, &crate::source::is_test_file)
 }
 
 /// Every test of the project, read into `sources`. Problems of a test are
@@ -308,44 +286,22 @@ impl<'a> Runner<'a> {
         model: &Model,
         diags: &mut Diagnostics,
     ) -> Option<lower::Query> {
-        let args = crate::cli::request::QueryArgs {
-            project: None,
-            by: None,
-            from: case.from.as_ref().map(|f| f.value.clone()),
-            to: case.to.as_ref().map(|t| t.value.clone()),
-            group_by: case.group_by.iter().map(|g| g.value.clone()).collect(),
-            color: crate::cli::Color::Never,
+        let word = |w: &crate::span::Spanned<String>| Word {
+            value: w.value.clone(),
+            span: Some(w.span),
         };
-        let names: Vec<String> = case.metrics.iter().map(|m| m.value.clone()).collect();
-        match crate::cli::request::query(&args, &names, model) {
-            Ok((mut q, _, _)) => {
-                q.grain = case.by.as_ref().map(|b| b.value);
-                Some(q)
-            }
+        let request = Request {
+            metrics: case.metrics.iter().map(word).collect(),
+            grain: case.by.as_ref().map(|b| b.value),
+            from: case.from.as_ref().map(word),
+            to: case.to.as_ref().map(word),
+            group_by: case.group_by.iter().map(word).collect(),
+            span: Some(case.name.span),
+        };
+        match query::resolve(&request, model) {
+            Ok(r) => Some(r.query),
             Err(found) => {
-                for d in found {
-                    let span = match d.code {
-                        Code::UnknownMetricArgument => case
-                            .metrics
-                            .iter()
-                            .find(|m| d.message.contains(&format!("`{}`", m.value)))
-                            .map_or(case.metrics_span, |m| m.span),
-                        Code::BreakdownNotPossible => {
-                            case.group_by.first().map_or(case.name.span, |g| g.span)
-                        }
-                        Code::InvalidRange => case
-                            .from
-                            .as_ref()
-                            .or(case.to.as_ref())
-                            .map_or(case.name.span, |f| f.span),
-                        _ => case.name.span,
-                    };
-                    let d = match d.span {
-                        None => d.at(span, "in this test"),
-                        Some(_) => d.with_secondary(span, "in this test"),
-                    };
-                    diags.push(d);
-                }
+                diags.extend(found);
                 None
             }
         }

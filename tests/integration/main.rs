@@ -9,6 +9,7 @@ mod duckdb;
 mod example;
 mod fixtures;
 mod funnel_engine;
+mod kinds;
 mod parser;
 mod percentile;
 mod robustness;

@@ -15,8 +15,8 @@
 //! entry period: the steps its best attempt reached, when, and the breakdown
 //! values it is attributed to (null when the attributed step was not reached).
 
+use super::lists::{Interner, list, list_of, merged, push_key, split_key};
 use super::sweep::{self, Event, NO_PROP, Spec};
-use super::tracking::{list, merged};
 use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, BooleanArray, Int32Builder, Int64Builder, StringArray, StringBuilder,
 };
@@ -27,7 +27,6 @@ use datafusion::logical_expr::{
     Accumulator, AggregateUDF, AggregateUDFImpl, EmitTo, Expr, GroupsAccumulator, Signature,
     Volatility,
 };
-use std::collections::HashMap;
 use std::sync::Arc;
 
 /// The function's name in plans.
@@ -113,13 +112,6 @@ fn event_fields() -> Fields {
     ])
 }
 
-pub(super) fn list_of(fields: Fields) -> DataType {
-    DataType::List(Arc::new(Field::new_list_field(
-        DataType::Struct(fields),
-        true,
-    )))
-}
-
 impl AggregateUDFImpl for Funnel {
     fn name(&self) -> &str {
         FUNNEL
@@ -164,83 +156,6 @@ impl AggregateUDFImpl for Funnel {
         }
         Ok(Box::new(FunnelGroups::new(spec, steps, holds, props)))
     }
-}
-
-/// Tuples of optional strings, each kept once, as `u32` ids.
-#[derive(Debug, Default)]
-pub(super) struct Interner {
-    ids: HashMap<String, u32>,
-    pub(super) values: Vec<String>,
-    /// Approximate heap bytes held.
-    bytes: usize,
-}
-
-impl Interner {
-    pub(super) fn id(&mut self, key: &str) -> u32 {
-        if let Some(id) = self.ids.get(key) {
-            return *id;
-        }
-        let id = self.values.len() as u32;
-        self.values.push(key.to_string());
-        self.ids.insert(key.to_string(), id);
-        self.bytes += 2 * key.len() + 64;
-        id
-    }
-
-    /// Rank of each id in the order of the values (the engine's tie order).
-    pub(super) fn ranks(&self) -> (Vec<u32>, Vec<u32>) {
-        let mut order: Vec<u32> = (0..self.values.len() as u32).collect();
-        // By the values themselves (null first), not their encoded keys.
-        let keys: Vec<Vec<Option<&str>>> = self.values.iter().map(|v| split_key(v)).collect();
-        order.sort_by(|a, b| keys[*a as usize].cmp(&keys[*b as usize]));
-        let mut rank = vec![0; order.len()];
-        for (r, id) in order.iter().enumerate() {
-            rank[*id as usize] = r as u32;
-        }
-        (rank, order)
-    }
-
-    pub(super) fn size(&self) -> usize {
-        self.bytes
-    }
-}
-
-/// Appends one value of a tuple key: `N` for null, `S<len>:<text>` otherwise,
-/// so no text can be mistaken for another tuple.
-pub(super) fn push_key(key: &mut String, v: Option<&str>) {
-    match v {
-        None => key.push('N'),
-        Some(s) => {
-            key.push('S');
-            key.push_str(&s.len().to_string());
-            key.push(':');
-            key.push_str(s);
-        }
-    }
-}
-
-/// The values of a tuple key, in order.
-pub(super) fn split_key(mut key: &str) -> Vec<Option<&str>> {
-    let mut out = Vec::new();
-    loop {
-        if let Some(rest) = key.strip_prefix('N') {
-            out.push(None);
-            key = rest;
-        } else if let Some(rest) = key.strip_prefix('S') {
-            let Some((len, rest)) = rest.split_once(':') else {
-                break;
-            };
-            let len = len.parse::<usize>().unwrap_or(0).min(rest.len());
-            if !rest.is_char_boundary(len) {
-                break;
-            }
-            out.push(Some(&rest[..len]));
-            key = &rest[len..];
-        } else {
-            break;
-        }
-    }
-    out
 }
 
 struct FunnelGroups {

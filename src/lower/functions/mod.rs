@@ -1,16 +1,56 @@
-//! lower: metricc's own aggregate functions, one per file.
+//! lower: metricc's own aggregate functions, one per file; the pure engines
+//! they run (`activity`, `sweep`) and what they share (`lists`) beside them.
 
+mod active;
 pub mod activity;
 mod funnel;
+mod lists;
 mod percentile;
+mod retention;
+mod running;
 pub mod sweep;
-mod tracking;
 
+pub use active::{ACTIVE, active};
 pub use funnel::{FUNNEL, funnel};
-pub use percentile::{PERCENTILE, bounded_percentile, percentile};
-pub use tracking::{ACTIVE, RETENTION, RUNNING, RunningSpec, active, retention, running};
+pub use percentile::PERCENTILE;
+pub use retention::{RETENTION, retention};
+pub use running::{RUNNING, RunningSpec, running};
 
 use datafusion::arrow::array::{Array, BooleanArray};
+use datafusion::logical_expr::{AggregateUDF, Expr};
+use std::sync::Arc;
+
+/// The functions a plan is lowered with where a run chooses the version:
+/// the engine makes them for its resources and hands them to `lower`, so
+/// a plan is built with the right function, not rewritten afterwards.
+#[derive(Debug, Clone)]
+pub struct Functions {
+    percentile: Arc<AggregateUDF>,
+}
+
+impl Default for Functions {
+    /// Every value in memory: a run without a memory limit.
+    fn default() -> Self {
+        Functions {
+            percentile: percentile::unbounded_percentile(),
+        }
+    }
+}
+
+impl Functions {
+    /// Exact percentiles holding about `budget` bytes of values per group
+    /// before they write sorted runs to temporary files.
+    pub fn with_percentile_budget(budget: usize) -> Self {
+        Functions {
+            percentile: percentile::bounded_percentile(budget),
+        }
+    }
+
+    /// `percentile(x, p)` as an aggregate expression.
+    pub fn percentile(&self, x: Expr, p: Expr) -> Expr {
+        self.percentile.call(vec![x, p])
+    }
+}
 
 /// The rows of a grouped update that its FILTER mask keeps (a null mask
 /// value drops the row), each with its group.

@@ -22,23 +22,20 @@ use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Float64Type, UInt6
 use datafusion::common::{Result, ScalarValue};
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
 use datafusion::logical_expr::{
-    Accumulator, AggregateUDF, AggregateUDFImpl, EmitTo, Expr, GroupsAccumulator, Signature,
-    Volatility,
+    Accumulator, AggregateUDF, AggregateUDFImpl, EmitTo, GroupsAccumulator, Signature, Volatility,
 };
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::fs::File;
 use std::io::{BufReader, BufWriter, Read, Write};
-use std::sync::{Arc, LazyLock};
+use std::sync::Arc;
 
 /// The function's name in plans.
 pub const PERCENTILE: &str = "metricc_percentile";
 
-/// `percentile(x, p)` as an aggregate expression.
-pub fn percentile(x: Expr, p: Expr) -> Expr {
-    static UDAF: LazyLock<Arc<AggregateUDF>> =
-        LazyLock::new(|| Arc::new(AggregateUDF::from(ExactPercentile::new(None))));
-    UDAF.call(vec![x, p])
+/// The function holding all values in memory.
+pub fn unbounded_percentile() -> Arc<AggregateUDF> {
+    Arc::new(AggregateUDF::from(ExactPercentile::new(None)))
 }
 
 /// The same function, holding at most about `budget` bytes (at least

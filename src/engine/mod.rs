@@ -1,0 +1,288 @@
+//! execute: tables and plans -> record batches. The only async code: a
+//! DataFusion session with the run's memory pool, spill directory and threads.
+//!
+//! - this module: the session, the tables of sources, planning and running;
+//! - [`rewrite`]: logical rewrites of how a plan runs (repeated subplans once,
+//!   one aggregating subplan at a time under a memory limit);
+//! - [`one_phase`]: the physical rule that runs per-entity aggregates in one
+//!   phase;
+//! - [`error`]: data errors as diagnostics.
+
+mod error;
+mod one_phase;
+mod rewrite;
+
+pub use error::data_error;
+
+use crate::diagnostics::Diagnostic;
+use crate::lower::functions::Functions;
+use crate::lower::{Lowered, Query, Table};
+use crate::semantic::model::{Model, Source};
+use datafusion::arrow::datatypes::{DataType, SchemaRef};
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::catalog::TableProvider;
+use datafusion::common::{DFSchema, Result};
+use datafusion::datasource::MemTable;
+use datafusion::datasource::file_format::parquet::ParquetFormat;
+use datafusion::datasource::listing::{
+    ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
+};
+use datafusion::datasource::provider_as_source;
+use datafusion::execution::SessionStateBuilder;
+use datafusion::execution::memory_pool::{FairSpillPool, TrackConsumersPool};
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::logical_expr::LogicalPlan;
+use datafusion::physical_plan::ExecutionPlan;
+use datafusion::prelude::{SessionConfig, SessionContext};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Rows per batch under a memory limit (see [`Engine::new`]).
+const SPILL_BATCH_ROWS: usize = 512;
+
+/// Resources a run may use.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Worker threads and plan partitions; all cores when `None`.
+    pub threads: Option<usize>,
+    /// Memory for operators in bytes; operators that can spill to disk do so
+    /// beyond it, the others fail with a resources error.
+    pub memory_limit: Option<usize>,
+    /// Bytes the values of each exact percentile in each group may hold
+    /// before they are sorted into runs and runs are written to temporary
+    /// files. Defaults to a sixteenth of `memory_limit`; unbounded without a
+    /// limit.
+    pub percentile_budget: Option<usize>,
+}
+
+/// A DataFusion session and the runtime that drives it.
+pub struct Engine {
+    ctx: SessionContext,
+    runtime: tokio::runtime::Runtime,
+    /// The functions plans are lowered with: an exact percentile with the
+    /// run's memory budget, when there is one.
+    functions: Functions,
+    /// Whether operators share a memory limit.
+    limited: bool,
+}
+
+impl Engine {
+    pub fn new(options: &Options) -> Result<Self> {
+        let threads = options
+            .threads
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+            .max(1);
+        let mut config = SessionConfig::new()
+            .with_target_partitions(threads)
+            .with_information_schema(false);
+        let percentile_budget = options
+            .percentile_budget
+            .or(options.memory_limit.map(|limit| limit / 16));
+        let mut runtime_env = RuntimeEnvBuilder::new();
+        if let Some(limit) = options.memory_limit {
+            // The error on exhaustion names the largest consumers.
+            let pool = TrackConsumersPool::new(
+                FairSpillPool::new(limit),
+                std::num::NonZeroUsize::new(3).unwrap(),
+            );
+            runtime_env = runtime_env.with_memory_pool(Arc::new(pool));
+            // Spilled aggregate states are written and merged back in batches
+            // of this many groups; a funnel's state is every event of an
+            // entity, so the default 8192 makes batches of hundreds of MB.
+            config = config.with_batch_size(SPILL_BATCH_ROWS);
+        }
+        let state = SessionStateBuilder::new()
+            .with_config(config)
+            .with_runtime_env(runtime_env.build_arc()?)
+            .with_default_features()
+            .with_physical_optimizer_rule(Arc::new(one_phase::OnePhase {
+                percentiles: percentile_budget.is_some(),
+            }))
+            .build();
+        let ctx = SessionContext::new_with_state(state);
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(threads)
+            .enable_all()
+            .build()?;
+        let functions = match percentile_budget {
+            Some(budget) => Functions::with_percentile_budget(budget),
+            None => Functions::default(),
+        };
+        Ok(Engine {
+            ctx,
+            runtime,
+            functions,
+            limited: options.memory_limit.is_some(),
+        })
+    }
+
+    /// A table over the Parquet files of each source `query` reads.
+    pub fn tables(&self, model: &Model, query: &Query) -> Result<HashMap<String, Table>, Failure> {
+        let mut out = HashMap::new();
+        let read = |s: &&Source| {
+            query
+                .metrics
+                .iter()
+                .filter_map(|m| model.metric(m))
+                .any(|m| m.sources.contains(&s.name))
+        };
+        for s in model.sources.iter().filter(read) {
+            let t = self
+                .runtime
+                .block_on(self.table(s))
+                .map_err(|e| Failure::Data(data_error(Some(&s.name), e)))?;
+            out.insert(s.name.clone(), t);
+        }
+        Ok(out)
+    }
+
+    async fn table(&self, source: &Source) -> Result<Table> {
+        let state = self.ctx.state();
+        let files = &source.schema.files;
+        let partition_cols: Vec<(String, DataType)> = source
+            .schema
+            .columns
+            .iter()
+            .filter(|c| c.partition)
+            .map(|c| (c.name.clone(), DataType::Utf8))
+            .collect();
+        let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
+            .with_file_extension(".parquet")
+            .with_table_partition_cols(partition_cols.clone());
+        let first = match files.first() {
+            Some(f) => url(f)?,
+            None => return datafusion::common::plan_err!("source `{}` has no files", source.name),
+        };
+        let file_schema = options.infer_schema(&state, &first).await?;
+        let urls = if partition_cols.is_empty() {
+            files.iter().map(|f| url(f)).collect::<Result<Vec<_>>>()?
+        } else {
+            let root = partition_root(&files[0]);
+            vec![ListingTableUrl::parse(format!("{}/", root.display()))?]
+        };
+        let config = ListingTableConfig::new_with_multi_paths(urls)
+            .with_listing_options(options)
+            .with_schema(file_schema);
+        let table = Arc::new(ListingTable::try_new(config)?);
+        let schema = Arc::new(DFSchema::try_from(table.schema().as_ref().clone())?);
+        Ok(Table {
+            source: provider_as_source(table),
+            schema,
+        })
+    }
+
+    /// The Arrow schema a source's table has in a run (read from its files).
+    pub fn source_schema(&self, source: &Source) -> Result<SchemaRef> {
+        let t = self.runtime.block_on(self.table(source))?;
+        Ok(Arc::new(t.schema.as_arrow().clone()))
+    }
+
+    /// A table over record batches held in memory (the rows of a test).
+    pub fn memory_table(schema: SchemaRef, batches: Vec<RecordBatch>) -> Result<Table> {
+        let table = Arc::new(MemTable::try_new(schema.clone(), vec![batches])?);
+        Ok(Table {
+            source: provider_as_source(table),
+            schema: Arc::new(DFSchema::try_from(schema.as_ref().clone())?),
+        })
+    }
+
+    /// Reads the sources' table metadata and plans `query`.
+    pub fn plan(&self, model: &Model, query: &Query) -> Result<Lowered, Failure> {
+        let tables = self.tables(model, query)?;
+        crate::lower::lower(model, query, &tables, &self.functions)
+            .map_err(|e| Failure::Internal(e.to_string()))
+    }
+
+    /// Plans and runs `query`: every result table's schema and batches.
+    pub fn compute(&self, model: &Model, query: &Query) -> Result<Vec<Computed>, Failure> {
+        let tables = self.tables(model, query)?;
+        self.compute_on(model, query, &tables)
+    }
+
+    /// Plans and runs `query` over the given tables, one per source it reads.
+    pub fn compute_on(
+        &self,
+        model: &Model,
+        query: &Query,
+        tables: &HashMap<String, Table>,
+    ) -> Result<Vec<Computed>, Failure> {
+        let lowered = crate::lower::lower(model, query, tables, &self.functions)
+            .map_err(|e| Failure::Internal(e.to_string()))?;
+        let mut out = Vec::new();
+        for t in lowered.tables {
+            let schema = Arc::new(t.plan.schema().as_arrow().clone());
+            let batches = if self.limited {
+                self.one_at_a_time(t.plan)
+            } else {
+                self.once(t.plan)
+            }
+            .and_then(|plan| self.collect(plan))
+            .map_err(|e| Failure::Data(data_error(None, e)))?;
+            out.push(Computed {
+                metric: t.metric,
+                title: t.title,
+                schema,
+                batches,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Runs a plan to completion.
+    pub fn collect(&self, plan: LogicalPlan) -> Result<Vec<RecordBatch>> {
+        self.runtime.block_on(async {
+            let df = self.ctx.execute_logical_plan(plan).await?;
+            df.collect().await
+        })
+    }
+
+    /// The plan after DataFusion's optimizer.
+    pub fn optimize(&self, plan: &LogicalPlan) -> Result<LogicalPlan> {
+        self.ctx.state().optimize(plan)
+    }
+
+    /// The physical plan DataFusion would execute.
+    pub fn physical(&self, plan: &LogicalPlan) -> Result<Arc<dyn ExecutionPlan>> {
+        self.runtime
+            .block_on(async { self.ctx.state().create_physical_plan(plan).await })
+    }
+}
+
+fn url(path: &Path) -> Result<ListingTableUrl> {
+    let abs = std::path::absolute(path)?;
+    ListingTableUrl::parse(abs.to_string_lossy())
+}
+
+/// The directory above the first `key=value` directory of a partitioned file.
+fn partition_root(file: &Path) -> PathBuf {
+    let abs = std::path::absolute(file).unwrap_or_else(|_| file.to_path_buf());
+    let mut root = abs.parent().map(Path::to_path_buf).unwrap_or_default();
+    while root
+        .file_name()
+        .is_some_and(|n| n.to_string_lossy().contains('='))
+    {
+        root.pop();
+    }
+    root
+}
+
+/// One computed result table.
+#[derive(Debug, Clone)]
+pub struct Computed {
+    /// `None` for the metrics table; the metric whose table it is otherwise.
+    pub metric: Option<String>,
+    /// What the table holds, in words.
+    pub title: String,
+    pub schema: SchemaRef,
+    pub batches: Vec<RecordBatch>,
+}
+
+/// Why a run failed.
+#[derive(Debug)]
+pub enum Failure {
+    /// The data could not be read or computed: the user's to fix.
+    Data(Diagnostic),
+    /// metricc built a plan DataFusion rejects: a bug.
+    Internal(String),
+}

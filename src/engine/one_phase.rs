@@ -1,0 +1,111 @@
+//! execute: a physical optimizer rule that runs some aggregates in one phase.
+
+use datafusion::common::Result;
+use datafusion::physical_plan::ExecutionPlan;
+use std::sync::Arc;
+
+/// Runs some aggregates in one phase instead of DataFusion's partial
+/// aggregate per input partition, exchange of states and final merge:
+///
+/// - the funnel aggregate (`metricc_funnel`, behind funnels and
+///   `time_between`): rows are hash-partitioned by entity, then aggregated
+///   once. A funnel's partial state is every matching event of an entity, so
+///   the partial phase shrinks nothing and only copies events into lists and
+///   back.
+/// - with `percentiles` (a run with a percentile budget), every aggregate
+///   holding an exact percentile: a partial state carries all of its values,
+///   runs written to disk included, into memory at once.
+#[derive(Debug)]
+pub(super) struct OnePhase {
+    pub percentiles: bool,
+}
+
+impl OnePhase {
+    fn applies(&self, partial: &datafusion::physical_plan::aggregates::AggregateExec) -> bool {
+        use crate::lower::functions::{FUNNEL, PERCENTILE};
+        let aggs = partial.aggr_expr();
+        let funnels = !aggs.is_empty() && aggs.iter().all(|a| a.fun().name() == FUNNEL);
+        let percentiles = self.percentiles && aggs.iter().any(|a| a.fun().name() == PERCENTILE);
+        funnels || percentiles
+    }
+}
+
+impl datafusion::physical_optimizer::PhysicalOptimizerRule for OnePhase {
+    fn optimize(
+        &self,
+        plan: Arc<dyn ExecutionPlan>,
+        _config: &datafusion::config::ConfigOptions,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        use datafusion::common::tree_node::{Transformed, TransformedResult, TreeNode};
+        use datafusion::physical_plan::aggregates::{AggregateExec, AggregateMode};
+        use datafusion::physical_plan::coalesce_partitions::CoalescePartitionsExec;
+        use datafusion::physical_plan::repartition::RepartitionExec;
+        plan.transform_down(|plan| {
+            let Some(last) = plan.downcast_ref::<AggregateExec>() else {
+                return Ok(Transformed::no(plan));
+            };
+            let grouped = match last.mode() {
+                AggregateMode::FinalPartitioned => true,
+                AggregateMode::Final => false,
+                _ => return Ok(Transformed::no(plan)),
+            };
+            let exchange = last.input();
+            let first = if grouped {
+                exchange
+                    .downcast_ref::<RepartitionExec>()
+                    .map(|r| r.input())
+            } else {
+                exchange
+                    .downcast_ref::<CoalescePartitionsExec>()
+                    .map(|c| c.input())
+            };
+            let Some(first) = first.and_then(|f| f.downcast_ref::<AggregateExec>()) else {
+                return Ok(Transformed::no(plan));
+            };
+            if *first.mode() != AggregateMode::Partial
+                || !self.applies(first)
+                || (grouped && first.group_expr().is_empty())
+            {
+                return Ok(Transformed::no(plan));
+            }
+            let (mode, input): (_, Arc<dyn ExecutionPlan>) = if grouped {
+                let partitions = exchange
+                    .properties()
+                    .output_partitioning()
+                    .partition_count();
+                let by_group = RepartitionExec::try_new(
+                    Arc::clone(first.input()),
+                    datafusion::physical_plan::Partitioning::Hash(
+                        first.group_expr().input_exprs(),
+                        partitions,
+                    ),
+                )?;
+                (AggregateMode::SinglePartitioned, Arc::new(by_group))
+            } else {
+                let all = CoalescePartitionsExec::new(Arc::clone(first.input()));
+                (AggregateMode::Single, Arc::new(all))
+            };
+            let once = AggregateExec::try_new(
+                mode,
+                first.group_expr().clone(),
+                first.aggr_expr().to_vec(),
+                first.filter_expr().to_vec(),
+                input,
+                first.input_schema(),
+            )?;
+            if once.schema() != last.schema() {
+                return Ok(Transformed::no(plan));
+            }
+            Ok(Transformed::yes(Arc::new(once) as Arc<dyn ExecutionPlan>))
+        })
+        .data()
+    }
+
+    fn name(&self) -> &str {
+        "metricc_one_phase"
+    }
+
+    fn schema_check(&self) -> bool {
+        true
+    }
+}

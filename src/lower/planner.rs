@@ -1,0 +1,355 @@
+//! lower: the planner of one result table. Metric values are placed in scan
+//! groups (see [`super::group`]) and computed over the grid; each kind's
+//! part is in `lower::kinds`, which [`Planner::value`] hands off to.
+
+use super::columns::BUCKET;
+use super::expr::{self, AggCall, Rows, Scope};
+use super::functions::activity::Test;
+use super::group::{Group, GroupKey, Window};
+use super::{Ctx, GroupSummary, activity, bucket_column, cohort, sequence, time};
+use crate::semantic::kinds::measure::Measure;
+use crate::semantic::model::Metric;
+use crate::syntax::ast::{self, Grain, Occurrence};
+use datafusion::arrow::datatypes::DataType;
+use datafusion::common::{Column, Result, internal_err};
+use datafusion::logical_expr::{Expr, JoinType, LogicalPlan, LogicalPlanBuilder, cast, lit};
+use std::collections::HashMap;
+
+/// Builds one result table: its scan groups, and the values over them.
+pub(crate) struct Planner<'a> {
+    pub cx: Ctx<'a>,
+    pub groups: Vec<Group>,
+    /// Value expression per (metric, extra filters).
+    memo: HashMap<(String, String), Expr>,
+    /// Group aliases are this prefix and a number.
+    prefix: String,
+    /// How a metric's value is computed: `lower::kinds::value`, handed in
+    /// by `lower` so that the planner does not import the kind modules
+    /// that use it (no cycle between the two).
+    value_of: ValueOf,
+}
+
+/// The value of a metric per grid row, its rows under the filters given.
+pub(crate) type ValueOf = fn(&mut Planner, &Metric, &[ast::Expr]) -> Result<Expr>;
+
+impl<'a> Planner<'a> {
+    pub fn new(cx: Ctx<'a>, prefix: &str, value_of: ValueOf) -> Self {
+        Planner {
+            cx,
+            groups: Vec::new(),
+            memo: HashMap::new(),
+            prefix: prefix.to_string(),
+            value_of,
+        }
+    }
+
+    pub fn alias(&self, i: usize) -> String {
+        format!("{}{i}", self.prefix)
+    }
+
+    pub fn summaries(&self) -> Vec<GroupSummary> {
+        self.groups
+            .iter()
+            .enumerate()
+            .map(|(i, g)| g.summary(&self.alias(i)))
+            .collect()
+    }
+
+    /// The grid left-joined to every group, projected to the bucket, the
+    /// dimensions and `values`; with the sort order of the keys.
+    pub fn assemble(
+        &self,
+        buckets: &[time::Bucket],
+        values: Vec<(String, Expr)>,
+    ) -> Result<(LogicalPlanBuilder, Vec<datafusion::logical_expr::SortExpr>)> {
+        let cx = &self.cx;
+        let query = cx.query;
+        let built: Vec<LogicalPlan> = self
+            .groups
+            .iter()
+            .enumerate()
+            .map(|(i, g)| g.plan(cx, buckets, &self.alias(i)))
+            .collect::<Result<_>>()?;
+
+        // The grid: every bucket, crossed with every dimension value seen.
+        let spine_rows: Vec<Vec<Expr>> = buckets
+            .iter()
+            .map(|b| vec![time::wall_lit(b.start)])
+            .collect();
+        let mut grid = LogicalPlanBuilder::values(spine_rows)?.project(vec![
+            Expr::Column(Column::from_name("column1")).alias(BUCKET),
+        ])?;
+        if !query.group_by.is_empty() {
+            let mut combos: Option<LogicalPlanBuilder> = None;
+            for plan in &built {
+                let dims = LogicalPlanBuilder::from(plan.clone())
+                    .project(query.group_by.iter().map(|d| expr::column(d)))?
+                    .build()?;
+                combos = Some(match combos {
+                    None => LogicalPlanBuilder::from(dims),
+                    Some(c) => c.union(dims)?,
+                });
+            }
+            let Some(combos) = combos else {
+                return internal_err!("a breakdown without any scan group");
+            };
+            grid = grid.cross_join(combos.distinct()?.alias("combos")?.build()?)?;
+        }
+        // The grid's columns are the join keys. A projection under the alias,
+        // so SQL writers qualify the whole grid.
+        let keys: Vec<&str> = std::iter::once(BUCKET)
+            .chain(query.group_by.iter().map(String::as_str))
+            .collect();
+        let mut plan = grid
+            .project(keys.iter().map(|k| Expr::Column(Column::from_name(*k))))?
+            .alias("grid")?;
+        for (i, g) in built.into_iter().enumerate() {
+            let alias = self.alias(i);
+            // Null is a dimension value like any other: `IS NOT DISTINCT FROM`,
+            // which DataFusion runs as a hash join with nulls equal.
+            let on: Vec<Expr> = keys
+                .iter()
+                .map(|k| {
+                    let l = Expr::Column(Column::new(Some("grid"), *k));
+                    let r = Expr::Column(Column::new(Some(alias.as_str()), *k));
+                    datafusion::logical_expr::binary_expr(
+                        l,
+                        datafusion::logical_expr::Operator::IsNotDistinctFrom,
+                        r,
+                    )
+                })
+                .collect();
+            plan = plan.join_on(g, JoinType::Left, on)?;
+        }
+
+        // One projection: bucket, dimensions, metrics.
+        let mut taken: Vec<String> = query.group_by.clone();
+        taken.extend(query.metrics.iter().cloned());
+        let grid_col = |n: &str| Expr::Column(Column::new(Some("grid"), n));
+        let mut select = Vec::new();
+        let mut order = Vec::new();
+        if let Some(grain) = query.grain {
+            let name = bucket_column(grain, &taken);
+            let b = grid_col(BUCKET);
+            let b = if grain == Grain::Hour {
+                b
+            } else {
+                cast(b, DataType::Date32)
+            };
+            order.push(expr::column(&name).sort(true, false));
+            select.push(b.alias(name));
+        }
+        for d in &query.group_by {
+            select.push(grid_col(d).alias(d));
+            order.push(expr::column(d).sort(true, false));
+        }
+        for (name, v) in values {
+            select.push(v.alias(name));
+        }
+        Ok((plan.project(select)?, order))
+    }
+
+    pub fn metric(&self, name: &str) -> Result<&'a Metric> {
+        match self.cx.model.metric(name) {
+            Some(m) => Ok(m),
+            None => internal_err!("unknown metric `{name}` reached the planner"),
+        }
+    }
+
+    /// The value of metric `name` per grid row, with `extra` filters from the
+    /// derived metrics above it applied to every source row underneath.
+    pub fn value(&mut self, name: &str, extra: &[ast::Expr]) -> Result<Expr> {
+        let key = (name.to_string(), format!("{extra:?}"));
+        if let Some(v) = self.memo.get(&key) {
+            return Ok(v.clone());
+        }
+        let m = self.metric(name)?;
+        let mut filters = extra.to_vec();
+        filters.extend(m.filter.clone());
+        let v = (self.value_of)(self, m, &filters)?;
+        self.memo.insert(key, v.clone());
+        Ok(v)
+    }
+
+    /// The scan group of a sequence (a funnel or `time_between`).
+    pub fn sequence_group(&mut self, source: &str, seq: sequence::Sequence) -> Result<usize> {
+        Ok(self.group(GroupKey {
+            source: source.to_string(),
+            occurrence: None,
+            window: None,
+            sequence: Some(seq),
+            activity: None,
+            cohort: None,
+        }))
+    }
+
+    /// How row expressions of `source` are lowered.
+    pub fn rows(&self, source: &str) -> Result<Rows<'a>> {
+        let Some(table) = self.cx.tables.get(source) else {
+            return internal_err!("no table for source `{source}`");
+        };
+        Ok(Rows {
+            schema: &table.schema,
+            tz: self.cx.tz,
+            functions: self.cx.functions,
+        })
+    }
+
+    /// `filters` lowered on `source`'s rows, as one predicate.
+    pub fn lower_filters(&self, source: &str, filters: &[&ast::Expr]) -> Result<Option<Expr>> {
+        let rows = self.rows(source)?;
+        Ok(filters
+            .iter()
+            .map(|f| rows.lower(f))
+            .collect::<Result<Vec<_>>>()?
+            .into_iter()
+            .reduce(Expr::and))
+    }
+
+    /// Entities of `source`'s activity group under `filters` holding
+    /// membership `(test, rule)` at each bucket, for metric `metric`.
+    pub fn members(
+        &mut self,
+        metric: &str,
+        source: &str,
+        filters: &[ast::Expr],
+        test: Test,
+        rule: activity::Rule,
+    ) -> Result<Expr> {
+        let filter = self.lower_filters(source, &filters.iter().collect::<Vec<_>>())?;
+        // A group reports at most MAX_MEMBERS memberships; more go to the
+        // next part (another scan).
+        let mut part = 0;
+        let (g, column) = loop {
+            let g = self.group(GroupKey {
+                source: source.to_string(),
+                occurrence: None,
+                window: None,
+                sequence: None,
+                activity: Some(activity::Activity {
+                    filter: filter.clone(),
+                    part,
+                }),
+                cohort: None,
+            });
+            if let Some(column) = self.groups[g].member(test, rule) {
+                break (g, column);
+            }
+            part += 1;
+        };
+        let count = (
+            datafusion::functions_aggregate::expr_fn::sum(expr::column(&column)),
+            None,
+        );
+        self.sequence_aggregate(g, metric, count, true)
+    }
+
+    /// The index of the group with `key`, added if new.
+    pub fn group(&mut self, key: GroupKey) -> usize {
+        match self.groups.iter().position(|g| g.key == key) {
+            Some(i) => i,
+            None => {
+                self.groups.push(Group::new(key));
+                self.groups.len() - 1
+            }
+        }
+    }
+
+    /// An aggregate over group `g`'s per-entity rows, `(aggregate, filter)`,
+    /// for metric `metric`; `zero`: 0, not null, when a bucket has none.
+    pub fn sequence_aggregate(
+        &mut self,
+        g: usize,
+        metric: &str,
+        (aggregate, filter): (Expr, Option<Expr>),
+        zero: bool,
+    ) -> Result<Expr> {
+        let alias = self.alias(g);
+        let call = AggCall {
+            aggregate,
+            filter,
+            zero_when_empty: zero,
+        };
+        let c = expr::column(&self.groups[g].add(&alias, call, None, metric));
+        Ok(if zero {
+            datafusion::functions::expr_fn::coalesce(vec![c, lit(0i64)])
+        } else {
+            c
+        })
+    }
+
+    /// Places the aggregates of `measure` (for metric `metric`, its rows
+    /// under `filters`) in their scan group; returns the measure over their
+    /// results.
+    pub fn measure(
+        &mut self,
+        metric: &str,
+        measure: &Measure,
+        filters: &[ast::Expr],
+        window: Option<Window>,
+        cohort: Option<cohort::CohortKey>,
+    ) -> Result<Expr> {
+        let source = measure.source.as_str();
+        let mut row_filter = self.lower_filters(source, &filters.iter().collect::<Vec<_>>())?;
+        let rows = self.rows(source)?;
+        let occurrence = match measure.occurrence {
+            Occurrence::All => None,
+            Occurrence::First => Some((true, row_filter.take())),
+            Occurrence::Last => Some((false, row_filter.take())),
+        };
+        if cohort.is_some() {
+            if occurrence.is_some() {
+                return internal_err!(
+                    "a cohort of `{metric}`, a first/last-occurrence metric, passed the checker"
+                );
+            }
+            let present = expr::column(cohort::PRESENT).is_not_null();
+            row_filter = Some(match row_filter {
+                None => present,
+                Some(f) => present.and(f),
+            });
+        }
+        let index = self.group(GroupKey {
+            source: source.to_string(),
+            occurrence,
+            window,
+            sequence: None,
+            activity: None,
+            cohort,
+        });
+        let alias = self.alias(index);
+        let mut scope = MeasureScope {
+            group: &mut self.groups[index],
+            alias,
+            row_filter,
+            metric,
+        };
+        expr::lower(&measure.measure, &mut scope, &rows)
+    }
+}
+
+/// Measures: aggregates go to the scan group.
+struct MeasureScope<'g> {
+    group: &'g mut Group,
+    alias: String,
+    row_filter: Option<Expr>,
+    metric: &'g str,
+}
+
+impl Scope for MeasureScope<'_> {
+    fn name(&mut self, name: &str) -> Result<Expr> {
+        internal_err!("column `{name}` outside an aggregate passed the checker")
+    }
+    fn aggregate(&mut self, call: AggCall) -> Result<Expr> {
+        let zero = call.zero_when_empty;
+        let name = self
+            .group
+            .add(&self.alias, call, self.row_filter.clone(), self.metric);
+        let c = expr::column(&name);
+        Ok(if zero {
+            datafusion::functions::expr_fn::coalesce(vec![c, lit(0i64)])
+        } else {
+            c
+        })
+    }
+}

@@ -1,0 +1,347 @@
+//! resolve: `funnel` metrics, ordered steps per entity within a conversion
+//! window; a step table, or one number (entered, converted, rate).
+
+use super::{Description, Input, Reads, Shape, TableShape, Text};
+use crate::diagnostics::{Code, Diagnostic, Diagnostics, suggestion_help};
+use crate::semantic::expr::{Checker, unknown_column};
+use crate::syntax::ast::{self, Duration, Expr, FunnelOrder, FunnelValue, Name};
+
+/// The YAML key of the kind.
+pub const KEY: &str = "funnel";
+
+/// The most steps, and the most exclusions, the funnel engine takes.
+pub const MAX_STEPS: usize = 32;
+
+/// A resolved funnel: step references are indices.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Funnel {
+    pub source: String,
+    pub steps: Vec<Step>,
+    pub within: Duration,
+    pub order: FunnelOrder,
+    /// Whether one event may satisfy two consecutive steps.
+    pub reuse_events: bool,
+    pub exclude: Vec<Exclusion>,
+    pub hold_constant: Vec<String>,
+    pub attribution: Attribution,
+    pub value: FunnelValue,
+}
+
+/// One step: a name and a row predicate, optionally its own window.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Step {
+    pub name: String,
+    pub predicate: Expr,
+    pub within: Option<Duration>,
+}
+
+/// Events that disqualify an attempt between steps `after` and `before`
+/// (0-based, `after < before`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Exclusion {
+    pub predicate: Expr,
+    pub after: usize,
+    pub before: usize,
+}
+
+/// Which step's event gives a breakdown value.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Attribution {
+    FirstStep,
+    LastStep,
+    /// The event of this step (0-based); null when not reached.
+    Step(usize),
+}
+
+/// The columns of a step table.
+pub const STEP_COLUMNS: &[&str] = &[
+    "step",
+    "step_name",
+    "entities",
+    "conversion_from_previous",
+    "conversion_from_first",
+    "avg_hours_from_previous",
+    "median_hours_from_previous",
+    "p90_hours_from_previous",
+    "median_hours_from_first",
+];
+
+pub(super) fn shape(f: &ast::Funnel, name: &str) -> Shape {
+    let steps = f.value.value == FunnelValue::Steps;
+    Shape {
+        key: KEY,
+        reads: Reads::Source,
+        needs_entity: true,
+        takes_occurrence: false,
+        column: !steps,
+        table: steps.then(|| TableShape {
+            title: format!("funnel {name}, step by step"),
+            columns: STEP_COLUMNS.iter().map(|c| c.to_string()).collect(),
+            what: "a funnel table (one row per step)",
+        }),
+        sql: false,
+    }
+}
+
+pub(super) fn resolve(input: &Input, f: &ast::Funnel, diags: &mut Diagnostics) -> Option<Funnel> {
+    let def = input.def;
+    let row = input.row();
+    if f.steps.len() < 2 {
+        diags.push(
+            Diagnostic::new(
+                Code::TooFewSteps,
+                format!(
+                    "funnel `{}` has {} step{}",
+                    def.name.value,
+                    f.steps.len(),
+                    if f.steps.len() == 1 { "" } else { "s" }
+                ),
+            )
+            .at(def.kind_span, "a funnel needs at least two steps")
+            .with_help("add the step that converts, or use a `measure` to count a single event"),
+        );
+    }
+    let mut seen: Vec<&Name> = Vec::new();
+    for step in &f.steps {
+        if let Some(first) = seen.iter().find(|n| n.value == step.name.value) {
+            diags.push(
+                Diagnostic::new(
+                    Code::DuplicateDefinition,
+                    format!("step `{}` appears twice", step.name.value),
+                )
+                .at(step.name.span, "named again here")
+                .with_secondary(first.span, "first named here")
+                .with_help("give each step its own name"),
+            );
+        }
+        seen.push(&step.name);
+        Checker::new(diags, row).predicate(&step.predicate, "a funnel step");
+    }
+    let step_names: Vec<&str> = f.steps.iter().map(|s| s.name.value.as_str()).collect();
+    let step_index = |n: &Name, diags: &mut Diagnostics| {
+        let i = step_names.iter().position(|s| *s == n.value);
+        if i.is_none() {
+            diags.push(
+                Diagnostic::new(Code::UnknownStep, format!("unknown step `{}`", n.value))
+                    .at(n.span, "no step of this funnel has this name")
+                    .with_help(suggestion_help(
+                        &n.value,
+                        "steps",
+                        step_names.iter().copied(),
+                    )),
+            );
+        }
+        i
+    };
+    let conflict = |what: String, span, label: &str, help: &str| {
+        Diagnostic::new(Code::FunnelSettingsConflict, what)
+            .at(span, label.to_string())
+            .with_help(help.to_string())
+    };
+    if f.order.value == FunnelOrder::Any {
+        for x in &f.exclude {
+            diags.push(conflict(
+                "exclusions need ordered steps".into(),
+                x.after.span,
+                "an `order: any` funnel has no steps in between",
+                "use `order: ordered`, or filter the excluded events out with the metric's `filter`",
+            ));
+        }
+        for step in &f.steps {
+            if let Some(w) = &step.within {
+                diags.push(conflict(
+                    "a step window needs ordered steps".into(),
+                    w.span,
+                    "an `order: any` funnel has no step before this one",
+                    "use `order: ordered`, or drop the step's `within` (the funnel's `within` still applies)",
+                ));
+            }
+        }
+    }
+    if f.steps.len() > MAX_STEPS {
+        diags.push(conflict(
+            format!("funnel `{}` has {} steps", def.name.value, f.steps.len()),
+            def.kind_span,
+            "the funnel engine takes at most 32 steps",
+            "split the funnel in two",
+        ));
+    }
+    if f.exclude.len() > MAX_STEPS {
+        diags.push(conflict(
+            format!(
+                "funnel `{}` has {} exclusions",
+                def.name.value,
+                f.exclude.len()
+            ),
+            def.kind_span,
+            "the funnel engine takes at most 32 exclusions",
+            "combine exclusions with `or` in one predicate",
+        ));
+    }
+    let attribution_step = f.attribution_step.as_ref().map(|s| step_index(s, diags));
+    let mut exclude = Vec::new();
+    let mut resolved = true;
+    for x in &f.exclude {
+        Checker::new(diags, row).predicate(&x.predicate, "an exclusion");
+        let a = step_index(&x.after, diags);
+        let b = step_index(&x.before, diags);
+        match (a, b) {
+            (Some(a), Some(b)) if a >= b => {
+                resolved = false;
+                diags.push(
+                    Diagnostic::new(Code::UnknownStep, "exclusion steps are out of order")
+                        .at(
+                            x.before.span,
+                            format!(
+                                "`{}` does not come after `{}`",
+                                x.before.value, x.after.value
+                            ),
+                        )
+                        .with_help(format!(
+                            "write `between: [{}, {}]`",
+                            x.before.value, x.after.value
+                        )),
+                );
+            }
+            (Some(after), Some(before)) => exclude.push(Exclusion {
+                predicate: x.predicate.clone(),
+                after,
+                before,
+            }),
+            _ => resolved = false,
+        }
+    }
+    if let Some(s) = input.src {
+        for col in &f.hold_constant {
+            if let Some(schema) = s.schema
+                && schema.column(&col.value).is_none()
+            {
+                diags.push(unknown_column(
+                    &col.value,
+                    col.span,
+                    &s.def.name.value,
+                    schema,
+                ));
+            }
+        }
+    }
+    let attribution = match (attribution_step, f.attribution.as_ref().map(|a| a.value)) {
+        (Some(Some(i)), _) => Attribution::Step(i),
+        (Some(None), _) => return None,
+        (None, None | Some(ast::Attribution::FirstStep)) => Attribution::FirstStep,
+        (None, Some(ast::Attribution::LastStep)) => Attribution::LastStep,
+    };
+    if !resolved {
+        return None;
+    }
+    Some(Funnel {
+        source: input.src?.def.name.value.clone(),
+        steps: f
+            .steps
+            .iter()
+            .map(|s| Step {
+                name: s.name.value.clone(),
+                predicate: s.predicate.clone(),
+                within: s.within.as_ref().map(|w| w.value.clone()),
+            })
+            .collect(),
+        within: f.within.value.clone(),
+        order: f.order.value,
+        reuse_events: f.reuse_events.as_ref().is_some_and(|r| r.value),
+        exclude,
+        hold_constant: f.hold_constant.iter().map(|h| h.value.clone()).collect(),
+        attribution,
+        value: f.value.value,
+    })
+}
+
+impl Funnel {
+    pub(super) fn describe(&self, text: Text, d: &mut Description) {
+        for (i, step) in self.steps.iter().enumerate() {
+            d.line(
+                &format!("step {}", i + 1),
+                format!(
+                    "{}: {}{}",
+                    step.name,
+                    text(step.predicate.span),
+                    step.within
+                        .as_ref()
+                        .map(|w| format!(" (within {} of the step before)", w.text))
+                        .unwrap_or_default()
+                ),
+            );
+        }
+        let order = match self.order {
+            FunnelOrder::Ordered => {
+                "ordered: each step is the first matching event after the step before; other events may come between"
+            }
+            FunnelOrder::Strict => {
+                "strict: each step must be the very next event of the entity (after the filter); any other event ends the attempt"
+            }
+            FunnelOrder::Any => {
+                "any: an attempt starts at any step's event; it reaches level k when k distinct steps happened in its window"
+            }
+        };
+        d.line("order", order);
+        d.line(
+            "window",
+            format!(
+                "{} from the attempt's first event, edge inclusive; the range bounds where attempts start, not where they end",
+                self.within.text
+            ),
+        );
+        d.line(
+            "attempts",
+            format!(
+                "one per step-1 event; per entity and entry bucket the best counts: the most steps, then the latest start; ties at one instant take lower steps first; {}",
+                if self.reuse_events {
+                    "one event may satisfy consecutive steps (reuse_events)"
+                } else {
+                    "each event satisfies at most one step"
+                }
+            ),
+        );
+        for x in &self.exclude {
+            d.line(
+                "exclude",
+                format!(
+                    "{} after `{}` and before `{}` disqualifies the attempt",
+                    text(x.predicate.span),
+                    self.steps[x.after].name,
+                    self.steps[x.before].name
+                ),
+            );
+        }
+        if !self.hold_constant.is_empty() {
+            d.line(
+                "hold",
+                format!(
+                    "{}: the funnel runs separately per value (null is a value); the best attempt over them counts",
+                    self.hold_constant.join(", ")
+                ),
+            );
+        }
+        let attribution = match self.attribution {
+            Attribution::Step(s) => {
+                format!(
+                    "the event of step `{}` (null when not reached)",
+                    self.steps[s].name
+                )
+            }
+            Attribution::LastStep => "the event of the last step reached".into(),
+            Attribution::FirstStep => "the step-1 event".into(),
+        };
+        d.line("breakdown", format!("values come from {attribution}"));
+        let value = match self.value {
+            FunnelValue::Steps => {
+                "a step table: entities reaching each step, conversion from the step before and from step 1, hours between steps"
+            }
+            FunnelValue::Entered => "entities that entered (reached step 1)",
+            FunnelValue::Converted => "entities that reached the last step",
+            FunnelValue::ConversionRate => {
+                "entities that reached the last step / entities that entered; null when none entered"
+            }
+        };
+        d.line("value", value);
+    }
+}

@@ -1,0 +1,335 @@
+//! resolve: a request (what to compute, as the command line or a test file
+//! wrote it) -> a [`Query`] for `lower`, or diagnostics placed on the
+//! request's own words where it has spans.
+
+use super::model::Model;
+use crate::diagnostics::{Code, Diagnostic, suggestion_help};
+use crate::span::Span;
+use crate::syntax::ast::Grain;
+use chrono::{NaiveDate, NaiveDateTime, NaiveTime};
+
+/// What to compute: metrics, time buckets, range and breakdown.
+#[derive(Debug, Clone)]
+pub struct Query {
+    /// Metric names, in output order.
+    pub metrics: Vec<String>,
+    /// Bucket size; `None` for one total over the range.
+    pub grain: Option<Grain>,
+    pub range: Range,
+    /// Dimensions to break down by, in output order.
+    pub group_by: Vec<String>,
+}
+
+/// A half-open range of local wall-clock time: `from <= t < to`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Range {
+    pub from: NaiveDateTime,
+    pub to: NaiveDateTime,
+}
+
+/// One word of a request, with where it was written when that is a file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Word {
+    pub value: String,
+    pub span: Option<Span>,
+}
+
+impl Word {
+    /// A word typed on the command line: no span.
+    pub fn typed(value: impl Into<String>) -> Self {
+        Word {
+            value: value.into(),
+            span: None,
+        }
+    }
+}
+
+/// What a user asked to compute, before it is checked against the model.
+#[derive(Debug, Clone, Default)]
+pub struct Request {
+    /// Metric names; every metric of the model when empty.
+    pub metrics: Vec<Word>,
+    pub grain: Option<Grain>,
+    /// Start and end of the range, local time (`2026-01-05` or
+    /// `2026-01-05T08:00`); the project's `default_range` when absent.
+    pub from: Option<Word>,
+    pub to: Option<Word>,
+    /// Dimensions; the metrics' shared `breakdown` when empty.
+    pub group_by: Vec<Word>,
+    /// The request as a whole (a test's name), for problems of no one word.
+    pub span: Option<Span>,
+}
+
+/// A checked request.
+#[derive(Debug, Clone)]
+pub struct Resolved {
+    pub query: Query,
+    /// Where the range came from, for `explain`.
+    pub range_origin: &'static str,
+    /// Metrics left out and why, for the user.
+    pub notes: Vec<String>,
+}
+
+/// Places `d` on `word` (or the request): as its main label when it has
+/// none, else as a secondary one.
+fn place(d: Diagnostic, word: Option<&Word>, request: &Request) -> Diagnostic {
+    let label = "asked here";
+    match (word.and_then(|w| w.span).or(request.span), d.span) {
+        (None, _) => d,
+        (Some(s), None) => d.at(s, label),
+        (Some(s), Some(_)) => d.with_secondary(s, label),
+    }
+}
+
+/// Checks `request` against `model`.
+pub fn resolve(request: &Request, model: &Model) -> Result<Resolved, Vec<Diagnostic>> {
+    let mut diags = Vec::new();
+    let mut notes = Vec::new();
+    let explicit = !request.metrics.is_empty();
+    let mut metrics: Vec<String> = Vec::new();
+    let mut asked: Vec<&Word> = Vec::new();
+    if explicit {
+        for n in &request.metrics {
+            match model.metric(&n.value) {
+                None => diags.push(place(
+                    Diagnostic::new(
+                        Code::UnknownMetricArgument,
+                        format!("no metric named `{}`", n.value),
+                    )
+                    .with_help(suggestion_help(
+                        &n.value,
+                        "metrics",
+                        model.metrics.iter().map(|m| m.name.as_str()),
+                    )),
+                    Some(n),
+                    request,
+                )),
+                Some(_) if !metrics.contains(&n.value) => {
+                    metrics.push(n.value.clone());
+                    asked.push(n);
+                }
+                Some(_) => {}
+            }
+        }
+    } else {
+        metrics.extend(model.metrics.iter().map(|m| m.name.clone()));
+    }
+
+    // The breakdown: the request's, or the one all metrics share.
+    let mut group_by: Vec<Word> = request.group_by.clone();
+    group_by.retain(|d| !d.value.trim().is_empty());
+    if group_by.is_empty() {
+        let mut defaults = metrics
+            .iter()
+            .filter_map(|n| model.metric(n))
+            .map(|m| m.breakdown.clone());
+        if let Some(first) = defaults.next() {
+            if defaults.all(|b| b == first) {
+                group_by = first.into_iter().map(Word::typed).collect();
+            } else {
+                notes.push("the metrics have different default breakdowns; computed without one (pass --group-by)".into());
+            }
+        }
+    }
+    if !group_by.is_empty() {
+        let mut kept = Vec::new();
+        let mut skipped = Vec::new();
+        for n in &metrics {
+            let Some(m) = model.metric(n) else { continue };
+            // The first dimension some source underneath does not declare.
+            let missing = group_by.iter().find_map(|d| {
+                m.breakdown_sources
+                    .iter()
+                    .find(|s| {
+                        model
+                            .source(s)
+                            .is_some_and(|s| !s.dimensions.contains(&d.value))
+                    })
+                    .map(|s| (d, s))
+            });
+            match missing {
+                None => kept.push(n.clone()),
+                Some(_) if !explicit => skipped.push(n.clone()),
+                Some((d, s)) => {
+                    let declared: Vec<&str> = model
+                        .source(s)
+                        .map(|s| s.dimensions.iter().map(String::as_str).collect())
+                        .unwrap_or_default();
+                    let mut diag = Diagnostic::new(
+                        Code::BreakdownNotPossible,
+                        format!("`{n}` cannot be broken down by `{}`", d.value),
+                    )
+                    .at(
+                        m.span,
+                        format!(
+                            "reads source `{s}`, which declares no dimension `{}`",
+                            d.value
+                        ),
+                    )
+                    .with_help(suggestion_help(
+                        &d.value,
+                        "dimensions",
+                        declared.iter().copied(),
+                    ));
+                    if let Some(src) = model.source(s) {
+                        diag = diag.with_secondary(src.span, "source defined here");
+                    }
+                    diags.push(place(diag, Some(d), request));
+                }
+            }
+        }
+        if !skipped.is_empty() {
+            notes.push(format!(
+                "{} metrics cannot be broken down by {} and were skipped: {}",
+                skipped.len(),
+                group_by
+                    .iter()
+                    .map(|d| d.value.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                skipped.join(", ")
+            ));
+        }
+        metrics = kept;
+        let mut seen: Vec<&str> = Vec::new();
+        for d in &group_by {
+            if seen.contains(&d.value.as_str()) {
+                diags.push(place(
+                    Diagnostic::new(
+                        Code::InvalidRange,
+                        format!("`{}` is given twice in --group-by", d.value),
+                    )
+                    .with_help("name each dimension once"),
+                    Some(d),
+                    request,
+                ));
+            }
+            seen.push(&d.value);
+        }
+        for n in &metrics {
+            let Some(m) = model.metric(n) else { continue };
+            let Some(table) = &m.shape.table else {
+                continue;
+            };
+            if let Some(d) = group_by.iter().find(|d| table.columns.contains(&d.value)) {
+                diags.push(place(
+                    Diagnostic::new(
+                        Code::BreakdownNotPossible,
+                        format!("`{n}` cannot be broken down by `{}`", d.value),
+                    )
+                    .at(
+                        m.span,
+                        format!("its table already has a column `{}`", d.value),
+                    )
+                    .with_help(format!(
+                        "break `{n}` down by another dimension; its table's columns are {}",
+                        table
+                            .columns
+                            .iter()
+                            .map(|c| format!("`{c}`"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )),
+                    Some(d),
+                    request,
+                ));
+            }
+        }
+    }
+    if metrics.is_empty() && diags.is_empty() {
+        diags.push(place(
+            Diagnostic::new(Code::MetricNotComputable, "no metric to compute")
+                .with_help("name metrics that can be computed as asked (the notes above say why the others were skipped)"),
+            None,
+            request,
+        ));
+    }
+
+    // The range: the request's, else the project's default.
+    let parse = |flag: &str, w: &Word, diags: &mut Vec<Diagnostic>| -> Option<NaiveDateTime> {
+        let t = parse_local(&w.value);
+        if t.is_none() {
+            diags.push(place(
+                Diagnostic::new(
+                    Code::InvalidRange,
+                    format!("`--{flag} {}` is not a date or local time", w.value),
+                )
+                .with_help("write `2026-01-05` or `2026-01-05T08:00`"),
+                Some(w),
+                request,
+            ));
+        }
+        t
+    };
+    let midnight = |d: NaiveDate| d.and_time(NaiveTime::MIN);
+    let from = match &request.from {
+        Some(w) => parse("from", w, &mut diags),
+        None => model.project.default_from.map(midnight),
+    };
+    let to = match &request.to {
+        Some(w) => parse("to", w, &mut diags),
+        None => model.project.default_to.map(midnight),
+    };
+    let origin = if request.from.is_some() || request.to.is_some() {
+        "from the command line"
+    } else {
+        "the project's `default_range`"
+    };
+    let bounds = request.from.as_ref().or(request.to.as_ref());
+    let range = match (from, to) {
+        (Some(from), Some(to)) if from < to => Some(Range { from, to }),
+        (Some(from), Some(to)) => {
+            diags.push(place(
+                Diagnostic::new(
+                    Code::InvalidRange,
+                    format!("the range {from} .. {to} is empty"),
+                )
+                .with_help(
+                    "`--from` is inclusive and `--to` exclusive: `--to` must come after `--from`",
+                ),
+                bounds,
+                request,
+            ));
+            None
+        }
+        _ if diags.iter().any(|d| d.code == Code::InvalidRange) => None,
+        _ => {
+            diags.push(place(
+                Diagnostic::new(Code::InvalidRange, "no time range")
+                    .with_help("pass `--from` and `--to`, or set `default_range: { from: ..., to: ... }` in metricc.yaml"),
+                bounds,
+                request,
+            ));
+            None
+        }
+    };
+    match range {
+        Some(range) if diags.is_empty() => Ok(Resolved {
+            query: Query {
+                metrics,
+                grain: request.grain,
+                range,
+                group_by: group_by.into_iter().map(|d| d.value).collect(),
+            },
+            range_origin: origin,
+            notes,
+        }),
+        _ => Err(diags),
+    }
+}
+
+/// `2026-01-05`, `2026-01-05T08:00`, `2026-01-05 08:00:30`.
+pub fn parse_local(v: &str) -> Option<NaiveDateTime> {
+    let v = v.trim();
+    if let Ok(d) = NaiveDate::parse_from_str(v, "%Y-%m-%d") {
+        return Some(d.and_time(NaiveTime::MIN));
+    }
+    [
+        "%Y-%m-%dT%H:%M",
+        "%Y-%m-%dT%H:%M:%S",
+        "%Y-%m-%d %H:%M",
+        "%Y-%m-%d %H:%M:%S",
+    ]
+    .iter()
+    .find_map(|f| NaiveDateTime::parse_from_str(v, f).ok())
+}

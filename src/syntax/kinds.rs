@@ -1,0 +1,523 @@
+//! parse: how each metric kind is written. One reader per kind key, in one
+//! table that also gives [`KIND_KEYS`]; the AST of each kind is in
+//! [`super::ast::MetricKind`].
+
+use super::ast::*;
+use super::fields::{Cx, Fields, keyword_or, required, required_metric};
+use super::yaml::{Node, NodeKind};
+use crate::diagnostics::{Code, Diagnostic};
+use crate::span::Spanned;
+
+/// Reads the value of a kind key into its kind; `ctx` names it in messages.
+type Reader = fn(&mut Cx, &Node, &str) -> Option<MetricKind>;
+
+macro_rules! kinds {
+    ($($key:literal => $read:ident),* $(,)?) => {
+        /// The keys that name a metric's kind.
+        pub const KIND_KEYS: &[&str] = &[$($key),*];
+        const READERS: &[(&str, Reader)] = &[$(($key, $read)),*];
+    };
+}
+
+kinds! {
+    "measure" => measure,
+    "ratio" => ratio,
+    "formula" => formula,
+    "cumulative" => cumulative,
+    "funnel" => funnel_kind,
+    "time_between" => time_between,
+    "active" => active,
+    "retention" => retention_kind,
+    "churn" => churn,
+    "cohort" => cohort_kind,
+}
+
+/// Reads kind `key` of metric `context` from `node`.
+pub(super) fn read(cx: &mut Cx, key: &str, node: &Node, context: &str) -> Option<MetricKind> {
+    let ctx = format!("`{key}` of {context}");
+    let (_, reader) = READERS.iter().find(|(k, _)| *k == key)?;
+    reader(cx, node, &ctx)
+}
+
+fn measure(cx: &mut Cx, node: &Node, _: &str) -> Option<MetricKind> {
+    Some(MetricKind::Aggregate {
+        measure: cx.expr(node, "measure")?,
+    })
+}
+
+fn formula(cx: &mut Cx, node: &Node, _: &str) -> Option<MetricKind> {
+    Some(MetricKind::Formula {
+        expr: cx.expr(node, "formula")?,
+    })
+}
+
+fn ratio(cx: &mut Cx, node: &Node, ctx: &str) -> Option<MetricKind> {
+    let f = cx.fields(node, ctx, &["numerator", "denominator"])?;
+    let num = required_metric(cx, &f, "numerator", ctx, "add `numerator: <metric>`");
+    let den = required_metric(cx, &f, "denominator", ctx, "add `denominator: <metric>`");
+    Some(MetricKind::Ratio {
+        numerator: num?,
+        denominator: den?,
+    })
+}
+
+fn cumulative(cx: &mut Cx, node: &Node, ctx: &str) -> Option<MetricKind> {
+    let f = cx.fields(node, ctx, &["metric", "window", "to_date"])?;
+    let metric = required_metric(
+        cx,
+        &f,
+        "metric",
+        ctx,
+        "add `metric: <metric to accumulate>`",
+    );
+    let window = f.get("window").and_then(|n| cx.duration(n, "window"));
+    let to_date = f
+        .get("to_date")
+        .and_then(|n| cx.keyword(n, "to_date", Grain::ALL, Grain::parse));
+    if let (Some(w), Some(t)) = (&window, &to_date) {
+        cx.report(
+            Diagnostic::new(
+                Code::ConflictingKinds,
+                "a cumulative metric has both `window` and `to_date`",
+            )
+            .at(t.span, "`to_date` here")
+            .with_secondary(w.span, "`window` here")
+            .with_help(
+                "keep `window` for a trailing total or `to_date` for a period-to-date total",
+            ),
+        );
+    }
+    Some(MetricKind::Cumulative {
+        metric: metric?,
+        window,
+        to_date,
+    })
+}
+
+fn funnel_kind(cx: &mut Cx, node: &Node, ctx: &str) -> Option<MetricKind> {
+    funnel(cx, node, ctx).map(MetricKind::Funnel)
+}
+
+fn time_between(cx: &mut Cx, node: &Node, ctx: &str) -> Option<MetricKind> {
+    let f = cx.fields(node, ctx, &["from", "to", "statistic", "unit", "within"])?;
+    let from = required(
+        cx,
+        &f,
+        "from",
+        ctx,
+        "add `from: <predicate of the first event>`",
+        |cx, n| cx.expr(n, "from"),
+    );
+    let to = required(
+        cx,
+        &f,
+        "to",
+        ctx,
+        "add `to: <predicate of the second event>`",
+        |cx, n| cx.expr(n, "to"),
+    );
+    let statistic = keyword_or(
+        cx,
+        &f,
+        "statistic",
+        Statistic::ALL,
+        Statistic::parse,
+        Statistic::Median,
+    );
+    let unit = keyword_or(
+        cx,
+        &f,
+        "unit",
+        TimeUnit::ALL,
+        TimeUnit::parse,
+        TimeUnit::Hours,
+    );
+    let within = f.get("within").and_then(|n| cx.duration(n, "within"));
+    Some(MetricKind::TimeBetween {
+        from: from?,
+        to: to?,
+        statistic: statistic?,
+        unit: unit?,
+        within,
+    })
+}
+
+fn active(cx: &mut Cx, node: &Node, ctx: &str) -> Option<MetricKind> {
+    let f = cx.fields(node, ctx, &["window", "calendar"])?;
+    let window = match (f.get("window"), f.get("calendar")) {
+        (Some(w), None) => ActiveWindow::Rolling(cx.duration(w, "window")?),
+        (None, Some(c)) => {
+            ActiveWindow::Calendar(cx.keyword(c, "calendar", Grain::ALL, Grain::parse)?)
+        }
+        (Some(_), Some(_)) => {
+            cx.report(
+                Diagnostic::new(
+                    Code::ConflictingKinds,
+                    "an active metric has both `window` and `calendar`",
+                )
+                .at(f.key_span("calendar").unwrap_or(f.span), "`calendar` here")
+                .with_help("`window: 7d` is a trailing window; `calendar: week` the calendar week"),
+            );
+            return None;
+        }
+        (None, None) => {
+            cx.missing(
+                &f,
+                "window",
+                ctx,
+                "add `window: 7d` (trailing) or `calendar: week`",
+            );
+            return None;
+        }
+    };
+    Some(MetricKind::Active { window })
+}
+
+fn retention_kind(cx: &mut Cx, node: &Node, ctx: &str) -> Option<MetricKind> {
+    retention(cx, node, ctx).map(MetricKind::Retention)
+}
+
+fn churn(cx: &mut Cx, node: &Node, ctx: &str) -> Option<MetricKind> {
+    let f = cx.fields(node, ctx, &["window", "value"])?;
+    let window = required(cx, &f, "window", ctx, "add `window: 30d`", |cx, n| {
+        cx.duration(n, "window")
+    });
+    let value = keyword_or(
+        cx,
+        &f,
+        "value",
+        ChurnValue::ALL,
+        ChurnValue::parse,
+        ChurnValue::Churned,
+    );
+    Some(MetricKind::Churn {
+        window: window?,
+        value: value?,
+    })
+}
+
+fn cohort_kind(cx: &mut Cx, node: &Node, ctx: &str) -> Option<MetricKind> {
+    cohort(cx, node, ctx).map(MetricKind::Cohort)
+}
+
+fn periods(cx: &mut Cx, f: &Fields, ctx: &str) -> Option<Spanned<i64>> {
+    let p = required(cx, f, "periods", ctx, "add `periods: 8`", |cx, n| {
+        cx.int(n, "periods")
+    })?;
+    if !(1..=1000).contains(&p.value) {
+        cx.report(
+            Diagnostic::new(Code::InvalidWindow, "periods out of range")
+                .at(p.span, format!("{} periods", p.value))
+                .with_help("give between 1 and 1000 periods"),
+        );
+        return None;
+    }
+    Some(p)
+}
+
+fn retention(cx: &mut Cx, node: &Node, ctx: &str) -> Option<Retention> {
+    let keys = [
+        "cohort",
+        "return",
+        "period",
+        "periods",
+        "cohort_type",
+        "match",
+        "anchor",
+    ];
+    let f = cx.fields(node, ctx, &keys)?;
+    let cohort = required(
+        cx,
+        &f,
+        "cohort",
+        ctx,
+        "add `cohort: <predicate of the cohort event>`",
+        |cx, n| cx.expr(n, "cohort"),
+    );
+    let returning = required(
+        cx,
+        &f,
+        "return",
+        ctx,
+        "add `return: <predicate of a returning event>`",
+        |cx, n| cx.expr(n, "return"),
+    );
+    let period = required(cx, &f, "period", ctx, "add `period: week`", |cx, n| {
+        cx.keyword(n, "period", Grain::ALL, Grain::parse)
+    });
+    let periods = periods(cx, &f, ctx);
+    let cohort_type = keyword_or(
+        cx,
+        &f,
+        "cohort_type",
+        CohortType::ALL,
+        CohortType::parse,
+        CohortType::FirstTime,
+    );
+    let matching = keyword_or(
+        cx,
+        &f,
+        "match",
+        RetentionMatch::ALL,
+        RetentionMatch::parse,
+        RetentionMatch::On,
+    );
+    let anchor = keyword_or(
+        cx,
+        &f,
+        "anchor",
+        PeriodAnchor::ALL,
+        PeriodAnchor::parse,
+        PeriodAnchor::Calendar,
+    );
+    Some(Retention {
+        cohort: cohort?,
+        returning: returning?,
+        period: period?,
+        periods: periods?,
+        cohort_type: cohort_type?,
+        matching: matching?,
+        anchor: anchor?,
+    })
+}
+
+fn cohort(cx: &mut Cx, node: &Node, ctx: &str) -> Option<CohortDef> {
+    let keys = [
+        "metric",
+        "source",
+        "event",
+        "period",
+        "periods",
+        "per_entity",
+        "cumulative",
+    ];
+    let f = cx.fields(node, ctx, &keys)?;
+    let metric = required_metric(
+        cx,
+        &f,
+        "metric",
+        ctx,
+        "add `metric: <metric to follow by cohort>`",
+    );
+    let cohort_source = f.get("source").and_then(|n| cx.name(n, "source name"));
+    let event = required(
+        cx,
+        &f,
+        "event",
+        ctx,
+        "add `event: <predicate of the cohort event>`",
+        |cx, n| cx.expr(n, "event"),
+    );
+    let period = required(cx, &f, "period", ctx, "add `period: month`", |cx, n| {
+        cx.keyword(n, "period", Grain::ALL, Grain::parse)
+    });
+    let periods = periods(cx, &f, ctx);
+    let flag = |cx: &mut Cx, key: &str| {
+        f.get(key)
+            .and_then(|n| cx.bool(n, key))
+            .is_some_and(|b| b.value)
+    };
+    let per_entity = flag(cx, "per_entity");
+    let cumulative = flag(cx, "cumulative");
+    Some(CohortDef {
+        metric: metric?,
+        cohort_source,
+        event: event?,
+        period: period?,
+        periods: periods?,
+        per_entity,
+        cumulative,
+    })
+}
+
+fn funnel(cx: &mut Cx, node: &Node, ctx: &str) -> Option<Funnel> {
+    let keys = [
+        "steps",
+        "within",
+        "order",
+        "reuse_events",
+        "exclude",
+        "hold_constant",
+        "attribution",
+        "value",
+    ];
+    let f = cx.fields(node, ctx, &keys)?;
+    let steps = required(
+        cx,
+        &f,
+        "steps",
+        ctx,
+        "add `steps:` with a list of `name: predicate`",
+        steps,
+    );
+    let within = required(
+        cx,
+        &f,
+        "within",
+        ctx,
+        "add `within: 14d`, the conversion window",
+        |cx, n| cx.duration(n, "within"),
+    );
+    let order = keyword_or(
+        cx,
+        &f,
+        "order",
+        FunnelOrder::ALL,
+        FunnelOrder::parse,
+        FunnelOrder::Ordered,
+    );
+    let reuse_events = f
+        .get("reuse_events")
+        .and_then(|n| cx.bool(n, "reuse_events"));
+    let exclude = f
+        .get("exclude")
+        .map(|n| exclusions(cx, n))
+        .unwrap_or_default();
+    let hold_constant = f
+        .get("hold_constant")
+        .map(|n| cx.names(n, "column"))
+        .unwrap_or_default();
+    // `first_step`, `last_step`, or `{ step: <name> }`.
+    let mut attribution_step = None;
+    let attribution = match f.get("attribution") {
+        Some(n) if matches!(n.kind, NodeKind::Map(_)) => {
+            if let Some(a) = cx.fields(n, "attribution", &["step"]) {
+                attribution_step = a.get("step").and_then(|s| cx.name(s, "step"));
+            }
+            None
+        }
+        Some(n) => cx.keyword(n, "attribution", Attribution::ALL, Attribution::parse),
+        None => None,
+    };
+    let value = keyword_or(
+        cx,
+        &f,
+        "value",
+        FunnelValue::ALL,
+        FunnelValue::parse,
+        FunnelValue::Steps,
+    );
+    Some(Funnel {
+        steps: steps?,
+        within: within?,
+        order: order?,
+        reuse_events,
+        exclude,
+        hold_constant,
+        attribution,
+        attribution_step,
+        value: value?,
+    })
+}
+
+/// `- name: predicate` or `- name: {where: predicate, within: 1d}`.
+fn steps(cx: &mut Cx, node: &Node) -> Option<Vec<Step>> {
+    let NodeKind::Seq(items) = &node.kind else {
+        cx.report(
+            Diagnostic::new(Code::WrongYamlType, "funnel steps must be a list")
+                .at(node.span, format!("found {}", node.shape()))
+                .with_help("write each step as `- name: predicate`"),
+        );
+        return None;
+    };
+    let mut out = Vec::new();
+    for item in items {
+        let NodeKind::Map(pairs) = &item.kind else {
+            cx.report(
+                Diagnostic::new(
+                    Code::WrongYamlType,
+                    "a funnel step must be `name: predicate`",
+                )
+                .at(item.span, format!("found {}", item.shape()))
+                .with_help("write the step as `- signup: event = 'signup'`"),
+            );
+            continue;
+        };
+        if pairs.len() != 1 {
+            cx.report(
+                Diagnostic::new(
+                    Code::WrongYamlType,
+                    "a funnel step must have exactly one name",
+                )
+                .at(item.span, format!("{} keys in this step", pairs.len()))
+                .with_help("start each step with its own `-`"),
+            );
+            continue;
+        }
+        let (k, v) = &pairs[0];
+        let Some(name) = cx.name(k, "step name") else {
+            continue;
+        };
+        let (predicate, within) = match &v.kind {
+            NodeKind::Map(_) => {
+                let Some(sf) = cx.fields(v, "a funnel step", &["where", "within"]) else {
+                    continue;
+                };
+                let p = required(
+                    cx,
+                    &sf,
+                    "where",
+                    "a funnel step",
+                    "add `where: <predicate>`",
+                    |cx, n| cx.expr(n, "step"),
+                );
+                (p, sf.get("within").and_then(|n| cx.duration(n, "within")))
+            }
+            _ => (cx.expr(v, "step"), None),
+        };
+        if let Some(predicate) = predicate {
+            out.push(Step {
+                name,
+                predicate,
+                within,
+            });
+        }
+    }
+    Some(out)
+}
+
+fn exclusions(cx: &mut Cx, node: &Node) -> Vec<Exclusion> {
+    let items: Vec<&Node> = match &node.kind {
+        NodeKind::Seq(items) => items.iter().collect(),
+        _ => vec![node],
+    };
+    let mut out = Vec::new();
+    for item in items {
+        let Some(f) = cx.fields(item, "an exclusion", &["event", "between"]) else {
+            continue;
+        };
+        let ctx = "an exclusion";
+        let event = required(cx, &f, "event", ctx, "add `event: <predicate>`", |cx, n| {
+            cx.expr(n, "event")
+        });
+        let between = required(
+            cx,
+            &f,
+            "between",
+            ctx,
+            "add `between: [step_a, step_b]`",
+            |cx, n| {
+                let names = cx.names(n, "step name");
+                if names.len() != 2 {
+                    cx.report(
+                        Diagnostic::new(Code::WrongYamlType, "`between` takes two step names")
+                            .at(n.span, format!("{} names here", names.len()))
+                            .with_help("write `between: [first_step, later_step]`"),
+                    );
+                    return None;
+                }
+                Some(names)
+            },
+        );
+        if let (Some(predicate), Some(mut b)) = (event, between) {
+            let before = b.pop().expect("two names");
+            let after = b.pop().expect("two names");
+            out.push(Exclusion {
+                predicate,
+                after,
+                before,
+            });
+        }
+    }
+    out
+}
