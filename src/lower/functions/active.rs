@@ -7,17 +7,14 @@
 
 use super::activity::{self, ActiveSpec};
 use super::lists::due;
-use super::lists::{self, list, list_of, merged};
+use super::lists::{self, GroupedAggregate, list, list_of, merged};
 use super::rows_of;
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Int64Builder, ListArray};
 use datafusion::arrow::buffer::OffsetBuffer;
-use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Fields, Int64Type};
-use datafusion::common::{Result, not_impl_err};
-use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
-use datafusion::logical_expr::{
-    Accumulator, AggregateUDF, AggregateUDFImpl, EmitTo, Expr, GroupsAccumulator, Signature,
-    Volatility,
-};
+use datafusion::arrow::datatypes::{DataType, Field, Fields, Int64Type};
+use datafusion::common::Result;
+use datafusion::logical_expr::function::AccumulatorArgs;
+use datafusion::logical_expr::{EmitTo, Expr, GroupsAccumulator};
 use std::sync::Arc;
 
 /// The name in plans.
@@ -25,7 +22,7 @@ pub const ACTIVE: &str = "metricc_active";
 
 /// `metricc_active(wall)` with `spec`.
 pub fn active(spec: &ActiveSpec, wall: Expr) -> Expr {
-    Arc::new(AggregateUDF::from(Active::new(lists::json(spec)))).call(vec![wall])
+    lists::call::<Active>(spec, vec![wall])
 }
 
 /// The rows of `metricc_active`: a bucket index where memberships start
@@ -38,51 +35,22 @@ fn active_fields() -> Fields {
     ])
 }
 
-/// One function value per spec: the settings live in the function (as
-/// JSON), not in an argument, because DataFusion turns a literal argument
-/// into an array of one copy per row before an aggregate sees it (with a
-/// spec listing every bucket, megabytes per batch).
-#[derive(Debug, PartialEq, Eq, Hash)]
-struct Active {
-    spec: String,
-    signature: Signature,
-}
+/// `metricc_active` for [`lists::call`].
+#[derive(Debug, Default, PartialEq, Eq, Hash)]
+struct Active;
 
-impl Active {
-    fn new(spec: String) -> Self {
-        Active {
-            spec,
-            signature: Signature::variadic_any(Volatility::Immutable),
-        }
-    }
-}
-
-impl AggregateUDFImpl for Active {
-    fn name(&self) -> &str {
-        ACTIVE
-    }
-    fn signature(&self) -> &Signature {
-        &self.signature
-    }
-    fn return_type(&self, _: &[DataType]) -> Result<DataType> {
+impl GroupedAggregate for Active {
+    const NAME: &'static str = ACTIVE;
+    type Spec = ActiveSpec;
+    fn return_type(_: &ActiveSpec, _: &[DataType]) -> Result<DataType> {
         Ok(list_of(active_fields()))
     }
-    fn accumulator(&self, _: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
-        not_impl_err!("{} runs grouped by entity only", ACTIVE)
+    fn state_type() -> DataType {
+        DataType::List(Arc::new(Field::new_list_field(DataType::Int64, true)))
     }
-    fn state_fields(&self, _: StateFieldsArgs) -> Result<Vec<FieldRef>> {
-        Ok(vec![Arc::new(Field::new(
-            "events",
-            DataType::List(Arc::new(Field::new_list_field(DataType::Int64, true))),
-            true,
-        ))])
-    }
-    fn groups_accumulator_supported(&self, _: AccumulatorArgs) -> bool {
-        true
-    }
-    fn create_groups_accumulator(&self, _: AccumulatorArgs) -> Result<Box<dyn GroupsAccumulator>> {
+    fn groups(spec: ActiveSpec, _: AccumulatorArgs) -> Result<Box<dyn GroupsAccumulator>> {
         Ok(Box::new(ActiveGroups {
-            spec: lists::parse(&self.spec, ACTIVE)?,
+            spec,
             groups: Vec::new(),
             compacted: Vec::new(),
             units: 0,

@@ -15,18 +15,15 @@
 //! entry period: the steps its best attempt reached, when, and the breakdown
 //! values it is attributed to (null when the attributed step was not reached).
 
-use super::lists::{Interner, list, list_of, merged, push_key, split_key};
+use super::lists::{self, GroupedAggregate, Interner, list, list_of, merged, push_key, split_key};
 use super::sweep::{self, Event, NO_PROP, Spec};
 use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, BooleanArray, Int32Builder, Int64Builder, StringArray, StringBuilder,
 };
-use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Fields, Int64Type};
-use datafusion::common::{Result, exec_err, not_impl_err};
-use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
-use datafusion::logical_expr::{
-    Accumulator, AggregateUDF, AggregateUDFImpl, EmitTo, Expr, GroupsAccumulator, Signature,
-    Volatility,
-};
+use datafusion::arrow::datatypes::{DataType, Field, Fields, Int64Type};
+use datafusion::common::{Result, exec_err};
+use datafusion::logical_expr::function::AccumulatorArgs;
+use datafusion::logical_expr::{EmitTo, Expr, GroupsAccumulator};
 use std::sync::Arc;
 
 /// The function's name in plans.
@@ -42,30 +39,11 @@ pub fn funnel(
     holds: Vec<Expr>,
     props: Vec<Expr>,
 ) -> Expr {
-    let text = serde_json::to_string(spec).unwrap_or_default();
     let mut args = vec![ts, bucket, exclusions];
     args.extend(steps);
     args.extend(holds);
     args.extend(props);
-    Arc::new(AggregateUDF::from(Funnel::new(text))).call(args)
-}
-
-/// One function value per spec: the settings live in the function, not in
-/// an argument, which DataFusion would copy into an array of one per row.
-#[derive(Debug, PartialEq, Eq, Hash)]
-struct Funnel {
-    /// The [`Spec`] as JSON.
-    spec: String,
-    signature: Signature,
-}
-
-impl Funnel {
-    fn new(spec: String) -> Self {
-        Funnel {
-            spec,
-            signature: Signature::variadic_any(Volatility::Immutable),
-        }
-    }
+    lists::call::<Funnel>(spec, args)
 }
 
 /// How many steps, held and breakdown columns a call has, from its types.
@@ -112,42 +90,27 @@ fn event_fields() -> Fields {
     ])
 }
 
-impl AggregateUDFImpl for Funnel {
-    fn name(&self) -> &str {
-        FUNNEL
-    }
-    fn signature(&self) -> &Signature {
-        &self.signature
-    }
-    fn return_type(&self, types: &[DataType]) -> Result<DataType> {
+/// `metricc_funnel` for [`lists::call`].
+#[derive(Debug, Default, PartialEq, Eq, Hash)]
+struct Funnel;
+
+impl GroupedAggregate for Funnel {
+    const NAME: &'static str = FUNNEL;
+    type Spec = Spec;
+    fn return_type(_: &Spec, types: &[DataType]) -> Result<DataType> {
         let (steps, _, props) = shape(types)?;
         Ok(list_of(outcome_fields(steps, props)))
     }
-    fn accumulator(&self, _: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
-        not_impl_err!("{FUNNEL} runs grouped by entity only")
+    fn state_type() -> DataType {
+        list_of(event_fields())
     }
-    fn state_fields(&self, _: StateFieldsArgs) -> Result<Vec<FieldRef>> {
-        Ok(vec![Arc::new(Field::new(
-            "events",
-            list_of(event_fields()),
-            true,
-        ))])
-    }
-    fn groups_accumulator_supported(&self, _: AccumulatorArgs) -> bool {
-        true
-    }
-    fn create_groups_accumulator(
-        &self,
-        args: AccumulatorArgs,
-    ) -> Result<Box<dyn GroupsAccumulator>> {
+    fn groups(spec: Spec, args: AccumulatorArgs) -> Result<Box<dyn GroupsAccumulator>> {
         let types: Vec<DataType> = args
             .expr_fields
             .iter()
             .map(|f| f.data_type().clone())
             .collect();
         let (steps, holds, props) = shape(&types)?;
-        let spec = serde_json::from_str::<Spec>(&self.spec)
-            .or_else(|e| exec_err!("{FUNNEL}: bad spec: {e}"))?;
         if spec.steps != steps {
             return exec_err!(
                 "{FUNNEL}: the spec has {} steps, the call {steps}",

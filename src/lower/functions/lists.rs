@@ -1,14 +1,87 @@
-//! lower: what metricc's per-entity aggregates share: list-of-struct
-//! states and results, specs carried as JSON inside the function value, and
+//! lower: what metricc's per-entity aggregates share: one
+//! `AggregateUDFImpl` for all of them ([`Grouped`]), list-of-struct states
+//! and results, specs carried as JSON inside the function value, and
 //! interned tuples of breakdown values.
 
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, ListArray, StructArray};
 use datafusion::arrow::buffer::OffsetBuffer;
-use datafusion::arrow::datatypes::{DataType, Field, Fields};
-use datafusion::common::{Result, exec_err};
+use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Fields};
+use datafusion::common::{Result, exec_err, not_impl_err};
+use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
+use datafusion::logical_expr::{
+    Accumulator, AggregateUDF, AggregateUDFImpl, Expr, GroupsAccumulator, Signature, Volatility,
+};
 use serde::de::DeserializeOwned;
 use std::collections::HashMap;
+use std::marker::PhantomData;
 use std::sync::Arc;
+
+/// What one of metricc's grouped aggregates states of its own; [`Grouped`]
+/// is the function value for all of them. They run only grouped (by entity
+/// or breakdown values), keep one list-of-struct state column, and take
+/// their settings from a spec, not from arguments.
+pub(super) trait GroupedAggregate:
+    std::fmt::Debug + PartialEq + Eq + std::hash::Hash + Default + Send + Sync + 'static
+{
+    /// The name in plans.
+    const NAME: &'static str;
+    /// The settings, carried as JSON in the function value.
+    type Spec: serde::Serialize + DeserializeOwned;
+    /// The result type for arguments of `types`.
+    fn return_type(spec: &Self::Spec, types: &[DataType]) -> Result<DataType>;
+    /// The type of the one state column.
+    fn state_type() -> DataType;
+    /// The accumulator of a call with `args`.
+    fn groups(spec: Self::Spec, args: AccumulatorArgs) -> Result<Box<dyn GroupsAccumulator>>;
+}
+
+/// `A` as a DataFusion aggregate with one spec. The settings live in the
+/// function value (as JSON), not in an argument, because DataFusion turns a
+/// literal argument into an array of one copy per row before an aggregate
+/// sees it (with a spec listing every bucket, megabytes per batch).
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub(super) struct Grouped<A> {
+    spec: String,
+    signature: Signature,
+    aggregate: PhantomData<A>,
+}
+
+/// The call of aggregate `A` with `spec` on `args`.
+pub(super) fn call<A: GroupedAggregate>(spec: &A::Spec, args: Vec<Expr>) -> Expr {
+    let udaf = Grouped::<A> {
+        spec: json(spec),
+        signature: Signature::variadic_any(Volatility::Immutable),
+        aggregate: PhantomData,
+    };
+    Arc::new(AggregateUDF::from(udaf)).call(args)
+}
+
+impl<A: GroupedAggregate> AggregateUDFImpl for Grouped<A> {
+    fn name(&self) -> &str {
+        A::NAME
+    }
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+    fn return_type(&self, types: &[DataType]) -> Result<DataType> {
+        A::return_type(&parse(&self.spec, A::NAME)?, types)
+    }
+    fn accumulator(&self, _: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
+        not_impl_err!("{} runs grouped only", A::NAME)
+    }
+    fn state_fields(&self, _: StateFieldsArgs) -> Result<Vec<FieldRef>> {
+        Ok(vec![Arc::new(Field::new("events", A::state_type(), true))])
+    }
+    fn groups_accumulator_supported(&self, _: AccumulatorArgs) -> bool {
+        true
+    }
+    fn create_groups_accumulator(
+        &self,
+        args: AccumulatorArgs,
+    ) -> Result<Box<dyn GroupsAccumulator>> {
+        A::groups(parse(&self.spec, A::NAME)?, args)
+    }
+}
 
 pub(super) fn list_of(fields: Fields) -> DataType {
     DataType::List(Arc::new(Field::new_list_field(

@@ -5,20 +5,17 @@
 //! microseconds: `wall` of local wall-clock time, `instant` since the epoch.
 
 use super::activity::{self, COHORT, Ev, RETURN, RetentionSpec};
-use super::lists::{self, list, list_of, merged};
+use super::lists::{self, GroupedAggregate, list, list_of, merged};
 use super::lists::{Interner, due, push_key, split_key};
 use super::rows_of;
 use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, BooleanArray, BooleanBuilder, Int64Builder, StringArray,
     StringBuilder,
 };
-use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Fields, Int64Type};
-use datafusion::common::{Result, exec_err, not_impl_err};
-use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
-use datafusion::logical_expr::{
-    Accumulator, AggregateUDF, AggregateUDFImpl, EmitTo, Expr, GroupsAccumulator, Signature,
-    Volatility,
-};
+use datafusion::arrow::datatypes::{DataType, Field, Fields, Int64Type};
+use datafusion::common::{Result, exec_err};
+use datafusion::logical_expr::function::AccumulatorArgs;
+use datafusion::logical_expr::{EmitTo, Expr, GroupsAccumulator};
 use std::sync::Arc;
 
 /// The name in plans.
@@ -35,7 +32,7 @@ pub fn retention(
 ) -> Expr {
     let mut args = vec![wall, instant, cohort, returning];
     args.extend(props);
-    Arc::new(AggregateUDF::from(Retention::new(lists::json(spec)))).call(args)
+    lists::call::<Retention>(spec, args)
 }
 
 /// The cells of `metricc_retention`, with `props` breakdown values.
@@ -65,57 +62,25 @@ fn event_fields() -> Fields {
 /// The arguments before the breakdown values.
 const RETENTION_FIXED: usize = 4;
 
-/// One function value per spec: the settings live in the function (as
-/// JSON), not in an argument, because DataFusion turns a literal argument
-/// into an array of one copy per row before an aggregate sees it (with a
-/// spec listing every bucket, megabytes per batch).
-#[derive(Debug, PartialEq, Eq, Hash)]
-struct Retention {
-    spec: String,
-    signature: Signature,
-}
+/// `metricc_retention` for [`lists::call`].
+#[derive(Debug, Default, PartialEq, Eq, Hash)]
+struct Retention;
 
-impl Retention {
-    fn new(spec: String) -> Self {
-        Retention {
-            spec,
-            signature: Signature::variadic_any(Volatility::Immutable),
-        }
-    }
-}
-
-impl AggregateUDFImpl for Retention {
-    fn name(&self) -> &str {
-        RETENTION
-    }
-    fn signature(&self) -> &Signature {
-        &self.signature
-    }
-    fn return_type(&self, types: &[DataType]) -> Result<DataType> {
+impl GroupedAggregate for Retention {
+    const NAME: &'static str = RETENTION;
+    type Spec = RetentionSpec;
+    fn return_type(_: &RetentionSpec, types: &[DataType]) -> Result<DataType> {
         if types.len() < RETENTION_FIXED {
             return exec_err!("{RETENTION} needs two times and two predicates");
         }
         Ok(list_of(cell_fields(types.len() - RETENTION_FIXED)))
     }
-    fn accumulator(&self, _: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
-        not_impl_err!("{} runs grouped by entity only", RETENTION)
+    fn state_type() -> DataType {
+        list_of(event_fields())
     }
-    fn state_fields(&self, _: StateFieldsArgs) -> Result<Vec<FieldRef>> {
-        Ok(vec![Arc::new(Field::new(
-            "events",
-            list_of(event_fields()),
-            true,
-        ))])
-    }
-    fn groups_accumulator_supported(&self, _: AccumulatorArgs) -> bool {
-        true
-    }
-    fn create_groups_accumulator(
-        &self,
-        args: AccumulatorArgs,
-    ) -> Result<Box<dyn GroupsAccumulator>> {
+    fn groups(spec: RetentionSpec, args: AccumulatorArgs) -> Result<Box<dyn GroupsAccumulator>> {
         Ok(Box::new(RetentionGroups::new(
-            lists::parse(&self.spec, RETENTION)?,
+            spec,
             args.exprs.len().saturating_sub(RETENTION_FIXED),
         )))
     }

@@ -2,16 +2,13 @@
 //! values: sums the entities' membership changes and runs them over the
 //! buckets; per bucket where any count is not 0, `{bucket, c0..}`.
 
-use super::lists::{self, list, list_of, merged};
+use super::lists::{self, GroupedAggregate, list, list_of, merged};
 use super::rows_of;
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Int64Builder};
-use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Fields, Int64Type};
-use datafusion::common::{Result, not_impl_err};
-use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
-use datafusion::logical_expr::{
-    Accumulator, AggregateUDF, AggregateUDFImpl, EmitTo, Expr, GroupsAccumulator, Signature,
-    Volatility,
-};
+use datafusion::arrow::datatypes::{DataType, Field, Fields, Int64Type};
+use datafusion::common::Result;
+use datafusion::logical_expr::function::AccumulatorArgs;
+use datafusion::logical_expr::{EmitTo, Expr, GroupsAccumulator};
 use std::sync::Arc;
 
 /// The name in plans.
@@ -29,7 +26,7 @@ pub struct RunningSpec {
 /// values, sums the entities' membership changes and runs them over the
 /// buckets; per bucket where any count is not 0, `{bucket, c0..}`.
 pub fn running(spec: &RunningSpec, bucket: Expr, start: Expr, stop: Expr) -> Expr {
-    Arc::new(AggregateUDF::from(Running::new(lists::json(spec)))).call(vec![bucket, start, stop])
+    lists::call::<Running>(spec, vec![bucket, start, stop])
 }
 
 /// The rows of `metricc_running`: a bucket's key and its count per membership.
@@ -50,53 +47,22 @@ fn delta_fields() -> Fields {
     ])
 }
 
-/// One function value per spec: the settings live in the function (as
-/// JSON), not in an argument, because DataFusion turns a literal argument
-/// into an array of one copy per row before an aggregate sees it (with a
-/// spec listing every bucket, megabytes per batch).
-#[derive(Debug, PartialEq, Eq, Hash)]
-struct Running {
-    spec: String,
-    signature: Signature,
-}
+/// `metricc_running` for [`lists::call`].
+#[derive(Debug, Default, PartialEq, Eq, Hash)]
+struct Running;
 
-impl Running {
-    fn new(spec: String) -> Self {
-        Running {
-            spec,
-            signature: Signature::variadic_any(Volatility::Immutable),
-        }
+impl GroupedAggregate for Running {
+    const NAME: &'static str = RUNNING;
+    type Spec = RunningSpec;
+    fn return_type(spec: &RunningSpec, _: &[DataType]) -> Result<DataType> {
+        Ok(list_of(running_fields(spec.members)))
     }
-}
-
-impl AggregateUDFImpl for Running {
-    fn name(&self) -> &str {
-        RUNNING
+    fn state_type() -> DataType {
+        list_of(delta_fields())
     }
-    fn signature(&self) -> &Signature {
-        &self.signature
-    }
-    fn return_type(&self, _: &[DataType]) -> Result<DataType> {
-        Ok(list_of(running_fields(
-            lists::parse::<RunningSpec>(&self.spec, RUNNING)?.members,
-        )))
-    }
-    fn accumulator(&self, _: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
-        not_impl_err!("{} runs grouped by entity only", RUNNING)
-    }
-    fn state_fields(&self, _: StateFieldsArgs) -> Result<Vec<FieldRef>> {
-        Ok(vec![Arc::new(Field::new(
-            "events",
-            list_of(delta_fields()),
-            true,
-        ))])
-    }
-    fn groups_accumulator_supported(&self, _: AccumulatorArgs) -> bool {
-        true
-    }
-    fn create_groups_accumulator(&self, _: AccumulatorArgs) -> Result<Box<dyn GroupsAccumulator>> {
+    fn groups(spec: RunningSpec, _: AccumulatorArgs) -> Result<Box<dyn GroupsAccumulator>> {
         Ok(Box::new(RunningGroups {
-            spec: lists::parse(&self.spec, RUNNING)?,
+            spec,
             groups: Vec::new(),
             entries: 0,
         }))
