@@ -19,8 +19,8 @@
 //!    everything else.
 //!
 //! [`planner`] builds one result table; each metric kind's part is in
-//! [`kinds`], the row producers of the groups in [`group`], [`sequence`],
-//! [`activity`] and [`cohort`].
+//! [`kinds`], the row producers of the groups in [`scan`], [`sequence`],
+//! [`activity`] and [`cohort`], chosen by [`group::Producer`].
 
 pub mod activity;
 mod cohort;
@@ -30,6 +30,7 @@ pub mod functions;
 mod group;
 mod kinds;
 mod planner;
+mod scan;
 mod sequence;
 pub mod sql;
 pub mod time;

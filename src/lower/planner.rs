@@ -5,7 +5,8 @@
 use super::columns::BUCKET;
 use super::expr::{self, AggCall, Rows, Scope};
 use super::functions::activity::Test;
-use super::group::{Group, GroupKey, Window};
+use super::group::{Group, GroupKey, Producer};
+use super::scan::{Scan, Window};
 use super::{Ctx, GroupSummary, activity, bucket_column, cohort, sequence, time};
 use crate::semantic::kinds::measure::Measure;
 use crate::semantic::model::Metric;
@@ -175,11 +176,7 @@ impl<'a> Planner<'a> {
     pub fn sequence_group(&mut self, source: &str, seq: sequence::Sequence) -> Result<usize> {
         Ok(self.group(GroupKey {
             source: source.to_string(),
-            occurrence: None,
-            window: None,
-            sequence: Some(seq),
-            activity: None,
-            cohort: None,
+            producer: Producer::Sequence(seq),
         }))
     }
 
@@ -223,14 +220,10 @@ impl<'a> Planner<'a> {
         let (g, column) = loop {
             let g = self.group(GroupKey {
                 source: source.to_string(),
-                occurrence: None,
-                window: None,
-                sequence: None,
-                activity: Some(activity::Activity {
+                producer: Producer::Activity(activity::Activity {
                     filter: filter.clone(),
                     part,
                 }),
-                cohort: None,
             });
             if let Some(column) = self.groups[g].member(test, rule) {
                 break (g, column);
@@ -297,25 +290,25 @@ impl<'a> Planner<'a> {
             Occurrence::First => Some((true, row_filter.take())),
             Occurrence::Last => Some((false, row_filter.take())),
         };
-        if cohort.is_some() {
-            if occurrence.is_some() {
-                return internal_err!(
-                    "a cohort of `{metric}`, a first/last-occurrence metric, passed the checker"
-                );
+        let producer = match cohort {
+            None => Producer::Scan(Scan { occurrence, window }),
+            Some(key) => {
+                if occurrence.is_some() || window.is_some() {
+                    return internal_err!(
+                        "a cohort of `{metric}` over first/last occurrences or windows passed the checker"
+                    );
+                }
+                let present = expr::column(cohort::PRESENT).is_not_null();
+                row_filter = Some(match row_filter {
+                    None => present,
+                    Some(f) => present.and(f),
+                });
+                Producer::Cohort(key)
             }
-            let present = expr::column(cohort::PRESENT).is_not_null();
-            row_filter = Some(match row_filter {
-                None => present,
-                Some(f) => present.and(f),
-            });
-        }
+        };
         let index = self.group(GroupKey {
             source: source.to_string(),
-            occurrence,
-            window,
-            sequence: None,
-            activity: None,
-            cohort,
+            producer,
         });
         let alias = self.alias(index);
         let mut scope = MeasureScope {

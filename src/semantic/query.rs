@@ -115,7 +115,55 @@ pub fn resolve(request: &Request, model: &Model) -> Result<Resolved, Vec<Diagnos
         metrics.extend(model.metrics.iter().map(|m| m.name.clone()));
     }
 
-    // The breakdown: the request's, or the one all metrics share.
+    let group_by = breakdown(
+        request,
+        model,
+        explicit,
+        &mut metrics,
+        &mut diags,
+        &mut notes,
+    );
+    if metrics.is_empty() && diags.is_empty() {
+        diags.push(place(
+            Diagnostic::new(Code::MetricNotComputable, "no metric to compute")
+                .with_help("name metrics that can be computed as asked (the notes above say why the others were skipped)"),
+            None,
+            request,
+        ));
+    }
+
+    let range = range(request, model, &mut diags);
+    let origin = if request.from.is_some() || request.to.is_some() {
+        "from the command line"
+    } else {
+        "the project's `default_range`"
+    };
+    match range {
+        Some(range) if diags.is_empty() => Ok(Resolved {
+            query: Query {
+                metrics,
+                grain: request.grain,
+                range,
+                group_by: group_by.into_iter().map(|d| d.value).collect(),
+            },
+            range_origin: origin,
+            notes,
+        }),
+        _ => Err(diags),
+    }
+}
+
+/// The breakdown: the request's, or the one all `metrics` share. Drops the
+/// metrics it cannot apply to (with a note, or an error when they were
+/// named).
+fn breakdown(
+    request: &Request,
+    model: &Model,
+    explicit: bool,
+    metrics: &mut Vec<String>,
+    diags: &mut Vec<Diagnostic>,
+    notes: &mut Vec<String>,
+) -> Vec<Word> {
     let mut group_by: Vec<Word> = request.group_by.clone();
     group_by.retain(|d| !d.value.trim().is_empty());
     if group_by.is_empty() {
@@ -134,7 +182,7 @@ pub fn resolve(request: &Request, model: &Model) -> Result<Resolved, Vec<Diagnos
     if !group_by.is_empty() {
         let mut kept = Vec::new();
         let mut skipped = Vec::new();
-        for n in &metrics {
+        for n in metrics.iter() {
             let Some(m) = model.metric(n) else { continue };
             // The first dimension some source underneath does not declare.
             let missing = group_by.iter().find_map(|d| {
@@ -190,7 +238,7 @@ pub fn resolve(request: &Request, model: &Model) -> Result<Resolved, Vec<Diagnos
                 skipped.join(", ")
             ));
         }
-        metrics = kept;
+        *metrics = kept;
         let mut seen: Vec<&str> = Vec::new();
         for d in &group_by {
             if seen.contains(&d.value.as_str()) {
@@ -206,7 +254,7 @@ pub fn resolve(request: &Request, model: &Model) -> Result<Resolved, Vec<Diagnos
             }
             seen.push(&d.value);
         }
-        for n in &metrics {
+        for n in metrics.iter() {
             let Some(m) = model.metric(n) else { continue };
             let Some(table) = &m.shape.table else {
                 continue;
@@ -236,16 +284,11 @@ pub fn resolve(request: &Request, model: &Model) -> Result<Resolved, Vec<Diagnos
             }
         }
     }
-    if metrics.is_empty() && diags.is_empty() {
-        diags.push(place(
-            Diagnostic::new(Code::MetricNotComputable, "no metric to compute")
-                .with_help("name metrics that can be computed as asked (the notes above say why the others were skipped)"),
-            None,
-            request,
-        ));
-    }
+    group_by
+}
 
-    // The range: the request's, else the project's default.
+/// The range: the request's, else the project's default.
+fn range(request: &Request, model: &Model, diags: &mut Vec<Diagnostic>) -> Option<Range> {
     let parse = |flag: &str, w: &Word, diags: &mut Vec<Diagnostic>| -> Option<NaiveDateTime> {
         let t = parse_local(&w.value);
         if t.is_none() {
@@ -263,20 +306,15 @@ pub fn resolve(request: &Request, model: &Model) -> Result<Resolved, Vec<Diagnos
     };
     let midnight = |d: NaiveDate| d.and_time(NaiveTime::MIN);
     let from = match &request.from {
-        Some(w) => parse("from", w, &mut diags),
+        Some(w) => parse("from", w, diags),
         None => model.project.default_from.map(midnight),
     };
     let to = match &request.to {
-        Some(w) => parse("to", w, &mut diags),
+        Some(w) => parse("to", w, diags),
         None => model.project.default_to.map(midnight),
     };
-    let origin = if request.from.is_some() || request.to.is_some() {
-        "from the command line"
-    } else {
-        "the project's `default_range`"
-    };
     let bounds = request.from.as_ref().or(request.to.as_ref());
-    let range = match (from, to) {
+    match (from, to) {
         (Some(from), Some(to)) if from < to => Some(Range { from, to }),
         (Some(from), Some(to)) => {
             diags.push(place(
@@ -302,19 +340,6 @@ pub fn resolve(request: &Request, model: &Model) -> Result<Resolved, Vec<Diagnos
             ));
             None
         }
-    };
-    match range {
-        Some(range) if diags.is_empty() => Ok(Resolved {
-            query: Query {
-                metrics,
-                grain: request.grain,
-                range,
-                group_by: group_by.into_iter().map(|d| d.value).collect(),
-            },
-            range_origin: origin,
-            notes,
-        }),
-        _ => Err(diags),
     }
 }
 

@@ -5,7 +5,7 @@
 use crate::lower::cohort::{self as rows, CohortKey};
 use crate::lower::expr;
 use crate::lower::expr::{AggCall, Scope};
-use crate::lower::group::GroupKey;
+use crate::lower::group::{GroupKey, Producer};
 use crate::lower::planner::Planner;
 use crate::semantic::kinds::cohort::Cohort;
 use crate::semantic::model::Metric;
@@ -28,11 +28,7 @@ pub(super) fn value(
     }
     let g = p.group(GroupKey {
         source: c.base.measure.source.clone(),
-        occurrence: None,
-        window: None,
-        sequence: None,
-        activity: None,
-        cohort: Some(key),
+        producer: Producer::Cohort(key),
     });
     let size = (
         datafusion::functions_aggregate::expr_fn::count_distinct(expr::column(rows::ENTITY)),

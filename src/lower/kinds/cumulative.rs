@@ -1,8 +1,8 @@
 //! lower: `cumulative` metrics, the base measure in a scan group whose rows
 //! are each bucket's window (a range join of the spine to the rows).
 
-use crate::lower::group::Window;
 use crate::lower::planner::Planner;
+use crate::lower::scan::Window;
 use crate::semantic::kinds::cumulative::{self, Cumulative};
 use crate::syntax::ast;
 use datafusion::common::Result;
