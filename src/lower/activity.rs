@@ -9,6 +9,7 @@
 //! and the values join the grid, ratios and formulas like any measure.
 
 use super::columns::BUCKET;
+use super::columns::{COHORT, ENTITY, PERIOD, SIZE, STATE};
 use super::expr::{self, Rows};
 use super::functions::activity::{ActiveSpec, Calendar, Member, RetentionSpec, Test};
 use super::{Ctx, time};
@@ -164,11 +165,11 @@ pub(crate) fn rows(
         pred = pred.and(f.clone());
     }
     let wall = time::wall_micros_of(column, time_ty, cx.tz);
-    let mut keys = vec![expr::column(entity).alias("__entity")];
+    let mut keys = vec![expr::column(entity).alias(ENTITY)];
     keys.extend(cx.query.group_by.iter().map(|d| expr::column(d)));
     let dims = || cx.query.group_by.iter().map(|d| expr::column(d));
     // Per entity, where its memberships start and stop holding ...
-    let f = || expr::column("__f");
+    let f = || expr::column(STATE);
     let mut changes = vec![
         get_field(f(), "bucket").alias("__idx"),
         get_field(f(), "start").alias("__on"),
@@ -198,9 +199,9 @@ pub(crate) fn rows(
     scan.filter(pred)?
         .aggregate(
             keys,
-            vec![super::functions::active(&spec, wall).alias("__f")],
+            vec![super::functions::active(&spec, wall).alias(STATE)],
         )?
-        .unnest_column("__f")?
+        .unnest_column(STATE)?
         .project(changes)?
         .aggregate(by, vec![running.alias("__r")])?
         .unnest_column("__r")?
@@ -312,10 +313,10 @@ pub(crate) fn table(cx: &Ctx, p: &RetentionPlan) -> Result<LogicalPlan> {
             .map(|d| cast(expr::column(d), DataType::Utf8))
             .collect(),
     );
-    let f = || expr::column("__f");
+    let f = || expr::column(STATE);
     let mut fields = vec![
-        cast(get_field(f(), "cohort"), time::LOCAL).alias("__cohort"),
-        get_field(f(), "period").alias("__period"),
+        cast(get_field(f(), "cohort"), time::LOCAL).alias(COHORT),
+        get_field(f(), "period").alias(PERIOD),
         get_field(f(), "eligible").alias("__eligible"),
         get_field(f(), "retained").alias("__retained"),
     ];
@@ -328,22 +329,22 @@ pub(crate) fn table(cx: &Ctx, p: &RetentionPlan) -> Result<LogicalPlan> {
         };
         fields.push(v.alias(d));
     }
-    let mut group = vec![expr::column("__cohort"), expr::column("__period")];
+    let mut group = vec![expr::column(COHORT), expr::column(PERIOD)];
     group.extend(dims.iter().map(|d| expr::column(d)));
     let count_where = |c: &str| expr::with_filter(agg::count(lit(1i64)), Some(expr::column(c)));
     let counts = p
         .source_scan()?
         .filter(pred)?
         .aggregate(
-            vec![expr::column(entity).alias("__entity")],
-            vec![call.alias("__f")],
+            vec![expr::column(entity).alias(ENTITY)],
+            vec![call.alias(STATE)],
         )?
-        .unnest_column("__f")?
+        .unnest_column(STATE)?
         .project(fields)?
         .aggregate(
             group,
             vec![
-                agg::count(lit(1i64)).alias("__size"),
+                agg::count(lit(1i64)).alias(SIZE),
                 count_where("__eligible")?.alias("__elig"),
                 count_where("__retained")?.alias("__ret"),
             ],
@@ -354,20 +355,20 @@ pub(crate) fn table(cx: &Ctx, p: &RetentionPlan) -> Result<LogicalPlan> {
     // The grid: every cohort period of the range, every breakdown value seen,
     // every period 0..=N.
     let grid = super::cohort::grid(cx, grain, r.periods, &counts)?;
-    let mut keys: Vec<&str> = vec!["__cohort", "__period"];
+    let mut keys: Vec<&str> = vec![COHORT, PERIOD];
     keys.extend(dims.iter().map(String::as_str));
     let on = super::cohort::on_grid("counts", &keys);
     let g = |n: &str| Expr::Column(Column::new(Some("grid"), n));
     let c = |n: &str| Expr::Column(Column::new(Some("counts"), n));
     let zero = |e: Expr| datafusion::functions::expr_fn::coalesce(vec![e, lit(0i64)]);
     let cohort_col = if grain == Grain::Hour {
-        g("__cohort")
+        g(COHORT)
     } else {
-        cast(g("__cohort"), DataType::Date32)
+        cast(g(COHORT), DataType::Date32)
     };
     // The cohort's size is the same in every period; a period not begun has
     // no eligible entity, so its counts are null.
-    let size = zero(c("__size"));
+    let size = zero(c(SIZE));
     let eligible = zero(c("__elig"));
     let begun = eligible.clone().gt(lit(0i64));
     let retained = when(begun, zero(c("__ret"))).otherwise(lit(ScalarValue::Int64(None)))?;
@@ -377,7 +378,7 @@ pub(crate) fn table(cx: &Ctx, p: &RetentionPlan) -> Result<LogicalPlan> {
         select.push(g(d).alias(d));
         order.push(expr::column(d).sort(true, false));
     }
-    select.push(g("__period").alias("period"));
+    select.push(g(PERIOD).alias("period"));
     order.push(expr::column("period").sort(true, false));
     select.push(size.alias("cohort_size"));
     if rolling {

@@ -8,6 +8,9 @@
 //! nulls for an entity without any), so the cohort's size counts every
 //! entity and the measure only real rows (`__present`).
 
+use super::columns::{
+    BEGUN, COHORT, COHORT_ENTITY, COHORT_LOCAL, COHORT_TIME, PERIOD, PRESENT, SINCE, SIZE,
+};
 use super::expr;
 use super::{Ctx, time};
 use crate::syntax::ast::{Grain, Weekday};
@@ -27,13 +30,6 @@ pub struct CohortKey {
     pub period: Grain,
     pub periods: i64,
 }
-
-/// Marks a real measure row (null on an entity's row without any).
-pub const PRESENT: &str = "__present";
-/// The cohort entity.
-pub const ENTITY: &str = "__centity";
-/// The period since the cohort's (0-based).
-pub const PERIOD: &str = "__k";
 
 /// A calendar period number of a wall-clock time: consecutive periods have
 /// consecutive numbers.
@@ -85,7 +81,7 @@ pub fn cohorts(cx: &Ctx, key: &CohortKey) -> Result<LogicalPlanBuilder> {
     let instant = time::instant_micros(column.clone(), &ty, cx.tz)?;
     let local = time::local_time(column, &ty, cx.tz);
     let mut cols = vec![
-        expr::column(entity).alias(ENTITY),
+        expr::column(entity).alias(COHORT_ENTITY),
         instant.alias("__i"),
         local.alias("__l"),
     ];
@@ -98,8 +94,8 @@ pub fn cohorts(cx: &Ctx, key: &CohortKey) -> Result<LogicalPlanBuilder> {
         order.push(expr::column(&format!("__d{i}")).sort(true, true));
     }
     let mut aggs = vec![
-        agg::min(expr::column("__i")).alias("__ctime"),
-        agg::first_value(expr::column("__l"), order.clone()).alias("__clocal"),
+        agg::min(expr::column("__i")).alias(COHORT_TIME),
+        agg::first_value(expr::column("__l"), order.clone()).alias(COHORT_LOCAL),
     ];
     for i in 0..cx.query.group_by.len() {
         aggs.push(
@@ -112,11 +108,11 @@ pub fn cohorts(cx: &Ctx, key: &CohortKey) -> Result<LogicalPlanBuilder> {
     LogicalPlanBuilder::scan(source.name.as_str(), table.source.clone(), None)?
         .filter(pred)?
         .project(cols)?
-        .aggregate(vec![expr::column(ENTITY)], aggs)?
+        .aggregate(vec![expr::column(COHORT_ENTITY)], aggs)?
         .filter(
-            expr::column("__clocal")
+            expr::column(COHORT_LOCAL)
                 .gt_eq(from)
-                .and(expr::column("__clocal").lt(to)),
+                .and(expr::column(COHORT_LOCAL).lt(to)),
         )
 }
 
@@ -173,10 +169,10 @@ pub fn rows(cx: &Ctx, key: &CohortKey, source_name: &str) -> Result<LogicalPlanB
         .build()?;
     let c = cohorts(cx, key)?;
     let mut ccols = vec![
-        expr::column(ENTITY),
-        expr::column("__ctime"),
-        expr::column("__clocal"),
-        period_number(key.period, week_start, expr::column("__clocal")).alias("__cp"),
+        expr::column(COHORT_ENTITY),
+        expr::column(COHORT_TIME),
+        expr::column(COHORT_LOCAL),
+        period_number(key.period, week_start, expr::column(COHORT_LOCAL)).alias("__cp"),
     ];
     for i in 0..cx.query.group_by.len() {
         ccols.push(expr::column(&format!("__cd{i}")));
@@ -195,12 +191,12 @@ pub fn rows(cx: &Ctx, key: &CohortKey, source_name: &str) -> Result<LogicalPlanB
         _ => return internal_err!("no source `{}`", key.source),
     };
     let after = if time::is_date(&ty) || time::is_date(&cohort_ty) {
-        m("__ml").gt_eq(cc("__clocal"))
+        m("__ml").gt_eq(cc(COHORT_LOCAL))
     } else {
-        m("__mi").gt_eq(cc("__ctime"))
+        m("__mi").gt_eq(cc(COHORT_TIME))
     };
     let on = vec![
-        cc(ENTITY).eq(m(entity)),
+        cc(COHORT_ENTITY).eq(m(entity)),
         after,
         k.clone().gt_eq(lit(0i64)),
         k.clone().lt(lit(key.periods)),
@@ -213,7 +209,7 @@ pub fn rows(cx: &Ctx, key: &CohortKey, source_name: &str) -> Result<LogicalPlanB
         .collect();
     out.push(m(PRESENT).alias(PRESENT));
     out.extend(
-        [ENTITY, "__ctime", "__clocal"]
+        [COHORT_ENTITY, COHORT_TIME, COHORT_LOCAL]
             .iter()
             .map(|n| cc(n).alias(*n)),
     );
@@ -221,7 +217,7 @@ pub fn rows(cx: &Ctx, key: &CohortKey, source_name: &str) -> Result<LogicalPlanB
         let n = format!("__cd{i}");
         out.push(cc(&n).alias(n));
     }
-    out.push(k.alias(PERIOD));
+    out.push(k.alias(SINCE));
     c.project(ccols)?
         .alias("__c")?
         .join_on(measured, JoinType::Left, on)?
@@ -232,7 +228,7 @@ pub fn rows(cx: &Ctx, key: &CohortKey, source_name: &str) -> Result<LogicalPlanB
 /// the range's start) as `__bucket`, then the breakdown values.
 pub fn keys(cx: &Ctx, grain: Option<Grain>) -> Vec<Expr> {
     let bucket = match grain {
-        Some(g) => time::bucket(g, cx.model.project.week_start, expr::column("__clocal")),
+        Some(g) => time::bucket(g, cx.model.project.week_start, expr::column(COHORT_LOCAL)),
         None => time::wall_lit(cx.query.range.from),
     };
     let mut keys = vec![bucket.alias(super::columns::BUCKET)];
@@ -263,7 +259,7 @@ pub fn table(cx: &Ctx, t: TableSpec) -> Result<datafusion::logical_expr::Logical
     let week_start = cx.model.project.week_start;
     let dims = &cx.query.group_by;
     let cohort_bucket =
-        || time::bucket(key.period, week_start, expr::column("__clocal")).alias("__cohort");
+        || time::bucket(key.period, week_start, expr::column(COHORT_LOCAL)).alias(COHORT);
     let dim_keys = || -> Vec<Expr> {
         dims.iter()
             .enumerate()
@@ -278,12 +274,12 @@ pub fn table(cx: &Ctx, t: TableSpec) -> Result<datafusion::logical_expr::Logical
             .build()?;
         rows = rows
             .cross_join(ks)?
-            .filter(expr::column(PERIOD).lt_eq(expr::column("__upto")))?;
+            .filter(expr::column(SINCE).lt_eq(expr::column("__upto")))?;
         expr::column("__upto")
     } else {
-        expr::column(PERIOD)
+        expr::column(SINCE)
     };
-    let mut group = vec![cohort_bucket(), period.alias("__period")];
+    let mut group = vec![cohort_bucket(), period.alias(PERIOD)];
     group.extend(dim_keys());
     let values = rows
         .aggregate(group, t.aggs.into_iter().map(|(n, a)| a.alias(n)))?
@@ -292,7 +288,7 @@ pub fn table(cx: &Ctx, t: TableSpec) -> Result<datafusion::logical_expr::Logical
     let mut group = vec![cohort_bucket()];
     group.extend(dim_keys());
     let sizes = cohorts(cx, key)?
-        .aggregate(group, vec![agg::count(lit(1i64)).alias("__size")])?
+        .aggregate(group, vec![agg::count(lit(1i64)).alias(SIZE)])?
         .alias("sizes")?
         .build()?;
 
@@ -300,13 +296,10 @@ pub fn table(cx: &Ctx, t: TableSpec) -> Result<datafusion::logical_expr::Logical
     let grid = grid(cx, key.period, key.periods - 1, &sizes)?;
     let g = |n: &str| Expr::Column(Column::new(Some("grid"), n));
     let dim_names: Vec<&str> = dims.iter().map(String::as_str).collect();
-    let on_vals = on_grid(
-        "vals",
-        &[&["__cohort", "__period"], &dim_names[..]].concat(),
-    );
-    let on_sizes = on_grid("sizes", &[&["__cohort"], &dim_names[..]].concat());
+    let on_vals = on_grid("vals", &[&[COHORT, PERIOD], &dim_names[..]].concat());
+    let on_sizes = on_grid("sizes", &[&[COHORT], &dim_names[..]].concat());
     let size = datafusion::functions::expr_fn::coalesce(vec![
-        Expr::Column(Column::new(Some("sizes"), "__size")),
+        Expr::Column(Column::new(Some("sizes"), SIZE)),
         lit(0i64),
     ]);
     let value = if t.per_entity {
@@ -315,9 +308,9 @@ pub fn table(cx: &Ctx, t: TableSpec) -> Result<datafusion::logical_expr::Logical
         t.value
     };
     let cohort_col = if key.period == Grain::Hour {
-        g("__cohort")
+        g(COHORT)
     } else {
-        cast(g("__cohort"), DataType::Date32)
+        cast(g(COHORT), DataType::Date32)
     };
     let mut select = vec![cohort_col.alias("cohort")];
     let mut order = vec![expr::column("cohort").sort(true, false)];
@@ -325,11 +318,11 @@ pub fn table(cx: &Ctx, t: TableSpec) -> Result<datafusion::logical_expr::Logical
         select.push(g(d).alias(d));
         order.push(expr::column(d).sort(true, false));
     }
-    select.push(g("__period").alias("period"));
+    select.push(g(PERIOD).alias("period"));
     order.push(expr::column("period").sort(true, false));
     select.push(size.alias("cohort_size"));
     select.push(
-        when(g("__begun"), value)
+        when(g(BEGUN), value)
             .otherwise(lit(datafusion::common::ScalarValue::Float64(None)))?
             .alias(t.name),
     );
@@ -363,9 +356,9 @@ pub fn grid(
         }
     }
     let mut grid = LogicalPlanBuilder::values(rows)?.project(vec![
-        expr::column("column1").alias("__cohort"),
-        expr::column("column2").alias("__period"),
-        expr::column("column3").alias("__begun"),
+        expr::column("column1").alias(COHORT),
+        expr::column("column2").alias(PERIOD),
+        expr::column("column3").alias(BEGUN),
     ])?;
     if !dims.is_empty() {
         let combos = LogicalPlanBuilder::from(seen.clone())
@@ -375,7 +368,7 @@ pub fn grid(
             .build()?;
         grid = grid.cross_join(combos)?;
     }
-    let mut keys: Vec<&str> = vec!["__cohort", "__period", "__begun"];
+    let mut keys: Vec<&str> = vec![COHORT, PERIOD, BEGUN];
     keys.extend(dims.iter().map(String::as_str));
     grid.project(keys.iter().map(|k| Expr::Column(Column::from_name(*k))))?
         .alias("grid")

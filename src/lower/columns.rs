@@ -13,3 +13,18 @@ pub const STATE: &str = "__f";
 pub const COHORT: &str = "__cohort";
 /// The period since the cohort's, in a retention or cohort table.
 pub const PERIOD: &str = "__period";
+/// A cohort entity's first cohort event: its wall-clock time ...
+pub const COHORT_LOCAL: &str = "__clocal";
+/// ... and its instant.
+pub const COHORT_TIME: &str = "__ctime";
+/// The cohort entity, in a cohort group's rows.
+pub const COHORT_ENTITY: &str = "__centity";
+/// Marks a real measure row of a cohort group (null on an entity's row
+/// without any).
+pub const PRESENT: &str = "__present";
+/// A measure row's period since its cohort's (0-based).
+pub const SINCE: &str = "__k";
+/// Whether a cell's period had begun by the range's end.
+pub const BEGUN: &str = "__begun";
+/// A cohort's size.
+pub const SIZE: &str = "__size";

@@ -298,7 +298,7 @@ impl<'a> Planner<'a> {
                         "a cohort of `{metric}` over first/last occurrences or windows passed the checker"
                     );
                 }
-                let present = expr::column(cohort::PRESENT).is_not_null();
+                let present = expr::column(super::columns::PRESENT).is_not_null();
                 row_filter = Some(match row_filter {
                     None => present,
                     Some(f) => present.and(f),

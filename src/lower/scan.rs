@@ -4,6 +4,7 @@
 
 use super::Ctx;
 use super::columns::BUCKET;
+use super::columns::ENTITY;
 use super::expr;
 use super::group::Agg;
 use super::time::{self, Bucket};
@@ -121,11 +122,11 @@ pub(super) fn plan(
             };
             let counts: Vec<Expr> = aggs
                 .iter()
-                .map(|a| agg::count(expr::column("__entity")).alias(&a.name))
+                .map(|a| agg::count(expr::column(ENTITY)).alias(&a.name))
                 .collect();
             return matching()?
                 .aggregate(
-                    vec![expr::column(entity).alias("__entity")],
+                    vec![expr::column(entity).alias(ENTITY)],
                     vec![pick.alias("__picked")],
                 )?
                 // A derived table, so SQL writers nest the two aggregates.
@@ -135,7 +136,7 @@ pub(super) fn plan(
         }
         let picks = matching()?
             .aggregate(
-                vec![expr::column(entity).alias("__entity")],
+                vec![expr::column(entity).alias(ENTITY)],
                 vec![pick.alias("__picked")],
             )?
             .alias("__picks")?
@@ -149,7 +150,7 @@ pub(super) fn plan(
                     Column::from_name(source.time.as_str()),
                 ],
                 vec![
-                    Column::new(Some("__picks"), "__entity"),
+                    Column::new(Some("__picks"), ENTITY),
                     Column::new(Some("__picks"), "__picked"),
                 ],
             ),

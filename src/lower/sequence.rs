@@ -5,6 +5,7 @@
 //! values are ordinary aggregates over those rows.
 
 use super::columns::BUCKET;
+use super::columns::{ENTITY, STATE};
 use super::expr;
 use super::functions::Functions;
 use super::functions::sweep::{Order, Spec};
@@ -180,7 +181,7 @@ pub fn rows(
             .map(|d| cast(expr::column(d), DataType::Utf8))
             .collect(),
     );
-    let f = || expr::column("__f");
+    let f = || expr::column(STATE);
     let mut fields = vec![
         cast(get_field(f(), "bucket"), time::LOCAL).alias(BUCKET),
         get_field(f(), "level").alias(LEVEL),
@@ -199,9 +200,9 @@ pub fn rows(
     }
     scan.filter(pred)?
         .aggregate(
-            vec![expr::column(entity).alias("__entity")],
-            vec![call.alias("__f")],
+            vec![expr::column(entity).alias(ENTITY)],
+            vec![call.alias(STATE)],
         )?
-        .unnest_column("__f")?
+        .unnest_column(STATE)?
         .project(fields)
 }

@@ -31,7 +31,9 @@ pub(super) fn value(
         producer: Producer::Cohort(key),
     });
     let size = (
-        datafusion::functions_aggregate::expr_fn::count_distinct(expr::column(rows::ENTITY)),
+        datafusion::functions_aggregate::expr_fn::count_distinct(expr::column(
+            crate::lower::columns::COHORT_ENTITY,
+        )),
         None,
     );
     let size = p.sequence_aggregate(g, &m.name, size, true)?;
