@@ -97,10 +97,13 @@ pub fn to_sql(plan: &LogicalPlan, model: &Model, dialect: Dialect) -> Result<Str
     Ok(out)
 }
 
+/// The rows of each `VALUES` list, by the name it was given.
+type NamedValues = Vec<(String, Vec<Vec<Expr>>)>;
+
 /// The unparser cannot write `VALUES` inside a query: each one (the bucket
 /// spine, running-total windows) becomes a named temporary table, created
 /// before the query. Returns the plan and each table's name and rows.
-fn name_values(plan: LogicalPlan) -> Result<(LogicalPlan, Vec<(String, Vec<Vec<Expr>>)>)> {
+fn name_values(plan: LogicalPlan) -> Result<(LogicalPlan, NamedValues)> {
     let mut tables = Vec::new();
     let plan = plan
         .transform_up(|node| {
