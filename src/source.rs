@@ -27,8 +27,9 @@ pub fn is_definition_file(name: &str) -> bool {
 }
 
 /// The files below `dir` whose names pass `keep`, in path order. Hidden
-/// files and directories, `data/` and `target/` are left out, and symbolic
-/// links are not followed, so a walk stays inside `dir` and cannot loop.
+/// files and directories, `data/` and `target/` are left out, and linked
+/// directories are not entered, so a walk cannot loop (a linked file is
+/// read, as before; where its target may lie is the read stage's check).
 /// The one rule for finding a project's definition files and test files.
 pub fn walk(dir: &Path, keep: &dyn Fn(&str) -> bool) -> Vec<PathBuf> {
     fn go(dir: &Path, keep: &dyn Fn(&str) -> bool, out: &mut Vec<PathBuf>) {
@@ -40,11 +41,13 @@ pub fn walk(dir: &Path, keep: &dyn Fn(&str) -> bool) -> Vec<PathBuf> {
             if name.starts_with('.') {
                 continue;
             }
-            // `file_type` does not follow a symbolic link.
+            // `file_type` does not follow a symbolic link: a linked
+            // directory is not entered, a linked file is read.
             match e.file_type() {
                 Ok(t) if t.is_dir() && name != "data" && name != "target" => {
                     go(&e.path(), keep, out)
                 }
+                Ok(t) if t.is_symlink() && e.path().is_file() && keep(&name) => out.push(e.path()),
                 Ok(t) if t.is_file() && keep(&name) => out.push(e.path()),
                 _ => {}
             }
@@ -149,4 +152,48 @@ pub fn display_name(path: &Path) -> String {
         .unwrap_or(path);
     let s = shown.to_string_lossy().into_owned();
     s.strip_prefix("./").map(str::to_string).unwrap_or(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_walk_skips_linked_directories_and_reads_linked_files() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        std::fs::create_dir_all(dir.join("sub")).unwrap();
+        std::fs::create_dir_all(dir.join("data")).unwrap();
+        std::fs::create_dir_all(dir.join(".git")).unwrap();
+        for f in [
+            "a.yaml",
+            "sub/b.yml",
+            "sub/c.test.yaml",
+            "sub/d.test.yml",
+            "data/e.yaml",
+            ".git/f.yaml",
+            "notes.txt",
+        ] {
+            std::fs::write(dir.join(f), "").unwrap();
+        }
+        // Two links to the project itself: a walk that followed them would
+        // not end.
+        std::os::unix::fs::symlink(dir, dir.join("loop_a")).unwrap();
+        std::os::unix::fs::symlink(dir, dir.join("sub/loop_b")).unwrap();
+        std::os::unix::fs::symlink(dir.join("a.yaml"), dir.join("sub/linked.yaml")).unwrap();
+        let rel = |paths: Vec<PathBuf>| -> Vec<String> {
+            paths
+                .iter()
+                .map(|p| p.strip_prefix(dir).unwrap().display().to_string())
+                .collect()
+        };
+        assert_eq!(
+            rel(walk(dir, &is_definition_file)),
+            ["a.yaml", "sub/b.yml", "sub/linked.yaml"]
+        );
+        assert_eq!(
+            rel(walk(dir, &is_test_file)),
+            ["sub/c.test.yaml", "sub/d.test.yml"]
+        );
+    }
 }
