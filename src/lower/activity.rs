@@ -354,10 +354,10 @@ pub(crate) fn table(cx: &Ctx, p: &RetentionPlan) -> Result<LogicalPlan> {
 
     // The grid: every cohort period of the range, every breakdown value seen,
     // every period 0..=N.
-    let grid = super::cohort::grid(cx, grain, r.periods, &counts)?;
+    let grid = super::grid::cohorts(cx, grain, r.periods, &counts)?;
     let mut keys: Vec<&str> = vec![COHORT, PERIOD];
     keys.extend(dims.iter().map(String::as_str));
-    let on = super::cohort::on_grid("counts", &keys);
+    let on = super::grid::on("counts", &keys);
     let g = |n: &str| Expr::Column(Column::new(Some("grid"), n));
     let c = |n: &str| Expr::Column(Column::new(Some("counts"), n));
     let zero = |e: Expr| datafusion::functions::expr_fn::coalesce(vec![e, lit(0i64)]);

@@ -11,8 +11,8 @@
 use super::columns::{
     BEGUN, COHORT, COHORT_ENTITY, COHORT_LOCAL, COHORT_TIME, PERIOD, PRESENT, SINCE, SIZE,
 };
-use super::expr;
 use super::{Ctx, time};
+use super::{expr, grid};
 use crate::syntax::ast::{Grain, Weekday};
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::{Column, Result, internal_err};
@@ -293,11 +293,11 @@ pub fn table(cx: &Ctx, t: TableSpec) -> Result<datafusion::logical_expr::Logical
         .build()?;
 
     // The grid: cohort periods of the range x periods since x breakdown values.
-    let grid = grid(cx, key.period, key.periods - 1, &sizes)?;
+    let cells = grid::cohorts(cx, key.period, key.periods - 1, &sizes)?;
     let g = |n: &str| Expr::Column(Column::new(Some("grid"), n));
     let dim_names: Vec<&str> = dims.iter().map(String::as_str).collect();
-    let on_vals = on_grid("vals", &[&[COHORT, PERIOD], &dim_names[..]].concat());
-    let on_sizes = on_grid("sizes", &[&[COHORT], &dim_names[..]].concat());
+    let on_vals = grid::on("vals", &[&[COHORT, PERIOD], &dim_names[..]].concat());
+    let on_sizes = grid::on("sizes", &[&[COHORT], &dim_names[..]].concat());
     let size = datafusion::functions::expr_fn::coalesce(vec![
         Expr::Column(Column::new(Some("sizes"), SIZE)),
         lit(0i64),
@@ -326,63 +326,10 @@ pub fn table(cx: &Ctx, t: TableSpec) -> Result<datafusion::logical_expr::Logical
             .otherwise(lit(datafusion::common::ScalarValue::Float64(None)))?
             .alias(t.name),
     );
-    grid.join_on(values, JoinType::Left, on_vals)?
+    cells
+        .join_on(values, JoinType::Left, on_vals)?
         .join_on(sizes, JoinType::Left, on_sizes)?
         .project(select)?
         .sort(order)?
         .build()
-}
-
-/// The grid of a cohort table, aliased `grid`: `__cohort` (every cohort
-/// period of the range), `__period` (0 to `last`), `__begun` (whether that
-/// period starts before the range's end) and the breakdown values seen in
-/// `seen`.
-pub fn grid(
-    cx: &Ctx,
-    period: Grain,
-    last: i64,
-    seen: &datafusion::logical_expr::LogicalPlan,
-) -> Result<LogicalPlanBuilder> {
-    let range = cx.query.range;
-    let dims = &cx.query.group_by;
-    let spine = time::spine(Some(period), cx.model.project.week_start, cx.tz, range)
-        .or_else(|e| datafusion::common::plan_err!("{e}"))?;
-    let mut rows = Vec::new();
-    for c in &spine {
-        let mut start = c.start;
-        for k in 0..=last {
-            rows.push(vec![time::wall_lit(c.start), lit(k), lit(start < range.to)]);
-            start = time::next(period, start).unwrap_or(range.to);
-        }
-    }
-    let mut grid = LogicalPlanBuilder::values(rows)?.project(vec![
-        expr::column("column1").alias(COHORT),
-        expr::column("column2").alias(PERIOD),
-        expr::column("column3").alias(BEGUN),
-    ])?;
-    if !dims.is_empty() {
-        let combos = LogicalPlanBuilder::from(seen.clone())
-            .project(dims.iter().map(|d| expr::column(d)))?
-            .distinct()?
-            .alias("combos")?
-            .build()?;
-        grid = grid.cross_join(combos)?;
-    }
-    let mut keys: Vec<&str> = vec![COHORT, PERIOD, BEGUN];
-    keys.extend(dims.iter().map(String::as_str));
-    grid.project(keys.iter().map(|k| Expr::Column(Column::from_name(*k))))?
-        .alias("grid")
-}
-
-/// `grid.k IS NOT DISTINCT FROM other.k` for each of `keys`.
-pub fn on_grid(other: &str, keys: &[&str]) -> Vec<Expr> {
-    keys.iter()
-        .map(|k| {
-            datafusion::logical_expr::binary_expr(
-                Expr::Column(Column::new(Some("grid"), *k)),
-                datafusion::logical_expr::Operator::IsNotDistinctFrom,
-                Expr::Column(Column::new(Some(other), *k)),
-            )
-        })
-        .collect()
 }

@@ -27,6 +27,7 @@ mod cohort;
 pub mod columns;
 pub mod expr;
 pub mod functions;
+mod grid;
 mod group;
 mod kinds;
 mod planner;

@@ -7,7 +7,7 @@ use super::expr::{self, AggCall, Rows, Scope};
 use super::functions::activity::Test;
 use super::group::{Group, GroupKey, Producer};
 use super::scan::{Scan, Window};
-use super::{Ctx, GroupSummary, activity, bucket_column, cohort, sequence, time};
+use super::{Ctx, GroupSummary, activity, bucket_column, cohort, grid, sequence, time};
 use crate::semantic::kinds::measure::Measure;
 use crate::semantic::model::Metric;
 use crate::syntax::ast::{self, Grain, Occurrence};
@@ -72,55 +72,12 @@ impl<'a> Planner<'a> {
             .map(|(i, g)| g.plan(cx, buckets, &self.alias(i)))
             .collect::<Result<_>>()?;
 
-        // The grid: every bucket, crossed with every dimension value seen.
-        let spine_rows: Vec<Vec<Expr>> = buckets
-            .iter()
-            .map(|b| vec![time::wall_lit(b.start)])
-            .collect();
-        let mut grid = LogicalPlanBuilder::values(spine_rows)?.project(vec![
-            Expr::Column(Column::from_name("column1")).alias(BUCKET),
-        ])?;
-        if !query.group_by.is_empty() {
-            let mut combos: Option<LogicalPlanBuilder> = None;
-            for plan in &built {
-                let dims = LogicalPlanBuilder::from(plan.clone())
-                    .project(query.group_by.iter().map(|d| expr::column(d)))?
-                    .build()?;
-                combos = Some(match combos {
-                    None => LogicalPlanBuilder::from(dims),
-                    Some(c) => c.union(dims)?,
-                });
-            }
-            let Some(combos) = combos else {
-                return internal_err!("a breakdown without any scan group");
-            };
-            grid = grid.cross_join(combos.distinct()?.alias("combos")?.build()?)?;
-        }
-        // The grid's columns are the join keys. A projection under the alias,
-        // so SQL writers qualify the whole grid.
         let keys: Vec<&str> = std::iter::once(BUCKET)
             .chain(query.group_by.iter().map(String::as_str))
             .collect();
-        let mut plan = grid
-            .project(keys.iter().map(|k| Expr::Column(Column::from_name(*k))))?
-            .alias("grid")?;
+        let mut plan = grid::buckets(cx, buckets, &built)?;
         for (i, g) in built.into_iter().enumerate() {
-            let alias = self.alias(i);
-            // Null is a dimension value like any other: `IS NOT DISTINCT FROM`,
-            // which DataFusion runs as a hash join with nulls equal.
-            let on: Vec<Expr> = keys
-                .iter()
-                .map(|k| {
-                    let l = Expr::Column(Column::new(Some("grid"), *k));
-                    let r = Expr::Column(Column::new(Some(alias.as_str()), *k));
-                    datafusion::logical_expr::binary_expr(
-                        l,
-                        datafusion::logical_expr::Operator::IsNotDistinctFrom,
-                        r,
-                    )
-                })
-                .collect();
-            plan = plan.join_on(g, JoinType::Left, on)?;
+            plan = plan.join_on(g, JoinType::Left, grid::on(&self.alias(i), &keys))?;
         }
 
         // One projection: bucket, dimensions, metrics.
