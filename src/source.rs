@@ -27,34 +27,46 @@ pub fn is_definition_file(name: &str) -> bool {
 }
 
 /// The files below `dir` whose names pass `keep`, in path order. Hidden
-/// files and directories, `data/` and `target/` are left out, and linked
-/// directories are not entered, so a walk cannot loop (a linked file is
-/// read, as before; where its target may lie is the read stage's check).
+/// files and directories, `data/` and `target/` are left out. Linked files
+/// and directories are followed as a glob would, but a directory is entered
+/// once, so links back up the tree (`a -> .`) cannot make a walk loop.
 /// The one rule for finding a project's definition files and test files.
 pub fn walk(dir: &Path, keep: &dyn Fn(&str) -> bool) -> Vec<PathBuf> {
-    fn go(dir: &Path, keep: &dyn Fn(&str) -> bool, out: &mut Vec<PathBuf>) {
+    fn go(
+        dir: &Path,
+        keep: &dyn Fn(&str) -> bool,
+        seen: &mut std::collections::HashSet<PathBuf>,
+        out: &mut Vec<PathBuf>,
+    ) {
+        if !dir.canonicalize().is_ok_and(|c| seen.insert(c)) {
+            return;
+        }
         let Ok(entries) = std::fs::read_dir(dir) else {
             return;
         };
-        for e in entries.flatten() {
-            let name = e.file_name().to_string_lossy().into_owned();
+        // In name order, so which of two paths to one directory is walked
+        // does not depend on the file system.
+        let mut entries: Vec<_> = entries.flatten().map(|e| e.path()).collect();
+        entries.sort();
+        for path in entries {
+            let name = path
+                .file_name()
+                .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
             if name.starts_with('.') {
                 continue;
             }
-            // `file_type` does not follow a symbolic link: a linked
-            // directory is not entered, a linked file is read.
-            match e.file_type() {
-                Ok(t) if t.is_dir() && name != "data" && name != "target" => {
-                    go(&e.path(), keep, out)
+            // `is_dir` and `is_file` follow links.
+            if path.is_dir() {
+                if name != "data" && name != "target" {
+                    go(&path, keep, seen, out);
                 }
-                Ok(t) if t.is_symlink() && e.path().is_file() && keep(&name) => out.push(e.path()),
-                Ok(t) if t.is_file() && keep(&name) => out.push(e.path()),
-                _ => {}
+            } else if path.is_file() && keep(&name) {
+                out.push(path);
             }
         }
     }
     let mut out = Vec::new();
-    go(dir, keep, &mut out);
+    go(dir, keep, &mut std::collections::HashSet::new(), &mut out);
     out.sort();
     out
 }
@@ -159,7 +171,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_walk_skips_linked_directories_and_reads_linked_files() {
+    fn a_walk_follows_links_once_and_keeps_its_rules() {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path();
         std::fs::create_dir_all(dir.join("sub")).unwrap();
@@ -176,11 +188,15 @@ mod tests {
         ] {
             std::fs::write(dir.join(f), "").unwrap();
         }
-        // Two links to the project itself: a walk that followed them would
-        // not end.
+        // Two links to the project itself: a walk that followed them without
+        // entering each directory once would not end.
         std::os::unix::fs::symlink(dir, dir.join("loop_a")).unwrap();
         std::os::unix::fs::symlink(dir, dir.join("sub/loop_b")).unwrap();
         std::os::unix::fs::symlink(dir.join("a.yaml"), dir.join("sub/linked.yaml")).unwrap();
+        // A linked directory elsewhere is read, as a glob reads it.
+        let shared = tempfile::tempdir().unwrap();
+        std::fs::write(shared.path().join("shared.yaml"), "").unwrap();
+        std::os::unix::fs::symlink(shared.path(), dir.join("shared")).unwrap();
         let rel = |paths: Vec<PathBuf>| -> Vec<String> {
             paths
                 .iter()
@@ -189,7 +205,12 @@ mod tests {
         };
         assert_eq!(
             rel(walk(dir, &is_definition_file)),
-            ["a.yaml", "sub/b.yml", "sub/linked.yaml"]
+            [
+                "a.yaml",
+                "shared/shared.yaml",
+                "sub/b.yml",
+                "sub/linked.yaml"
+            ]
         );
         assert_eq!(
             rel(walk(dir, &is_test_file)),

@@ -87,7 +87,6 @@ pub fn resolve(request: &Request, model: &Model) -> Result<Resolved, Vec<Diagnos
     let mut notes = Vec::new();
     let explicit = !request.metrics.is_empty();
     let mut metrics: Vec<String> = Vec::new();
-    let mut asked: Vec<&Word> = Vec::new();
     if explicit {
         for n in &request.metrics {
             match model.metric(&n.value) {
@@ -104,10 +103,7 @@ pub fn resolve(request: &Request, model: &Model) -> Result<Resolved, Vec<Diagnos
                     Some(n),
                     request,
                 )),
-                Some(_) if !metrics.contains(&n.value) => {
-                    metrics.push(n.value.clone());
-                    asked.push(n);
-                }
+                Some(_) if !metrics.contains(&n.value) => metrics.push(n.value.clone()),
                 Some(_) => {}
             }
         }

@@ -258,8 +258,10 @@ pub(super) fn resolve(input: &Input, f: &ast::Funnel, diags: &mut Diagnostics) -
 impl Funnel {
     pub(super) fn describe(&self, text: Text, d: &mut Description) {
         for (i, step) in self.steps.iter().enumerate() {
-            d.line(
-                &format!("step {}", i + 1),
+            // `step 10` and later keep the four spaces of the others.
+            d.lines.push(format!(
+                "  step {}    {}",
+                i + 1,
                 format!(
                     "{}: {}{}",
                     step.name,
@@ -269,7 +271,7 @@ impl Funnel {
                         .map(|w| format!(" (within {} of the step before)", w.text))
                         .unwrap_or_default()
                 ),
-            );
+            ));
         }
         let order = match self.order {
             FunnelOrder::Ordered => {
