@@ -249,12 +249,18 @@ impl<'a> Runner<'a> {
             Ok(a) => a,
             Err(e) => return Status::Failed(format!("cannot read the result: {e}"), Vec::new()),
         };
-        let mut candidates: Vec<String> = ["step", "step_name", "cohort", "period"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
+        // The table's own keys (a funnel's step, a cohort and period), its
+        // bucket column and the breakdown.
+        let mut candidates: Vec<String> = table
+            .metric
+            .as_ref()
+            .and_then(|n| model.metric(n))
+            .and_then(|m| m.shape.table.as_ref())
+            .map_or_else(Vec::new, |t| t.keys.clone());
         if let Some(g) = query.grain {
-            candidates.push(g.as_str().to_string());
+            let mut taken = query.group_by.clone();
+            taken.extend(query.metrics.iter().cloned());
+            candidates.push(lower::bucket_column(g, &taken));
         }
         candidates.extend(query.group_by.iter().cloned());
         candidates.retain(|c| !query.metrics.contains(c));

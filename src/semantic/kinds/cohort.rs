@@ -42,6 +42,7 @@ pub(super) fn shape(name: &str) -> Shape {
                 .iter()
                 .map(|c| c.to_string())
                 .collect(),
+            keys: vec!["cohort".into(), "period".into()],
             what: "a cohort table",
         }),
         sql: false,

@@ -77,6 +77,7 @@ pub(super) fn shape(f: &ast::Funnel, name: &str) -> Shape {
         table: steps.then(|| TableShape {
             title: format!("funnel {name}, step by step"),
             columns: STEP_COLUMNS.iter().map(|c| c.to_string()).collect(),
+            keys: vec!["step".into(), "step_name".into()],
             what: "a funnel table (one row per step)",
         }),
         sql: false,

@@ -82,6 +82,9 @@ pub struct TableShape {
     pub title: String,
     /// Its fixed columns, which a breakdown may not reuse.
     pub columns: Vec<String>,
+    /// Those of its columns that, with the breakdown, say which row is
+    /// which (what `metricc test` matches expected rows on).
+    pub keys: Vec<String>,
     /// What it is, for the diagnostic of a metric that uses it as a number.
     pub what: &'static str,
 }

@@ -52,6 +52,7 @@ pub(super) fn shape(r: &ast::Retention, name: &str) -> Shape {
         table: Some(TableShape {
             title: format!("{name}: retention by cohort and period"),
             columns: columns.iter().map(|c| c.to_string()).collect(),
+            keys: vec!["cohort".into(), "period".into()],
             what: "a retention matrix",
         }),
         sql: false,
