@@ -150,10 +150,14 @@ impl<'a> Planner<'a> {
     }
 
     /// `filters` lowered on `source`'s rows, as one predicate.
-    pub fn lower_filters(&self, source: &str, filters: &[&ast::Expr]) -> Result<Option<Expr>> {
+    pub fn lower_filters<'e>(
+        &self,
+        source: &str,
+        filters: impl IntoIterator<Item = &'e ast::Expr>,
+    ) -> Result<Option<Expr>> {
         let rows = self.rows(source)?;
         Ok(filters
-            .iter()
+            .into_iter()
             .map(|f| rows.lower(f))
             .collect::<Result<Vec<_>>>()?
             .into_iter()
@@ -170,7 +174,7 @@ impl<'a> Planner<'a> {
         test: Test,
         rule: activity::Rule,
     ) -> Result<Expr> {
-        let filter = self.lower_filters(source, &filters.iter().collect::<Vec<_>>())?;
+        let filter = self.lower_filters(source, filters)?;
         // A group reports at most MAX_MEMBERS memberships; more go to the
         // next part (another scan).
         let mut part = 0;
@@ -240,7 +244,7 @@ impl<'a> Planner<'a> {
         cohort: Option<cohort::CohortKey>,
     ) -> Result<Expr> {
         let source = measure.source.as_str();
-        let mut row_filter = self.lower_filters(source, &filters.iter().collect::<Vec<_>>())?;
+        let mut row_filter = self.lower_filters(source, filters)?;
         let rows = self.rows(source)?;
         let occurrence = match measure.occurrence {
             Occurrence::All => None,

@@ -42,7 +42,7 @@ struct Active;
 impl GroupedAggregate for Active {
     const NAME: &'static str = ACTIVE;
     type Spec = ActiveSpec;
-    fn return_type(_: &ActiveSpec, _: &[DataType]) -> Result<DataType> {
+    fn return_type(_: &str, _: &[DataType]) -> Result<DataType> {
         Ok(list_of(active_fields()))
     }
     fn state_type() -> DataType {

@@ -97,7 +97,7 @@ struct Funnel;
 impl GroupedAggregate for Funnel {
     const NAME: &'static str = FUNNEL;
     type Spec = Spec;
-    fn return_type(_: &Spec, types: &[DataType]) -> Result<DataType> {
+    fn return_type(_: &str, types: &[DataType]) -> Result<DataType> {
         let (steps, _, props) = shape(types)?;
         Ok(list_of(outcome_fields(steps, props)))
     }

@@ -69,7 +69,7 @@ struct Retention;
 impl GroupedAggregate for Retention {
     const NAME: &'static str = RETENTION;
     type Spec = RetentionSpec;
-    fn return_type(_: &RetentionSpec, types: &[DataType]) -> Result<DataType> {
+    fn return_type(_: &str, types: &[DataType]) -> Result<DataType> {
         if types.len() < RETENTION_FIXED {
             return exec_err!("{RETENTION} needs two times and two predicates");
         }

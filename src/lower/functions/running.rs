@@ -54,7 +54,8 @@ struct Running;
 impl GroupedAggregate for Running {
     const NAME: &'static str = RUNNING;
     type Spec = RunningSpec;
-    fn return_type(spec: &RunningSpec, _: &[DataType]) -> Result<DataType> {
+    fn return_type(spec: &str, _: &[DataType]) -> Result<DataType> {
+        let spec: RunningSpec = lists::parse(spec, RUNNING)?;
         Ok(list_of(running_fields(spec.members)))
     }
     fn state_type() -> DataType {

@@ -45,8 +45,7 @@ pub(super) fn table(p: &mut Planner, m: &Metric, c: &Cohort) -> Result<LogicalPl
     let key = key(p, c)?;
     let source = c.base.measure.source.as_str();
     let rows = p.rows(source)?;
-    let filters: Vec<&ast::Expr> = m.filter.iter().chain(&c.base.filter).collect();
-    let filter = p.lower_filters(source, &filters)?;
+    let filter = p.lower_filters(source, m.filter.iter().chain(&c.base.filter))?;
     let mut scope = CollectScope {
         aggs: Vec::new(),
         filter,

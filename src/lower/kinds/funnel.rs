@@ -37,7 +37,7 @@ pub(super) fn value(
 
 /// The scan group of funnel `f` under `filters`.
 fn group(p: &mut Planner, f: &Funnel, filters: &[ast::Expr]) -> Result<usize> {
-    let filter = p.lower_filters(&f.source, &filters.iter().collect::<Vec<_>>())?;
+    let filter = p.lower_filters(&f.source, filters)?;
     let rows = p.rows(&f.source)?;
     let micros = |ms: i64| ms.saturating_mul(1000);
     let seq = Sequence {

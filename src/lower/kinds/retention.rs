@@ -10,7 +10,7 @@ use datafusion::logical_expr::LogicalPlan;
 
 pub(super) fn table(p: &mut Planner, m: &Metric, k: &Retention) -> Result<LogicalPlan> {
     let source = k.source.as_str();
-    let filter = p.lower_filters(source, &m.filter.iter().collect::<Vec<_>>())?;
+    let filter = p.lower_filters(source, &m.filter)?;
     let (Some(src), Some(table)) = (p.cx.model.source(source), p.cx.tables.get(source)) else {
         return internal_err!("no source `{source}`");
     };

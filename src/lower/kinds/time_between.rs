@@ -16,7 +16,7 @@ pub(super) fn value(
     k: &TimeBetween,
     filters: &[ast::Expr],
 ) -> Result<Expr> {
-    let filter = p.lower_filters(&k.source, &filters.iter().collect::<Vec<_>>())?;
+    let filter = p.lower_filters(&k.source, filters)?;
     let rows = p.rows(&k.source)?;
     let seq = Sequence {
         spec: Spec {

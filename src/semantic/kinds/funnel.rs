@@ -261,17 +261,14 @@ impl Funnel {
         for (i, step) in self.steps.iter().enumerate() {
             // `step 10` and later keep the four spaces of the others.
             d.lines.push(format!(
-                "  step {}    {}",
+                "  step {}    {}: {}{}",
                 i + 1,
-                format!(
-                    "{}: {}{}",
-                    step.name,
-                    text(step.predicate.span),
-                    step.within
-                        .as_ref()
-                        .map(|w| format!(" (within {} of the step before)", w.text))
-                        .unwrap_or_default()
-                ),
+                step.name,
+                text(step.predicate.span),
+                step.within
+                    .as_ref()
+                    .map(|w| format!(" (within {} of the step before)", w.text))
+                    .unwrap_or_default()
             ));
         }
         let order = match self.order {
