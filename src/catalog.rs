@@ -3,6 +3,7 @@
 //! touches the Parquet reader; it hands the resolver plain types.
 
 use crate::diagnostics::{Code, Diagnostic};
+use crate::fence::{Fence, MAX_WALK_ENTRIES, is_glob};
 use crate::semantic::types::{Column, SourceSchema, Type};
 use crate::syntax::ast::SourceDef;
 use datafusion::arrow::datatypes::DataType;
@@ -14,15 +15,26 @@ use std::path::{Path, PathBuf};
 const MAX_FILES: usize = 100_000;
 
 /// Finds a source's files and reads their schemas. Problems are diagnostics on
-/// the source's `path`.
-pub fn load(project_dir: &Path, source: &SourceDef) -> Result<SourceSchema, Diagnostic> {
-    let files = find_files(project_dir, &source.path.value).map_err(|label| {
-        Diagnostic::new(Code::SourceFilesMissing, format!("no Parquet files for source `{}`", source.name.value))
+/// the source's `path`; a path outside `fence` is refused before anything is
+/// read (not even whether it exists is told).
+pub fn load(
+    fence: &Fence,
+    project_dir: &Path,
+    source: &SourceDef,
+) -> Result<SourceSchema, Diagnostic> {
+    let files = find_files(fence, project_dir, &source.path.value).map_err(|e| match e {
+        FindError::Outside(label) => Diagnostic::new(
+            Code::PathOutsideProject,
+            format!("the path of source `{}` is outside the project", source.name.value),
+        )
+        .at(source.path.span, label)
+        .with_help(fence.help()),
+        FindError::Missing(label) => Diagnostic::new(Code::SourceFilesMissing, format!("no Parquet files for source `{}`", source.name.value))
             .at(source.path.span, label)
             .with_help(format!(
                 "paths are relative to the project directory `{}`; generate sample data with `metricc sample-data`, or fix the path",
                 project_dir.display()
-            ))
+            )),
     })?;
     let mut schema: Option<(PathBuf, Vec<Column>)> = None;
     for file in &files {
@@ -103,41 +115,66 @@ fn drift(expected: &[Column], actual: &[Column]) -> Option<String> {
         .map(|a| format!("has an extra column `{}`", a.name))
 }
 
-fn is_glob(path: &str) -> bool {
-    path.contains(['*', '?', '['])
+/// Why a source's path gives no files.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FindError {
+    /// The path, or a file it finds, is outside the fence.
+    Outside(String),
+    /// Nothing there, or too much.
+    Missing(String),
 }
 
-/// The Parquet files a path names: a file, a directory (recursively), or a glob.
-pub fn find_files(project_dir: &Path, path: &str) -> Result<Vec<PathBuf>, String> {
+/// The Parquet files a path names: a file, a directory (recursively), or a
+/// glob, all inside `fence`. Linked directories are not entered; a linked
+/// file is read when it leads to a file inside the fence.
+pub fn find_files(
+    fence: &Fence,
+    project_dir: &Path,
+    path: &str,
+) -> Result<Vec<PathBuf>, FindError> {
+    fence
+        .written(project_dir, path)
+        .map_err(FindError::Outside)?;
     let full = project_dir.join(path);
+    let shown = crate::fence::escape(&full.display().to_string());
     let mut files = Vec::new();
+    let too_many = |_| {
+        FindError::Missing(format!(
+            "`{shown}` holds more than {MAX_WALK_ENTRIES} entries"
+        ))
+    };
     if is_glob(path) {
-        let pattern = full.to_string_lossy().into_owned();
-        let paths = glob::glob(&pattern).map_err(|e| format!("invalid glob pattern: {}", e.msg))?;
-        for p in paths.flatten() {
-            if p.is_dir() {
-                walk(&p, &mut files);
-            } else if is_data_file(&p) {
+        for p in crate::fence::glob(project_dir, path)
+            .map_err(|e| FindError::Missing(format!("invalid glob pattern: {e}")))?
+        {
+            if p.is_dir() && !p.is_symlink() {
+                files.extend(walk(&p).map_err(too_many)?);
+            } else if is_data_file(&p) && p.is_file() {
                 files.push(p);
             }
         }
+        files.sort();
+        files.dedup();
     } else if full.is_dir() {
-        walk(&full, &mut files);
+        files = walk(&full).map_err(too_many)?;
     } else if full.is_file() {
         files.push(full.clone());
     } else {
-        return Err(format!("`{}` does not exist", full.display()));
+        return Err(FindError::Missing(format!("`{shown}` does not exist")));
+    }
+    for f in &files {
+        fence.found(f).map_err(FindError::Outside)?;
     }
     if files.is_empty() {
-        return Err(format!("`{}` matches no `.parquet` file", full.display()));
+        return Err(FindError::Missing(format!(
+            "`{shown}` matches no `.parquet` file"
+        )));
     }
     if files.len() > MAX_FILES {
-        return Err(format!(
-            "`{}` matches more than {MAX_FILES} files",
-            full.display()
-        ));
+        return Err(FindError::Missing(format!(
+            "`{shown}` matches more than {MAX_FILES} files"
+        )));
     }
-    files.sort();
     Ok(files)
 }
 
@@ -150,23 +187,14 @@ fn is_data_file(p: &Path) -> bool {
     !name.starts_with('.') && !name.starts_with('_') && name.ends_with(".parquet")
 }
 
-fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let p = entry.path();
-        let name = entry.file_name();
-        let name = name.to_string_lossy();
-        if name.starts_with('.') || name.starts_with('_') {
-            continue;
-        }
-        match entry.file_type() {
-            Ok(t) if t.is_dir() => walk(&p, out),
-            Ok(_) if is_data_file(&p) => out.push(p),
-            _ => {}
-        }
-    }
+/// The data files below `dir`, hidden and `_` directories left out, linked
+/// directories not entered.
+fn walk(dir: &Path) -> Result<Vec<PathBuf>, crate::fence::TooManyEntries> {
+    crate::fence::walk(
+        dir,
+        &|_, name| !name.starts_with('.') && !name.starts_with('_'),
+        &|p, _| is_data_file(p),
+    )
 }
 
 /// `key=value` directory names between the source root and the file.

@@ -4,8 +4,9 @@
 
 use crate::catalog;
 use crate::diagnostics::{Code, Diagnostic, Diagnostics};
+use crate::fence::{Fence, escape};
 use crate::semantic::{self, Schemas, model::Model};
-use crate::source::{ReadError, SourceSet};
+use crate::source::{ReadError, SourceSet, display_name};
 use crate::span::FileId;
 use crate::syntax::{self, FileRole, ast::Ast};
 use std::path::{Path, PathBuf};
@@ -25,6 +26,8 @@ pub struct Checked {
     pub dir: PathBuf,
     /// Each source's schema (`None` when its files could not be read).
     pub schemas: Schemas,
+    /// Where the project's files may read.
+    pub fence: Fence,
 }
 
 impl Checked {
@@ -34,7 +37,14 @@ impl Checked {
 }
 
 /// Checks the project at `path`: a project directory or its `metricc.yaml`.
+/// Nothing outside the project directory is read.
 pub fn check(path: &Path) -> Checked {
+    check_allowing(path, &[])
+}
+
+/// [`check`], where paths in the project may also lead below the `allowed`
+/// directories (the user's `--allow-read`).
+pub fn check_allowing(path: &Path, allowed: &[PathBuf]) -> Checked {
     let (dir, project_file) = if path.is_dir() || !path.exists() {
         (path.to_path_buf(), path.join(PROJECT_FILE))
     } else {
@@ -44,6 +54,7 @@ pub fn check(path: &Path) -> Checked {
             path.to_path_buf(),
         )
     };
+    let fence = Fence::new(&dir, allowed);
     let mut sources = SourceSet::new();
     let mut diags = Vec::new();
     let mut ast = Ast::default();
@@ -59,12 +70,13 @@ pub fn check(path: &Path) -> Checked {
             model: None,
             dir,
             schemas: Schemas::new(),
+            fence,
         };
     }
     if let Some(id) = read(&mut sources, &project_file, &mut diags) {
         syntax::parse_file(id, sources.get(id), FileRole::Project, &mut ast, &mut diags);
     }
-    let files = definition_files(&dir, &project_file, &ast, &mut diags);
+    let files = definition_files(&fence, &dir, &project_file, &ast, &mut diags);
     let ids: Vec<FileId> = files
         .iter()
         .filter_map(|f| read(&mut sources, f, &mut diags))
@@ -79,7 +91,7 @@ pub fn check(path: &Path) -> Checked {
         if schemas.contains_key(&s.name.value) {
             continue;
         }
-        let schema = match catalog::load(&dir, s) {
+        let schema = match catalog::load(&fence, &dir, s) {
             Ok(schema) => Some(schema),
             Err(d) => {
                 diags.push(d);
@@ -96,6 +108,7 @@ pub fn check(path: &Path) -> Checked {
         model,
         dir,
         schemas,
+        fence,
     }
 }
 
@@ -111,7 +124,7 @@ pub fn check_with(checked: &Checked, extra: &Ast) -> (Option<Model>, Diagnostics
         if schemas.contains_key(&s.name.value) {
             continue;
         }
-        let schema = match catalog::load(&checked.dir, s) {
+        let schema = match catalog::load(&checked.fence, &checked.dir, s) {
             Ok(schema) => Some(schema),
             Err(d) => {
                 diags.push(d);
@@ -187,8 +200,9 @@ fn read(sources: &mut SourceSet, path: &Path, diags: &mut Diagnostics) -> Option
 
 /// Definition files: the project's `files` globs, or every definition file
 /// below the project directory as [`crate::source::walk`] finds them (test
-/// files and the project file left out).
+/// files and the project file left out). Every file is held to `fence`.
 fn definition_files(
+    fence: &Fence,
     dir: &Path,
     project_file: &Path,
     ast: &Ast,
@@ -196,39 +210,106 @@ fn definition_files(
 ) -> Vec<PathBuf> {
     let project_canon = project_file.canonicalize().ok();
     let is_project = |p: &Path| p.canonicalize().ok() == project_canon;
+    // A found file must lead into the fence once its links are followed.
+    let fenced =
+        |p: &Path, span: Option<crate::span::Span>, diags: &mut Diagnostics| match fence.found(p) {
+            Ok(()) => true,
+            Err(why) => {
+                let d = match span {
+                    Some(span) => Diagnostic::new(
+                        Code::PathOutsideProject,
+                        format!(
+                            "definition file `{}` is outside the project",
+                            escape(&display_name(p))
+                        ),
+                    )
+                    .at(span, why),
+                    None => Diagnostic::new(Code::PathOutsideProject, why),
+                }
+                .with_help(fence.help());
+                diags.push(d);
+                false
+            }
+        };
     if ast.project.files.is_empty() {
-        let mut out = crate::source::walk(dir, &crate::source::is_definition_file);
-        out.retain(|p| !is_project(p));
+        let mut out = match crate::source::walk(dir, &crate::source::is_definition_file) {
+            Ok(found) => found,
+            Err(_) => {
+                diags.push(
+                    Diagnostic::new(
+                        Code::FileUnreadable,
+                        format!(
+                            "the project directory holds more than {} entries",
+                            crate::fence::MAX_WALK_ENTRIES
+                        ),
+                    )
+                    .with_help("list the definition files with `files:` in the project file"),
+                );
+                return Vec::new();
+            }
+        };
+        out.retain(|p| !is_project(p) && fenced(p, None, diags));
         return out;
     }
     let mut out: Vec<PathBuf> = Vec::new();
     for f in &ast.project.files {
         let (pattern, span) = (&f.value, f.span);
-        let full = dir.join(pattern).to_string_lossy().into_owned();
-        let matched: Vec<PathBuf> = match glob::glob(&full) {
-            Ok(paths) => paths.flatten().filter(|p| p.is_file()).collect(),
-            Err(e) => {
+        if let Err(why) = fence.written(dir, pattern) {
+            diags.push(
+                Diagnostic::new(
+                    Code::PathOutsideProject,
+                    "definition files outside the project",
+                )
+                .at(span, why)
+                .with_help(fence.help()),
+            );
+            continue;
+        }
+        let matched: Vec<PathBuf> = if crate::fence::is_glob(pattern) {
+            match crate::fence::glob(dir, pattern) {
+                Ok(paths) => paths.into_iter().filter(|p| p.is_file()).collect(),
+                Err(e) => {
+                    diags.push(
+                        Diagnostic::new(Code::InvalidValue, "invalid file pattern")
+                            .at(span, e)
+                            .with_help("use a glob such as `metrics/*.yaml`"),
+                    );
+                    continue;
+                }
+            }
+        } else {
+            let p = dir.join(pattern);
+            if p.is_file() { vec![p] } else { Vec::new() }
+        };
+        let mut kept = Vec::new();
+        for p in matched {
+            let name = p
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            if is_project(&p) || crate::source::is_test_file(&name) {
+                continue;
+            }
+            if !crate::source::is_definition_file(&name) {
                 diags.push(
-                    Diagnostic::new(Code::InvalidValue, "invalid file pattern")
-                        .at(span, e.msg.to_string())
-                        .with_help("use a glob such as `metrics/*.yaml`"),
+                    Diagnostic::new(
+                        Code::InvalidValue,
+                        format!("`{}` is not a definition file", escape(&display_name(&p))),
+                    )
+                    .at(span, "this pattern matches a file that is not `.yaml` or `.yml`")
+                    .with_help("definition files end in `.yaml` or `.yml`; narrow the pattern, e.g. `metrics/*.yaml`"),
                 );
                 continue;
             }
-        };
-        let kept: Vec<PathBuf> = matched
-            .into_iter()
-            .filter(|p| {
-                let name = p.file_name().map(|n| n.to_string_lossy().into_owned());
-                let is_test = name.is_some_and(|n| crate::source::is_test_file(&n));
-                !(is_project(p) || is_test)
-            })
-            .collect();
-        if kept.is_empty() {
+            if fenced(&p, Some(span), diags) {
+                kept.push(p);
+            }
+        }
+        if kept.is_empty() && !diags.iter().any(|d| d.span == Some(span)) {
             diags.push(
                 Diagnostic::new(
                     Code::FileUnreadable,
-                    format!("`{pattern}` matches no definition file"),
+                    format!("`{}` matches no definition file", escape(pattern)),
                 )
                 .at(span, "no file matches this pattern")
                 .with_help(format!("patterns are relative to `{}`", dir.display())),

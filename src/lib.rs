@@ -49,6 +49,7 @@ pub mod cli;
 pub mod diagnostics;
 pub mod driver;
 pub mod engine;
+pub mod fence;
 pub mod lower;
 pub mod sample;
 pub mod semantic;

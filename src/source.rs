@@ -27,48 +27,20 @@ pub fn is_definition_file(name: &str) -> bool {
 }
 
 /// The files below `dir` whose names pass `keep`, in path order. Hidden
-/// files and directories, `data/` and `target/` are left out. Linked files
-/// and directories are followed as a glob would, but a directory is entered
-/// once, so links back up the tree (`a -> .`) cannot make a walk loop.
-/// The one rule for finding a project's definition files and test files.
-pub fn walk(dir: &Path, keep: &dyn Fn(&str) -> bool) -> Vec<PathBuf> {
-    fn go(
-        dir: &Path,
-        keep: &dyn Fn(&str) -> bool,
-        seen: &mut std::collections::HashSet<PathBuf>,
-        out: &mut Vec<PathBuf>,
-    ) {
-        if !dir.canonicalize().is_ok_and(|c| seen.insert(c)) {
-            return;
-        }
-        let Ok(entries) = std::fs::read_dir(dir) else {
-            return;
-        };
-        // In name order, so which of two paths to one directory is walked
-        // does not depend on the file system.
-        let mut entries: Vec<_> = entries.flatten().map(|e| e.path()).collect();
-        entries.sort();
-        for path in entries {
-            let name = path
-                .file_name()
-                .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
-            if name.starts_with('.') {
-                continue;
-            }
-            // `is_dir` and `is_file` follow links.
-            if path.is_dir() {
-                if name != "data" && name != "target" {
-                    go(&path, keep, seen, out);
-                }
-            } else if path.is_file() && keep(&name) {
-                out.push(path);
-            }
-        }
-    }
-    let mut out = Vec::new();
-    go(dir, keep, &mut std::collections::HashSet::new(), &mut out);
-    out.sort();
-    out
+/// files and directories, `data/` and `target/` are left out. Linked
+/// directories are not entered, so a walk cannot loop or leave the tree;
+/// linked files are listed, and the caller holds them to the project's
+/// [`crate::fence::Fence`]. The one rule for finding a project's definition
+/// files and test files.
+pub fn walk(
+    dir: &Path,
+    keep: &dyn Fn(&str) -> bool,
+) -> Result<Vec<PathBuf>, crate::fence::TooManyEntries> {
+    crate::fence::walk(
+        dir,
+        &|_, name| !name.starts_with('.') && name != "data" && name != "target",
+        &|_, name| !name.starts_with('.') && keep(name),
+    )
 }
 
 /// Why a file could not be read as text.
@@ -171,7 +143,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_walk_follows_links_once_and_keeps_its_rules() {
+    fn a_walk_does_not_enter_linked_directories_and_keeps_its_rules() {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path();
         std::fs::create_dir_all(dir.join("sub")).unwrap();
@@ -193,7 +165,7 @@ mod tests {
         std::os::unix::fs::symlink(dir, dir.join("loop_a")).unwrap();
         std::os::unix::fs::symlink(dir, dir.join("sub/loop_b")).unwrap();
         std::os::unix::fs::symlink(dir.join("a.yaml"), dir.join("sub/linked.yaml")).unwrap();
-        // A linked directory elsewhere is read, as a glob reads it.
+        // A linked directory elsewhere is not entered.
         let shared = tempfile::tempdir().unwrap();
         std::fs::write(shared.path().join("shared.yaml"), "").unwrap();
         std::os::unix::fs::symlink(shared.path(), dir.join("shared")).unwrap();
@@ -204,16 +176,11 @@ mod tests {
                 .collect()
         };
         assert_eq!(
-            rel(walk(dir, &is_definition_file)),
-            [
-                "a.yaml",
-                "shared/shared.yaml",
-                "sub/b.yml",
-                "sub/linked.yaml"
-            ]
+            rel(walk(dir, &is_definition_file).unwrap()),
+            ["a.yaml", "sub/b.yml", "sub/linked.yaml"]
         );
         assert_eq!(
-            rel(walk(dir, &is_test_file)),
+            rel(walk(dir, &is_test_file).unwrap()),
             ["sub/c.test.yaml", "sub/d.test.yml"]
         );
     }

@@ -11,6 +11,14 @@ pub struct Args {
     /// Project directory (holding `metricc.yaml`) or the project file itself.
     /// Defaults to the current directory.
     pub project: Option<PathBuf>,
+    /// The project, as for `run`; the positional argument wins.
+    #[arg(short = 'p', long = "project", value_name = "PROJECT")]
+    pub project_flag: Option<PathBuf>,
+    /// Also read below this directory (repeatable). Paths in the project
+    /// may not leave the project directory otherwise; see docs/RUNNING.md,
+    /// "Untrusted pull requests".
+    #[arg(long, value_name = "DIR")]
+    pub allow_read: Vec<PathBuf>,
     /// Output format: annotated snippets, one JSON document, or GitHub Actions
     /// annotations.
     #[arg(long, value_enum, default_value_t = Format::Human)]
@@ -25,7 +33,8 @@ pub struct Args {
 
 pub fn check(args: &Args) -> ExitStatus {
     let started = std::time::Instant::now();
-    let checked = driver::check(&project_dir(&args.project));
+    let project = args.project.clone().or_else(|| args.project_flag.clone());
+    let checked = driver::check_allowing(&project_dir(&project), &args.allow_read);
     let stdout = std::io::stdout();
     let style = Style {
         color: args.color.enabled(stdout.is_terminal()),

@@ -56,6 +56,13 @@ codes! {
     FileTooLarge = ("E0003", "file-too-large", Error),
     /// The project directory has no `metricc.yaml`.
     ProjectFileMissing = ("E0004", "project-file-missing", Error),
+    /// A path in a file (the project's `files`, a source's `path`, a test
+    /// fixture's `csv`) leads outside the project directory: it is absolute,
+    /// climbs out with `..`, enters a hidden directory such as `.git/`, or is a
+    /// link to a file elsewhere. Metric files come from pull requests, so
+    /// metricc reads only below the project unless `--allow-read DIR` names
+    /// another directory on the command line.
+    PathOutsideProject = ("E0005", "path-outside-project", Error),
 
     // ---- parse: YAML structure and expressions ---------------------------
     /// The file is not well-formed YAML, or exceeds a safety limit (nesting

@@ -10,6 +10,7 @@ pub mod values;
 use crate::diagnostics::{Code, Diagnostic, Diagnostics, suggestion_help};
 use crate::driver::{self, Checked};
 use crate::engine::{Engine, Failure};
+use crate::fence::Fence;
 use crate::lower::{self, Table};
 use crate::semantic::model::Model;
 use crate::semantic::query::{self, Request, Word};
@@ -45,20 +46,27 @@ pub struct Outcome {
 }
 
 /// The test files of a project: every `*.test.yaml` below its directory,
-/// found by [`crate::source::walk`], in path order.
+/// found by [`crate::source::walk`], in path order (none when the directory
+/// holds more entries than a walk visits).
 pub fn files(dir: &Path) -> Vec<PathBuf> {
-    crate::source::walk(dir, &crate::source::is_test_file)
+    crate::source::walk(dir, &crate::source::is_test_file).unwrap_or_default()
 }
 
 /// Every test of the project, read into `sources`. Problems of a test are
-/// kept with it; problems of a whole file go to `diags`.
+/// kept with it; problems of a whole file go to `diags`. Test files and
+/// their CSV fixtures are held to `fence`.
 pub fn load(
+    fence: &Fence,
     dir: &Path,
     sources: &mut SourceSet,
     diags: &mut Diagnostics,
 ) -> Vec<(FileId, TestCase)> {
     let mut cases = Vec::new();
     for path in files(dir) {
+        if let Err(why) = fence.found(&path) {
+            diags.push(Diagnostic::new(Code::PathOutsideProject, why).with_help(fence.help()));
+            continue;
+        }
         let (id, read) = sources.read(&path);
         if let Err(e) = read {
             let name = sources.get(id).name.clone();
@@ -71,7 +79,7 @@ pub fn load(
             cases.push((id, TestCase::unreadable(id, &name, vec![d])));
             continue;
         }
-        for case in spec::read(id, sources, diags) {
+        for case in spec::read(fence, id, sources, diags) {
             cases.push((id, case));
         }
     }

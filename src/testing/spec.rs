@@ -4,6 +4,7 @@
 
 use crate::diagnostics::Diagnostics;
 use crate::diagnostics::{Code, Diagnostic, did_you_mean};
+use crate::fence::Fence;
 use crate::source::SourceSet;
 use crate::span::{FileId, Span, Spanned};
 use crate::syntax::ast::{Ast, Grain, Name, Weekday};
@@ -143,7 +144,12 @@ impl Value {
 }
 
 /// Reads one test file. `sources` gets any CSV fixture it names.
-pub fn read(file: FileId, sources: &mut SourceSet, diags: &mut Diagnostics) -> Vec<TestCase> {
+pub fn read(
+    fence: &Fence,
+    file: FileId,
+    sources: &mut SourceSet,
+    diags: &mut Diagnostics,
+) -> Vec<TestCase> {
     let text = sources.get(file).text.clone();
     let dir = sources
         .get(file)
@@ -207,6 +213,24 @@ pub fn read(file: FileId, sources: &mut SourceSet, diags: &mut Diagnostics) -> V
     // CSV fixtures: read each file and parse it into rows with spans in it.
     for (case, fixture, path) in csvs {
         let full = dir.join(&path.value);
+        // Refused as written whether or not it exists (a refusal must not
+        // tell what is there); a file that exists is refused when a link
+        // leads it out.
+        let refused = fence
+            .written(&dir, &path.value)
+            .err()
+            .or_else(|| full.exists().then(|| fence.found(&full).err()).flatten());
+        if let Some(why) = refused {
+            cases[case].problems.push(
+                Diagnostic::new(
+                    Code::PathOutsideProject,
+                    "the fixture is outside the project",
+                )
+                .at(path.span, why)
+                .with_help(fence.help()),
+            );
+            continue;
+        }
         let (id, read) = sources.read(&full);
         let before = diags.len();
         match read {

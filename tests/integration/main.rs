@@ -19,3 +19,4 @@ mod run_cli;
 mod run_funnel;
 mod test_cmd;
 mod test_compare;
+mod untrusted;

@@ -73,7 +73,7 @@ fn the_example_tests_cover_every_metric_kind() {
     let model = checked.model.clone().expect("the example checks");
     let mut sources: SourceSet = checked.sources.clone();
     let mut diags = Vec::new();
-    let cases = testing::load(&example(), &mut sources, &mut diags);
+    let cases = testing::load(&checked.fence, &example(), &mut sources, &mut diags);
     assert!(diags.is_empty(), "{diags:#?}");
     let mut kinds: Vec<&str> = Vec::new();
     let mut rejected = 0;
