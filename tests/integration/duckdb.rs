@@ -2,25 +2,32 @@
 //! `metricc run`: an independent engine checks both the plans and the SQL.
 //!
 //! Needs a Python with the `duckdb` package: `METRICC_DUCKDB_PYTHON` names it
-//! (`.ci/run` makes a venv and sets it; there the test cannot be skipped).
-//! Without the variable, `python3` is tried, and the test is skipped with a
-//! message when it has no `duckdb`.
+//! (`.ci/run` makes a venv and sets it). Without the variable, `python3` is
+//! tried. When neither has `duckdb` the test says SKIPPED on the terminal
+//! (past the test harness's capture), and fails when `CI` is set, so a CI
+//! run without DuckDB cannot pass these tests unseen.
 
 use crate::run::{metricc, project, standard};
 use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-fn python() -> Option<String> {
-    if let Ok(p) = std::env::var("METRICC_DUCKDB_PYTHON") {
-        return Some(p);
-    }
-    let ok = Command::new("python3")
+/// A Python with `duckdb`, or `None` once the test is reported skipped.
+fn python(test: &str) -> Option<String> {
+    let candidate = std::env::var("METRICC_DUCKDB_PYTHON").unwrap_or_else(|_| "python3".into());
+    let ok = Command::new(&candidate)
         .args(["-c", "import duckdb"])
         .stderr(Stdio::null())
         .status()
         .is_ok_and(|s| s.success());
-    ok.then(|| "python3".to_string())
+    if ok {
+        return Some(candidate);
+    }
+    crate::run::skipped(
+        test,
+        &format!("`{candidate}` cannot import duckdb (set METRICC_DUCKDB_PYTHON)"),
+    );
+    None
 }
 
 fn json(dir: &Path, args: &[&str]) -> serde_json::Value {
@@ -142,8 +149,7 @@ fn check(python: &str, dir: &Path, args: &[&str]) {
 
 #[test]
 fn duckdb_runs_the_sql_to_the_same_numbers() {
-    let Some(py) = python() else {
-        eprintln!("skipped: no Python with duckdb (set METRICC_DUCKDB_PYTHON)");
+    let Some(py) = python("duckdb::duckdb_runs_the_sql_to_the_same_numbers") else {
         return;
     };
     let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("metrics");
@@ -208,8 +214,7 @@ fn duckdb_runs_the_sql_to_the_same_numbers() {
 /// example's sample data (about 400 signups).
 #[test]
 fn duckdb_agrees_on_activation_and_time_to_first_call() {
-    let Some(py) = python() else {
-        eprintln!("skipped: no Python with duckdb (set METRICC_DUCKDB_PYTHON)");
+    let Some(py) = python("duckdb::duckdb_agrees_on_activation_and_time_to_first_call") else {
         return;
     };
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -239,8 +244,7 @@ fn duckdb_agrees_on_activation_and_time_to_first_call() {
 /// to weekly activity), on the example's sample data.
 #[test]
 fn duckdb_agrees_on_active_developers_and_retention() {
-    let Some(py) = python() else {
-        eprintln!("skipped: no Python with duckdb (set METRICC_DUCKDB_PYTHON)");
+    let Some(py) = python("duckdb::duckdb_agrees_on_active_developers_and_retention") else {
         return;
     };
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));

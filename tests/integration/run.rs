@@ -14,6 +14,17 @@ pub fn metricc(args: &[&str], dir: &Path) -> Output {
         .unwrap()
 }
 
+/// Reports a test as skipped for `why`: on the terminal, past the test
+/// harness's capture (a skipped test would otherwise print `ok`), and as a
+/// failure when `CI` is set, where every dependency must be present.
+pub fn skipped(test: &str, why: &str) {
+    if std::env::var_os("CI").is_some_and(|v| !v.is_empty()) {
+        panic!("{test}: {why}; CI is set, so this test may not be skipped");
+    }
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "SKIPPED {test}: {why}");
+}
+
 /// Runs `metricc run ARGS --format csv` and returns stdout, failing on a non-zero exit.
 pub fn csv(dir: &Path, args: &str) -> String {
     let mut all: Vec<&str> = vec!["run", "--quiet", "--format", "csv"];
