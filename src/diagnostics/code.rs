@@ -159,6 +159,10 @@ codes! {
     /// or step windows (an unordered funnel has no "between" and no "step
     /// before"), or more than 32 steps or exclusions.
     FunnelSettingsConflict = ("E0223", "funnel-settings-conflict", Error),
+    /// A metric is built on a chain of more than 64 metrics (formulas,
+    /// ratios, running totals of one another). Each level is a step of the
+    /// plan; such chains come from generated definitions, not from a catalog.
+    MetricChainTooDeep = ("E0224", "metric-chain-too-deep", Error),
 
     // ---- run: the command line and the data ------------------------------
     /// A metric named on the command line (`metricc run NAME`) is not defined

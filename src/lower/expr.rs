@@ -14,7 +14,7 @@ use datafusion::arrow::datatypes::DataType;
 use datafusion::common::{Column, DFSchema, Result, ScalarValue, internal_err, plan_err};
 use datafusion::functions::expr_fn as f;
 use datafusion::functions_aggregate::expr_fn as agg;
-use datafusion::logical_expr::{Expr, ExprSchemable, binary_expr, cast, lit, when};
+use datafusion::logical_expr::{Expr, ExprSchemable, binary_expr, cast, lit};
 
 /// An aggregate call met in a measure: the aggregate (without its filter) and
 /// the row filter from `filter (where ...)`.
@@ -245,6 +245,9 @@ fn scalar(name: &str, mut args: Vec<Expr>, rows: &Rows) -> Result<Expr> {
         }
         "concat" => f::concat(args),
         "abs" => f::abs(one(&mut args)?),
+        // With digits, DuckDB's rule (`functions::round`); without, none
+        // can overflow.
+        "round" if args.len() == 2 => super::functions::round::round().call(args),
         "round" => f::round(args),
         "coalesce" => f::coalesce(args),
         "least" => f::least(args),
@@ -254,9 +257,18 @@ fn scalar(name: &str, mut args: Vec<Expr>, rows: &Rows) -> Result<Expr> {
             f::nullif(a, one(&mut args)?)
         }
         "if" => {
+            // A `Case` made directly: the builder insists that both branches
+            // already have one type, where the analyzer's coercion gives them
+            // their common type (`if(c, 1, 0.5)` is a float), as the checker
+            // promises.
             let c = one(&mut args)?;
             let t = one(&mut args)?;
-            when(c, t).otherwise(one(&mut args)?)?
+            let e = one(&mut args)?;
+            Expr::Case(datafusion::logical_expr::expr::Case::new(
+                None,
+                vec![(Box::new(c), Box::new(t))],
+                Some(Box::new(e)),
+            ))
         }
         "date" => cast(local(one(&mut args)?)?, DataType::Date32),
         "hour" => cast(

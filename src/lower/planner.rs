@@ -16,12 +16,37 @@ use datafusion::common::{Column, Result, internal_err};
 use datafusion::logical_expr::{Expr, JoinType, LogicalPlan, LogicalPlanBuilder, cast, lit};
 use std::collections::HashMap;
 
+/// A value of more expression nodes than this is computed once when a
+/// second metric uses it (a ratio of two measures has about 12).
+const SHARE_WHEN_REUSED: usize = 32;
+/// A value of more nodes than this is computed once, used again or not: a
+/// chain of formulas is planned as steps, not as one deep expression.
+const SHARE_ALWAYS: usize = 128;
+
+/// The number of nodes of an expression.
+fn size(e: &Expr) -> usize {
+    use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
+    let mut n = 0;
+    let _ = e.apply(|_| {
+        n += 1;
+        Ok(TreeNodeRecursion::Continue)
+    });
+    n
+}
+
 /// Builds one result table: its scan groups, and the values over them.
 pub(crate) struct Planner<'a> {
     pub cx: Ctx<'a>,
     pub groups: Vec<Group>,
     /// Value expression per (metric, extra filters).
     memo: HashMap<(String, String), Expr>,
+    /// Values computed once, as a column of their own, for the metrics
+    /// above them to read: (column, expression, layer). A value lands here
+    /// when it is large and used again, or very large, so that a diamond of
+    /// formulas (`m_i: m_(i-1) + m_(i-1)`) is planned in linear size, not
+    /// as a tree with a copy of each value per path to it. Layer `k` reads
+    /// the columns of layers below `k`.
+    shared: Vec<(String, Expr, usize)>,
     /// Group aliases are this prefix and a number.
     prefix: String,
     /// How a metric's value is computed: `lower::kinds::value`, handed in
@@ -39,6 +64,7 @@ impl<'a> Planner<'a> {
             cx,
             groups: Vec::new(),
             memo: HashMap::new(),
+            shared: Vec::new(),
             prefix: prefix.to_string(),
             value_of,
         }
@@ -78,6 +104,24 @@ impl<'a> Planner<'a> {
         let mut plan = grid::buckets(cx, buckets, &built)?;
         for (i, g) in built.into_iter().enumerate() {
             plan = plan.join_on(g, JoinType::Left, grid::on(&self.alias(i), &keys))?;
+        }
+        // The shared values, a projection per layer, each keeping every
+        // column below it.
+        let layers = self.shared.iter().map(|s| s.2).max().unwrap_or(0);
+        for layer in 1..=layers {
+            let mut keep: Vec<Expr> = plan
+                .schema()
+                .columns()
+                .into_iter()
+                .map(Expr::Column)
+                .collect();
+            keep.extend(
+                self.shared
+                    .iter()
+                    .filter(|s| s.2 == layer)
+                    .map(|(name, e, _)| e.clone().alias(name)),
+            );
+            plan = plan.project(keep)?;
         }
 
         // One projection: bucket, dimensions, metrics.
@@ -119,14 +163,38 @@ impl<'a> Planner<'a> {
     pub fn value(&mut self, name: &str, extra: &[ast::Expr]) -> Result<Expr> {
         let key = (name.to_string(), format!("{extra:?}"));
         if let Some(v) = self.memo.get(&key) {
-            return Ok(v.clone());
+            let v = v.clone();
+            if size(&v) <= SHARE_WHEN_REUSED {
+                return Ok(v);
+            }
+            let column = self.share(v);
+            self.memo.insert(key, column.clone());
+            return Ok(column);
         }
         let m = self.metric(name)?;
         let mut filters = extra.to_vec();
         filters.extend(m.filter.clone());
-        let v = (self.value_of)(self, m, &filters)?;
+        let mut v = (self.value_of)(self, m, &filters)?;
+        if size(&v) > SHARE_ALWAYS {
+            v = self.share(v);
+        }
         self.memo.insert(key, v.clone());
         Ok(v)
+    }
+
+    /// Computes `v` once as a column of its own (see `shared`); gives the
+    /// column.
+    fn share(&mut self, v: Expr) -> Expr {
+        let below = v
+            .column_refs()
+            .into_iter()
+            .filter_map(|c| self.shared.iter().find(|s| s.0 == c.name))
+            .map(|s| s.2)
+            .max()
+            .unwrap_or(0);
+        let name = format!("__{}shared{}", self.prefix, self.shared.len());
+        self.shared.push((name.clone(), v, below + 1));
+        Expr::Column(Column::from_name(name))
     }
 
     /// The scan group of a sequence (a funnel or `time_between`).

@@ -14,8 +14,9 @@ use datafusion::common::ScalarValue;
 use datafusion::functions::expr_fn::{date_trunc, to_local_time};
 use datafusion::logical_expr::{Expr, cast, lit};
 
-/// The most buckets one query may ask for (an hourly spine over 100 years).
-pub const MAX_BUCKETS: usize = 1_000_000;
+/// The most buckets one query may ask for (checked when the query is
+/// resolved; over 100 years by hour).
+pub use crate::semantic::query::MAX_BUCKETS;
 
 pub use crate::semantic::query::Range;
 

@@ -467,7 +467,7 @@ fn row_scope(scope: Scope) -> Scope {
     }
 }
 
-fn article(t: Type) -> &'static str {
+pub(crate) fn article(t: Type) -> &'static str {
     match t {
         Type::Int | Type::Unknown | Type::Other => "an",
         _ => "a",

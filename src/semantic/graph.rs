@@ -57,7 +57,67 @@ pub fn order(names: &[&Name], deps: &[Vec<(usize, Name)>], diags: &mut Diagnosti
             }
         }
     }
-    order
+    too_deep(names, deps, order, diags)
+}
+
+/// Longest chain of metrics one metric may be built on (itself included).
+/// Each level is a step of the plan, so a chain of 1,500 formulas would
+/// exhaust the planner's stack; real catalogs stay under ten.
+pub const MAX_METRIC_DEPTH: usize = 64;
+
+/// `order` without the metrics built on a chain longer than
+/// [`MAX_METRIC_DEPTH`]; each metric just past the limit is reported once.
+fn too_deep(
+    names: &[&Name],
+    deps: &[Vec<(usize, Name)>],
+    order: Vec<usize>,
+    diags: &mut Diagnostics,
+) -> Vec<usize> {
+    let mut depth = vec![0usize; names.len()];
+    // The dependency of each metric on its longest chain.
+    let mut via: Vec<Option<usize>> = vec![None; names.len()];
+    let mut kept = Vec::with_capacity(order.len());
+    for node in order {
+        let deepest = deps[node].iter().max_by_key(|(d, _)| depth[*d]);
+        depth[node] = 1 + deepest.map_or(0, |(d, _)| depth[*d]);
+        via[node] = deepest.map(|(d, _)| *d);
+        if depth[node] <= MAX_METRIC_DEPTH {
+            kept.push(node);
+            continue;
+        }
+        if depth[node] == MAX_METRIC_DEPTH + 1 {
+            let mut chain = vec![node];
+            while let Some(next) = via[*chain.last().expect("chain")] {
+                chain.push(next);
+            }
+            let shown: Vec<&str> = chain
+                .iter()
+                .take(4)
+                .map(|&i| names[i].value.as_str())
+                .collect();
+            let first = names[*chain.last().expect("chain")].value.as_str();
+            diags.push(
+                Diagnostic::new(
+                    Code::MetricChainTooDeep,
+                    format!(
+                        "`{}` is built on a chain of {} metrics: {} -> ... -> {first}",
+                        names[node].value,
+                        depth[node],
+                        shown.join(" -> ")
+                    ),
+                )
+                .at(
+                    names[node].span,
+                    format!("more than {MAX_METRIC_DEPTH} metrics deep"),
+                )
+                .with_help(format!(
+                    "a metric may be built on at most {MAX_METRIC_DEPTH} levels of other metrics; \
+                     compute an intermediate metric from its source instead of from the chain"
+                )),
+            );
+        }
+    }
+    kept
 }
 
 fn report_cycle(

@@ -7,6 +7,7 @@ use super::expr::Checker;
 use super::graph;
 use super::kinds::{self, Cx, Input, Reads, Resolved, Shape};
 use super::model::Metric;
+use super::types::Type;
 use crate::diagnostics::{Code, Diagnostic, Diagnostics, suggestion_help};
 use crate::syntax::ast::*;
 use std::collections::{HashMap, HashSet};
@@ -179,14 +180,22 @@ impl<'a> Uses<'_, 'a> {
         for (j, name) in &self.deps[i] {
             let target = self.cx.defs[*j];
             let shape = &self.shapes[*j];
-            let problem = kinds::accepts(def, shape, &name.value).or_else(|| {
-                match (&shape.table, shape.column) {
+            let problem = kinds::accepts(def, shape, &name.value)
+                .or_else(|| match (&shape.table, shape.column) {
                     (Some(t), false) => {
                         Some(format!("`{}` is {}, not one number", name.value, t.what))
                     }
                     _ => None,
-                }
-            });
+                })
+                .or_else(|| match self.resolved[*j].1.value_type {
+                    // Metrics built on others do arithmetic on their values.
+                    Some(t) if !t.is_numeric() && t != Type::Unknown => Some(format!(
+                        "`{}` gives {} {t}, and metrics built on it need a number",
+                        name.value,
+                        crate::semantic::expr::article(t)
+                    )),
+                    _ => None,
+                });
             if let Some(p) = problem {
                 diags.push(
                     Diagnostic::new(

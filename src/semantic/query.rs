@@ -6,7 +6,7 @@ use super::model::Model;
 use crate::diagnostics::{Code, Diagnostic, suggestion_help};
 use crate::span::Span;
 use crate::syntax::ast::Grain;
-use chrono::{NaiveDate, NaiveDateTime, NaiveTime};
+use chrono::{Datelike, NaiveDate, NaiveDateTime, NaiveTime};
 
 /// What to compute: metrics, time buckets, range and breakdown.
 #[derive(Debug, Clone)]
@@ -81,6 +81,26 @@ fn place(d: Diagnostic, word: Option<&Word>, request: &Request) -> Diagnostic {
     }
 }
 
+/// Most time buckets one query may have: each is a row of the grid of
+/// every table, so a range of 200 years by hour is refused, not planned.
+pub const MAX_BUCKETS: usize = 1_000_000;
+
+/// At least as many buckets of `grain` as `range` holds (a bucket cut by
+/// either end counts whole).
+fn most_buckets(grain: Grain, range: Range) -> usize {
+    let span = range.to - range.from;
+    let months = |t: NaiveDateTime| i64::from(t.year()) * 12 + i64::from(t.month0());
+    let n = match grain {
+        Grain::Hour => span.num_hours() + 2,
+        Grain::Day => span.num_days() + 2,
+        Grain::Week => span.num_days() / 7 + 2,
+        Grain::Month => months(range.to) - months(range.from) + 2,
+        Grain::Quarter => (months(range.to) - months(range.from)) / 3 + 2,
+        Grain::Year => i64::from(range.to.year() - range.from.year()) + 2,
+    };
+    usize::try_from(n).unwrap_or(usize::MAX)
+}
+
 /// Checks `request` against `model`.
 pub fn resolve(request: &Request, model: &Model) -> Result<Resolved, Vec<Diagnostic>> {
     let mut diags = Vec::new();
@@ -129,6 +149,24 @@ pub fn resolve(request: &Request, model: &Model) -> Result<Resolved, Vec<Diagnos
     }
 
     let range = range(request, model, &mut diags);
+    if let (Some(r), Some(grain)) = (range, request.grain)
+        && most_buckets(grain, r) > MAX_BUCKETS
+    {
+        diags.push(place(
+            Diagnostic::new(
+                Code::InvalidRange,
+                format!(
+                    "the range {} .. {} holds more than {MAX_BUCKETS} {} buckets",
+                    r.from,
+                    r.to,
+                    grain.as_str()
+                ),
+            )
+            .with_help("narrow `--from`/`--to`, or choose a coarser `--by`"),
+            request.from.as_ref().or(request.to.as_ref()),
+            request,
+        ));
+    }
     let origin = if request.from.is_some() || request.to.is_some() {
         "from the command line"
     } else {

@@ -3,6 +3,7 @@
 mod activity_engine;
 mod cases;
 mod catalog;
+mod check_then_run;
 mod cli;
 mod docs;
 mod duckdb;

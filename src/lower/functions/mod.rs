@@ -7,6 +7,7 @@ mod funnel;
 mod lists;
 mod percentile;
 mod retention;
+pub mod round;
 mod running;
 pub mod sweep;
 

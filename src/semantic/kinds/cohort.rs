@@ -115,9 +115,9 @@ pub(super) fn resolve<'a>(
         _ => None,
     };
     Resolved {
-        kind,
-        refs,
         dimension_source: cohort_src,
+        refs,
+        ..Resolved::of(kind)
     }
 }
 

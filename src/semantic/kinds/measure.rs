@@ -42,10 +42,15 @@ pub(super) fn shape(def: &MetricDef) -> Shape {
     }
 }
 
-pub(super) fn resolve(input: &Input, measure: &Expr, diags: &mut Diagnostics) -> Option<Measure> {
+/// The measure, and the type of its value.
+pub(super) fn resolve(
+    input: &Input,
+    measure: &Expr,
+    diags: &mut Diagnostics,
+) -> (Option<Measure>, crate::semantic::types::Type) {
     let (source, schema) = scope_parts(input.src);
     let mut c = Checker::new(diags, Scope::Measure { source, schema });
-    c.check(measure);
+    let ty = c.check(measure);
     if !c.has_aggregate {
         c.diags.push(
             Diagnostic::new(Code::AggregateExpected, "a measure must aggregate rows")
@@ -53,7 +58,7 @@ pub(super) fn resolve(input: &Input, measure: &Expr, diags: &mut Diagnostics) ->
                 .with_help("use `count(*)`, `count_distinct(col)`, `sum(col)`, `avg(col)`, `median(col)` or `percentile(col, 0.9)`"),
         );
     }
-    build(input.def, measure)
+    (build(input.def, measure), ty)
 }
 
 fn build(def: &MetricDef, measure: &Expr) -> Option<Measure> {

@@ -180,6 +180,10 @@ pub(crate) struct Resolved<'a> {
     /// The source its breakdown values come from when it is not the one it
     /// reads (a cohort's event source).
     pub dimension_source: Option<&'a SourceInfo<'a>>,
+    /// The type of its value when that may be other than a number (a
+    /// measure such as `max(event)` gives text); metrics built on it need a
+    /// number.
+    pub value_type: Option<crate::semantic::types::Type>,
 }
 
 impl<'a> Resolved<'a> {
@@ -188,6 +192,7 @@ impl<'a> Resolved<'a> {
             kind,
             refs: Vec::new(),
             dimension_source: None,
+            value_type: None,
         }
     }
 }
@@ -213,7 +218,11 @@ pub(crate) fn shape(def: &MetricDef) -> Shape {
 pub(crate) fn resolve<'a>(cx: &Cx<'a>, input: &Input<'a>, diags: &mut Diagnostics) -> Resolved<'a> {
     match &input.def.kind {
         ast::MetricKind::Aggregate { measure } => {
-            Resolved::of(measure::resolve(input, measure, diags).map(Kind::Measure))
+            let (resolved, ty) = measure::resolve(input, measure, diags);
+            Resolved {
+                value_type: Some(ty),
+                ..Resolved::of(resolved.map(Kind::Measure))
+            }
         }
         ast::MetricKind::Ratio {
             numerator,

@@ -1,0 +1,177 @@
+//! Whatever `check` accepts, `run` runs (issue 17, part 2): definitions that
+//! once passed `check` and ended `run` with exit 101 or a signal now run to
+//! the right numbers, or are refused by `check` with a located diagnostic.
+//! Values are worked out by hand from `run::EVENTS`: six API calls with
+//! statuses 200, 500, 200, 404, 200, 200 and latencies 100, 300, 50, 200,
+//! 400, 10 (sum 1060, mean 176.67).
+
+use crate::run::{EVENTS, assert_csv, csv, metricc, project};
+use std::process::Output;
+
+const RANGE: &str = "default_range: { from: 2026-03-01, to: 2026-03-10 }\n";
+const SOURCE: &str = "sources:\n  events: { path: data/events.parquet, time: ts, entity: developer_id, dimensions: [event] }\nmetrics:\n  requests: { description: calls, source: events, filter: event = 'api_call', measure: count(*) }\n";
+
+fn with(defs: &str) -> tempfile::TempDir {
+    project(
+        RANGE,
+        &format!("{SOURCE}{defs}"),
+        &[("data/events.parquet", EVENTS)],
+    )
+}
+
+fn all_output(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// `check` and `run` both refuse with `code`, exit 1 (never 101 or a signal).
+fn refused(dir: &std::path::Path, code: &str) {
+    for args in [&["check"][..], &["run", "--quiet"]] {
+        let o = metricc(args, dir);
+        let out = all_output(&o);
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {out}");
+        assert!(out.contains(code), "{args:?}: expected {code}: {out}");
+    }
+}
+
+#[test]
+fn if_gives_its_branches_common_type() {
+    // Errors (500, 404) count 1, the four others 0.5: 2 + 2 = 4.
+    let tmp = with(
+        "  weighted: { description: x, source: events, filter: event = 'api_call', measure: \"sum(if(status >= 400, 1, 0.5))\" }\n",
+    );
+    assert_csv(&csv(tmp.path(), "weighted"), "weighted\n4.0");
+}
+
+#[test]
+fn round_with_any_digits_gives_duckdbs_answer() {
+    let tmp = with(concat!(
+        "  far: { description: x, source: events, filter: event = 'api_call', measure: \"round(sum(latency_ms), 400)\" }\n",
+        "  huge: { description: x, source: events, filter: event = 'api_call', measure: \"round(sum(latency_ms), 9223372036854775807)\" }\n",
+        "  tens: { description: x, source: events, filter: event = 'api_call', measure: \"round(sum(latency_ms), -2)\" }\n",
+        "  gone: { description: x, source: events, filter: event = 'api_call', measure: \"round(sum(latency_ms), -400)\" }\n",
+        "  tenth: { description: x, source: events, filter: event = 'api_call', measure: \"round(avg(latency_ms), 1)\" }\n",
+        "  count_tens: { description: x, source: events, filter: event = 'api_call', measure: \"round(count(*), -1)\" }\n",
+        "  plain: { description: x, source: events, filter: event = 'api_call', measure: \"round(avg(latency_ms))\" }\n",
+    ));
+    // 1060 kept by 400 digits and by i64::MAX digits (DuckDB gives x where
+    // 10^digits overflows); 1060 -> 1100 to hundreds; -400 digits round
+    // everything away: 0; 176.67 -> 176.7; 6 calls -> 10; 176.67 -> 177.
+    let got = csv(tmp.path(), "far huge tens gone tenth count_tens plain");
+    assert_csv(
+        &got,
+        "far,huge,tens,gone,tenth,count_tens,plain\n1060.0,1060.0,1100.0,0.0,176.7,10,177.0",
+    );
+}
+
+#[test]
+fn metrics_built_on_text_or_time_metrics_are_refused_by_check() {
+    for defs in [
+        "  kinds: { description: x, source: events, measure: max(event) }\n  plus: { description: x, formula: kinds + 1 }\n",
+        "  last_seen: { description: x, source: events, measure: max(ts) }\n  per_call: { description: x, ratio: { numerator: last_seen, denominator: requests } }\n",
+        "  last_seen: { description: x, source: events, measure: max(ts) }\n  running: { description: x, cumulative: { metric: last_seen } }\n",
+    ] {
+        let tmp = with(defs);
+        refused(tmp.path(), "E0221");
+        let out = all_output(&metricc(&["check"], tmp.path()));
+        assert!(
+            out.contains("and metrics built on it need a number"),
+            "{out}"
+        );
+    }
+    // The text measure alone still runs (the last event name, by order).
+    let tmp = with("  kinds: { description: x, source: events, measure: max(event) }\n");
+    assert_csv(&csv(tmp.path(), "kinds"), "kinds\nsignup");
+}
+
+#[test]
+fn more_than_a_million_buckets_is_e0304() {
+    let tmp = with("");
+    let o = metricc(
+        &[
+            "run",
+            "--quiet",
+            "--by",
+            "hour",
+            "--from",
+            "1900-01-01",
+            "--to",
+            "2100-01-01",
+        ],
+        tmp.path(),
+    );
+    let out = all_output(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(
+        out.contains("E0304") && out.contains("more than 1000000 hour buckets"),
+        "{out}"
+    );
+    // Just under the limit by day is still a range (273 years of days).
+    let o = metricc(
+        &[
+            "explain",
+            "requests",
+            "--by",
+            "day",
+            "--from",
+            "1800-01-01",
+            "--to",
+            "2073-01-01",
+        ],
+        tmp.path(),
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", all_output(&o));
+}
+
+/// `m_0` is the six requests; `m_i` is built on `m_(i-1)` by `step`.
+fn chain(n: usize, step: &str) -> String {
+    let mut defs = String::from("  m_0: { description: x, formula: requests }\n");
+    for i in 1..=n {
+        let f = step.replace("PREV", &format!("m_{}", i - 1));
+        defs.push_str(&format!("  m_{i}: {{ description: x, formula: {f} }}\n"));
+    }
+    defs
+}
+
+#[test]
+fn a_diamond_of_formulas_is_planned_once_per_metric() {
+    // m_i = m_(i-1) + m_(i-1): 6 * 2^40, where a plan with a copy of each
+    // metric per path to it would hold 2^40 copies of `requests`.
+    let tmp = with(&chain(40, "PREV + PREV"));
+    let want = 6i64 << 40;
+    assert_csv(&csv(tmp.path(), "m_40"), &format!("m_40\n{want}"));
+    // By day, as a test's `define:` too.
+    std::fs::write(
+        tmp.path().join("diamond.test.yaml"),
+        format!(
+            "tests:\n  - name: diamond\n    define:\n      metrics:\n        top: {{ description: x, formula: m_40 + m_40 }}\n    metrics: [top]\n    from: 2026-03-01\n    to: 2026-03-03\n    by: day\n    given:\n      events:\n        - {{ ts: 2026-03-01 09:00, developer_id: d1, event: api_call }}\n        - {{ ts: 2026-03-01 10:00, developer_id: d1, event: api_call }}\n        - {{ ts: 2026-03-01 11:00, developer_id: d2, event: api_call }}\n        - {{ ts: 2026-03-02 09:00, developer_id: d2, event: api_call }}\n        - {{ ts: 2026-03-02 10:00, developer_id: d2, event: signup }}\n    expect:\n      - {{ day: 2026-03-01, top: {} }}\n      - {{ day: 2026-03-02, top: {} }}\n",
+            2 * (3i64 << 40),
+            2 * (1i64 << 40)
+        ),
+    )
+    .unwrap();
+    let o = metricc(&["test"], tmp.path());
+    assert_eq!(o.status.code(), Some(0), "{}", all_output(&o));
+}
+
+#[test]
+fn a_chain_of_sixty_four_runs_and_a_longer_one_is_e0224() {
+    // m_63 = 6 + 63 (m_0 is the 2nd level, under `requests`: 64 levels).
+    let tmp = with(&chain(62, "PREV + 1"));
+    assert_csv(&csv(tmp.path(), "m_62"), "m_62\n68");
+    let tmp = with(&chain(63, "PREV + 1"));
+    refused(tmp.path(), "E0224");
+    let out = all_output(&metricc(&["check"], tmp.path()));
+    assert!(
+        out.contains("`m_63` is built on a chain of 65 metrics"),
+        "{out}"
+    );
+    // 1,500 formulas once overflowed the planner's stack (SIGABRT).
+    let tmp = with(&chain(1500, "PREV + 1"));
+    refused(tmp.path(), "E0224");
+    let out = all_output(&metricc(&["check"], tmp.path()));
+    assert_eq!(out.matches("E0224[").count(), 1, "one report: {out}");
+}
