@@ -100,7 +100,16 @@ fn drift(expected: &[Column], actual: &[Column]) -> Option<String> {
     for e in expected {
         match actual.iter().find(|a| a.name == e.name) {
             None => return Some(format!("has no column `{}`", e.name)),
-            Some(a) if a.ty != e.ty => {
+            // Decimals are read as the first file's type: a float or another
+            // scale would be cut to it (10,000 x 0.004 summed to 0.00), so a
+            // decimal must match exactly. Integers of other widths, floats of
+            // other widths and text encodings are widened safely.
+            Some(a)
+                if a.ty != e.ty
+                    || ((a.physical.starts_with("Decimal")
+                        || e.physical.starts_with("Decimal"))
+                        && a.physical != e.physical) =>
+            {
                 return Some(format!(
                     "has `{}` as {} where other files have {}",
                     e.name, a.physical, e.physical

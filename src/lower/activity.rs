@@ -9,7 +9,7 @@
 //! and the values join the grid, ratios and formulas like any measure.
 
 use super::columns::BUCKET;
-use super::columns::{COHORT, ENTITY, PERIOD, SIZE, STATE};
+use super::columns::{BEGUN, COHORT, ENTITY, PERIOD, SIZE, STATE};
 use super::expr::{self, Rows};
 use super::functions::activity::{ActiveSpec, Calendar, Member, RetentionSpec, Test};
 use super::{Ctx, time};
@@ -367,10 +367,15 @@ pub(crate) fn table(cx: &Ctx, p: &RetentionPlan) -> Result<LogicalPlan> {
         cast(g(COHORT), DataType::Date32)
     };
     // The cohort's size is the same in every period; a period not begun has
-    // no eligible entity, so its counts are null.
+    // no eligible entity, so its counts are null. An empty cohort has no
+    // entity to tell: its counts are 0 once the calendar period has begun
+    // (as in PostHog), and its rate null (0 / 0).
     let size = zero(c(SIZE));
     let eligible = zero(c("__elig"));
-    let begun = eligible.clone().gt(lit(0i64));
+    let begun = eligible
+        .clone()
+        .gt(lit(0i64))
+        .or(size.clone().eq(lit(0i64)).and(g(BEGUN)));
     let retained = when(begun, zero(c("__ret"))).otherwise(lit(ScalarValue::Int64(None)))?;
     let mut select = vec![cohort_col.alias("cohort")];
     let mut order = vec![expr::column("cohort").sort(true, false)];

@@ -14,7 +14,8 @@ use datafusion::arrow::datatypes::DataType;
 use datafusion::common::{Column, DFSchema, Result, ScalarValue, internal_err, plan_err};
 use datafusion::functions::expr_fn as f;
 use datafusion::functions_aggregate::expr_fn as agg;
-use datafusion::logical_expr::{Expr, ExprSchemable, binary_expr, cast, lit};
+use datafusion::logical_expr::type_coercion::binary::comparison_coercion;
+use datafusion::logical_expr::{Expr, ExprSchemable, binary_expr, cast, lit, when};
 
 /// An aggregate call met in a measure: the aggregate (without its filter) and
 /// the row filter from `filter (where ...)`.
@@ -257,18 +258,23 @@ fn scalar(name: &str, mut args: Vec<Expr>, rows: &Rows) -> Result<Expr> {
             f::nullif(a, one(&mut args)?)
         }
         "if" => {
-            // A `Case` made directly: the builder insists that both branches
-            // already have one type, where the analyzer's coercion gives them
-            // their common type (`if(c, 1, 0.5)` is a float), as the checker
-            // promises.
+            // Both branches get their common type (`if(c, 1, 0.5)` is a
+            // float), as the checker promises, before any plan computes a
+            // schema from the expression. Where the branches' types are not
+            // known here (a formula's metrics), they are numbers: floats, as
+            // the checker types a formula's metrics.
             let c = one(&mut args)?;
             let t = one(&mut args)?;
             let e = one(&mut args)?;
-            Expr::Case(datafusion::logical_expr::expr::Case::new(
-                None,
-                vec![(Box::new(c), Box::new(t))],
-                Some(Box::new(e)),
-            ))
+            let (t, e) = match (t.get_type(rows.schema), e.get_type(rows.schema)) {
+                (Ok(a), Ok(b)) if a == b => (t, e),
+                (Ok(a), Ok(b)) => match comparison_coercion(&a, &b) {
+                    Some(common) => (cast(t, common.clone()), cast(e, common)),
+                    None => (t, e),
+                },
+                _ => (cast(t, DataType::Float64), cast(e, DataType::Float64)),
+            };
+            when(c, t).otherwise(e)?
         }
         "date" => cast(local(one(&mut args)?)?, DataType::Date32),
         "hour" => cast(

@@ -175,3 +175,63 @@ fn a_chain_of_sixty_four_runs_and_a_longer_one_is_e0224() {
     let out = all_output(&metricc(&["check"], tmp.path()));
     assert_eq!(out.matches("E0224[").count(), 1, "one report: {out}");
 }
+
+#[test]
+fn a_decimal_and_a_float_file_in_one_source_are_e0214() {
+    let amounts = |ty: &str| format!("paid_at:timestamp,amount:{ty}\n2026-03-02T00:00:00Z,0.004\n");
+    let tmp = project(
+        RANGE,
+        "sources:\n  payments: { path: data/payments, time: paid_at }\nmetrics:\n  revenue: { description: x, source: payments, measure: sum(amount) }\n",
+        &[
+            ("data/payments/part-0.parquet", &amounts("decimal(9;2)")),
+            ("data/payments/part-1.parquet", &amounts("float")),
+        ],
+    );
+    refused(tmp.path(), "E0214");
+    let out = all_output(&metricc(&["check"], tmp.path()));
+    assert!(
+        out.contains("Decimal128(9, 2)") && out.contains("Float64"),
+        "{out}"
+    );
+    // Two decimals of one type are one source.
+    let tmp = project(
+        RANGE,
+        "sources:\n  payments: { path: data/payments, time: paid_at }\nmetrics:\n  revenue: { description: x, source: payments, measure: sum(amount) }\n",
+        &[
+            ("data/payments/part-0.parquet", &amounts("decimal(9;3)")),
+            ("data/payments/part-1.parquet", &amounts("decimal(9;3)")),
+        ],
+    );
+    assert_csv(&csv(tmp.path(), "revenue"), "revenue\n0.008");
+}
+
+#[test]
+fn an_empty_retention_cohort_retains_zero_once_its_period_has_begun() {
+    // Only d1's signup (03-01 10:00) starts a cohort; d1 calls on 03-01 at
+    // 11:00 and 12:00 and on 03-02 at 10:30. The cohorts of 03-02 to 03-04
+    // are empty: 0 retained (rate 0 / 0, null) in every period begun
+    // before 03-05, null in the periods after.
+    let tmp = with(
+        "  ret: { description: x, source: events, retention: { cohort: \"event = 'signup' and developer_id = 'd1'\", return: \"event = 'api_call'\", period: day, periods: 2 } }\n",
+    );
+    let got = csv(
+        tmp.path(),
+        "ret --table ret --from 2026-03-01 --to 2026-03-05",
+    );
+    assert_csv(
+        &got,
+        "cohort,period,cohort_size,retained,retention_rate
+         2026-03-01,0,1,1,1.0
+         2026-03-01,1,1,1,1.0
+         2026-03-01,2,1,0,0.0
+         2026-03-02,0,0,0,
+         2026-03-02,1,0,0,
+         2026-03-02,2,0,0,
+         2026-03-03,0,0,0,
+         2026-03-03,1,0,0,
+         2026-03-03,2,0,,
+         2026-03-04,0,0,0,
+         2026-03-04,1,0,,
+         2026-03-04,2,0,,",
+    );
+}

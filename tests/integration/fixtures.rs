@@ -83,7 +83,8 @@ pub fn write_data(dir: &Path) {
 
 /// Writes `csv` as Parquet at `out`. The header names each column with its
 /// type: `ts:timestamp` (UTC instants), `day:date`, `n:int`, `x:float`,
-/// `s:string`, `b:bool`, `ts:naive` (a timestamp without zone). Empty fields
+/// `s:string`, `b:bool`, `ts:naive` (a timestamp without zone),
+/// `x:decimal(9;2)` (`;` as the header is split on commas). Empty fields
 /// are nulls.
 pub fn typed_csv_to_parquet(csv: &str, out: &Path) {
     let csv = csv.trim();
@@ -100,6 +101,12 @@ pub fn typed_csv_to_parquet(csv: &str, out: &Path) {
                 "float" => DataType::Float64,
                 "bool" => DataType::Boolean,
                 "string" => DataType::Utf8,
+                decimal if decimal.starts_with("decimal(") => {
+                    let (p, s) = decimal["decimal(".len()..decimal.len() - 1]
+                        .split_once(';')
+                        .expect("decimal(P;S)");
+                    DataType::Decimal128(p.parse().unwrap(), s.parse().unwrap())
+                }
                 other => panic!("unknown fixture type {other}"),
             };
             Field::new(name, ty, true)

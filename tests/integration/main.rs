@@ -13,6 +13,7 @@ mod funnel_engine;
 mod kinds;
 mod parser;
 mod percentile;
+mod random_definitions;
 mod robustness;
 mod run;
 mod run_activity;
