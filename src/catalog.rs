@@ -6,7 +6,7 @@ use crate::diagnostics::{Code, Diagnostic};
 use crate::fence::{Fence, MAX_WALK_ENTRIES, is_glob};
 use crate::semantic::types::{Column, SourceSchema, Type};
 use crate::syntax::ast::SourceDef;
-use datafusion::arrow::datatypes::DataType;
+use datafusion::arrow::datatypes::{DataType, Schema};
 use datafusion::parquet::arrow::parquet_to_arrow_schema;
 use datafusion::parquet::file::metadata::{ParquetMetaData, ParquetMetaDataReader};
 use std::path::{Path, PathBuf};
@@ -258,9 +258,7 @@ fn read_footer(file: &Path) -> Result<(Vec<Column>, ParquetMetaData), String> {
     let meta = ParquetMetaDataReader::new()
         .parse_and_finish(&f)
         .map_err(|e| e.to_string())?;
-    let file_meta = meta.file_metadata();
-    let arrow = parquet_to_arrow_schema(file_meta.schema_descr(), file_meta.key_value_metadata())
-        .map_err(|e| e.to_string())?;
+    let arrow = arrow_schema(&meta)?;
     let columns = arrow
         .fields()
         .iter()
@@ -272,6 +270,31 @@ fn read_footer(file: &Path) -> Result<(Vec<Column>, ParquetMetaData), String> {
         })
         .collect();
     Ok((columns, meta))
+}
+
+/// The Arrow schema of a Parquet file, from the Arrow schema its writer
+/// stored in the footer (`ARROW:schema`, which keeps time zones and other
+/// Arrow types). A damaged `ARROW:schema` makes arrow-ipc panic rather than
+/// fail, in `check` here and in DataFusion's reader at `run`; it is refused
+/// here, with the panic caught and its message silenced (the front end reads
+/// footers on one thread). DuckDB reads such a file from its Parquet schema;
+/// DataFusion 55 offers no reader option to do so (issue 17's notes).
+pub fn arrow_schema(meta: &ParquetMetaData) -> Result<Schema, String> {
+    let file_meta = meta.file_metadata();
+    let descr = file_meta.schema_descr();
+    let kv = file_meta.key_value_metadata();
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let stored = std::panic::catch_unwind(|| parquet_to_arrow_schema(descr, kv));
+    std::panic::set_hook(hook);
+    match stored {
+        Ok(schema) => schema.map_err(|e| e.to_string()),
+        Err(_) => Err(
+            "the Arrow schema stored in the footer (`ARROW:schema`) is damaged; rewrite the file, \
+             or drop that key from its metadata"
+                .to_string(),
+        ),
+    }
 }
 
 /// Maps an Arrow type to the language's types.

@@ -235,3 +235,41 @@ fn an_empty_retention_cohort_retains_zero_once_its_period_has_begun() {
          2026-03-04,2,0,,",
     );
 }
+
+#[test]
+fn a_damaged_arrow_schema_in_a_footer_is_e0213_not_a_panic() {
+    let tmp = with("");
+    let file = tmp.path().join("data/events.parquet");
+    let original = std::fs::read(&file).unwrap();
+    let at = original
+        .windows(12)
+        .rposition(|w| w == b"ARROW:schema")
+        .expect("the writer stores the Arrow schema");
+    // Change one base64 character of the stored schema at a time: each
+    // damaged file checks clean (the change was harmless), or is E0213;
+    // arrow-ipc panics on some of them, which must not escape.
+    let mut damaged = 0;
+    for offset in 16..400 {
+        let mut bytes = original.clone();
+        let Some(b) = bytes.get_mut(at + offset) else {
+            break;
+        };
+        *b = if *b == b'A' { b'B' } else { b'A' };
+        std::fs::write(&file, &bytes).unwrap();
+        let checked = metricc::driver::check(tmp.path());
+        for d in &checked.diagnostics {
+            assert!(
+                d.code == metricc::diagnostics::Code::ParquetUnreadable,
+                "offset {offset}: {d:?}"
+            );
+        }
+        if checked.diagnostics.iter().any(|d| {
+            d.help
+                .as_deref()
+                .is_some_and(|h| h.contains("`ARROW:schema`) is damaged"))
+        }) {
+            damaged += 1;
+        }
+    }
+    assert!(damaged > 0, "no change made arrow-ipc fail");
+}
