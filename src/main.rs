@@ -24,6 +24,8 @@ fn main() -> ExitCode {
         Command::SampleData(args) => sample_data::sample_data(args),
         Command::Test(args) => test::test(args),
     });
+    // Spill files of a run that used a memory limit.
+    metricc::engine::spill::remove();
     match result {
         Ok(status) => status.into(),
         Err(_) => {

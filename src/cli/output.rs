@@ -1,5 +1,6 @@
 //! output: record batches -> table, CSV, JSON or Parquet, on stdout or in a
-//! file written atomically (a temporary file beside it, renamed into place).
+//! file written atomically (a temporary file beside it, renamed into place;
+//! see [`write_output`] for links, devices and hard links).
 
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
@@ -130,20 +131,76 @@ pub fn encode(
     Ok(out)
 }
 
-/// Writes `bytes` to `path` atomically: a temporary file in the same
-/// directory is written, flushed to disk and renamed over `path`. On any error
-/// the temporary file is removed and `path` is untouched.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+/// Whether `path` is one of the project's own files: its project file,
+/// definition files or data files (an output written there would destroy
+/// what it was computed from). Links are followed.
+pub fn is_project_file(checked: &crate::driver::Checked, path: &Path) -> bool {
+    let Ok(target) = std::fs::canonicalize(path) else {
+        return false;
+    };
+    let same = |p: &Path| std::fs::canonicalize(p).is_ok_and(|c| c == target);
+    checked.sources.iter().any(|(_, f)| same(&f.path))
+        || checked
+            .schemas
+            .values()
+            .flatten()
+            .any(|s| s.files.iter().any(|f| same(f)))
+}
+
+/// Writes `bytes` to `path`, only once they are complete, and the way
+/// `sort -o` and DuckDB's `COPY` do:
+/// - a path that exists and is not a regular file (`/dev/null`,
+///   `/dev/stdout`, a FIFO) is opened and written, never replaced;
+/// - a link is followed, and the file it leads to is written (a dangling
+///   link creates its target);
+/// - a regular file is replaced atomically: a temporary file beside it is
+///   written, flushed to disk, given the old file's permissions (and owner,
+///   when allowed) and renamed over it; on any error the temporary file is
+///   removed and the old file is untouched;
+/// - a file with other hard links is rewritten in place, so that every name
+///   keeps seeing it (atomicity would break the links; the bytes are
+///   complete before the file is opened).
+pub fn write_output(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    match std::fs::metadata(path) {
+        Ok(m) if m.is_dir() => Err(std::io::Error::new(
+            std::io::ErrorKind::IsADirectory,
+            "the output path is a directory",
+        )),
+        Ok(m) if !m.is_file() => {
+            let mut f = std::fs::OpenOptions::new().write(true).open(path)?;
+            f.write_all(bytes)?;
+            f.flush()
+        }
+        Ok(m) if m.nlink() > 1 => {
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .truncate(true)
+                .open(path)?;
+            f.write_all(bytes)?;
+            f.sync_all()
+        }
+        Ok(m) => replace(&std::fs::canonicalize(path)?, bytes, Some(&m)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            // A dangling link: write where it points.
+            let target = match std::fs::read_link(path) {
+                Ok(t) => path.parent().map_or(t.clone(), |dir| dir.join(&t)),
+                Err(_) => path.to_path_buf(),
+            };
+            replace(&target, bytes, None)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Replaces the regular file `path` (or creates it) atomically with
+/// `bytes`, keeping `old`'s permissions and owner.
+fn replace(path: &Path, bytes: &[u8], old: Option<&std::fs::Metadata>) -> std::io::Result<()> {
+    use std::os::unix::fs::MetadataExt;
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
     };
-    if path.is_dir() {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::IsADirectory,
-            "the output path is a directory",
-        ));
-    }
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -168,6 +225,14 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     };
     let result = file
         .write_all(bytes)
+        .and_then(|_| {
+            if let Some(old) = old {
+                file.set_permissions(old.permissions())?;
+                // Only root may give a file away; others keep their own.
+                let _ = std::os::unix::fs::fchown(&file, Some(old.uid()), Some(old.gid()));
+            }
+            Ok(())
+        })
         .and_then(|_| file.sync_all())
         .and_then(|_| {
             drop(file);

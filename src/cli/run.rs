@@ -63,6 +63,18 @@ pub fn run(args: &Args) -> ExitStatus {
         !args.quiet && std::io::stderr().is_terminal(),
         &prepared.query,
     );
+    if let Some(path) = &args.output
+        && output::is_project_file(&prepared.checked, path)
+    {
+        return prepared.report(
+            color,
+            Diagnostic::new(
+                Code::OutputUnwritable,
+                format!("`{}` is a file of the project", path.display()),
+            )
+            .with_help("write the result elsewhere: `-o` would replace a definition or data file"),
+        );
+    }
     let computed = Engine::new(&engine::Options {
         threads: args.threads,
         memory_limit: args.memory_limit,
@@ -147,7 +159,7 @@ pub fn run(args: &Args) -> ExitStatus {
             }
         }
         Some(path) => {
-            if let Err(e) = output::write_atomic(path, &bytes) {
+            if let Err(e) = output::write_output(path, &bytes) {
                 return prepared.report(
                     color,
                     Diagnostic::new(

@@ -2,7 +2,7 @@
 //! process on DataFusion; a line per test, the differences of each failure,
 //! a summary, and optionally a JUnit XML report.
 
-use super::output::write_atomic;
+use super::output::write_output;
 use super::{Color, ExitStatus};
 use crate::diagnostics::render::{self, Format, Style};
 use crate::driver;
@@ -60,6 +60,20 @@ pub fn test(args: &Args) -> ExitStatus {
         .or_else(|| args.project_flag.clone())
         .unwrap_or_else(|| PathBuf::from("."));
     let checked = driver::check_allowing(&dir, &args.allow_read);
+    if let Some(path) = &args.output
+        && (super::output::is_project_file(&checked, path)
+            || std::fs::canonicalize(path).is_ok_and(|target| {
+                testing::files(&checked.dir)
+                    .iter()
+                    .any(|t| std::fs::canonicalize(t).is_ok_and(|t| t == target))
+            }))
+    {
+        eprintln!(
+            "error[E0306]: `{}` is a file of the project; write the report elsewhere",
+            path.display()
+        );
+        return ExitStatus::Usage;
+    }
     let junit_to_stdout = args.format == TestFormat::Junit && args.output.is_none();
     // The lines for people: stdout, unless the XML goes there.
     let mut lines: Box<dyn Write> = if junit_to_stdout {
@@ -222,7 +236,7 @@ pub fn test(args: &Args) -> ExitStatus {
         let xml = junit::report(&model.project.name, &outcomes, &sources, &stamp);
         match &args.output {
             Some(path) => {
-                if let Err(e) = write_atomic(path, xml.as_bytes()) {
+                if let Err(e) = write_output(path, xml.as_bytes()) {
                     let _ = writeln!(
                         lines,
                         "error[E0306]: cannot write `{}`: {e}; nothing was changed there",

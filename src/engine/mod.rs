@@ -11,6 +11,7 @@
 mod error;
 mod one_phase;
 mod rewrite;
+pub mod spill;
 
 pub use error::data_error;
 
@@ -29,6 +30,7 @@ use datafusion::datasource::listing::{
 };
 use datafusion::datasource::provider_as_source;
 use datafusion::execution::SessionStateBuilder;
+use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
 use datafusion::execution::memory_pool::{FairSpillPool, TrackConsumersPool};
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::logical_expr::LogicalPlan;
@@ -86,7 +88,12 @@ impl Engine {
                 FairSpillPool::new(limit),
                 std::num::NonZeroUsize::new(3).unwrap(),
             );
-            runtime_env = runtime_env.with_memory_pool(Arc::new(pool));
+            runtime_env = runtime_env
+                .with_memory_pool(Arc::new(pool))
+                .with_disk_manager_builder(
+                    DiskManagerBuilder::default()
+                        .with_mode(DiskManagerMode::Directories(vec![spill::dir()?])),
+                );
             // Spilled aggregate states are written and merged back in batches
             // of this many groups; a funnel's state is every event of an
             // entity, so the default 8192 makes batches of hundreds of MB.

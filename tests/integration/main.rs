@@ -11,6 +11,7 @@ mod example;
 mod fixtures;
 mod funnel_engine;
 mod kinds;
+mod output_files;
 mod parser;
 mod percentile;
 mod random_definitions;

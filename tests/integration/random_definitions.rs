@@ -182,7 +182,7 @@ fn metric(i: usize, p: &[u32; 8], names: &[String]) -> String {
         (!names.is_empty()).then(|| names[n as usize % names.len()].as_str())
     };
     let filter = |n: u32| {
-        if n % 3 == 0 {
+        if n.is_multiple_of(3) {
             format!(", filter: \"{}\"", pick(PREDICATES, n / 3))
         } else {
             String::new()
@@ -230,7 +230,7 @@ fn metric(i: usize, p: &[u32; 8], names: &[String]) -> String {
             let steps: Vec<String> = (0..2 + p[1] % 3)
                 .map(|k| {
                     let pred = pick(PREDICATES, p[2].wrapping_add(k * 7));
-                    if (p[3] >> k) % 4 == 0 {
+                    if (p[3] >> k).is_multiple_of(4) {
                         format!(
                             "{{ s{k}: {{ where: \"{pred}\", within: {} }} }}",
                             pick(DURATIONS, p[4] + k)
@@ -246,9 +246,9 @@ fn metric(i: usize, p: &[u32; 8], names: &[String]) -> String {
                 steps.join(", "),
                 pick(DURATIONS, p[5] / 5),
                 ["ordered", "strict", "any"][(p[6] % 3) as usize],
-                p[6] % 2 == 0
+                p[6].is_multiple_of(2)
             );
-            if p[7] % 3 == 0 {
+            if p[7].is_multiple_of(3) {
                 let _ = write!(
                     f,
                     ", exclude: [{{ event: \"event = 'key_revoked'\", between: [s0, s1] }}]"
@@ -269,14 +269,14 @@ fn metric(i: usize, p: &[u32; 8], names: &[String]) -> String {
             pick(PREDICATES, p[3]),
             ["avg", "median", "min", "max", "p90", "p1", "p99"][(p[4] % 7) as usize],
             ["seconds", "minutes", "hours", "days"][(p[5] % 4) as usize],
-            if p[6] % 2 == 0 {
+            if p[6].is_multiple_of(2) {
                 format!(", within: {}", pick(DURATIONS, p[6]))
             } else {
                 String::new()
             }
         ),
         (8, _, _) => {
-            let how = if p[2] % 2 == 0 {
+            let how = if p[2].is_multiple_of(2) {
                 format!("window: {}", pick(DURATIONS, p[3]))
             } else {
                 format!("calendar: {}", pick(&GRAINS[..5], p[3]))
@@ -317,13 +317,13 @@ fn metric(i: usize, p: &[u32; 8], names: &[String]) -> String {
             pick(PREDICATES, p[2]),
             pick(&GRAINS[..5], p[3]),
             1 + p[4] % 5,
-            p[5] % 2 == 0,
-            p[6] % 2 == 0
+            p[5].is_multiple_of(2),
+            p[6].is_multiple_of(2)
         ),
         _ => {
-            let payments = p[1] % 5 == 0;
+            let payments = p[1].is_multiple_of(5);
             let mut m = aggregate(p[4], p[5], payments);
-            if p[2] % 4 == 0 {
+            if p[2].is_multiple_of(4) {
                 let op = ["+", "-", "*", "/"][(p[3] % 4) as usize];
                 m = format!("{m} {op} {}", aggregate(p[6], p[7], payments));
             }
