@@ -272,6 +272,37 @@ fn read_footer(file: &Path) -> Result<(Vec<Column>, ParquetMetaData), String> {
     Ok((columns, meta))
 }
 
+/// The first of `files` that cannot be read to its end, with why: every
+/// row group is decoded. Run after a query failed, to name the file at
+/// fault.
+pub fn first_unreadable(files: &[PathBuf]) -> Option<(PathBuf, String)> {
+    use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    for file in files {
+        let read = || -> Result<(), String> {
+            let f = std::fs::File::open(file).map_err(|e| e.to_string())?;
+            let reader = ParquetRecordBatchReaderBuilder::try_new(f)
+                .map_err(|e| e.to_string())?
+                .build()
+                .map_err(|e| e.to_string())?;
+            for batch in reader {
+                batch.map_err(|e| e.to_string())?;
+            }
+            Ok(())
+        };
+        // A damaged file may make the decoder panic rather than fail.
+        let hook = std::panic::take_hook();
+        std::panic::set_hook(Box::new(|_| {}));
+        let outcome = std::panic::catch_unwind(read);
+        std::panic::set_hook(hook);
+        match outcome {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Some((file.clone(), e)),
+            Err(_) => return Some((file.clone(), "the decoder failed on it".to_string())),
+        }
+    }
+    None
+}
+
 /// The Arrow schema of a Parquet file, from the Arrow schema its writer
 /// stored in the footer (`ARROW:schema`, which keeps time zones and other
 /// Arrow types). A damaged `ARROW:schema` makes arrow-ipc panic rather than

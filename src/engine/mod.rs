@@ -8,12 +8,13 @@
 //!   phase;
 //! - [`error`]: data errors as diagnostics.
 
+mod checked;
 mod error;
 mod one_phase;
 mod rewrite;
 pub mod spill;
 
-pub use error::data_error;
+pub use error::{data_error, run_error};
 
 use crate::diagnostics::Diagnostic;
 use crate::lower::functions::Functions;
@@ -103,6 +104,7 @@ impl Engine {
             .with_config(config)
             .with_runtime_env(runtime_env.build_arc()?)
             .with_default_features()
+            .with_optimizer_rule(Arc::new(checked::CheckedIntegers))
             .with_physical_optimizer_rule(Arc::new(one_phase::OnePhase {
                 percentiles: percentile_budget.is_some(),
             }))
@@ -225,7 +227,7 @@ impl Engine {
                 self.once(t.plan)
             }
             .and_then(|plan| self.collect(plan))
-            .map_err(|e| Failure::Data(data_error(None, e)))?;
+            .map_err(|e| Failure::Data(run_error(e, &files_read(model, query))))?;
             out.push(Computed {
                 metric: t.metric,
                 title: t.title,
@@ -292,4 +294,20 @@ pub enum Failure {
     Data(Diagnostic),
     /// metricc built a plan DataFusion rejects: a bug.
     Internal(String),
+}
+
+/// The files of the sources `query` reads.
+fn files_read(model: &Model, query: &Query) -> Vec<std::path::PathBuf> {
+    model
+        .sources
+        .iter()
+        .filter(|s| {
+            query
+                .metrics
+                .iter()
+                .filter_map(|m| model.metric(m))
+                .any(|m| m.sources.contains(&s.name))
+        })
+        .flat_map(|s| s.schema.files.iter().cloned())
+        .collect()
 }

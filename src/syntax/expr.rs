@@ -209,6 +209,10 @@ fn syntax_error(e: pest::error::Error<Rule>, text: &str, origin: &Origin) -> Dia
         "`#` starts a YAML comment; put the expression in quotes".to_string()
     } else if text[pos..].starts_with("&&") || text[pos..].starts_with("||") {
         "write `and` / `or` instead of `&&` / `||`".to_string()
+    } else if found.is_none() && text.matches('(').count() > text.matches(')').count() {
+        "a `(` is not closed; if the value is in a `{ ... }` mapping or `[ ... ]` list, a comma \
+         ended it there: quote the whole expression, e.g. `measure: \"percentile(x, 0.5)\"`"
+            .to_string()
     } else {
         "see docs/LANGUAGE.md for the expression syntax".to_string()
     };

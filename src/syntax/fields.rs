@@ -61,7 +61,16 @@ impl<'a> Cx<'a> {
                 continue;
             }
             if !allowed.contains(&key) {
-                let help = suggestion_help(key, "keys", allowed.iter().copied());
+                // `{ measure: percentile(x, 0.5) }`: the comma ended the
+                // value, and its rest (`0.5)`) reads as a key.
+                let cut = key.matches(')').count() > key.matches('(').count();
+                let help = if cut {
+                    "this is the rest of the value before it, cut at a comma: in a `{ ... }` mapping \
+                     a comma ends an unquoted value, so quote that value: `measure: \"percentile(x, 0.5)\"`"
+                        .to_string()
+                } else {
+                    suggestion_help(key, "keys", allowed.iter().copied())
+                };
                 self.report(
                     Diagnostic::new(
                         Code::UnknownKey,

@@ -209,9 +209,12 @@ pub fn batch(
 ) -> Option<RecordBatch> {
     let before = diags.len();
     let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+    // Each unknown column once, where it is first written (a CSV's header
+    // names it for every row).
+    let mut reported = std::collections::HashSet::new();
     for row in &fixture.rows {
         for (column, _) in &row.cells {
-            if !names.contains(&column.value.as_str()) {
+            if !names.contains(&column.value.as_str()) && reported.insert(column.value.as_str()) {
                 diags.push(
                     Diagnostic::new(
                         Code::UnknownFixtureColumn,

@@ -273,3 +273,43 @@ fn a_damaged_arrow_schema_in_a_footer_is_e0213_not_a_panic() {
     }
     assert!(damaged > 0, "no change made arrow-ipc fail");
 }
+
+#[test]
+fn integer_overflow_is_an_error_never_a_wrapped_number() {
+    let big = 1i64 << 62;
+    let rows: String = (0..4)
+        .map(|i| format!("2026-03-0{}T00:00:00Z,{big}\n", i + 2))
+        .collect();
+    let tmp = project(
+        RANGE,
+        "sources:\n  numbers: { path: data/numbers.parquet, time: ts }\nmetrics:\n  total: { description: x, source: numbers, measure: sum(n) }\n  as_float: { description: x, source: numbers, measure: sum(n * 1.0) }\n  two: { description: x, source: numbers, measure: max(n) + max(n) }\n  twice: { description: x, formula: total * 2 }\n  fits: { description: x, source: numbers, measure: sum(n / 4) }\n",
+        &[(
+            "data/numbers.parquet",
+            &format!("ts:timestamp,n:int\n{rows}"),
+        )],
+    );
+    // DataFusion's wrapping sum gave 0 for four values of 2^62.
+    for metric in ["total", "two", "twice"] {
+        let o = metricc(&["run", "--quiet", metric], tmp.path());
+        let out = all_output(&o);
+        assert_eq!(o.status.code(), Some(1), "{metric}: {out}");
+        assert!(
+            out.contains("E0305") && out.contains("a computation overflowed"),
+            "{metric}: {out}"
+        );
+    }
+    // By day each sum fits; in floats the total is 2^64 (DuckDB's HUGEINT
+    // gives 18446744073709551616).
+    assert_csv(
+        &csv(tmp.path(), "as_float fits"),
+        "as_float,fits\n18446744073709551616,4611686018427387904",
+    );
+    let by_day = csv(
+        tmp.path(),
+        "total --by day --from 2026-03-02 --to 2026-03-04",
+    );
+    assert_csv(
+        &by_day,
+        &format!("day,total\n2026-03-02,{big}\n2026-03-03,{big}"),
+    );
+}

@@ -7,6 +7,7 @@ mod check_then_run;
 mod cli;
 mod docs;
 mod duckdb;
+mod errors_that_help;
 mod example;
 mod fixtures;
 mod funnel_engine;
