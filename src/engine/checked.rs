@@ -1,4 +1,8 @@
-//! Integer arithmetic that fails instead of wrapping. DataFusion adds,
+//! Integer arithmetic that fails instead of wrapping, and float `sum`,
+//! `avg`, `min`, `max` that give one answer whatever the order of the rows
+//! (`super::exact`).
+//!
+//! Integer arithmetic first. DataFusion adds,
 //! subtracts and multiplies 64-bit integers with wrapping operations, and
 //! its `sum` of integers wraps too: four values of 2^62 sum to 0, where
 //! DuckDB gives 18446744073709551616. A wrapped number is a silent wrong
@@ -99,7 +103,41 @@ fn checked(e: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
             )))
         }
         Expr::AggregateFunction(mut a)
+            if matches!(a.func.name(), "sum" | "avg")
+                && !a.params.distinct
+                && a.params.args.len() == 1
+                && a.params.args[0]
+                    .get_type(schema)
+                    .is_ok_and(|t| t == DataType::Float64)
+                && !Arc::ptr_eq(&a.func, &super::exact::EXACT_SUM)
+                && !Arc::ptr_eq(&a.func, &super::exact::EXACT_AVG) =>
+        {
+            a.func = if a.func.name() == "sum" {
+                Arc::clone(&super::exact::EXACT_SUM)
+            } else {
+                Arc::clone(&super::exact::EXACT_AVG)
+            };
+            Ok(Transformed::yes(Expr::AggregateFunction(a)))
+        }
+        Expr::AggregateFunction(mut a)
+            if matches!(a.func.name(), "min" | "max")
+                && a.params.args.len() == 1
+                && a.params.args[0]
+                    .get_type(schema)
+                    .is_ok_and(|t| t == DataType::Float64)
+                && !Arc::ptr_eq(&a.func, &super::exact::NAN_MIN)
+                && !Arc::ptr_eq(&a.func, &super::exact::NAN_MAX) =>
+        {
+            a.func = if a.func.name() == "min" {
+                Arc::clone(&super::exact::NAN_MIN)
+            } else {
+                Arc::clone(&super::exact::NAN_MAX)
+            };
+            Ok(Transformed::yes(Expr::AggregateFunction(a)))
+        }
+        Expr::AggregateFunction(mut a)
             if a.func.name() == "sum"
+                && !Arc::ptr_eq(&a.func, &CHECKED_SUM)
                 && !a.params.distinct
                 && a.params.args.len() == 1
                 && a.params.args[0]

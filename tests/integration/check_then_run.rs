@@ -313,3 +313,83 @@ fn integer_overflow_is_an_error_never_a_wrapped_number() {
         &format!("day,total\n2026-03-02,{big}\n2026-03-03,{big}"),
     );
 }
+
+#[test]
+fn float_sums_are_exact_and_the_same_under_every_setting() {
+    // Ten times 0.1 is 1.0000000000000000555 exactly, which rounds to 1.0
+    // (added left to right in doubles it gives 0.9999999999999999); 1e16,
+    // 1 and -1e16 sum to 1 in any order (in doubles, 0 or 1 by the order).
+    let mut rows = String::from("ts:timestamp,x:float\n");
+    for i in 0..10 {
+        rows.push_str(&format!("2026-03-02T{i:02}:00:00Z,0.1\n"));
+    }
+    rows.push_str(
+        "2026-03-03T00:00:00Z,1e16\n2026-03-03T01:00:00Z,1\n2026-03-03T02:00:00Z,-1e16\n",
+    );
+    let tmp = project(
+        RANGE,
+        "sources:\n  numbers: { path: data/numbers.parquet, time: ts }\nmetrics:\n  total: { description: x, source: numbers, measure: sum(x) }\n  mean: { description: x, source: numbers, measure: avg(x) }\n",
+        &[("data/numbers.parquet", &rows)],
+    );
+    let by_day = "total mean --by day --from 2026-03-02 --to 2026-03-04";
+    let want = "day,total,mean\n2026-03-02,1.0,0.1\n2026-03-03,1.0,0.3333333333333333\n";
+    for settings in [
+        "--threads 1",
+        "--threads 3",
+        "--threads 2 --memory-limit 64M",
+    ] {
+        let got = csv(tmp.path(), &format!("{by_day} {settings}"));
+        assert_eq!(got, want, "{settings}");
+    }
+}
+
+#[test]
+fn the_example_gives_the_same_bits_under_every_setting() {
+    let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("metrics");
+    let dir = example.to_str().unwrap();
+    let runs: Vec<String> = [
+        "--threads 1",
+        "--threads 2",
+        "--threads 4",
+        "--threads 2 --memory-limit 256M",
+    ]
+    .iter()
+    .map(|settings| {
+        csv(
+            std::path::Path::new("."),
+            &format!("-p {dir} --by week {settings}"),
+        )
+    })
+    .collect();
+    for r in &runs[1..] {
+        assert_eq!(r, &runs[0]);
+    }
+}
+
+#[test]
+fn nan_is_the_largest_float_for_min_and_max_under_every_setting() {
+    // As DuckDB and PostgreSQL order floats: max is NaN when any value is,
+    // min only when all are. Two files, so partitions see different parts.
+    // Each file's statistics leave NaN out (a: min = max = 1.5, b: -2.5):
+    // DataFusion read such a column as that one value throughout.
+    let a = "ts:timestamp,x:float\n2026-03-02T00:00:00Z,1.5\n2026-03-02T01:00:00Z,NaN\n2026-03-03T00:00:00Z,NaN\n";
+    let b = "ts:timestamp,x:float\n2026-03-02T02:00:00Z,-2.5\n2026-03-03T01:00:00Z,NaN\n";
+    let tmp = project(
+        RANGE,
+        "sources:\n  numbers: { path: data/numbers, time: ts }\nmetrics:\n  low: { description: x, source: numbers, measure: min(x) }\n  high: { description: x, source: numbers, measure: max(x) }\n",
+        &[("data/numbers/a.parquet", a), ("data/numbers/b.parquet", b)],
+    );
+    let args = "low high --by day --from 2026-03-02 --to 2026-03-04";
+    let want = "day,low,high\n2026-03-02,-2.5,NaN\n2026-03-03,NaN,NaN\n";
+    for settings in [
+        "--threads 1",
+        "--threads 2",
+        "--threads 3 --memory-limit 64M",
+    ] {
+        assert_eq!(
+            csv(tmp.path(), &format!("{args} {settings}")),
+            want,
+            "{settings}"
+        );
+    }
+}
