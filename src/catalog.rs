@@ -37,6 +37,7 @@ pub fn load(
             )),
     })?;
     let mut schema: Option<(PathBuf, Vec<Column>)> = None;
+    let mut unverified: Vec<String> = Vec::new();
     for file in &files {
         let (mut columns, meta) = read_footer(file).map_err(|e| {
             Diagnostic::new(
@@ -63,7 +64,12 @@ pub fn load(
         ];
         for (role, key, why) in keys {
             let Some(key) = key else { continue };
-            let nulls = null_count(&meta, &key.value);
+            let Some(nulls) = null_count(&meta, &key.value) else {
+                if !unverified.contains(&key.value) {
+                    unverified.push(key.value.clone());
+                }
+                continue;
+            };
             if nulls > 0 {
                 return Err(Diagnostic::new(
                     Code::NullKeyValues,
@@ -92,7 +98,11 @@ pub fn load(
         }
     }
     let (_, columns) = schema.expect("find_files returns at least one file");
-    Ok(SourceSchema { files, columns })
+    Ok(SourceSchema {
+        files,
+        columns,
+        unverified,
+    })
 }
 
 /// How `actual` differs from `expected`, if it does.
@@ -235,8 +245,9 @@ fn partition_columns(project_dir: &Path, path: &str, file: &Path) -> Vec<Column>
         .collect()
 }
 
-/// Nulls in a column, by the row groups' statistics (0 when they are absent).
-fn null_count(meta: &ParquetMetaData, column: &str) -> u64 {
+/// Nulls in a column, by the row groups' statistics; `None` when a row
+/// group has no null count for it (a writer that kept no statistics).
+fn null_count(meta: &ParquetMetaData, column: &str) -> Option<u64> {
     let Some(index) = meta
         .file_metadata()
         .schema_descr()
@@ -244,12 +255,15 @@ fn null_count(meta: &ParquetMetaData, column: &str) -> u64 {
         .iter()
         .position(|c| c.path().parts().len() == 1 && c.name() == column)
     else {
-        return 0;
+        return Some(0);
     };
     meta.row_groups()
         .iter()
-        .filter_map(|rg| rg.column(index).statistics())
-        .filter_map(|s| s.null_count_opt())
+        .map(|rg| {
+            rg.column(index)
+                .statistics()
+                .and_then(|s| s.null_count_opt())
+        })
         .sum()
 }
 

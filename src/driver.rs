@@ -92,7 +92,10 @@ pub fn check_allowing(path: &Path, allowed: &[PathBuf]) -> Checked {
             continue;
         }
         let schema = match catalog::load(&fence, &dir, s) {
-            Ok(schema) => Some(schema),
+            Ok(schema) => {
+                diags.extend(nulls_unknown(s, &schema));
+                Some(schema)
+            }
             Err(d) => {
                 diags.push(d);
                 None
@@ -135,6 +138,32 @@ pub fn check_with(checked: &Checked, extra: &Ast) -> (Option<Model>, Diagnostics
     }
     let model = semantic::resolve(&ast, &checked.dir, &schemas, &mut diags);
     (model, diags)
+}
+
+/// W0004 for each time or entity column of `source` whose nulls its files'
+/// footers cannot rule out.
+fn nulls_unknown(
+    source: &crate::syntax::ast::SourceDef,
+    schema: &crate::semantic::types::SourceSchema,
+) -> Vec<Diagnostic> {
+    let keys =
+        std::iter::once((&source.time, "time")).chain(source.entity.iter().map(|e| (e, "entity")));
+    keys.filter(|(k, _)| schema.unverified.contains(&k.value))
+        .map(|(k, role)| {
+            Diagnostic::new(
+                Code::NullsUnknown,
+                format!(
+                    "the files of source `{}` do not say whether `{}` has nulls",
+                    source.name.value, k.value
+                ),
+            )
+            .at(k.span, "no null count in a file's statistics")
+            .with_help(format!(
+                "rows without a {role} are not events and every metric leaves them out; \
+                 write the files with statistics to have them checked (E0222)"
+            ))
+        })
+        .collect()
 }
 
 /// Parses definition files on all cores; results come back in file order.

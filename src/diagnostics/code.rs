@@ -212,6 +212,11 @@ codes! {
     MissingDescription = ("W0002", "missing-description", Warning),
     /// A definition file is empty.
     EmptyFile = ("W0003", "empty-file", Warning),
+    /// A source's time or entity column has no null counts in some file's
+    /// footer (its writer kept no statistics), so `check` cannot rule out
+    /// nulls there as it does elsewhere (E0222). Rows without a time or an
+    /// entity are not events: every metric leaves them out.
+    NullsUnknown = ("W0004", "nulls-unknown", Warning),
 }
 
 impl std::fmt::Display for Code {

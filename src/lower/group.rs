@@ -12,7 +12,7 @@ use super::sequence::{self, Sequence};
 use super::time::Bucket;
 use super::{Ctx, GroupSummary};
 use datafusion::common::{Result, internal_err};
-use datafusion::logical_expr::{Expr, LogicalPlan, LogicalPlanBuilder};
+use datafusion::logical_expr::{Expr, LogicalPlan};
 
 /// A scan group's key: its source and how rows reach its aggregates.
 #[derive(Debug, Clone, PartialEq)]
@@ -161,7 +161,7 @@ impl Group {
         let Some(source) = cx.model.source(&self.key.source) else {
             return internal_err!("no source `{}`", self.key.source);
         };
-        let scan = || LogicalPlanBuilder::scan(source.name.as_str(), table.source.clone(), None);
+        let scan = || super::scan::events(source, table);
         let time_ty = table
             .schema
             .field_with_unqualified_name(&source.time)?

@@ -88,6 +88,9 @@ pub struct Column {
 pub struct SourceSchema {
     pub files: Vec<std::path::PathBuf>,
     pub columns: Vec<Column>,
+    /// The time or entity columns whose nulls the footers cannot rule out
+    /// (a file without null counts for them).
+    pub unverified: Vec<String>,
 }
 
 impl SourceSchema {

@@ -393,3 +393,73 @@ fn nan_is_the_largest_float_for_min_and_max_under_every_setting() {
         );
     }
 }
+
+/// Events with a null time (one row) and a null entity (one row), written
+/// with or without statistics in the footer.
+fn events_with_nulls(dir: &std::path::Path, statistics: bool) {
+    use datafusion::arrow::array::{StringArray, TimestampMicrosecondArray};
+    use datafusion::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+    use datafusion::arrow::record_batch::RecordBatch;
+    use datafusion::parquet::arrow::ArrowWriter;
+    use datafusion::parquet::file::properties::{EnabledStatistics, WriterProperties};
+    use std::sync::Arc;
+    let t = |h: i64| Some(1_772_442_000_000_000 + h * 3_600_000_000); // 2026-03-02 09:00 UTC
+    let schema = Arc::new(Schema::new(vec![
+        Field::new(
+            "ts",
+            DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+            true,
+        ),
+        Field::new("developer_id", DataType::Utf8, true),
+    ]));
+    let batch = RecordBatch::try_new(
+        schema.clone(),
+        vec![
+            Arc::new(
+                TimestampMicrosecondArray::from(vec![t(0), t(1), None, t(2)]).with_timezone("UTC"),
+            ),
+            Arc::new(StringArray::from(vec![
+                Some("d1"),
+                None,
+                Some("d2"),
+                Some("d2"),
+            ])),
+        ],
+    )
+    .unwrap();
+    let props = WriterProperties::builder()
+        .set_statistics_enabled(if statistics {
+            EnabledStatistics::Page
+        } else {
+            EnabledStatistics::None
+        })
+        .build();
+    std::fs::create_dir_all(dir.join("data")).unwrap();
+    let file = std::fs::File::create(dir.join("data/events.parquet")).unwrap();
+    let mut w = ArrowWriter::try_new(file, schema, Some(props)).unwrap();
+    w.write(&batch).unwrap();
+    w.close().unwrap();
+}
+
+#[test]
+fn rows_without_a_time_or_an_entity_are_not_events() {
+    let defs = "sources:\n  events: { path: data/events.parquet, time: ts, entity: developer_id }\nmetrics:\n  rows: { description: x, source: events, measure: count(*) }\n  developers: { description: x, source: events, measure: count_distinct(developer_id) }\n";
+    let tmp = project(RANGE, defs, &[]);
+    // With null counts in the footer, check refuses the file.
+    events_with_nulls(tmp.path(), true);
+    refused(tmp.path(), "E0222");
+    // Without, it warns (W0004, one per column) and every metric leaves the
+    // two rows out: 2 rows (d1 at 09:00, d2 at 11:00), 2 developers.
+    events_with_nulls(tmp.path(), false);
+    let o = metricc(&["check"], tmp.path());
+    let out = all_output(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}");
+    assert_eq!(out.matches("W0004[").count(), 2, "{out}");
+    assert_eq!(
+        metricc(&["check", "--deny-warnings"], tmp.path())
+            .status
+            .code(),
+        Some(1)
+    );
+    assert_csv(&csv(tmp.path(), "rows developers"), "rows,developers\n2,2");
+}
