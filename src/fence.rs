@@ -80,7 +80,7 @@ impl Fence {
         if self.allowed.iter().any(|a| target.starts_with(a)) {
             return Ok(());
         }
-        let shown = escape(&crate::source::display_name(file));
+        let shown = escape(&display_name(file));
         if !target.starts_with(&self.project) {
             return Err(format!("`{shown}` is a link to a file outside the project"));
         }
@@ -98,12 +98,23 @@ impl Fence {
         format!(
             "paths must stay inside the project directory `{}`; to read data elsewhere, \
              pass `--allow-read DIR` on the command line (docs/RUNNING.md, \"Untrusted pull requests\")",
-            match crate::source::display_name(&self.project) {
+            match display_name(&self.project) {
                 shown if shown.is_empty() => ".".to_string(),
                 shown => escape(&shown),
             }
         )
     }
+}
+
+/// A path as the user should see it: relative to the current directory if below it.
+pub fn display_name(path: &Path) -> String {
+    let cwd = std::env::current_dir().ok();
+    let shown = cwd
+        .as_deref()
+        .and_then(|c| path.strip_prefix(c).ok())
+        .unwrap_or(path);
+    let s = shown.to_string_lossy().into_owned();
+    s.strip_prefix("./").map(str::to_string).unwrap_or(s)
 }
 
 /// `path` with links resolved when it exists, else made absolute as written.

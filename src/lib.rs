@@ -12,7 +12,7 @@
 //!
 //! | stage   | module        | in -> out                                          | reports        |
 //! |---------|---------------|----------------------------------------------------|----------------|
-//! | read    | [`source`], [`catalog`] | paths -> source files; Parquet footers -> schemas | I/O, bad Parquet |
+//! | read    | [`source`], [`catalog`], [`fence`] | paths -> source files, inside the project; Parquet footers -> schemas | I/O, bad Parquet, paths outside |
 //! | parse   | [`syntax`]    | YAML text -> [`syntax::ast::Ast`] (spans on every node) | syntax errors |
 //! | resolve | [`semantic`]  | AST + schemas -> [`semantic::model::Model`]; a [`semantic::query::Request`] -> [`semantic::query::Query`] | every user error |
 //! | lower   | [`lower`]     | model + query -> DataFusion `LogicalPlan`s          | internal bugs only |
@@ -55,5 +55,6 @@ pub mod sample;
 pub mod semantic;
 pub mod source;
 pub mod span;
+pub mod spill;
 pub mod syntax;
 pub mod testing;

@@ -25,7 +25,7 @@ fn main() -> ExitCode {
         Command::Test(args) => test::test(args),
     });
     // Spill files of a run that used a memory limit.
-    metricc::engine::spill::remove();
+    metricc::spill::remove();
     match result {
         Ok(status) => status.into(),
         Err(_) => {

@@ -127,16 +127,7 @@ fn read_text(path: &Path) -> Result<String, ReadError> {
     String::from_utf8(bytes).map_err(|e| ReadError::NotUtf8(e.utf8_error().valid_up_to()))
 }
 
-/// A path as the user should see it: relative to the current directory if below it.
-pub fn display_name(path: &Path) -> String {
-    let cwd = std::env::current_dir().ok();
-    let shown = cwd
-        .as_deref()
-        .and_then(|c| path.strip_prefix(c).ok())
-        .unwrap_or(path);
-    let s = shown.to_string_lossy().into_owned();
-    s.strip_prefix("./").map(str::to_string).unwrap_or(s)
-}
+pub use crate::fence::display_name;
 
 #[cfg(test)]
 mod tests {

@@ -33,6 +33,14 @@ impl OutputFormat {
     }
 }
 
+/// A table for a terminal with control characters in its cells escaped
+/// (`\u{1b}`), so that data cannot move the cursor or hide text in a CI
+/// log; a cell holding one is then wider than its column. CSV, JSON and
+/// Parquet keep the bytes as they are.
+fn safe(table: &impl std::fmt::Display) -> String {
+    crate::fence::escape(&table.to_string())
+}
+
 /// Encodes the batches in `format`. A table of totals (one row, no bucket or
 /// breakdown columns: `vertical`) is printed one metric per line.
 pub fn encode(
@@ -73,7 +81,7 @@ pub fn encode(
             .map_err(|e| e.to_string())?;
             let text =
                 pretty_format_batches_with_options(&[two], &options).map_err(|e| e.to_string())?;
-            writeln!(out, "{text}").map_err(|e| e.to_string())?;
+            writeln!(out, "{}", safe(&text)).map_err(|e| e.to_string())?;
         }
         OutputFormat::Table => {
             let options = FormatOptions::default().with_null("null");
@@ -84,7 +92,7 @@ pub fn encode(
                 pretty_format_batches_with_options(batches, &options)
             }
             .map_err(|e| e.to_string())?;
-            writeln!(out, "{text}").map_err(|e| e.to_string())?;
+            writeln!(out, "{}", safe(&text)).map_err(|e| e.to_string())?;
         }
         OutputFormat::Csv => {
             let mut w = datafusion::arrow::csv::WriterBuilder::new()

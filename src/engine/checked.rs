@@ -86,7 +86,12 @@ fn checked(e: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
                     right,
                 })));
             };
-            if lt != rt || !is_integer(&lt) {
+            // Integers of one type, or a time moved by a duration or an
+            // interval (`ts + 100000000d` wrapped to the year 2318).
+            let time_shift = matches!(lt, DataType::Timestamp(..))
+                && matches!(rt, DataType::Duration(_) | DataType::Interval(_))
+                && op != Operator::Multiply;
+            if !(time_shift || (lt == rt && is_integer(&lt))) {
                 return Ok(Transformed::no(Expr::BinaryExpr(BinaryExpr {
                     left,
                     op,

@@ -13,7 +13,6 @@ mod error;
 mod exact;
 mod one_phase;
 mod rewrite;
-pub mod spill;
 
 pub use error::{data_error, run_error};
 
@@ -100,7 +99,7 @@ impl Engine {
                 .with_memory_pool(Arc::new(pool))
                 .with_disk_manager_builder(
                     DiskManagerBuilder::default()
-                        .with_mode(DiskManagerMode::Directories(vec![spill::dir()?])),
+                        .with_mode(DiskManagerMode::Directories(vec![crate::spill::dir()?])),
                 );
             // Spilled aggregate states are written and merged back in batches
             // of this many groups; a funnel's state is every event of an

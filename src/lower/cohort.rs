@@ -150,7 +150,7 @@ pub fn rows(cx: &Ctx, key: &CohortKey, source_name: &str) -> Result<LogicalPlanB
     cols.push(local.clone().alias("__ml"));
     cols.push(period_number(key.period, week_start, local).alias("__mp"));
     cols.push(lit(true).alias(PRESENT));
-    let measured = super::scan::events(source, table)?
+    let measured = super::events(source, table)?
         .filter(
             column
                 .clone()

@@ -148,6 +148,7 @@ fn literal(l: &Literal, tz: Tz) -> Expr {
         Literal::Duration(d) => lit(ScalarValue::new_interval_mdn(
             0,
             0,
+            // At most `MAX_DURATION_MILLIS`, so this fits (checked at parse).
             d.millis.saturating_mul(1_000_000),
         )),
         Literal::Date(d) => lit(time::date_value(*d)),

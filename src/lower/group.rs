@@ -161,7 +161,7 @@ impl Group {
         let Some(source) = cx.model.source(&self.key.source) else {
             return internal_err!("no source `{}`", self.key.source);
         };
-        let scan = || super::scan::events(source, table);
+        let scan = || super::events(source, table);
         let time_ty = table
             .schema
             .field_with_unqualified_name(&source.time)?

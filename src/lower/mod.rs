@@ -37,11 +37,11 @@ pub mod sql;
 pub mod time;
 
 pub use crate::semantic::kinds::describe_millis;
-use crate::semantic::model::Model;
+use crate::semantic::model::{Model, Source};
 use crate::syntax::ast::Grain;
 use chrono_tz::Tz;
 use datafusion::common::{DFSchemaRef, Result};
-use datafusion::logical_expr::{LogicalPlan, TableSource};
+use datafusion::logical_expr::{LogicalPlan, LogicalPlanBuilder, TableSource};
 use planner::Planner;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -182,4 +182,17 @@ pub(crate) struct Ctx<'a> {
     pub tables: &'a HashMap<String, Table>,
     pub functions: &'a functions::Functions,
     pub tz: Tz,
+}
+
+/// A source's rows that are events: with a time, and with an entity when the
+/// source has one (docs/RUNNING.md, "Values"). The per-entity engines state
+/// the same in their own predicates; files whose footers show nulls in these
+/// columns are refused at check (E0222), others warned about (W0004).
+pub(crate) fn events(source: &Source, table: &Table) -> Result<LogicalPlanBuilder> {
+    let scan = LogicalPlanBuilder::scan(source.name.as_str(), table.source.clone(), None)?;
+    let mut present = expr::column(&source.time).is_not_null();
+    if let Some(entity) = &source.entity {
+        present = present.and(expr::column(entity).is_not_null());
+    }
+    scan.filter(present)
 }

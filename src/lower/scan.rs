@@ -81,7 +81,7 @@ pub(super) fn plan(
         aggregates,
     } = p;
     let time_ty = time_ty.clone();
-    let scan = || events(source, table);
+    let scan = || super::events(source, table);
     let time_col = expr::column(&source.time);
     let range = cx.query.range;
     // Which rows: one entity's first or last match, or all rows.
@@ -299,17 +299,4 @@ fn is_count_distinct_of(e: &Expr, name: &str) -> bool {
         }
         _ => false,
     }
-}
-
-/// A source's rows that are events: with a time, and with an entity when the
-/// source has one (docs/RUNNING.md, "Values"). The per-entity engines state
-/// the same in their own predicates; files whose footers show nulls in these
-/// columns are refused at check (E0222), others warned about (W0004).
-pub(crate) fn events(source: &Source, table: &super::Table) -> Result<LogicalPlanBuilder> {
-    let scan = LogicalPlanBuilder::scan(source.name.as_str(), table.source.clone(), None)?;
-    let mut present = expr::column(&source.time).is_not_null();
-    if let Some(entity) = &source.entity {
-        present = present.and(expr::column(entity).is_not_null());
-    }
-    scan.filter(present)
 }

@@ -84,6 +84,10 @@ pub fn parse_duration(text: &str) -> Option<Duration> {
     duration_value(pair.as_str())
 }
 
+/// The longest duration: its nanoseconds fit in 64 bits (about 292 years),
+/// as DataFusion's intervals hold them. Longer ones were cut to it silently.
+pub const MAX_DURATION_MILLIS: i64 = i64::MAX / 1_000_000;
+
 fn duration_value(text: &str) -> Option<Duration> {
     let digits = text.trim_end_matches(|c: char| c.is_ascii_alphabetic());
     let unit = &text[digits.len()..];
@@ -97,8 +101,12 @@ fn duration_value(text: &str) -> Option<Duration> {
         "w" => 7 * 86_400_000,
         _ => return None,
     };
+    let millis = n.checked_mul(scale)?;
+    if millis > MAX_DURATION_MILLIS {
+        return None;
+    }
     Some(Duration {
-        millis: n.checked_mul(scale)?,
+        millis,
         text: text.to_string(),
     })
 }
@@ -345,7 +353,12 @@ fn build(pair: Pair<Rule>, origin: &Origin, depth: usize) -> Result<Expr, Diagno
         }
         Rule::duration => match duration_value(pair.as_str()) {
             Some(d) => ExprKind::Literal(Literal::Duration(d)),
-            None => return Err(literal_error(span, "duration is too large")),
+            None => {
+                return Err(literal_error(
+                    span,
+                    "duration is too large (at most 106751d, about 292 years)",
+                ));
+            }
         },
         Rule::number => {
             let s = pair.as_str();

@@ -463,3 +463,39 @@ fn rows_without_a_time_or_an_entity_are_not_events() {
     );
     assert_csv(&csv(tmp.path(), "rows developers"), "rows,developers\n2,2");
 }
+
+#[test]
+fn a_duration_beyond_what_an_interval_holds_is_refused() {
+    // 100,000,000 days were cut to 2^63 ns (292 years): `max(ts + ...)`
+    // gave a date in 2318.
+    let tmp =
+        with("  far: { description: x, source: events, measure: \"max(ts + 100000000d)\" }\n");
+    refused(tmp.path(), "E0113");
+    let out = all_output(&metricc(&["check"], tmp.path()));
+    assert!(out.contains("at most 106751d"), "{out}");
+    let tmp = with(
+        "  near: { description: x, source: events, measure: \"count(*) filter (where ts + 106751d > ts)\" }\n",
+    );
+    assert_csv(&csv(tmp.path(), "near"), "near\n8");
+}
+
+#[test]
+fn control_characters_in_data_are_escaped_in_a_table() {
+    let tmp = project(
+        RANGE,
+        "sources:\n  events: { path: data/events.parquet, time: ts }\nmetrics:\n  last: { description: x, source: events, measure: max(name) }\n",
+        &[(
+            "data/events.parquet",
+            "ts:timestamp,name\n2026-03-02T00:00:00Z,a\u{1b}[2Jb\n",
+        )],
+    );
+    let o = metricc(&["run", "--quiet", "last"], tmp.path());
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(0), "{out}");
+    assert!(
+        !out.contains('\u{1b}') && out.contains("a\\u{1b}[2Jb"),
+        "{out:?}"
+    );
+    // CSV keeps the bytes.
+    assert!(csv(tmp.path(), "last").contains("a\u{1b}[2Jb"));
+}

@@ -216,8 +216,7 @@ struct SpillWriter {
 
 impl SpillWriter {
     fn new() -> Result<SpillWriter> {
-        let (file, path) =
-            tempfile::NamedTempFile::new_in(crate::engine::spill::dir()?)?.into_parts();
+        let (file, path) = tempfile::NamedTempFile::new_in(crate::spill::dir()?)?.into_parts();
         Ok(SpillWriter {
             out: BufWriter::with_capacity(1 << 16, file),
             path,
