@@ -72,16 +72,30 @@ impl ExactSum {
         let q = e.div_euclid(32);
         let r = e.rem_euclid(32) as u32;
         let wide = u128::from(m) << r;
-        self.reach(q, q + 2);
-        let at = (q - self.base) as usize;
-        for (k, piece) in [wide as u32, (wide >> 32) as u32, (wide >> 64) as u32]
-            .into_iter()
-            .enumerate()
-        {
-            let piece = i64::from(piece);
-            self.digits[at + k] += if negative { -piece } else { piece };
+        let mut at = q.wrapping_sub(self.base);
+        if at < 0 || at as usize + 3 > self.digits.len() {
+            self.reach(q, q + 2);
+            at = q - self.base;
         }
-        self.counted(1);
+        let d = &mut self.digits[at as usize..at as usize + 3];
+        let (lo, mid, hi) = (
+            i64::from(wide as u32),
+            i64::from((wide >> 32) as u32),
+            i64::from((wide >> 64) as u32),
+        );
+        if negative {
+            d[0] -= lo;
+            d[1] -= mid;
+            d[2] -= hi;
+        } else {
+            d[0] += lo;
+            d[1] += mid;
+            d[2] += hi;
+        }
+        self.adds += 1;
+        if self.adds >= ADDS_BEFORE_CARRY {
+            self.carry();
+        }
     }
 
     /// Makes digits `lo..=hi` (by weight) exist.
@@ -100,13 +114,6 @@ impl ExactSum {
         if hi > top {
             self.digits
                 .extend(std::iter::repeat_n(0, (hi - top) as usize));
-        }
-    }
-
-    fn counted(&mut self, n: u32) {
-        self.adds = self.adds.saturating_add(n);
-        if self.adds >= ADDS_BEFORE_CARRY {
-            self.carry();
         }
     }
 
@@ -414,6 +421,13 @@ impl GroupsAccumulator for Groups {
         self.sums.resize_with(total_num_groups, ExactSum::default);
         self.counts.resize(total_num_groups, 0);
         let x = values[0].as_primitive::<Float64Type>();
+        if opt_filter.is_none() && x.null_count() == 0 {
+            for (&g, &v) in group_indices.iter().zip(x.values().iter()) {
+                self.sums[g].add(v);
+                self.counts[g] += 1;
+            }
+            return Ok(());
+        }
         for (row, &g) in group_indices.iter().enumerate() {
             if kept(opt_filter, row) && x.is_valid(row) {
                 self.sums[g].add(x.value(row));
@@ -591,7 +605,14 @@ struct Extremes {
 }
 
 /// Whether `v` should replace `current`.
+#[inline]
 fn better(which: Extreme, v: f64, current: f64) -> bool {
+    if !v.is_nan() && !current.is_nan() && v != current {
+        return match which {
+            Extreme::Min => v < current,
+            Extreme::Max => v > current,
+        };
+    }
     let key = |x: f64| if x.is_nan() { f64::NAN } else { x };
     let order = key(v).total_cmp(&key(current));
     match which {
@@ -689,6 +710,15 @@ impl ExtremeGroups {
     ) {
         self.values.resize(total, None);
         let x = values.as_primitive::<Float64Type>();
+        if filter.is_none() && x.null_count() == 0 {
+            for (&g, &v) in groups.iter().zip(x.values().iter()) {
+                let current = &mut self.values[g];
+                if current.is_none_or(|c| better(self.which, v, c)) {
+                    *current = Some(v);
+                }
+            }
+            return;
+        }
         for (row, &g) in groups.iter().enumerate() {
             if kept(filter, row) && x.is_valid(row) {
                 let v = x.value(row);
