@@ -38,8 +38,9 @@ pub fn load(
     })?;
     let mut schema: Option<(PathBuf, Vec<Column>)> = None;
     let mut unverified: Vec<String> = Vec::new();
+    let mut damaged: Vec<PathBuf> = Vec::new();
     for file in &files {
-        let (mut columns, meta) = read_footer(file).map_err(|e| {
+        let (mut columns, meta, broken) = read_footer(file).map_err(|e| {
             Diagnostic::new(
                 Code::ParquetUnreadable,
                 format!("cannot read the Parquet footer of `{}`", file.display()),
@@ -79,6 +80,9 @@ pub fn load(
                 .with_help(format!("{why}: drop or repair those rows where the data is produced, or point the source at files without them")));
             }
         }
+        if broken {
+            damaged.push(file.clone());
+        }
         columns.extend(partition_columns(project_dir, &source.path.value, file));
         match &schema {
             None => schema = Some((file.clone(), columns)),
@@ -102,6 +106,7 @@ pub fn load(
         files,
         columns,
         unverified,
+        damaged,
     })
 }
 
@@ -267,12 +272,12 @@ fn null_count(meta: &ParquetMetaData, column: &str) -> Option<u64> {
         .sum()
 }
 
-fn read_footer(file: &Path) -> Result<(Vec<Column>, ParquetMetaData), String> {
+fn read_footer(file: &Path) -> Result<(Vec<Column>, ParquetMetaData, bool), String> {
     let f = std::fs::File::open(file).map_err(|e| e.to_string())?;
     let meta = ParquetMetaDataReader::new()
         .parse_and_finish(&f)
         .map_err(|e| e.to_string())?;
-    let arrow = arrow_schema(&meta)?;
+    let (arrow, damaged) = arrow_schema(&meta)?;
     let columns = arrow
         .fields()
         .iter()
@@ -283,7 +288,7 @@ fn read_footer(file: &Path) -> Result<(Vec<Column>, ParquetMetaData), String> {
             partition: false,
         })
         .collect();
-    Ok((columns, meta))
+    Ok((columns, meta, damaged))
 }
 
 /// The first of `files` that cannot be read to its end, with why: every
@@ -319,12 +324,13 @@ pub fn first_unreadable(files: &[PathBuf]) -> Option<(PathBuf, String)> {
 
 /// The Arrow schema of a Parquet file, from the Arrow schema its writer
 /// stored in the footer (`ARROW:schema`, which keeps time zones and other
-/// Arrow types). A damaged `ARROW:schema` makes arrow-ipc panic rather than
-/// fail, in `check` here and in DataFusion's reader at `run`; it is refused
-/// here, with the panic caught and its message silenced (the front end reads
-/// footers on one thread). DuckDB reads such a file from its Parquet schema;
-/// DataFusion 55 offers no reader option to do so (issue 17's notes).
-pub fn arrow_schema(meta: &ParquetMetaData) -> Result<Schema, String> {
+/// Arrow types), and whether that stored schema is damaged. arrow-ipc
+/// panics on some damaged ones rather than failing (the panic is caught,
+/// with its message silenced: the front end reads footers on one thread);
+/// the schema then comes from the Parquet schema alone, as DuckDB reads such
+/// a file, and the engine reads the file the same way
+/// ([`read_without_arrow_schema`]).
+pub fn arrow_schema(meta: &ParquetMetaData) -> Result<(Schema, bool), String> {
     let file_meta = meta.file_metadata();
     let descr = file_meta.schema_descr();
     let kv = file_meta.key_value_metadata();
@@ -333,13 +339,46 @@ pub fn arrow_schema(meta: &ParquetMetaData) -> Result<Schema, String> {
     let stored = std::panic::catch_unwind(|| parquet_to_arrow_schema(descr, kv));
     std::panic::set_hook(hook);
     match stored {
-        Ok(schema) => schema.map_err(|e| e.to_string()),
-        Err(_) => Err(
-            "the Arrow schema stored in the footer (`ARROW:schema`) is damaged; rewrite the file, \
-             or drop that key from its metadata"
-                .to_string(),
-        ),
+        Ok(Ok(schema)) => Ok((schema, false)),
+        // A stored schema the decoder rejects, or panics on: the Parquet
+        // schema alone (the other key-value pairs kept).
+        Ok(Err(_)) | Err(_) if kv.is_some() => {
+            let others: Vec<_> = kv
+                .into_iter()
+                .flatten()
+                .filter(|kv| kv.key != "ARROW:schema")
+                .cloned()
+                .collect();
+            parquet_to_arrow_schema(descr, Some(&others))
+                .map(|s| (s, true))
+                .map_err(|e| e.to_string())
+        }
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err("the Parquet schema cannot be read".to_string()),
     }
+}
+
+/// Every row of a Parquet file, its stored Arrow schema ignored: for files
+/// whose `ARROW:schema` is damaged, which DataFusion's reader would decode
+/// (and panic on). Such files are rare; they are read whole, in memory.
+pub fn read_without_arrow_schema(
+    file: &Path,
+) -> Result<Vec<datafusion::arrow::record_batch::RecordBatch>, String> {
+    use datafusion::parquet::arrow::arrow_reader::{
+        ArrowReaderOptions, ParquetRecordBatchReaderBuilder,
+    };
+    let f = std::fs::File::open(file).map_err(|e| e.to_string())?;
+    let options = ArrowReaderOptions::new().with_skip_arrow_metadata(true);
+    let reader = ParquetRecordBatchReaderBuilder::try_new_with_options(f, options)
+        .map_err(|e| e.to_string())?
+        .build()
+        .map_err(|e| e.to_string())?;
+    reader.map(|b| b.map_err(|e| e.to_string())).collect()
+}
+
+/// Whether the stored Arrow schema of the Parquet file at `file` is damaged.
+pub fn arrow_schema_damaged(file: &Path) -> bool {
+    read_footer(file).is_ok_and(|(_, _, damaged)| damaged)
 }
 
 /// Maps an Arrow type to the language's types.

@@ -154,7 +154,6 @@ impl Engine {
 
     async fn table(&self, source: &Source) -> Result<Table> {
         let state = self.ctx.state();
-        let files = &source.schema.files;
         let partition_cols: Vec<(String, DataType)> = source
             .schema
             .columns
@@ -165,6 +164,16 @@ impl Engine {
         let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
             .with_file_extension(".parquet")
             .with_table_partition_cols(partition_cols.clone());
+        // Files whose stored Arrow schema is damaged are read apart, from
+        // their Parquet schema (DataFusion's reader would panic on them).
+        let (damaged, files): (Vec<&PathBuf>, Vec<&PathBuf>) = source
+            .schema
+            .files
+            .iter()
+            .partition(|f| source.schema.damaged.contains(f));
+        if !damaged.is_empty() {
+            return self.table_with_damaged(source, &files, &damaged).await;
+        }
         let first = match files.first() {
             Some(f) => url(f)?,
             None => return datafusion::common::plan_err!("source `{}` has no files", source.name),
@@ -173,7 +182,7 @@ impl Engine {
         let urls = if partition_cols.is_empty() {
             files.iter().map(|f| url(f)).collect::<Result<Vec<_>>>()?
         } else {
-            let root = partition_root(&files[0]);
+            let root = partition_root(files[0]);
             vec![ListingTableUrl::parse(format!("{}/", root.display()))?]
         };
         let config = ListingTableConfig::new_with_multi_paths(urls)
@@ -184,6 +193,96 @@ impl Engine {
         Ok(Table {
             source: provider_as_source(table),
             schema,
+        })
+    }
+
+    /// A source with files whose stored Arrow schema is damaged: those are
+    /// read whole into memory without it, the others listed as usual, and
+    /// the table is their union. Not for hive-partitioned sources.
+    async fn table_with_damaged(
+        &self,
+        source: &Source,
+        files: &[&PathBuf],
+        damaged: &[&PathBuf],
+    ) -> Result<Table> {
+        if source.schema.columns.iter().any(|c| c.partition) {
+            return datafusion::common::plan_err!(
+                "source `{}` is partitioned by directories and `{}` has a damaged Arrow schema in its footer; rewrite that file",
+                source.name,
+                damaged[0].display()
+            );
+        }
+        let mut batches = Vec::new();
+        for f in damaged {
+            batches.extend(crate::catalog::read_without_arrow_schema(f).map_err(|e| {
+                datafusion::error::DataFusionError::Execution(format!("`{}`: {e}", f.display()))
+            })?);
+        }
+        let listed = if files.is_empty() {
+            None
+        } else {
+            let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
+                .with_file_extension(".parquet");
+            let file_schema = options
+                .infer_schema(&self.ctx.state(), &url(files[0])?)
+                .await?;
+            let urls = files.iter().map(|f| url(f)).collect::<Result<Vec<_>>>()?;
+            let config = ListingTableConfig::new_with_multi_paths(urls)
+                .with_listing_options(options)
+                .with_schema(file_schema);
+            Some(Arc::new(ListingTable::try_new(config)?))
+        };
+        // The schema of the listed files when there are any, else the damaged
+        // files' own; the rows read in memory are cast to it.
+        let schema: SchemaRef = match &listed {
+            Some(t) => t.schema(),
+            None => batches
+                .first()
+                .map(|b| b.schema())
+                .unwrap_or_else(|| Arc::new(datafusion::arrow::datatypes::Schema::empty())),
+        };
+        let cast = |b: RecordBatch| -> Result<RecordBatch> {
+            let columns = schema
+                .fields()
+                .iter()
+                .map(|field| {
+                    let c = b.column_by_name(field.name()).ok_or_else(|| {
+                        datafusion::error::DataFusionError::Execution(format!(
+                            "a damaged file has no column `{}`",
+                            field.name()
+                        ))
+                    })?;
+                    Ok(datafusion::arrow::compute::cast(c, field.data_type())?)
+                })
+                .collect::<Result<Vec<_>>>()?;
+            Ok(RecordBatch::try_new(schema.clone(), columns)?)
+        };
+        let batches = batches.into_iter().map(cast).collect::<Result<Vec<_>>>()?;
+        let memory = Arc::new(MemTable::try_new(schema.clone(), vec![batches])?);
+        let table: Arc<dyn datafusion::catalog::TableProvider> = match listed {
+            None => memory,
+            Some(listed) => {
+                let plan = datafusion::logical_expr::LogicalPlanBuilder::scan(
+                    source.name.as_str(),
+                    provider_as_source(listed),
+                    None,
+                )?
+                .union(
+                    datafusion::logical_expr::LogicalPlanBuilder::scan(
+                        source.name.as_str(),
+                        provider_as_source(memory),
+                        None,
+                    )?
+                    .build()?,
+                )?
+                .build()?;
+                Arc::new(datafusion::catalog::view::ViewTable::new(plan, None))
+            }
+        };
+        let df_schema = Arc::new(DFSchema::try_from(table.schema().as_ref().clone())?);
+        Ok(Table {
+            source: provider_as_source(table),
+            schema: df_schema,
         })
     }
 

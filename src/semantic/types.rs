@@ -91,6 +91,9 @@ pub struct SourceSchema {
     /// The time or entity columns whose nulls the footers cannot rule out
     /// (a file without null counts for them).
     pub unverified: Vec<String>,
+    /// Files whose stored Arrow schema (`ARROW:schema`) is damaged: read
+    /// from their Parquet schema alone.
+    pub damaged: Vec<std::path::PathBuf>,
 }
 
 impl SourceSchema {
