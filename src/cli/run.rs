@@ -81,9 +81,23 @@ pub fn run(args: &Args) -> ExitStatus {
         ..Default::default()
     })
     .map_err(|e| Failure::Data(data_error(None, e)))
-    .and_then(|engine| engine.compute(&prepared.model, &prepared.query));
+    .and_then(|engine| {
+        let tables = engine.compute(&prepared.model, &prepared.query)?;
+        Ok((engine, tables))
+    });
     let tables = match computed {
-        Ok(c) => c,
+        Ok((engine, tables)) => {
+            // Rows left out because they have no time or entity, where the
+            // footers could not rule them out (W0004): counted and said.
+            if !args.quiet {
+                for (source, n) in engine.rows_without_keys(&prepared.model, &prepared.query) {
+                    eprintln!(
+                        "note: {n} rows of source `{source}` have no time or no entity and were left out (W0004)"
+                    );
+                }
+            }
+            tables
+        }
         Err(f) => return prepared.failed(color, f),
     };
     progress.finish();

@@ -286,6 +286,59 @@ impl Engine {
         })
     }
 
+    /// For each source `query` reads whose footers could not rule out null
+    /// times or entities (W0004), the rows that have none, when there are
+    /// any: one more scan of those two columns, only for such sources.
+    pub fn rows_without_keys(&self, model: &Model, query: &Query) -> Vec<(String, u64)> {
+        let reads = |s: &&Source| {
+            !s.schema.unverified.is_empty()
+                && query
+                    .metrics
+                    .iter()
+                    .filter_map(|m| model.metric(m))
+                    .any(|m| m.sources.contains(&s.name))
+        };
+        let mut out = Vec::new();
+        for s in model.sources.iter().filter(reads) {
+            let count = || -> Result<u64> {
+                let table = self.runtime.block_on(self.table(s))?;
+                let mut missing = crate::lower::expr::column(&s.time).is_null();
+                if let Some(e) = &s.entity {
+                    missing = missing.or(crate::lower::expr::column(e).is_null());
+                }
+                let plan = datafusion::logical_expr::LogicalPlanBuilder::scan(
+                    s.name.as_str(),
+                    table.source,
+                    None,
+                )?
+                .filter(missing)?
+                .aggregate(
+                    Vec::<datafusion::logical_expr::Expr>::new(),
+                    vec![datafusion::functions_aggregate::expr_fn::count(
+                        datafusion::logical_expr::lit(1i64),
+                    )],
+                )?
+                .build()?;
+                let batches = self.collect(plan)?;
+                Ok(batches
+                    .first()
+                    .and_then(|b| {
+                        b.column(0)
+                            .as_any()
+                            .downcast_ref::<datafusion::arrow::array::Int64Array>()
+                            .map(|a| a.value(0))
+                    })
+                    .unwrap_or(0) as u64)
+            };
+            if let Ok(n) = count()
+                && n > 0
+            {
+                out.push((s.name.clone(), n));
+            }
+        }
+        out
+    }
+
     /// The Arrow schema a source's table has in a run (read from its files).
     pub fn source_schema(&self, source: &Source) -> Result<SchemaRef> {
         let t = self.runtime.block_on(self.table(source))?;

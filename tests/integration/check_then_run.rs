@@ -472,6 +472,14 @@ fn rows_without_a_time_or_an_entity_are_not_events() {
         Some(1)
     );
     assert_csv(&csv(tmp.path(), "rows developers"), "rows,developers\n2,2");
+    // The run counts the rows it left out and says so.
+    let o = metricc(&["run", "--format", "csv", "rows"], tmp.path());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains("note: 2 rows of source `events` have no time or no entity and were left out"),
+        "{err}"
+    );
 }
 
 #[test]
