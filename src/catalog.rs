@@ -224,8 +224,7 @@ fn walk(dir: &Path) -> Result<Vec<PathBuf>, crate::fence::TooManyEntries> {
 /// `key=value` directory names between the source root and the file.
 fn partition_columns(project_dir: &Path, path: &str, file: &Path) -> Vec<Column> {
     let root = if is_glob(path) {
-        let fixed: Vec<&str> = path.split('/').take_while(|seg| !is_glob(seg)).collect();
-        project_dir.join(fixed.join("/"))
+        project_dir.join(crate::fence::glob_root(path))
     } else {
         project_dir.join(path)
     };
@@ -291,29 +290,46 @@ fn read_footer(file: &Path) -> Result<(Vec<Column>, ParquetMetaData, bool), Stri
     Ok((columns, meta, damaged))
 }
 
+/// Runs `f`, catching a panic with its message silenced: the Parquet and
+/// Arrow IPC decoders panic on some damaged files rather than failing. The
+/// panic hook is process-wide; the front end reads footers on one thread,
+/// and a failed run reads its files again on one thread.
+fn quietly<T>(f: impl FnOnce() -> T + std::panic::UnwindSafe) -> std::thread::Result<T> {
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let outcome = std::panic::catch_unwind(f);
+    std::panic::set_hook(hook);
+    outcome
+}
+
+/// The rows of a Parquet file, batch by batch, its stored Arrow schema
+/// (`ARROW:schema`) ignored: the Parquet schema alone, as DuckDB reads it.
+fn batches_of(
+    file: &Path,
+) -> Result<datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReader, String> {
+    use datafusion::parquet::arrow::arrow_reader::{
+        ArrowReaderOptions, ParquetRecordBatchReaderBuilder,
+    };
+    let f = std::fs::File::open(file).map_err(|e| e.to_string())?;
+    let options = ArrowReaderOptions::new().with_skip_arrow_metadata(true);
+    ParquetRecordBatchReaderBuilder::try_new_with_options(f, options)
+        .map_err(|e| e.to_string())?
+        .build()
+        .map_err(|e| e.to_string())
+}
+
 /// The first of `files` that cannot be read to its end, with why: every
 /// row group is decoded. Run after a query failed, to name the file at
 /// fault.
 pub fn first_unreadable(files: &[PathBuf]) -> Option<(PathBuf, String)> {
-    use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
     for file in files {
         let read = || -> Result<(), String> {
-            let f = std::fs::File::open(file).map_err(|e| e.to_string())?;
-            let reader = ParquetRecordBatchReaderBuilder::try_new(f)
-                .map_err(|e| e.to_string())?
-                .build()
-                .map_err(|e| e.to_string())?;
-            for batch in reader {
+            for batch in batches_of(file)? {
                 batch.map_err(|e| e.to_string())?;
             }
             Ok(())
         };
-        // A damaged file may make the decoder panic rather than fail.
-        let hook = std::panic::take_hook();
-        std::panic::set_hook(Box::new(|_| {}));
-        let outcome = std::panic::catch_unwind(read);
-        std::panic::set_hook(hook);
-        match outcome {
+        match quietly(read) {
             Ok(Ok(())) => {}
             Ok(Err(e)) => return Some((file.clone(), e)),
             Err(_) => return Some((file.clone(), "the decoder failed on it".to_string())),
@@ -325,20 +341,14 @@ pub fn first_unreadable(files: &[PathBuf]) -> Option<(PathBuf, String)> {
 /// The Arrow schema of a Parquet file, from the Arrow schema its writer
 /// stored in the footer (`ARROW:schema`, which keeps time zones and other
 /// Arrow types), and whether that stored schema is damaged. arrow-ipc
-/// panics on some damaged ones rather than failing (the panic is caught,
-/// with its message silenced: the front end reads footers on one thread);
-/// the schema then comes from the Parquet schema alone, as DuckDB reads such
-/// a file, and the engine reads the file the same way
-/// ([`read_without_arrow_schema`]).
+/// fails or panics on a damaged one; the schema then comes from the Parquet
+/// schema alone, as DuckDB reads such a file, and the engine reads the file
+/// the same way ([`read_without_arrow_schema`]).
 pub fn arrow_schema(meta: &ParquetMetaData) -> Result<(Schema, bool), String> {
     let file_meta = meta.file_metadata();
     let descr = file_meta.schema_descr();
     let kv = file_meta.key_value_metadata();
-    let hook = std::panic::take_hook();
-    std::panic::set_hook(Box::new(|_| {}));
-    let stored = std::panic::catch_unwind(|| parquet_to_arrow_schema(descr, kv));
-    std::panic::set_hook(hook);
-    match stored {
+    match quietly(|| parquet_to_arrow_schema(descr, kv)) {
         Ok(Ok(schema)) => Ok((schema, false)),
         // A stored schema the decoder rejects, or panics on: the Parquet
         // schema alone (the other key-value pairs kept).
@@ -358,27 +368,15 @@ pub fn arrow_schema(meta: &ParquetMetaData) -> Result<(Schema, bool), String> {
     }
 }
 
-/// Every row of a Parquet file, its stored Arrow schema ignored: for files
-/// whose `ARROW:schema` is damaged, which DataFusion's reader would decode
-/// (and panic on). Such files are rare; they are read whole, in memory.
+/// Every row of a Parquet file whose `ARROW:schema` is damaged, which
+/// DataFusion's reader would decode (and panic on). Such files are rare;
+/// they are read whole, in memory.
 pub fn read_without_arrow_schema(
     file: &Path,
 ) -> Result<Vec<datafusion::arrow::record_batch::RecordBatch>, String> {
-    use datafusion::parquet::arrow::arrow_reader::{
-        ArrowReaderOptions, ParquetRecordBatchReaderBuilder,
-    };
-    let f = std::fs::File::open(file).map_err(|e| e.to_string())?;
-    let options = ArrowReaderOptions::new().with_skip_arrow_metadata(true);
-    let reader = ParquetRecordBatchReaderBuilder::try_new_with_options(f, options)
-        .map_err(|e| e.to_string())?
-        .build()
-        .map_err(|e| e.to_string())?;
-    reader.map(|b| b.map_err(|e| e.to_string())).collect()
-}
-
-/// Whether the stored Arrow schema of the Parquet file at `file` is damaged.
-pub fn arrow_schema_damaged(file: &Path) -> bool {
-    read_footer(file).is_ok_and(|(_, _, damaged)| damaged)
+    batches_of(file)?
+        .map(|b| b.map_err(|e| e.to_string()))
+        .collect()
 }
 
 /// Maps an Arrow type to the language's types.

@@ -310,6 +310,7 @@ fn definition_files(
             let p = dir.join(pattern);
             if p.is_file() { vec![p] } else { Vec::new() }
         };
+        let reported = diags.len();
         let mut kept = Vec::new();
         for p in matched {
             let name = p
@@ -334,7 +335,8 @@ fn definition_files(
                 kept.push(p);
             }
         }
-        if kept.is_empty() && !diags.iter().any(|d| d.span == Some(span)) {
+        // "Matches nothing" only when no match was refused above.
+        if kept.is_empty() && diags.len() == reported {
             diags.push(
                 Diagnostic::new(
                     Code::FileUnreadable,

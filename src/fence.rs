@@ -17,6 +17,13 @@ use std::path::{Component, Path, PathBuf};
 /// more is over a tree no project has (a mount of a whole disk, say).
 pub const MAX_WALK_ENTRIES: usize = 1_000_000;
 
+/// Why a path is refused.
+enum Refusal {
+    Outside,
+    /// In the project's hidden directory of this (escaped) name.
+    Hidden(String),
+}
+
 /// The directories metricc may read below.
 #[derive(Debug, Clone)]
 pub struct Fence {
@@ -36,35 +43,37 @@ impl Fence {
         }
     }
 
-    /// The project directory, links resolved.
-    pub fn project(&self) -> &Path {
-        &self.project
+    /// Where an absolute path without `.` or `..` lies: below an allowed
+    /// directory (fine), outside the project, or in a hidden directory of
+    /// the project (its name).
+    fn place(&self, path: &Path) -> Result<(), Refusal> {
+        if self.allowed.iter().any(|a| path.starts_with(a)) {
+            return Ok(());
+        }
+        if !path.starts_with(&self.project) {
+            return Err(Refusal::Outside);
+        }
+        match hidden_component(path, &self.project) {
+            Some(hidden) => Err(Refusal::Hidden(escape(&hidden))),
+            None => Ok(()),
+        }
     }
 
     /// Checks a path as it is written in a file, relative to `base` (the
     /// project directory, or a test file's directory). `Err` says why it is
     /// refused, in words that fit a diagnostic's label.
     pub fn written(&self, base: &Path, written: &str) -> Result<(), String> {
-        let full = normalize(&real(base).join(written));
-        if self.allowed.iter().any(|a| full.starts_with(a)) {
-            return Ok(());
-        }
-        if !full.starts_with(&self.project) {
-            let why = if Path::new(written).is_absolute() {
-                "an absolute path"
-            } else {
-                "a path that leaves the project directory"
-            };
-            return Err(format!("`{}` is {why}", escape(written)));
-        }
-        if let Some(hidden) = hidden_component(&full, &self.project) {
-            return Err(format!(
-                "`{}` is inside the hidden directory `{}`",
-                escape(written),
-                escape(&hidden)
-            ));
-        }
-        Ok(())
+        let shown = escape(written);
+        self.place(&normalize(&real(base).join(written)))
+            .map_err(|r| match r {
+                Refusal::Outside if Path::new(written).is_absolute() => {
+                    format!("`{shown}` is an absolute path")
+                }
+                Refusal::Outside => {
+                    format!("`{shown}` is a path that leaves the project directory")
+                }
+                Refusal::Hidden(h) => format!("`{shown}` is inside the hidden directory `{h}`"),
+            })
     }
 
     /// Checks a file found on disk: once its links are followed, it must
@@ -77,20 +86,11 @@ impl Fence {
                 escape(&file.to_string_lossy())
             )
         })?;
-        if self.allowed.iter().any(|a| target.starts_with(a)) {
-            return Ok(());
-        }
         let shown = escape(&display_name(file));
-        if !target.starts_with(&self.project) {
-            return Err(format!("`{shown}` is a link to a file outside the project"));
-        }
-        if let Some(hidden) = hidden_component(&target, &self.project) {
-            return Err(format!(
-                "`{shown}` is a link into the hidden directory `{}`",
-                escape(&hidden)
-            ));
-        }
-        Ok(())
+        self.place(&target).map_err(|r| match r {
+            Refusal::Outside => format!("`{shown}` is a link to a file outside the project"),
+            Refusal::Hidden(h) => format!("`{shown}` is a link into the hidden directory `{h}`"),
+        })
     }
 
     /// The help line of a refusal.
@@ -131,7 +131,7 @@ fn real(path: &Path) -> PathBuf {
 
 /// `path` with `.` and `..` removed by their text alone (no link is
 /// followed; a link in the middle is checked later, by [`Fence::found`]).
-pub fn normalize(path: &Path) -> PathBuf {
+fn normalize(path: &Path) -> PathBuf {
     let mut out = PathBuf::new();
     for c in path.components() {
         match c {
@@ -163,20 +163,25 @@ pub fn escape(text: &str) -> String {
     if !text.chars().any(is_unsafe) {
         return text.to_string();
     }
-    text.chars()
-        .map(|c| {
-            if is_unsafe(c) {
-                format!("\\u{{{:x}}}", c as u32)
-            } else {
-                c.to_string()
-            }
-        })
-        .collect()
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        push_escaped(&mut out, c);
+    }
+    out
+}
+
+/// Appends `c` to `out`, as `\u{..}` when it is unsafe for a terminal.
+pub fn push_escaped(out: &mut String, c: char) {
+    if is_unsafe(c) {
+        out.push_str(&format!("\\u{{{:x}}}", c as u32));
+    } else {
+        out.push(c);
+    }
 }
 
 /// Control characters other than newline and tab, and the bidirectional
 /// overrides that make text read differently from what it is.
-pub fn is_unsafe(c: char) -> bool {
+fn is_unsafe(c: char) -> bool {
     (c.is_control() && c != '\n' && c != '\t')
         || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
 }

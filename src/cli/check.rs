@@ -14,11 +14,8 @@ pub struct Args {
     /// The project, as for `run`; the positional argument wins.
     #[arg(short = 'p', long = "project", value_name = "PROJECT")]
     pub project_flag: Option<PathBuf>,
-    /// Also read below this directory (repeatable). Paths in the project
-    /// may not leave the project directory otherwise; see docs/RUNNING.md,
-    /// "Untrusted pull requests".
-    #[arg(long, value_name = "DIR")]
-    pub allow_read: Vec<PathBuf>,
+    #[command(flatten)]
+    pub read: super::ReadArgs,
     /// Output format: annotated snippets, one JSON document, or GitHub Actions
     /// annotations.
     #[arg(long, value_enum, default_value_t = Format::Human)]
@@ -34,7 +31,7 @@ pub struct Args {
 pub fn check(args: &Args) -> ExitStatus {
     let started = std::time::Instant::now();
     let project = args.project.clone().or_else(|| args.project_flag.clone());
-    let checked = driver::check_allowing(&project_dir(&project), &args.allow_read);
+    let checked = driver::check_allowing(&project_dir(&project), &args.read.allow_read);
     let stdout = std::io::stdout();
     let style = Style {
         color: args.color.enabled(stdout.is_terminal()),

@@ -78,6 +78,16 @@ impl Color {
     }
 }
 
+/// Where a project's files may read, shared by the commands that read one.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ReadArgs {
+    /// Also read below this directory (repeatable). Paths in the project
+    /// may not leave the project directory otherwise; see docs/RUNNING.md,
+    /// "Untrusted pull requests".
+    #[arg(long, value_name = "DIR")]
+    pub allow_read: Vec<PathBuf>,
+}
+
 /// The project argument shared by the commands.
 pub fn project_dir(p: &Option<PathBuf>) -> PathBuf {
     p.clone().unwrap_or_else(|| PathBuf::from("."))

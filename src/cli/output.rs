@@ -140,7 +140,7 @@ pub fn encode(
 }
 
 /// Whether `path` is one of the project's own files: its project file,
-/// definition files or data files (an output written there would destroy
+/// definition, data or test files (an output written there would destroy
 /// what it was computed from). Links are followed.
 pub fn is_project_file(checked: &crate::driver::Checked, path: &Path) -> bool {
     let Ok(target) = std::fs::canonicalize(path) else {
@@ -153,6 +153,7 @@ pub fn is_project_file(checked: &crate::driver::Checked, path: &Path) -> bool {
             .values()
             .flatten()
             .any(|s| s.files.iter().any(|f| same(f)))
+        || crate::testing::files(&checked.dir).iter().any(|t| same(t))
 }
 
 /// Writes `bytes` to `path`, only once they are complete, and the way

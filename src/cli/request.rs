@@ -34,11 +34,8 @@ pub struct QueryArgs {
     /// When to use colors in diagnostics.
     #[arg(long, value_enum, default_value_t = Color::Auto)]
     pub color: Color,
-    /// Also read below this directory (repeatable). Paths in the project
-    /// may not leave the project directory otherwise; see docs/RUNNING.md,
-    /// "Untrusted pull requests".
-    #[arg(long, value_name = "DIR")]
-    pub allow_read: Vec<PathBuf>,
+    #[command(flatten)]
+    pub read: super::ReadArgs,
 }
 
 /// `--by` values.
@@ -114,7 +111,7 @@ fn print(color: Color, checked: &Checked, diags: &[Diagnostic]) {
 /// Checks the project and builds the query; on failure, prints diagnostics to
 /// stderr and returns the exit status.
 pub fn prepare(args: &QueryArgs, metrics: &[String]) -> Result<Prepared, ExitStatus> {
-    let checked = driver::check_allowing(&project_dir(&args.project), &args.allow_read);
+    let checked = driver::check_allowing(&project_dir(&args.project), &args.read.allow_read);
     let fail = |diags: &[Diagnostic], checked: &Checked| {
         print(args.color, checked, diags);
         eprintln!("error: {}", render::summary(diags));

@@ -72,7 +72,9 @@ pub fn run(args: &Args) -> ExitStatus {
                 Code::OutputUnwritable,
                 format!("`{}` is a file of the project", path.display()),
             )
-            .with_help("write the result elsewhere: `-o` would replace a definition or data file"),
+            .with_help(
+                "write the result elsewhere: `-o` would replace a definition, data or test file",
+            ),
         );
     }
     let computed = Engine::new(&engine::Options {
@@ -82,15 +84,16 @@ pub fn run(args: &Args) -> ExitStatus {
     })
     .map_err(|e| Failure::Data(data_error(None, e)))
     .and_then(|engine| {
-        let tables = engine.compute(&prepared.model, &prepared.query)?;
-        Ok((engine, tables))
+        let sources = engine.tables(&prepared.model, &prepared.query)?;
+        let tables = engine.compute_on(&prepared.model, &prepared.query, &sources)?;
+        Ok((engine, sources, tables))
     });
     let tables = match computed {
-        Ok((engine, tables)) => {
+        Ok((engine, sources, tables)) => {
             // Rows left out because they have no time or entity, where the
             // footers could not rule them out (W0004): counted and said.
             if !args.quiet {
-                for (source, n) in engine.rows_without_keys(&prepared.model, &prepared.query) {
+                for (source, n) in engine.rows_without_keys(&prepared.model, &sources) {
                     eprintln!(
                         "note: {n} rows of source `{source}` have no time or no entity and were left out (W0004)"
                     );

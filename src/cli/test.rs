@@ -19,11 +19,8 @@ pub struct Args {
     /// The project, as for `run`; the positional argument wins.
     #[arg(short = 'p', long = "project", value_name = "PROJECT")]
     pub project_flag: Option<PathBuf>,
-    /// Also read below this directory (repeatable). Paths in the project
-    /// may not leave the project directory otherwise; see docs/RUNNING.md,
-    /// "Untrusted pull requests".
-    #[arg(long, value_name = "DIR")]
-    pub allow_read: Vec<PathBuf>,
+    #[command(flatten)]
+    pub read: super::ReadArgs,
     /// Run only the tests whose name contains this text.
     #[arg(long, value_name = "NAME")]
     pub filter: Option<String>,
@@ -59,14 +56,9 @@ pub fn test(args: &Args) -> ExitStatus {
         .clone()
         .or_else(|| args.project_flag.clone())
         .unwrap_or_else(|| PathBuf::from("."));
-    let checked = driver::check_allowing(&dir, &args.allow_read);
+    let checked = driver::check_allowing(&dir, &args.read.allow_read);
     if let Some(path) = &args.output
-        && (super::output::is_project_file(&checked, path)
-            || std::fs::canonicalize(path).is_ok_and(|target| {
-                testing::files(&checked.dir)
-                    .iter()
-                    .any(|t| std::fs::canonicalize(t).is_ok_and(|t| t == target))
-            }))
+        && super::output::is_project_file(&checked, path)
     {
         eprintln!(
             "error[E0306]: `{}` is a file of the project; write the report elsewhere",

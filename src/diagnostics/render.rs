@@ -4,7 +4,7 @@
 use super::{Diagnostic, Severity};
 use crate::fence::escape;
 use crate::source::SourceSet;
-use crate::span::{FileId, Span, line_col};
+use crate::span::{FileId, Span, char_floor, line_col};
 use miette::{GraphicalReportHandler, GraphicalTheme, LabeledSpan, SourceSpan};
 use std::collections::HashMap;
 use std::fmt;
@@ -94,10 +94,7 @@ impl<'a> Lines<'a> {
     pub fn line_col(&mut self, file: FileId, offset: usize) -> (usize, usize) {
         let sources = self.sources;
         let text = &sources.get(file).text;
-        let mut offset = offset.min(text.len());
-        while !text.is_char_boundary(offset) {
-            offset -= 1;
-        }
+        let offset = char_floor(text, offset);
         let line = self.line_of(file, offset);
         let start = self.starts(file)[line];
         let col = text[start..offset].chars().count();
@@ -172,13 +169,7 @@ fn excerpt(
     let sources = lines.sources;
     let file = sources.get(primary.file);
     let text = file.text.as_str();
-    let floor = |mut o: usize| {
-        o = o.min(text.len());
-        while !text.is_char_boundary(o) {
-            o -= 1;
-        }
-        o
-    };
+    let floor = |o: usize| char_floor(text, o);
     let line_count = lines.starts(primary.file).len();
     let line_end = |lines: &mut Lines, l: usize| -> usize {
         let starts = lines.starts(primary.file);
@@ -252,12 +243,10 @@ fn excerpt(
                 }
             }
             if i >= from && i < to {
-                moved.entry(start + at).or_insert(out.len());
-                if crate::fence::is_unsafe(c) {
-                    out.push_str(&format!("\\u{{{:x}}}", c as u32));
-                } else {
-                    out.push(c);
+                if here.contains(&(start + at)) {
+                    moved.entry(start + at).or_insert(out.len());
                 }
+                crate::fence::push_escaped(&mut out, c);
             }
         }
         for w in &here {

@@ -17,6 +17,7 @@
 //! expressions are typed against one input); the `explain --sql` text is
 //! written from the plan before optimization and keeps `+` and `sum`.
 
+use crate::lower::functions::kept;
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Int64Array};
 use datafusion::arrow::compute::kernels::numeric;
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Int64Type};
@@ -319,7 +320,7 @@ impl SumGroups {
         self.sums.resize(total, 0);
         self.seen.resize(total, false);
         for (row, &g) in groups.iter().enumerate() {
-            if filter.is_some_and(|f| !(f.is_valid(row) && f.value(row))) || values.is_null(row) {
+            if !kept(filter, row) || values.is_null(row) {
                 continue;
             }
             let v = values.value(row);
@@ -378,10 +379,7 @@ impl GroupsAccumulator for SumGroups {
         // Each row its own partial sum: the value, or null when filtered out.
         let x = values[0].as_primitive::<Int64Type>();
         let kept: Int64Array = (0..x.len())
-            .map(|row| {
-                let keep = opt_filter.is_none_or(|f| f.is_valid(row) && f.value(row));
-                (keep && x.is_valid(row)).then(|| x.value(row))
-            })
+            .map(|row| (kept(opt_filter, row) && x.is_valid(row)).then(|| x.value(row)))
             .collect();
         Ok(vec![Arc::new(kept)])
     }

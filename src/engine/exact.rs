@@ -18,6 +18,7 @@
 //! adds into at most three digits. Values of similar size (prices,
 //! latencies) keep a group at a handful of digits.
 
+use crate::lower::functions::kept;
 use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, BinaryArray, BinaryBuilder, BooleanArray, Float64Array, UInt64Array,
 };
@@ -389,10 +390,6 @@ struct Groups {
     kind: Kind,
     sums: Vec<ExactSum>,
     counts: Vec<u64>,
-}
-
-fn kept(filter: Option<&BooleanArray>, row: usize) -> bool {
-    filter.is_none_or(|f| f.is_valid(row) && f.value(row))
 }
 
 impl Groups {

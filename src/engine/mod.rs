@@ -135,14 +135,7 @@ impl Engine {
     /// A table over the Parquet files of each source `query` reads.
     pub fn tables(&self, model: &Model, query: &Query) -> Result<HashMap<String, Table>, Failure> {
         let mut out = HashMap::new();
-        let read = |s: &&Source| {
-            query
-                .metrics
-                .iter()
-                .filter_map(|m| model.metric(m))
-                .any(|m| m.sources.contains(&s.name))
-        };
-        for s in model.sources.iter().filter(read) {
+        for s in sources_read(model, query) {
             let t = self
                 .runtime
                 .block_on(self.table(s))
@@ -152,8 +145,51 @@ impl Engine {
         Ok(out)
     }
 
+    /// A source's table: its files listed for DataFusion's Parquet scan,
+    /// joined by the files whose stored Arrow schema is damaged, which are
+    /// read apart from their Parquet schema (DataFusion's reader would
+    /// decode the stored schema and panic).
     async fn table(&self, source: &Source) -> Result<Table> {
-        let state = self.ctx.state();
+        let (damaged, files): (Vec<&PathBuf>, Vec<&PathBuf>) = source
+            .schema
+            .files
+            .iter()
+            .partition(|f| source.schema.damaged.contains(f));
+        let partitioned = source.schema.columns.iter().any(|c| c.partition);
+        if partitioned && !damaged.is_empty() {
+            // The listing of a partitioned source is its root directory,
+            // which would list the damaged files too.
+            return datafusion::common::plan_err!(
+                "source `{}` is partitioned by directories and `{}` has a damaged Arrow schema in its footer; rewrite that file",
+                source.name,
+                damaged[0].display()
+            );
+        }
+        let listed = self.listing(source, &files).await?;
+        let table: Arc<dyn datafusion::catalog::TableProvider> = match listed {
+            Some(listed) if damaged.is_empty() => listed,
+            None if damaged.is_empty() => {
+                return datafusion::common::plan_err!("source `{}` has no files", source.name);
+            }
+            listed => with_damaged(source, listed, &damaged)?,
+        };
+        let schema = Arc::new(DFSchema::try_from(table.schema().as_ref().clone())?);
+        Ok(Table {
+            source: provider_as_source(table),
+            schema,
+        })
+    }
+
+    /// `files` as a listing table for DataFusion's Parquet scan, with the
+    /// source's directory partitions; `None` without files.
+    async fn listing(
+        &self,
+        source: &Source,
+        files: &[&PathBuf],
+    ) -> Result<Option<Arc<ListingTable>>> {
+        let Some(first) = files.first() else {
+            return Ok(None);
+        };
         let partition_cols: Vec<(String, DataType)> = source
             .schema
             .columns
@@ -164,151 +200,43 @@ impl Engine {
         let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
             .with_file_extension(".parquet")
             .with_table_partition_cols(partition_cols.clone());
-        // Files whose stored Arrow schema is damaged are read apart, from
-        // their Parquet schema (DataFusion's reader would panic on them).
-        let (damaged, files): (Vec<&PathBuf>, Vec<&PathBuf>) = source
-            .schema
-            .files
-            .iter()
-            .partition(|f| source.schema.damaged.contains(f));
-        if !damaged.is_empty() {
-            return self.table_with_damaged(source, &files, &damaged).await;
-        }
-        let first = match files.first() {
-            Some(f) => url(f)?,
-            None => return datafusion::common::plan_err!("source `{}` has no files", source.name),
-        };
-        let file_schema = options.infer_schema(&state, &first).await?;
+        let file_schema = options
+            .infer_schema(&self.ctx.state(), &url(first)?)
+            .await?;
         let urls = if partition_cols.is_empty() {
             files.iter().map(|f| url(f)).collect::<Result<Vec<_>>>()?
         } else {
-            let root = partition_root(files[0]);
+            let root = partition_root(first);
             vec![ListingTableUrl::parse(format!("{}/", root.display()))?]
         };
         let config = ListingTableConfig::new_with_multi_paths(urls)
             .with_listing_options(options)
             .with_schema(file_schema);
-        let table = Arc::new(ListingTable::try_new(config)?);
-        let schema = Arc::new(DFSchema::try_from(table.schema().as_ref().clone())?);
-        Ok(Table {
-            source: provider_as_source(table),
-            schema,
-        })
+        Ok(Some(Arc::new(ListingTable::try_new(config)?)))
     }
 
-    /// A source with files whose stored Arrow schema is damaged: those are
-    /// read whole into memory without it, the others listed as usual, and
-    /// the table is their union. Not for hive-partitioned sources.
-    async fn table_with_damaged(
-        &self,
-        source: &Source,
-        files: &[&PathBuf],
-        damaged: &[&PathBuf],
-    ) -> Result<Table> {
-        if source.schema.columns.iter().any(|c| c.partition) {
-            return datafusion::common::plan_err!(
-                "source `{}` is partitioned by directories and `{}` has a damaged Arrow schema in its footer; rewrite that file",
-                source.name,
-                damaged[0].display()
-            );
-        }
-        let mut batches = Vec::new();
-        for f in damaged {
-            batches.extend(crate::catalog::read_without_arrow_schema(f).map_err(|e| {
-                datafusion::error::DataFusionError::Execution(format!("`{}`: {e}", f.display()))
-            })?);
-        }
-        let listed = if files.is_empty() {
-            None
-        } else {
-            let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
-                .with_file_extension(".parquet");
-            let file_schema = options
-                .infer_schema(&self.ctx.state(), &url(files[0])?)
-                .await?;
-            let urls = files.iter().map(|f| url(f)).collect::<Result<Vec<_>>>()?;
-            let config = ListingTableConfig::new_with_multi_paths(urls)
-                .with_listing_options(options)
-                .with_schema(file_schema);
-            Some(Arc::new(ListingTable::try_new(config)?))
-        };
-        // The schema of the listed files when there are any, else the damaged
-        // files' own; the rows read in memory are cast to it.
-        let schema: SchemaRef = match &listed {
-            Some(t) => t.schema(),
-            None => batches
-                .first()
-                .map(|b| b.schema())
-                .unwrap_or_else(|| Arc::new(datafusion::arrow::datatypes::Schema::empty())),
-        };
-        let cast = |b: RecordBatch| -> Result<RecordBatch> {
-            let columns = schema
-                .fields()
-                .iter()
-                .map(|field| {
-                    let c = b.column_by_name(field.name()).ok_or_else(|| {
-                        datafusion::error::DataFusionError::Execution(format!(
-                            "a damaged file has no column `{}`",
-                            field.name()
-                        ))
-                    })?;
-                    Ok(datafusion::arrow::compute::cast(c, field.data_type())?)
-                })
-                .collect::<Result<Vec<_>>>()?;
-            Ok(RecordBatch::try_new(schema.clone(), columns)?)
-        };
-        let batches = batches.into_iter().map(cast).collect::<Result<Vec<_>>>()?;
-        let memory = Arc::new(MemTable::try_new(schema.clone(), vec![batches])?);
-        let table: Arc<dyn datafusion::catalog::TableProvider> = match listed {
-            None => memory,
-            Some(listed) => {
-                let plan = datafusion::logical_expr::LogicalPlanBuilder::scan(
-                    source.name.as_str(),
-                    provider_as_source(listed),
-                    None,
-                )?
-                .union(
-                    datafusion::logical_expr::LogicalPlanBuilder::scan(
-                        source.name.as_str(),
-                        provider_as_source(memory),
-                        None,
-                    )?
-                    .build()?,
-                )?
-                .build()?;
-                Arc::new(datafusion::catalog::view::ViewTable::new(plan, None))
-            }
-        };
-        let df_schema = Arc::new(DFSchema::try_from(table.schema().as_ref().clone())?);
-        Ok(Table {
-            source: provider_as_source(table),
-            schema: df_schema,
-        })
-    }
-
-    /// For each source `query` reads whose footers could not rule out null
+    /// For each source of `tables` whose footers could not rule out null
     /// times or entities (W0004), the rows that have none, when there are
     /// any: one more scan of those two columns, only for such sources.
-    pub fn rows_without_keys(&self, model: &Model, query: &Query) -> Vec<(String, u64)> {
-        let reads = |s: &&Source| {
-            !s.schema.unverified.is_empty()
-                && query
-                    .metrics
-                    .iter()
-                    .filter_map(|m| model.metric(m))
-                    .any(|m| m.sources.contains(&s.name))
-        };
+    pub fn rows_without_keys(
+        &self,
+        model: &Model,
+        tables: &HashMap<String, Table>,
+    ) -> Vec<(String, u64)> {
         let mut out = Vec::new();
-        for s in model.sources.iter().filter(reads) {
+        let unverified = model
+            .sources
+            .iter()
+            .filter(|s| !s.schema.unverified.is_empty());
+        for (s, table) in unverified.filter_map(|s| Some((s, tables.get(&s.name)?))) {
             let count = || -> Result<u64> {
-                let table = self.runtime.block_on(self.table(s))?;
                 let mut missing = crate::lower::expr::column(&s.time).is_null();
                 if let Some(e) = &s.entity {
                     missing = missing.or(crate::lower::expr::column(e).is_null());
                 }
                 let plan = datafusion::logical_expr::LogicalPlanBuilder::scan(
                     s.name.as_str(),
-                    table.source,
+                    table.source.clone(),
                     None,
                 )?
                 .filter(missing)?
@@ -454,18 +382,74 @@ pub enum Failure {
     Internal(String),
 }
 
+/// The sources `query` reads.
+fn sources_read<'a>(model: &'a Model, query: &'a Query) -> impl Iterator<Item = &'a Source> {
+    model.sources.iter().filter(move |s| {
+        query
+            .metrics
+            .iter()
+            .filter_map(|m| model.metric(m))
+            .any(|m| m.sources.contains(&s.name))
+    })
+}
+
 /// The files of the sources `query` reads.
-fn files_read(model: &Model, query: &Query) -> Vec<std::path::PathBuf> {
-    model
-        .sources
-        .iter()
-        .filter(|s| {
-            query
-                .metrics
-                .iter()
-                .filter_map(|m| model.metric(m))
-                .any(|m| m.sources.contains(&s.name))
-        })
+fn files_read(model: &Model, query: &Query) -> Vec<PathBuf> {
+    sources_read(model, query)
         .flat_map(|s| s.schema.files.iter().cloned())
         .collect()
+}
+
+/// A table of the damaged files of `source` (read whole into memory without
+/// their stored Arrow schema, cast to the schema of `listed` when there is
+/// one), joined to `listed` in a view.
+fn with_damaged(
+    source: &Source,
+    listed: Option<Arc<ListingTable>>,
+    damaged: &[&PathBuf],
+) -> Result<Arc<dyn datafusion::catalog::TableProvider>> {
+    use datafusion::error::DataFusionError;
+    use datafusion::logical_expr::LogicalPlanBuilder;
+    let mut batches = Vec::new();
+    for f in damaged {
+        batches.extend(
+            crate::catalog::read_without_arrow_schema(f)
+                .map_err(|e| DataFusionError::Execution(format!("`{}`: {e}", f.display())))?,
+        );
+    }
+    let schema: SchemaRef = match &listed {
+        Some(t) => t.schema(),
+        None => batches
+            .first()
+            .map(|b| b.schema())
+            .unwrap_or_else(|| Arc::new(datafusion::arrow::datatypes::Schema::empty())),
+    };
+    let cast = |b: RecordBatch| -> Result<RecordBatch> {
+        let columns = schema
+            .fields()
+            .iter()
+            .map(|field| {
+                let c = b.column_by_name(field.name()).ok_or_else(|| {
+                    DataFusionError::Execution(format!(
+                        "a damaged file has no column `{}`",
+                        field.name()
+                    ))
+                })?;
+                Ok(datafusion::arrow::compute::cast(c, field.data_type())?)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(RecordBatch::try_new(schema.clone(), columns)?)
+    };
+    let batches = batches.into_iter().map(cast).collect::<Result<Vec<_>>>()?;
+    let memory = Arc::new(MemTable::try_new(schema.clone(), vec![batches])?);
+    let Some(listed) = listed else {
+        return Ok(memory);
+    };
+    let scan = |t: Arc<dyn datafusion::catalog::TableProvider>| {
+        LogicalPlanBuilder::scan(source.name.as_str(), provider_as_source(t), None)
+    };
+    let plan = scan(listed)?.union(scan(memory)?.build()?)?.build()?;
+    Ok(Arc::new(datafusion::catalog::view::ViewTable::new(
+        plan, None,
+    )))
 }

@@ -150,17 +150,9 @@ pub(crate) fn rows(
             .and_then(chrono::DateTime::from_timestamp_micros)
             .map(|d| d.naive_utc())
     };
-    let mut pred = column
-        .clone()
-        .is_not_null()
-        .and(expr::column(entity).is_not_null())
-        .and(time::in_range(
-            column.clone(),
-            time_ty,
-            cx.tz,
-            lower,
-            cx.query.range.to,
-        ));
+    // `scan` holds events only (`lower::events`): rows with a time and an
+    // entity.
+    let mut pred = time::in_range(column.clone(), time_ty, cx.tz, lower, cx.query.range.to);
     if let Some(f) = &activity.filter {
         pred = pred.and(f.clone());
     }
@@ -275,11 +267,7 @@ pub(crate) fn table(cx: &Ctx, p: &RetentionPlan) -> Result<LogicalPlan> {
     let column = expr::column(&p.source.time);
     let cohort = rows.lower(&r.cohort)?;
     let returning = rows.lower(&r.returning)?;
-    let mut pred = column
-        .clone()
-        .is_not_null()
-        .and(expr::column(entity).is_not_null())
-        .and(time::in_range(column.clone(), &time_ty, tz, None, range.to))
+    let mut pred = time::in_range(column.clone(), &time_ty, tz, None, range.to)
         // Cohort events from all history (the first one counts); returns
         // only from the range's start, where the earliest cohort begins.
         .and(cohort.clone().or(returning.clone().and(time::in_range(
@@ -398,7 +386,8 @@ pub(crate) fn table(cx: &Ctx, p: &RetentionPlan) -> Result<LogicalPlan> {
 }
 
 impl RetentionPlan<'_> {
+    /// The source's events (`lower::events`).
     fn source_scan(&self) -> Result<LogicalPlanBuilder> {
-        LogicalPlanBuilder::scan(self.source.name.as_str(), self.table.source.clone(), None)
+        super::events(self.source, self.table)
     }
 }

@@ -72,12 +72,7 @@ pub fn cohorts(cx: &Ctx, key: &CohortKey) -> Result<LogicalPlanBuilder> {
         .clone();
     let column = expr::column(&source.time);
     let range = cx.query.range;
-    let pred = column
-        .clone()
-        .is_not_null()
-        .and(expr::column(entity).is_not_null())
-        .and(time::in_range(column.clone(), &ty, cx.tz, None, range.to))
-        .and(key.event.clone());
+    let pred = time::in_range(column.clone(), &ty, cx.tz, None, range.to).and(key.event.clone());
     let instant = time::instant_micros(column.clone(), &ty, cx.tz)?;
     let local = time::local_time(column, &ty, cx.tz);
     let mut cols = vec![
@@ -105,7 +100,7 @@ pub fn cohorts(cx: &Ctx, key: &CohortKey) -> Result<LogicalPlanBuilder> {
     }
     let from = time::wall_lit(range.from);
     let to = time::wall_lit(range.to);
-    LogicalPlanBuilder::scan(source.name.as_str(), table.source.clone(), None)?
+    super::events(source, table)?
         .filter(pred)?
         .project(cols)?
         .aggregate(vec![expr::column(COHORT_ENTITY)], aggs)?
@@ -151,19 +146,13 @@ pub fn rows(cx: &Ctx, key: &CohortKey, source_name: &str) -> Result<LogicalPlanB
     cols.push(period_number(key.period, week_start, local).alias("__mp"));
     cols.push(lit(true).alias(PRESENT));
     let measured = super::events(source, table)?
-        .filter(
-            column
-                .clone()
-                .is_not_null()
-                .and(expr::column(entity).is_not_null())
-                .and(time::in_range(
-                    column,
-                    &ty,
-                    cx.tz,
-                    Some(range.from),
-                    range.to,
-                )),
-        )?
+        .filter(time::in_range(
+            column,
+            &ty,
+            cx.tz,
+            Some(range.from),
+            range.to,
+        ))?
         .project(cols)?
         .alias("__m")?
         .build()?;

@@ -118,17 +118,16 @@ pub fn rows(
     let upper = chrono::Duration::try_milliseconds(spec.window / 1000)
         .and_then(|w| range.to.checked_add_signed(w))
         .filter(|_| spec.window < i64::MAX / 4);
-    let mut pred = column
-        .clone()
-        .is_not_null()
-        .and(expr::column(entity).is_not_null());
+    // `scan` holds events only (`lower::events`): rows with a time and an
+    // entity.
+    let mut pred: Vec<Expr> = Vec::new();
     if let Some(upper) = upper {
-        pred = pred.and(time::in_range(column.clone(), time_ty, tz, lower, upper));
+        pred.push(time::in_range(column.clone(), time_ty, tz, lower, upper));
     } else if let Some(lower) = lower {
         let far = chrono::NaiveDate::from_ymd_opt(9000, 1, 1)
             .and_then(|d| d.and_hms_opt(0, 0, 0))
             .unwrap_or(range.to);
-        pred = pred.and(time::in_range(
+        pred.push(time::in_range(
             column.clone(),
             time_ty,
             tz,
@@ -137,7 +136,7 @@ pub fn rows(
         ));
     }
     if let Some(f) = &seq.filter {
-        pred = pred.and(f.clone());
+        pred.push(f.clone());
     }
     if spec.order != Order::Strict {
         let useful = seq
@@ -146,9 +145,7 @@ pub fn rows(
             .chain(&seq.exclusions)
             .cloned()
             .reduce(Expr::or);
-        if let Some(u) = useful {
-            pred = pred.and(u);
-        }
+        pred.extend(useful);
     }
     let bucket = match cx.query.grain {
         Some(g) => time::bucket(g, cx.model.project.week_start, local),
@@ -198,11 +195,14 @@ pub fn rows(
     for k in 0..spec.steps {
         fields.push(get_field(f(), format!("t{k}")).alias(time_column(k)));
     }
-    scan.filter(pred)?
-        .aggregate(
-            vec![expr::column(entity).alias(ENTITY)],
-            vec![call.alias(STATE)],
-        )?
-        .unnest_column(STATE)?
-        .project(fields)
+    let scan = match datafusion::logical_expr::utils::conjunction(pred) {
+        Some(p) => scan.filter(p)?,
+        None => scan,
+    };
+    scan.aggregate(
+        vec![expr::column(entity).alias(ENTITY)],
+        vec![call.alias(STATE)],
+    )?
+    .unnest_column(STATE)?
+    .project(fields)
 }

@@ -137,6 +137,17 @@ fn the_projects_own_files_are_refused() {
     )
     .unwrap();
     let before = std::fs::read(tmp.path().join("t.test.yaml")).unwrap();
+    let o = out(tmp.path(), &tmp.path().join("t.test.yaml"));
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert_eq!(
+        std::fs::read(tmp.path().join("t.test.yaml")).unwrap(),
+        before
+    );
     let o = metricc(
         &["test", "--format", "junit", "-o", "t.test.yaml"],
         tmp.path(),

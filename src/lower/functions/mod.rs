@@ -67,6 +67,6 @@ fn rows_of<'a>(
 }
 
 /// Whether a FILTER mask keeps `row` (a null mask value drops it).
-fn kept(opt_filter: Option<&BooleanArray>, row: usize) -> bool {
+pub(crate) fn kept(opt_filter: Option<&BooleanArray>, row: usize) -> bool {
     opt_filter.is_none_or(|f| f.is_valid(row) && f.value(row))
 }
