@@ -175,7 +175,9 @@ def main():
         [args.metricc, "--version"], capture_output=True, text=True, check=True
     ).stdout.strip()
 
-    metricc = [args.metricc, "run", "-q", "-p", str(project), "--format", "csv"]
+    # The project links to the data directory, outside it: opt in.
+    metricc = [args.metricc, "run", "-q", "-p", str(project), "--allow-read",
+               str(Path(events).parent), "--format", "csv"]
     duck = lambda sql: [args.python, "-c",
                         "import duckdb,json,sys;duckdb.sql('SET enable_progress_bar=false');"
                         "duckdb.sql(\"SET TimeZone='UTC'\");"

@@ -72,7 +72,9 @@ def main():
 
     project, events, n_events, _ = prepare(args, "project", SCAN_METRIC)
 
-    metricc = [args.metricc, "run", "-q", "-p", str(project), "--format", "json"]
+    # The project links to the data directory, outside it: opt in.
+    metricc = [args.metricc, "run", "-q", "-p", str(project), "--allow-read",
+               str(Path(events).parent), "--format", "json"]
     duck = lambda sql: [args.python, "-c",
                         "import duckdb,json,sys;duckdb.sql('SET enable_progress_bar=false');"
                         "print(json.dumps(duckdb.sql(sys.argv[1]).fetchall()))",

@@ -3,10 +3,13 @@
 same Parquet files, side by side in one run. Start it with benches/run.sh,
 which builds metricc (release) and makes a Python environment with the peers.
 
-    python3 benches/suite.py --metricc PATH --python VENV_PYTHON [--sizes 1M,10M[,100M]]
+    python3 benches/suite.py --metricc PATH --python VENV_PYTHON [--sizes 1M,10M[,100M]] [--shapes few,many]
 
-For each size it generates the example's sources with `metricc sample-data`
-(about 385 events per developer), copies the example project next to them,
+Every size comes in two shapes of data: "few" entities with many events each
+(`sample-data --developers N`, about 385 events per developer) and "many"
+entities with few events each (`--events-per-developer 8.5`, ten times as
+many developers per event as most API products have). For each size and
+shape it generates the example's sources with `metricc sample-data`, copies the example project next to them,
 checks that every engine gives the same answers, then times each workload as
 a fresh process, `--runs` times in turns (so a change in the machine's load
 hits all engines alike), and reports medians, peak memory, metricc's ratio
@@ -20,6 +23,8 @@ Workloads (all over the example's default_range, UTC):
 - onboarding funnel: developers at each of 4 steps within 14 days;
 - dau, wau, mau for every day of the range;
 - weekly retention: signup-week cohorts, 9 periods;
+- time to first call: median and p90 hours from signup to the first API
+  call (against DuckDB; ClickHouse has no query of it here);
 - the whole example project: one `metricc run` of its 50 metrics (the
   metrics table, the onboarding steps, the retention matrix and the LTV
   table) against DuckDB running its queries for the same numbers one after
@@ -46,6 +51,10 @@ import peers  # noqa: E402
 from common import ROOT, timed  # noqa: E402
 
 SIZES = {"1M": 2600, "10M": 26000, "100M": 260000}
+# The "many" shape: developers and events per developer for the same sizes.
+MANY = {"1M": 118000, "10M": 1180000, "100M": 11800000}
+MANY_EVENTS_PER_DEVELOPER = "8.5"
+SHAPES = {"few": "few entities, many events each", "many": "many entities, few events each"}
 SOURCES = ["events", "page_views", "payments", "marketing_spend", "survey_answers", "support_tickets"]
 SCAN_METRIC = """metrics:
   scan_floor:
@@ -148,19 +157,27 @@ def agree(what, ours, theirs, engine):
 class Size:
     """One data size: its files, projects and the commands of each workload."""
 
-    def __init__(self, args, label):
-        self.args, self.label = args, label
-        self.developers = SIZES[label]
-        base = Path(args.dir) / f"dev{self.developers}"
+    def __init__(self, args, size, shape):
+        self.args, self.size, self.shape = args, size, shape
+        self.label = f"{size} {shape}"
+        label = self.label
+        if shape == "few":
+            self.developers = SIZES[size]
+            base = Path(args.dir) / f"dev{self.developers}"
+            self.generate = ["--developers", str(self.developers)]
+        else:
+            self.developers = MANY[size]
+            base = Path(args.dir) / f"dev{self.developers}-epd{MANY_EVENTS_PER_DEVELOPER}"
+            self.generate = ["--developers", str(self.developers),
+                             "--events-per-developer", MANY_EVENTS_PER_DEVELOPER]
         self.data = base / "data"
         if not (self.data / "events.parquet").exists():
-            wall, rss, _ = timed([args.metricc, "sample-data", str(self.data),
-                                  "--developers", str(self.developers)])
+            wall, rss, _ = timed([args.metricc, "sample-data", str(self.data), *self.generate])
             print(f"[{label}] sample-data: {wall:.1f} s, peak {rss:.0f} MB")
         self.catalog = self.project(base / "suite-catalog", None)
         self.scan = self.project(base / "suite-scan", SCAN_METRIC)
         self.paths = {s: str((self.data / f"{s}.parquet").resolve()) for s in SOURCES}
-        self.limit = args.memory_limit if label == "100M" else None
+        self.limit = args.memory_limit if size == "100M" else None
         self.events = int(json.loads(run(self.duck([peers.DUCKDB_SCAN])))[0]["rows"][0][0])
         print(f"[{label}] {self.events:,} events in {self.data}")
 
@@ -176,7 +193,9 @@ class Size:
         return path
 
     def metricc(self, project, *args):
-        cmd = [self.args.metricc, "run", "-q", "-p", str(project), *args]
+        # The projects link to the data directory, outside them: opt in.
+        cmd = [self.args.metricc, "run", "-q", "-p", str(project),
+               "--allow-read", str(self.data.resolve()), *args]
         if self.limit:
             cmd += ["--memory-limit", self.limit]
         return cmd
@@ -269,8 +288,17 @@ def workloads(sz):
     print(f"[{sz.label}] retention agrees on {len(ours)} cohort x period cells")
     w[name] = cmd
 
+    # Time to first call: median and p90, against DuckDB.
+    cmd = {"metricc": csvm("ttfc_median", "ttfc_p90"), "duckdb": sz.duck([peers.DUCKDB_TTFC])}
+    ours = [tuple(csv_rows(run(cmd["metricc"]))[0])]
+    name = "time to first call, median and p90"
+    check_peer(sz, name, cmd, "duckdb", lambda: agree(
+        "time to first call", ours, [tuple(peer_rows(run(cmd["duckdb"]))[0])], "duckdb"))
+    print(f"[{sz.label}] time to first call agrees: {ours[0]}")
+    w[name] = cmd
+
     # The whole example: 50 metrics, the metrics table and three tables.
-    if sz.label not in sz.args.skip_whole_example:
+    if sz.size not in sz.args.skip_whole_example:
         w["whole example project (50 metrics, 4 tables)"] = catalog(sz)
     return w
 
@@ -279,7 +307,8 @@ def catalog(sz):
     """metricc's one run of every metric against DuckDB's queries for them,
     after checking every value."""
     ours_cmd = sz.metricc(sz.catalog)  # every table on the terminal, as a user sees it
-    generated = run([sz.args.metricc, "explain", "-p", str(sz.catalog), "--sql", "--dialect", "duckdb"])
+    generated = run([sz.args.metricc, "explain", "-p", str(sz.catalog), "--allow-read",
+                     str(sz.data.resolve()), "--sql", "--dialect", "duckdb"])
     script = [s.strip() for s in generated.split(";\n") if s.strip() and not s.strip().startswith("--")]
     script = [s.rstrip(";") for s in script if not s.startswith("SET TimeZone")]
     hand = [peers.DUCKDB_CATALOG_ACTIVE, peers.DUCKDB_CATALOG_ACTIVATION,
@@ -326,6 +355,7 @@ def main():
     ap.add_argument("--metricc", default=str(ROOT / "target/release/metricc"))
     ap.add_argument("--python", default=sys.executable, help="a Python with duckdb and chdb")
     ap.add_argument("--sizes", default="1M,10M", help="comma-separated: 1M, 10M, 100M")
+    ap.add_argument("--shapes", default="few,many", help="comma-separated: few, many (entities)")
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--dir", default=str(ROOT / "target/bench"))
     ap.add_argument("--memory-limit", default="2G", help="memory for every engine at 100M")
@@ -342,17 +372,18 @@ def main():
              "a fresh process: median seconds, and peak resident MB in brackets (for the peers, of "
              "the Python process running them). Every engine gave the same numbers before timing. "
              "Queries: benches/peers.py; run: benches/run.sh.", ""]
-    for label in args.sizes.split(","):
-        sz = Size(args, label.strip())
+    for label, shape in [(l.strip(), s.strip()) for l in args.sizes.split(",")
+                         for s in args.shapes.split(",")]:
+        sz = Size(args, label, shape)
         try:
             w = workloads(sz)
         except Failed as e:
-            lines += [f"## {sz.events:,} events ({label})", "", f"metricc failed: {e}", ""]
-            print(f"[{label}] metricc failed: {e}")
+            lines += [f"## {sz.events:,} events ({sz.label})", "", f"metricc failed: {e}", ""]
+            print(f"[{sz.label}] metricc failed: {e}")
             continue
         times = {(name, e): [] for name, cmds in w.items() for e in cmds}
         peaks = {k: 0.0 for k in times}
-        runs = 1 if label == "100M" else args.runs
+        runs = 1 if sz.size == "100M" else args.runs
         for _ in range(runs):
             for name, cmds in w.items():
                 for engine, cmd in cmds.items():
@@ -362,7 +393,8 @@ def main():
         med = {k: statistics.median(v) for k, v in times.items()}
         floor = med[("scan floor (entity, time, event)", "metricc")]
         limit = f", {sz.limit} memory limit for every engine" if sz.limit else ""
-        lines += [f"## {sz.events:,} events ({label}, `sample-data --developers {sz.developers}`{limit})", "",
+        lines += [f"## {sz.events:,} events, {SHAPES[shape]} ({label}, "
+                  f"`sample-data {' '.join(sz.generate)}`{limit})", "",
                   "| workload | metricc | DuckDB | chDB | metricc / fastest peer | metricc / scan floor |",
                   "|---|---:|---:|---:|---:|---:|"]
         for name, cmds in w.items():
@@ -372,7 +404,7 @@ def main():
             vs = f"{med[(name, 'metricc')] / min(peer_times):.2f}" if peer_times else "–"
             lines.append(f"| {name} | {cellf('metricc')} | {cellf('duckdb')} | {cellf('chdb')} | "
                          f"{vs} | {med[(name, 'metricc')] / floor:.2f} |")
-        failed = [f for f in FAILURES if f[0] == label]
+        failed = [f for f in FAILURES if f[0] == sz.label]
         if failed:
             lines.append("")
             lines += [f"- {engine} could not run {what}: {why}" for _, what, engine, why in failed]
