@@ -12,6 +12,9 @@ use std::sync::Arc;
 ///   once. A funnel's partial state is every matching event of an entity, so
 ///   the partial phase shrinks nothing and only copies events into lists and
 ///   back.
+/// - the retention aggregate (`metricc_retention`), for the same reason: with
+///   many entities of a few events each, a partial state per entity is as
+///   big as the rows it holds.
 /// - with `percentiles` (a run with a percentile budget), every aggregate
 ///   holding an exact percentile: a partial state carries all of its values,
 ///   runs written to disk included, into memory at once.
@@ -22,9 +25,12 @@ pub(super) struct OnePhase {
 
 impl OnePhase {
     fn applies(&self, partial: &datafusion::physical_plan::aggregates::AggregateExec) -> bool {
-        use crate::lower::functions::{FUNNEL, PERCENTILE};
+        use crate::lower::functions::{FUNNEL, PERCENTILE, RETENTION};
         let aggs = partial.aggr_expr();
-        let funnels = !aggs.is_empty() && aggs.iter().all(|a| a.fun().name() == FUNNEL);
+        let funnels = !aggs.is_empty()
+            && aggs
+                .iter()
+                .all(|a| [FUNNEL, RETENTION].contains(&a.fun().name()));
         let percentiles = self.percentiles && aggs.iter().any(|a| a.fun().name() == PERCENTILE);
         funnels || percentiles
     }

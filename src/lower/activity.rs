@@ -305,6 +305,7 @@ pub(crate) fn table(cx: &Ctx, p: &RetentionPlan) -> Result<LogicalPlan> {
     let mut fields = vec![
         cast(get_field(f(), "cohort"), time::LOCAL).alias(COHORT),
         get_field(f(), "period").alias(PERIOD),
+        get_field(f(), "size").alias("__size"),
         get_field(f(), "eligible").alias("__eligible"),
         get_field(f(), "retained").alias("__retained"),
     ];
@@ -319,7 +320,6 @@ pub(crate) fn table(cx: &Ctx, p: &RetentionPlan) -> Result<LogicalPlan> {
     }
     let mut group = vec![expr::column(COHORT), expr::column(PERIOD)];
     group.extend(dims.iter().map(|d| expr::column(d)));
-    let count_where = |c: &str| expr::with_filter(agg::count(lit(1i64)), Some(expr::column(c)));
     let counts = p
         .source_scan()?
         .filter(pred)?
@@ -332,9 +332,9 @@ pub(crate) fn table(cx: &Ctx, p: &RetentionPlan) -> Result<LogicalPlan> {
         .aggregate(
             group,
             vec![
-                agg::count(lit(1i64)).alias(SIZE),
-                count_where("__eligible")?.alias("__elig"),
-                count_where("__retained")?.alias("__ret"),
+                agg::sum(expr::column("__size")).alias(SIZE),
+                agg::sum(expr::column("__eligible")).alias("__elig"),
+                agg::sum(expr::column("__retained")).alias("__ret"),
             ],
         )?
         .alias("counts")?

@@ -241,8 +241,17 @@ impl Group {
                             .clone())
                     })
                     .collect::<Result<Vec<_>>>()?;
-                let rows =
-                    sequence::rows(cx, seq, scan()?, &source.time, &time_ty, entity, &dim_types)?;
+                let counts = !sequence::needs_times(&aggregates);
+                let rows = sequence::rows(
+                    cx,
+                    seq,
+                    counts,
+                    scan()?,
+                    &source.time,
+                    &time_ty,
+                    entity,
+                    &dim_types,
+                )?;
                 let mut group_by = vec![expr::column(BUCKET)];
                 group_by.extend(dims);
                 rows.aggregate(group_by, aggregates)?

@@ -1,8 +1,11 @@
 //! lower: funnels and `time_between` as scan groups. The rows of such a group
-//! are not source rows but one row per entity and entry period, from the
-//! funnel aggregate: `__bucket`, the breakdown values it is attributed to,
-//! `__level` (steps reached) and `__t0..` (when, in microseconds). Metric
-//! values are ordinary aggregates over those rows.
+//! are not source rows but outcomes of the funnel aggregate: `__bucket`, the
+//! breakdown values they are attributed to, `__level` (steps reached),
+//! `__n` (entities) and `__t0..` (when, in microseconds). When a value of
+//! the group reads the times (a duration), there is one row per entity and
+//! entry period (`__n` is 1); otherwise one per period, values and level,
+//! counted over entities inside the aggregate. Metric values are ordinary
+//! aggregates over those rows.
 
 use super::columns::BUCKET;
 use super::columns::{ENTITY, STATE};
@@ -19,6 +22,9 @@ use datafusion::logical_expr::{Expr, LogicalPlanBuilder, cast, lit, when};
 
 /// Column of the steps an entity's best attempt reached.
 pub const LEVEL: &str = "__level";
+
+/// Column of the number of entities a row stands for.
+pub const ENTITIES: &str = "__n";
 
 /// Column of the time step `k` (0-based) was reached.
 pub fn time_column(k: usize) -> String {
@@ -51,9 +57,22 @@ pub fn unit_micros(u: TimeUnit) -> f64 {
 }
 
 /// Entities whose best attempt reached at least `k` steps (`k >= 1`): the
-/// count and its row filter.
+/// count and its row filter. Null over no rows: callers coalesce to 0.
 pub fn reached(k: usize) -> (Expr, Option<Expr>) {
-    (agg::count(lit(1i64)), (k > 1).then(|| level_at_least(k)))
+    (
+        agg::sum(expr::column(ENTITIES)),
+        (k > 1).then(|| level_at_least(k)),
+    )
+}
+
+/// Whether aggregates over the group's rows read the step times, so the
+/// rows must be one per entity.
+pub fn needs_times(aggregates: &[Expr]) -> bool {
+    aggregates.iter().any(|a| {
+        a.column_refs()
+            .iter()
+            .any(|c| c.name.starts_with("__t") && c.name[3..].parse::<usize>().is_ok())
+    })
 }
 
 /// The duration from step `a` to step `b` in `unit`, over entities that reached `b`.
@@ -82,10 +101,13 @@ fn level_at_least(k: usize) -> Expr {
     expr::column(LEVEL).gt_eq(lit(k as i32))
 }
 
-/// The group's rows: `__bucket`, the breakdown dimensions, `__level`, `__t0..`.
+/// The group's rows: `__bucket`, the breakdown dimensions, `__level`,
+/// `__n`, `__t0..`; one per entity unless `counts` (see the module doc).
+#[allow(clippy::too_many_arguments)]
 pub fn rows(
     cx: &Ctx,
     seq: &Sequence,
+    counts: bool,
     scan: LogicalPlanBuilder,
     time_col: &str,
     time_ty: &DataType,
@@ -106,6 +128,7 @@ pub fn rows(
         }
     };
     let mut spec = seq.spec.clone();
+    spec.counts = counts;
     spec.start_from = Some(bound(range.from));
     spec.start_to = Some(bound(range.to));
 
@@ -182,6 +205,7 @@ pub fn rows(
     let mut fields = vec![
         cast(get_field(f(), "bucket"), time::LOCAL).alias(BUCKET),
         get_field(f(), "level").alias(LEVEL),
+        get_field(f(), "n").alias(ENTITIES),
     ];
     for (i, (d, ty)) in cx.query.group_by.iter().zip(dim_types).enumerate() {
         let v = get_field(f(), format!("a{i}"));

@@ -259,6 +259,7 @@ fn spec_strategy() -> impl Strategy<Value = Spec> {
                     first_only,
                     start_from: from,
                     start_to: to,
+                    counts: false,
                 }
             },
         )
@@ -395,6 +396,7 @@ fn spec(steps: usize, order: Order, window: i64) -> Spec {
         first_only: false,
         start_from: None,
         start_to: None,
+        counts: false,
     }
 }
 

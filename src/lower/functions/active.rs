@@ -3,10 +3,12 @@
 //! bucket where its memberships start or stop holding, `{bucket, start,
 //! stop}` ([`activity::active`], [`activity::transitions`]). Times are
 //! Int64 microseconds of local wall-clock time. The state is compact and
-//! merges, so DataFusion's two-phase aggregation shrinks data early.
+//! merges, so DataFusion's two-phase aggregation shrinks data early. Units
+//! are kept in one store for all entities ([`Arena`]); a unit equal to the
+//! entity's latest one is not kept again.
 
 use super::activity::{self, ActiveSpec};
-use super::lists::due;
+use super::arena::{Arena, Taken};
 use super::lists::{self, GroupedAggregate, list, list_of, merged};
 use super::rows_of;
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Int64Builder, ListArray};
@@ -51,60 +53,64 @@ impl GroupedAggregate for Active {
     fn groups(spec: ActiveSpec, _: AccumulatorArgs) -> Result<Box<dyn GroupsAccumulator>> {
         Ok(Box::new(ActiveGroups {
             spec,
-            groups: Vec::new(),
-            compacted: Vec::new(),
-            units: 0,
+            units: Arena::default(),
+            compacted: 0,
+            scratch: Vec::new(),
         }))
     }
 }
 
 struct ActiveGroups {
     spec: ActiveSpec,
-    /// Per group, activity units; sorted and distinct up to `compacted`.
-    groups: Vec<Vec<i64>>,
-    compacted: Vec<usize>,
-    /// Units held over all groups.
-    units: usize,
+    /// Every entity's activity units.
+    units: Arena<i64>,
+    /// Units held after the last compaction.
+    compacted: usize,
+    /// One entity's units, reused from one entity to the next.
+    scratch: Vec<i64>,
 }
 
+/// Compact all entities once the store holds this many units and twice what
+/// the last compaction left.
+const COMPACT_AT: usize = 1 << 20;
+
 impl ActiveGroups {
-    fn push(&mut self, group: usize, unit: i64) {
-        let g = &mut self.groups[group];
-        g.push(unit);
-        self.units += 1;
-        if due(g.len(), self.compacted[group]) {
-            let before = g.len();
-            g.sort_unstable();
-            g.dedup();
-            self.units -= before - g.len();
-            self.compacted[group] = g.len();
+    fn push(&mut self, group: usize, unit: i64) -> Result<()> {
+        // Rows of one entity often come in time order: most repeat the last.
+        if self.units.last_mut(group).is_some_and(|u| *u == unit) {
+            return Ok(());
         }
-    }
-
-    fn resize(&mut self, n: usize) {
-        self.groups.resize_with(n, Vec::new);
-        self.compacted.resize(n, 0);
-    }
-
-    fn take(&mut self, emit_to: EmitTo) -> Vec<Vec<i64>> {
-        let mut groups = emit_to.take_needed(&mut self.groups);
-        let _ = emit_to.take_needed(&mut self.compacted);
-        for g in &mut groups {
-            self.units -= g.len().min(self.units);
-            g.sort_unstable();
-            g.dedup();
+        self.units.push(group, unit)?;
+        if self.units.len() >= COMPACT_AT && self.units.len() >= 2 * self.compacted {
+            self.units.rewrite(|g| {
+                g.sort_unstable();
+                g.dedup();
+            })?;
+            self.compacted = self.units.len();
         }
-        groups
+        Ok(())
     }
 
-    fn encode(groups: &[Vec<i64>]) -> Result<ArrayRef> {
-        let mut values = Int64Builder::with_capacity(groups.iter().map(Vec::len).sum());
-        for g in groups {
-            values.append_slice(g);
+    fn take(&mut self, emit_to: EmitTo) -> Result<Taken<i64>> {
+        let taken = self.units.take(emit_to)?;
+        self.compacted = self.compacted.min(self.units.len());
+        Ok(taken)
+    }
+
+    /// The emitted groups' units, sorted and distinct, as `List<Int64>`.
+    fn encode(&mut self, taken: &Taken<i64>) -> Result<ArrayRef> {
+        let mut values = Int64Builder::with_capacity(taken.len());
+        let mut lengths = Vec::with_capacity(taken.groups());
+        for g in 0..taken.groups() {
+            taken.group_into(g, &mut self.scratch);
+            self.scratch.sort_unstable();
+            self.scratch.dedup();
+            values.append_slice(&self.scratch);
+            lengths.push(self.scratch.len());
         }
         Ok(Arc::new(ListArray::try_new(
             Arc::new(Field::new_list_field(DataType::Int64, true)),
-            OffsetBuffer::from_lengths(groups.iter().map(Vec::len)),
+            OffsetBuffer::from_lengths(lengths),
             Arc::new(values.finish()),
             None,
         )?))
@@ -119,25 +125,29 @@ impl GroupsAccumulator for ActiveGroups {
         opt_filter: Option<&BooleanArray>,
         total_num_groups: usize,
     ) -> Result<()> {
-        self.resize(total_num_groups);
+        self.units.resize(total_num_groups)?;
         let wall = values[0].as_primitive::<Int64Type>();
         for (row, group) in rows_of(group_indices, opt_filter) {
             if wall.is_valid(row) {
                 let u = activity::unit(&self.spec, wall.value(row));
-                self.push(group, u);
+                self.push(group, u)?;
             }
         }
         Ok(())
     }
 
     fn evaluate(&mut self, emit_to: EmitTo) -> Result<ArrayRef> {
-        let groups = self.take(emit_to);
-        let mut lengths = Vec::with_capacity(groups.len());
+        let taken = self.take(emit_to)?;
+        let mut lengths = Vec::with_capacity(taken.groups());
         let mut bucket = Int64Builder::new();
         let mut flags = Int64Builder::new();
         let mut stop = Int64Builder::new();
         let n = self.spec.buckets.len();
-        for units in &groups {
+        for g in 0..taken.groups() {
+            let units = &mut self.scratch;
+            taken.group_into(g, units);
+            units.sort_unstable();
+            units.dedup();
             let rows = activity::transitions(n, &activity::active(&self.spec, units));
             lengths.push(rows.len());
             for (b, on, off) in rows {
@@ -158,8 +168,8 @@ impl GroupsAccumulator for ActiveGroups {
     }
 
     fn state(&mut self, emit_to: EmitTo) -> Result<Vec<ArrayRef>> {
-        let groups = self.take(emit_to);
-        Ok(vec![Self::encode(&groups)?])
+        let taken = self.take(emit_to)?;
+        Ok(vec![self.encode(&taken)?])
     }
 
     fn merge_batch(
@@ -168,10 +178,10 @@ impl GroupsAccumulator for ActiveGroups {
         group_indices: &[usize],
         total_num_groups: usize,
     ) -> Result<()> {
-        self.resize(total_num_groups);
+        self.units.resize(total_num_groups)?;
         for (group, item) in merged(values, group_indices) {
             for u in item.as_primitive::<Int64Type>().iter().flatten() {
-                self.push(group, u);
+                self.push(group, u)?;
             }
         }
         Ok(())
@@ -183,22 +193,24 @@ impl GroupsAccumulator for ActiveGroups {
         opt_filter: Option<&BooleanArray>,
     ) -> Result<Vec<ArrayRef>> {
         let wall = values[0].as_primitive::<Int64Type>();
-        let groups: Vec<Vec<i64>> = (0..wall.len())
-            .map(|row| {
-                let keep = wall.is_valid(row) && super::kept(opt_filter, row);
-                if keep {
-                    vec![activity::unit(&self.spec, wall.value(row))]
-                } else {
-                    Vec::new()
-                }
-            })
-            .collect();
-        Ok(vec![Self::encode(&groups)?])
+        let mut values = Int64Builder::with_capacity(wall.len());
+        let lengths = (0..wall.len()).map(|row| {
+            let keep = wall.is_valid(row) && super::kept(opt_filter, row);
+            if keep {
+                values.append_value(activity::unit(&self.spec, wall.value(row)));
+            }
+            usize::from(keep)
+        });
+        let offsets = OffsetBuffer::from_lengths(lengths.collect::<Vec<_>>());
+        Ok(vec![Arc::new(ListArray::try_new(
+            Arc::new(Field::new_list_field(DataType::Int64, true)),
+            offsets,
+            Arc::new(values.finish()),
+            None,
+        )?)])
     }
 
     fn size(&self) -> usize {
-        self.groups.capacity() * std::mem::size_of::<Vec<i64>>()
-            + self.compacted.capacity() * 8
-            + self.units * 8 * 3 / 2
+        self.units.bytes() + self.scratch.capacity() * 8
     }
 }

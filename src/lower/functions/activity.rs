@@ -261,20 +261,24 @@ pub struct Cell {
 /// Drops events that cannot change [`retention`]'s answer, so an entity's
 /// state stays small: of cohort events, those after the earliest (per
 /// period, for recurring cohorts; ties kept); of calendar return events, all
-/// but the latest per period.
+/// but the latest per period. Leaves them sorted by kind, period and time.
 pub fn compact(spec: &RetentionSpec, events: &mut Vec<Ev>) {
+    compact_with(spec, events, &mut Vec::new());
+}
+
+/// [`compact`] with a reusable buffer: compacting one entity after another
+/// allocates nothing once the buffer has grown.
+pub fn compact_with(spec: &RetentionSpec, events: &mut Vec<Ev>, keyed: &mut Vec<Keyed>) {
     // Each event's period, computed once: (kind, period, instant, prop).
-    let mut keyed: Vec<(u8, i64, i64, u32, Ev)> = events
-        .iter()
-        .map(|e| {
-            let period = if spec.recurring || e.kind == RETURN {
-                spec.calendar.number(e.wall)
-            } else {
-                0
-            };
-            (e.kind, period, e.instant, e.prop, *e)
-        })
-        .collect();
+    keyed.clear();
+    keyed.extend(events.iter().map(|e| {
+        let period = if spec.recurring || e.kind == RETURN {
+            spec.calendar.number(e.wall)
+        } else {
+            0
+        };
+        (e.kind, period, e.instant, e.prop, *e)
+    }));
     keyed.sort_unstable_by_key(|k| (k.0, k.1, k.2, k.3, k.4));
     keyed.dedup_by_key(|k| k.4);
     events.clear();
@@ -302,26 +306,63 @@ pub fn compact(spec: &RetentionSpec, events: &mut Vec<Ev>) {
     }
 }
 
+/// An event keyed for [`compact_with`]: kind, period, instant, prop.
+pub type Keyed = (u8, i64, i64, u32, Ev);
+
 /// An entity's retention cells, periods 0 to `periods` of each of its
 /// cohorts, from its events (any order). Events
 /// matching both predicates come as two events, one of each kind.
 pub fn retention(spec: &RetentionSpec, events: &[Ev]) -> Vec<Cell> {
-    let mut cohorts: Vec<Ev> = events
-        .iter()
-        .filter(|e| e.kind & COHORT != 0 && e.wall < spec.to)
-        .copied()
-        .collect();
-    let mut returns: Vec<Ev> = events
-        .iter()
-        .filter(|e| e.kind & RETURN != 0 && e.wall < spec.to && e.instant < spec.to_instant)
-        .copied()
-        .collect();
+    let mut out = Vec::new();
+    retention_into(spec, events, &mut RetentionScratch::default(), |c| {
+        out.push(c)
+    });
+    out
+}
+
+/// The buffers of [`retention_into`], kept from one entity to the next so
+/// that the engine allocates nothing per entity.
+#[derive(Debug, Default)]
+pub struct RetentionScratch {
+    cohorts: Vec<Ev>,
+    returns: Vec<Ev>,
+    starts: Vec<Ev>,
+    periods: Vec<i64>,
+    hit: Vec<bool>,
+}
+
+/// [`retention`], handing each cell to `emit` instead of collecting them.
+pub fn retention_into(
+    spec: &RetentionSpec,
+    events: &[Ev],
+    scratch: &mut RetentionScratch,
+    mut emit: impl FnMut(Cell),
+) {
+    let RetentionScratch {
+        cohorts,
+        returns,
+        starts,
+        periods,
+        hit,
+    } = scratch;
+    cohorts.clear();
+    cohorts.extend(
+        events
+            .iter()
+            .filter(|e| e.kind & COHORT != 0 && e.wall < spec.to),
+    );
+    returns.clear();
+    returns.extend(
+        events
+            .iter()
+            .filter(|e| e.kind & RETURN != 0 && e.wall < spec.to && e.instant < spec.to_instant),
+    );
     cohorts.sort_unstable_by_key(|e| (e.instant, e.prop));
     returns.sort_unstable_by_key(|e| e.instant);
     let cal = spec.calendar;
     // The cohort starts: the first cohort event, or the first of each period.
-    let mut starts: Vec<Ev> = Vec::new();
-    for e in cohorts {
+    starts.clear();
+    for &e in cohorts.iter() {
         match starts.last() {
             None => starts.push(e),
             Some(l) if spec.recurring && cal.number(l.wall) != cal.number(e.wall) => starts.push(e),
@@ -329,17 +370,21 @@ pub fn retention(spec: &RetentionSpec, events: &[Ev]) -> Vec<Cell> {
         }
     }
     starts.retain(|e| e.wall >= spec.from && e.wall < spec.to);
+    if starts.is_empty() {
+        return;
+    }
     let last = cal.number(spec.to - 1);
     // Each return's calendar period, once.
-    let periods: Vec<i64> = match spec.rolling {
-        Some(_) => vec![0; returns.len()],
-        None => returns.iter().map(|r| cal.number(r.wall)).collect(),
-    };
-    let mut out = Vec::new();
-    for c in starts {
+    periods.clear();
+    match spec.rolling {
+        Some(_) => periods.resize(returns.len(), 0),
+        None => periods.extend(returns.iter().map(|r| cal.number(r.wall))),
+    }
+    for c in starts.iter() {
         let cohort = cal.start(c.wall);
         let base = cal.number(c.wall);
-        let mut hit = vec![false; spec.periods as usize + 1];
+        hit.clear();
+        hit.resize(spec.periods as usize + 1, false);
         let mut latest = -1i64;
         let first = returns.partition_point(|r| r.instant < c.instant);
         for (r, p) in returns[first..].iter().zip(&periods[first..]) {
@@ -362,7 +407,7 @@ pub fn retention(spec: &RetentionSpec, events: &[Ev]) -> Vec<Cell> {
             } else {
                 hit[k as usize]
             };
-            out.push(Cell {
+            emit(Cell {
                 cohort,
                 period: k,
                 eligible,
@@ -371,7 +416,6 @@ pub fn retention(spec: &RetentionSpec, events: &[Ev]) -> Vec<Cell> {
             });
         }
     }
-    out
 }
 
 #[cfg(test)]

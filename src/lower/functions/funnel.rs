@@ -11,10 +11,16 @@
 //! - one Boolean per step (null counts as false);
 //! - the held values as LargeUtf8, then the breakdown values as Utf8.
 //!
-//! Result per entity: a list of `{bucket, level, t0.., a0..}` structs, one per
-//! entry period: the steps its best attempt reached, when, and the breakdown
-//! values it is attributed to (null when the attributed step was not reached).
+//! Result per entity: a list of `{bucket, level, n, t0.., a0..}` structs, one
+//! per entry period: the steps its best attempt reached (`n` is 1), when, and
+//! the breakdown values it is attributed to (null when the attributed step
+//! was not reached). With [`Spec::counts`] (no value reads the times), the
+//! entities of an emission are counted instead: one struct per entry period,
+//! level and breakdown values, `n` entities, times null, all on the first
+//! emitted entity's row and empty lists on the others; summed over
+//! emissions they are the funnel's counts, and no row per entity leaves.
 
+use super::arena::Arena;
 use super::lists::{self, GroupedAggregate, Interner, list, list_of, merged, push_key, split_key};
 use super::sweep::{self, Event, NO_PROP, Spec};
 use datafusion::arrow::array::{
@@ -24,6 +30,7 @@ use datafusion::arrow::datatypes::{DataType, Field, Fields, Int64Type};
 use datafusion::common::{Result, exec_err};
 use datafusion::logical_expr::function::AccumulatorArgs;
 use datafusion::logical_expr::{EmitTo, Expr, GroupsAccumulator};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 /// The function's name in plans.
@@ -69,6 +76,7 @@ fn outcome_fields(steps: usize, props: usize) -> Fields {
     let mut fields = vec![
         Field::new("bucket", DataType::Int64, false),
         Field::new("level", DataType::Int32, false),
+        Field::new("n", DataType::Int64, false),
     ];
     for s in 0..steps {
         fields.push(Field::new(format!("t{s}"), DataType::Int64, true));
@@ -126,12 +134,12 @@ struct FunnelGroups {
     steps: usize,
     holds: usize,
     props: usize,
-    groups: Vec<Vec<Event>>,
+    events: Arena<Event>,
     hold_values: Interner,
     prop_values: Interner,
     key: String,
-    /// Events held over all groups.
-    events: usize,
+    /// One entity's events, reused from one entity to the next.
+    scratch: Vec<Event>,
 }
 
 impl FunnelGroups {
@@ -141,11 +149,11 @@ impl FunnelGroups {
             steps,
             holds,
             props,
-            groups: Vec::new(),
+            events: Arena::default(),
             hold_values: Interner::default(),
             prop_values: Interner::default(),
             key: String::new(),
-            events: 0,
+            scratch: Vec::new(),
         }
     }
 
@@ -206,33 +214,36 @@ impl FunnelGroups {
                 }
                 self.prop_values.id(&self.key)
             };
-            self.events += 1;
-            self.groups[group].push(Event {
-                ts: ts.value(row),
-                bucket: if bucket.is_valid(row) {
-                    bucket.value(row)
-                } else {
-                    0
+            self.events.push(
+                group,
+                Event {
+                    ts: ts.value(row),
+                    bucket: if bucket.is_valid(row) {
+                        bucket.value(row)
+                    } else {
+                        0
+                    },
+                    steps: mask,
+                    excl: x,
+                    hold,
+                    prop,
                 },
-                steps: mask,
-                excl: x,
-                hold,
-                prop,
-            });
+            )?;
         }
         Ok(())
     }
 
     /// Events of the emitted groups as `List<Struct<event>>`.
-    fn encode_events(&self, groups: &[Vec<Event>]) -> Result<ArrayRef> {
-        let n: usize = groups.iter().map(Vec::len).sum();
+    fn encode_events(&mut self, emit_to: EmitTo) -> Result<ArrayRef> {
+        let taken = self.events.take(emit_to)?;
+        let n = taken.len();
         let mut ts = Int64Builder::with_capacity(n);
         let mut bucket = Int64Builder::with_capacity(n);
         let mut steps = Int64Builder::with_capacity(n);
         let mut excl = Int64Builder::with_capacity(n);
         let mut hold = StringBuilder::new();
         let mut prop = StringBuilder::new();
-        for e in groups.iter().flatten() {
+        for e in taken.events() {
             ts.append_value(e.ts);
             bucket.append_value(e.bucket);
             steps.append_value(e.steps as i64);
@@ -256,11 +267,59 @@ impl FunnelGroups {
             Arc::new(hold.finish()),
             Arc::new(prop.finish()),
         ];
-        list(
-            event_fields(),
-            columns,
-            groups.iter().map(Vec::len).collect(),
-        )
+        list(event_fields(), columns, taken.lengths().collect())
+    }
+}
+
+/// The outcome columns being built.
+struct Outcomes {
+    bucket: Int64Builder,
+    level: Int32Builder,
+    n: Int64Builder,
+    times: Vec<Int64Builder>,
+    attrs: Vec<StringBuilder>,
+}
+
+impl Outcomes {
+    fn new(steps: usize, props: usize) -> Self {
+        Outcomes {
+            bucket: Int64Builder::new(),
+            level: Int32Builder::new(),
+            n: Int64Builder::new(),
+            times: (0..steps).map(|_| Int64Builder::new()).collect(),
+            attrs: (0..props).map(|_| StringBuilder::new()).collect(),
+        }
+    }
+
+    fn push(&mut self, bucket: i64, level: usize, n: i64, times: &[i64], values: &[Option<&str>]) {
+        self.bucket.append_value(bucket);
+        self.level.append_value(level as i32);
+        self.n.append_value(n);
+        for (s, b) in self.times.iter_mut().enumerate() {
+            b.append_option(times.get(s).copied());
+        }
+        for (p, b) in self.attrs.iter_mut().enumerate() {
+            b.append_option(values.get(p).copied().flatten());
+        }
+    }
+
+    fn finish(mut self, steps: usize, props: usize, lengths: Vec<usize>) -> Result<ArrayRef> {
+        let mut columns: Vec<ArrayRef> = vec![
+            Arc::new(self.bucket.finish()),
+            Arc::new(self.level.finish()),
+            Arc::new(self.n.finish()),
+        ];
+        columns.extend(
+            self.times
+                .iter_mut()
+                .map(|b| Arc::new(b.finish()) as ArrayRef),
+        );
+        columns.extend(
+            self.attrs
+                .iter_mut()
+                .map(|b| Arc::new(b.finish()) as ArrayRef),
+        );
+        list(outcome_fields(steps, props), columns, lengths)
     }
 }
 
@@ -272,21 +331,28 @@ impl GroupsAccumulator for FunnelGroups {
         opt_filter: Option<&BooleanArray>,
         total_num_groups: usize,
     ) -> Result<()> {
-        self.groups.resize_with(total_num_groups, Vec::new);
+        self.events.resize(total_num_groups)?;
         self.push_rows(values, super::rows_of(group_indices, opt_filter))
     }
 
     fn evaluate(&mut self, emit_to: EmitTo) -> Result<ArrayRef> {
-        let mut groups = emit_to.take_needed(&mut self.groups);
-        self.events -= groups.iter().map(Vec::len).sum::<usize>().min(self.events);
+        let taken = self.events.take(emit_to)?;
         let (hold_rank, _) = self.hold_values.ranks();
         let (prop_rank, prop_order) = self.prop_values.ranks();
-        let mut offsets = Vec::with_capacity(groups.len());
-        let mut bucket = Int64Builder::new();
-        let mut level = Int32Builder::new();
-        let mut times: Vec<Int64Builder> = (0..self.steps).map(|_| Int64Builder::new()).collect();
-        let mut attrs: Vec<StringBuilder> = (0..self.props).map(|_| StringBuilder::new()).collect();
-        for events in groups.iter_mut() {
+        let prop_values = |prop: u32| {
+            if prop == NO_PROP || self.props == 0 {
+                vec![None; self.props]
+            } else {
+                split_key(&self.prop_values.values[prop_order[prop as usize] as usize])
+            }
+        };
+        let mut out = Outcomes::new(self.steps, self.props);
+        let mut lengths = Vec::with_capacity(taken.groups());
+        // Counts mode: entities per entry period, level and breakdown value.
+        let mut counts: HashMap<(i64, usize, u32), i64> = HashMap::new();
+        let events = &mut self.scratch;
+        for g in 0..taken.groups() {
+            taken.group_into(g, events);
             for e in events.iter_mut() {
                 if !hold_rank.is_empty() {
                     e.hold = hold_rank[e.hold as usize];
@@ -296,36 +362,38 @@ impl GroupsAccumulator for FunnelGroups {
                 }
             }
             let outcomes = sweep::evaluate(&self.spec, events);
-            offsets.push(outcomes.len());
-            for o in outcomes {
-                bucket.append_value(o.bucket);
-                level.append_value(o.level as i32);
-                for (s, b) in times.iter_mut().enumerate() {
-                    b.append_option(o.times.get(s).copied());
+            if self.spec.counts {
+                for o in outcomes {
+                    *counts.entry((o.bucket, o.level, o.prop)).or_default() += 1;
                 }
-                let values = if o.prop == NO_PROP || self.props == 0 {
-                    vec![None; self.props]
-                } else {
-                    let id = prop_order[o.prop as usize];
-                    split_key(&self.prop_values.values[id as usize])
-                };
-                for (p, b) in attrs.iter_mut().enumerate() {
-                    b.append_option(values.get(p).copied().flatten());
-                }
+                continue;
             }
-            *events = Vec::new();
+            lengths.push(outcomes.len());
+            for o in outcomes {
+                out.push(o.bucket, o.level, 1, &o.times, &prop_values(o.prop));
+            }
         }
-        let fields = outcome_fields(self.steps, self.props);
-        let mut columns: Vec<ArrayRef> = vec![Arc::new(bucket.finish()), Arc::new(level.finish())];
-        columns.extend(times.iter_mut().map(|b| Arc::new(b.finish()) as ArrayRef));
-        columns.extend(attrs.iter_mut().map(|b| Arc::new(b.finish()) as ArrayRef));
-        list(fields, columns, offsets)
+        if self.spec.counts {
+            let mut keys: Vec<_> = counts.into_iter().collect();
+            keys.sort_unstable();
+            for ((bucket, level, prop), n) in &keys {
+                out.push(*bucket, *level, *n, &[], &prop_values(*prop));
+            }
+            // Every count on the first emitted row, none on the others.
+            lengths = vec![0; taken.groups()];
+            match lengths.first_mut() {
+                Some(first) => *first = keys.len(),
+                None if !keys.is_empty() => {
+                    return exec_err!("{FUNNEL}: outcomes without an entity");
+                }
+                None => {}
+            }
+        }
+        out.finish(self.steps, self.props, lengths)
     }
 
     fn state(&mut self, emit_to: EmitTo) -> Result<Vec<ArrayRef>> {
-        let groups = emit_to.take_needed(&mut self.groups);
-        self.events -= groups.iter().map(Vec::len).sum::<usize>().min(self.events);
-        Ok(vec![self.encode_events(&groups)?])
+        Ok(vec![self.encode_events(emit_to)?])
     }
 
     fn merge_batch(
@@ -334,7 +402,7 @@ impl GroupsAccumulator for FunnelGroups {
         group_indices: &[usize],
         total_num_groups: usize,
     ) -> Result<()> {
-        self.groups.resize_with(total_num_groups, Vec::new);
+        self.events.resize(total_num_groups)?;
         for (group, item) in merged(values, group_indices) {
             let s = item.as_struct();
             let col = |i: usize| s.column(i).as_primitive::<Int64Type>();
@@ -352,15 +420,17 @@ impl GroupsAccumulator for FunnelGroups {
                 } else {
                     0
                 };
-                self.events += 1;
-                self.groups[group].push(Event {
-                    ts: ts.value(i),
-                    bucket: bucket.value(i),
-                    steps: steps.value(i) as u32,
-                    excl: excl.value(i) as u32,
-                    hold: h,
-                    prop: p,
-                });
+                self.events.push(
+                    group,
+                    Event {
+                        ts: ts.value(i),
+                        bucket: bucket.value(i),
+                        steps: steps.value(i) as u32,
+                        excl: excl.value(i) as u32,
+                        hold: h,
+                        prop: p,
+                    },
+                )?;
             }
         }
         Ok(())
@@ -376,14 +446,12 @@ impl GroupsAccumulator for FunnelGroups {
         let n = values.first().map_or(0, |a| a.len());
         let indices: Vec<usize> = (0..n).collect();
         scratch.update_batch(values, &indices, opt_filter, n)?;
-        let groups = std::mem::take(&mut scratch.groups);
-        Ok(vec![scratch.encode_events(&groups)?])
+        Ok(vec![scratch.encode_events(EmitTo::All)?])
     }
 
     fn size(&self) -> usize {
-        // Called per batch: a running count, not a walk over the groups.
-        self.groups.capacity() * std::mem::size_of::<Vec<Event>>()
-            + self.events * std::mem::size_of::<Event>() * 3 / 2
+        self.events.bytes()
+            + self.scratch.capacity() * std::mem::size_of::<Event>()
             + self.hold_values.size()
             + self.prop_values.size()
     }

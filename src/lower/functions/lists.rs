@@ -102,11 +102,6 @@ pub(super) fn parse<T: DeserializeOwned>(spec: &str, name: &str) -> Result<T> {
     serde_json::from_str::<T>(spec).or_else(|e| exec_err!("{name}: bad spec: {e}"))
 }
 
-/// Whether a group grew enough since its last compaction to compact again.
-pub(super) fn due(len: usize, compacted: usize) -> bool {
-    len >= 64 && len >= 2 * compacted
-}
-
 pub(super) fn list(
     fields: Fields,
     columns: Vec<ArrayRef>,

@@ -3,6 +3,7 @@
 
 mod active;
 pub mod activity;
+mod arena;
 mod funnel;
 mod lists;
 mod percentile;

@@ -1,21 +1,27 @@
 //! lower: `metricc_retention(wall, instant, cohort, return, prop...)`,
-//! grouped by entity: keeps its cohort and return events (compacted to what
-//! can change the answer) and returns its cells `{cohort, period, eligible,
-//! retained, a0..}` ([`activity::retention`]). Times are Int64
-//! microseconds: `wall` of local wall-clock time, `instant` since the epoch.
+//! grouped by entity: keeps its cohort and return events (folded and
+//! compacted to what can change the answer, [`activity::compact`]) and, per
+//! emission, returns the counts of every cell `{cohort, period, size,
+//! eligible, retained, a0..}` over the entities emitted
+//! ([`activity::retention`]): summed over emissions, they are the retention
+//! table's counts. The list comes on the first emitted entity's row, empty
+//! lists on the others, so no row per entity and period leaves the pass.
+//! Times are Int64 microseconds: `wall` of local wall-clock time, `instant`
+//! since the epoch.
 
-use super::activity::{self, COHORT, Ev, RETURN, RetentionSpec};
+use super::activity::{self, COHORT, Ev, RETURN, RetentionScratch, RetentionSpec};
+use super::arena::Arena;
 use super::lists::{self, GroupedAggregate, list, list_of, merged};
-use super::lists::{Interner, due, push_key, split_key};
+use super::lists::{Interner, push_key, split_key};
 use super::rows_of;
 use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, BooleanArray, BooleanBuilder, Int64Builder, StringArray,
-    StringBuilder,
+    Array, ArrayRef, AsArray, BooleanArray, Int64Builder, StringArray, StringBuilder,
 };
 use datafusion::arrow::datatypes::{DataType, Field, Fields, Int64Type};
 use datafusion::common::{Result, exec_err};
 use datafusion::logical_expr::function::AccumulatorArgs;
 use datafusion::logical_expr::{EmitTo, Expr, GroupsAccumulator};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 /// The name in plans.
@@ -40,8 +46,9 @@ fn cell_fields(props: usize) -> Fields {
     let mut fields = vec![
         Field::new("cohort", DataType::Int64, false),
         Field::new("period", DataType::Int64, false),
-        Field::new("eligible", DataType::Boolean, false),
-        Field::new("retained", DataType::Boolean, false),
+        Field::new("size", DataType::Int64, false),
+        Field::new("eligible", DataType::Int64, false),
+        Field::new("retained", DataType::Int64, false),
     ];
     for p in 0..props {
         fields.push(Field::new(format!("a{p}"), DataType::Utf8, true));
@@ -89,64 +96,56 @@ impl GroupedAggregate for Retention {
 struct RetentionGroups {
     spec: RetentionSpec,
     props: usize,
-    groups: Vec<Vec<Ev>>,
-    compacted: Vec<usize>,
+    events: Arena<Ev>,
+    /// Events held after the last compaction.
+    compacted: usize,
     values: Interner,
     key: String,
-    events: usize,
+    scratch: RetentionScratch,
+    keyed: Vec<activity::Keyed>,
 }
+
+/// Compact all entities once the store holds this many events and twice
+/// what the last compaction left: an entity with millions of returns keeps
+/// about one per period, at an amortized cost per event.
+const COMPACT_AT: usize = 1 << 20;
 
 impl RetentionGroups {
     fn new(spec: RetentionSpec, props: usize) -> Self {
         RetentionGroups {
             spec,
             props,
-            groups: Vec::new(),
-            compacted: Vec::new(),
+            events: Arena::default(),
+            compacted: 0,
             values: Interner::default(),
             key: String::new(),
-            events: 0,
+            scratch: RetentionScratch::default(),
+            keyed: Vec::new(),
         }
     }
 
-    fn resize(&mut self, n: usize) {
-        self.groups.resize_with(n, Vec::new);
-        self.compacted.resize(n, 0);
-    }
-
-    fn push(&mut self, group: usize, e: Ev) {
-        let g = &mut self.groups[group];
+    fn push(&mut self, group: usize, e: Ev) -> Result<()> {
         // Of calendar returns only the latest per period matters: rows of
         // one entity often come in time order, so most fold into the last.
         if e.kind == RETURN
             && self.spec.rolling.is_none()
-            && let Some(last) = g.last_mut()
+            && let Some(last) = self.events.last_mut(group)
             && last.kind == RETURN
             && self.spec.calendar.number(last.wall) == self.spec.calendar.number(e.wall)
         {
             if (e.instant, e.wall) > (last.instant, last.wall) {
                 *last = e;
             }
-            return;
+            return Ok(());
         }
-        g.push(e);
-        self.events += 1;
-        if due(g.len(), self.compacted[group]) {
-            let before = g.len();
-            activity::compact(&self.spec, g);
-            self.events -= before - g.len();
-            self.compacted[group] = g.len();
+        self.events.push(group, e)?;
+        if self.events.len() >= COMPACT_AT && self.events.len() >= 2 * self.compacted {
+            let (spec, keyed) = (&self.spec, &mut self.keyed);
+            self.events
+                .rewrite(|g| activity::compact_with(spec, g, keyed))?;
+            self.compacted = self.events.len();
         }
-    }
-
-    fn take(&mut self, emit_to: EmitTo) -> Vec<Vec<Ev>> {
-        let mut groups = emit_to.take_needed(&mut self.groups);
-        let _ = emit_to.take_needed(&mut self.compacted);
-        for g in &mut groups {
-            self.events -= g.len().min(self.events);
-            activity::compact(&self.spec, g);
-        }
-        groups
+        Ok(())
     }
 
     fn push_rows(
@@ -195,7 +194,7 @@ impl RetentionGroups {
                         prop,
                         ..base
                     },
-                );
+                )?;
             }
             if r {
                 self.push(
@@ -204,26 +203,35 @@ impl RetentionGroups {
                         kind: RETURN,
                         ..base
                     },
-                );
+                )?;
             }
         }
         Ok(())
     }
 
-    fn encode(&self, groups: &[Vec<Ev>]) -> Result<ArrayRef> {
-        let n: usize = groups.iter().map(Vec::len).sum();
-        let mut instant = Int64Builder::with_capacity(n);
-        let mut wall = Int64Builder::with_capacity(n);
-        let mut kind = Int64Builder::with_capacity(n);
+    /// The emitted groups' events, compacted, as `List<Struct<event>>`.
+    fn encode(&mut self, emit_to: EmitTo) -> Result<ArrayRef> {
+        let taken = self.events.take(emit_to)?;
+        self.compacted = self.compacted.min(self.events.len());
+        let mut instant = Int64Builder::with_capacity(taken.len());
+        let mut wall = Int64Builder::with_capacity(taken.len());
+        let mut kind = Int64Builder::with_capacity(taken.len());
         let mut prop = StringBuilder::new();
-        for e in groups.iter().flatten() {
-            instant.append_value(e.instant);
-            wall.append_value(e.wall);
-            kind.append_value(i64::from(e.kind));
-            if self.props == 0 || e.kind != COHORT {
-                prop.append_null();
-            } else {
-                prop.append_value(&self.values.values[e.prop as usize]);
+        let mut lengths = Vec::with_capacity(taken.groups());
+        let mut events = Vec::new();
+        for g in 0..taken.groups() {
+            taken.group_into(g, &mut events);
+            activity::compact_with(&self.spec, &mut events, &mut self.keyed);
+            lengths.push(events.len());
+            for e in &events {
+                instant.append_value(e.instant);
+                wall.append_value(e.wall);
+                kind.append_value(i64::from(e.kind));
+                if self.props == 0 || e.kind != COHORT {
+                    prop.append_null();
+                } else {
+                    prop.append_value(&self.values.values[e.prop as usize]);
+                }
             }
         }
         list(
@@ -234,7 +242,7 @@ impl RetentionGroups {
                 Arc::new(kind.finish()),
                 Arc::new(prop.finish()),
             ],
-            groups.iter().map(Vec::len).collect(),
+            lengths,
         )
     }
 }
@@ -247,55 +255,83 @@ impl GroupsAccumulator for RetentionGroups {
         opt_filter: Option<&BooleanArray>,
         total_num_groups: usize,
     ) -> Result<()> {
-        self.resize(total_num_groups);
+        self.events.resize(total_num_groups)?;
         self.push_rows(values, rows_of(group_indices, opt_filter))
     }
 
     fn evaluate(&mut self, emit_to: EmitTo) -> Result<ArrayRef> {
-        let mut groups = self.take(emit_to);
+        let taken = self.events.take(emit_to)?;
+        self.compacted = self.compacted.min(self.events.len());
+        let mut events = Vec::new();
         let (rank, order) = self.values.ranks();
-        let mut lengths = Vec::with_capacity(groups.len());
-        let mut cohort = Int64Builder::new();
-        let mut period = Int64Builder::new();
-        let mut eligible = BooleanBuilder::new();
-        let mut retained = BooleanBuilder::new();
-        let mut attrs: Vec<StringBuilder> = (0..self.props).map(|_| StringBuilder::new()).collect();
-        for events in groups.iter_mut() {
+        // Per cohort and breakdown value: per period, size, eligible, retained.
+        let mut counts: HashMap<(i64, u32), Vec<[i64; 3]>> = HashMap::new();
+        let periods = self.spec.periods as usize + 1;
+        for g in 0..taken.groups() {
+            taken.group_into(g, &mut events);
             if self.props > 0 {
                 for e in events.iter_mut().filter(|e| e.kind == COHORT) {
                     e.prop = rank[e.prop as usize];
                 }
             }
-            let cells = activity::retention(&self.spec, events);
-            lengths.push(cells.len());
-            for c in cells {
-                cohort.append_value(c.cohort);
-                period.append_value(c.period);
-                eligible.append_value(c.eligible);
-                retained.append_value(c.retained);
-                if self.props > 0 {
-                    let id = order[c.prop as usize];
-                    let values = split_key(&self.values.values[id as usize]);
-                    for (p, b) in attrs.iter_mut().enumerate() {
-                        b.append_option(values.get(p).copied().flatten());
-                    }
+            activity::retention_into(&self.spec, &events, &mut self.scratch, |c| {
+                let cells = counts
+                    .entry((c.cohort, c.prop))
+                    .or_insert_with(|| vec![[0; 3]; periods]);
+                if let Some(cell) = usize::try_from(c.period)
+                    .ok()
+                    .and_then(|p| cells.get_mut(p))
+                {
+                    cell[0] += 1;
+                    cell[1] += i64::from(c.eligible);
+                    cell[2] += i64::from(c.retained);
+                }
+            });
+        }
+        let mut keys: Vec<(i64, u32)> = counts.keys().copied().collect();
+        keys.sort_unstable();
+        let n = keys.len() * periods;
+        let mut cohort = Int64Builder::with_capacity(n);
+        let mut period = Int64Builder::with_capacity(n);
+        let mut columns = [
+            Int64Builder::with_capacity(n),
+            Int64Builder::with_capacity(n),
+            Int64Builder::with_capacity(n),
+        ];
+        let mut attrs: Vec<StringBuilder> = (0..self.props).map(|_| StringBuilder::new()).collect();
+        for key in &keys {
+            let values = if self.props > 0 {
+                split_key(&self.values.values[order[key.1 as usize] as usize])
+            } else {
+                Vec::new()
+            };
+            for (k, cell) in counts[key].iter().enumerate() {
+                cohort.append_value(key.0);
+                period.append_value(k as i64);
+                for (b, v) in columns.iter_mut().zip(cell) {
+                    b.append_value(*v);
+                }
+                for (p, b) in attrs.iter_mut().enumerate() {
+                    b.append_option(values.get(p).copied().flatten());
                 }
             }
-            *events = Vec::new();
         }
-        let mut columns: Vec<ArrayRef> = vec![
-            Arc::new(cohort.finish()),
-            Arc::new(period.finish()),
-            Arc::new(eligible.finish()),
-            Arc::new(retained.finish()),
-        ];
-        columns.extend(attrs.iter_mut().map(|b| Arc::new(b.finish()) as ArrayRef));
-        list(cell_fields(self.props), columns, lengths)
+        let mut out: Vec<ArrayRef> = vec![Arc::new(cohort.finish()), Arc::new(period.finish())];
+        out.extend(columns.iter_mut().map(|b| Arc::new(b.finish()) as ArrayRef));
+        out.extend(attrs.iter_mut().map(|b| Arc::new(b.finish()) as ArrayRef));
+        // Every count on the first emitted row, none on the others.
+        let rows = taken.groups();
+        let mut lengths = vec![0; rows];
+        match lengths.first_mut() {
+            Some(first) => *first = n,
+            None if n > 0 => return exec_err!("{RETENTION}: cells without an entity"),
+            None => {}
+        }
+        list(cell_fields(self.props), out, lengths)
     }
 
     fn state(&mut self, emit_to: EmitTo) -> Result<Vec<ArrayRef>> {
-        let groups = self.take(emit_to);
-        Ok(vec![self.encode(&groups)?])
+        Ok(vec![self.encode(emit_to)?])
     }
 
     fn merge_batch(
@@ -304,7 +340,7 @@ impl GroupsAccumulator for RetentionGroups {
         group_indices: &[usize],
         total_num_groups: usize,
     ) -> Result<()> {
-        self.resize(total_num_groups);
+        self.events.resize(total_num_groups)?;
         for (group, item) in merged(values, group_indices) {
             let s = item.as_struct();
             let col = |i: usize| s.column(i).as_primitive::<Int64Type>();
@@ -324,7 +360,7 @@ impl GroupsAccumulator for RetentionGroups {
                         kind: kind.value(i) as u8,
                         prop: p,
                     },
-                );
+                )?;
             }
         }
         Ok(())
@@ -339,14 +375,10 @@ impl GroupsAccumulator for RetentionGroups {
         let n = values.first().map_or(0, |a| a.len());
         let indices: Vec<usize> = (0..n).collect();
         scratch.update_batch(values, &indices, opt_filter, n)?;
-        let groups = std::mem::take(&mut scratch.groups);
-        Ok(vec![scratch.encode(&groups)?])
+        Ok(vec![scratch.encode(EmitTo::All)?])
     }
 
     fn size(&self) -> usize {
-        self.groups.capacity() * std::mem::size_of::<Vec<Ev>>()
-            + self.compacted.capacity() * 8
-            + self.events * std::mem::size_of::<Ev>() * 3 / 2
-            + self.values.size()
+        self.events.bytes() + self.values.size() + self.keyed.capacity() * 40
     }
 }

@@ -64,6 +64,7 @@ fn group(p: &mut Planner, f: &Funnel, filters: &[ast::Expr]) -> Result<usize> {
             first_only: false,
             start_from: None,
             start_to: None,
+            counts: false,
         },
         steps: f
             .steps

@@ -34,6 +34,7 @@ pub(super) fn value(
             first_only: true,
             start_from: None,
             start_to: None,
+            counts: false,
         },
         steps: vec![rows.lower(&k.from)?, rows.lower(&k.to)?],
         exclusions: vec![],
