@@ -4,6 +4,9 @@ use clap::Parser;
 use metricc::cli::{Cli, Command, ExitStatus, check, explain, run, sample_data, test};
 use std::process::ExitCode;
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
