@@ -27,8 +27,10 @@ pub enum Producer {
     /// The source's rows, or each entity's first or last match; by bucket
     /// or over each bucket's window ([`scan`]).
     Scan(Scan),
-    /// Each entity's best funnel attempt per entry period ([`sequence`]).
-    Sequence(Sequence),
+    /// Each entity's best attempt per entry period at each of the source's
+    /// funnels and `time_between`s, in one pass ([`sequence`]); the
+    /// sequences are the group's.
+    Sequences,
     /// Each entity's memberships per bucket: active, churned ... ([`activity`]).
     Activity(Activity),
     /// The source's rows of cohort entities in their window ([`cohort`]).
@@ -51,6 +53,8 @@ pub struct Group {
     metrics: Vec<String>,
     /// The memberships an activity group reports, `__m0..`.
     members: Vec<(Test, Rule)>,
+    /// The sequences a sequence group runs, `__seq` 0..
+    sequences: Vec<Sequence>,
 }
 
 impl Group {
@@ -60,6 +64,18 @@ impl Group {
             aggs: Vec::new(),
             metrics: Vec::new(),
             members: Vec::new(),
+            sequences: Vec::new(),
+        }
+    }
+
+    /// The index of sequence `seq` in the group, added if new.
+    pub fn sequence(&mut self, seq: Sequence) -> usize {
+        match self.sequences.iter().position(|s| *s == seq) {
+            Some(i) => i,
+            None => {
+                self.sequences.push(seq);
+                self.sequences.len() - 1
+            }
         }
     }
 
@@ -125,20 +141,30 @@ impl Group {
                     rules.join("; ")
                 )
             }
-            Producer::Sequence(seq) => {
-                let q = &seq.spec;
-                format!(
-                    "best attempt per entity and entry period: {} steps, {}{}",
-                    q.steps,
-                    format!("{:?}", q.order).to_lowercase(),
-                    if q.first_only {
-                        ", first `from` event only".to_string()
-                    } else {
+            Producer::Sequences => {
+                let each: Vec<String> = self
+                    .sequences
+                    .iter()
+                    .map(|seq| {
+                        let q = &seq.spec;
                         format!(
-                            ", within {}",
-                            crate::lower::describe_millis(q.window / 1000)
+                            "{} steps, {}{}",
+                            q.steps,
+                            format!("{:?}", q.order).to_lowercase(),
+                            if q.first_only {
+                                ", first `from` event only".to_string()
+                            } else {
+                                format!(
+                                    ", within {}",
+                                    crate::lower::describe_millis(q.window / 1000)
+                                )
+                            }
                         )
-                    }
+                    })
+                    .collect();
+                format!(
+                    "best attempt per entity and entry period, in one pass: {}",
+                    each.join("; ")
                 )
             }
             Producer::Scan(s) => s.describe(),
@@ -225,7 +251,7 @@ impl Group {
                 group_by.extend(dims);
                 rows.aggregate(group_by, aggregates)?
             }
-            Producer::Sequence(seq) => {
+            Producer::Sequences => {
                 let Some(entity) = &source.entity else {
                     return internal_err!("a funnel on source `{}` without an entity", source.name);
                 };
@@ -244,7 +270,7 @@ impl Group {
                 let counts = !sequence::needs_times(&aggregates);
                 let rows = sequence::rows(
                     cx,
-                    seq,
+                    &self.sequences,
                     counts,
                     scan()?,
                     &source.time,

@@ -197,12 +197,18 @@ impl<'a> Planner<'a> {
         Expr::Column(Column::from_name(name))
     }
 
-    /// The scan group of a sequence (a funnel or `time_between`).
-    pub fn sequence_group(&mut self, source: &str, seq: sequence::Sequence) -> Result<usize> {
-        Ok(self.group(GroupKey {
+    /// The scan group of a sequence (a funnel or `time_between`), the
+    /// source's one sequence group, and the sequence's index in it.
+    pub fn sequence_group(
+        &mut self,
+        source: &str,
+        seq: sequence::Sequence,
+    ) -> Result<(usize, usize)> {
+        let g = self.group(GroupKey {
             source: source.to_string(),
-            producer: Producer::Sequence(seq),
-        }))
+            producer: Producer::Sequences,
+        });
+        Ok((g, self.groups[g].sequence(seq)))
     }
 
     /// How row expressions of `source` are lowered.

@@ -259,7 +259,6 @@ fn spec_strategy() -> impl Strategy<Value = Spec> {
                     first_only,
                     start_from: from,
                     start_to: to,
-                    counts: false,
                 }
             },
         )
@@ -396,7 +395,6 @@ fn spec(steps: usize, order: Order, window: i64) -> Spec {
         first_only: false,
         start_from: None,
         start_to: None,
-        counts: false,
     }
 }
 

@@ -1,79 +1,122 @@
-//! lower: `metricc_funnel(ts, bucket, exclusions, step..., hold..., prop...)`,
-//! the aggregate behind funnels and `time_between`. Grouped by entity, it
-//! keeps each entity's events compactly (32 bytes each, held and breakdown
-//! values interned) and at the end runs [`sweep::evaluate`] over them.
+//! lower: `metricc_funnel(ts, bucket, [mine, exclusions, step..., hold...]...,
+//! prop...)`, the aggregate behind funnels and `time_between`. Grouped by
+//! entity, it runs every sequence of a source in one pass: one scan, one
+//! hash of the entity, one store of events per sequence
+//! ([`Arena`]; 32 bytes an event, held and breakdown values interned), and
+//! at the end [`sweep::evaluate`] over each entity's events of each sequence.
 //!
-//! The [`Spec`] (every window and mode) travels inside the function value as
-//! JSON, not as a literal argument: DataFusion would copy a literal into an
-//! array of one per row. Arguments, all per row:
+//! The [`Sequences`] (every window and mode of every sequence) travel inside
+//! the function value as JSON, not as a literal argument: DataFusion would
+//! copy a literal into an array of one per row. Arguments, all per row:
 //! - `ts`: Int64 microseconds; `bucket`: Int64, the entry period of the row;
-//! - `exclusions`: Int64, bit `k` set when the row matches exclusion `k`;
-//! - one Boolean per step (null counts as false);
-//! - the held values as LargeUtf8, then the breakdown values as Utf8.
+//! - per sequence, a block: `mine`, Boolean, whether the row is of use to it
+//!   (its filter, its time range); `exclusions`, Int64, bit `k` set when the
+//!   row matches exclusion `k`; one Boolean per step (null counts as false);
+//!   its held values as LargeUtf8;
+//! - the breakdown values as Utf8, shared by all sequences.
 //!
-//! Result per entity: a list of `{bucket, level, n, t0.., a0..}` structs, one
-//! per entry period: the steps its best attempt reached (`n` is 1), when, and
-//! the breakdown values it is attributed to (null when the attributed step
-//! was not reached). With [`Spec::counts`] (no value reads the times), the
-//! entities of an emission are counted instead: one struct per entry period,
+//! Result per entity: a list of `{seq, bucket, level, n, t0.., a0..}`
+//! structs, one per sequence and entry period: the steps its best attempt
+//! reached (`n` is 1), when, and the breakdown values it is attributed to
+//! (null when the attributed step was not reached). With
+//! [`Sequences::counts`] (no value reads the times), the entities of an
+//! emission are counted instead: one struct per sequence, entry period,
 //! level and breakdown values, `n` entities, times null, all on the first
 //! emitted entity's row and empty lists on the others; summed over
-//! emissions they are the funnel's counts, and no row per entity leaves.
+//! emissions they are the funnels' counts, and no row per entity leaves.
 
-use super::arena::Arena;
+use super::arena::{Arena, Taken};
 use super::lists::{self, GroupedAggregate, Interner, list, list_of, merged, push_key, split_key};
 use super::sweep::{self, Event, NO_PROP, Spec};
 use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, BooleanArray, Int32Builder, Int64Builder, StringArray, StringBuilder,
+    Array, ArrayRef, AsArray, BooleanArray, Int32Builder, Int64Builder, LargeStringArray,
+    StringArray, StringBuilder,
 };
 use datafusion::arrow::datatypes::{DataType, Field, Fields, Int64Type};
 use datafusion::common::{Result, exec_err};
 use datafusion::logical_expr::function::AccumulatorArgs;
 use datafusion::logical_expr::{EmitTo, Expr, GroupsAccumulator};
+use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::sync::Arc;
 
 /// The function's name in plans.
 pub const FUNNEL: &str = "metricc_funnel";
 
-/// The call: `steps` are Boolean, `holds` LargeUtf8, `props` Utf8.
-pub fn funnel(
-    spec: &Spec,
-    ts: Expr,
-    bucket: Expr,
-    exclusions: Expr,
-    steps: Vec<Expr>,
-    holds: Vec<Expr>,
-    props: Vec<Expr>,
-) -> Expr {
-    let mut args = vec![ts, bucket, exclusions];
-    args.extend(steps);
-    args.extend(holds);
-    args.extend(props);
-    lists::call::<Funnel>(spec, args)
+/// The sequences of one call.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Sequences {
+    pub parts: Vec<Part>,
+    /// Count entities inside the aggregate instead of returning a row per
+    /// entity: no value reads the step times.
+    pub counts: bool,
 }
 
-/// How many steps, held and breakdown columns a call has, from its types.
-fn shape(types: &[DataType]) -> Result<(usize, usize, usize)> {
-    if types.len() < 4 {
-        return exec_err!("{FUNNEL} needs a time, bucket, exclusions and steps");
+/// One sequence of a call: its engine settings and how many held values
+/// its block has.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Part {
+    pub spec: Spec,
+    pub holds: usize,
+}
+
+/// One sequence's arguments.
+#[derive(Debug, Clone)]
+pub struct Block {
+    pub mine: Expr,
+    pub exclusions: Expr,
+    pub steps: Vec<Expr>,
+    pub holds: Vec<Expr>,
+}
+
+/// The call: one block per part of `sequences`, in order; `props` Utf8.
+pub fn funnel(
+    sequences: &Sequences,
+    ts: Expr,
+    bucket: Expr,
+    blocks: Vec<Block>,
+    props: Vec<Expr>,
+) -> Expr {
+    let mut args = vec![ts, bucket];
+    for b in blocks {
+        args.push(b.mine);
+        args.push(b.exclusions);
+        args.extend(b.steps);
+        args.extend(b.holds);
     }
-    let rest = &types[3..];
-    let steps = rest.iter().take_while(|t| **t == DataType::Boolean).count();
-    let holds = rest[steps..]
-        .iter()
-        .take_while(|t| **t == DataType::LargeUtf8)
-        .count();
-    let props = rest.len() - steps - holds;
-    if steps == 0 || steps > sweep::MAX_STEPS {
-        return exec_err!("{FUNNEL} takes 1 to {} steps", sweep::MAX_STEPS);
+    args.extend(props);
+    lists::call::<Funnel>(sequences, args)
+}
+
+/// The arguments before the blocks.
+const FIXED: usize = 2;
+
+/// Where each part's block starts, and the number of breakdown columns,
+/// checked against the argument count.
+fn layout(seqs: &Sequences, args: usize) -> Result<(Vec<usize>, usize)> {
+    let mut at = FIXED;
+    let mut starts = Vec::with_capacity(seqs.parts.len());
+    for p in &seqs.parts {
+        if p.spec.steps == 0 || p.spec.steps > sweep::MAX_STEPS {
+            return exec_err!("{FUNNEL} takes 1 to {} steps", sweep::MAX_STEPS);
+        }
+        starts.push(at);
+        at += 2 + p.spec.steps + p.holds;
     }
-    Ok((steps, holds, props))
+    if seqs.parts.is_empty() || args < at {
+        return exec_err!("{FUNNEL}: {args} arguments for its sequences");
+    }
+    Ok((starts, args - at))
+}
+
+fn steps_of(seqs: &Sequences) -> usize {
+    seqs.parts.iter().map(|p| p.spec.steps).max().unwrap_or(0)
 }
 
 /// The result type: a list of per-period structs.
 fn outcome_fields(steps: usize, props: usize) -> Fields {
     let mut fields = vec![
+        Field::new("seq", DataType::Int32, false),
         Field::new("bucket", DataType::Int64, false),
         Field::new("level", DataType::Int32, false),
         Field::new("n", DataType::Int64, false),
@@ -89,6 +132,7 @@ fn outcome_fields(steps: usize, props: usize) -> Fields {
 
 fn event_fields() -> Fields {
     Fields::from(vec![
+        Field::new("seq", DataType::Int64, false),
         Field::new("ts", DataType::Int64, false),
         Field::new("bucket", DataType::Int64, false),
         Field::new("steps", DataType::Int64, false),
@@ -104,38 +148,33 @@ struct Funnel;
 
 impl GroupedAggregate for Funnel {
     const NAME: &'static str = FUNNEL;
-    type Spec = Spec;
-    fn return_type(_: &str, types: &[DataType]) -> Result<DataType> {
-        let (steps, _, props) = shape(types)?;
-        Ok(list_of(outcome_fields(steps, props)))
+    type Spec = Sequences;
+    fn return_type(spec: &str, types: &[DataType]) -> Result<DataType> {
+        let seqs: Sequences = lists::parse(spec, FUNNEL)?;
+        let (_, props) = layout(&seqs, types.len())?;
+        Ok(list_of(outcome_fields(steps_of(&seqs), props)))
     }
     fn state_type() -> DataType {
         list_of(event_fields())
     }
-    fn groups(spec: Spec, args: AccumulatorArgs) -> Result<Box<dyn GroupsAccumulator>> {
-        let types: Vec<DataType> = args
-            .expr_fields
-            .iter()
-            .map(|f| f.data_type().clone())
-            .collect();
-        let (steps, holds, props) = shape(&types)?;
-        if spec.steps != steps {
-            return exec_err!(
-                "{FUNNEL}: the spec has {} steps, the call {steps}",
-                spec.steps
-            );
-        }
-        Ok(Box::new(FunnelGroups::new(spec, steps, holds, props)))
+    fn groups(seqs: Sequences, args: AccumulatorArgs) -> Result<Box<dyn GroupsAccumulator>> {
+        let (starts, props) = layout(&seqs, args.exprs.len())?;
+        Ok(Box::new(FunnelGroups::new(seqs, starts, props)))
     }
 }
 
-struct FunnelGroups {
-    spec: Spec,
-    steps: usize,
-    holds: usize,
-    props: usize,
+/// One sequence's events and held values.
+struct PartState {
     events: Arena<Event>,
     hold_values: Interner,
+}
+
+struct FunnelGroups {
+    seqs: Sequences,
+    /// Where each part's block starts among the arguments.
+    starts: Vec<usize>,
+    props: usize,
+    parts: Vec<PartState>,
     prop_values: Interner,
     key: String,
     /// One entity's events, reused from one entity to the next.
@@ -143,18 +182,31 @@ struct FunnelGroups {
 }
 
 impl FunnelGroups {
-    fn new(spec: Spec, steps: usize, holds: usize, props: usize) -> Self {
+    fn new(seqs: Sequences, starts: Vec<usize>, props: usize) -> Self {
+        let parts = seqs
+            .parts
+            .iter()
+            .map(|_| PartState {
+                events: Arena::default(),
+                hold_values: Interner::default(),
+            })
+            .collect();
         FunnelGroups {
-            spec,
-            steps,
-            holds,
+            seqs,
+            starts,
             props,
-            events: Arena::default(),
-            hold_values: Interner::default(),
+            parts,
             prop_values: Interner::default(),
             key: String::new(),
             scratch: Vec::new(),
         }
+    }
+
+    fn resize(&mut self, groups: usize) -> Result<()> {
+        for p in &mut self.parts {
+            p.events.resize(groups)?;
+        }
+        Ok(())
     }
 
     fn push_rows(
@@ -164,102 +216,151 @@ impl FunnelGroups {
     ) -> Result<()> {
         let ts = values[0].as_primitive::<Int64Type>();
         let bucket = values[1].as_primitive::<Int64Type>();
-        let excl = values[2].as_primitive::<Int64Type>();
-        let steps: Vec<&BooleanArray> = values[3..3 + self.steps]
-            .iter()
-            .map(|a| a.as_boolean())
-            .collect();
-        let hold_cols: Vec<_> = values[3 + self.steps..3 + self.steps + self.holds]
-            .iter()
-            .map(|a| a.as_string::<i64>())
-            .collect();
-        let prop_cols: Vec<_> = values[3 + self.steps + self.holds..]
+        let prop_cols: Vec<&StringArray> = values[values.len() - self.props..]
             .iter()
             .map(|a| a.as_string::<i32>())
             .collect();
-        let strict = self.spec.order == sweep::Order::Strict;
+        struct Cols<'a> {
+            mine: &'a BooleanArray,
+            excl: &'a datafusion::arrow::array::Int64Array,
+            steps: Vec<&'a BooleanArray>,
+            holds: Vec<&'a LargeStringArray>,
+            strict: bool,
+        }
+        let blocks: Vec<Cols> = self
+            .seqs
+            .parts
+            .iter()
+            .zip(&self.starts)
+            .map(|(p, &at)| {
+                let steps_at = at + 2;
+                let holds_at = steps_at + p.spec.steps;
+                Cols {
+                    mine: values[at].as_boolean(),
+                    excl: values[at + 1].as_primitive::<Int64Type>(),
+                    steps: values[steps_at..holds_at]
+                        .iter()
+                        .map(|a| a.as_boolean())
+                        .collect(),
+                    holds: values[holds_at..holds_at + p.holds]
+                        .iter()
+                        .map(|a| a.as_string::<i64>())
+                        .collect(),
+                    strict: p.spec.order == sweep::Order::Strict,
+                }
+            })
+            .collect();
         for (row, group) in rows {
             if ts.is_null(row) {
                 continue;
             }
-            let mut mask = 0u32;
-            for (s, col) in steps.iter().enumerate() {
-                if col.is_valid(row) && col.value(row) {
-                    mask |= 1 << s;
+            // The breakdown values' id, found once per row when needed.
+            let mut prop: Option<u32> = None;
+            for (b, part) in blocks.iter().zip(self.parts.iter_mut()) {
+                if !(b.mine.is_valid(row) && b.mine.value(row)) {
+                    continue;
                 }
-            }
-            let x = if excl.is_valid(row) {
-                excl.value(row) as u32
-            } else {
-                0
-            };
-            if mask == 0 && x == 0 && !strict {
-                continue;
-            }
-            let hold = if hold_cols.is_empty() {
-                0
-            } else {
-                self.key.clear();
-                for c in &hold_cols {
-                    push_key(&mut self.key, c.is_valid(row).then(|| c.value(row)));
+                let mut mask = 0u32;
+                for (s, col) in b.steps.iter().enumerate() {
+                    if col.is_valid(row) && col.value(row) {
+                        mask |= 1 << s;
+                    }
                 }
-                self.hold_values.id(&self.key)
-            };
-            let prop = if prop_cols.is_empty() {
-                0
-            } else {
-                self.key.clear();
-                for c in &prop_cols {
-                    push_key(&mut self.key, c.is_valid(row).then(|| c.value(row)));
+                let x = if b.excl.is_valid(row) {
+                    b.excl.value(row) as u32
+                } else {
+                    0
+                };
+                if mask == 0 && x == 0 && !b.strict {
+                    continue;
                 }
-                self.prop_values.id(&self.key)
-            };
-            self.events.push(
-                group,
-                Event {
-                    ts: ts.value(row),
-                    bucket: if bucket.is_valid(row) {
-                        bucket.value(row)
-                    } else {
-                        0
+                let hold = if b.holds.is_empty() {
+                    0
+                } else {
+                    self.key.clear();
+                    for c in &b.holds {
+                        push_key(&mut self.key, c.is_valid(row).then(|| c.value(row)));
+                    }
+                    part.hold_values.id(&self.key)
+                };
+                let prop = match prop {
+                    Some(p) => p,
+                    None if prop_cols.is_empty() => 0,
+                    None => {
+                        self.key.clear();
+                        for c in &prop_cols {
+                            push_key(&mut self.key, c.is_valid(row).then(|| c.value(row)));
+                        }
+                        *prop.insert(self.prop_values.id(&self.key))
+                    }
+                };
+                part.events.push(
+                    group,
+                    Event {
+                        ts: ts.value(row),
+                        bucket: if bucket.is_valid(row) {
+                            bucket.value(row)
+                        } else {
+                            0
+                        },
+                        steps: mask,
+                        excl: x,
+                        hold,
+                        prop,
                     },
-                    steps: mask,
-                    excl: x,
-                    hold,
-                    prop,
-                },
-            )?;
+                )?;
+            }
         }
         Ok(())
     }
 
+    /// Each part's events of the emitted groups.
+    fn take(&mut self, emit_to: EmitTo) -> Result<Vec<Taken<Event>>> {
+        self.parts
+            .iter_mut()
+            .map(|p| p.events.take(emit_to))
+            .collect()
+    }
+
     /// Events of the emitted groups as `List<Struct<event>>`.
     fn encode_events(&mut self, emit_to: EmitTo) -> Result<ArrayRef> {
-        let taken = self.events.take(emit_to)?;
-        let n = taken.len();
+        let taken = self.take(emit_to)?;
+        let groups = taken.first().map_or(0, |t| t.groups());
+        let n: usize = taken.iter().map(|t| t.len()).sum();
+        let mut seq = Int64Builder::with_capacity(n);
         let mut ts = Int64Builder::with_capacity(n);
         let mut bucket = Int64Builder::with_capacity(n);
         let mut steps = Int64Builder::with_capacity(n);
         let mut excl = Int64Builder::with_capacity(n);
         let mut hold = StringBuilder::new();
         let mut prop = StringBuilder::new();
-        for e in taken.events() {
-            ts.append_value(e.ts);
-            bucket.append_value(e.bucket);
-            steps.append_value(e.steps as i64);
-            excl.append_value(e.excl as i64);
-            if self.holds == 0 {
-                hold.append_null();
-            } else {
-                hold.append_value(&self.hold_values.values[e.hold as usize]);
-            }
-            if self.props == 0 {
-                prop.append_null();
-            } else {
-                prop.append_value(&self.prop_values.values[e.prop as usize]);
+        let mut lengths = vec![0; groups];
+        let mut events = Vec::new();
+        for (g, length) in lengths.iter_mut().enumerate() {
+            for (i, (t, part)) in taken.iter().zip(&self.parts).enumerate() {
+                t.group_into(g, &mut events);
+                *length += events.len();
+                for e in &events {
+                    seq.append_value(i as i64);
+                    ts.append_value(e.ts);
+                    bucket.append_value(e.bucket);
+                    steps.append_value(e.steps as i64);
+                    excl.append_value(e.excl as i64);
+                    if self.seqs.parts[i].holds == 0 {
+                        hold.append_null();
+                    } else {
+                        hold.append_value(&part.hold_values.values[e.hold as usize]);
+                    }
+                    if self.props == 0 {
+                        prop.append_null();
+                    } else {
+                        prop.append_value(&self.prop_values.values[e.prop as usize]);
+                    }
+                }
             }
         }
         let columns: Vec<ArrayRef> = vec![
+            Arc::new(seq.finish()),
             Arc::new(ts.finish()),
             Arc::new(bucket.finish()),
             Arc::new(steps.finish()),
@@ -267,12 +368,13 @@ impl FunnelGroups {
             Arc::new(hold.finish()),
             Arc::new(prop.finish()),
         ];
-        list(event_fields(), columns, taken.lengths().collect())
+        list(event_fields(), columns, lengths)
     }
 }
 
 /// The outcome columns being built.
 struct Outcomes {
+    seq: Int32Builder,
     bucket: Int64Builder,
     level: Int32Builder,
     n: Int64Builder,
@@ -283,6 +385,7 @@ struct Outcomes {
 impl Outcomes {
     fn new(steps: usize, props: usize) -> Self {
         Outcomes {
+            seq: Int32Builder::new(),
             bucket: Int64Builder::new(),
             level: Int32Builder::new(),
             n: Int64Builder::new(),
@@ -291,7 +394,10 @@ impl Outcomes {
         }
     }
 
-    fn push(&mut self, bucket: i64, level: usize, n: i64, times: &[i64], values: &[Option<&str>]) {
+    /// One outcome of sequence `seq`.
+    fn push(&mut self, seq: usize, o: (i64, usize, i64), times: &[i64], values: &[Option<&str>]) {
+        let (bucket, level, n) = o;
+        self.seq.append_value(seq as i32);
         self.bucket.append_value(bucket);
         self.level.append_value(level as i32);
         self.n.append_value(n);
@@ -305,6 +411,7 @@ impl Outcomes {
 
     fn finish(mut self, steps: usize, props: usize, lengths: Vec<usize>) -> Result<ArrayRef> {
         let mut columns: Vec<ArrayRef> = vec![
+            Arc::new(self.seq.finish()),
             Arc::new(self.bucket.finish()),
             Arc::new(self.level.finish()),
             Arc::new(self.n.finish()),
@@ -331,56 +438,69 @@ impl GroupsAccumulator for FunnelGroups {
         opt_filter: Option<&BooleanArray>,
         total_num_groups: usize,
     ) -> Result<()> {
-        self.events.resize(total_num_groups)?;
+        self.resize(total_num_groups)?;
         self.push_rows(values, super::rows_of(group_indices, opt_filter))
     }
 
     fn evaluate(&mut self, emit_to: EmitTo) -> Result<ArrayRef> {
-        let taken = self.events.take(emit_to)?;
-        let (hold_rank, _) = self.hold_values.ranks();
+        let taken = self.take(emit_to)?;
+        let groups = taken.first().map_or(0, |t| t.groups());
+        let hold_ranks: Vec<Vec<u32>> =
+            self.parts.iter().map(|p| p.hold_values.ranks().0).collect();
         let (prop_rank, prop_order) = self.prop_values.ranks();
+        let props = self.props;
         let prop_values = |prop: u32| {
-            if prop == NO_PROP || self.props == 0 {
-                vec![None; self.props]
+            if prop == NO_PROP || props == 0 {
+                vec![None; props]
             } else {
                 split_key(&self.prop_values.values[prop_order[prop as usize] as usize])
             }
         };
-        let mut out = Outcomes::new(self.steps, self.props);
-        let mut lengths = Vec::with_capacity(taken.groups());
-        // Counts mode: entities per entry period, level and breakdown value.
-        let mut counts: HashMap<(i64, usize, u32), i64> = HashMap::new();
+        let steps = steps_of(&self.seqs);
+        let mut out = Outcomes::new(steps, self.props);
+        let mut lengths = Vec::with_capacity(groups);
+        // Counts mode: entities per sequence, entry period, level and
+        // breakdown value.
+        let mut counts: HashMap<(usize, i64, usize, u32), i64> = HashMap::new();
         let events = &mut self.scratch;
-        for g in 0..taken.groups() {
-            taken.group_into(g, events);
-            for e in events.iter_mut() {
-                if !hold_rank.is_empty() {
-                    e.hold = hold_rank[e.hold as usize];
+        for g in 0..groups {
+            let mut length = 0;
+            for (i, t) in taken.iter().enumerate() {
+                t.group_into(g, events);
+                if events.is_empty() {
+                    continue;
                 }
-                if !prop_rank.is_empty() {
-                    e.prop = prop_rank[e.prop as usize];
+                let hold_rank = &hold_ranks[i];
+                for e in events.iter_mut() {
+                    if !hold_rank.is_empty() {
+                        e.hold = hold_rank[e.hold as usize];
+                    }
+                    if !prop_rank.is_empty() {
+                        e.prop = prop_rank[e.prop as usize];
+                    }
                 }
-            }
-            let outcomes = sweep::evaluate(&self.spec, events);
-            if self.spec.counts {
+                let outcomes = sweep::evaluate(&self.seqs.parts[i].spec, events);
+                if self.seqs.counts {
+                    for o in outcomes {
+                        *counts.entry((i, o.bucket, o.level, o.prop)).or_default() += 1;
+                    }
+                    continue;
+                }
+                length += outcomes.len();
                 for o in outcomes {
-                    *counts.entry((o.bucket, o.level, o.prop)).or_default() += 1;
+                    out.push(i, (o.bucket, o.level, 1), &o.times, &prop_values(o.prop));
                 }
-                continue;
             }
-            lengths.push(outcomes.len());
-            for o in outcomes {
-                out.push(o.bucket, o.level, 1, &o.times, &prop_values(o.prop));
-            }
+            lengths.push(length);
         }
-        if self.spec.counts {
+        if self.seqs.counts {
             let mut keys: Vec<_> = counts.into_iter().collect();
             keys.sort_unstable();
-            for ((bucket, level, prop), n) in &keys {
-                out.push(*bucket, *level, *n, &[], &prop_values(*prop));
+            for ((seq, bucket, level, prop), n) in &keys {
+                out.push(*seq, (*bucket, *level, *n), &[], &prop_values(*prop));
             }
             // Every count on the first emitted row, none on the others.
-            lengths = vec![0; taken.groups()];
+            lengths = vec![0; groups];
             match lengths.first_mut() {
                 Some(first) => *first = keys.len(),
                 None if !keys.is_empty() => {
@@ -389,7 +509,7 @@ impl GroupsAccumulator for FunnelGroups {
                 None => {}
             }
         }
-        out.finish(self.steps, self.props, lengths)
+        out.finish(steps, self.props, lengths)
     }
 
     fn state(&mut self, emit_to: EmitTo) -> Result<Vec<ArrayRef>> {
@@ -402,16 +522,22 @@ impl GroupsAccumulator for FunnelGroups {
         group_indices: &[usize],
         total_num_groups: usize,
     ) -> Result<()> {
-        self.events.resize(total_num_groups)?;
+        self.resize(total_num_groups)?;
         for (group, item) in merged(values, group_indices) {
             let s = item.as_struct();
             let col = |i: usize| s.column(i).as_primitive::<Int64Type>();
-            let (ts, bucket, steps, excl) = (col(0), col(1), col(2), col(3));
-            let hold: &StringArray = s.column(4).as_string::<i32>();
-            let prop: &StringArray = s.column(5).as_string::<i32>();
+            let (seq, ts, bucket, steps, excl) = (col(0), col(1), col(2), col(3), col(4));
+            let hold: &StringArray = s.column(5).as_string::<i32>();
+            let prop: &StringArray = s.column(6).as_string::<i32>();
             for i in 0..s.len() {
+                let Some(part) = usize::try_from(seq.value(i))
+                    .ok()
+                    .and_then(|p| self.parts.get_mut(p))
+                else {
+                    return exec_err!("{FUNNEL}: a state names sequence {}", seq.value(i));
+                };
                 let h = if hold.is_valid(i) {
-                    self.hold_values.id(hold.value(i))
+                    part.hold_values.id(hold.value(i))
                 } else {
                     0
                 };
@@ -420,7 +546,7 @@ impl GroupsAccumulator for FunnelGroups {
                 } else {
                     0
                 };
-                self.events.push(
+                part.events.push(
                     group,
                     Event {
                         ts: ts.value(i),
@@ -442,7 +568,7 @@ impl GroupsAccumulator for FunnelGroups {
         opt_filter: Option<&BooleanArray>,
     ) -> Result<Vec<ArrayRef>> {
         // One group per row: run the rows through a scratch accumulator.
-        let mut scratch = FunnelGroups::new(self.spec.clone(), self.steps, self.holds, self.props);
+        let mut scratch = FunnelGroups::new(self.seqs.clone(), self.starts.clone(), self.props);
         let n = values.first().map_or(0, |a| a.len());
         let indices: Vec<usize> = (0..n).collect();
         scratch.update_batch(values, &indices, opt_filter, n)?;
@@ -450,9 +576,11 @@ impl GroupsAccumulator for FunnelGroups {
     }
 
     fn size(&self) -> usize {
-        self.events.bytes()
+        self.parts
+            .iter()
+            .map(|p| p.events.bytes() + p.hold_values.size())
+            .sum::<usize>()
             + self.scratch.capacity() * std::mem::size_of::<Event>()
-            + self.hold_values.size()
             + self.prop_values.size()
     }
 }

@@ -13,7 +13,7 @@ mod running;
 pub mod sweep;
 
 pub use active::{ACTIVE, active};
-pub use funnel::{FUNNEL, funnel};
+pub use funnel::{Block, FUNNEL, Part, Sequences, funnel};
 pub use percentile::PERCENTILE;
 pub use retention::{RETENTION, retention};
 pub use running::{RUNNING, RunningSpec, running};

@@ -64,10 +64,6 @@ pub struct Spec {
     /// Attempts start at events with `start_from <= ts < start_to`.
     pub start_from: Option<i64>,
     pub start_to: Option<i64>,
-    /// The aggregate reports counts of entities, not each entity's outcome
-    /// (see `funnel.rs`); the engine itself ignores it.
-    #[serde(default)]
-    pub counts: bool,
 }
 
 /// One event of one entity. `hold` and `prop` are ranks: their numeric

@@ -21,10 +21,10 @@ pub(super) fn value(
     f: &Funnel,
     filters: &[ast::Expr],
 ) -> Result<Expr> {
-    let g = group(p, f, filters)?;
+    let (g, s) = group(p, f, filters)?;
     let n = f.steps.len();
-    let entered = p.sequence_aggregate(g, &m.name, sequence::reached(1), true)?;
-    let converted = p.sequence_aggregate(g, &m.name, sequence::reached(n), true)?;
+    let entered = p.sequence_aggregate(g, &m.name, sequence::reached(s, 1), true)?;
+    let converted = p.sequence_aggregate(g, &m.name, sequence::reached(s, n), true)?;
     Ok(match f.value {
         FunnelValue::Entered => entered,
         FunnelValue::Converted => converted,
@@ -35,8 +35,8 @@ pub(super) fn value(
     })
 }
 
-/// The scan group of funnel `f` under `filters`.
-fn group(p: &mut Planner, f: &Funnel, filters: &[ast::Expr]) -> Result<usize> {
+/// The scan group of funnel `f` under `filters`, and its index there.
+fn group(p: &mut Planner, f: &Funnel, filters: &[ast::Expr]) -> Result<(usize, usize)> {
     let filter = p.lower_filters(&f.source, filters)?;
     let rows = p.rows(&f.source)?;
     let micros = |ms: i64| ms.saturating_mul(1000);
@@ -64,7 +64,6 @@ fn group(p: &mut Planner, f: &Funnel, filters: &[ast::Expr]) -> Result<usize> {
             first_only: false,
             start_from: None,
             start_to: None,
-            counts: false,
         },
         steps: f
             .steps
@@ -93,11 +92,11 @@ pub(super) fn table(
     buckets: &[Bucket],
 ) -> Result<LogicalPlan> {
     let filters: Vec<ast::Expr> = m.filter.iter().cloned().collect();
-    let g = group(p, f, &filters)?;
+    let (g, s) = group(p, f, &filters)?;
     let hours = sequence::unit_micros(ast::TimeUnit::Hours);
     let mut values = Vec::new();
     for k in 0..f.steps.len() {
-        let v = p.sequence_aggregate(g, &m.name, sequence::reached(k + 1), true)?;
+        let v = p.sequence_aggregate(g, &m.name, sequence::reached(s, k + 1), true)?;
         values.push((format!("__n{k}"), v));
         if k > 0 {
             for (label, stat) in [
@@ -105,11 +104,11 @@ pub(super) fn table(
                 ("median", ast::Statistic::Median),
                 ("p90", ast::Statistic::Percentile(0.9)),
             ] {
-                let d = sequence::duration(p.cx.functions, stat, k - 1, k, hours);
+                let d = sequence::duration(p.cx.functions, stat, s, k - 1, k, hours);
                 let v = p.sequence_aggregate(g, &m.name, d, false)?;
                 values.push((format!("__{label}{k}"), v));
             }
-            let d = sequence::duration(p.cx.functions, ast::Statistic::Median, 0, k, hours);
+            let d = sequence::duration(p.cx.functions, ast::Statistic::Median, s, 0, k, hours);
             let v = p.sequence_aggregate(g, &m.name, d, false)?;
             values.push((format!("__first{k}"), v));
         }

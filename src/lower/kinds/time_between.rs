@@ -34,7 +34,6 @@ pub(super) fn value(
             first_only: true,
             start_from: None,
             start_to: None,
-            counts: false,
         },
         steps: vec![rows.lower(&k.from)?, rows.lower(&k.to)?],
         exclusions: vec![],
@@ -42,10 +41,11 @@ pub(super) fn value(
         filter,
         names: vec!["from".into(), "to".into()],
     };
-    let g = p.sequence_group(&k.source, seq)?;
+    let (g, s) = p.sequence_group(&k.source, seq)?;
     let d = sequence::duration(
         p.cx.functions,
         k.statistic,
+        s,
         0,
         1,
         sequence::unit_micros(k.unit),
