@@ -165,8 +165,152 @@ impl GroupedAggregate for Funnel {
 
 /// One sequence's events and held values.
 struct PartState {
-    events: Arena<Event>,
+    events: Store,
     hold_values: Interner,
+}
+
+/// How one sequence keeps its events.
+enum Store {
+    /// Every event of use.
+    Events(Arena<Event>),
+    /// A `time_between` (two steps, ordered, the first `from` event only,
+    /// no exclusions or held values), whose answer is the first `from`
+    /// event and the earliest `to` event at or after it. Per entity, those
+    /// two as seen so far; the events that may still matter go to `rest`:
+    /// `from` events at the first one's time (ties) and `to` events earlier
+    /// than it (an earlier `from` may come). With an entity's rows in time
+    /// order, `rest` stays empty: the state is bounded per entity, however
+    /// many events it has.
+    FirstPair {
+        pairs: Vec<[Option<Event>; 2]>,
+        rest: Arena<Event>,
+    },
+}
+
+impl Store {
+    fn new(spec: &Spec, holds: usize) -> Self {
+        let pair = spec.first_only
+            && spec.steps == 2
+            && spec.order == sweep::Order::Ordered
+            && spec.exclusions.is_empty()
+            && holds == 0;
+        if pair {
+            Store::FirstPair {
+                pairs: Vec::new(),
+                rest: Arena::default(),
+            }
+        } else {
+            Store::Events(Arena::default())
+        }
+    }
+
+    fn resize(&mut self, groups: usize) -> Result<()> {
+        match self {
+            Store::Events(a) => a.resize(groups),
+            Store::FirstPair { pairs, rest } => {
+                pairs.resize(groups, [None, None]);
+                rest.resize(groups)
+            }
+        }
+    }
+
+    fn push(&mut self, group: usize, e: Event) -> Result<()> {
+        let (pairs, rest) = match self {
+            Store::Events(a) => return a.push(group, e),
+            Store::FirstPair { pairs, rest } => (pairs, rest),
+        };
+        let [from, to] = &mut pairs[group];
+        let mut as_to = e.steps & 2 != 0;
+        if e.steps & 1 != 0 {
+            match from {
+                Some(f) if e.ts == f.ts => {
+                    // A tie: the engine's order among them decides.
+                    rest.push(group, e)?;
+                    as_to = false;
+                }
+                Some(f) if e.ts > f.ts => {}
+                _ => {
+                    // The new first `from`, which the engine also reuses as
+                    // the `to` when it matches both; the old one, later,
+                    // may still be a `to`.
+                    if let Some(old) = from.replace(e)
+                        && old.steps & 2 != 0
+                    {
+                        Self::offer_to(to, old);
+                    }
+                    as_to = false;
+                }
+            }
+        }
+        if as_to {
+            match from {
+                Some(f) if e.ts >= f.ts => Self::offer_to(to, e),
+                _ => rest.push(group, e)?,
+            }
+        }
+        Ok(())
+    }
+
+    /// Keeps `e` as the `to` candidate if it is earlier.
+    fn offer_to(to: &mut Option<Event>, e: Event) {
+        if to.is_none_or(|t| e.ts < t.ts) {
+            *to = Some(e);
+        }
+    }
+
+    fn take(&mut self, emit_to: EmitTo) -> Result<StoreTaken> {
+        Ok(match self {
+            Store::Events(a) => StoreTaken {
+                taken: a.take(emit_to)?,
+                pairs: Vec::new(),
+            },
+            Store::FirstPair { pairs, rest } => {
+                let n = match emit_to {
+                    EmitTo::All => pairs.len(),
+                    EmitTo::First(n) => n.min(pairs.len()),
+                };
+                StoreTaken {
+                    taken: rest.take(emit_to)?,
+                    pairs: pairs.drain(..n).collect(),
+                }
+            }
+        })
+    }
+
+    fn bytes(&self) -> usize {
+        match self {
+            Store::Events(a) => a.bytes(),
+            Store::FirstPair { pairs, rest } => {
+                pairs.capacity() * std::mem::size_of::<[Option<Event>; 2]>() + rest.bytes()
+            }
+        }
+    }
+}
+
+/// One sequence's events of the groups an emission takes.
+struct StoreTaken {
+    taken: Taken<Event>,
+    /// For [`Store::FirstPair`], each group's pair.
+    pairs: Vec<[Option<Event>; 2]>,
+}
+
+impl StoreTaken {
+    fn groups(&self) -> usize {
+        self.taken.groups().max(self.pairs.len())
+    }
+
+    /// About how many events: a capacity to reserve.
+    fn len(&self) -> usize {
+        self.taken.len() + 2 * self.pairs.len()
+    }
+
+    /// Group `g`'s events into `out` (cleared first).
+    fn group_into(&self, g: usize, out: &mut Vec<Event>) {
+        self.taken.group_into(g, out);
+        if let Some(pair) = self.pairs.get(g) {
+            out.extend(pair.iter().flatten());
+        }
+    }
 }
 
 struct FunnelGroups {
@@ -186,8 +330,8 @@ impl FunnelGroups {
         let parts = seqs
             .parts
             .iter()
-            .map(|_| PartState {
-                events: Arena::default(),
+            .map(|p| PartState {
+                events: Store::new(&p.spec, p.holds),
                 hold_values: Interner::default(),
             })
             .collect();
@@ -315,7 +459,7 @@ impl FunnelGroups {
     }
 
     /// Each part's events of the emitted groups.
-    fn take(&mut self, emit_to: EmitTo) -> Result<Vec<Taken<Event>>> {
+    fn take(&mut self, emit_to: EmitTo) -> Result<Vec<StoreTaken>> {
         self.parts
             .iter_mut()
             .map(|p| p.events.take(emit_to))
@@ -582,5 +726,81 @@ impl GroupsAccumulator for FunnelGroups {
             .sum::<usize>()
             + self.scratch.capacity() * std::mem::size_of::<Event>()
             + self.prop_values.size()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn time_between(window: i64, start_from: i64, start_to: i64) -> Spec {
+        Spec {
+            steps: 2,
+            order: sweep::Order::Ordered,
+            window,
+            step_windows: vec![None; 2],
+            reuse: true,
+            exclusions: vec![],
+            attribution: sweep::Attribution::FirstStep,
+            first_only: true,
+            start_from: Some(start_from),
+            start_to: Some(start_to),
+        }
+    }
+
+    fn event(ts: i64, steps: u32, prop: u32) -> Event {
+        Event {
+            ts,
+            bucket: ts / 10,
+            steps,
+            excl: 0,
+            hold: 0,
+            prop,
+        }
+    }
+
+    proptest! {
+        /// A `time_between`'s store keeps what decides its answer: the
+        /// engine over the kept events answers as over all of them, in any
+        /// arrival order, with ties and events matching both steps.
+        #[test]
+        fn first_pair_store_keeps_the_answer(
+            events in prop::collection::vec((0i64..40, 1u32..4, 0u32..3), 0..24),
+            window in 0i64..30,
+            from in 0i64..20,
+        ) {
+            let spec = time_between(window, from, from + 15);
+            let all: Vec<Event> = events.iter().map(|&(t, s, p)| event(t, s, p)).collect();
+            let mut store = Store::new(&spec, 0);
+            let pair = matches!(store, Store::FirstPair { .. });
+            prop_assert!(pair, "not a pair store");
+            store.resize(1).unwrap();
+            for e in &all {
+                store.push(0, *e).unwrap();
+            }
+            let taken = store.take(EmitTo::All).unwrap();
+            let mut kept = Vec::new();
+            taken.group_into(0, &mut kept);
+            prop_assert!(kept.len() <= all.len());
+            let want = sweep::evaluate(&spec, &mut all.clone());
+            let got = sweep::evaluate(&spec, &mut kept);
+            prop_assert_eq!(got, want, "kept {:?}", kept);
+        }
+    }
+
+    #[test]
+    fn first_pair_store_is_bounded_for_rows_in_time_order() {
+        let spec = time_between(100, 0, 1000);
+        let mut store = Store::new(&spec, 0);
+        store.resize(1).unwrap();
+        store.push(0, event(5, 1, 0)).unwrap();
+        for t in 6..10_000 {
+            store.push(0, event(t, 2, 0)).unwrap();
+        }
+        let taken = store.take(EmitTo::All).unwrap();
+        let mut kept = Vec::new();
+        taken.group_into(0, &mut kept);
+        assert_eq!(kept.iter().map(|e| e.ts).collect::<Vec<_>>(), [5, 6]);
     }
 }
