@@ -115,6 +115,7 @@ pub fn spec(members: &[(Test, Rule)], buckets: &[time::Bucket], week_start: Week
         buckets: buckets.iter().map(|b| time::wall_micros(b.start)).collect(),
         members,
         resolution,
+        counts: false,
     }
 }
 
@@ -131,7 +132,10 @@ pub(crate) fn rows(
     entity: &str,
 ) -> Result<LogicalPlanBuilder> {
     let week_start = cx.model.project.week_start;
-    let spec = spec(members, buckets, week_start);
+    let mut spec = spec(members, buckets, week_start);
+    // Without a breakdown the aggregate's groups are entities alone, and
+    // it may count the entities of each change itself.
+    spec.counts = cx.query.group_by.is_empty();
     let column = expr::column(time_col);
     // Rows from the earliest window any bucket looks at (all history when a
     // membership asks whether the entity was ever active before).
@@ -166,6 +170,7 @@ pub(crate) fn rows(
         get_field(f(), "bucket").alias("__idx"),
         get_field(f(), "start").alias("__on"),
         get_field(f(), "stop").alias("__off"),
+        get_field(f(), "n").alias("__w"),
     ];
     changes.extend(dims());
     // ... summed per breakdown value and run over the buckets: the counts.
@@ -177,6 +182,7 @@ pub(crate) fn rows(
         expr::column("__idx"),
         expr::column("__on"),
         expr::column("__off"),
+        expr::column("__w"),
     );
     let mut by: Vec<Expr> = dims().collect();
     if by.is_empty() {

@@ -1,7 +1,10 @@
 //! lower: `metricc_active(wall)`, grouped by entity (and breakdown
 //! values): keeps the entity's distinct activity units and returns, per
 //! bucket where its memberships start or stop holding, `{bucket, start,
-//! stop}` ([`activity::active`], [`activity::transitions`]). Times are
+//! stop, n}` ([`activity::active`], [`activity::transitions`]), `n` 1. With
+//! [`ActiveSpec::counts`] (grouped by entity alone), equal changes of the
+//! entities of an emission are counted instead: `n` entities each, all on
+//! the first emitted entity's row and empty lists on the others. Times are
 //! Int64 microseconds of local wall-clock time. The state is compact and
 //! merges, so DataFusion's two-phase aggregation shrinks data early. Units
 //! are kept in one store for all entities ([`Arena`]); a unit equal to the
@@ -17,6 +20,7 @@ use datafusion::arrow::datatypes::{DataType, Field, Fields, Int64Type};
 use datafusion::common::Result;
 use datafusion::logical_expr::function::AccumulatorArgs;
 use datafusion::logical_expr::{EmitTo, Expr, GroupsAccumulator};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 /// The name in plans.
@@ -34,6 +38,7 @@ fn active_fields() -> Fields {
         Field::new("bucket", DataType::Int64, false),
         Field::new("start", DataType::Int64, false),
         Field::new("stop", DataType::Int64, false),
+        Field::new("n", DataType::Int64, false),
     ])
 }
 
@@ -142,18 +147,47 @@ impl GroupsAccumulator for ActiveGroups {
         let mut bucket = Int64Builder::new();
         let mut flags = Int64Builder::new();
         let mut stop = Int64Builder::new();
+        let mut entities = Int64Builder::new();
         let n = self.spec.buckets.len();
+        // Counts mode: entities per change.
+        let mut counts: HashMap<(usize, u64, u64), i64> = HashMap::new();
         for g in 0..taken.groups() {
             let units = &mut self.scratch;
             taken.group_into(g, units);
             units.sort_unstable();
             units.dedup();
             let rows = activity::transitions(n, &activity::active(&self.spec, units));
+            if self.spec.counts {
+                for change in rows {
+                    *counts.entry(change).or_default() += 1;
+                }
+                continue;
+            }
             lengths.push(rows.len());
             for (b, on, off) in rows {
                 bucket.append_value(b as i64);
                 flags.append_value(on as i64);
                 stop.append_value(off as i64);
+                entities.append_value(1);
+            }
+        }
+        if self.spec.counts {
+            let mut changes: Vec<_> = counts.into_iter().collect();
+            changes.sort_unstable();
+            for ((b, on, off), k) in &changes {
+                bucket.append_value(*b as i64);
+                flags.append_value(*on as i64);
+                stop.append_value(*off as i64);
+                entities.append_value(*k);
+            }
+            // Every change on the first emitted row, none on the others.
+            lengths = vec![0; taken.groups()];
+            match lengths.first_mut() {
+                Some(first) => *first = changes.len(),
+                None if !changes.is_empty() => {
+                    return datafusion::common::exec_err!("{ACTIVE}: changes without an entity");
+                }
+                None => {}
             }
         }
         list(
@@ -162,6 +196,7 @@ impl GroupsAccumulator for ActiveGroups {
                 Arc::new(bucket.finish()),
                 Arc::new(flags.finish()),
                 Arc::new(stop.finish()),
+                Arc::new(entities.finish()),
             ],
             lengths,
         )

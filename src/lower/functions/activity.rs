@@ -58,6 +58,10 @@ pub struct ActiveSpec {
     /// Activity is kept at this resolution (microseconds); every window
     /// bound is a multiple of it, so cutting times to it changes no answer.
     pub resolution: i64,
+    /// The aggregate counts entities with equal changes instead of
+    /// returning each entity's (see `active.rs`); the engine ignores it.
+    #[serde(default)]
+    pub counts: bool,
 }
 
 /// The most memberships one call can report.

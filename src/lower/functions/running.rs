@@ -1,6 +1,7 @@
-//! lower: `metricc_running(bucket, start, stop)`, grouped by breakdown
-//! values: sums the entities' membership changes and runs them over the
-//! buckets; per bucket where any count is not 0, `{bucket, c0..}`.
+//! lower: `metricc_running(bucket, start, stop, n)`, grouped by breakdown
+//! values: sums the entities' membership changes (`n` entities each) and
+//! runs them over the buckets; per bucket where any count is not 0,
+//! `{bucket, c0..}`.
 
 use super::lists::{self, GroupedAggregate, list, list_of, merged};
 use super::rows_of;
@@ -22,11 +23,12 @@ pub struct RunningSpec {
     pub members: usize,
 }
 
-/// `metricc_running(bucket, start, stop)` with `spec`: grouped by breakdown
-/// values, sums the entities' membership changes and runs them over the
-/// buckets; per bucket where any count is not 0, `{bucket, c0..}`.
-pub fn running(spec: &RunningSpec, bucket: Expr, start: Expr, stop: Expr) -> Expr {
-    lists::call::<Running>(spec, vec![bucket, start, stop])
+/// `metricc_running(bucket, start, stop, n)` with `spec`: grouped by
+/// breakdown values, sums the membership changes (each row is `n` entities
+/// changing alike) and runs them over the buckets; per bucket where any
+/// count is not 0, `{bucket, c0..}`.
+pub fn running(spec: &RunningSpec, bucket: Expr, start: Expr, stop: Expr, n: Expr) -> Expr {
+    lists::call::<Running>(spec, vec![bucket, start, stop, n])
 }
 
 /// The rows of `metricc_running`: a bucket's key and its count per membership.
@@ -117,14 +119,15 @@ impl GroupsAccumulator for RunningGroups {
         let bucket = values[0].as_primitive::<Int64Type>();
         let start = values[1].as_primitive::<Int64Type>();
         let stop = values[2].as_primitive::<Int64Type>();
+        let n = values[3].as_primitive::<Int64Type>();
         for (row, group) in rows_of(group_indices, opt_filter) {
-            if bucket.is_null(row) {
+            if bucket.is_null(row) || n.is_null(row) {
                 continue;
             }
             let (on, off) = (start.value(row) as u64, stop.value(row) as u64);
             for i in 0..self.spec.members.min(64) {
                 let d = i64::from(on >> i & 1 == 1) - i64::from(off >> i & 1 == 1);
-                self.add(group, bucket.value(row), i, d);
+                self.add(group, bucket.value(row), i, d * n.value(row));
             }
         }
         Ok(())
