@@ -2,7 +2,7 @@
 //! `metricc explain --sql`. Only here do plans become SQL, and only for
 //! people and other engines to read: metricc never executes SQL text.
 //!
-//! Wall-clock conversion (`to_local_time` of a zoned cast) has no common SQL
+//! Wall-clock conversion (`metricc_local_time` of a zoned cast) has no common SQL
 //! spelling; it is rewritten into each dialect's own function first.
 
 use crate::semantic::model::Model;
@@ -177,8 +177,9 @@ fn inline_table(dialect: Dialect, name: &str, rows: &[Vec<Expr>]) -> String {
     }
 }
 
-/// Replaces `to_local_time(CAST(CAST(t AS utc) AS zoned))` by the dialect's
-/// own conversion of an instant to wall-clock time.
+/// Replaces `metricc_local_time(CAST(CAST(t AS utc) AS zoned))` (and
+/// DataFusion's `to_local_time`, its equal) by the dialect's own conversion
+/// of an instant to wall-clock time.
 fn rewrite_local_time(plan: LogicalPlan, dialect: Dialect) -> Result<LogicalPlan> {
     plan.transform_up_with_subqueries(|node| {
         node.map_expressions(|e| {
@@ -205,7 +206,8 @@ fn rewrite_local_time(plan: LogicalPlan, dialect: Dialect) -> Result<LogicalPlan
                 let Expr::ScalarFunction(f) = &e else {
                     return Ok(Transformed::no(e));
                 };
-                if f.func.name() != "to_local_time" || f.args.len() != 1 {
+                let local = ["to_local_time", super::functions::wall::LOCAL_TIME];
+                if !local.contains(&f.func.name()) || f.args.len() != 1 {
                     return Ok(Transformed::no(e));
                 }
                 let Expr::Cast(zoned) = &f.args[0] else {

@@ -11,7 +11,7 @@ use chrono::{Datelike, Days, Months, NaiveDate, NaiveDateTime, NaiveTime, TimeZo
 use chrono_tz::Tz;
 use datafusion::arrow::datatypes::{DataType, TimeUnit};
 use datafusion::common::ScalarValue;
-use datafusion::functions::expr_fn::{date_trunc, to_local_time};
+use datafusion::functions::expr_fn::date_trunc;
 use datafusion::logical_expr::{Expr, cast, lit};
 
 /// The most buckets one query may ask for (checked when the query is
@@ -178,7 +178,7 @@ pub fn local_time(column: Expr, ty: &DataType, tz: Tz) -> Expr {
                 return cast(instant, LOCAL);
             }
             let zoned = DataType::Timestamp(TimeUnit::Microsecond, Some(tz.name().into()));
-            to_local_time(vec![cast(instant, zoned)])
+            super::functions::wall::local_time(tz, cast(instant, zoned))
         }
         // The front end only accepts timestamp and date time columns.
         other => cast(column, other.clone()),

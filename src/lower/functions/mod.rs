@@ -11,6 +11,7 @@ mod retention;
 pub mod round;
 mod running;
 pub mod sweep;
+pub mod wall;
 
 pub use active::{ACTIVE, active};
 pub use funnel::{Block, FUNNEL, Part, Sequences, funnel};
