@@ -33,9 +33,12 @@ pub const ENTITIES: &str = "__n";
 /// Column of the sequence a row is an outcome of (its index in the group).
 pub const SEQ: &str = "__seq";
 
+/// Prefix of the step-time columns.
+const TIME_PREFIX: &str = "__t";
+
 /// Column of the time step `k` (0-based) was reached.
 pub fn time_column(k: usize) -> String {
-    format!("__t{k}")
+    format!("{TIME_PREFIX}{k}")
 }
 
 /// A sequence as a group key: two metrics with equal sequences share a
@@ -80,9 +83,11 @@ pub fn reached(seq: usize, k: usize) -> (Expr, Option<Expr>) {
 /// rows must be one per entity.
 pub fn needs_times(aggregates: &[Expr]) -> bool {
     aggregates.iter().any(|a| {
-        a.column_refs()
-            .iter()
-            .any(|c| c.name.starts_with("__t") && c.name[3..].parse::<usize>().is_ok())
+        a.column_refs().iter().any(|c| {
+            c.name
+                .strip_prefix(TIME_PREFIX)
+                .is_some_and(|k| k.parse::<usize>().is_ok())
+        })
     })
 }
 

@@ -59,7 +59,6 @@ impl GroupedAggregate for Active {
         Ok(Box::new(ActiveGroups {
             spec,
             units: Arena::default(),
-            compacted: 0,
             scratch: Vec::new(),
         }))
     }
@@ -69,15 +68,16 @@ struct ActiveGroups {
     spec: ActiveSpec,
     /// Every entity's activity units.
     units: Arena<i64>,
-    /// Units held after the last compaction.
-    compacted: usize,
     /// One entity's units, reused from one entity to the next.
     scratch: Vec<i64>,
 }
 
-/// Compact all entities once the store holds this many units and twice what
-/// the last compaction left.
-const COMPACT_AT: usize = 1 << 20;
+/// Group `g`'s activity units, sorted and distinct, into `out`.
+fn distinct_units(taken: &Taken<i64>, g: usize, out: &mut Vec<i64>) {
+    taken.group_into(g, out);
+    out.sort_unstable();
+    out.dedup();
+}
 
 impl ActiveGroups {
     fn push(&mut self, group: usize, unit: i64) -> Result<()> {
@@ -86,20 +86,10 @@ impl ActiveGroups {
             return Ok(());
         }
         self.units.push(group, unit)?;
-        if self.units.len() >= COMPACT_AT && self.units.len() >= 2 * self.compacted {
-            self.units.rewrite(|g| {
-                g.sort_unstable();
-                g.dedup();
-            })?;
-            self.compacted = self.units.len();
-        }
-        Ok(())
-    }
-
-    fn take(&mut self, emit_to: EmitTo) -> Result<Taken<i64>> {
-        let taken = self.units.take(emit_to)?;
-        self.compacted = self.compacted.min(self.units.len());
-        Ok(taken)
+        self.units.compact_when_grown(|g| {
+            g.sort_unstable();
+            g.dedup();
+        })
     }
 
     /// The emitted groups' units, sorted and distinct, as `List<Int64>`.
@@ -107,9 +97,7 @@ impl ActiveGroups {
         let mut values = Int64Builder::with_capacity(taken.len());
         let mut lengths = Vec::with_capacity(taken.groups());
         for g in 0..taken.groups() {
-            taken.group_into(g, &mut self.scratch);
-            self.scratch.sort_unstable();
-            self.scratch.dedup();
+            distinct_units(taken, g, &mut self.scratch);
             values.append_slice(&self.scratch);
             lengths.push(self.scratch.len());
         }
@@ -142,7 +130,7 @@ impl GroupsAccumulator for ActiveGroups {
     }
 
     fn evaluate(&mut self, emit_to: EmitTo) -> Result<ArrayRef> {
-        let taken = self.take(emit_to)?;
+        let taken = self.units.take(emit_to)?;
         let mut lengths = Vec::with_capacity(taken.groups());
         let mut bucket = Int64Builder::new();
         let mut flags = Int64Builder::new();
@@ -152,11 +140,8 @@ impl GroupsAccumulator for ActiveGroups {
         // Counts mode: entities per change.
         let mut counts: HashMap<(usize, u64, u64), i64> = HashMap::new();
         for g in 0..taken.groups() {
-            let units = &mut self.scratch;
-            taken.group_into(g, units);
-            units.sort_unstable();
-            units.dedup();
-            let rows = activity::transitions(n, &activity::active(&self.spec, units));
+            distinct_units(&taken, g, &mut self.scratch);
+            let rows = activity::transitions(n, &activity::active(&self.spec, &self.scratch));
             if self.spec.counts {
                 for change in rows {
                     *counts.entry(change).or_default() += 1;
@@ -180,15 +165,7 @@ impl GroupsAccumulator for ActiveGroups {
                 stop.append_value(*off as i64);
                 entities.append_value(*k);
             }
-            // Every change on the first emitted row, none on the others.
-            lengths = vec![0; taken.groups()];
-            match lengths.first_mut() {
-                Some(first) => *first = changes.len(),
-                None if !changes.is_empty() => {
-                    return datafusion::common::exec_err!("{ACTIVE}: changes without an entity");
-                }
-                None => {}
-            }
+            lengths = lists::on_first_row(taken.groups(), changes.len(), ACTIVE, "changes")?;
         }
         list(
             active_fields(),
@@ -203,7 +180,7 @@ impl GroupsAccumulator for ActiveGroups {
     }
 
     fn state(&mut self, emit_to: EmitTo) -> Result<Vec<ArrayRef>> {
-        let taken = self.take(emit_to)?;
+        let taken = self.units.take(emit_to)?;
         Ok(vec![self.encode(&taken)?])
     }
 

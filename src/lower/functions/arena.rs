@@ -16,6 +16,11 @@ use datafusion::logical_expr::EmitTo;
 /// a funnel run in copies and fresh pages).
 const CHUNK: usize = 1 << 16;
 
+/// [`Arena::compact_when_grown`] compacts once the store holds this many
+/// events and twice what the last compaction left: an entity with millions
+/// of events keeps what its compaction keeps, at an amortized cost per event.
+const COMPACT_AT: usize = 1 << 20;
+
 /// Events of many groups in one store.
 #[derive(Debug)]
 pub(super) struct Arena<E> {
@@ -24,6 +29,8 @@ pub(super) struct Arena<E> {
     len: usize,
     /// Per group, one more than the index of its latest event (0: none).
     last: Vec<u32>,
+    /// Events held after the last compaction.
+    compacted: usize,
 }
 
 impl<E> Default for Arena<E> {
@@ -32,6 +39,7 @@ impl<E> Default for Arena<E> {
             chunks: Vec::new(),
             len: 0,
             last: Vec::new(),
+            compacted: 0,
         }
     }
 }
@@ -107,11 +115,6 @@ impl<E: Copy> Arena<E> {
         }
     }
 
-    /// Events held.
-    pub(super) fn len(&self) -> usize {
-        self.len
-    }
-
     /// Heap bytes held.
     pub(super) fn bytes(&self) -> usize {
         self.chunks.len() * CHUNK * std::mem::size_of::<(u32, E)>() + self.last.capacity() * 4
@@ -154,11 +157,22 @@ impl<E: Copy> Arena<E> {
         if self.last.capacity() > 2 * self.last.len() + 1024 {
             self.last.shrink_to_fit();
         }
+        self.compacted = self.compacted.min(self.len);
         Ok(Taken {
             offsets,
             order,
             chunks,
         })
+    }
+
+    /// Compacts every group with `f` (see [`Arena::rewrite`]) when the
+    /// store has grown enough since the last compaction.
+    pub(super) fn compact_when_grown(&mut self, f: impl FnMut(&mut Vec<E>)) -> Result<()> {
+        if self.len >= COMPACT_AT && self.len >= 2 * self.compacted {
+            self.rewrite(f)?;
+            self.compacted = self.len;
+        }
+        Ok(())
     }
 
     /// Replaces every group's events by what `f` makes of them (a
@@ -208,7 +222,7 @@ mod tests {
         assert_eq!(group(&t, 2), [1, 3]);
         assert_eq!(group(&t, 3), [] as [i32; 0]);
         assert_eq!(t.len(), 5);
-        assert_eq!(a.len(), 0);
+        assert_eq!(a.take(EmitTo::All).unwrap().len(), 0);
     }
 
     #[test]
@@ -242,6 +256,35 @@ mod tests {
         assert_eq!(group(&t, 0), [2]);
         assert_eq!(group(&t, 1), [3, 5]);
         assert_eq!(t.groups(), 3);
+    }
+
+    #[test]
+    fn compaction_waits_until_the_store_has_grown() {
+        let mut a = Arena::default();
+        a.resize(2).unwrap();
+        let dedup = |v: &mut Vec<i32>| {
+            v.sort();
+            v.dedup();
+        };
+        // Below COMPACT_AT events nothing is compacted.
+        for i in 0..COMPACT_AT - 1 {
+            a.push(i % 2, (i % 3) as i32).unwrap();
+            a.compact_when_grown(dedup).unwrap();
+        }
+        assert_eq!(a.len, COMPACT_AT - 1);
+        // The next event compacts both groups to their distinct values ...
+        a.push(0, 7).unwrap();
+        a.compact_when_grown(dedup).unwrap();
+        assert_eq!(a.len, 7);
+        // ... and the next compaction waits for twice that.
+        for _ in 0..6 {
+            a.push(1, 9).unwrap();
+            a.compact_when_grown(dedup).unwrap();
+        }
+        assert_eq!(a.len, 13);
+        let t = a.take(EmitTo::All).unwrap();
+        assert_eq!(group(&t, 0), [0, 1, 2, 7]);
+        assert_eq!(group(&t, 1), [0, 1, 2, 9, 9, 9, 9, 9, 9]);
     }
 
     #[test]

@@ -643,15 +643,7 @@ impl GroupsAccumulator for FunnelGroups {
             for ((seq, bucket, level, prop), n) in &keys {
                 out.push(*seq, (*bucket, *level, *n), &[], &prop_values(*prop));
             }
-            // Every count on the first emitted row, none on the others.
-            lengths = vec![0; groups];
-            match lengths.first_mut() {
-                Some(first) => *first = keys.len(),
-                None if !keys.is_empty() => {
-                    return exec_err!("{FUNNEL}: outcomes without an entity");
-                }
-                None => {}
-            }
+            lengths = lists::on_first_row(groups, keys.len(), FUNNEL, "outcomes")?;
         }
         out.finish(steps, self.props, lengths)
     }

@@ -102,6 +102,25 @@ pub(super) fn parse<T: DeserializeOwned>(spec: &str, name: &str) -> Result<T> {
     serde_json::from_str::<T>(spec).or_else(|e| exec_err!("{name}: bad spec: {e}"))
 }
 
+/// The list lengths of an emission of `groups` rows that returns `items`
+/// totals over all of them: every item on the first row, empty lists on
+/// the others (summed over emissions by the plan, not per row). `name`
+/// and `what` say whose items, should there be items and no row.
+pub(super) fn on_first_row(
+    groups: usize,
+    items: usize,
+    name: &str,
+    what: &str,
+) -> Result<Vec<usize>> {
+    let mut lengths = vec![0; groups];
+    match lengths.first_mut() {
+        Some(first) => *first = items,
+        None if items > 0 => return exec_err!("{name}: {what} without an entity"),
+        None => {}
+    }
+    Ok(lengths)
+}
+
 pub(super) fn list(
     fields: Fields,
     columns: Vec<ArrayRef>,

@@ -97,18 +97,11 @@ struct RetentionGroups {
     spec: RetentionSpec,
     props: usize,
     events: Arena<Ev>,
-    /// Events held after the last compaction.
-    compacted: usize,
     values: Interner,
     key: String,
     scratch: RetentionScratch,
     keyed: Vec<activity::Keyed>,
 }
-
-/// Compact all entities once the store holds this many events and twice
-/// what the last compaction left: an entity with millions of returns keeps
-/// about one per period, at an amortized cost per event.
-const COMPACT_AT: usize = 1 << 20;
 
 impl RetentionGroups {
     fn new(spec: RetentionSpec, props: usize) -> Self {
@@ -116,7 +109,6 @@ impl RetentionGroups {
             spec,
             props,
             events: Arena::default(),
-            compacted: 0,
             values: Interner::default(),
             key: String::new(),
             scratch: RetentionScratch::default(),
@@ -139,13 +131,9 @@ impl RetentionGroups {
             return Ok(());
         }
         self.events.push(group, e)?;
-        if self.events.len() >= COMPACT_AT && self.events.len() >= 2 * self.compacted {
-            let (spec, keyed) = (&self.spec, &mut self.keyed);
-            self.events
-                .rewrite(|g| activity::compact_with(spec, g, keyed))?;
-            self.compacted = self.events.len();
-        }
-        Ok(())
+        let (spec, keyed) = (&self.spec, &mut self.keyed);
+        self.events
+            .compact_when_grown(|g| activity::compact_with(spec, g, keyed))
     }
 
     fn push_rows(
@@ -212,7 +200,6 @@ impl RetentionGroups {
     /// The emitted groups' events, compacted, as `List<Struct<event>>`.
     fn encode(&mut self, emit_to: EmitTo) -> Result<ArrayRef> {
         let taken = self.events.take(emit_to)?;
-        self.compacted = self.compacted.min(self.events.len());
         let mut instant = Int64Builder::with_capacity(taken.len());
         let mut wall = Int64Builder::with_capacity(taken.len());
         let mut kind = Int64Builder::with_capacity(taken.len());
@@ -261,7 +248,6 @@ impl GroupsAccumulator for RetentionGroups {
 
     fn evaluate(&mut self, emit_to: EmitTo) -> Result<ArrayRef> {
         let taken = self.events.take(emit_to)?;
-        self.compacted = self.compacted.min(self.events.len());
         let mut events = Vec::new();
         let (rank, order) = self.values.ranks();
         // Per cohort and breakdown value: per period, size, eligible, retained.
@@ -319,14 +305,7 @@ impl GroupsAccumulator for RetentionGroups {
         let mut out: Vec<ArrayRef> = vec![Arc::new(cohort.finish()), Arc::new(period.finish())];
         out.extend(columns.iter_mut().map(|b| Arc::new(b.finish()) as ArrayRef));
         out.extend(attrs.iter_mut().map(|b| Arc::new(b.finish()) as ArrayRef));
-        // Every count on the first emitted row, none on the others.
-        let rows = taken.groups();
-        let mut lengths = vec![0; rows];
-        match lengths.first_mut() {
-            Some(first) => *first = n,
-            None if n > 0 => return exec_err!("{RETENTION}: cells without an entity"),
-            None => {}
-        }
+        let lengths = lists::on_first_row(taken.groups(), n, RETENTION, "cells")?;
         list(cell_fields(self.props), out, lengths)
     }
 
