@@ -17,7 +17,7 @@
 //! expressions are typed against one input); the `explain --sql` text is
 //! written from the plan before optimization and keeps `+` and `sum`.
 
-use crate::lower::functions::kept;
+use crate::lower::functions::{kept, kept_values};
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Int64Array};
 use datafusion::arrow::compute::kernels::numeric;
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Int64Type};
@@ -377,11 +377,7 @@ impl GroupsAccumulator for SumGroups {
         opt_filter: Option<&BooleanArray>,
     ) -> Result<Vec<ArrayRef>> {
         // Each row its own partial sum: the value, or null when filtered out.
-        let x = values[0].as_primitive::<Int64Type>();
-        let kept: Int64Array = (0..x.len())
-            .map(|row| (kept(opt_filter, row) && x.is_valid(row)).then(|| x.value(row)))
-            .collect();
-        Ok(vec![Arc::new(kept)])
+        Ok(vec![kept_values::<Int64Type>(&values[0], opt_filter)])
     }
 
     fn evaluate(&mut self, emit_to: EmitTo) -> Result<ArrayRef> {

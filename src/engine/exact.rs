@@ -18,7 +18,7 @@
 //! adds into at most three digits. Values of similar size (prices,
 //! latencies) keep a group at a handful of digits.
 
-use crate::lower::functions::kept;
+use crate::lower::functions::{kept, kept_values};
 use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, BinaryArray, BinaryBuilder, BooleanArray, Float64Array, UInt64Array,
 };
@@ -762,11 +762,7 @@ impl GroupsAccumulator for ExtremeGroups {
         values: &[ArrayRef],
         opt_filter: Option<&BooleanArray>,
     ) -> Result<Vec<ArrayRef>> {
-        let x = values[0].as_primitive::<Float64Type>();
-        let kept: Float64Array = (0..x.len())
-            .map(|row| (kept(opt_filter, row) && x.is_valid(row)).then(|| x.value(row)))
-            .collect();
-        Ok(vec![Arc::new(kept)])
+        Ok(vec![kept_values::<Float64Type>(&values[0], opt_filter)])
     }
     fn size(&self) -> usize {
         self.values.capacity() * 16

@@ -19,7 +19,8 @@ pub use percentile::PERCENTILE;
 pub use retention::{RETENTION, retention};
 pub use running::{RUNNING, RunningSpec, running};
 
-use datafusion::arrow::array::{Array, BooleanArray};
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, PrimitiveArray};
+use datafusion::arrow::datatypes::ArrowPrimitiveType;
 use datafusion::logical_expr::{AggregateUDF, Expr};
 use std::sync::Arc;
 
@@ -71,4 +72,17 @@ fn rows_of<'a>(
 /// Whether a FILTER mask keeps `row` (a null mask value drops it).
 pub(crate) fn kept(opt_filter: Option<&BooleanArray>, row: usize) -> bool {
     opt_filter.is_none_or(|f| f.is_valid(row) && f.value(row))
+}
+
+/// `values` where a FILTER mask keeps the row, null elsewhere: each row its
+/// own partial state, for an accumulator's `convert_to_state`.
+pub(crate) fn kept_values<T: ArrowPrimitiveType>(
+    values: &ArrayRef,
+    opt_filter: Option<&BooleanArray>,
+) -> ArrayRef {
+    let x = values.as_primitive::<T>();
+    let kept: PrimitiveArray<T> = (0..x.len())
+        .map(|row| (kept(opt_filter, row) && x.is_valid(row)).then(|| x.value(row)))
+        .collect();
+    Arc::new(kept)
 }
