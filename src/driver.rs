@@ -81,6 +81,211 @@ pub fn check_allowing(path: &Path, allowed: &[PathBuf]) -> Checked {
         .iter()
         .filter_map(|f| read(&mut sources, f, &mut diags))
         .collect();
+    finish(dir, fence, sources, ids, ast, diags)
+}
+
+/// A project's files held in memory, as a git revision has them: read in
+/// place of the files on disk, while data paths still resolve on disk
+/// against the project directory. `metricc diff` checks the base (and a
+/// committed head) this way, without checking anything out.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    /// What the files are, prefixed to their names in messages (`HEAD~1`).
+    pub label: String,
+    /// The project's YAML files by path relative to the project directory.
+    pub files: std::collections::BTreeMap<PathBuf, Vec<u8>>,
+}
+
+impl Snapshot {
+    /// The name a snapshot file is shown under: `HEAD~1:metrics/x.yaml`.
+    pub fn name(&self, rel: &Path) -> String {
+        format!("{}:{}", self.label, rel.display())
+    }
+
+    /// The definition files `patterns` select (every definition file when
+    /// there are none), by the rules [`definition_files`] applies on disk:
+    /// no hidden directory, `data/` or `target/` in a walk; globs relative
+    /// to the project directory and held to the fence.
+    fn definition_files(
+        &self,
+        fence: &Fence,
+        dir: &Path,
+        patterns: &[crate::syntax::ast::Name],
+        diags: &mut Diagnostics,
+    ) -> Vec<PathBuf> {
+        let name_of = |p: &Path| {
+            p.file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default()
+        };
+        let candidates = self
+            .files
+            .keys()
+            .filter(|p| p.as_path() != Path::new(PROJECT_FILE))
+            .filter(|p| crate::source::is_definition_file(&name_of(p)));
+        if patterns.is_empty() {
+            return candidates
+                .filter(|p| {
+                    let mut parts = p.components().map(|c| c.as_os_str().to_string_lossy());
+                    let first = parts.next().unwrap_or_default();
+                    first != "data"
+                        && first != "target"
+                        && !p
+                            .components()
+                            .any(|c| c.as_os_str().to_string_lossy().starts_with('.'))
+                })
+                .cloned()
+                .collect();
+        }
+        let options = glob::MatchOptions {
+            case_sensitive: true,
+            require_literal_separator: true,
+            require_literal_leading_dot: true,
+        };
+        let mut out = Vec::new();
+        for f in patterns {
+            if let Err(why) = fence.written(dir, &f.value) {
+                diags.push(
+                    Diagnostic::new(
+                        Code::PathOutsideProject,
+                        "definition files outside the project",
+                    )
+                    .at(f.span, why)
+                    .with_help(fence.help()),
+                );
+                continue;
+            }
+            let text = crate::fence::normalize(Path::new(&f.value))
+                .to_string_lossy()
+                .into_owned();
+            let matched: Vec<&PathBuf> = if crate::fence::is_glob(&text) {
+                match glob::Pattern::new(&text) {
+                    Ok(pattern) => candidates
+                        .clone()
+                        .filter(|p| pattern.matches_path_with(p, options))
+                        .collect(),
+                    Err(e) => {
+                        diags.push(
+                            Diagnostic::new(Code::InvalidValue, "invalid file pattern")
+                                .at(f.span, e.msg)
+                                .with_help("use a glob such as `metrics/*.yaml`"),
+                        );
+                        continue;
+                    }
+                }
+            } else {
+                candidates
+                    .clone()
+                    .filter(|p| p.as_path() == Path::new(&text))
+                    .collect()
+            };
+            if matched.is_empty() {
+                diags.push(
+                    Diagnostic::new(
+                        Code::FileUnreadable,
+                        format!("`{}` matches no definition file", escape(&f.value)),
+                    )
+                    .at(
+                        f.span,
+                        format!("no file of {} matches this pattern", self.label),
+                    )
+                    .with_help("patterns are relative to the project directory"),
+                );
+            }
+            out.extend(matched.into_iter().cloned());
+        }
+        out.sort();
+        out.dedup();
+        out
+    }
+
+    /// Adds file `rel` to `sources`; reports why it cannot be read.
+    fn read(
+        &self,
+        sources: &mut SourceSet,
+        dir: &Path,
+        rel: &Path,
+        diags: &mut Diagnostics,
+    ) -> Option<FileId> {
+        let bytes = self.files.get(rel)?;
+        let name = self.name(rel);
+        let problem = if bytes.len() as u64 > crate::source::MAX_FILE_BYTES {
+            Diagnostic::new(
+                Code::FileTooLarge,
+                format!("`{}` is too large ({} bytes)", escape(&name), bytes.len()),
+            )
+            .with_help(format!(
+                "definition files may be at most {} bytes; split it",
+                crate::source::MAX_FILE_BYTES
+            ))
+        } else {
+            match std::str::from_utf8(bytes) {
+                Ok(text) => return Some(sources.add(name, dir.join(rel), text.to_string())),
+                Err(e) => Diagnostic::new(
+                    Code::FileNotUtf8,
+                    format!("`{}` is not UTF-8 text", escape(&name)),
+                )
+                .with_help(format!(
+                    "the first invalid byte is at offset {}; save the file as UTF-8",
+                    e.valid_up_to()
+                )),
+            }
+        };
+        sources.add(name, dir.join(rel), String::new());
+        diags.push(problem);
+        None
+    }
+}
+
+/// Checks the project whose files `snapshot` holds, with its data read
+/// below `dir` (the project directory on disk) as [`check_allowing`] would.
+pub fn check_snapshot(snapshot: &Snapshot, dir: &Path, allowed: &[PathBuf]) -> Checked {
+    let dir = dir.to_path_buf();
+    let fence = Fence::new(&dir, allowed);
+    let mut sources = SourceSet::new();
+    let mut diags = Vec::new();
+    let mut ast = Ast::default();
+    let project = Path::new(PROJECT_FILE);
+    if !snapshot.files.contains_key(project) {
+        diags.push(
+            Diagnostic::new(
+                Code::ProjectFileMissing,
+                format!("no `{PROJECT_FILE}` in the project at {}", snapshot.label),
+            )
+            .with_help("name a revision or directory that holds the project"),
+        );
+    } else if let Some(id) = snapshot.read(&mut sources, &dir, project, &mut diags) {
+        syntax::parse_file(id, sources.get(id), FileRole::Project, &mut ast, &mut diags);
+    }
+    if diags.iter().any(|d| d.code == Code::ProjectFileMissing) {
+        return Checked {
+            sources,
+            diagnostics: diags,
+            ast,
+            model: None,
+            dir,
+            schemas: Schemas::new(),
+            fence,
+        };
+    }
+    let files = snapshot.definition_files(&fence, &dir, &ast.project.files, &mut diags);
+    let ids: Vec<FileId> = files
+        .iter()
+        .filter_map(|rel| snapshot.read(&mut sources, &dir, rel, &mut diags))
+        .collect();
+    finish(dir, fence, sources, ids, ast, diags)
+}
+
+/// The stages after reading: parse the definition files `ids`, read the
+/// sources' footers, resolve.
+fn finish(
+    dir: PathBuf,
+    fence: Fence,
+    sources: SourceSet,
+    ids: Vec<FileId>,
+    mut ast: Ast,
+    mut diags: Diagnostics,
+) -> Checked {
     for (part, part_diags) in parse_definitions(&sources, &ids) {
         ast.sources.extend(part.sources);
         ast.metrics.extend(part.metrics);

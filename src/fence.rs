@@ -131,7 +131,7 @@ fn real(path: &Path) -> PathBuf {
 
 /// `path` with `.` and `..` removed by their text alone (no link is
 /// followed; a link in the middle is checked later, by [`Fence::found`]).
-fn normalize(path: &Path) -> PathBuf {
+pub(crate) fn normalize(path: &Path) -> PathBuf {
     let mut out = PathBuf::new();
     for c in path.components() {
         match c {

@@ -47,6 +47,7 @@
 pub mod catalog;
 pub mod cli;
 pub mod diagnostics;
+pub mod diff;
 pub mod driver;
 pub mod engine;
 pub mod fence;

@@ -6,11 +6,44 @@ pub struct FileId(pub u32);
 
 /// A byte range in one source file. Small and `Copy`: carried on every AST node,
 /// resolved to line and column only when a diagnostic is rendered.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct Span {
     pub file: FileId,
     pub start: u32,
     pub end: u32,
+}
+
+thread_local! {
+    static HIDDEN: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// `f`'s result with every span printed as `_` by `Debug`: the debug text
+/// of a resolved definition then says what it means and not where it was
+/// written, which is how `metricc diff` compares two versions' meanings.
+pub fn without_spans<T>(f: impl FnOnce() -> T) -> T {
+    let before = HIDDEN.with(|h| h.replace(true));
+    let out = f();
+    HIDDEN.with(|h| h.set(before));
+    out
+}
+
+/// Whether [`without_spans`] is in force: `Debug` then leaves out how a
+/// value was written as well as where.
+pub fn spans_hidden() -> bool {
+    HIDDEN.with(|h| h.get())
+}
+
+impl std::fmt::Debug for Span {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if HIDDEN.with(|h| h.get()) {
+            return f.write_str("_");
+        }
+        f.debug_struct("Span")
+            .field("file", &self.file)
+            .field("start", &self.start)
+            .field("end", &self.end)
+            .finish()
+    }
 }
 
 impl Span {

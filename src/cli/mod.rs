@@ -2,6 +2,7 @@
 //! a module named after it with a function of the same name.
 
 pub mod check;
+pub mod diff;
 pub mod explain;
 pub mod output;
 pub mod request;
@@ -32,6 +33,11 @@ pub enum Command {
     /// Explain metrics: their meaning in words (source, filter, time zone,
     /// buckets, range), then the DataFusion plans, or SQL with `--sql`.
     Explain(explain::Args),
+    /// What a change to the definitions does to the numbers: compare a git
+    /// revision (or a project directory) with the working tree or another
+    /// revision, by meaning, and compute the changed and affected metrics in
+    /// both versions over the same data.
+    Diff(diff::Args),
     /// Run the project's metric unit tests (`*.test.yaml`): fixtures in,
     /// expected tables out, in process; exit 1 on any failure.
     Test(test::Args),

@@ -28,6 +28,7 @@ pub fn resolve(ast: &Ast, dir: &Path, schemas: &Schemas, diags: &mut Diagnostics
     let sources = sources(ast, schemas, diags);
     let metrics = metrics::resolve(ast, &sources, diags);
     unused_sources(ast, diags);
+    unknown_limits(ast, diags);
     if diags.iter().any(|d| d.is_error()) {
         return None;
     }
@@ -87,7 +88,34 @@ fn project(ast: &Ast, dir: &Path, diags: &mut Diagnostics) -> Option<Project> {
         week_start: p.week_start.as_ref().map_or(Weekday::Monday, |w| w.value),
         default_from: p.default_from.as_ref().map(|d| d.value),
         default_to: p.default_to.as_ref().map(|d| d.value),
+        max_change: p.max_change.as_ref().map(|m| m.value),
+        max_change_by_metric: p
+            .max_change_by_metric
+            .iter()
+            .map(|(n, m)| (n.value.clone(), m.value))
+            .collect(),
     })
+}
+
+/// E0203 for a `diff.metrics` limit on a metric the project does not define.
+fn unknown_limits(ast: &Ast, diags: &mut Diagnostics) {
+    let names = || ast.metrics.iter().map(|m| m.name.value.as_str());
+    for (name, _) in &ast.project.max_change_by_metric {
+        if names().any(|n| n == name.value) {
+            continue;
+        }
+        diags.push(
+            Diagnostic::new(
+                Code::UnknownMetric,
+                format!(
+                    "`diff.metrics` sets a limit on unknown metric `{}`",
+                    name.value
+                ),
+            )
+            .at(name.span, "no metric has this name")
+            .with_help(suggestion_help(&name.value, "metrics", names())),
+        );
+    }
 }
 
 /// A source during resolution: its definition and, if its schema is known, the result.

@@ -35,6 +35,11 @@ pub struct Project {
     pub week_start: Weekday,
     pub default_from: Option<chrono::NaiveDate>,
     pub default_to: Option<chrono::NaiveDate>,
+    /// `diff.max_change`: the largest relative change `metricc diff` lets
+    /// pass, as a fraction.
+    pub max_change: Option<f64>,
+    /// `diff.metrics`: per-metric limits, as fractions.
+    pub max_change_by_metric: std::collections::BTreeMap<String, f64>,
 }
 
 /// A data source with its Parquet files and schema.

@@ -26,6 +26,11 @@ pub struct ProjectDef {
     pub week_start: Option<Spanned<Weekday>>,
     pub default_from: Option<Spanned<chrono::NaiveDate>>,
     pub default_to: Option<Spanned<chrono::NaiveDate>>,
+    /// `diff: { max_change: 5% }`: the largest relative change of any
+    /// metric's value that `metricc diff` lets pass (exit 1 beyond it).
+    pub max_change: Option<Spanned<f64>>,
+    /// `diff: { metrics: { name: 2% } }`: per-metric limits.
+    pub max_change_by_metric: Vec<(Name, Spanned<f64>)>,
 }
 
 /// A Parquet data source.
@@ -188,10 +193,22 @@ pub struct CohortDef {
 }
 
 /// A fixed length of time, as written (`7d`) and in milliseconds.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Clone, PartialEq)]
 pub struct Duration {
     pub millis: i64,
     pub text: String,
+}
+
+impl std::fmt::Debug for Duration {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut d = f.debug_struct("Duration");
+        d.field("millis", &self.millis);
+        // `7d` and `168h` mean the same; only the text differs.
+        if !crate::span::spans_hidden() {
+            d.field("text", &self.text);
+        }
+        d.finish()
+    }
 }
 
 /// An expression node.

@@ -12,6 +12,7 @@ const PROJECT_KEYS: &[&str] = &[
     "time_zone",
     "week_start",
     "default_range",
+    "diff",
     "sources",
     "metrics",
 ];
@@ -70,7 +71,46 @@ pub fn project(cx: &mut Cx, root: &Node, ast: &mut Ast) {
             );
         }
     }
+    if let Some(n) = f.get("diff")
+        && let Some(d) = cx.fields(n, "diff", &["max_change", "metrics"])
+    {
+        p.max_change = d
+            .get("max_change")
+            .and_then(|n| percent(cx, n, "max_change"));
+        if let Some(m) = d.get("metrics") {
+            each_entry(cx, m, "diff.metrics", |cx, name, body| {
+                if let Some(limit) = percent(cx, body, "a metric's max_change") {
+                    p.max_change_by_metric.push((name, limit));
+                }
+            });
+        }
+    }
     definitions(cx, &f, ast);
+}
+
+/// A share written as a percentage (`5%`, `0.5%`) or a plain number (a
+/// fraction: `0.05`), as a fraction.
+fn percent(cx: &mut Cx, node: &Node, context: &str) -> Option<crate::span::Spanned<f64>> {
+    let text = cx.text(node, context)?;
+    let t = text.value.trim();
+    let parsed = match t.strip_suffix('%') {
+        Some(p) => p.trim().parse::<f64>().ok().map(|v| v / 100.0),
+        None => t.parse::<f64>().ok(),
+    };
+    match parsed {
+        Some(v) if v.is_finite() && v >= 0.0 => Some(crate::span::Spanned::new(v, text.span)),
+        _ => {
+            cx.report(
+                Diagnostic::new(
+                    Code::InvalidValue,
+                    format!("`{context}` must be a share such as `5%`"),
+                )
+                .at(text.span, "not a percentage of zero or more")
+                .with_help("write the largest relative change allowed, e.g. `5%` or `0.5%`"),
+            );
+            None
+        }
+    }
 }
 
 /// Reads a definition file (`sources:` and `metrics:`).
