@@ -320,6 +320,33 @@ fn finish(
     }
 }
 
+/// Reads the project's test files (`*.test.yaml`) as `metricc test` would
+/// and adds what is wrong with their shape to `checked`'s diagnostics: a
+/// pull request that breaks a test file fails `check`, not only `test`.
+/// Problems a test expects (inside its `define:` under `expect_error:`)
+/// are not problems. Returns how many test files were read.
+pub fn check_tests(checked: &mut Checked) -> usize {
+    let fence = checked.fence.clone();
+    let dir = checked.dir.clone();
+    let mut diags = Vec::new();
+    let cases = crate::testing::load(&fence, &dir, &mut checked.sources, &mut diags);
+    for (_, case) in &cases {
+        let expected = |d: &Diagnostic| {
+            case.expect_error.is_some()
+                && case.define_span.is_some_and(|define| {
+                    d.span.is_some_and(|s| {
+                        s.file == define.file && s.start >= define.start && s.end <= define.end
+                    })
+                })
+        };
+        diags.extend(case.problems.iter().filter(|d| !expected(d)).cloned());
+    }
+    checked.diagnostics.extend(diags);
+    let mut files: Vec<FileId> = cases.iter().map(|(id, _)| *id).collect();
+    files.dedup();
+    files.len()
+}
+
 /// Checks the project again with `extra` definitions added (a test's
 /// `define:`): the model, and every diagnostic of the combined project.
 pub fn check_with(checked: &Checked, extra: &Ast) -> (Option<Model>, Diagnostics) {

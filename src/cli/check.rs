@@ -20,6 +20,10 @@ pub struct Args {
     /// annotations.
     #[arg(long, value_enum, default_value_t = Format::Human)]
     pub format: Format,
+    /// Leave the test files (`*.test.yaml`) unread. By default `check` reads
+    /// them and reports what is wrong with their shape.
+    #[arg(long)]
+    pub no_tests: bool,
     /// Fail (exit 1) on warnings too.
     #[arg(long)]
     pub deny_warnings: bool,
@@ -31,7 +35,17 @@ pub struct Args {
 pub fn check(args: &Args) -> ExitStatus {
     let started = std::time::Instant::now();
     let project = args.project.clone().or_else(|| args.project_flag.clone());
-    let checked = driver::check_allowing(&project_dir(&project), &args.read.allow_read);
+    let mut checked = driver::check_allowing(&project_dir(&project), &args.read.allow_read);
+    let test_files = if args.no_tests {
+        0
+    } else {
+        driver::check_tests(&mut checked)
+    };
+    let tests = match test_files {
+        0 => String::new(),
+        1 => ", 1 test file".to_string(),
+        n => format!(", {n} test files"),
+    };
     let stdout = std::io::stdout();
     let style = Style {
         color: args.color.enabled(stdout.is_terminal()),
@@ -45,7 +59,7 @@ pub fn check(args: &Args) -> ExitStatus {
     if args.format == Format::Human {
         let summary = match &checked.model {
             Some(m) if checked.diagnostics.is_empty() => format!(
-                "ok: {} metrics, {} sources checked in {} ms",
+                "ok: {} metrics, {} sources{tests} checked in {} ms",
                 m.metrics.len(),
                 m.sources.len(),
                 started.elapsed().as_millis()

@@ -217,6 +217,28 @@ impl<'a> Side<'a> {
         Some(item(node, &file.text, renames))
     }
 
+    /// Where metric `name`'s name is written.
+    fn metric_at(&self, name: &str) -> Option<Loc> {
+        let def = self
+            .checked
+            .ast
+            .metrics
+            .iter()
+            .find(|m| m.name.value == name)?;
+        Some(self.loc(def.name.span))
+    }
+
+    /// Where source `name`'s name is written.
+    fn source_at(&self, name: &str) -> Option<Loc> {
+        let def = self
+            .checked
+            .ast
+            .sources
+            .iter()
+            .find(|s| s.name.value == name)?;
+        Some(self.loc(def.name.span))
+    }
+
     fn loc(&self, span: Span) -> Loc {
         let file = self.checked.sources.get(span.file);
         let (line, column) = crate::span::line_col(&file.text, span.start as usize);
@@ -616,23 +638,23 @@ pub fn compare(base: (&Checked, &Model), head: (&Checked, &Model)) -> DefDiff {
                     name: name.clone(),
                     status,
                     changes: c,
-                    base_at: b.model.source(name).map(|x| b.loc(x.span)),
-                    head_at: h.model.source(name).map(|x| h.loc(x.span)),
+                    base_at: b.source_at(name),
+                    head_at: h.source_at(name),
                 }
             }
-            (Some(p), None) => Entry {
+            (Some(_), None) => Entry {
                 name: name.clone(),
                 status: Status::Removed,
                 changes: Vec::new(),
-                base_at: Some(b.loc(p.span)),
+                base_at: b.source_at(name),
                 head_at: None,
             },
-            (None, Some(q)) => Entry {
+            (None, Some(_)) => Entry {
                 name: name.clone(),
                 status: Status::Added,
                 changes: Vec::new(),
                 base_at: None,
-                head_at: Some(h.loc(q.span)),
+                head_at: h.source_at(name),
             },
             (None, None) => continue,
         };
@@ -697,7 +719,7 @@ pub fn compare(base: (&Checked, &Model), head: (&Checked, &Model)) -> DefDiff {
                     status: Status::Added,
                     changes: Vec::new(),
                     base_at: None,
-                    head_at: Some(h.loc(m.span)),
+                    head_at: h.metric_at(name),
                 });
             }
             continue;
@@ -722,8 +744,8 @@ pub fn compare(base: (&Checked, &Model), head: (&Checked, &Model)) -> DefDiff {
             name: name.clone(),
             status,
             changes: c,
-            base_at: b.model.metric(&base_name).map(|x| b.loc(x.span)),
-            head_at: Some(h.loc(m.span)),
+            base_at: b.metric_at(&base_name),
+            head_at: h.metric_at(name),
         });
     }
     for m in &b.model.metrics {
@@ -732,7 +754,7 @@ pub fn compare(base: (&Checked, &Model), head: (&Checked, &Model)) -> DefDiff {
                 name: m.name.clone(),
                 status: Status::Removed,
                 changes: Vec::new(),
-                base_at: Some(b.loc(m.span)),
+                base_at: b.metric_at(&m.name),
                 head_at: None,
             });
         }
@@ -811,8 +833,8 @@ pub fn compare(base: (&Checked, &Model), head: (&Checked, &Model)) -> DefDiff {
                     because: path.clone(),
                 },
                 changes: Vec::new(),
-                base_at: b.model.metric(&m.name).map(|x| b.loc(x.span)),
-                head_at: Some(h.loc(m.span)),
+                base_at: b.metric_at(&m.name),
+                head_at: h.metric_at(&m.name),
             }),
         }
     }
