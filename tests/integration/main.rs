@@ -5,6 +5,7 @@ mod cases;
 mod catalog;
 mod check_then_run;
 mod cli;
+mod diff;
 mod docs;
 mod duckdb;
 mod errors_that_help;

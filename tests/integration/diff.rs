@@ -1,0 +1,522 @@
+//! `metricc diff` on a git repository holding the example, in commits:
+//! a real change of a window, a reformat, a rename. What the diff finds is
+//! checked against the edits made, and its numbers against `metricc run` of
+//! each revision.
+
+use crate::run::metricc;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn git(dir: &Path, args: &[&str]) {
+    let out = Command::new("git")
+        .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
+        .args([
+            "-c",
+            "commit.gpgsign=false",
+            "-c",
+            "init.defaultBranch=main",
+        ])
+        .args(args)
+        .current_dir(dir)
+        .env_remove("GIT_DIR")
+        .env_remove("GIT_WORK_TREE")
+        .output()
+        .expect("git runs");
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+fn edit(path: &Path, from: &str, to: &str) {
+    let text = std::fs::read_to_string(path).unwrap();
+    assert_eq!(text.matches(from).count(), 1, "`{from}` once in {path:?}");
+    std::fs::write(path, text.replacen(from, to, 1)).unwrap();
+}
+
+/// The example as a git repository, its project in `metrics/`.
+struct Repo {
+    _tmp: tempfile::TempDir,
+    root: PathBuf,
+}
+
+impl Repo {
+    fn new() -> Repo {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().to_path_buf();
+        copy_dir(
+            &Path::new(env!("CARGO_MANIFEST_DIR")).join("metrics"),
+            &root.join("metrics"),
+        );
+        git(&root, &["init", "-q"]);
+        Repo { _tmp: tmp, root }
+    }
+
+    fn project(&self) -> PathBuf {
+        self.root.join("metrics")
+    }
+
+    fn file(&self, name: &str) -> PathBuf {
+        self.project().join(name)
+    }
+
+    fn commit(&self, message: &str) {
+        git(&self.root, &["add", "-A"]);
+        git(&self.root, &["commit", "-q", "-m", message]);
+    }
+
+    fn diff(&self, args: &[&str]) -> Output {
+        let mut all = vec!["diff"];
+        all.extend(args);
+        metricc(&all, &self.project())
+    }
+
+    /// `metricc run` of the working tree, as CSV rows keyed by bucket.
+    fn run(&self, metrics: &[&str], by: &str) -> Vec<Vec<String>> {
+        let mut all = vec!["run", "--quiet", "--format", "csv", "--by", by];
+        all.extend(metrics);
+        let out = metricc(&all, &self.project());
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .skip(1)
+            .map(|l| l.split(',').map(str::to_string).collect())
+            .collect()
+    }
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn json(o: &Output) -> serde_json::Value {
+    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", stdout(o)))
+}
+
+/// The (name, status) of every metric entry of a JSON report.
+fn statuses(doc: &serde_json::Value) -> Vec<(String, String)> {
+    doc["definitions"]["metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["name"].as_str().unwrap().to_string(),
+                e["status"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// The metrics the real change touches: mau, and the two formulas over it
+/// (engagement.yaml `stickiness: dau / mau`, business.yaml
+/// `support_ticket_rate: 1000 * support_tickets / mau`).
+const TOUCHED: [&str; 3] = ["mau", "support_ticket_rate", "stickiness"];
+
+/// The repository in its four commits, with `run`'s numbers of the touched
+/// metrics by month before and after the real change.
+struct History {
+    repo: Repo,
+    base_numbers: Vec<Vec<String>>,
+    head_numbers: Vec<Vec<String>>,
+}
+
+fn history() -> History {
+    let repo = Repo::new();
+    repo.commit("the example");
+    let base_numbers = repo.run(&TOUCHED, "month");
+    // 1. A real change: mau's window from 30 to 14 days.
+    edit(
+        &repo.file("engagement.yaml"),
+        "    active: { window: 30d }",
+        "    active: { window: 14d }",
+    );
+    let head_numbers = repo.run(&TOUCHED, "month");
+    repo.commit("mau over 14 days");
+    // 2. A reformat: keys reordered, a comment, an expression respaced and
+    //    in upper case, a flow mapping written out, `30d` as `720h`, and a
+    //    metric moved to a file of its own.
+    edit(
+        &repo.file("engagement.yaml"),
+        "    source: events\n    filter: event = 'api_call'\n    active: { window: 1d }",
+        "    # one day\n    active:\n      window: 24h\n    filter: \"event='api_call'\"\n    source: events",
+    );
+    edit(
+        &repo.file("engagement.yaml"),
+        "    cumulative: { metric: requests, window: 30d }",
+        "    cumulative: { window: 720h, metric: requests }",
+    );
+    let acquisition = repo.file("acquisition.yaml");
+    let text = std::fs::read_to_string(&acquisition).unwrap();
+    let start = text.find("  visitors:\n").unwrap();
+    let end = text.find("  signups:\n").unwrap();
+    std::fs::write(
+        repo.file("visitors.yaml"),
+        format!("# moved here\nmetrics:\n{}", &text[start..end]),
+    )
+    .unwrap();
+    std::fs::write(&acquisition, format!("{}{}", &text[..start], &text[end..])).unwrap();
+    edit(
+        &acquisition,
+        "    measure: count_distinct(developer_id)\n\n  api_keys_created:",
+        "    measure: COUNT_DISTINCT( developer_id )\n\n  api_keys_created:",
+    );
+    repo.commit("reformat");
+    // 3. A rename: `first_calls` is now `first_call_developers`, and the
+    //    two ratios over it name it so.
+    let text = std::fs::read_to_string(&acquisition).unwrap();
+    std::fs::write(
+        &acquisition,
+        text.replace("  first_calls:\n", "  first_call_developers:\n")
+            .replace(
+                "denominator: first_calls }",
+                "denominator: first_call_developers }",
+            )
+            .replace(
+                "numerator: first_calls,",
+                "numerator: first_call_developers,",
+            ),
+    )
+    .unwrap();
+    repo.commit("rename first_calls");
+    History {
+        repo,
+        base_numbers,
+        head_numbers,
+    }
+}
+
+#[test]
+fn diff_finds_the_real_change_a_reformat_and_a_rename() {
+    let h = history();
+    let repo = &h.repo;
+
+    // The real change: mau, and the formulas over it.
+    let out = repo.diff(&["HEAD~3", "HEAD~2", "--by", "month", "--format", "json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    let doc = json(&out);
+    assert_eq!(
+        statuses(&doc),
+        [
+            ("mau".to_string(), "changed".to_string()),
+            ("support_ticket_rate".to_string(), "affected".to_string()),
+            ("stickiness".to_string(), "affected".to_string())
+        ]
+    );
+    let mau = &doc["definitions"]["metrics"][0];
+    assert_eq!(mau["changes"][0]["path"], "active.window");
+    assert_eq!(mau["changes"][0]["base"], "30d");
+    assert_eq!(mau["changes"][0]["head"], "14d");
+    assert_eq!(
+        mau["changes"][0]["base_at"]["file"],
+        "HEAD~3:engagement.yaml"
+    );
+    assert_eq!(mau["changes"][0]["base_at"]["line"], 25);
+    assert_eq!(
+        doc["definitions"]["metrics"][2]["because"],
+        serde_json::json!(["mau", "stickiness"])
+    );
+    assert!(doc["definitions"]["sources"].as_array().unwrap().is_empty());
+    assert!(doc["definitions"]["project"].as_array().unwrap().is_empty());
+
+    // Its numbers are `run`'s of each revision, month by month.
+    let values = doc["values"].as_array().unwrap();
+    assert_eq!(values.len(), 3);
+    for (i, metric) in TOUCHED.iter().enumerate() {
+        let series = values
+            .iter()
+            .find(|s| s["metric"] == *metric && s["column"].is_null())
+            .unwrap();
+        let rows = series["rows"].as_array().unwrap();
+        assert_eq!(rows.len(), h.base_numbers.len());
+        for ((row, base), head) in rows.iter().zip(&h.base_numbers).zip(&h.head_numbers) {
+            assert_eq!(row["key"][0], base[0]);
+            assert_eq!(row["base"]["text"], base[i + 1], "{metric} {}", base[0]);
+            assert_eq!(row["head"]["text"], head[i + 1], "{metric} {}", head[0]);
+        }
+        let changed = series["summary"]["changed"].as_u64().unwrap();
+        let differing = h
+            .base_numbers
+            .iter()
+            .zip(&h.head_numbers)
+            .filter(|(b, a)| b[i + 1] != a[i + 1])
+            .count() as u64;
+        assert_eq!(changed, differing);
+        assert!(changed > 0, "a 14-day window changes {metric}");
+    }
+
+    // The reformat is no change at all.
+    let out = repo.diff(&["HEAD~2", "HEAD~1", "--fail-on-change", "--format", "json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    let doc = json(&out);
+    assert!(statuses(&doc).is_empty(), "{:?}", statuses(&doc));
+    assert!(doc["values"].as_array().unwrap().is_empty());
+
+    // The rename is a rename, and the ratios over it did not change.
+    let out = repo.diff(&["HEAD~1", "HEAD", "--fail-on-change", "--format", "json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    let doc = json(&out);
+    assert_eq!(
+        statuses(&doc),
+        [("first_call_developers".to_string(), "renamed".to_string())]
+    );
+    assert_eq!(doc["definitions"]["metrics"][0]["from"], "first_calls");
+    assert!(doc["values"].as_array().unwrap().is_empty());
+
+    // All three at once: the one real change, the rename.
+    let out = repo.diff(&["HEAD~3", "HEAD", "--definitions-only", "--format", "json"]);
+    let doc = json(&out);
+    let names: Vec<String> = statuses(&doc)
+        .into_iter()
+        .map(|(n, s)| format!("{n} {s}"))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "first_call_developers renamed",
+            "mau changed",
+            "support_ticket_rate affected",
+            "stickiness affected",
+        ]
+    );
+}
+
+#[test]
+fn thresholds_decide_the_exit_status() {
+    let h = history();
+    let repo = &h.repo;
+    let range = ["HEAD~3", "HEAD~2", "--by", "month"];
+    let status = |extra: &[&str]| {
+        let mut args = range.to_vec();
+        args.extend(extra);
+        repo.diff(&args).status.code()
+    };
+    // The largest relative change of mau or stickiness, from the numbers.
+    let largest = h
+        .base_numbers
+        .iter()
+        .zip(&h.head_numbers)
+        .flat_map(|(b, a)| (1..4).map(move |i| (b[i].parse::<f64>(), a[i].parse::<f64>())))
+        .filter_map(|(b, a)| Some((b.ok()?, a.ok()?)))
+        .filter(|(b, _)| *b != 0.0)
+        .map(|(b, a)| ((a - b) / b).abs())
+        .fold(0.0, f64::max);
+    assert!(largest > 0.01);
+    let above = format!("{:.4}%", largest * 100.0 * 1.01);
+    let below = format!("{:.4}%", largest * 100.0 * 0.99);
+    assert_eq!(status(&[]), Some(0));
+    assert_eq!(status(&["--fail-on-change"]), Some(1));
+    assert_eq!(status(&["--max-change", &above]), Some(0));
+    assert_eq!(status(&["--max-change", &below]), Some(1));
+    // The reformat passes any limit.
+    let out = repo.diff(&["HEAD~2", "HEAD~1", "--max-change", "0%"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+
+    // Limits in the base's project file: a metric's own wins over the
+    // command line's, which wins over the project's default.
+    let repo2 = Repo::new();
+    edit(
+        &repo2.file("metricc.yaml"),
+        "files: [\"*.yaml\"]",
+        &format!(
+            "files: [\"*.yaml\"]\ndiff:\n  max_change: 0%\n  metrics:\n    mau: {above}\n    stickiness: {above}\n    support_ticket_rate: {above}"
+        ),
+    );
+    repo2.commit("limits");
+    edit(
+        &repo2.file("engagement.yaml"),
+        "    active: { window: 30d }",
+        "    active: { window: 14d }",
+    );
+    let out = repo2.diff(&["HEAD", "--by", "month"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    let out = repo2.diff(&["HEAD", "--by", "month", "--max-change", "0%"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    edit(
+        &repo2.file("engagement.yaml"),
+        "    formula: dau / mau",
+        "    formula: dau / wau",
+    );
+    // stickiness now changes by more than its limit (a formula over wau).
+    let out = repo2.diff(&["HEAD", "--by", "month"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("error: stickiness changed by"),
+        "{}",
+        stdout(&out)
+    );
+    // A limit on a metric the project lacks is an error in check.
+    edit(&repo2.file("metricc.yaml"), "    mau: ", "    maus: ");
+    let out = metricc(&["check", "."], &repo2.project());
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stdout(&out).contains("E0203"), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("did you mean `mau`?"),
+        "{}",
+        stdout(&out)
+    );
+}
+
+#[test]
+fn markdown_and_json_reports() {
+    let h = history();
+    let args = ["HEAD~3", "HEAD~2", "--by", "month"];
+    let mut md = args.to_vec();
+    md.extend(["--format", "markdown"]);
+    let out = h.repo.diff(&md);
+    assert_eq!(out.status.code(), Some(0));
+    insta::assert_snapshot!("diff_markdown", stdout(&out));
+    let mut js = args.to_vec();
+    js.extend(["--format", "json"]);
+    let out = h.repo.diff(&js);
+    insta::assert_snapshot!("diff_json", stdout(&out));
+    let mut human = args.to_vec();
+    human.extend(["--format", "human"]);
+    let out = h.repo.diff(&human);
+    insta::assert_snapshot!("diff_human", stdout(&out));
+}
+
+#[test]
+fn the_working_tree_is_the_default_head_and_is_never_written() {
+    let h = history();
+    let repo = &h.repo;
+    let before = std::fs::read_to_string(repo.file("engagement.yaml")).unwrap();
+    edit(
+        &repo.file("engagement.yaml"),
+        "    active: { window: 7d }",
+        "    active: { window: 8d }",
+    );
+    let edited = std::fs::read_to_string(repo.file("engagement.yaml")).unwrap();
+    let out = repo.diff(&["HEAD", "--definitions-only", "--format", "json"]);
+    assert_eq!(out.status.code(), Some(0));
+    let doc = json(&out);
+    assert_eq!(
+        statuses(&doc)[0],
+        ("wau".to_string(), "changed".to_string())
+    );
+    assert_eq!(doc["head"], "working tree");
+    // Reading HEAD~3 from git left the working tree as it was.
+    let out = repo.diff(&["HEAD~3", "--definitions-only"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(
+        std::fs::read_to_string(repo.file("engagement.yaml")).unwrap(),
+        edited
+    );
+    assert_ne!(before, edited);
+}
+
+#[test]
+fn two_directories_compare_over_the_head_data() {
+    let h = history();
+    let tmp = tempfile::tempdir().unwrap();
+    let old = tmp.path().join("old");
+    copy_dir(&h.repo.project(), &old);
+    // The base directory's data is not read: its files are moved away.
+    std::fs::remove_dir_all(old.join("data")).unwrap();
+    edit(
+        &old.join("engagement.yaml"),
+        "    active: { window: 14d }",
+        "    active: { window: 30d }",
+    );
+    let out = metricc(
+        &[
+            "diff",
+            old.to_str().unwrap(),
+            ".",
+            "--by",
+            "month",
+            "--format",
+            "json",
+        ],
+        &h.repo.project(),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    let doc = json(&out);
+    assert_eq!(
+        statuses(&doc)[0],
+        ("mau".to_string(), "changed".to_string())
+    );
+    let rows = doc["values"][0]["rows"].as_array().unwrap();
+    for (row, base) in rows.iter().zip(&h.base_numbers) {
+        assert_eq!(row["base"]["text"], base[1]);
+    }
+}
+
+#[test]
+fn versions_that_do_not_check_are_reported_not_crashed() {
+    let h = history();
+    let repo = &h.repo;
+    // A head that does not check: exit 1 with its diagnostics.
+    edit(
+        &repo.file("engagement.yaml"),
+        "    formula: dau / mau",
+        "    formula: dau / nope",
+    );
+    let out = repo.diff(&["HEAD"]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = stdout(&out);
+    assert!(text.contains("working tree does not check"), "{text}");
+    assert!(text.contains("E0203"), "{text}");
+    // A base that does not check is reported; the head is fine: exit 0.
+    repo.commit("broken");
+    edit(
+        &repo.file("engagement.yaml"),
+        "    formula: dau / nope",
+        "    formula: dau / mau",
+    );
+    let out = repo.diff(&["HEAD"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("HEAD does not check"),
+        "{}",
+        stdout(&out)
+    );
+    // A revision that names no commit is a usage error.
+    let out = repo.diff(&["no-such-branch"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("names no commit"));
+    let out = repo.diff(&["--", "-x"]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn git_links_are_not_followed() {
+    let repo = Repo::new();
+    let secret = tempfile::tempdir().unwrap();
+    std::fs::write(
+        secret.path().join("secret.yaml"),
+        "metrics:\n  leaked: { source: events, measure: count(*) }\n",
+    )
+    .unwrap();
+    std::os::unix::fs::symlink(secret.path().join("secret.yaml"), repo.file("linked.yaml"))
+        .unwrap();
+    repo.commit("a link");
+    let out = repo.diff(&["HEAD", "HEAD", "--format", "json"]);
+    let doc = json(&out);
+    assert!(!stdout(&out).contains("leaked"));
+    assert!(
+        doc["notes"][0]
+            .as_str()
+            .unwrap()
+            .contains("`linked.yaml` is a link")
+    );
+}
