@@ -148,6 +148,7 @@ pub fn diff(args: &Args) -> ExitStatus {
         query.push_str(&format!(", by {}", args.group_by.join(", ")));
     }
     let mut series = Vec::new();
+    let mut computed_together = None;
     if let Some(d) = &defs
         && !args.definitions_only
         && d.metrics.iter().any(|e| e.status.computes())
@@ -161,6 +162,7 @@ pub fn diff(args: &Args) -> ExitStatus {
         };
         match diff::numbers(&engine, &base, &head, d, &request) {
             Ok(c) => {
+                computed_together = Some(c.together);
                 series = c.series;
                 for (label, diags) in c.failed {
                     let v = if label == base.label { &base } else { &head };
@@ -193,7 +195,18 @@ pub fn diff(args: &Args) -> ExitStatus {
         }
     }
     exceeded.dedup_by(|a, b| a.metric == b.metric);
-    let notes: Vec<String> = base.notes.iter().chain(&head.notes).cloned().collect();
+    let mut notes: Vec<String> = base.notes.iter().chain(&head.notes).cloned().collect();
+    match computed_together {
+        Some(true) => notes.push(
+            "both versions were computed in one query: the sources they share were scanned once"
+                .into(),
+        ),
+        Some(false) => notes.push(
+            "each version was computed in a query of its own (their time settings differ, or their metrics do not fit one query)"
+                .into(),
+        ),
+        None => {}
+    }
     let report = Report {
         base: &base.label,
         head: &head.label,

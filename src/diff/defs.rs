@@ -269,6 +269,20 @@ impl<'a> Side<'a> {
     }
 }
 
+/// Whether two versions' sources mean the same: the same files, columns
+/// and roles.
+pub fn same_source(a: &crate::semantic::model::Source, b: &crate::semantic::model::Source) -> bool {
+    crate::span::without_spans(|| {
+        format!(
+            "{:?}|{:?}|{:?}|{:?}|{:?}",
+            a.schema.files, a.schema.columns, a.time, a.entity, a.dimensions
+        ) == format!(
+            "{:?}|{:?}|{:?}|{:?}|{:?}",
+            b.schema.files, b.schema.columns, b.time, b.entity, b.dimensions
+        )
+    })
+}
+
 /// The value of `name` under the top-level key `table` (`metrics`).
 fn find_def<'n>(root: &'n Node, table: &str, name: &str) -> Option<&'n Node> {
     let NodeKind::Map(entries) = &root.kind else {

@@ -151,18 +151,21 @@ fn compute(
     })
 }
 
-/// Results of one version in long form, metrics named as in the head.
+/// Results of one version in long form, metrics named as in the head:
+/// the metrics `keep` accepts among `names`, those of the run's metrics
+/// table and own tables.
 fn long(
     model: &Model,
     tables: &[Computed],
     names: &[String],
+    keep: &dyn Fn(&str) -> bool,
     rename: &dyn Fn(&str) -> String,
 ) -> Result<values::Long, String> {
     let own = |m: &str| {
         let shape = model.metric(m)?.shape.table.clone()?;
         Some((shape.columns, shape.keys))
     };
-    values::Long::new(tables, names, &own, rename)
+    values::Long::new(tables, names, keep, &own, rename)
 }
 
 /// Both versions' numbers for the metrics `diff` says may change: the
@@ -172,10 +175,130 @@ pub struct Computation {
     /// (version label, diagnostics) of a version whose numbers could not be
     /// computed; its side of every series is then empty.
     pub failed: Vec<(String, Vec<Diagnostic>)>,
+    /// Whether both versions ran as one query (sharing their scans).
+    pub together: bool,
 }
 
-/// Computes the numbers of every metric `diff` marks as computed.
+/// The prefix of the base's metrics and sources in a model of both
+/// versions: `__base__mau`. Not a name a user can write in a definition
+/// that also has it (names are identifiers, checked; a clash is looked
+/// for anyway and sends both versions to their own runs).
+const BASE: &str = "__base__";
+
+/// One model holding the head's definitions and, renamed with [`BASE`],
+/// the base's metrics in `base_names` with what they use. Base sources
+/// that mean what the head's of the same name mean are the head's (so
+/// the planner scans them once for both versions); the others are added
+/// renamed. `None` when the versions cannot share a model: different
+/// time zones or week starts, a name clash, or a combination that does
+/// not resolve.
+pub fn together(base: &Version, head: &Version, base_names: &[String]) -> Option<Model> {
+    let (bm, hm) = (base.model()?, head.model()?);
+    if bm.project.time_zone != hm.project.time_zone
+        || bm.project.week_start != hm.project.week_start
+    {
+        return None;
+    }
+    let clash = |name: &str| name.starts_with(BASE);
+    if hm.metrics.iter().any(|m| clash(&m.name)) || hm.sources.iter().any(|s| clash(&s.name)) {
+        return None;
+    }
+    // The base metrics to compute, with what they use. A metric they use
+    // that is not to be computed means in the base what it means in the
+    // head (else the difference would list it), so the head's serves.
+    let own = |n: &str| base_names.iter().any(|x| x == n) || hm.metric(n).is_none();
+    let mut needed: Vec<String> = base_names.to_vec();
+    let mut i = 0;
+    while i < needed.len() {
+        if let Some(m) = bm.metric(&needed[i]) {
+            for d in &m.depends_on {
+                if own(&d.value) && !needed.contains(&d.value) {
+                    needed.push(d.value.clone());
+                }
+            }
+        }
+        i += 1;
+    }
+    let shared = |s: &str| match (bm.source(s), hm.source(s)) {
+        (Some(a), Some(b)) => defs::same_source(a, b),
+        _ => false,
+    };
+    let metric = |n: &str| needed.iter().any(|x| x == n).then(|| format!("{BASE}{n}"));
+    let source = |n: &str| (!shared(n)).then(|| format!("{BASE}{n}"));
+    let mut ast = head.checked.ast.clone();
+    let mut schemas = head.checked.schemas.clone();
+    for def in &base.checked.ast.metrics {
+        if !needed.contains(&def.name.value) {
+            continue;
+        }
+        let mut def = def.clone();
+        def.name.value = format!("{BASE}{}", def.name.value);
+        crate::semantic::kinds::rename_references(&mut def, &metric, &source);
+        ast.metrics.push(def);
+    }
+    let used: std::collections::BTreeSet<&str> = needed
+        .iter()
+        .filter_map(|n| bm.metric(n))
+        .flat_map(|m| m.sources.iter().map(String::as_str))
+        .collect();
+    for def in &base.checked.ast.sources {
+        if !used.contains(def.name.value.as_str()) || shared(&def.name.value) {
+            continue;
+        }
+        let schema = base.checked.schemas.get(&def.name.value)?.clone();
+        let mut def = def.clone();
+        def.name.value = format!("{BASE}{}", def.name.value);
+        schemas.insert(def.name.value.clone(), schema);
+        ast.sources.push(def);
+    }
+    let mut diags = Vec::new();
+    crate::semantic::resolve(&ast, &head.checked.dir, &schemas, &mut diags)
+}
+
+/// Computes the numbers of every metric `diff` marks as computed: both
+/// versions in one query when they can share a model ([`together`]), so
+/// that the sources they share are scanned once; else one query each.
 pub fn numbers(
+    engine: &Engine,
+    base: &Version,
+    head: &Version,
+    diff: &defs::DefDiff,
+    request: &Request,
+) -> Result<Computation, String> {
+    let pairs = diff.computed();
+    let base_names: Vec<String> = pairs.iter().filter_map(|(b, _)| b.clone()).collect();
+    let head_names: Vec<String> = pairs.iter().filter_map(|(_, h)| h.clone()).collect();
+    let to_head = |b: &str| -> String {
+        pairs
+            .iter()
+            .find(|(x, _)| x.as_deref() == Some(b))
+            .and_then(|(_, h)| h.clone())
+            .unwrap_or_else(|| b.to_string())
+    };
+    if let Some(model) = together(base, head, &base_names) {
+        let prefixed: Vec<String> = base_names.iter().map(|n| format!("{BASE}{n}")).collect();
+        let all: Vec<String> = head_names.iter().chain(&prefixed).cloned().collect();
+        if let Ok(tables) = compute(engine, &model, request, &all) {
+            let is_base = |n: &str| n.starts_with(BASE);
+            let b = long(&model, &tables, &all, &is_base, &|n: &str| {
+                to_head(n.strip_prefix(BASE).unwrap_or(n))
+            })?;
+            let h = long(&model, &tables, &all, &|n: &str| !is_base(n), &|n: &str| {
+                n.to_string()
+            })?;
+            return Ok(Computation {
+                series: compare_all(&pairs, &b, &h),
+                failed: Vec::new(),
+                together: true,
+            });
+        }
+        // Whatever failed is said by the runs of each version below.
+    }
+    apart(engine, base, head, diff, request)
+}
+
+/// [`numbers`], each version in a query of its own.
+pub fn apart(
     engine: &Engine,
     base: &Version,
     head: &Version,
@@ -198,7 +321,7 @@ pub fn numbers(
             return Ok(values::Long::default());
         };
         match compute(engine, model, request, names) {
-            Ok(tables) => long(model, &tables, names, rename),
+            Ok(tables) => long(model, &tables, names, &|_| true, rename),
             Err(Problem::User(d)) => {
                 failed.push((v.label.clone(), d));
                 Ok(values::Long::default())
@@ -208,12 +331,24 @@ pub fn numbers(
     };
     let b = side(base, &base_names, &to_head)?;
     let h = side(head, &head_names, &|n: &str| n.to_string())?;
-    let series = pairs
+    Ok(Computation {
+        series: compare_all(&pairs, &b, &h),
+        failed,
+        together: false,
+    })
+}
+
+/// The series of every computed pair, in the difference's order.
+fn compare_all(
+    pairs: &[(Option<String>, Option<String>)],
+    b: &values::Long,
+    h: &values::Long,
+) -> Vec<values::Series> {
+    pairs
         .iter()
         .filter_map(|(bn, hn)| hn.clone().or_else(|| bn.clone()))
-        .flat_map(|m| values::compare(&m, &b, &h))
-        .collect();
-    Ok(Computation { series, failed })
+        .flat_map(|m| values::compare(&m, b, h))
+        .collect()
 }
 
 /// The limit on `metric`'s relative change: its own, or the default.

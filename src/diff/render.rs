@@ -81,11 +81,21 @@ fn signed(x: f64) -> String {
     }
 }
 
+/// The relative change of a row, or what happened where there is none.
 fn percent(r: &Row) -> String {
-    match (r.relative, r.differs()) {
-        (_, false) => String::new(),
-        (Some(p), true) => format!("{}{:.1}%", if p > 0.0 { "+" } else { "" }, p * 100.0),
-        (None, true) => "new".into(),
+    if !r.differs() {
+        return String::new();
+    }
+    if let Some(p) = r.relative {
+        return format!("{}{:.1}%", if p > 0.0 { "+" } else { "" }, p * 100.0);
+    }
+    let number = |c: &Option<super::values::Cell>| c.as_ref().and_then(|c| c.number);
+    match (&r.base, &r.head) {
+        (None, _) => "new row".into(),
+        (_, None) => "row gone".into(),
+        _ if number(&r.head).is_none() => "to null".into(),
+        _ if number(&r.base).is_none() => "from null".into(),
+        _ => "from 0".into(),
     }
 }
 

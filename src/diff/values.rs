@@ -128,16 +128,22 @@ impl Long {
     /// metrics in `metrics` are values and the others keys; in a metric's
     /// own table, `own_keys(metric)` and the columns it does not name as
     /// its fixed ones are keys (bucket and breakdown), the rest values.
-    /// `rename` gives each metric its name in the comparison.
+    /// Only the metrics `keep` accepts are read (a run of both versions
+    /// at once holds the other version's too). `rename` gives each metric
+    /// its name in the comparison.
     pub fn new(
         tables: &[Computed],
         metrics: &[String],
+        keep: &dyn Fn(&str) -> bool,
         own_columns: OwnColumns,
         rename: &dyn Fn(&str) -> String,
     ) -> Result<Long, String> {
         let mut long = Long::default();
         let options = FormatOptions::default().with_null("null");
-        for t in tables {
+        for t in tables
+            .iter()
+            .filter(|t| t.metric.as_deref().is_none_or(keep))
+        {
             let names: Vec<String> = t.schema.fields().iter().map(|f| f.name().clone()).collect();
             let is_value: Vec<bool> = match &t.metric {
                 None => names.iter().map(|n| metrics.contains(n)).collect(),
@@ -179,16 +185,19 @@ impl Long {
                         .filter(|&i| !is_value[i])
                         .map(|i| formatters[i].value(row).to_string())
                         .collect();
-                    for i in (0..names.len()).filter(|&i| is_value[i]) {
+                    let read = |i: &usize| is_value[*i] && (t.metric.is_some() || keep(&names[*i]));
+                    for i in (0..names.len()).filter(read) {
                         let number = numbers[i].as_ref().and_then(|a| {
                             let a = a
                                 .as_any()
                                 .downcast_ref::<datafusion::arrow::array::Float64Array>()?;
                             (!a.is_null(row)).then(|| a.value(row))
                         });
+                        // A metric's own table may name a column after it (a
+                        // cohort's value): that name follows the metric's.
                         let column = match &t.metric {
-                            None => rename(&names[i]),
-                            Some(_) => names[i].clone(),
+                            Some(m) if *m != names[i] => names[i].clone(),
+                            _ => rename(&names[i]),
                         };
                         long.cells
                             .entry((table.clone(), column))

@@ -520,3 +520,171 @@ fn git_links_are_not_followed() {
             .contains("`linked.yaml` is a link")
     );
 }
+
+/// Runs `diff::numbers` (both versions in one query) and `diff::apart`
+/// (one query each) over the repository's two versions.
+fn together_and_apart(
+    repo: &Repo,
+    base: &str,
+    request: metricc::semantic::query::Request,
+) -> (serde_json::Value, serde_json::Value, usize) {
+    use metricc::diff;
+    let versions = diff::Versions {
+        base: base.to_string(),
+        head: None,
+        project: repo.project(),
+        allowed: Vec::new(),
+    };
+    let (b, h) = diff::load(&versions).unwrap();
+    let defs = diff::defs::compare(
+        (&b.checked, b.model().unwrap()),
+        (&h.checked, h.model().unwrap()),
+    );
+    let engine = metricc::engine::Engine::new(&Default::default()).unwrap();
+    let one = diff::numbers(&engine, &b, &h, &defs, &request).unwrap();
+    assert!(one.together, "the versions share a model");
+    let two = diff::apart(&engine, &b, &h, &defs, &request).unwrap();
+    assert!(!two.together);
+    assert!(one.failed.is_empty() && two.failed.is_empty());
+    let changed: usize = one.series.iter().map(|s| s.summary().changed).sum();
+    (
+        serde_json::to_value(&one.series).unwrap(),
+        serde_json::to_value(&two.series).unwrap(),
+        changed,
+    )
+}
+
+#[test]
+fn one_query_for_both_versions_gives_what_two_give() {
+    let repo = Repo::new();
+    repo.commit("the example");
+    // A change of every kind of metric the example has a handle on: an
+    // active window, a funnel window, a measure's filter (and the ratios
+    // over it), a retention's periods, a cohort's periods, a source's
+    // dimensions.
+    let engagement = repo.file("engagement.yaml");
+    edit(
+        &engagement,
+        "    active: { window: 30d }",
+        "    active: { window: 14d }",
+    );
+    edit(&engagement, "      periods: 8\n", "      periods: 5\n");
+    let acquisition = repo.file("acquisition.yaml");
+    edit(&acquisition, "      within: 7d\n", "      within: 2d\n");
+    edit(
+        &acquisition,
+        "    filter: event = 'signup'\n    measure: count_distinct(developer_id)",
+        "    filter: event = 'signup' and channel != 'social'\n    measure: count_distinct(developer_id)",
+    );
+    edit(
+        &repo.file("business.yaml"),
+        "      periods: 12\n",
+        "      periods: 6\n",
+    );
+    use metricc::semantic::query::{Request, Word};
+    let check = |repo: &Repo, grain, group_by: Vec<Word>| {
+        let request = Request {
+            grain,
+            from: Some(Word::typed("2026-01-05")),
+            to: Some(Word::typed("2026-05-05")),
+            group_by,
+            ..Request::default()
+        };
+        let (one, two, changed) = together_and_apart(repo, "HEAD", request);
+        let (one, two) = (one.as_array().unwrap(), two.as_array().unwrap());
+        let names = |v: &Vec<serde_json::Value>| -> Vec<String> {
+            v.iter()
+                .map(|s| format!("{} {}", s["metric"], s["column"]))
+                .collect()
+        };
+        assert_eq!(names(one), names(two));
+        for (x, y) in one.iter().zip(two) {
+            assert_eq!(x["metric"], y["metric"]);
+            assert_eq!(x["column"], y["column"], "{}", x["metric"]);
+            let (rx, ry) = (x["rows"].as_array().unwrap(), y["rows"].as_array().unwrap());
+            for (a, b) in rx.iter().zip(ry) {
+                assert_eq!(a, b, "{} {}", x["metric"], x["column"]);
+            }
+            assert_eq!(rx.len(), ry.len(), "{} {}", x["metric"], x["column"]);
+        }
+        assert!(changed > 10, "{changed} rows changed");
+    };
+    check(&repo, Some(metricc::syntax::ast::Grain::Week), vec![]);
+    check(&repo, None, vec![]);
+    // With a breakdown, on a change whose metrics all have `channel`.
+    let repo = Repo::new();
+    repo.commit("the example");
+    let acquisition = repo.file("acquisition.yaml");
+    edit(&acquisition, "      within: 7d\n", "      within: 2d\n");
+    edit(
+        &acquisition,
+        "    filter: event = 'signup'\n    measure: count_distinct(developer_id)",
+        "    filter: event = 'signup' and channel != 'social'\n    measure: count_distinct(developer_id)",
+    );
+    check(
+        &repo,
+        Some(metricc::syntax::ast::Grain::Month),
+        vec![Word::typed("channel")],
+    );
+}
+
+#[test]
+fn one_query_scans_a_shared_source_once_per_group() {
+    use metricc::diff;
+    let repo = Repo::new();
+    repo.commit("the example");
+    let acquisition = repo.file("acquisition.yaml");
+    edit(
+        &acquisition,
+        "    filter: event = 'signup'\n    measure: count_distinct(developer_id)",
+        "    filter: event = 'signup' and channel != 'social'\n    measure: count_distinct(developer_id)",
+    );
+    let versions = diff::Versions {
+        base: "HEAD".into(),
+        head: None,
+        project: repo.project(),
+        allowed: Vec::new(),
+    };
+    let (b, h) = diff::load(&versions).unwrap();
+    let defs = diff::defs::compare(
+        (&b.checked, b.model().unwrap()),
+        (&h.checked, h.model().unwrap()),
+    );
+    let pairs = defs.computed();
+    let base_names: Vec<String> = pairs.iter().filter_map(|(x, _)| x.clone()).collect();
+    let head_names: Vec<String> = pairs.iter().filter_map(|(_, x)| x.clone()).collect();
+    // signups, the two ratios over it, dac (spend per signup) and the
+    // ratio over dac.
+    assert_eq!(head_names.len(), 5, "{head_names:?}");
+    let model = diff::together(&b, &h, &base_names).unwrap();
+    let engine = metricc::engine::Engine::new(&Default::default()).unwrap();
+    let groups = |model: &metricc::semantic::model::Model, names: &[String]| {
+        let request = metricc::semantic::query::Request {
+            metrics: names
+                .iter()
+                .map(metricc::semantic::query::Word::typed)
+                .collect(),
+            ..Default::default()
+        };
+        let q = metricc::semantic::query::resolve(&request, model)
+            .unwrap()
+            .query;
+        let lowered = engine.plan(model, &q).unwrap();
+        lowered
+            .groups
+            .iter()
+            .filter(|g| g.source == "events")
+            .count()
+    };
+    let both: Vec<String> = head_names
+        .iter()
+        .cloned()
+        .chain(base_names.iter().map(|n| format!("__base__{n}")))
+        .collect();
+    let base_groups = groups(b.model().unwrap(), &base_names);
+    let head_groups = groups(h.model().unwrap(), &head_names);
+    let together = groups(&model, &both);
+    assert_eq!(base_groups, 2);
+    assert_eq!(head_groups, 2);
+    assert_eq!(together, 2, "each scan of events serves both versions");
+}

@@ -295,6 +295,90 @@ pub(crate) fn sources_named(def: &MetricDef) -> Vec<&Name> {
     def.source.iter().chain(inside).collect()
 }
 
+/// Renames a definition's references: every metric name `metric` maps
+/// (ratio terms, formula names, cumulative and cohort metrics) and every
+/// source name `source` maps. `metricc diff` uses it to put a base
+/// version's metrics beside the head's in one model, under other names.
+pub fn rename_references(
+    def: &mut MetricDef,
+    metric: &dyn Fn(&str) -> Option<String>,
+    source: &dyn Fn(&str) -> Option<String>,
+) {
+    let rename = |n: &mut Name, f: &dyn Fn(&str) -> Option<String>| {
+        if let Some(new) = f(&n.value) {
+            n.value = new;
+        }
+    };
+    if let Some(s) = &mut def.source {
+        rename(s, source);
+    }
+    match &mut def.kind {
+        ast::MetricKind::Ratio {
+            numerator,
+            denominator,
+        } => {
+            rename(numerator, metric);
+            rename(denominator, metric);
+        }
+        ast::MetricKind::Formula { expr } => rename_columns(expr, metric),
+        ast::MetricKind::Cumulative { metric: m, .. } => rename(m, metric),
+        ast::MetricKind::Cohort(c) => {
+            rename(&mut c.metric, metric);
+            if let Some(s) = &mut c.cohort_source {
+                rename(s, source);
+            }
+        }
+        ast::MetricKind::Aggregate { .. }
+        | ast::MetricKind::Funnel(_)
+        | ast::MetricKind::TimeBetween { .. }
+        | ast::MetricKind::Active { .. }
+        | ast::MetricKind::Retention(_)
+        | ast::MetricKind::Churn { .. } => {}
+    }
+}
+
+/// Renames the names of an expression (metrics, in a formula).
+fn rename_columns(e: &mut ast::Expr, f: &dyn Fn(&str) -> Option<String>) {
+    use ast::ExprKind as K;
+    match &mut e.kind {
+        K::Column(c) => {
+            if let Some(new) = f(c) {
+                *c = new;
+            }
+        }
+        K::Literal(_) => {}
+        K::Neg(x) | K::Not(x) => rename_columns(x, f),
+        K::Binary { left, right, .. } => {
+            rename_columns(left, f);
+            rename_columns(right, f);
+        }
+        K::InList { expr, list, .. } => {
+            rename_columns(expr, f);
+            list.iter_mut().for_each(|x| rename_columns(x, f));
+        }
+        K::Between {
+            expr, low, high, ..
+        } => {
+            rename_columns(expr, f);
+            rename_columns(low, f);
+            rename_columns(high, f);
+        }
+        K::IsNull { expr, .. } => rename_columns(expr, f),
+        K::Like { expr, pattern, .. } => {
+            rename_columns(expr, f);
+            rename_columns(pattern, f);
+        }
+        K::Call { args, filter, .. } => {
+            if let ast::CallArgs::Exprs(xs) = args {
+                xs.iter_mut().for_each(|x| rename_columns(x, f));
+            }
+            if let Some(x) = filter {
+                rename_columns(x, f);
+            }
+        }
+    }
+}
+
 /// Records a reference to metric `name`, or reports that there is none.
 pub(crate) fn metric_ref(
     cx: &Cx,
