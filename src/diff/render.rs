@@ -311,13 +311,24 @@ fn md(s: &str) -> String {
         .replace('<', "&lt;")
 }
 
-/// A Markdown table whose last `numbers` columns are right-aligned.
+/// User text as a Markdown code span that is safe in a table cell: no
+/// entity is decoded inside a code span, so only pipes (which end a cell
+/// even there) and backticks need care.
+fn code(s: &str) -> String {
+    let text = escape(s).replace('\n', " ").replace('|', "\\|");
+    let ticks = "`".repeat(text.split(|c| c != '`').map(str::len).max().unwrap_or(0) + 1);
+    let pad = if text.starts_with('`') || text.ends_with('`') {
+        " "
+    } else {
+        ""
+    };
+    format!("{ticks}{pad}{text}{pad}{ticks}")
+}
+
+/// A Markdown table of cells already escaped ([`md`], [`code`]); its last
+/// `numbers` columns are right-aligned.
 fn md_table(header: &[String], rows: &[Vec<String>], numbers: usize, out: &mut String) {
-    let _ = writeln!(
-        out,
-        "| {} |",
-        header.iter().map(|h| md(h)).collect::<Vec<_>>().join(" | ")
-    );
+    let _ = writeln!(out, "| {} |", header.join(" | "));
     let aligns: Vec<&str> = (0..header.len())
         .map(|i| {
             if i + numbers >= header.len() {
@@ -329,11 +340,7 @@ fn md_table(header: &[String], rows: &[Vec<String>], numbers: usize, out: &mut S
         .collect();
     let _ = writeln!(out, "|{}|", aligns.join("|"));
     for r in rows {
-        let _ = writeln!(
-            out,
-            "| {} |",
-            r.iter().map(|c| md(c)).collect::<Vec<_>>().join(" | ")
-        );
+        let _ = writeln!(out, "| {} |", r.join(" | "));
     }
 }
 
@@ -342,9 +349,9 @@ pub fn markdown(r: &Report) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "## metricc diff: `{}` → `{}`\n\n{}\n",
-        md(r.base),
-        md(r.head),
+        "## metricc diff: {} → {}\n\n{}\n",
+        code(r.base),
+        code(r.head),
         md(&r.query)
     );
     for n in &r.notes {
@@ -367,9 +374,9 @@ pub fn markdown(r: &Report) -> String {
             for c in &d.project {
                 rows.push(vec![
                     "project".to_string(),
-                    c.path.clone(),
+                    md(&c.path),
                     "changed".into(),
-                    format!("`{}` → `{}`", value(&c.base), value(&c.head)),
+                    format!("{} → {}", code(&value(&c.base)), code(&value(&c.head))),
                 ]);
             }
             for (kind, entries) in [("source", &d.sources), ("metric", &d.metrics)] {
@@ -379,22 +386,22 @@ pub fn markdown(r: &Report) -> String {
                         .iter()
                         .map(|c| {
                             format!(
-                                "{}: `{}` → `{}`",
-                                if c.path.is_empty() {
+                                "{}: {} → {}",
+                                md(if c.path.is_empty() {
                                     "(value)"
                                 } else {
                                     &c.path
-                                },
-                                value(&c.base),
-                                value(&c.head)
+                                }),
+                                code(&value(&c.base)),
+                                code(&value(&c.head))
                             )
                         })
                         .collect::<Vec<_>>()
                         .join("; ");
                     rows.push(vec![
                         kind.to_string(),
-                        format!("`{}`", e.name),
-                        status_word(&e.status),
+                        code(&e.name),
+                        md(&status_word(&e.status)),
                         what,
                     ]);
                 }
@@ -433,7 +440,9 @@ pub fn markdown(r: &Report) -> String {
             changed.len()
         );
         let shown = changed.len().min(MAX_ROWS);
-        md_table(&header, &changed[..shown], 4, &mut out);
+        let escaped = |cells: &[String]| cells.iter().map(|c| md(c)).collect::<Vec<_>>();
+        let rows: Vec<Vec<String>> = changed[..shown].iter().map(|r| escaped(r)).collect();
+        md_table(&escaped(&header), &rows, 4, &mut out);
         if shown < changed.len() {
             let _ = writeln!(out, "\n{} more changed rows.", changed.len() - shown);
         }

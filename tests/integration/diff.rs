@@ -688,3 +688,118 @@ fn one_query_scans_a_shared_source_once_per_group() {
     assert_eq!(head_groups, 2);
     assert_eq!(together, 2, "each scan of events serves both versions");
 }
+
+/// The YAML blocks of a Markdown file.
+fn yaml_blocks(md: &str) -> Vec<String> {
+    let mut blocks = Vec::new();
+    let mut current: Option<String> = None;
+    for line in md.lines() {
+        match (&mut current, line.trim()) {
+            (None, "```yaml") => current = Some(String::new()),
+            (Some(_), "```") => blocks.push(current.take().unwrap()),
+            (Some(b), _) => {
+                b.push_str(line);
+                b.push('\n');
+            }
+            _ => {}
+        }
+    }
+    blocks
+}
+
+#[test]
+fn the_ci_workflows_in_the_docs_run_on_a_pull_request() {
+    let md =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/CI.md")).unwrap();
+    let blocks = yaml_blocks(&md);
+    let github = blocks.iter().find(|b| b.contains("jobs:")).unwrap();
+    let gitlab = blocks.iter().find(|b| b.contains("script:")).unwrap();
+    // The commands of each: `run:` values, `script:` items. Installing
+    // metricc is left out (the test runs the binary it built).
+    let github_lines: Vec<String> = github
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("run: "))
+        .filter(|c| !c.starts_with("cargo install"))
+        .map(str::to_string)
+        .collect();
+    let gitlab_lines: Vec<String> = gitlab
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("- "))
+        .filter(|c| c.starts_with("metricc ") || c.starts_with("git "))
+        .map(str::to_string)
+        .collect();
+    for lines in [&github_lines, &gitlab_lines] {
+        let metricc_lines = lines.iter().filter(|l| l.starts_with("metricc ")).count();
+        assert_eq!(metricc_lines, 3, "{lines:?}");
+    }
+
+    // A repository with `main` pushed to an origin, and a pull request's
+    // branch that counts only 2xx calls as successful (a metric no unit
+    // test pins, so check and test pass and the diff shows the change).
+    let repo = Repo::new();
+    repo.commit("the example");
+    git(&repo.root, &["branch", "-M", "main"]);
+    let origin = repo.root.join("origin.git");
+    git(
+        &repo.root,
+        &["clone", "-q", "--bare", ".", origin.to_str().unwrap()],
+    );
+    git(
+        &repo.root,
+        &["remote", "add", "origin", origin.to_str().unwrap()],
+    );
+    git(&repo.root, &["fetch", "-q", "origin"]);
+    git(&repo.root, &["checkout", "-q", "-b", "pull-request"]);
+    edit(
+        &repo.file("engagement.yaml"),
+        "    filter: event = 'api_call' and status < 400\n",
+        "    filter: event = 'api_call' and status < 300\n",
+    );
+    repo.commit("successful means 2xx");
+
+    let bin = Path::new(env!("CARGO_BIN_EXE_metricc")).parent().unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let summary = repo.root.join("summary.md");
+    for (i, lines) in [&github_lines, &gitlab_lines].into_iter().enumerate() {
+        std::fs::write(&summary, "").unwrap();
+        for line in lines.iter() {
+            let line = line.replace("${{ github.base_ref }}", "main");
+            let out = Command::new("sh")
+                .args(["-c", &line])
+                .current_dir(&repo.root)
+                .env("PATH", &path)
+                .env("NO_COLOR", "1")
+                .env("GITHUB_STEP_SUMMARY", &summary)
+                .env("CI_MERGE_REQUEST_TARGET_BRANCH_NAME", "main")
+                .env_remove("GIT_DIR")
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "`{line}`: {}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        let report = std::fs::read_to_string(repo.root.join("metricc-diff.md")).unwrap();
+        assert!(
+            report.starts_with("## metricc diff: `origin/main` → `working tree`"),
+            "{report}"
+        );
+        assert!(
+            report.contains("| metric | `successful_requests` | changed | filter: `event = 'api_call' and status < 400` → `event = 'api_call' and status < 300` |"),
+            "{report}"
+        );
+        assert!(report.contains("- successful_requests: "), "{report}");
+        assert!(repo.root.join("metricc-junit.xml").is_file());
+        // GitHub's job summary holds the report.
+        if i == 0 {
+            assert_eq!(std::fs::read_to_string(&summary).unwrap(), report);
+        }
+        std::fs::remove_file(repo.root.join("metricc-diff.md")).unwrap();
+    }
+}
