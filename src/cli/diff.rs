@@ -97,6 +97,15 @@ pub fn diff(args: &Args) -> ExitStatus {
             return ExitStatus::Usage;
         }
     };
+    if let Some(path) = &args.output
+        && super::output::is_project_file(&head.checked, path)
+    {
+        eprintln!(
+            "error: `{}` is a file of the project; write the report elsewhere",
+            path.display()
+        );
+        return ExitStatus::Usage;
+    }
     let style = Style {
         color: false,
         unicode: true,

@@ -52,10 +52,13 @@ pub struct Change {
 pub enum Status {
     Added,
     Removed,
-    /// Same definition, new name; `changed` when its meaning changed too.
+    /// Same definition, new name (a rename with an edit is a metric
+    /// removed and one added). `because` as for `Affected`, when what it
+    /// uses changed.
     Renamed {
         from: String,
-        changed: bool,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        because: Option<Vec<String>>,
     },
     /// Its definition's meaning changed.
     Changed,
@@ -79,7 +82,10 @@ impl Status {
                 | Status::Removed
                 | Status::Changed
                 | Status::Affected { .. }
-                | Status::Renamed { changed: true, .. }
+                | Status::Renamed {
+                    because: Some(_),
+                    ..
+                }
         )
     }
 }
@@ -257,30 +263,20 @@ impl<'a> Side<'a> {
             format!("{:?}|{:?}|{:?}", m.kind, m.filter, m.breakdown)
         }))
     }
-
-    fn source_meaning(&self, name: &str) -> Option<String> {
-        let s = self.model.source(name)?;
-        Some(crate::span::without_spans(|| {
-            format!(
-                "{:?}|{:?}|{:?}|{:?}|{:?}",
-                s.schema.files, s.schema.columns, s.time, s.entity, s.dimensions
-            )
-        }))
-    }
 }
 
 /// Whether two versions' sources mean the same: the same files, columns
 /// and roles.
 pub fn same_source(a: &crate::semantic::model::Source, b: &crate::semantic::model::Source) -> bool {
-    crate::span::without_spans(|| {
-        format!(
-            "{:?}|{:?}|{:?}|{:?}|{:?}",
-            a.schema.files, a.schema.columns, a.time, a.entity, a.dimensions
-        ) == format!(
-            "{:?}|{:?}|{:?}|{:?}|{:?}",
-            b.schema.files, b.schema.columns, b.time, b.entity, b.dimensions
-        )
-    })
+    let meaning = |s: &crate::semantic::model::Source| {
+        crate::span::without_spans(|| {
+            format!(
+                "{:?}|{:?}|{:?}|{:?}|{:?}",
+                s.schema.files, s.schema.columns, s.time, s.entity, s.dimensions
+            )
+        })
+    };
+    meaning(a) == meaning(b)
 }
 
 /// The value of `name` under the top-level key `table` (`metrics`).
@@ -638,8 +634,10 @@ pub fn compare(base: (&Checked, &Model), head: (&Checked, &Model)) -> DefDiff {
                 if c.is_empty() {
                     continue;
                 }
-                let meaning_changed = b.source_meaning(name) != h.source_meaning(name)
-                    || without_docs(p) != without_docs(q);
+                let meaning_changed = match (b.model.source(name), h.model.source(name)) {
+                    (Some(x), Some(y)) => !same_source(x, y),
+                    _ => true,
+                } || without_docs(p) != without_docs(q);
                 let status = if without_docs(p) == without_docs(q) {
                     Status::Documentation
                 } else if meaning_changed {
@@ -691,22 +689,37 @@ pub fn compare(base: (&Checked, &Model), head: (&Checked, &Model)) -> DefDiff {
         .map(|m| &m.name)
         .filter(|n| b.model.metric(n).is_none())
         .collect();
+    // Found until none is left: a metric over a renamed metric (a ratio
+    // whose numerator was renamed too) matches once that rename is known.
     let mut renames: HashMap<String, String> = HashMap::new();
-    let mut taken = BTreeSet::new();
-    for old in &only_base {
-        let Some(p) = b.metrics.get(*old) else {
-            continue;
-        };
-        let found = only_head.iter().find(|new| {
-            !taken.contains(**new)
-                && h.metrics
-                    .get(**new)
-                    .is_some_and(|q| without_docs(p) == without_docs(q))
-                && b.meaning(old) == h.meaning(new)
-        });
-        if let Some(new) = found {
-            taken.insert((*new).clone());
-            renames.insert((*old).clone(), (*new).clone());
+    loop {
+        let mut found_one = false;
+        for old in &only_base {
+            if renames.contains_key(*old) {
+                continue;
+            }
+            let written = if renames.is_empty() {
+                b.metrics.get(*old).cloned()
+            } else {
+                b.metric_renamed(old, &renames)
+            };
+            let Some(p) = written else {
+                continue;
+            };
+            let taken = |n: &String| renames.values().any(|v| v == n);
+            let found = only_head.iter().find(|new| {
+                !taken(new)
+                    && h.metrics
+                        .get(**new)
+                        .is_some_and(|q| without_docs(&p) == without_docs(q))
+            });
+            if let Some(new) = found {
+                renames.insert((*old).clone(), (*new).clone());
+                found_one = true;
+            }
+        }
+        if !found_one {
+            break;
         }
     }
     // Base definitions read again with the new names in place of the old.
@@ -744,9 +757,9 @@ pub fn compare(base: (&Checked, &Model), head: (&Checked, &Model)) -> DefDiff {
         let mut docs = Vec::new();
         changes("", &docs_only(&p), &docs_only(q), &b, &h, &mut docs);
         let status = match (&old, meaning_changed) {
-            (Some(from), changed) => Status::Renamed {
+            (Some(from), _) => Status::Renamed {
                 from: from.clone(),
-                changed,
+                because: None,
             },
             (None, true) => Status::Changed,
             (None, false) if !c.is_empty() => Status::SameMeaning,
@@ -835,6 +848,10 @@ pub fn compare(base: (&Checked, &Model), head: (&Checked, &Model)) -> DefDiff {
             continue;
         };
         match diff.metrics.iter_mut().find(|e| e.name == m.name) {
+            Some(Entry {
+                status: Status::Renamed { because, .. },
+                ..
+            }) => *because = Some(path.clone()),
             // Written differently, same meaning, but what it uses changed.
             Some(e) => {
                 e.status = Status::Affected {
@@ -863,4 +880,82 @@ pub fn compare(base: (&Checked, &Model), head: (&Checked, &Model)) -> DefDiff {
     diff.metrics
         .sort_by_key(|e| order.get(e.name.as_str()).copied().unwrap_or(usize::MAX));
     diff
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn canon(s: &str) -> String {
+        canonical_text(s, &HashMap::new())
+    }
+
+    #[test]
+    fn expressions_written_differently_are_one() {
+        assert_eq!(canon("status<400"), canon("status  <  400"));
+        assert_eq!(canon("COUNT_DISTINCT( x )"), canon("count_distinct(x)"));
+        assert_eq!(
+            canon("a = 1 and b = 2 or c"),
+            canon("((a = 1) and (b = 2)) or c")
+        );
+        assert_eq!(canon("7d"), canon("168h"));
+        assert_eq!(canon("event = 'it''s'"), canon("event='it''s'"));
+        // Different meanings stay different.
+        assert_ne!(
+            canon("a = 1 and (b = 2 or c)"),
+            canon("a = 1 and b = 2 or c")
+        );
+        assert_ne!(canon("event = 'Signup'"), canon("event = 'signup'"));
+        assert_ne!(canon("x < 400"), canon("x <= 400"));
+        assert_ne!(canon("7d"), canon("8d"));
+    }
+
+    #[test]
+    fn names_follow_renames() {
+        let renames = HashMap::from([("signups".to_string(), "new_signups".to_string())]);
+        assert_eq!(
+            canonical_text("1000 * signups / visitors", &renames),
+            canon("1000 * new_signups / visitors")
+        );
+    }
+
+    #[test]
+    fn lists_pair_equal_elements_and_report_the_rest() {
+        let items = |xs: &[&str]| -> Vec<Item> {
+            xs.iter()
+                .map(|x| Item {
+                    canon: Canon::Scalar(x.to_string()),
+                    written: x.to_string(),
+                    span: Span::default(),
+                })
+                .collect()
+        };
+        let (x, y) = (
+            items(&["a", "b", "c", "d"]),
+            items(&["a", "x", "c", "d", "e"]),
+        );
+        let pairs: Vec<(Option<&str>, Option<&str>)> = align(&x, &y)
+            .into_iter()
+            .map(|(p, q)| (p.map(|i| i.written.as_str()), q.map(|i| i.written.as_str())))
+            .collect();
+        assert_eq!(
+            pairs,
+            [
+                (Some("a"), Some("a")),
+                (Some("b"), Some("x")),
+                (Some("c"), Some("c")),
+                (Some("d"), Some("d")),
+                (None, Some("e")),
+            ]
+        );
+        // An element inserted at the front is one insertion.
+        let (x, y) = (items(&["a", "b"]), items(&["z", "a", "b"]));
+        assert_eq!(
+            align(&x, &y)
+                .iter()
+                .filter(|(p, q)| p.is_none() != q.is_none())
+                .count(),
+            1
+        );
+    }
 }

@@ -40,13 +40,14 @@ fn status_word(s: &Status) -> String {
     match s {
         Status::Added => "added".into(),
         Status::Removed => "removed".into(),
-        Status::Renamed { from, changed } => {
-            if *changed {
-                format!("renamed from {from}, and changed")
-            } else {
-                format!("renamed from {from}")
-            }
-        }
+        Status::Renamed {
+            from,
+            because: None,
+        } => format!("renamed from {from}"),
+        Status::Renamed {
+            from,
+            because: Some(path),
+        } => format!("renamed from {from}; affected: {}", path.join(" -> ")),
         Status::Changed => "changed".into(),
         Status::SameMeaning => "rewritten, same meaning".into(),
         Status::Documentation => "documentation only".into(),

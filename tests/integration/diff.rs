@@ -803,3 +803,66 @@ fn the_ci_workflows_in_the_docs_run_on_a_pull_request() {
         std::fs::remove_file(repo.root.join("metricc-diff.md")).unwrap();
     }
 }
+
+#[test]
+fn a_metric_renamed_with_what_it_uses_is_two_renames() {
+    let repo = Repo::new();
+    repo.commit("the example");
+    let acquisition = repo.file("acquisition.yaml");
+    let text = std::fs::read_to_string(&acquisition).unwrap();
+    // first_calls, and the ratio over it, both renamed; the ratio's
+    // denominator follows.
+    std::fs::write(
+        &acquisition,
+        text.replace("  first_calls:\n", "  first_call_developers:\n")
+            .replace(
+                "  key_to_first_call_rate:\n",
+                "  key_to_first_call_share:\n",
+            )
+            .replace("first_calls", "first_call_developers"),
+    )
+    .unwrap();
+    let out = repo.diff(&["HEAD", "--format", "json", "--fail-on-change"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    let doc = json(&out);
+    let mut got = statuses(&doc);
+    got.sort();
+    assert_eq!(
+        got,
+        [
+            ("first_call_developers".to_string(), "renamed".to_string()),
+            ("key_to_first_call_share".to_string(), "renamed".to_string()),
+        ]
+    );
+    // A rename with an edit is a removal and an addition, both computed;
+    // the ratio over it now names a metric the base lacks: changed.
+    edit(
+        &acquisition,
+        "  key_to_first_call_share:\n",
+        "  key_to_first_call_share:\n    label: share\n",
+    );
+    let text = std::fs::read_to_string(&acquisition).unwrap();
+    std::fs::write(
+        &acquisition,
+        text.replacen(
+            "    filter: event = 'api_call'\n    occurrence: first",
+            "    filter: event = 'api_call' and environment = 'production'\n    occurrence: first",
+            1,
+        ),
+    )
+    .unwrap();
+    let out = repo.diff(&["HEAD", "--format", "json"]);
+    let doc = json(&out);
+    let mut got = statuses(&doc);
+    got.sort();
+    assert_eq!(
+        got,
+        [
+            ("first_call_developers".to_string(), "added".to_string()),
+            ("first_call_success_rate".to_string(), "changed".to_string()),
+            ("first_calls".to_string(), "removed".to_string()),
+            ("key_to_first_call_rate".to_string(), "removed".to_string()),
+            ("key_to_first_call_share".to_string(), "added".to_string()),
+        ]
+    );
+}
