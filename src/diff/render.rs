@@ -436,9 +436,10 @@ pub fn markdown(r: &Report) -> String {
         };
         let _ = writeln!(
             out,
-            "\n<details><summary>{}: {} changed rows</summary>\n",
+            "\n<details><summary>{}: {} changed {}</summary>\n",
             md(&name),
-            changed.len()
+            changed.len(),
+            if changed.len() == 1 { "row" } else { "rows" }
         );
         let shown = changed.len().min(MAX_ROWS);
         let escaped = |cells: &[String]| cells.iter().map(|c| md(c)).collect::<Vec<_>>();
