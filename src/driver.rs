@@ -31,6 +31,24 @@ pub struct Checked {
 }
 
 impl Checked {
+    /// What checking a project without a project file gives: its problems.
+    fn without_project(
+        dir: PathBuf,
+        fence: Fence,
+        sources: SourceSet,
+        diagnostics: Diagnostics,
+    ) -> Checked {
+        Checked {
+            sources,
+            diagnostics,
+            ast: Ast::default(),
+            model: None,
+            dir,
+            schemas: Schemas::new(),
+            fence,
+        }
+    }
+
     pub fn errors(&self) -> usize {
         self.diagnostics.iter().filter(|d| d.is_error()).count()
     }
@@ -63,15 +81,7 @@ pub fn check_allowing(path: &Path, allowed: &[PathBuf]) -> Checked {
             Diagnostic::new(Code::ProjectFileMissing, format!("no `{PROJECT_FILE}` in `{}`", dir.display()))
                 .with_help("run metricc in a project directory, or pass its path: `metricc check path/to/project`"),
         );
-        return Checked {
-            sources,
-            diagnostics: diags,
-            ast,
-            model: None,
-            dir,
-            schemas: Schemas::new(),
-            fence,
-        };
+        return Checked::without_project(dir, fence, sources, diags);
     }
     if let Some(id) = read(&mut sources, &project_file, &mut diags) {
         syntax::parse_file(id, sources.get(id), FileRole::Project, &mut ast, &mut diags);
@@ -258,15 +268,7 @@ pub fn check_snapshot(snapshot: &Snapshot, dir: &Path, allowed: &[PathBuf]) -> C
         syntax::parse_file(id, sources.get(id), FileRole::Project, &mut ast, &mut diags);
     }
     if diags.iter().any(|d| d.code == Code::ProjectFileMissing) {
-        return Checked {
-            sources,
-            diagnostics: diags,
-            ast,
-            model: None,
-            dir,
-            schemas: Schemas::new(),
-            fence,
-        };
+        return Checked::without_project(dir, fence, sources, diags);
     }
     let files = snapshot.definition_files(&fence, &dir, &ast.project.files, &mut diags);
     let ids: Vec<FileId> = files

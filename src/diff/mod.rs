@@ -255,6 +255,34 @@ pub fn together(base: &Version, head: &Version, base_names: &[String]) -> Option
     crate::semantic::resolve(&ast, &head.checked.dir, &schemas, &mut diags)
 }
 
+/// The metrics a difference computes, by their names in each version.
+struct Names {
+    /// (base name, head name); one side `None` for added and removed.
+    pairs: Vec<(Option<String>, Option<String>)>,
+    base: Vec<String>,
+    head: Vec<String>,
+}
+
+impl Names {
+    fn of(diff: &defs::DefDiff) -> Names {
+        let pairs = diff.computed();
+        Names {
+            base: pairs.iter().filter_map(|(b, _)| b.clone()).collect(),
+            head: pairs.iter().filter_map(|(_, h)| h.clone()).collect(),
+            pairs,
+        }
+    }
+
+    /// The head's name of base metric `b` (its own when removed).
+    fn to_head(&self, b: &str) -> String {
+        self.pairs
+            .iter()
+            .find(|(x, _)| x.as_deref() == Some(b))
+            .and_then(|(_, h)| h.clone())
+            .unwrap_or_else(|| b.to_string())
+    }
+}
+
 /// Computes the numbers of every metric `diff` marks as computed: both
 /// versions in one query when they can share a model ([`together`]), so
 /// that the sources they share are scanned once; else one query each.
@@ -265,17 +293,10 @@ pub fn numbers(
     diff: &defs::DefDiff,
     request: &Request,
 ) -> Result<Computation, String> {
-    let pairs = diff.computed();
-    let base_names: Vec<String> = pairs.iter().filter_map(|(b, _)| b.clone()).collect();
-    let head_names: Vec<String> = pairs.iter().filter_map(|(_, h)| h.clone()).collect();
-    let to_head = |b: &str| -> String {
-        pairs
-            .iter()
-            .find(|(x, _)| x.as_deref() == Some(b))
-            .and_then(|(_, h)| h.clone())
-            .unwrap_or_else(|| b.to_string())
-    };
-    if let Some(model) = together(base, head, &base_names) {
+    let names = Names::of(diff);
+    let (pairs, base_names, head_names) = (&names.pairs, &names.base, &names.head);
+    let to_head = |b: &str| names.to_head(b);
+    if let Some(model) = together(base, head, base_names) {
         let prefixed: Vec<String> = base_names.iter().map(|n| format!("{BASE}{n}")).collect();
         let all: Vec<String> = head_names.iter().chain(&prefixed).cloned().collect();
         if let Ok(tables) = compute(engine, &model, request, &all) {
@@ -287,7 +308,7 @@ pub fn numbers(
                 n.to_string()
             })?;
             return Ok(Computation {
-                series: compare_all(&pairs, &b, &h),
+                series: compare_all(pairs, &b, &h),
                 failed: Vec::new(),
                 together: true,
             });
@@ -305,16 +326,9 @@ pub fn apart(
     diff: &defs::DefDiff,
     request: &Request,
 ) -> Result<Computation, String> {
-    let pairs = diff.computed();
-    let base_names: Vec<String> = pairs.iter().filter_map(|(b, _)| b.clone()).collect();
-    let head_names: Vec<String> = pairs.iter().filter_map(|(_, h)| h.clone()).collect();
-    let to_head = |b: &str| -> String {
-        pairs
-            .iter()
-            .find(|(x, _)| x.as_deref() == Some(b))
-            .and_then(|(_, h)| h.clone())
-            .unwrap_or_else(|| b.to_string())
-    };
+    let names = Names::of(diff);
+    let (pairs, base_names, head_names) = (&names.pairs, &names.base, &names.head);
+    let to_head = |b: &str| names.to_head(b);
     let mut failed = Vec::new();
     let mut side = |v: &Version, names: &[String], rename: &dyn Fn(&str) -> String| {
         let Some(model) = v.model() else {
@@ -329,10 +343,10 @@ pub fn apart(
             Err(Problem::Internal(e)) => Err(format!("failed to plan the query: {e}")),
         }
     };
-    let b = side(base, &base_names, &to_head)?;
-    let h = side(head, &head_names, &|n: &str| n.to_string())?;
+    let b = side(base, base_names, &to_head)?;
+    let h = side(head, head_names, &|n: &str| n.to_string())?;
     Ok(Computation {
-        series: compare_all(&pairs, &b, &h),
+        series: compare_all(pairs, &b, &h),
         failed,
         together: false,
     })

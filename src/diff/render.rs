@@ -143,6 +143,18 @@ fn summary_line(s: &Series) -> String {
     out
 }
 
+/// The header and the rows that changed of a value table.
+fn changed_rows(s: &Series) -> (Vec<String>, Vec<Vec<String>>) {
+    let (header, rows) = table_rows(s);
+    let changed = rows
+        .into_iter()
+        .zip(&s.rows)
+        .filter(|(_, r)| r.differs())
+        .map(|(c, _)| c)
+        .collect();
+    (header, changed)
+}
+
 /// The rows of a value table as text cells: keys, base, head, change, %.
 fn table_rows(s: &Series) -> (Vec<String>, Vec<Vec<String>>) {
     let mut header = s.keys.clone();
@@ -260,13 +272,7 @@ pub fn human(r: &Report) -> String {
     }
     for s in r.series {
         let _ = writeln!(out, "  {}", summary_line(s));
-        let (header, rows) = table_rows(s);
-        let changed: Vec<Vec<String>> = rows
-            .into_iter()
-            .zip(&s.rows)
-            .filter(|(_, r)| r.differs())
-            .map(|(c, _)| c)
-            .collect();
+        let (header, changed) = changed_rows(s);
         if changed.is_empty() {
             continue;
         }
@@ -423,13 +429,7 @@ pub fn markdown(r: &Report) -> String {
         let _ = writeln!(out, "- {}", md(&summary_line(s)));
     }
     for s in r.series.iter().filter(|s| s.summary().changed > 0) {
-        let (header, rows) = table_rows(s);
-        let changed: Vec<Vec<String>> = rows
-            .into_iter()
-            .zip(&s.rows)
-            .filter(|(_, r)| r.differs())
-            .map(|(c, _)| c)
-            .collect();
+        let (header, changed) = changed_rows(s);
         let name = match &s.column {
             None => s.metric.clone(),
             Some(c) => format!("{} ({c})", s.metric),

@@ -521,6 +521,38 @@ fn git_links_are_not_followed() {
     );
 }
 
+/// Leaves social signups out of `signups` in `acquisition.yaml`.
+fn narrow_signups(acquisition: &Path) {
+    edit(
+        acquisition,
+        "    filter: event = 'signup'\n    measure: count_distinct(developer_id)",
+        "    filter: event = 'signup' and channel != 'social'\n    measure: count_distinct(developer_id)",
+    );
+}
+
+/// Revision `base` and the working tree, checked, and their difference.
+fn versions(
+    repo: &Repo,
+    base: &str,
+) -> (
+    metricc::diff::Version,
+    metricc::diff::Version,
+    metricc::diff::defs::DefDiff,
+) {
+    let versions = metricc::diff::Versions {
+        base: base.to_string(),
+        head: None,
+        project: repo.project(),
+        allowed: Vec::new(),
+    };
+    let (b, h) = metricc::diff::load(&versions).unwrap();
+    let defs = metricc::diff::defs::compare(
+        (&b.checked, b.model().unwrap()),
+        (&h.checked, h.model().unwrap()),
+    );
+    (b, h, defs)
+}
+
 /// Runs `diff::numbers` (both versions in one query) and `diff::apart`
 /// (one query each) over the repository's two versions.
 fn together_and_apart(
@@ -529,17 +561,7 @@ fn together_and_apart(
     request: metricc::semantic::query::Request,
 ) -> (serde_json::Value, serde_json::Value, usize) {
     use metricc::diff;
-    let versions = diff::Versions {
-        base: base.to_string(),
-        head: None,
-        project: repo.project(),
-        allowed: Vec::new(),
-    };
-    let (b, h) = diff::load(&versions).unwrap();
-    let defs = diff::defs::compare(
-        (&b.checked, b.model().unwrap()),
-        (&h.checked, h.model().unwrap()),
-    );
+    let (b, h, defs) = versions(repo, base);
     let engine = metricc::engine::Engine::new(&Default::default()).unwrap();
     let one = diff::numbers(&engine, &b, &h, &defs, &request).unwrap();
     assert!(one.together, "the versions share a model");
@@ -560,8 +582,9 @@ fn one_query_for_both_versions_gives_what_two_give() {
     repo.commit("the example");
     // A change of every kind of metric the example has a handle on: an
     // active window, a funnel window, a measure's filter (and the ratios
-    // over it), a retention's periods, a cohort's periods, a source's
-    // dimensions.
+    // over it), a retention's periods, a cohort's periods; and a source's
+    // dimensions (its metrics are affected, and the base reads it as a
+    // source of its own).
     let engagement = repo.file("engagement.yaml");
     edit(
         &engagement,
@@ -569,13 +592,14 @@ fn one_query_for_both_versions_gives_what_two_give() {
         "    active: { window: 14d }",
     );
     edit(&engagement, "      periods: 8\n", "      periods: 5\n");
+    edit(
+        &repo.file("sources.yaml"),
+        "    dimensions: [page, channel]",
+        "    dimensions: [page]",
+    );
     let acquisition = repo.file("acquisition.yaml");
     edit(&acquisition, "      within: 7d\n", "      within: 2d\n");
-    edit(
-        &acquisition,
-        "    filter: event = 'signup'\n    measure: count_distinct(developer_id)",
-        "    filter: event = 'signup' and channel != 'social'\n    measure: count_distinct(developer_id)",
-    );
+    narrow_signups(&acquisition);
     edit(
         &repo.file("business.yaml"),
         "      periods: 12\n",
@@ -616,11 +640,7 @@ fn one_query_for_both_versions_gives_what_two_give() {
     repo.commit("the example");
     let acquisition = repo.file("acquisition.yaml");
     edit(&acquisition, "      within: 7d\n", "      within: 2d\n");
-    edit(
-        &acquisition,
-        "    filter: event = 'signup'\n    measure: count_distinct(developer_id)",
-        "    filter: event = 'signup' and channel != 'social'\n    measure: count_distinct(developer_id)",
-    );
+    narrow_signups(&acquisition);
     check(
         &repo,
         Some(metricc::syntax::ast::Grain::Month),
@@ -634,22 +654,8 @@ fn one_query_scans_a_shared_source_once_per_group() {
     let repo = Repo::new();
     repo.commit("the example");
     let acquisition = repo.file("acquisition.yaml");
-    edit(
-        &acquisition,
-        "    filter: event = 'signup'\n    measure: count_distinct(developer_id)",
-        "    filter: event = 'signup' and channel != 'social'\n    measure: count_distinct(developer_id)",
-    );
-    let versions = diff::Versions {
-        base: "HEAD".into(),
-        head: None,
-        project: repo.project(),
-        allowed: Vec::new(),
-    };
-    let (b, h) = diff::load(&versions).unwrap();
-    let defs = diff::defs::compare(
-        (&b.checked, b.model().unwrap()),
-        (&h.checked, h.model().unwrap()),
-    );
+    narrow_signups(&acquisition);
+    let (b, h, defs) = versions(&repo, "HEAD");
     let pairs = defs.computed();
     let base_names: Vec<String> = pairs.iter().filter_map(|(x, _)| x.clone()).collect();
     let head_names: Vec<String> = pairs.iter().filter_map(|(_, x)| x.clone()).collect();
@@ -689,29 +695,11 @@ fn one_query_scans_a_shared_source_once_per_group() {
     assert_eq!(together, 2, "each scan of events serves both versions");
 }
 
-/// The YAML blocks of a Markdown file.
-fn yaml_blocks(md: &str) -> Vec<String> {
-    let mut blocks = Vec::new();
-    let mut current: Option<String> = None;
-    for line in md.lines() {
-        match (&mut current, line.trim()) {
-            (None, "```yaml") => current = Some(String::new()),
-            (Some(_), "```") => blocks.push(current.take().unwrap()),
-            (Some(b), _) => {
-                b.push_str(line);
-                b.push('\n');
-            }
-            _ => {}
-        }
-    }
-    blocks
-}
-
 #[test]
 fn the_ci_workflows_in_the_docs_run_on_a_pull_request() {
     let md =
         std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/CI.md")).unwrap();
-    let blocks = yaml_blocks(&md);
+    let blocks = crate::docs::yaml_blocks(&md);
     let github = blocks.iter().find(|b| b.contains("jobs:")).unwrap();
     let gitlab = blocks.iter().find(|b| b.contains("script:")).unwrap();
     // The commands of each: `run:` values, `script:` items. Installing

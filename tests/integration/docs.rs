@@ -6,7 +6,8 @@ use std::path::Path;
 
 const SOURCES: &str = "sources:\n  events: { path: data/events.parquet, time: ts, entity: developer_id, dimensions: [event, endpoint, sdk] }\n  payments: { path: data/payments.parquet, time: paid_at, entity: developer_id }\n";
 
-fn yaml_blocks(md: &str) -> Vec<String> {
+/// The YAML blocks of a Markdown file.
+pub fn yaml_blocks(md: &str) -> Vec<String> {
     let mut blocks = Vec::new();
     let mut current: Option<String> = None;
     for line in md.lines() {
