@@ -275,5 +275,23 @@ fn describe_metric(p: &Prepared, m: &Metric) -> String {
     for line in &d.after {
         let _ = writeln!(out, "{line}");
     }
+    let project = &p.model.project;
+    let limit = |share: f64| {
+        let text = format!("{:.4}", share * 100.0);
+        format!("{}%", text.trim_end_matches('0').trim_end_matches('.'))
+    };
+    if let Some(l) = project.max_change_by_metric.get(&m.name) {
+        let _ = writeln!(
+            out,
+            "  diff      `metricc diff` exits 1 when a value moves by more than {} (its own limit in `diff.metrics`)",
+            limit(*l)
+        );
+    } else if let Some(l) = project.max_change {
+        let _ = writeln!(
+            out,
+            "  diff      `metricc diff` exits 1 when a value moves by more than {} (the project's `diff.max_change`)",
+            limit(l)
+        );
+    }
     out
 }

@@ -364,6 +364,25 @@ fn thresholds_decide_the_exit_status() {
         "{}",
         stdout(&out)
     );
+    // explain states the limit in force.
+    let out = metricc(&["explain", "-p", ".", "mau", "dau"], &repo2.project());
+    let text = stdout(&out);
+    assert!(
+        text.contains(&format!(
+            "  diff      `metricc diff` exits 1 when a value moves by more than {} (its own limit in `diff.metrics`)",
+            above
+                .trim_end_matches('%')
+                .trim_end_matches('0')
+                .trim_end_matches('.')
+                .to_string()
+                + "%"
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains("  diff      `metricc diff` exits 1 when a value moves by more than 0% (the project's `diff.max_change`)"),
+        "{text}"
+    );
     // A limit on a metric the project lacks is an error in check.
     edit(&repo2.file("metricc.yaml"), "    mau: ", "    maus: ");
     let out = metricc(&["check", "."], &repo2.project());
