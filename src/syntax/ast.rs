@@ -143,6 +143,9 @@ pub struct Funnel {
     pub order: Spanned<FunnelOrder>,
     /// Whether one event may satisfy two consecutive steps.
     pub reuse_events: Option<Spanned<bool>>,
+    /// Consecutive steps need strictly increasing times (ClickHouse's
+    /// `strict_increase`).
+    pub strict_increase: Option<Spanned<bool>>,
     pub exclude: Vec<Exclusion>,
     pub hold_constant: Vec<Name>,
     pub attribution: Option<Spanned<Attribution>>,

@@ -336,6 +336,7 @@ fn funnel(cx: &mut Cx, node: &Node, ctx: &str) -> Option<Funnel> {
         "within",
         "order",
         "reuse_events",
+        "strict_increase",
         "exclude",
         "hold_constant",
         "attribution",
@@ -369,6 +370,9 @@ fn funnel(cx: &mut Cx, node: &Node, ctx: &str) -> Option<Funnel> {
     let reuse_events = f
         .get("reuse_events")
         .and_then(|n| cx.bool(n, "reuse_events"));
+    let strict_increase = f
+        .get("strict_increase")
+        .and_then(|n| cx.bool(n, "strict_increase"));
     let exclude = f
         .get("exclude")
         .map(|n| exclusions(cx, n))
@@ -402,6 +406,7 @@ fn funnel(cx: &mut Cx, node: &Node, ctx: &str) -> Option<Funnel> {
         within: within?,
         order: order?,
         reuse_events,
+        strict_increase,
         exclude,
         hold_constant,
         attribution,

@@ -51,15 +51,18 @@ fn walk(spec: &Spec, ev: &[Event], start: usize) -> Walk {
         let k = w.positions.len();
         let cur = *w.positions.last().unwrap();
         let limit = deadline(spec, ev, &w, k);
-        let first = if spec.reuse && matches(&ev[cur], k) {
+        // `strict_increase`: the step's event must be strictly later, so
+        // the same event never serves twice.
+        let later = |p: usize| !spec.strict_increase || ev[p].ts > ev[cur].ts;
+        let first = if spec.reuse && matches(&ev[cur], k) && later(cur) {
             cur
         } else {
             cur + 1
         };
         let found = if spec.order == Order::Strict {
-            (first < ev.len() && matches(&ev[first], k)).then_some(first)
+            (first < ev.len() && matches(&ev[first], k) && later(first)).then_some(first)
         } else {
-            (first..ev.len()).find(|&p| matches(&ev[p], k))
+            (first..ev.len()).find(|&p| matches(&ev[p], k) && later(p))
         };
         match found {
             Some(p) if ev[p].ts <= limit => w.positions.push(p),
@@ -254,6 +257,7 @@ fn spec_strategy() -> impl Strategy<Value = Spec> {
                     window,
                     step_windows,
                     reuse,
+                    strict_increase: order != Order::Any && next(3) == 0,
                     exclusions,
                     attribution,
                     first_only,
@@ -357,7 +361,8 @@ fn longest_chain(spec: &Spec, ev: &[Event], start: usize) -> usize {
         let from = if spec.reuse { at } else { at + 1 };
         let mut best = level;
         for p in from..ev.len() {
-            if ev[p].hold == hold && ev[p].ts <= end && matches(&ev[p], level) {
+            let later = !spec.strict_increase || ev[p].ts > ev[at].ts;
+            if ev[p].hold == hold && ev[p].ts <= end && matches(&ev[p], level) && later {
                 best = best.max(go(spec, ev, hold, end, p, level + 1));
                 if best == spec.steps {
                     break;
@@ -390,6 +395,7 @@ fn spec(steps: usize, order: Order, window: i64) -> Spec {
         window,
         step_windows: vec![None; steps],
         reuse: false,
+        strict_increase: false,
         exclusions: vec![],
         attribution: Attribution::FirstStep,
         first_only: false,
@@ -532,4 +538,42 @@ fn first_only_and_start_range() {
     // The first one falls before the range: nothing.
     s.start_from = Some(1);
     assert_eq!(levels(&s, vec![ev(0, 1), ev(4, 1), ev(9, 2)]), vec![]);
+}
+
+/// ClickHouse's own cases for `windowFunnel(10000, 'strict_increase')`
+/// (its test `00632_aggregation_window_funnel`): calls 1000 at 0, 1001,
+/// 1002 and 1003 at 1, 1004 at 2.
+#[test]
+fn strict_increase_as_clickhouse_tests_it() {
+    // One step per condition `event = 1000 + k`.
+    let events = vec![ev(0, 1), ev(1, 2), ev(1, 4), ev(1, 8), ev(2, 16)];
+    let mut s = spec(5, Order::Ordered, 10_000);
+    // Without it, steps at one instant chain: 5 (ClickHouse: 5).
+    assert_eq!(levels(&s, events.clone())[0].0, 5);
+    // With it, 1002 at the instant of 1001 cannot follow it: 2.
+    s.strict_increase = true;
+    assert_eq!(levels(&s, events.clone())[0], (2, vec![0, 1]));
+    // Three conditions `event = 1004`: ClickHouse's default lets the one
+    // row be all three (metricc: `reuse_events: true`), 3; `strict_once`
+    // (metricc's default, no reuse) and `strict_increase` give 1.
+    let same = vec![ev(2, 1 | 2 | 4)];
+    let mut s = spec(3, Order::Ordered, 10_000);
+    assert_eq!(levels(&s, same.clone())[0].0, 1);
+    s.reuse = true;
+    assert_eq!(levels(&s, same.clone())[0].0, 3);
+    s.strict_increase = true;
+    assert_eq!(levels(&s, same)[0].0, 1);
+}
+
+/// Of two attempts at one level, the later start usually reaches at least
+/// as far; not at the instant its last step was taken, where only the
+/// earlier one may take another event under `strict_increase`.
+#[test]
+fn strict_increase_keeps_an_earlier_attempt_at_the_instant() {
+    // A: step 1 at 0, step 2 at 1. B: step 1 at 1, step 2 at 2. Step 3 at
+    // 2 is strictly after A's step 2, not after B's.
+    let events = vec![ev(0, 1), ev(1, 1 | 2), ev(2, 2), ev(2, 4)];
+    let mut s = spec(3, Order::Ordered, 10);
+    s.strict_increase = true;
+    assert_eq!(levels(&s, events)[0], (3, vec![0, 1, 2]));
 }

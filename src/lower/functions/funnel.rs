@@ -733,6 +733,7 @@ mod tests {
             window,
             step_windows: vec![None; 2],
             reuse: true,
+            strict_increase: false,
             exclusions: vec![],
             attribution: sweep::Attribution::FirstStep,
             first_only: true,

@@ -56,6 +56,9 @@ pub struct Spec {
     pub step_windows: Vec<Option<i64>>,
     /// One event may satisfy consecutive steps.
     pub reuse: bool,
+    /// Each step's event must be strictly later than the step before's.
+    #[serde(default)]
+    pub strict_increase: bool,
     /// Exclusion `k` (bit `k` of [`Event::excl`]) lies between steps `(a, b)`.
     pub exclusions: Vec<(usize, usize)>,
     pub attribution: Attribution,
@@ -200,6 +203,7 @@ impl Attempt {
             && e.steps & (1 << self.level()) != 0
             && e.ts <= self.deadline(spec)
             && (!again || spec.reuse)
+            && !(spec.strict_increase && self.times.last().is_some_and(|&t| e.ts <= t))
         {
             self.times.push(e.ts);
             self.positions.push(pos);
@@ -292,17 +296,24 @@ fn ordered_sweep(spec: &Spec, events: &[Event], best: &mut BTreeMap<i64, Candida
                 }
                 !done
             });
+            // With `strict_increase`, an attempt whose last step is at this
+            // instant cannot take another event of it, where an earlier
+            // one can: they are compared only once the instant has passed.
             if spec.exclusions.is_empty() && live.len() > 1 {
+                let now = |a: &Attempt| spec.strict_increase && a.times.last() == Some(&t);
                 live.sort_by(|a, b| {
-                    (a.bucket, a.level(), b.start_ts, b.start_pos).cmp(&(
+                    (a.bucket, a.level(), now(a), b.start_ts, b.start_pos).cmp(&(
                         b.bucket,
                         b.level(),
+                        now(b),
                         a.start_ts,
                         a.start_pos,
                     ))
                 });
                 live.dedup_by(|later, kept| {
-                    later.bucket == kept.bucket && later.level() == kept.level()
+                    later.bucket == kept.bucket
+                        && later.level() == kept.level()
+                        && now(later) == now(kept)
                 });
             }
             i += 1;

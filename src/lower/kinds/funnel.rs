@@ -55,6 +55,7 @@ fn group(p: &mut Planner, f: &Funnel, filters: &[ast::Expr]) -> Result<(usize, u
                 .map(|s| s.within.as_ref().map(|w| micros(w.millis)))
                 .collect(),
             reuse: f.reuse_events,
+            strict_increase: f.strict_increase,
             exclusions: f.exclude.iter().map(|x| (x.after, x.before)).collect(),
             attribution: match f.attribution {
                 Attribution::FirstStep => sweep::Attribution::FirstStep,

@@ -29,6 +29,7 @@ pub(super) fn value(
             step_windows: vec![None; 2],
             // The `to` event may be the `from` event itself.
             reuse: true,
+            strict_increase: false,
             exclusions: vec![],
             attribution: Attribution::FirstStep,
             first_only: true,

@@ -21,6 +21,8 @@ pub struct Funnel {
     pub order: FunnelOrder,
     /// Whether one event may satisfy two consecutive steps.
     pub reuse_events: bool,
+    /// Each step's event must be strictly later than the step before's.
+    pub strict_increase: bool,
     pub exclude: Vec<Exclusion>,
     pub hold_constant: Vec<String>,
     pub attribution: Attribution,
@@ -99,7 +101,20 @@ pub(super) fn resolve(input: &Input, f: &ast::Funnel, diags: &mut Diagnostics) -
                 ),
             )
             .at(def.kind_span, "a funnel needs at least two steps")
-            .with_help("add the step that converts, or use a `measure` to count a single event"),
+            .with_help(match f.steps.first() {
+                // What ClickHouse's `windowFunnel` gives for one condition
+                // (level 1 for any entity with a matching row) is a count
+                // of distinct entities.
+                Some(step) => format!(
+                    "add the step that converts; to count the entities with a `{}` event, make its predicate the metric's `filter:` and write `measure: count_distinct({})`",
+                    step.name.value,
+                    input
+                        .src
+                        .and_then(|s| s.def.entity.as_ref())
+                        .map_or("<entity>", |e| e.value.as_str())
+                ),
+                None => "add `steps:` with at least two `name: predicate` entries".to_string(),
+            }),
         );
     }
     let mut seen: Vec<&Name> = Vec::new();
@@ -140,6 +155,14 @@ pub(super) fn resolve(input: &Input, f: &ast::Funnel, diags: &mut Diagnostics) -
             .with_help(help.to_string())
     };
     if f.order.value == FunnelOrder::Any {
+        if let Some(s) = f.strict_increase.as_ref().filter(|s| s.value) {
+            diags.push(conflict(
+                "`strict_increase` needs ordered steps".into(),
+                s.span,
+                "an `order: any` funnel has no step before another",
+                "use `order: ordered` (or `strict`), or drop `strict_increase`",
+            ));
+        }
         for x in &f.exclude {
             diags.push(conflict(
                 "exclusions need ordered steps".into(),
@@ -249,6 +272,7 @@ pub(super) fn resolve(input: &Input, f: &ast::Funnel, diags: &mut Diagnostics) -
         within: f.within.value.clone(),
         order: f.order.value,
         reuse_events: f.reuse_events.as_ref().is_some_and(|r| r.value),
+        strict_increase: f.strict_increase.as_ref().is_some_and(|r| r.value),
         exclude,
         hold_constant: f.hold_constant.iter().map(|h| h.value.clone()).collect(),
         attribution,
@@ -301,6 +325,12 @@ impl Funnel {
                 }
             ),
         );
+        if self.strict_increase {
+            d.line(
+                "increase",
+                "strict_increase: each step's event must be strictly later than the step before's; events at one instant never chain",
+            );
+        }
         for x in &self.exclude {
             d.line(
                 "exclude",
