@@ -276,7 +276,8 @@ fn mine(
     if let Some(f) = &seq.filter {
         pred.push(f.clone());
     }
-    if spec.order != Order::Strict {
+    // Strict orders see every event: one that matches no step breaks them.
+    if !matches!(spec.order, Order::Strict | Order::StrictOrder) {
         let useful = seq
             .steps
             .iter()

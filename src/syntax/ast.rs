@@ -146,6 +146,9 @@ pub struct Funnel {
     /// Consecutive steps need strictly increasing times (ClickHouse's
     /// `strict_increase`).
     pub strict_increase: Option<Spanned<bool>>,
+    /// A step repeated after it was reached ends the scan (ClickHouse's
+    /// `strict_deduplication`).
+    pub strict_deduplication: Option<Spanned<bool>>,
     pub exclude: Vec<Exclusion>,
     pub hold_constant: Vec<Name>,
     pub attribution: Option<Spanned<Attribution>>,
@@ -344,7 +347,7 @@ keywords! {
     /// Which of an entity's matching events count.
     Occurrence { All = "all", First = "first", Last = "last" }
     /// How funnel steps must follow each other.
-    FunnelOrder { Ordered = "ordered", Strict = "strict", Any = "any" }
+    FunnelOrder { Ordered = "ordered", Strict = "strict", StrictOrder = "strict_order", Any = "any" }
     /// Which step's property a funnel breakdown uses.
     Attribution { FirstStep = "first_step", LastStep = "last_step" }
     /// The number a funnel metric reports.

@@ -337,6 +337,7 @@ fn funnel(cx: &mut Cx, node: &Node, ctx: &str) -> Option<Funnel> {
         "order",
         "reuse_events",
         "strict_increase",
+        "strict_deduplication",
         "exclude",
         "hold_constant",
         "attribution",
@@ -373,6 +374,9 @@ fn funnel(cx: &mut Cx, node: &Node, ctx: &str) -> Option<Funnel> {
     let strict_increase = f
         .get("strict_increase")
         .and_then(|n| cx.bool(n, "strict_increase"));
+    let strict_deduplication = f
+        .get("strict_deduplication")
+        .and_then(|n| cx.bool(n, "strict_deduplication"));
     let exclude = f
         .get("exclude")
         .map(|n| exclusions(cx, n))
@@ -407,6 +411,7 @@ fn funnel(cx: &mut Cx, node: &Node, ctx: &str) -> Option<Funnel> {
         order: order?,
         reuse_events,
         strict_increase,
+        strict_deduplication,
         exclude,
         hold_constant,
         attribution,

@@ -258,6 +258,7 @@ fn spec_strategy() -> impl Strategy<Value = Spec> {
                     step_windows,
                     reuse,
                     strict_increase: order != Order::Any && next(3) == 0,
+                    strict_deduplication: false,
                     exclusions,
                     attribution,
                     first_only,
@@ -396,6 +397,7 @@ fn spec(steps: usize, order: Order, window: i64) -> Spec {
         step_windows: vec![None; steps],
         reuse: false,
         strict_increase: false,
+        strict_deduplication: false,
         exclusions: vec![],
         attribution: Attribution::FirstStep,
         first_only: false,
@@ -576,4 +578,236 @@ fn strict_increase_keeps_an_earlier_attempt_at_the_instant() {
     let mut s = spec(3, Order::Ordered, 10);
     s.strict_increase = true;
     assert_eq!(levels(&s, events)[0], (3, vec![0, 1, 2]));
+}
+
+/// The levels of one entity under ClickHouse's modes.
+fn clickhouse_level(spec: &Spec, events: Vec<Event>) -> usize {
+    levels(spec, events).first().map_or(0, |l| l.0)
+}
+
+/// ClickHouse's own `strict_order` and `strict_deduplication` cases (its
+/// test `00632_aggregation_window_funnel`, table
+/// `funnel_test_strict_order`): steps a, b, c; `d` matches none.
+#[test]
+fn strict_order_and_deduplication_as_clickhouse_tests_them() {
+    let (a, b, c, d) = (1, 2, 4, 0);
+    let users: [(&[u32], [usize; 3]); 6] = [
+        // rows in time order; levels: default, strict_order, both
+        (&[a, b, c], [3, 3, 3]),
+        (&[a, d, b, c], [3, 1, 1]),
+        (&[a, a, b, b, c, c], [3, 3, 2]),
+        (&[a, a, a, a, b, b, c, c], [3, 3, 2]),
+        (&[a, a, b, b, d, c, c], [3, 2, 2]),
+        (&[c, c, b, b, a, a], [1, 1, 1]),
+    ];
+    for (rows, want) in users {
+        let events: Vec<Event> = rows
+            .iter()
+            .enumerate()
+            .map(|(i, s)| ev(i as i64 + 1, *s))
+            .collect();
+        let mut s = spec(3, Order::Ordered, 86_400);
+        s.reuse = true;
+        assert_eq!(clickhouse_level(&s, events.clone()), want[0], "{rows:?}");
+        s.order = Order::StrictOrder;
+        assert_eq!(clickhouse_level(&s, events.clone()), want[1], "{rows:?}");
+        s.strict_deduplication = true;
+        assert_eq!(clickhouse_level(&s, events), want[2], "{rows:?}");
+    }
+    // A step whose step before was not reached ends the scan: a c b, 1.
+    let mut s = spec(3, Order::StrictOrder, 10);
+    s.reuse = true;
+    assert_eq!(clickhouse_level(&s, vec![ev(1, a), ev(2, c), ev(3, b)]), 1);
+}
+
+#[test]
+fn strict_order_allows_repeats_where_strict_does_not() {
+    // a b c b d over four steps: ClickHouse's strict_order 4 (the repeated
+    // b is allowed), PostHog's strict (metricc's `strict`) 3,
+    // `strict_deduplication` 3 (ClickHouse's own case, table
+    // `strict_BiteTheDDDD`).
+    let events: Vec<Event> = [1, 2, 4, 2, 8]
+        .iter()
+        .enumerate()
+        .map(|(i, s)| ev(i as i64 + 1, *s))
+        .collect();
+    let mut s = spec(4, Order::StrictOrder, 86_400);
+    s.reuse = true;
+    assert_eq!(clickhouse_level(&s, events.clone()), 4);
+    let mut strict = spec(4, Order::Strict, 86_400);
+    strict.reuse = true;
+    assert_eq!(clickhouse_level(&strict, events.clone()), 3);
+    let mut dedup = spec(4, Order::Ordered, 86_400);
+    dedup.reuse = true;
+    dedup.strict_deduplication = true;
+    assert_eq!(clickhouse_level(&dedup, events), 3);
+    // Seven steps 1000..1006 with 1005 twice (table `funnel_test_strict`):
+    // 7, and 6 under strict_deduplication.
+    let rows = [1, 2, 4, 8, 16, 32, 32, 64, 0, 0];
+    let events: Vec<Event> = rows
+        .iter()
+        .enumerate()
+        .map(|(i, s)| ev(i as i64 * 10, *s))
+        .collect();
+    let mut s = spec(7, Order::Ordered, 10_000);
+    s.reuse = true;
+    assert_eq!(clickhouse_level(&s, events.clone()), 7);
+    s.strict_deduplication = true;
+    assert_eq!(clickhouse_level(&s, events), 6);
+}
+
+#[test]
+fn strict_order_takes_a_row_of_two_steps_as_both() {
+    // begin (steps 1 and 3), view (2), complete (4): under strict_order the
+    // row's step 3 comes before step 2 was reached, so the scan ends at 1
+    // (ClickHouse's table `funnel_test_ecommerce`, 4 steps).
+    let events = vec![ev(100, 1 | 4), ev(200, 2), ev(300, 8)];
+    let mut s = spec(4, Order::StrictOrder, 600);
+    s.reuse = true;
+    assert_eq!(clickhouse_level(&s, events), 1);
+    // `a is null` then `b = 'b3'` (table `funnel_test_non_null`, user 4):
+    // a row matching neither ends a strict_order scan; default 2.
+    let events = vec![ev(1, 1), ev(2, 0), ev(3, 1 | 2)];
+    let mut s = spec(2, Order::StrictOrder, 86_400);
+    s.reuse = true;
+    assert_eq!(clickhouse_level(&s, events.clone()), 1);
+    s.order = Order::Ordered;
+    assert_eq!(clickhouse_level(&s, events), 2);
+}
+
+#[test]
+fn clickhouse_scans_run_per_entry_period() {
+    // Period 1: a b; period 2: a c (c premature) then b. Each period is
+    // scanned from its own first step-1 event; the step-1 event of the
+    // other period does not restart step 1 in it.
+    let mut events = vec![ev(1, 1), ev(2, 2), ev(11, 1), ev(12, 4), ev(13, 2)];
+    for e in &mut events {
+        e.bucket = if e.ts < 10 { 0 } else { 10 };
+    }
+    let mut s = spec(3, Order::StrictOrder, 100);
+    s.reuse = true;
+    let got: Vec<(i64, usize)> = evaluate(&s, &mut events.clone())
+        .into_iter()
+        .map(|o| (o.bucket, o.level))
+        .collect();
+    // Period 0: a b, then period 1's `a` is an event of no step of this
+    // period's scan, and ends it at 2. Period 10: a, then c premature: 1.
+    assert_eq!(got, [(0, 2), (10, 1)]);
+}
+
+/// ClickHouse's scan written out on its own: per held value and entry
+/// period, every row from the period's first step-1 instant (no early
+/// stop at the end of the windows), one (time, step) pair per matching
+/// step, a row matching none as step 0, sorted by (time, step).
+fn clickhouse_reference(spec: &Spec, events: &[Event]) -> Vec<(i64, usize, Vec<i64>)> {
+    let mut ev = events.to_vec();
+    ev.sort_by_key(|e| (e.hold, e.ts, rank(e), e.steps, e.prop, e.excl, e.bucket));
+    ev.dedup();
+    let mut best: BTreeMap<i64, (usize, i64, Vec<i64>)> = BTreeMap::new();
+    let mut holds: Vec<u32> = ev.iter().map(|e| e.hold).collect();
+    holds.dedup();
+    for hold in holds {
+        let part: Vec<&Event> = ev.iter().filter(|e| e.hold == hold).collect();
+        let starts = |e: &Event, p: i64| matches(e, 0) && e.bucket == p && can_start(spec, e.ts);
+        let mut periods: Vec<i64> = part
+            .iter()
+            .filter(|e| matches(e, 0) && can_start(spec, e.ts))
+            .map(|e| e.bucket)
+            .collect();
+        periods.sort();
+        periods.dedup();
+        for p in periods {
+            let from = part
+                .iter()
+                .filter(|e| starts(e, p))
+                .map(|e| e.ts)
+                .min()
+                .unwrap();
+            let mut pairs: Vec<(i64, usize)> = Vec::new();
+            for e in part.iter().filter(|e| e.ts >= from) {
+                let bits = if starts(e, p) { e.steps } else { e.steps & !1 };
+                if bits == 0 {
+                    pairs.push((e.ts, 0));
+                }
+                pairs.extend(
+                    (0..spec.steps)
+                        .filter(|s| bits & (1 << s) != 0)
+                        .map(|s| (e.ts, s + 1)),
+                );
+            }
+            pairs.sort();
+            let mut level_times: Vec<Option<Vec<i64>>> = vec![None; spec.steps];
+            let mut seen_first = false;
+            let mut stop: Option<usize> = None;
+            for (ts, idx) in pairs {
+                if idx == 0 {
+                    if spec.order == Order::StrictOrder && seen_first {
+                        break;
+                    }
+                    continue;
+                }
+                let k = idx - 1;
+                if k == 0 {
+                    level_times[0] = Some(vec![ts]);
+                    seen_first = true;
+                    continue;
+                }
+                if spec.strict_deduplication && level_times[k].is_some() {
+                    break;
+                }
+                if spec.order == Order::StrictOrder && seen_first && level_times[k - 1].is_none() {
+                    // The level is the first one not reached.
+                    stop = level_times.iter().position(Option::is_none);
+                    break;
+                }
+                if let Some(prev) = level_times[k - 1].clone()
+                    && ts <= prev[0].saturating_add(spec.window)
+                    && (!spec.strict_increase || prev[k - 1] < ts)
+                {
+                    let mut t = prev;
+                    t.push(ts);
+                    level_times[k] = Some(t);
+                    if k + 1 == spec.steps {
+                        break;
+                    }
+                }
+            }
+            let level = stop.unwrap_or_else(|| level_times.iter().filter(|t| t.is_some()).count());
+            let times = level_times[level - 1].clone().unwrap();
+            let start = times[0];
+            match best.get(&p) {
+                Some(b) if (b.0, b.1) >= (level, start) => {}
+                _ => {
+                    best.insert(p, (level, start, times));
+                }
+            }
+        }
+    }
+    best.into_iter().map(|(p, (l, _, t))| (p, l, t)).collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 3000, .. ProptestConfig::default() })]
+
+    #[test]
+    fn clickhouse_scan_matches_its_reference(
+        (spec, events) in case_strategy(),
+        strict_order in any::<bool>(),
+        dedup in any::<bool>(),
+    ) {
+        let spec = Spec {
+            order: if strict_order || !dedup { Order::StrictOrder } else { Order::Ordered },
+            strict_deduplication: dedup,
+            step_windows: vec![None; spec.steps],
+            exclusions: vec![],
+            reuse: true,
+            first_only: false,
+            ..spec
+        };
+        let got: Vec<(i64, usize, Vec<i64>)> = evaluate(&spec, &mut events.clone())
+            .into_iter()
+            .map(|o| (o.bucket, o.level, o.times))
+            .collect();
+        prop_assert_eq!(got, clickhouse_reference(&spec, &events));
+    }
 }

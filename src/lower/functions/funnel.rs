@@ -390,7 +390,10 @@ impl FunnelGroups {
                         .iter()
                         .map(|a| a.as_string::<i64>())
                         .collect(),
-                    strict: p.spec.order == sweep::Order::Strict,
+                    strict: matches!(
+                        p.spec.order,
+                        sweep::Order::Strict | sweep::Order::StrictOrder
+                    ),
                 }
             })
             .collect();
@@ -734,6 +737,7 @@ mod tests {
             step_windows: vec![None; 2],
             reuse: true,
             strict_increase: false,
+            strict_deduplication: false,
             exclusions: vec![],
             attribution: sweep::Attribution::FirstStep,
             first_only: true,

@@ -33,6 +33,8 @@ pub const NO_PROP: u32 = u32::MAX;
 pub enum Order {
     Ordered,
     Strict,
+    /// ClickHouse's `windowFunnel` with `strict_order`.
+    StrictOrder,
     Any,
 }
 
@@ -59,6 +61,9 @@ pub struct Spec {
     /// Each step's event must be strictly later than the step before's.
     #[serde(default)]
     pub strict_increase: bool,
+    /// ClickHouse's `strict_deduplication`: a repeated step ends the scan.
+    #[serde(default)]
+    pub strict_deduplication: bool,
     /// Exclusion `k` (bit `k` of [`Event::excl`]) lies between steps `(a, b)`.
     pub exclusions: Vec<(usize, usize)>,
     pub attribution: Attribution,
@@ -67,6 +72,14 @@ pub struct Spec {
     /// Attempts start at events with `start_from <= ts < start_to`.
     pub start_from: Option<i64>,
     pub start_to: Option<i64>,
+}
+
+impl Spec {
+    /// Whether ClickHouse's scan runs it ([`clickhouse_sweep`]) rather than
+    /// metricc's attempts.
+    pub fn clickhouse(&self) -> bool {
+        self.order == Order::StrictOrder || self.strict_deduplication
+    }
 }
 
 /// One event of one entity. `hold` and `prop` are ranks: their numeric
@@ -124,6 +137,7 @@ pub fn evaluate(spec: &Spec, events: &mut Vec<Event>) -> Vec<Outcome> {
         let mut mine = BTreeMap::new();
         match spec.order {
             Order::Any => any_sweep(spec, part, &mut mine),
+            _ if spec.clickhouse() => clickhouse_sweep(spec, part, &mut mine),
             _ => ordered_sweep(spec, part, &mut mine),
         }
         // Across held values: more steps, then the later start; a full tie
@@ -378,5 +392,142 @@ fn any_sweep(spec: &Spec, events: &[Event], best: &mut BTreeMap<i64, Candidate>)
             );
         }
         j = i;
+    }
+}
+
+/// The chain ClickHouse keeps for one level: its start, and when (and with
+/// which breakdown value) each of its steps was taken.
+#[derive(Debug, Clone)]
+struct Chain {
+    times: Vec<i64>,
+    props: Vec<u32>,
+}
+
+/// ClickHouse's `windowFunnel` scan, run per entry period. ClickHouse keeps
+/// one chain per level, the latest to reach it, and reads the entity's rows
+/// in time order, a row matching several steps once per step, lowest step
+/// first, and (under `strict_order`) a row matching none before those at
+/// its instant:
+/// - a step-1 event starts a new chain at level 1;
+/// - an event of step k extends the level k-1 chain when it is within the
+///   window of that chain's start (and, under `strict_increase`, strictly
+///   after its last step);
+/// - `strict_deduplication`: an event of a step after step 1 whose level is
+///   already reached ends the scan;
+/// - `strict_order`: after the first step-1 event, a row matching no step,
+///   or an event of a step whose step before is not reached, ends it;
+/// - the result is the highest level reached (at a premature step, the
+///   first level not reached).
+///
+/// An entry period's scan starts at its first step-1 event; step-1 events
+/// of other periods (or outside the range) do not restart step 1 in it,
+/// as ClickHouse grouping the same rows by period would not see them. The
+/// chain that gives the level gives the times and the attributed value.
+fn clickhouse_sweep(spec: &Spec, events: &[Event], best: &mut BTreeMap<i64, Candidate>) {
+    let strict = spec.order == Order::StrictOrder;
+    let mut periods: Vec<i64> = events
+        .iter()
+        .filter(|e| e.steps & 1 != 0 && can_start(spec, e.ts))
+        .map(|e| e.bucket)
+        .collect();
+    periods.sort_unstable();
+    periods.dedup();
+    for period in periods {
+        let starts = |e: &Event| e.steps & 1 != 0 && e.bucket == period && can_start(spec, e.ts);
+        let Some(first) = events.iter().position(starts) else {
+            continue;
+        };
+        let last_start = events.iter().rev().find(|e| starts(e)).map_or(0, |e| e.ts);
+        let end = last_start.saturating_add(spec.window);
+        // (time, step + 1 or 0 for none, position), in ClickHouse's order.
+        let mut rows: Vec<(i64, usize, usize)> = Vec::new();
+        for (pos, e) in events.iter().enumerate().skip(first) {
+            if e.ts > end {
+                break;
+            }
+            let mut steps = e.steps;
+            if !starts(e) {
+                steps &= !1;
+            }
+            if steps == 0 {
+                rows.push((e.ts, 0, pos));
+            }
+            for s in 0..spec.steps {
+                if steps & (1 << s) != 0 {
+                    rows.push((e.ts, s + 1, pos));
+                }
+            }
+        }
+        rows.sort_by_key(|&(ts, idx, _)| (ts, idx));
+        let mut chains: Vec<Option<Chain>> = vec![None; spec.steps];
+        let mut started = false;
+        let mut result = None;
+        let reached = |chains: &[Option<Chain>]| {
+            chains
+                .iter()
+                .rposition(Option::is_some)
+                .map_or(0, |k| k + 1)
+        };
+        for &(ts, idx, pos) in &rows {
+            let e = &events[pos];
+            if idx == 0 {
+                if strict && started {
+                    break;
+                }
+                continue;
+            }
+            let k = idx - 1;
+            if k == 0 {
+                chains[0] = Some(Chain {
+                    times: vec![ts],
+                    props: vec![e.prop],
+                });
+                started = true;
+            } else if spec.strict_deduplication && chains[k].is_some() {
+                result = Some(reached(&chains));
+                break;
+            } else if strict && started && chains[k - 1].is_none() {
+                result = Some(
+                    chains
+                        .iter()
+                        .position(Option::is_none)
+                        .unwrap_or(spec.steps),
+                );
+                break;
+            } else if let Some(prev) = &chains[k - 1] {
+                let in_window = ts <= prev.times[0].saturating_add(spec.window);
+                let increasing = !spec.strict_increase || prev.times[k - 1] < ts;
+                if in_window && increasing {
+                    let mut next = prev.clone();
+                    next.times.push(ts);
+                    next.props.push(e.prop);
+                    chains[k] = Some(next);
+                    if k + 1 == spec.steps {
+                        result = Some(spec.steps);
+                        break;
+                    }
+                }
+            }
+        }
+        let level = result.unwrap_or_else(|| reached(&chains));
+        let Some(chain) = level.checked_sub(1).and_then(|k| chains[k].as_ref()) else {
+            continue;
+        };
+        let prop = match spec.attribution {
+            Attribution::FirstStep => chain.props[0],
+            Attribution::LastStep => chain.props[level - 1],
+            Attribution::Step(n) => chain.props.get(n).copied().unwrap_or(NO_PROP),
+        };
+        offer(
+            best,
+            period,
+            Candidate {
+                level,
+                start_ts: chain.times[0],
+                start_pos: 0,
+                times: chain.times.clone(),
+                prop,
+            },
+        );
     }
 }

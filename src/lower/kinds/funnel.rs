@@ -46,6 +46,7 @@ fn group(p: &mut Planner, f: &Funnel, filters: &[ast::Expr]) -> Result<(usize, u
             order: match f.order {
                 FunnelOrder::Ordered => Order::Ordered,
                 FunnelOrder::Strict => Order::Strict,
+                FunnelOrder::StrictOrder => Order::StrictOrder,
                 FunnelOrder::Any => Order::Any,
             },
             window: micros(f.within.millis),
@@ -56,6 +57,7 @@ fn group(p: &mut Planner, f: &Funnel, filters: &[ast::Expr]) -> Result<(usize, u
                 .collect(),
             reuse: f.reuse_events,
             strict_increase: f.strict_increase,
+            strict_deduplication: f.strict_deduplication,
             exclusions: f.exclude.iter().map(|x| (x.after, x.before)).collect(),
             attribution: match f.attribution {
                 Attribution::FirstStep => sweep::Attribution::FirstStep,

@@ -30,6 +30,7 @@ pub(super) fn value(
             // The `to` event may be the `from` event itself.
             reuse: true,
             strict_increase: false,
+            strict_deduplication: false,
             exclusions: vec![],
             attribution: Attribution::FirstStep,
             first_only: true,

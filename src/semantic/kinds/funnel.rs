@@ -23,6 +23,8 @@ pub struct Funnel {
     pub reuse_events: bool,
     /// Each step's event must be strictly later than the step before's.
     pub strict_increase: bool,
+    /// A step event repeating a step already reached ends the scan.
+    pub strict_deduplication: bool,
     pub exclude: Vec<Exclusion>,
     pub hold_constant: Vec<String>,
     pub attribution: Attribution,
@@ -154,6 +156,52 @@ pub(super) fn resolve(input: &Input, f: &ast::Funnel, diags: &mut Diagnostics) -
             .at(span, label.to_string())
             .with_help(help.to_string())
     };
+    // ClickHouse's scan (`strict_order`, `strict_deduplication`) has one
+    // window, no exclusions, and takes a row matching several steps as
+    // several events.
+    let dedup = f.strict_deduplication.as_ref().filter(|s| s.value);
+    let clickhouse = f.order.value == FunnelOrder::StrictOrder || dedup.is_some();
+    if clickhouse {
+        let mode = if f.order.value == FunnelOrder::StrictOrder {
+            "`order: strict_order`"
+        } else {
+            "`strict_deduplication`"
+        };
+        if f.order.value == FunnelOrder::Any {
+            diags.push(conflict(
+                "`strict_deduplication` needs ordered steps".into(),
+                dedup.map_or(f.order.span, |d| d.span),
+                "an `order: any` funnel has no step before another",
+                "use `order: ordered` or `order: strict_order`",
+            ));
+        }
+        for x in &f.exclude {
+            diags.push(conflict(
+                format!("{mode} takes no exclusions"),
+                x.after.span,
+                "ClickHouse's windowFunnel scan has no exclusions",
+                "use `order: ordered` or `strict` for exclusions, or filter the events out with the metric's `filter`",
+            ));
+        }
+        for step in &f.steps {
+            if let Some(w) = &step.within {
+                diags.push(conflict(
+                    format!("{mode} takes no step windows"),
+                    w.span,
+                    "ClickHouse's windowFunnel has one window, from step 1",
+                    "drop the step's `within` (the funnel's `within` applies), or use `order: ordered`",
+                ));
+            }
+        }
+        if let Some(r) = f.reuse_events.as_ref().filter(|r| !r.value) {
+            diags.push(conflict(
+                format!("{mode} cannot take `reuse_events: false` (ClickHouse's `strict_once`)"),
+                r.span,
+                "ClickHouse's scan takes a row matching several steps as one event per step",
+                "drop `reuse_events` (ClickHouse's default); `strict_once` is metricc's `order: ordered` without `reuse_events`",
+            ));
+        }
+    }
     if f.order.value == FunnelOrder::Any {
         if let Some(s) = f.strict_increase.as_ref().filter(|s| s.value) {
             diags.push(conflict(
@@ -271,8 +319,11 @@ pub(super) fn resolve(input: &Input, f: &ast::Funnel, diags: &mut Diagnostics) -
             .collect(),
         within: f.within.value.clone(),
         order: f.order.value,
-        reuse_events: f.reuse_events.as_ref().is_some_and(|r| r.value),
+        // ClickHouse's modes take a row matching several steps as several
+        // events, as `reuse_events: true` does.
+        reuse_events: f.reuse_events.as_ref().map_or(clickhouse, |r| r.value),
         strict_increase: f.strict_increase.as_ref().is_some_and(|r| r.value),
+        strict_deduplication: f.strict_deduplication.as_ref().is_some_and(|r| r.value),
         exclude,
         hold_constant: f.hold_constant.iter().map(|h| h.value.clone()).collect(),
         attribution,
@@ -302,6 +353,9 @@ impl Funnel {
             FunnelOrder::Strict => {
                 "strict: each step must be the very next event of the entity (after the filter); any other event ends the attempt"
             }
+            FunnelOrder::StrictOrder => {
+                "strict_order (ClickHouse's windowFunnel): one scan per entity and entry bucket from its first step-1 event; after it, an event matching no step, or a step whose step before was not reached, ends the scan; repeated steps are allowed; each step-1 event restarts step 1"
+            }
             FunnelOrder::Any => {
                 "any: an attempt starts at any step's event; it reaches level k when k distinct steps happened in its window"
             }
@@ -325,6 +379,12 @@ impl Funnel {
                 }
             ),
         );
+        if self.strict_deduplication {
+            d.line(
+                "dedup",
+                "strict_deduplication (ClickHouse's): an event of a step after step 1 that was already reached ends the scan at the level reached",
+            );
+        }
         if self.strict_increase {
             d.line(
                 "increase",
