@@ -149,6 +149,8 @@ pub struct Funnel {
     /// A step repeated after it was reached ends the scan (ClickHouse's
     /// `strict_deduplication`).
     pub strict_deduplication: Option<Spanned<bool>>,
+    /// Whether a step exactly `within` after its window's start counts.
+    pub window_edge: Option<Spanned<WindowEdge>>,
     pub exclude: Vec<Exclusion>,
     pub hold_constant: Vec<Name>,
     pub attribution: Option<Spanned<Attribution>>,
@@ -348,6 +350,8 @@ keywords! {
     Occurrence { All = "all", First = "first", Last = "last" }
     /// How funnel steps must follow each other.
     FunnelOrder { Ordered = "ordered", Strict = "strict", StrictOrder = "strict_order", Any = "any" }
+    /// Whether an event exactly at a window's far edge is inside it.
+    WindowEdge { Inclusive = "inclusive", Exclusive = "exclusive" }
     /// Which step's property a funnel breakdown uses.
     Attribution { FirstStep = "first_step", LastStep = "last_step" }
     /// The number a funnel metric reports.

@@ -330,6 +330,10 @@ fn cohort(cx: &mut Cx, node: &Node, ctx: &str) -> Option<CohortDef> {
     })
 }
 
+/// `within: unbounded`: a funnel window with no far edge (MetricFlow's
+/// conversion metrics have none). Held as the largest duration.
+pub const UNBOUNDED: &str = "unbounded";
+
 fn funnel(cx: &mut Cx, node: &Node, ctx: &str) -> Option<Funnel> {
     let keys = [
         "steps",
@@ -338,6 +342,7 @@ fn funnel(cx: &mut Cx, node: &Node, ctx: &str) -> Option<Funnel> {
         "reuse_events",
         "strict_increase",
         "strict_deduplication",
+        "window_edge",
         "exclude",
         "hold_constant",
         "attribution",
@@ -357,9 +362,24 @@ fn funnel(cx: &mut Cx, node: &Node, ctx: &str) -> Option<Funnel> {
         &f,
         "within",
         ctx,
-        "add `within: 14d`, the conversion window",
-        |cx, n| cx.duration(n, "within"),
+        "add `within: 14d`, the conversion window (or `within: unbounded`)",
+        |cx, n| {
+            if n.as_str().is_some_and(|s| s.trim() == UNBOUNDED) {
+                Some(Spanned::new(
+                    Duration {
+                        millis: i64::MAX,
+                        text: UNBOUNDED.into(),
+                    },
+                    n.span,
+                ))
+            } else {
+                cx.duration(n, "within")
+            }
+        },
     );
+    let window_edge = f
+        .get("window_edge")
+        .and_then(|n| cx.keyword(n, "window_edge", WindowEdge::ALL, WindowEdge::parse));
     let order = keyword_or(
         cx,
         &f,
@@ -412,6 +432,7 @@ fn funnel(cx: &mut Cx, node: &Node, ctx: &str) -> Option<Funnel> {
         reuse_events,
         strict_increase,
         strict_deduplication,
+        window_edge,
         exclude,
         hold_constant,
         attribution,

@@ -424,3 +424,49 @@ fn clickhouse_modes_through_run() {
     );
     assert!(text.contains("dedup     strict_deduplication"), "{text}");
 }
+
+#[test]
+fn window_edge_and_unbounded_windows() {
+    // d1 converts exactly 7 days after signing up, d2 eight days after.
+    let events = "ts:timestamp,developer_id,event
+2026-03-02T10:00:00Z,d1,signup
+2026-03-09T10:00:00Z,d1,paid
+2026-03-02T10:00:00Z,d2,signup
+2026-03-10T10:00:00Z,d2,paid
+";
+    let funnel = |name: &str, options: &str| {
+        format!(
+            "  {name}:\n    description: signup to paid\n    source: events\n    funnel:\n      steps:\n        - signup: event = 'signup'\n        - paid: event = 'paid'\n{options}      value: converted\n"
+        )
+    };
+    let defs = format!(
+        "sources:\n  events: {{ path: data/events.parquet, time: ts, entity: developer_id }}\nmetrics:\n{}{}{}",
+        funnel("inclusive", "      within: 7d\n"),
+        funnel(
+            "exclusive",
+            "      within: 7d\n      window_edge: exclusive\n"
+        ),
+        funnel("unbounded", "      within: unbounded\n"),
+    );
+    let p = project(
+        "default_range: { from: 2026-03-02, to: 2026-03-03 }\n",
+        &defs,
+        &[("data/events.parquet", events)],
+    );
+    // Inclusive (ClickHouse, PostHog): d1's payment at exactly 7d counts, 1.
+    // Exclusive (MetricFlow): it does not, 0. Unbounded: both, 2.
+    assert_csv(
+        &csv(p.path(), "inclusive exclusive unbounded --by day"),
+        "day,inclusive,exclusive,unbounded\n2026-03-02,1,0,2",
+    );
+    let out = crate::run::metricc(&["explain", "exclusive", "unbounded"], p.path());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("7d from the attempt's first event, edge exclusive"),
+        "{text}"
+    );
+    assert!(
+        text.contains("window    unbounded: any later step counts"),
+        "{text}"
+    );
+}

@@ -39,7 +39,17 @@ pub(super) fn value(
 fn group(p: &mut Planner, f: &Funnel, filters: &[ast::Expr]) -> Result<(usize, usize)> {
     let filter = p.lower_filters(&f.source, filters)?;
     let rows = p.rows(&f.source)?;
-    let micros = |ms: i64| ms.saturating_mul(1000);
+    // The engine's windows are inclusive; times are whole microseconds, so
+    // an exclusive edge `t < start + w` is `t <= start + w - 1µs`. An
+    // unbounded window stays the largest.
+    let micros = |ms: i64| {
+        let us = ms.saturating_mul(1000);
+        if f.edge_exclusive && us < i64::MAX {
+            us - 1
+        } else {
+            us
+        }
+    };
     let seq = Sequence {
         spec: Spec {
             steps: f.steps.len(),

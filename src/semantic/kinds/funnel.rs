@@ -25,6 +25,8 @@ pub struct Funnel {
     pub strict_increase: bool,
     /// A step event repeating a step already reached ends the scan.
     pub strict_deduplication: bool,
+    /// The windows' far edge is exclusive (MetricFlow's), not inclusive.
+    pub edge_exclusive: bool,
     pub exclude: Vec<Exclusion>,
     pub hold_constant: Vec<String>,
     pub attribution: Attribution,
@@ -324,6 +326,10 @@ pub(super) fn resolve(input: &Input, f: &ast::Funnel, diags: &mut Diagnostics) -
         reuse_events: f.reuse_events.as_ref().map_or(clickhouse, |r| r.value),
         strict_increase: f.strict_increase.as_ref().is_some_and(|r| r.value),
         strict_deduplication: f.strict_deduplication.as_ref().is_some_and(|r| r.value),
+        edge_exclusive: f
+            .window_edge
+            .as_ref()
+            .is_some_and(|e| e.value == ast::WindowEdge::Exclusive),
         exclude,
         hold_constant: f.hold_constant.iter().map(|h| h.value.clone()).collect(),
         attribution,
@@ -361,12 +367,21 @@ impl Funnel {
             }
         };
         d.line("order", order);
+        let edge = if self.edge_exclusive {
+            "edge exclusive (a step exactly that long after is out, as in MetricFlow)"
+        } else {
+            "edge inclusive (as in ClickHouse and PostHog)"
+        };
         d.line(
             "window",
-            format!(
-                "{} from the attempt's first event, edge inclusive; the range bounds where attempts start, not where they end",
-                self.within.text
-            ),
+            if self.within.millis == i64::MAX {
+                "unbounded: any later step counts; the range bounds where attempts start".to_string()
+            } else {
+                format!(
+                    "{} from the attempt's first event, {edge}; the range bounds where attempts start, not where they end",
+                    self.within.text
+                )
+            },
         );
         d.line(
             "attempts",
