@@ -151,6 +151,8 @@ pub struct Funnel {
     pub strict_deduplication: Option<Spanned<bool>>,
     /// Whether a step exactly `within` after its window's start counts.
     pub window_edge: Option<Spanned<WindowEdge>>,
+    /// `best_attempt: first_complete`: PostHog's choice of attempt.
+    pub best_attempt: Option<Spanned<BestAttempt>>,
     pub exclude: Vec<Exclusion>,
     pub hold_constant: Vec<Name>,
     pub attribution: Option<Spanned<Attribution>>,
@@ -350,6 +352,8 @@ keywords! {
     Occurrence { All = "all", First = "first", Last = "last" }
     /// How funnel steps must follow each other.
     FunnelOrder { Ordered = "ordered", Strict = "strict", StrictOrder = "strict_order", Any = "any" }
+    /// Which attempt counts among those reaching the most steps.
+    BestAttempt { LatestStart = "latest_start", FirstComplete = "first_complete" }
     /// Whether an event exactly at a window's far edge is inside it.
     WindowEdge { Inclusive = "inclusive", Exclusive = "exclusive" }
     /// Which step's property a funnel breakdown uses.

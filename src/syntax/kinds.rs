@@ -343,6 +343,7 @@ fn funnel(cx: &mut Cx, node: &Node, ctx: &str) -> Option<Funnel> {
         "strict_increase",
         "strict_deduplication",
         "window_edge",
+        "best_attempt",
         "exclude",
         "hold_constant",
         "attribution",
@@ -380,6 +381,9 @@ fn funnel(cx: &mut Cx, node: &Node, ctx: &str) -> Option<Funnel> {
     let window_edge = f
         .get("window_edge")
         .and_then(|n| cx.keyword(n, "window_edge", WindowEdge::ALL, WindowEdge::parse));
+    let best_attempt = f
+        .get("best_attempt")
+        .and_then(|n| cx.keyword(n, "best_attempt", BestAttempt::ALL, BestAttempt::parse));
     let order = keyword_or(
         cx,
         &f,
@@ -433,6 +437,7 @@ fn funnel(cx: &mut Cx, node: &Node, ctx: &str) -> Option<Funnel> {
         strict_increase,
         strict_deduplication,
         window_edge,
+        best_attempt,
         exclude,
         hold_constant,
         attribution,

@@ -106,6 +106,15 @@ struct Cand {
     prop: u32,
 }
 
+/// Under `first_complete`, the earlier reach of the last step ranks higher.
+fn reached(spec: &Spec, c: &Cand) -> i64 {
+    if spec.first_complete {
+        -c.times[c.level - 1]
+    } else {
+        0
+    }
+}
+
 fn reference(spec: &Spec, events: &[Event]) -> Vec<Outcome> {
     let mut ev = events.to_vec();
     ev.sort_by_key(|e| (e.hold, e.ts, rank(e), e.steps, e.prop, e.excl, e.bucket));
@@ -121,7 +130,8 @@ fn reference(spec: &Spec, events: &[Event]) -> Vec<Outcome> {
         let mut mine: BTreeMap<i64, Cand> = BTreeMap::new();
         let mut consider = |bucket: i64, c: Cand| {
             let better = mine.get(&bucket).is_none_or(|b| {
-                (c.level, c.start_ts, c.start_pos) > (b.level, b.start_ts, b.start_pos)
+                (c.level, reached(spec, &c), c.start_ts, c.start_pos)
+                    > (b.level, reached(spec, b), b.start_ts, b.start_pos)
             });
             if better {
                 mine.insert(bucket, c);
@@ -192,9 +202,9 @@ fn reference(spec: &Spec, events: &[Event]) -> Vec<Outcome> {
             }
         }
         for (bucket, c) in mine {
-            let better = best
-                .get(&bucket)
-                .is_none_or(|b| (c.level, c.start_ts) > (b.level, b.start_ts));
+            let better = best.get(&bucket).is_none_or(|b| {
+                (c.level, reached(spec, &c), c.start_ts) > (b.level, reached(spec, b), b.start_ts)
+            });
             if better {
                 best.insert(bucket, c);
             }
@@ -259,6 +269,7 @@ fn spec_strategy() -> impl Strategy<Value = Spec> {
                     reuse,
                     strict_increase: order != Order::Any && next(3) == 0,
                     strict_deduplication: false,
+                    first_complete: next(3) == 0,
                     exclusions,
                     attribution,
                     first_only,
@@ -398,6 +409,7 @@ fn spec(steps: usize, order: Order, window: i64) -> Spec {
         reuse: false,
         strict_increase: false,
         strict_deduplication: false,
+        first_complete: false,
         exclusions: vec![],
         attribution: Attribution::FirstStep,
         first_only: false,
@@ -798,6 +810,7 @@ proptest! {
         let spec = Spec {
             order: if strict_order || !dedup { Order::StrictOrder } else { Order::Ordered },
             strict_deduplication: dedup,
+            first_complete: false,
             step_windows: vec![None; spec.steps],
             exclusions: vec![],
             reuse: true,
@@ -810,4 +823,19 @@ proptest! {
             .collect();
         prop_assert_eq!(got, clickhouse_reference(&spec, &events));
     }
+}
+
+#[test]
+fn first_complete_takes_the_times_of_the_first_attempt_to_finish() {
+    // a@0 b@1 a@5 b@9: both attempts complete. The latest start (metricc's
+    // default) gives 4 between the steps; PostHog's first complete attempt 1.
+    let events = vec![ev(0, 1), ev(1, 2), ev(5, 1), ev(9, 2)];
+    let mut s = spec(2, Order::Ordered, 100);
+    assert_eq!(levels(&s, events.clone()), vec![(2, vec![5, 9])]);
+    s.first_complete = true;
+    assert_eq!(levels(&s, events.clone()), vec![(2, vec![0, 1])]);
+    // Neither completes a third step: the first to reach step 2 counts.
+    let mut s = spec(3, Order::Ordered, 100);
+    s.first_complete = true;
+    assert_eq!(levels(&s, events), vec![(2, vec![0, 1])]);
 }

@@ -470,3 +470,43 @@ fn window_edge_and_unbounded_windows() {
         "{text}"
     );
 }
+
+#[test]
+fn best_attempt_first_complete_reports_posthogs_times() {
+    // d1 signs up twice and converts after each: 1 hour after the first,
+    // 4 hours after the second.
+    let events = "ts:timestamp,developer_id,event
+2026-03-02T00:00:00Z,d1,signup
+2026-03-02T01:00:00Z,d1,paid
+2026-03-02T05:00:00Z,d1,signup
+2026-03-02T09:00:00Z,d1,paid
+";
+    let funnel = |name: &str, options: &str| {
+        format!(
+            "  {name}:\n    description: signup to paid\n    source: events\n    funnel:\n      steps:\n        - signup: event = 'signup'\n        - paid: event = 'paid'\n      within: 1d\n{options}"
+        )
+    };
+    let defs = format!(
+        "sources:\n  events: {{ path: data/events.parquet, time: ts, entity: developer_id }}\nmetrics:\n{}{}",
+        funnel("latest", ""),
+        funnel("posthog", "      best_attempt: first_complete\n"),
+    );
+    let p = project(
+        "default_range: { from: 2026-03-02, to: 2026-03-03 }\n",
+        &defs,
+        &[("data/events.parquet", events)],
+    );
+    let hours = |metric: &str| -> String {
+        let got = csv(p.path(), metric);
+        got.lines()
+            .nth(2)
+            .unwrap()
+            .split(',')
+            .nth(6)
+            .unwrap()
+            .to_string()
+    };
+    // `median_hours_from_previous` of step 2.
+    assert_eq!(hours("latest"), "4.0");
+    assert_eq!(hours("posthog"), "1.0");
+}

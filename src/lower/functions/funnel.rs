@@ -738,6 +738,7 @@ mod tests {
             reuse: true,
             strict_increase: false,
             strict_deduplication: false,
+            first_complete: false,
             exclusions: vec![],
             attribution: sweep::Attribution::FirstStep,
             first_only: true,

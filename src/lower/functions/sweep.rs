@@ -64,6 +64,10 @@ pub struct Spec {
     /// ClickHouse's `strict_deduplication`: a repeated step ends the scan.
     #[serde(default)]
     pub strict_deduplication: bool,
+    /// Of the attempts reaching the most steps, the one that reached that
+    /// step first counts (PostHog's), not the latest start.
+    #[serde(default)]
+    pub first_complete: bool,
     /// Exclusion `k` (bit `k` of [`Event::excl`]) lies between steps `(a, b)`.
     pub exclusions: Vec<(usize, usize)>,
     pub attribution: Attribution,
@@ -143,8 +147,12 @@ pub fn evaluate(spec: &Spec, events: &mut Vec<Event>) -> Vec<Outcome> {
         // Across held values: more steps, then the later start; a full tie
         // keeps the lower held value, seen first.
         for (bucket, c) in mine {
+            let rank = |c: &Candidate| {
+                let (level, reached, start, _) = key(spec, c);
+                (level, reached, start)
+            };
             match best.get(&bucket) {
-                Some(b) if (b.level, b.start_ts) >= (c.level, c.start_ts) => {}
+                Some(b) if rank(b) >= rank(&c) => {}
                 _ => {
                     best.insert(bucket, c);
                 }
@@ -171,9 +179,20 @@ struct Candidate {
     prop: u32,
 }
 
-fn offer(best: &mut BTreeMap<i64, Candidate>, bucket: i64, c: Candidate) {
+/// How candidates rank: more steps; then, under `first_complete`, the
+/// earlier time of reaching the last of them; then the later start.
+fn key(spec: &Spec, c: &Candidate) -> (usize, i64, i64, usize) {
+    let reached = if spec.first_complete {
+        c.times.get(c.level.wrapping_sub(1)).map_or(0, |t| -t)
+    } else {
+        0
+    };
+    (c.level, reached, c.start_ts, c.start_pos)
+}
+
+fn offer(spec: &Spec, best: &mut BTreeMap<i64, Candidate>, bucket: i64, c: Candidate) {
     match best.get(&bucket) {
-        Some(b) if (b.level, b.start_ts, b.start_pos) >= (c.level, c.start_ts, c.start_pos) => {}
+        Some(b) if key(spec, b) >= key(spec, &c) => {}
         _ => {
             best.insert(bucket, c);
         }
@@ -257,7 +276,7 @@ fn ordered_sweep(spec: &Spec, events: &[Event], best: &mut BTreeMap<i64, Candida
         live.retain(|a| {
             let keep = a.deadline(spec) >= t;
             if !keep {
-                offer(best, a.bucket, a.candidate(spec));
+                offer(spec, best, a.bucket, a.candidate(spec));
             }
             keep
         });
@@ -267,7 +286,7 @@ fn ordered_sweep(spec: &Spec, events: &[Event], best: &mut BTreeMap<i64, Candida
             while k < live.len() {
                 if !live[k].advance(spec, e, i, false) && strict {
                     let a = live.swap_remove(k);
-                    offer(best, a.bucket, a.candidate(spec));
+                    offer(spec, best, a.bucket, a.candidate(spec));
                 } else {
                     k += 1;
                 }
@@ -306,7 +325,7 @@ fn ordered_sweep(spec: &Spec, events: &[Event], best: &mut BTreeMap<i64, Candida
             live.retain(|a| {
                 let done = a.level() >= spec.steps;
                 if done {
-                    offer(best, a.bucket, a.candidate(spec));
+                    offer(spec, best, a.bucket, a.candidate(spec));
                 }
                 !done
             });
@@ -324,17 +343,24 @@ fn ordered_sweep(spec: &Spec, events: &[Event], best: &mut BTreeMap<i64, Candida
                         a.start_pos,
                     ))
                 });
+                // Under `first_complete` the earlier one may have reached
+                // this level first: it is offered as it stands before it
+                // goes (it can reach no further than the one kept).
                 live.dedup_by(|later, kept| {
-                    later.bucket == kept.bucket
+                    let same = later.bucket == kept.bucket
                         && later.level() == kept.level()
-                        && now(later) == now(kept)
+                        && now(later) == now(kept);
+                    if same && spec.first_complete {
+                        offer(spec, best, later.bucket, later.candidate(spec));
+                    }
+                    same
                 });
             }
             i += 1;
         }
     }
     for a in live {
-        offer(best, a.bucket, a.candidate(spec));
+        offer(spec, best, a.bucket, a.candidate(spec));
     }
 }
 
@@ -380,6 +406,7 @@ fn any_sweep(spec: &Spec, events: &[Event], best: &mut BTreeMap<i64, Candidate>)
                     .map_or(NO_PROP, |m| events[m.1].prop),
             };
             offer(
+                spec,
                 best,
                 events[start].bucket,
                 Candidate {
@@ -519,6 +546,7 @@ fn clickhouse_sweep(spec: &Spec, events: &[Event], best: &mut BTreeMap<i64, Cand
             Attribution::Step(n) => chain.props.get(n).copied().unwrap_or(NO_PROP),
         };
         offer(
+            spec,
             best,
             period,
             Candidate {

@@ -68,6 +68,7 @@ fn group(p: &mut Planner, f: &Funnel, filters: &[ast::Expr]) -> Result<(usize, u
             reuse: f.reuse_events,
             strict_increase: f.strict_increase,
             strict_deduplication: f.strict_deduplication,
+            first_complete: f.first_complete,
             exclusions: f.exclude.iter().map(|x| (x.after, x.before)).collect(),
             attribution: match f.attribution {
                 Attribution::FirstStep => sweep::Attribution::FirstStep,

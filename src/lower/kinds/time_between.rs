@@ -31,6 +31,7 @@ pub(super) fn value(
             reuse: true,
             strict_increase: false,
             strict_deduplication: false,
+            first_complete: false,
             exclusions: vec![],
             attribution: Attribution::FirstStep,
             first_only: true,

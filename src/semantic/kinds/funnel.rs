@@ -27,6 +27,9 @@ pub struct Funnel {
     pub strict_deduplication: bool,
     /// The windows' far edge is exclusive (MetricFlow's), not inclusive.
     pub edge_exclusive: bool,
+    /// Of the attempts reaching the most steps, the first to reach it
+    /// counts (PostHog's), not the latest start.
+    pub first_complete: bool,
     pub exclude: Vec<Exclusion>,
     pub hold_constant: Vec<String>,
     pub attribution: Attribution,
@@ -195,6 +198,18 @@ pub(super) fn resolve(input: &Input, f: &ast::Funnel, diags: &mut Diagnostics) -
                 ));
             }
         }
+        if let Some(b) = f
+            .best_attempt
+            .as_ref()
+            .filter(|b| b.value == ast::BestAttempt::FirstComplete)
+        {
+            diags.push(conflict(
+                format!("{mode} keeps one chain per level, not attempts"),
+                b.span,
+                "ClickHouse's scan has no choice of attempt",
+                "drop `best_attempt`, or use `order: ordered` or `strict`",
+            ));
+        }
         if let Some(r) = f.reuse_events.as_ref().filter(|r| !r.value) {
             diags.push(conflict(
                 format!("{mode} cannot take `reuse_events: false` (ClickHouse's `strict_once`)"),
@@ -326,6 +341,10 @@ pub(super) fn resolve(input: &Input, f: &ast::Funnel, diags: &mut Diagnostics) -
         reuse_events: f.reuse_events.as_ref().map_or(clickhouse, |r| r.value),
         strict_increase: f.strict_increase.as_ref().is_some_and(|r| r.value),
         strict_deduplication: f.strict_deduplication.as_ref().is_some_and(|r| r.value),
+        first_complete: f
+            .best_attempt
+            .as_ref()
+            .is_some_and(|b| b.value == ast::BestAttempt::FirstComplete),
         edge_exclusive: f
             .window_edge
             .as_ref()
@@ -386,7 +405,12 @@ impl Funnel {
         d.line(
             "attempts",
             format!(
-                "one per step-1 event; per entity and entry bucket the best counts: the most steps, then the latest start; ties at one instant take lower steps first; {}",
+                "one per step-1 event; per entity and entry bucket the best counts: the most steps, then {}; ties at one instant take lower steps first; {}",
+                if self.first_complete {
+                    "the first to reach them (best_attempt: first_complete, PostHog's), then the latest start"
+                } else {
+                    "the latest start"
+                },
                 if self.reuse_events {
                     "one event may satisfy consecutive steps (reuse_events)"
                 } else {
