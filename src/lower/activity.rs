@@ -254,6 +254,7 @@ pub(crate) fn table(cx: &Ctx, p: &RetentionPlan) -> Result<LogicalPlan> {
         from: time::wall_micros(range.from),
         to: time::wall_micros(range.to),
         to_instant: 0,
+        min_occurrences: u32::try_from(r.min_occurrences).unwrap_or(u32::MAX),
     };
     let time_ty = p
         .table

@@ -187,6 +187,9 @@ pub struct Retention {
     pub cohort_type: Spanned<CohortType>,
     pub matching: Spanned<RetentionMatch>,
     pub anchor: Spanned<PeriodAnchor>,
+    /// A return counts in a period only with this many return events in
+    /// it (PostHog's minimum occurrences); period 0 is not affected.
+    pub min_occurrences: Option<Spanned<i64>>,
 }
 
 /// Any metric by cohort of first event and periods since.

@@ -224,8 +224,21 @@ fn retention(cx: &mut Cx, node: &Node, ctx: &str) -> Option<Retention> {
         "cohort_type",
         "match",
         "anchor",
+        "min_occurrences",
     ];
     let f = cx.fields(node, ctx, &keys)?;
+    let min_occurrences = f.get("min_occurrences").and_then(|n| {
+        let v = cx.int(n, "min_occurrences")?;
+        if v.value < 1 {
+            cx.report(
+                Diagnostic::new(Code::InvalidValue, "`min_occurrences` must be at least 1")
+                    .at(n.span, "a return needs at least one event")
+                    .with_help("write `min_occurrences: 2` to count a return only with two events in the period"),
+            );
+            return None;
+        }
+        Some(v)
+    });
     let cohort = required(
         cx,
         &f,
@@ -278,6 +291,7 @@ fn retention(cx: &mut Cx, node: &Node, ctx: &str) -> Option<Retention> {
         cohort_type: cohort_type?,
         matching: matching?,
         anchor: anchor?,
+        min_occurrences,
     })
 }
 

@@ -449,6 +449,32 @@ fn reference_retention(
             .filter(|r| r.instant >= c.instant)
             .copied()
             .collect();
+        // Under `min_occurrences`: each return's period since the cohort's,
+        // and whether a period has enough returns (period 0: one).
+        let index = |r: &Ev| -> i64 {
+            match spec.rolling {
+                Some(len) => (r.instant - c.instant) / len,
+                None => {
+                    let (mut j, mut s) = (0, cohort);
+                    while naive(r.wall) >= time::next(grain, s).unwrap() {
+                        s = time::next(grain, s).unwrap();
+                        j += 1;
+                    }
+                    j
+                }
+            }
+        };
+        let mut counts: BTreeMap<i64, usize> = BTreeMap::new();
+        for r in &mine {
+            *counts.entry(index(r)).or_default() += 1;
+        }
+        let enough = |j: i64, n: usize| {
+            n >= if j == 0 {
+                1
+            } else {
+                spec.min_occurrences as usize
+            }
+        };
         let mut start = cohort; // calendar period k's start
         for k in 0..=spec.periods {
             let end = time::next(grain, start).unwrap();
@@ -472,6 +498,13 @@ fn reference_retention(
                         .any(|r| r.instant >= lo && (spec.on_or_after || r.instant < hi));
                     (lo < spec.to_instant, hit)
                 }
+            };
+            let returned = if spec.min_occurrences > 1 {
+                counts
+                    .iter()
+                    .any(|(&j, &n)| (j == k || (spec.on_or_after && j > k)) && enough(j, n))
+            } else {
+                returned
             };
             out.push(Cell {
                 cohort: time::wall_micros(cohort),
@@ -591,6 +624,7 @@ fn retention_case() -> impl Strategy<Value = RetentionCase> {
                     from: time::wall_micros(from),
                     to: time::wall_micros(to),
                     to_instant,
+                    min_occurrences: 1 + (history as u32 % 3),
                 };
                 let lo = from_instant - history * DAY;
                 let anywhere = |a: u64| lo + (a % (to_instant - lo) as u64) as i64;
@@ -924,6 +958,7 @@ fn weekly(from: &str, to: &str) -> RetentionSpec {
         from: time::wall_micros(at(from)),
         to: time::wall_micros(at(to)),
         to_instant: time::local_to_utc_micros(NY, at(to)),
+        min_occurrences: 1,
     }
 }
 

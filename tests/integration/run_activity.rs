@@ -557,3 +557,64 @@ fn table_picks_the_result_table_a_file_gets() {
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("E0301") && err.contains("`weekly`"), "{err}");
 }
+
+#[test]
+fn retention_min_occurrences_counts_returns_per_period() {
+    // Cohort week 03-02: a and b sign up. Week 1 (03-09): a calls twice,
+    // b once. Week 2 (03-16): b calls twice, one of them twice in the same
+    // second (two rows, two occurrences). Period 0: a calls once, at the
+    // signup instant; b never.
+    let events = "
+ts:timestamp,developer_id,event
+2026-03-02T10:00:00Z,a,signup
+2026-03-02T10:00:00Z,a,api_call
+2026-03-09T08:00:00Z,a,api_call
+2026-03-10T08:00:00Z,a,api_call
+2026-03-03T10:00:00Z,b,signup
+2026-03-11T10:00:00Z,b,api_call
+2026-03-17T10:00:00Z,b,api_call
+2026-03-17T10:00:00Z,b,api_call
+";
+    let metric = |name: &str, extra: &str| {
+        format!(
+            "  {name}:\n    description: r\n    source: events\n    retention:\n      cohort: event = 'signup'\n      return: event = 'api_call'\n      period: week\n      periods: 2\n{extra}"
+        )
+    };
+    let defs = format!(
+        "sources:\n  events: {{ path: data/events.parquet, time: ts, entity: developer_id }}\nmetrics:\n{}{}",
+        metric("twice", "      min_occurrences: 2\n"),
+        metric(
+            "twice_after",
+            "      min_occurrences: 2\n      match: on_or_after\n"
+        ),
+    );
+    let p = project(
+        "default_range: { from: 2026-03-02, to: 2026-03-23 }\n",
+        &defs,
+        &[("data/events.parquet", events)],
+    );
+    // Period 0 needs one call (a). Period 1 needs two: a. Period 2: b (its
+    // two rows in one second count twice).
+    assert_csv(
+        &csv(p.path(), "twice --table twice"),
+        "cohort,period,cohort_size,retained,retention_rate
+         2026-03-02,0,2,1,0.5
+         2026-03-02,1,2,1,0.5
+         2026-03-02,2,2,1,0.5
+         2026-03-09,0,0,0,
+         2026-03-09,1,0,0,
+         2026-03-09,2,0,,
+         2026-03-16,0,0,0,
+         2026-03-16,1,0,,
+         2026-03-16,2,0,,",
+    );
+    // On or after: period 1 counts b too (its qualifying week 2 is later).
+    let got = csv(p.path(), "twice_after --table twice_after");
+    assert!(got.contains("2026-03-02,1,2,2,1.0"), "{got}");
+    let out = crate::run::metricc(&["explain", "twice"], p.path());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("at least 2 return events in that period"),
+        "{text}"
+    );
+}

@@ -233,6 +233,13 @@ pub struct RetentionSpec {
     pub to: i64,
     /// The instant of `to`.
     pub to_instant: i64,
+    /// Return events a period after period 0 needs to count.
+    #[serde(default = "one")]
+    pub min_occurrences: u32,
+}
+
+fn one() -> u32 {
+    1
 }
 
 /// Bit of [`Ev::kind`]: the event matches the cohort predicate.
@@ -284,7 +291,10 @@ pub fn compact_with(spec: &RetentionSpec, events: &mut Vec<Ev>, keyed: &mut Vec<
         (e.kind, period, e.instant, e.prop, *e)
     }));
     keyed.sort_unstable_by_key(|k| (k.0, k.1, k.2, k.3, k.4));
-    keyed.dedup_by_key(|k| k.4);
+    // Equal events are one, except returns counted for `min_occurrences`:
+    // two rows at one instant are two occurrences.
+    let counted = spec.min_occurrences > 1;
+    keyed.dedup_by(|a, b| a.4 == b.4 && !(counted && a.0 & RETURN != 0));
     events.clear();
     let mut last: Option<(u8, i64, i64)> = None;
     for (i, &(kind, period, instant, _, e)) in keyed.iter().enumerate() {
@@ -296,9 +306,11 @@ pub fn compact_with(spec: &RetentionSpec, events: &mut Vec<Ev>, keyed: &mut Vec<
             },
             // Rolling periods need every return time.
             _ if spec.rolling.is_some() => true,
-            // The latest return of each period.
+            // The latest return of each period: the latest
+            // `min_occurrences` of them, which is enough to tell whether
+            // a period has that many.
             _ => keyed
-                .get(i + 1)
+                .get(i + spec.min_occurrences.max(1) as usize)
                 .is_none_or(|n| n.0 != kind || n.1 != period),
         };
         if keep {
@@ -333,6 +345,8 @@ pub struct RetentionScratch {
     starts: Vec<Ev>,
     periods: Vec<i64>,
     hit: Vec<bool>,
+    /// The period of each return, under `min_occurrences`.
+    ks: Vec<i64>,
 }
 
 /// [`retention`], handing each cell to `emit` instead of collecting them.
@@ -348,6 +362,7 @@ pub fn retention_into(
         starts,
         periods,
         hit,
+        ks,
     } = scratch;
     cohorts.clear();
     cohorts.extend(
@@ -391,14 +406,35 @@ pub fn retention_into(
         hit.resize(spec.periods as usize + 1, false);
         let mut latest = -1i64;
         let first = returns.partition_point(|r| r.instant < c.instant);
-        for (r, p) in returns[first..].iter().zip(&periods[first..]) {
-            let k = match spec.rolling {
-                Some(len) => (r.instant - c.instant) / len.max(1),
-                None => (p - base).max(0),
-            };
+        let period_of = |r: &Ev, p: &i64| match spec.rolling {
+            Some(len) => (r.instant - c.instant) / len.max(1),
+            None => (p - base).max(0),
+        };
+        let mut mark = |k: i64| {
             latest = latest.max(k);
             if let Some(h) = usize::try_from(k).ok().and_then(|k| hit.get_mut(k)) {
                 *h = true;
+            }
+        };
+        if spec.min_occurrences <= 1 {
+            for (r, p) in returns[first..].iter().zip(&periods[first..]) {
+                mark(period_of(r, p));
+            }
+        } else {
+            // Count the returns of each period (a repeated wall-clock hour
+            // can put one period's returns apart, so they are sorted).
+            ks.clear();
+            ks.extend(
+                returns[first..]
+                    .iter()
+                    .zip(&periods[first..])
+                    .map(|(r, p)| period_of(r, p)),
+            );
+            ks.sort_unstable();
+            for run in ks.chunk_by(|a, b| a == b) {
+                if run[0] == 0 || run.len() >= spec.min_occurrences as usize {
+                    mark(run[0]);
+                }
             }
         }
         for k in 0..=spec.periods {

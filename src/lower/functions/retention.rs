@@ -119,8 +119,10 @@ impl RetentionGroups {
     fn push(&mut self, group: usize, e: Ev) -> Result<()> {
         // Of calendar returns only the latest per period matters: rows of
         // one entity often come in time order, so most fold into the last.
+        // Not when `min_occurrences` counts them.
         if e.kind == RETURN
             && self.spec.rolling.is_none()
+            && self.spec.min_occurrences <= 1
             && let Some(last) = self.events.last_mut(group)
             && last.kind == RETURN
             && self.spec.calendar.number(last.wall) == self.spec.calendar.number(e.wall)

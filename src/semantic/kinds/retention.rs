@@ -21,6 +21,8 @@ pub struct Retention {
     pub cohort_type: CohortType,
     pub matching: RetentionMatch,
     pub anchor: PeriodAnchor,
+    /// Return events a period needs to count as a return (period 0: one).
+    pub min_occurrences: i64,
 }
 
 /// A rolling period of `g` in microseconds: multiples of 24 hours.
@@ -75,6 +77,7 @@ pub(super) fn resolve(
         cohort_type: r.cohort_type.value,
         matching: r.matching.value,
         anchor: r.anchor.value,
+        min_occurrences: r.min_occurrences.as_ref().map_or(1, |m| m.value),
     })
 }
 
@@ -114,6 +117,15 @@ impl Retention {
                 self.periods
             ),
         );
+        if self.min_occurrences > 1 {
+            d.line(
+                "minimum",
+                format!(
+                    "a return counts in periods 1 and later only with at least {} return events in that period (PostHog's minimum occurrences); period 0 and cohort sizes are unchanged",
+                    self.min_occurrences
+                ),
+            );
+        }
         d.line(
             "reads",
             "rows before the range's end only: a period not begun by then is null; --by does not change the cohort periods; a breakdown takes the cohort event's values",
