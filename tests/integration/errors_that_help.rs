@@ -82,3 +82,30 @@ fn a_bad_csv_header_is_one_error() {
     assert_eq!(out.matches("E0401[").count(), 1, "{out}");
     assert!(out.contains("did you mean `event`?"), "{out}");
 }
+
+/// PostHog's cumulative unique users: the refusal of a running total over
+/// `active` gives the spelling that counts distinct entities to date, and
+/// that spelling is a distinct count over every row, not a sum.
+#[test]
+fn a_running_total_of_active_entities_points_to_a_distinct_count() {
+    let defs = "sources:\n  events: { path: data/events.parquet, time: ts, entity: developer_id }\nmetrics:\n  dau: { description: d, source: events, active: { window: 1d } }\n  dau_total: { description: t, cumulative: { metric: dau } }\n";
+    let tmp = project(RANGE, defs, &[("data/events.parquet", EVENTS)]);
+    let o = metricc(&["check"], tmp.path());
+    let out = all_output(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(
+        out.contains("E0221") && out.contains("count_distinct(<entity>)"),
+        "{out}"
+    );
+    // The spelling it gives: d1 and d2 on 03-01 and 03-02, d3 on 03-04.
+    let defs = "sources:\n  events: { path: data/events.parquet, time: ts, entity: developer_id }\nmetrics:\n  devs: { description: d, source: events, measure: count_distinct(developer_id) }\n  devs_to_date: { description: t, cumulative: { metric: devs } }\n";
+    let tmp = project(RANGE, defs, &[("data/events.parquet", EVENTS)]);
+    crate::run::assert_csv(
+        &crate::run::csv(tmp.path(), "devs devs_to_date --by day --to 2026-03-05"),
+        "day,devs,devs_to_date
+         2026-03-01,1,1
+         2026-03-02,2,2
+         2026-03-03,0,2
+         2026-03-04,1,3",
+    );
+}

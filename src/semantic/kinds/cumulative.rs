@@ -72,6 +72,13 @@ pub(super) fn resolve<'a>(
 
 /// What a running total may be built on.
 pub(crate) fn accepts(target: &Shape, name: &str) -> Option<String> {
+    if target.key == super::active::KEY {
+        // PostHog's cumulative line over unique users: distinct entities
+        // to date, which a sum of window counts would overcount.
+        return Some(format!(
+            "a running total of `{name}` would count an entity again in every window; for distinct entities to date, accumulate a `measure: count_distinct(<entity>)` with the same filter (a running total recomputes it over all rows, it does not add)"
+        ));
+    }
     (target.key != super::measure::KEY).then(|| {
         format!(
             "a running total needs a `measure` metric; `{name}` is a {} metric",
