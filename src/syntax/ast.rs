@@ -153,12 +153,26 @@ pub struct Funnel {
     pub window_edge: Option<Spanned<WindowEdge>>,
     /// `best_attempt: first_complete`: PostHog's choice of attempt.
     pub best_attempt: Option<Spanned<BestAttempt>>,
+    /// `time_to_convert: { from, to, bins }`: the bins of `value: time_to_convert`.
+    pub time_to_convert: Option<TimeToConvert>,
     pub exclude: Vec<Exclusion>,
     pub hold_constant: Vec<Name>,
     pub attribution: Option<Spanned<Attribution>>,
     /// `attribution: { step: name }`: that step's event gives the breakdown value.
     pub attribution_step: Option<Name>,
     pub value: Spanned<FunnelValue>,
+}
+
+/// How `value: time_to_convert` bins the time between two steps.
+#[derive(Debug, Clone)]
+pub struct TimeToConvert {
+    /// The step the time runs from (default: the first).
+    pub from: Option<Name>,
+    /// The step it runs to (default: the last).
+    pub to: Option<Name>,
+    /// Upper edges of the bins but the last, increasing.
+    pub bins: Vec<Spanned<Duration>>,
+    pub span: Span,
 }
 
 /// One funnel step: a name and a row predicate, optionally its own window.
@@ -362,7 +376,8 @@ keywords! {
     /// Which step's property a funnel breakdown uses.
     Attribution { FirstStep = "first_step", LastStep = "last_step" }
     /// The number a funnel metric reports.
-    FunnelValue { Steps = "steps", Converted = "converted", ConversionRate = "conversion_rate", Entered = "entered" }
+    FunnelValue { Steps = "steps", Converted = "converted", ConversionRate = "conversion_rate", Entered = "entered",
+                  TimeToConvert = "time_to_convert" }
     /// Units for durations in results.
     TimeUnit { Seconds = "seconds", Minutes = "minutes", Hours = "hours", Days = "days" }
     /// First-time cohorts (an entity's first matching event) or recurring ones.

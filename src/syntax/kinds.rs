@@ -358,6 +358,7 @@ fn funnel(cx: &mut Cx, node: &Node, ctx: &str) -> Option<Funnel> {
         "strict_deduplication",
         "window_edge",
         "best_attempt",
+        "time_to_convert",
         "exclude",
         "hold_constant",
         "attribution",
@@ -398,6 +399,31 @@ fn funnel(cx: &mut Cx, node: &Node, ctx: &str) -> Option<Funnel> {
     let best_attempt = f
         .get("best_attempt")
         .and_then(|n| cx.keyword(n, "best_attempt", BestAttempt::ALL, BestAttempt::parse));
+    let time_to_convert = f.get("time_to_convert").and_then(|n| {
+        let t = cx.fields(n, "time_to_convert", &["from", "to", "bins"])?;
+        let bins = match t.get("bins").map(|b| &b.kind) {
+            Some(NodeKind::Seq(items)) => items
+                .iter()
+                .filter_map(|i| cx.duration(i, "a bin edge"))
+                .collect(),
+            Some(_) => {
+                let b = t.get("bins")?;
+                cx.report(
+                    Diagnostic::new(Code::WrongYamlType, "`bins` must be a list of durations")
+                        .at(b.span, format!("found {}", b.shape()))
+                        .with_help("write the bins' upper edges, e.g. `bins: [1h, 1d, 7d]`"),
+                );
+                return None;
+            }
+            None => Vec::new(),
+        };
+        Some(TimeToConvert {
+            from: t.get("from").and_then(|n| cx.name(n, "step")),
+            to: t.get("to").and_then(|n| cx.name(n, "step")),
+            bins,
+            span: n.span,
+        })
+    });
     let order = keyword_or(
         cx,
         &f,
@@ -452,6 +478,7 @@ fn funnel(cx: &mut Cx, node: &Node, ctx: &str) -> Option<Funnel> {
         strict_deduplication,
         window_edge,
         best_attempt,
+        time_to_convert,
         exclude,
         hold_constant,
         attribution,

@@ -510,3 +510,70 @@ fn best_attempt_first_complete_reports_posthogs_times() {
     assert_eq!(hours("latest"), "4.0");
     assert_eq!(hours("posthog"), "1.0");
 }
+
+#[test]
+fn time_to_convert_bins_the_time_between_two_steps() {
+    // Signup to paid: d1 30 minutes, d2 2 hours, d3 3 days, d4 exactly
+    // 1 hour (an edge belongs to the bin above it); d5 never pays.
+    let events = "ts:timestamp,developer_id,event
+2026-03-02T10:00:00Z,d1,signup
+2026-03-02T10:30:00Z,d1,paid
+2026-03-02T10:00:00Z,d2,signup
+2026-03-02T12:00:00Z,d2,paid
+2026-03-03T10:00:00Z,d3,signup
+2026-03-06T10:00:00Z,d3,paid
+2026-03-03T10:00:00Z,d4,signup
+2026-03-03T11:00:00Z,d4,paid
+2026-03-04T10:00:00Z,d5,signup
+";
+    let defs = "sources:
+  events: { path: data/events.parquet, time: ts, entity: developer_id }
+metrics:
+  ttc:
+    description: time from signup to paid
+    source: events
+    funnel:
+      steps:
+        - signup: event = 'signup'
+        - paid: event = 'paid'
+      within: 7d
+      value: time_to_convert
+      time_to_convert: { bins: [1h, 1d] }
+  ttc_default:
+    description: the same with the default bins
+    source: events
+    funnel:
+      steps:
+        - signup: event = 'signup'
+        - paid: event = 'paid'
+      within: 7d
+      value: time_to_convert
+";
+    let p = project(
+        "default_range: { from: 2026-03-02, to: 2026-03-09 }\n",
+        defs,
+        &[("data/events.parquet", events)],
+    );
+    assert_csv(
+        &csv(p.path(), "ttc"),
+        "bin,from,to,entities,share
+         1,0,1h,1,0.25
+         2,1h,1d,2,0.5
+         3,1d,,1,0.25",
+    );
+    // By day: 03-02 has d1 and d2, 03-03 has d3 and d4, 03-04 only d5 who
+    // never paid (0 of 0: share null).
+    let got = csv(p.path(), "ttc --by day");
+    assert!(got.contains("2026-03-02,1,0,1h,1,0.5"), "{got}");
+    assert!(got.contains("2026-03-03,3,1d,,1,0.5"), "{got}");
+    assert!(got.contains("2026-03-04,1,0,1h,0,\n"), "{got}");
+    // Default bins: 1m 10m 1h 6h 1d 3d 7d, and beyond.
+    let got = csv(p.path(), "ttc_default");
+    let entities: Vec<&str> = got
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').nth(3).unwrap())
+        .collect();
+    // 30m in [10m, 1h); 1h and 2h in [1h, 6h); 3d in [3d, 7d).
+    assert_eq!(entities, ["0", "0", "1", "2", "0", "0", "1", "0"], "{got}");
+}

@@ -8,9 +8,9 @@ use crate::lower::functions::sweep::{self, Order, Spec};
 use crate::lower::planner::Planner;
 use crate::lower::sequence::{self, Sequence};
 use crate::lower::time::Bucket;
-use crate::semantic::kinds::funnel::{Attribution, Funnel};
+use crate::semantic::kinds::funnel::{Attribution, Bins, Funnel};
 use crate::semantic::model::Metric;
-use crate::syntax::ast::{self, FunnelOrder, FunnelValue};
+use crate::syntax::ast::{self, Duration, FunnelOrder, FunnelValue};
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::{Result, ScalarValue, internal_err};
 use datafusion::logical_expr::{Expr, LogicalPlan, LogicalPlanBuilder, cast, lit};
@@ -29,8 +29,8 @@ pub(super) fn value(
         FunnelValue::Entered => entered,
         FunnelValue::Converted => converted,
         FunnelValue::ConversionRate => expr::divide(converted, entered),
-        FunnelValue::Steps => {
-            return internal_err!("the step table `{}` used as a column", m.name);
+        FunnelValue::Steps | FunnelValue::TimeToConvert => {
+            return internal_err!("the table of `{}` used as a column", m.name);
         }
     })
 }
@@ -105,6 +105,9 @@ pub(super) fn table(
     f: &Funnel,
     buckets: &[Bucket],
 ) -> Result<LogicalPlan> {
+    if let Some(bins) = &f.time_to_convert {
+        return time_to_convert(p, m, f, bins, buckets);
+    }
     let filters: Vec<ast::Expr> = m.filter.iter().cloned().collect();
     let (g, s) = group(p, f, &filters)?;
     let hours = sequence::unit_micros(ast::TimeUnit::Hours);
@@ -195,6 +198,101 @@ pub(super) fn table(
     order.push(expr::column("step").sort(true, false));
     LogicalPlanBuilder::from(wide)
         .cross_join(steps)?
+        .project(select)?
+        .sort(order)?
+        .build()
+}
+
+/// The time-to-convert table of funnel `m`: per bucket and dimension
+/// values, the entities whose counted attempt reached step `bins.to`, by
+/// the time it took from step `bins.from`, in bins `[0, e1)`, `[e1, e2)`,
+/// ..., `[en, +inf)`; `share` is each bin's part of them.
+fn time_to_convert(
+    p: &mut Planner,
+    m: &Metric,
+    f: &Funnel,
+    bins: &Bins,
+    buckets: &[Bucket],
+) -> Result<LogicalPlan> {
+    let filters: Vec<ast::Expr> = m.filter.iter().cloned().collect();
+    let (g, s) = group(p, f, &filters)?;
+    let took = cast(
+        expr::column(&sequence::time_column(bins.to))
+            - expr::column(&sequence::time_column(bins.from)),
+        DataType::Float64,
+    );
+    let micros = |d: &Duration| lit(d.millis as f64 * 1000.0);
+    let (count, reached) = sequence::reached(s, bins.to + 1);
+    let mut values = Vec::new();
+    for i in 0..=bins.edges.len() {
+        let mut filter = reached.clone().unwrap_or(lit(true));
+        if i > 0 {
+            filter = filter.and(took.clone().gt_eq(micros(&bins.edges[i - 1])));
+        }
+        if let Some(hi) = bins.edges.get(i) {
+            filter = filter.and(took.clone().lt(micros(hi)));
+        }
+        let v = p.sequence_aggregate(g, &m.name, (count.clone(), Some(filter)), true)?;
+        values.push((format!("__b{i}"), v));
+    }
+    let total = p.sequence_aggregate(g, &m.name, sequence::reached(s, bins.to + 1), true)?;
+    values.push(("__total".to_string(), total));
+    let (wide, order) = p.assemble(buckets, values)?;
+    let wide = wide.build()?;
+    let keys: Vec<Expr> = wide
+        .schema()
+        .columns()
+        .into_iter()
+        .filter(|c| !c.name.starts_with("__"))
+        .map(Expr::Column)
+        .collect();
+    let n = bins.edges.len() + 1;
+    let rows = LogicalPlanBuilder::values(
+        (0..n)
+            .map(|i| {
+                let edge = |k: Option<&Duration>| match k {
+                    Some(d) => lit(d.text.as_str()),
+                    None => lit(ScalarValue::Utf8(None)),
+                };
+                vec![
+                    lit((i + 1) as i64),
+                    if i == 0 {
+                        lit("0")
+                    } else {
+                        edge(bins.edges.get(i - 1))
+                    },
+                    edge(bins.edges.get(i)),
+                ]
+            })
+            .collect(),
+    )?
+    .project(vec![
+        expr::column("column1").alias("bin"),
+        expr::column("column2").alias("from"),
+        expr::column("column3").alias("to"),
+    ])?
+    .build()?;
+    let bin = expr::column("bin");
+    let mut entities =
+        datafusion::logical_expr::when(bin.clone().eq(lit(1i64)), expr::column("__b0"));
+    for i in 1..n {
+        entities = entities.when(
+            bin.clone().eq(lit((i + 1) as i64)),
+            expr::column(&format!("__b{i}")),
+        );
+    }
+    let entities = cast(entities.otherwise(lit(0i64))?, DataType::Int64);
+    let share = expr::divide(entities.clone(), expr::column("__total"));
+    let mut select = keys;
+    select.push(bin.clone());
+    select.push(expr::column("from"));
+    select.push(expr::column("to"));
+    select.push(entities.alias("entities"));
+    select.push(share.alias("share"));
+    let mut order = order;
+    order.push(bin.sort(true, false));
+    LogicalPlanBuilder::from(wide)
+        .cross_join(rows)?
         .project(select)?
         .sort(order)?
         .build()

@@ -30,10 +30,21 @@ pub struct Funnel {
     /// Of the attempts reaching the most steps, the first to reach it
     /// counts (PostHog's), not the latest start.
     pub first_complete: bool,
+    /// The bins of `value: time_to_convert`.
+    pub time_to_convert: Option<Bins>,
     pub exclude: Vec<Exclusion>,
     pub hold_constant: Vec<String>,
     pub attribution: Attribution,
     pub value: FunnelValue,
+}
+
+/// Time-to-convert bins: the time from step `from` to step `to` (0-based),
+/// in bins with upper edges `edges` and a last one without.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Bins {
+    pub from: usize,
+    pub to: usize,
+    pub edges: Vec<Duration>,
 }
 
 /// One step: a name and a row predicate, optionally its own window.
@@ -75,20 +86,35 @@ pub const STEP_COLUMNS: &[&str] = &[
     "median_hours_from_first",
 ];
 
+/// The columns of a time-to-convert table.
+pub const BIN_COLUMNS: &[&str] = &["bin", "from", "to", "entities", "share"];
+
+/// Bins of `value: time_to_convert` when `time_to_convert.bins` is not given.
+pub const DEFAULT_BINS: &[&str] = &["1m", "10m", "1h", "6h", "1d", "3d", "7d"];
+
 pub(super) fn shape(f: &ast::Funnel, name: &str) -> Shape {
-    let steps = f.value.value == FunnelValue::Steps;
-    Shape {
-        key: KEY,
-        reads: Reads::Source,
-        needs_entity: true,
-        takes_occurrence: false,
-        column: !steps,
-        table: steps.then(|| TableShape {
+    let table = match f.value.value {
+        FunnelValue::Steps => Some(TableShape {
             title: format!("funnel {name}, step by step"),
             columns: STEP_COLUMNS.iter().map(|c| c.to_string()).collect(),
             keys: vec!["step".into(), "step_name".into()],
             what: "a funnel table (one row per step)",
         }),
+        FunnelValue::TimeToConvert => Some(TableShape {
+            title: format!("funnel {name}, time to convert"),
+            columns: BIN_COLUMNS.iter().map(|c| c.to_string()).collect(),
+            keys: vec!["bin".into()],
+            what: "a time-to-convert table (one row per bin)",
+        }),
+        FunnelValue::Converted | FunnelValue::ConversionRate | FunnelValue::Entered => None,
+    };
+    Shape {
+        key: KEY,
+        reads: Reads::Source,
+        needs_entity: true,
+        takes_occurrence: false,
+        column: table.is_none(),
+        table,
         sql: false,
     }
 }
@@ -267,6 +293,69 @@ pub(super) fn resolve(input: &Input, f: &ast::Funnel, diags: &mut Diagnostics) -
             "combine exclusions with `or` in one predicate",
         ));
     }
+    let bins = match (&f.time_to_convert, f.value.value) {
+        (t, FunnelValue::TimeToConvert) => {
+            let last = f.steps.len().saturating_sub(1);
+            let from = t
+                .as_ref()
+                .and_then(|t| t.from.as_ref())
+                .map(|s| step_index(s, diags));
+            let to = t
+                .as_ref()
+                .and_then(|t| t.to.as_ref())
+                .map(|s| step_index(s, diags));
+            let (from, to) = (from.unwrap_or(Some(0)), to.unwrap_or(Some(last)));
+            let edges: Vec<Duration> = match t {
+                Some(t) if !t.bins.is_empty() => {
+                    for w in t.bins.windows(2) {
+                        if w[1].value.millis <= w[0].value.millis {
+                            diags.push(conflict(
+                                "time-to-convert bins must increase".into(),
+                                w[1].span,
+                                "not longer than the edge before it",
+                                "list the bins' upper edges in increasing order, e.g. `[1h, 1d, 7d]`",
+                            ));
+                        }
+                    }
+                    t.bins.iter().map(|b| b.value.clone()).collect()
+                }
+                _ => DEFAULT_BINS
+                    .iter()
+                    .filter_map(|b| crate::syntax::expr::parse_duration(b))
+                    .collect(),
+            };
+            match (from, to) {
+                (Some(a), Some(b)) if a < b => Some(Bins {
+                    from: a,
+                    to: b,
+                    edges,
+                }),
+                (Some(_), Some(_)) => {
+                    diags.push(conflict(
+                        "time to convert runs from a step to a later one".into(),
+                        t.as_ref().map_or(f.value.span, |t| t.span),
+                        "`to` does not come after `from`",
+                        "name an earlier step in `from` and a later one in `to`",
+                    ));
+                    None
+                }
+                _ => None,
+            }
+        }
+        (Some(t), _) => {
+            diags.push(conflict(
+                "`time_to_convert` sets the bins of `value: time_to_convert`".into(),
+                t.span,
+                "this funnel gives another value",
+                "add `value: time_to_convert`, or remove `time_to_convert`",
+            ));
+            None
+        }
+        (None, _) => None,
+    };
+    if f.value.value == FunnelValue::TimeToConvert && bins.is_none() {
+        return None;
+    }
     let attribution_step = f.attribution_step.as_ref().map(|s| step_index(s, diags));
     let mut exclude = Vec::new();
     let mut resolved = true;
@@ -341,6 +430,7 @@ pub(super) fn resolve(input: &Input, f: &ast::Funnel, diags: &mut Diagnostics) -
         reuse_events: f.reuse_events.as_ref().map_or(clickhouse, |r| r.value),
         strict_increase: f.strict_increase.as_ref().is_some_and(|r| r.value),
         strict_deduplication: f.strict_deduplication.as_ref().is_some_and(|r| r.value),
+        time_to_convert: bins,
         first_complete: f
             .best_attempt
             .as_ref()
@@ -464,6 +554,24 @@ impl Funnel {
         let value = match self.value {
             FunnelValue::Steps => {
                 "a step table: entities reaching each step, conversion from the step before and from step 1, hours between steps"
+            }
+            FunnelValue::TimeToConvert => {
+                let b = self.time_to_convert.as_ref();
+                let edges = b.map_or(String::new(), |b| {
+                    b.edges
+                        .iter()
+                        .map(|e| e.text.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                });
+                let (from, to) = b.map_or((0, 0), |b| (b.from, b.to));
+                return d.line(
+                    "value",
+                    format!(
+                        "a time-to-convert table: entities whose counted attempt reached `{}`, by the time from `{}` in bins up to {edges} and a last bin beyond; share = entities / all of them",
+                        self.steps[to].name, self.steps[from].name
+                    ),
+                );
             }
             FunnelValue::Entered => "entities that entered (reached step 1)",
             FunnelValue::Converted => "entities that reached the last step",
