@@ -153,6 +153,8 @@ pub struct Funnel {
     pub window_edge: Option<Spanned<WindowEdge>>,
     /// `best_attempt: first_complete`: PostHog's choice of attempt.
     pub best_attempt: Option<Spanned<BestAttempt>>,
+    /// `exclude_scope: entity`: PostHog's exclusions.
+    pub exclude_scope: Option<Spanned<ExcludeScope>>,
     /// `time_to_convert: { from, to, bins }`: the bins of `value: time_to_convert`.
     pub time_to_convert: Option<TimeToConvert>,
     pub exclude: Vec<Exclusion>,
@@ -369,6 +371,9 @@ keywords! {
     Occurrence { All = "all", First = "first", Last = "last" }
     /// How funnel steps must follow each other.
     FunnelOrder { Ordered = "ordered", Strict = "strict", StrictOrder = "strict_order", Any = "any" }
+    /// Whom an exclusion disqualifies: the attempt that saw it, or the
+    /// entity when that attempt is the one that counts.
+    ExcludeScope { Attempt = "attempt", Entity = "entity" }
     /// Which attempt counts among those reaching the most steps.
     BestAttempt { LatestStart = "latest_start", FirstComplete = "first_complete" }
     /// Whether an event exactly at a window's far edge is inside it.

@@ -359,6 +359,7 @@ fn funnel(cx: &mut Cx, node: &Node, ctx: &str) -> Option<Funnel> {
         "window_edge",
         "best_attempt",
         "time_to_convert",
+        "exclude_scope",
         "exclude",
         "hold_constant",
         "attribution",
@@ -396,6 +397,9 @@ fn funnel(cx: &mut Cx, node: &Node, ctx: &str) -> Option<Funnel> {
     let window_edge = f
         .get("window_edge")
         .and_then(|n| cx.keyword(n, "window_edge", WindowEdge::ALL, WindowEdge::parse));
+    let exclude_scope = f
+        .get("exclude_scope")
+        .and_then(|n| cx.keyword(n, "exclude_scope", ExcludeScope::ALL, ExcludeScope::parse));
     let best_attempt = f
         .get("best_attempt")
         .and_then(|n| cx.keyword(n, "best_attempt", BestAttempt::ALL, BestAttempt::parse));
@@ -478,6 +482,7 @@ fn funnel(cx: &mut Cx, node: &Node, ctx: &str) -> Option<Funnel> {
         strict_deduplication,
         window_edge,
         best_attempt,
+        exclude_scope,
         time_to_convert,
         exclude,
         hold_constant,

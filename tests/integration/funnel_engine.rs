@@ -104,6 +104,8 @@ struct Cand {
     start_pos: usize,
     times: Vec<i64>,
     prop: u32,
+    /// Under `exclude_entity`: the attempt saw an exclusion.
+    excluded: bool,
 }
 
 /// Under `first_complete`, the earlier reach of the last step ranks higher.
@@ -169,6 +171,7 @@ fn reference(spec: &Spec, events: &[Event]) -> Vec<Outcome> {
                         start_pos: s,
                         times: hits.iter().map(|h| h.0).collect(),
                         prop,
+                        excluded: false,
                     },
                 );
             }
@@ -180,7 +183,8 @@ fn reference(spec: &Spec, events: &[Event]) -> Vec<Outcome> {
                     continue;
                 }
                 let w = walk(spec, &part, s);
-                if disqualified(spec, &part, &w) {
+                let excluded = disqualified(spec, &part, &w);
+                if excluded && !spec.exclude_entity {
                     continue;
                 }
                 let level = w.positions.len();
@@ -197,6 +201,7 @@ fn reference(spec: &Spec, events: &[Event]) -> Vec<Outcome> {
                         start_pos: s,
                         times: w.positions.iter().map(|p| part[*p].ts).collect(),
                         prop,
+                        excluded,
                     },
                 );
             }
@@ -210,7 +215,10 @@ fn reference(spec: &Spec, events: &[Event]) -> Vec<Outcome> {
             }
         }
     }
+    // Under `exclude_entity` a counted attempt that saw an exclusion drops
+    // the entity from the period.
     best.into_iter()
+        .filter(|(_, c)| !c.excluded)
         .map(|(bucket, c)| Outcome {
             bucket,
             level: c.level,
@@ -270,6 +278,7 @@ fn spec_strategy() -> impl Strategy<Value = Spec> {
                     strict_increase: order != Order::Any && next(3) == 0,
                     strict_deduplication: false,
                     first_complete: next(3) == 0,
+                    exclude_entity: next(2) == 0,
                     exclusions,
                     attribution,
                     first_only,
@@ -410,6 +419,7 @@ fn spec(steps: usize, order: Order, window: i64) -> Spec {
         strict_increase: false,
         strict_deduplication: false,
         first_complete: false,
+        exclude_entity: false,
         exclusions: vec![],
         attribution: Attribution::FirstStep,
         first_only: false,
@@ -811,6 +821,7 @@ proptest! {
             order: if strict_order || !dedup { Order::StrictOrder } else { Order::Ordered },
             strict_deduplication: dedup,
             first_complete: false,
+            exclude_entity: false,
             step_windows: vec![None; spec.steps],
             exclusions: vec![],
             reuse: true,

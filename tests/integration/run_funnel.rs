@@ -577,3 +577,46 @@ metrics:
     // 30m in [10m, 1h); 1h and 2h in [1h, 6h); 3d in [3d, 7d).
     assert_eq!(entities, ["0", "0", "1", "2", "0", "0", "1", "0"], "{got}");
 }
+
+#[test]
+fn exclude_scope_entity_drops_the_entity_when_the_counted_attempt_saw_one() {
+    // d1: signup, cancel, pay, signup, pay. Its first attempt saw the
+    // cancel; its second is clean. d2: signup, pay (clean).
+    // Both attempts of d1 complete, and the latest start counts: clean,
+    // so both scopes count d1. d3: signup, pay, signup, cancel, pay: the
+    // counted attempt (the latest start) saw the cancel: `attempt` keeps
+    // d3's first attempt, `entity` drops d3.
+    let events = "ts:timestamp,developer_id,event
+2026-03-02T00:00:00Z,d1,signup
+2026-03-02T01:00:00Z,d1,cancel
+2026-03-02T02:00:00Z,d1,pay
+2026-03-02T03:00:00Z,d1,signup
+2026-03-02T04:00:00Z,d1,pay
+2026-03-02T00:00:00Z,d2,signup
+2026-03-02T01:00:00Z,d2,pay
+2026-03-02T00:00:00Z,d3,signup
+2026-03-02T01:00:00Z,d3,pay
+2026-03-02T02:00:00Z,d3,signup
+2026-03-02T03:00:00Z,d3,cancel
+2026-03-02T04:00:00Z,d3,pay
+";
+    let funnel = |name: &str, options: &str| {
+        format!(
+            "  {name}:\n    description: signup to pay\n    source: events\n    funnel:\n      steps:\n        - signup: event = 'signup'\n        - pay: event = 'pay'\n      within: 1d\n      exclude:\n        - event: event = 'cancel'\n          between: [signup, pay]\n{options}      value: converted\n"
+        )
+    };
+    let defs = format!(
+        "sources:\n  events: {{ path: data/events.parquet, time: ts, entity: developer_id }}\nmetrics:\n{}{}",
+        funnel("per_attempt", ""),
+        funnel("per_entity", "      exclude_scope: entity\n"),
+    );
+    let p = project(
+        "default_range: { from: 2026-03-02, to: 2026-03-03 }\n",
+        &defs,
+        &[("data/events.parquet", &events)],
+    );
+    assert_csv(
+        &csv(p.path(), "per_attempt per_entity"),
+        "per_attempt,per_entity\n3,2",
+    );
+}

@@ -739,6 +739,7 @@ mod tests {
             strict_increase: false,
             strict_deduplication: false,
             first_complete: false,
+            exclude_entity: false,
             exclusions: vec![],
             attribution: sweep::Attribution::FirstStep,
             first_only: true,

@@ -68,6 +68,10 @@ pub struct Spec {
     /// step first counts (PostHog's), not the latest start.
     #[serde(default)]
     pub first_complete: bool,
+    /// An exclusion seen by the attempt that counts drops the entity from
+    /// the period (PostHog's), instead of disqualifying that attempt only.
+    #[serde(default)]
+    pub exclude_entity: bool,
     /// Exclusion `k` (bit `k` of [`Event::excl`]) lies between steps `(a, b)`.
     pub exclusions: Vec<(usize, usize)>,
     pub attribution: Attribution,
@@ -161,6 +165,7 @@ pub fn evaluate(spec: &Spec, events: &mut Vec<Event>) -> Vec<Outcome> {
         i = j;
     }
     best.into_iter()
+        .filter(|(_, c)| !c.excluded)
         .map(|(bucket, c)| Outcome {
             bucket,
             level: c.level,
@@ -177,6 +182,8 @@ struct Candidate {
     start_pos: usize,
     times: Vec<i64>,
     prop: u32,
+    /// Under `exclude_entity`: it saw an exclusion.
+    excluded: bool,
 }
 
 /// How candidates rank: more steps; then, under `first_complete`, the
@@ -212,6 +219,8 @@ struct Attempt {
     /// Position of each reached step's event.
     positions: Vec<usize>,
     props: Vec<u32>,
+    /// Under `exclude_entity`: it saw an exclusion (and goes on).
+    excluded: bool,
 }
 
 impl Attempt {
@@ -261,6 +270,7 @@ impl Attempt {
             start_pos: self.start_pos,
             times: self.times.clone(),
             prop,
+            excluded: self.excluded,
         }
     }
 }
@@ -301,6 +311,7 @@ fn ordered_sweep(spec: &Spec, events: &[Event], best: &mut BTreeMap<i64, Candida
                         times: vec![e.ts],
                         positions: vec![i],
                         props: vec![e.prop],
+                        excluded: false,
                     };
                     a.advance(spec, e, i, true);
                     live.push(a);
@@ -308,14 +319,21 @@ fn ordered_sweep(spec: &Spec, events: &[Event], best: &mut BTreeMap<i64, Candida
             }
             // Exclusions: the event falls after step a and before step b.
             if e.excl != 0 {
-                live.retain(|a| {
-                    !spec.exclusions.iter().enumerate().any(|(x, &(from, to))| {
+                let hit = |a: &Attempt| {
+                    spec.exclusions.iter().enumerate().any(|(x, &(from, to))| {
                         e.excl & (1 << x) != 0
                             && a.level() > from
                             && a.level() <= to
                             && a.positions[from] < i
                     })
-                });
+                };
+                if spec.exclude_entity {
+                    for a in live.iter_mut() {
+                        a.excluded |= hit(a);
+                    }
+                } else {
+                    live.retain(|a| !hit(a));
+                }
             }
             // Complete attempts are done; of the rest, per period and level
             // only the latest start can still matter: it reaches at least as
@@ -415,6 +433,7 @@ fn any_sweep(spec: &Spec, events: &[Event], best: &mut BTreeMap<i64, Candidate>)
                     start_pos: start,
                     times: matched.iter().map(|m| m.0).collect(),
                     prop,
+                    excluded: false,
                 },
             );
         }
@@ -555,6 +574,7 @@ fn clickhouse_sweep(spec: &Spec, events: &[Event], best: &mut BTreeMap<i64, Cand
                 start_pos: 0,
                 times: chain.times.clone(),
                 prop,
+                excluded: false,
             },
         );
     }

@@ -69,6 +69,7 @@ fn group(p: &mut Planner, f: &Funnel, filters: &[ast::Expr]) -> Result<(usize, u
             strict_increase: f.strict_increase,
             strict_deduplication: f.strict_deduplication,
             first_complete: f.first_complete,
+            exclude_entity: f.exclude_entity,
             exclusions: f.exclude.iter().map(|x| (x.after, x.before)).collect(),
             attribution: match f.attribution {
                 Attribution::FirstStep => sweep::Attribution::FirstStep,

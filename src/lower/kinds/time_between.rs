@@ -32,6 +32,7 @@ pub(super) fn value(
             strict_increase: false,
             strict_deduplication: false,
             first_complete: false,
+            exclude_entity: false,
             exclusions: vec![],
             attribution: Attribution::FirstStep,
             first_only: true,

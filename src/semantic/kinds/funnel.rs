@@ -30,6 +30,9 @@ pub struct Funnel {
     /// Of the attempts reaching the most steps, the first to reach it
     /// counts (PostHog's), not the latest start.
     pub first_complete: bool,
+    /// An exclusion seen by the attempt that counts drops the entity from
+    /// the period (PostHog's), not only that attempt.
+    pub exclude_entity: bool,
     /// The bins of `value: time_to_convert`.
     pub time_to_convert: Option<Bins>,
     pub exclude: Vec<Exclusion>,
@@ -431,6 +434,10 @@ pub(super) fn resolve(input: &Input, f: &ast::Funnel, diags: &mut Diagnostics) -
         strict_increase: f.strict_increase.as_ref().is_some_and(|r| r.value),
         strict_deduplication: f.strict_deduplication.as_ref().is_some_and(|r| r.value),
         time_to_convert: bins,
+        exclude_entity: f
+            .exclude_scope
+            .as_ref()
+            .is_some_and(|e| e.value == ast::ExcludeScope::Entity),
         first_complete: f
             .best_attempt
             .as_ref()
@@ -520,11 +527,16 @@ impl Funnel {
                 "strict_increase: each step's event must be strictly later than the step before's; events at one instant never chain",
             );
         }
+        let scope = if self.exclude_entity {
+            "drops the entity from the bucket when that attempt is the one that counts (exclude_scope: entity, PostHog's)"
+        } else {
+            "disqualifies the attempt; the entity's other attempts still count"
+        };
         for x in &self.exclude {
             d.line(
                 "exclude",
                 format!(
-                    "{} after `{}` and before `{}` disqualifies the attempt",
+                    "{} after `{}` and before `{}` {scope}",
                     text(x.predicate.span),
                     self.steps[x.after].name,
                     self.steps[x.before].name
