@@ -613,7 +613,7 @@ fn exclude_scope_entity_drops_the_entity_when_the_counted_attempt_saw_one() {
     let p = project(
         "default_range: { from: 2026-03-02, to: 2026-03-03 }\n",
         &defs,
-        &[("data/events.parquet", &events)],
+        &[("data/events.parquet", events)],
     );
     assert_csv(
         &csv(p.path(), "per_attempt per_entity"),
