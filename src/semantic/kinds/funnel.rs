@@ -262,7 +262,7 @@ pub(super) fn resolve(input: &Input, f: &ast::Funnel, diags: &mut Diagnostics) -
                 "exclusions need ordered steps".into(),
                 x.after.span,
                 "an `order: any` funnel has no steps in between",
-                "use `order: ordered`, or filter the excluded events out with the metric's `filter`",
+                "use `order: ordered`, or filter the excluded events out with the metric's `filter` (PostHog resets an unordered funnel's steps at an exclusion; metricc has no such rule)",
             ));
         }
         for step in &f.steps {
