@@ -155,9 +155,12 @@ codes! {
     /// The time or entity column of a source has null values (by the Parquet
     /// files' statistics): such rows cannot be bucketed or counted per entity.
     NullKeyValues = ("E0222", "null-key-values", Error),
-    /// Funnel settings that cannot go together: `order: any` with exclusions
-    /// or step windows (an unordered funnel has no "between" and no "step
-    /// before"), or more than 32 steps or exclusions.
+    /// Funnel settings that cannot go together: `order: any` with exclusions,
+    /// step windows or `strict_increase` (an unordered funnel has no
+    /// "between" and no "step before"); ClickHouse's `strict_order` or
+    /// `strict_deduplication` with exclusions, step windows,
+    /// `reuse_events: false` or `best_attempt: first_complete`; time-to-
+    /// convert bins out of order; or more than 32 steps or exclusions.
     FunnelSettingsConflict = ("E0223", "funnel-settings-conflict", Error),
     /// A metric is built on a chain of more than 64 metrics (formulas,
     /// ratios, running totals of one another). Each level is a step of the
