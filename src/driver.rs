@@ -134,15 +134,17 @@ impl Snapshot {
             .filter(|p| p.as_path() != Path::new(PROJECT_FILE))
             .filter(|p| crate::source::is_definition_file(&name_of(p)));
         if patterns.is_empty() {
+            // The walk's rules: no hidden file or directory, and no
+            // directory named `data` or `target` at any depth.
             return candidates
                 .filter(|p| {
-                    let mut parts = p.components().map(|c| c.as_os_str().to_string_lossy());
-                    let first = parts.next().unwrap_or_default();
-                    first != "data"
-                        && first != "target"
-                        && !p
-                            .components()
-                            .any(|c| c.as_os_str().to_string_lossy().starts_with('.'))
+                    let parts: Vec<String> = p
+                        .components()
+                        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                        .collect();
+                    let dirs = &parts[..parts.len().saturating_sub(1)];
+                    !parts.iter().any(|c| c.starts_with('.'))
+                        && !dirs.iter().any(|d| d == "data" || d == "target")
                 })
                 .cloned()
                 .collect();

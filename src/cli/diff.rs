@@ -3,7 +3,7 @@
 use super::ExitStatus;
 use super::request::{GrainArg, internal};
 use crate::diagnostics::render::{self, Format, Style};
-use crate::diff::{self, Versions, render::Exceeded, render::Report};
+use crate::diff::{self, Versions, defs::Status, render::Exceeded, render::Report};
 use crate::engine::{self, Engine};
 use crate::semantic::query::{Request, Word};
 use crate::syntax::ast::Grain;
@@ -97,8 +97,21 @@ pub fn diff(args: &Args) -> ExitStatus {
             return ExitStatus::Usage;
         }
     };
+    // Neither version's files may be replaced by the report (a base
+    // directory's own files included).
+    let in_base_dir = |path: &std::path::Path| {
+        std::path::Path::new(&args.base).is_dir()
+            && std::fs::canonicalize(
+                path.parent()
+                    .filter(|p| !p.as_os_str().is_empty())
+                    .unwrap_or(std::path::Path::new(".")),
+            )
+            .ok()
+            .zip(std::fs::canonicalize(&args.base).ok())
+            .is_some_and(|(dir, base)| dir.starts_with(base))
+    };
     if let Some(path) = &args.output
-        && super::output::is_project_file(&head.checked, path)
+        && (super::output::is_project_file(&head.checked, path) || in_base_dir(path))
     {
         eprintln!(
             "error: `{}` is a file of the project; write the report elsewhere",
@@ -106,6 +119,7 @@ pub fn diff(args: &Args) -> ExitStatus {
         );
         return ExitStatus::Usage;
     }
+    let mut notes: Vec<String> = base.notes.iter().chain(&head.notes).cloned().collect();
     let style = Style {
         color: false,
         unicode: true,
@@ -158,6 +172,8 @@ pub fn diff(args: &Args) -> ExitStatus {
     }
     let mut series = Vec::new();
     let mut computed_together = None;
+    // Whether a version's numbers could not be computed (its label).
+    let mut not_computed: Vec<String> = Vec::new();
     if let Some(d) = &defs
         && !args.definitions_only
         && d.metrics.iter().any(|e| e.status.computes())
@@ -175,8 +191,10 @@ pub fn diff(args: &Args) -> ExitStatus {
                 series = c.series;
                 for (label, diags) in c.failed {
                     let v = if label == base.label { &base } else { &head };
+                    not_computed.push(label.clone());
                     problems.push((label, rendered(v, &diags)));
                 }
+                notes.extend(c.notes);
             }
             Err(e) => return internal(e),
         }
@@ -193,7 +211,18 @@ pub fn diff(args: &Args) -> ExitStatus {
             });
             continue;
         }
-        if let Some(limit) = diff::limit(base.model(), args.max_change, &s.metric)
+        // A metric added or removed has no change to measure; `--fail-on-change`
+        // (above) is the gate for those. Limits are the base's, under the
+        // base's name of a renamed metric.
+        let entry = defs
+            .as_ref()
+            .and_then(|d| d.metrics.iter().find(|e| e.name == s.metric));
+        let base_name = match entry.map(|e| &e.status) {
+            Some(Status::Added | Status::Removed) => continue,
+            Some(Status::Renamed { from, .. }) => from.as_str(),
+            _ => s.metric.as_str(),
+        };
+        if let Some(limit) = diff::limit(base.model(), args.max_change, base_name)
             && largest > limit
         {
             exceeded.push(Exceeded {
@@ -204,8 +233,11 @@ pub fn diff(args: &Args) -> ExitStatus {
         }
     }
     exceeded.dedup_by(|a, b| a.metric == b.metric);
-    let mut notes: Vec<String> = base.notes.iter().chain(&head.notes).cloned().collect();
     match computed_together {
+        _ if !not_computed.is_empty() => notes.push(format!(
+            "the numbers of {} could not be computed (below)",
+            not_computed.join(" and ")
+        )),
         Some(true) => notes.push(
             "both versions were computed in one query: the sources they share were scanned once"
                 .into(),
@@ -243,8 +275,20 @@ pub fn diff(args: &Args) -> ExitStatus {
             }
         }
     }
-    // The head must check; a base that does not is reported, not fatal.
-    if head.model().is_none() || !report.exceeded.is_empty() {
+    // The head must check and compute; a base that does not is reported,
+    // and fails the run only where a gate needs its numbers.
+    let gated = args.fail_on_change
+        || args.max_change.is_some()
+        || base.model().is_some_and(|m| {
+            m.project.max_change.is_some() || !m.project.max_change_by_metric.is_empty()
+        });
+    let head_failed = not_computed.contains(&head.label);
+    let base_failed = not_computed.contains(&base.label) || base.model().is_none();
+    if head.model().is_none()
+        || head_failed
+        || (gated && base_failed)
+        || !report.exceeded.is_empty()
+    {
         ExitStatus::Findings
     } else {
         ExitStatus::Ok

@@ -269,10 +269,17 @@ impl<'a> Side<'a> {
 /// and roles.
 pub fn same_source(a: &crate::semantic::model::Source, b: &crate::semantic::model::Source) -> bool {
     let meaning = |s: &crate::semantic::model::Source| {
+        // The same file, however its path is written.
+        let files: Vec<std::path::PathBuf> = s
+            .schema
+            .files
+            .iter()
+            .map(|f| f.canonicalize().unwrap_or_else(|_| f.clone()))
+            .collect();
         crate::span::without_spans(|| {
             format!(
                 "{:?}|{:?}|{:?}|{:?}|{:?}",
-                s.schema.files, s.schema.columns, s.time, s.entity, s.dimensions
+                files, s.schema.columns, s.time, s.entity, s.dimensions
             )
         })
     };
@@ -296,8 +303,23 @@ fn find_def<'n>(root: &'n Node, table: &str, name: &str) -> Option<&'n Node> {
         })
 }
 
+/// The keys whose values name metrics: where a renamed metric's old name
+/// is read as its new one. Anywhere else a name is a column's.
+const METRIC_REFS: &[&str] = &[
+    "ratio.numerator",
+    "ratio.denominator",
+    "formula",
+    "cumulative.metric",
+    "cohort.metric",
+];
+
 /// `node` canonicalised; `text` is its file's.
 fn item(node: &Node, text: &str, renames: &HashMap<String, String>) -> Item {
+    item_at(node, text, renames, "")
+}
+
+/// [`item`] of the value at `path` (`ratio.numerator`) of a definition.
+fn item_at(node: &Node, text: &str, renames: &HashMap<String, String>, path: &str) -> Item {
     let written = written(node, text);
     let canon = match &node.kind {
         NodeKind::Map(entries) => Canon::Map(
@@ -307,12 +329,25 @@ fn item(node: &Node, text: &str, renames: &HashMap<String, String>) -> Item {
                     let key = k
                         .as_str()
                         .map_or_else(|| written_of(k, text), str::to_string);
-                    (key, item(v, text, renames))
+                    let at = if path.is_empty() {
+                        key.clone()
+                    } else {
+                        format!("{path}.{key}")
+                    };
+                    (key, item_at(v, text, renames, &at))
                 })
                 .collect(),
         ),
-        NodeKind::Seq(items) => Canon::Seq(items.iter().map(|n| item(n, text, renames)).collect()),
-        NodeKind::Str(s) => Canon::Scalar(canonical_text(s, renames)),
+        NodeKind::Seq(items) => Canon::Seq(
+            items
+                .iter()
+                .map(|n| item_at(n, text, renames, path))
+                .collect(),
+        ),
+        NodeKind::Str(s) if METRIC_REFS.contains(&path) => {
+            Canon::Scalar(canonical_text(s, renames))
+        }
+        NodeKind::Str(s) => Canon::Scalar(canonical_text(s, &HashMap::new())),
         NodeKind::Int(i) => Canon::Scalar(i.to_string()),
         NodeKind::Float(f) => Canon::Scalar(format!("{f:?}")),
         NodeKind::Bool(b) => Canon::Scalar(b.to_string()),
@@ -487,6 +522,9 @@ fn print(e: &Expr, renames: &HashMap<String, String>, out: &mut String) {
 
 /// The changes between two canonical values at `path`.
 fn changes(path: &str, base: &Item, head: &Item, b: &Side, h: &Side, out: &mut Vec<Change>) {
+    if base == head {
+        return;
+    }
     let change = |path: &str, base: Option<&Item>, head: Option<&Item>| Change {
         path: path.to_string(),
         base: base.map(|i| i.written.clone()),
@@ -540,6 +578,11 @@ fn label(i: &Item) -> String {
 /// same matches (a changed element), alone otherwise (added or removed).
 fn align<'a>(x: &'a [Item], y: &'a [Item]) -> Vec<(Option<&'a Item>, Option<&'a Item>)> {
     let (n, m) = (x.len(), y.len());
+    // The table is n × m: past a million cells (a list of a thousand
+    // tags), pair by position instead.
+    if n.saturating_mul(m) > 1 << 20 {
+        return (0..n.max(m)).map(|i| (x.get(i), y.get(i))).collect();
+    }
     let mut l = vec![vec![0usize; m + 1]; n + 1];
     for i in (0..n).rev() {
         for j in (0..m).rev() {
@@ -637,7 +680,7 @@ pub fn compare(base: (&Checked, &Model), head: (&Checked, &Model)) -> DefDiff {
                 let meaning_changed = match (b.model.source(name), h.model.source(name)) {
                     (Some(x), Some(y)) => !same_source(x, y),
                     _ => true,
-                } || without_docs(p) != without_docs(q);
+                };
                 let status = if without_docs(p) == without_docs(q) {
                     Status::Documentation
                 } else if meaning_changed {

@@ -24,7 +24,9 @@ pub struct Repo {
 
 /// What `git` printed, or why it could not run.
 fn git(dir: &Path, args: &[&str]) -> Result<Vec<u8>, String> {
+    // Paths are paths, not patterns: a project directory named `a[1]*`.
     let out = Command::new("git")
+        .arg("--literal-pathspecs")
         .arg("-C")
         .arg(dir)
         .args(args)
@@ -109,10 +111,15 @@ impl Repo {
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default();
+            let fields: Vec<&str> = meta.split_whitespace().collect();
+            // A submodule may hold definitions a `files:` glob names.
+            if fields.get(1) == Some(&"commit") {
+                skipped.push(rel);
+                continue;
+            }
             if !(name.ends_with(".yaml") || name.ends_with(".yml")) {
                 continue;
             }
-            let fields: Vec<&str> = meta.split_whitespace().collect();
             match fields.as_slice() {
                 [mode, "blob", object, _] if *mode == "100644" || *mode == "100755" => {
                     wanted.push((rel, object.to_string()));

@@ -136,19 +136,21 @@ fn compute(
     model: &Model,
     request: &Request,
     names: &[String],
-) -> Result<Vec<Computed>, Problem> {
+) -> Result<(Vec<Computed>, Vec<String>), Problem> {
     if names.is_empty() {
-        return Ok(Vec::new());
+        return Ok((Vec::new(), Vec::new()));
     }
     let mut request = request.clone();
     request.metrics = names.iter().map(query::Word::typed).collect();
-    let q = query::resolve(&request, model)
-        .map_err(|d| Problem::User(d.to_vec()))?
-        .query;
-    engine.compute(model, &q).map_err(|f| match f {
-        Failure::Data(d) => Problem::User(vec![d]),
-        Failure::Internal(e) => Problem::Internal(e),
-    })
+    let resolved = query::resolve(&request, model).map_err(|d| Problem::User(d.to_vec()))?;
+    let notes = resolved.notes.iter().map(|n| n.replace(BASE, "")).collect();
+    let tables = engine
+        .compute(model, &resolved.query)
+        .map_err(|f| match f {
+            Failure::Data(d) => Problem::User(vec![d]),
+            Failure::Internal(e) => Problem::Internal(e),
+        })?;
+    Ok((tables, notes))
 }
 
 /// Results of one version in long form, metrics named as in the head:
@@ -177,6 +179,9 @@ pub struct Computation {
     pub failed: Vec<(String, Vec<Diagnostic>)>,
     /// Whether both versions ran as one query (sharing their scans).
     pub together: bool,
+    /// What the queries said of the request (a breakdown left out when
+    /// the metrics have different ones, say).
+    pub notes: Vec<String>,
 }
 
 /// The prefix of the base's metrics and sources in a model of both
@@ -299,7 +304,7 @@ pub fn numbers(
     if let Some(model) = together(base, head, base_names) {
         let prefixed: Vec<String> = base_names.iter().map(|n| format!("{BASE}{n}")).collect();
         let all: Vec<String> = head_names.iter().chain(&prefixed).cloned().collect();
-        if let Ok(tables) = compute(engine, &model, request, &all) {
+        if let Ok((tables, notes)) = compute(engine, &model, request, &all) {
             let is_base = |n: &str| n.starts_with(BASE);
             let b = long(&model, &tables, &all, &is_base, &|n: &str| {
                 to_head(n.strip_prefix(BASE).unwrap_or(n))
@@ -311,6 +316,7 @@ pub fn numbers(
                 series: compare_all(pairs, &b, &h),
                 failed: Vec::new(),
                 together: true,
+                notes,
             });
         }
         // Whatever failed is said by the runs of each version below.
@@ -330,12 +336,16 @@ pub fn apart(
     let (pairs, base_names, head_names) = (&names.pairs, &names.base, &names.head);
     let to_head = |b: &str| names.to_head(b);
     let mut failed = Vec::new();
+    let mut notes = Vec::new();
     let mut side = |v: &Version, names: &[String], rename: &dyn Fn(&str) -> String| {
         let Some(model) = v.model() else {
             return Ok(values::Long::default());
         };
         match compute(engine, model, request, names) {
-            Ok(tables) => long(model, &tables, names, &|_| true, rename),
+            Ok((tables, said)) => {
+                notes.extend(said.into_iter().map(|n| format!("{}: {n}", v.label)));
+                long(model, &tables, names, &|_| true, rename)
+            }
             Err(Problem::User(d)) => {
                 failed.push((v.label.clone(), d));
                 Ok(values::Long::default())
@@ -349,6 +359,7 @@ pub fn apart(
         series: compare_all(pairs, &b, &h),
         failed,
         together: false,
+        notes,
     })
 }
 

@@ -107,6 +107,14 @@ fn cell(c: &Option<super::values::Cell>) -> String {
 /// A series' one-line summary: `activation_rate: 12 of 17 rows changed;
 /// largest 2026-02-02: 0.31 -> 0.35 (+0.04, +12.9%)`.
 fn summary_line(s: &Series) -> String {
+    summary_with(s, &|t| t.to_string())
+}
+
+/// [`summary_line`] with keys and cells (data, which may hold anything)
+/// written by `text`: as they are for a terminal, as code spans for
+/// Markdown (where `@name` would mention someone and `![](...)` load an
+/// image).
+fn summary_with(s: &Series, text: &dyn Fn(&str) -> String) -> String {
     let sum = s.summary();
     let name = match &s.column {
         None => s.metric.clone(),
@@ -120,13 +128,13 @@ fn summary_line(s: &Series) -> String {
         let key = if r.key.is_empty() {
             "total".to_string()
         } else {
-            r.key.join(", ")
+            text(&r.key.join(", "))
         };
         let _ = write!(
             out,
             "; largest {key}: {} -> {}",
-            cell(&r.base),
-            cell(&r.head)
+            text(&cell(&r.base)),
+            text(&cell(&r.head))
         );
         let mut paren = Vec::new();
         if let Some(c) = r.change {
@@ -182,6 +190,9 @@ fn aligned(header: &[String], rows: &[Vec<String>], indent: &str) -> String {
     let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
     for r in rows {
         for (i, c) in r.iter().enumerate() {
+            if i >= widths.len() {
+                widths.push(0);
+            }
             widths[i] = widths[i].max(c.chars().count());
         }
     }
@@ -311,11 +322,20 @@ fn exceeded_text(r: &Report, out: &mut String) {
 
 /// Markdown text of a table cell: pipes escaped, lines joined.
 fn md(s: &str) -> String {
-    escape(s)
-        .replace('\\', "\\\\")
-        .replace('|', "\\|")
-        .replace('\n', " ")
-        .replace('<', "&lt;")
+    let mut out = String::new();
+    for c in escape(s).chars() {
+        match c {
+            '\n' => out.push(' '),
+            '<' => out.push_str("&lt;"),
+            // Markdown's punctuation, escaped so that text stays text.
+            '\\' | '|' | '`' | '*' | '_' | '[' | ']' | '(' | ')' | '!' | '#' => {
+                out.push('\\');
+                out.push(c);
+            }
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// User text as a Markdown code span that is safe in a table cell: no
@@ -394,7 +414,7 @@ pub fn markdown(r: &Report) -> String {
                         .map(|c| {
                             format!(
                                 "{}: {} → {}",
-                                md(if c.path.is_empty() {
+                                code(if c.path.is_empty() {
                                     "(value)"
                                 } else {
                                     &c.path
@@ -426,7 +446,7 @@ pub fn markdown(r: &Report) -> String {
         out.push_str("### Values\n\n");
     }
     for s in r.series {
-        let _ = writeln!(out, "- {}", md(&summary_line(s)));
+        let _ = writeln!(out, "- {}", summary_with(s, &code));
     }
     for s in r.series.iter().filter(|s| s.summary().changed > 0) {
         let (header, changed) = changed_rows(s);
@@ -442,9 +462,17 @@ pub fn markdown(r: &Report) -> String {
             if changed.len() == 1 { "row" } else { "rows" }
         );
         let shown = changed.len().min(MAX_ROWS);
-        let escaped = |cells: &[String]| cells.iter().map(|c| md(c)).collect::<Vec<_>>();
-        let rows: Vec<Vec<String>> = changed[..shown].iter().map(|r| escaped(r)).collect();
-        md_table(&escaped(&header), &rows, 4, &mut out);
+        // Keys and values come from the data: code spans.
+        let rows: Vec<Vec<String>> = changed[..shown]
+            .iter()
+            .map(|r| {
+                r.iter()
+                    .map(|c| if c.is_empty() { String::new() } else { code(c) })
+                    .collect()
+            })
+            .collect();
+        let header: Vec<String> = header.iter().map(|h| md(h)).collect();
+        md_table(&header, &rows, 4, &mut out);
         if shown < changed.len() {
             let _ = writeln!(out, "\n{} more changed rows.", changed.len() - shown);
         }

@@ -108,8 +108,10 @@ impl Series {
 }
 
 /// A series' place in a run's results: (`None` for the metrics table, or
-/// the metric whose own table it is; value column).
-type SeriesKey = (Option<String>, String);
+/// the metric whose own table it is; value column; key column names). Rows
+/// of two versions are paired only within one key shape: a metric whose
+/// breakdown changed gives a series per shape.
+type SeriesKey = (Option<String>, String, Vec<String>);
 
 /// A metric's own table: (its fixed columns, those that are keys).
 pub type OwnColumns<'a> = &'a dyn Fn(&str) -> Option<(Vec<String>, Vec<String>)>;
@@ -120,7 +122,6 @@ pub type OwnColumns<'a> = &'a dyn Fn(&str) -> Option<(Vec<String>, Vec<String>)>
 pub struct Long {
     /// Rows in the order the run gave them.
     cells: BTreeMap<SeriesKey, Vec<(Vec<String>, Cell)>>,
-    keys: BTreeMap<Option<String>, Vec<String>>,
 }
 
 impl Long {
@@ -162,7 +163,6 @@ impl Long {
                 .filter(|(_, v)| !**v)
                 .map(|(n, _)| n.clone())
                 .collect();
-            long.keys.insert(table.clone(), key_names);
             for batch in &t.batches {
                 let formatters: Vec<ArrayFormatter> = batch
                     .columns()
@@ -200,7 +200,7 @@ impl Long {
                             _ => rename(&names[i]),
                         };
                         long.cells
-                            .entry((table.clone(), column))
+                            .entry((table.clone(), column, key_names.clone()))
                             .or_default()
                             .push((
                                 key.clone(),
@@ -225,7 +225,7 @@ pub fn compare(metric: &str, base: &Long, head: &Long) -> Vec<Series> {
     let mut wanted: Vec<SeriesKey> = [base, head]
         .iter()
         .flat_map(|l| l.cells.keys())
-        .filter(|(table, column)| match table {
+        .filter(|(table, column, _)| match table {
             None => column == metric,
             Some(t) => t == metric,
         })
@@ -233,8 +233,8 @@ pub fn compare(metric: &str, base: &Long, head: &Long) -> Vec<Series> {
         .collect();
     wanted.sort();
     wanted.dedup();
-    for (table, column) in wanted {
-        let key = (table.clone(), column.clone());
+    for (table, column, key_names) in wanted {
+        let key = (table.clone(), column.clone(), key_names.clone());
         let lookup = |l: &Long| -> std::collections::HashMap<Vec<String>, Cell> {
             l.cells.get(&key).into_iter().flatten().cloned().collect()
         };
@@ -267,12 +267,6 @@ pub fn compare(metric: &str, base: &Long, head: &Long) -> Vec<Series> {
                 }
             })
             .collect();
-        let key_names = head
-            .keys
-            .get(&table)
-            .or_else(|| base.keys.get(&table))
-            .cloned()
-            .unwrap_or_default();
         out.push(Series {
             metric: metric.to_string(),
             column: table.map(|_| column),

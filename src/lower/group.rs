@@ -154,10 +154,18 @@ impl Group {
                             if q.first_only {
                                 ", first `from` event only".to_string()
                             } else {
-                                format!(
-                                    ", within {}",
-                                    crate::lower::describe_millis(q.window / 1000)
-                                )
+                                match q.window {
+                                    i64::MAX => ", unbounded".to_string(),
+                                    // An exclusive edge: 1µs short of the window.
+                                    w if w % 1000 == 999 => format!(
+                                        ", within {} (edge exclusive)",
+                                        crate::lower::describe_millis((w + 1) / 1000)
+                                    ),
+                                    w => format!(
+                                        ", within {}",
+                                        crate::lower::describe_millis(w / 1000)
+                                    ),
+                                }
                             }
                         )
                     })

@@ -255,7 +255,8 @@ fn mine(
     } else {
         Some(range.from)
     };
-    let upper = chrono::Duration::try_milliseconds(spec.window / 1000)
+    // Rounded up: an exclusive edge's window is 1µs short of whole ms.
+    let upper = chrono::Duration::try_milliseconds(spec.window.saturating_add(999) / 1000)
         .and_then(|w| range.to.checked_add_signed(w))
         .filter(|_| spec.window < i64::MAX / 4);
     let mut pred: Vec<Expr> = Vec::new();

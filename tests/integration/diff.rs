@@ -798,7 +798,7 @@ fn the_ci_workflows_in_the_docs_run_on_a_pull_request() {
             "{report}"
         );
         assert!(
-            report.contains("| metric | `successful_requests` | changed | filter: `event = 'api_call' and status < 400` → `event = 'api_call' and status < 300` |"),
+            report.contains("| metric | `successful_requests` | changed | `filter`: `event = 'api_call' and status < 400` → `event = 'api_call' and status < 300` |"),
             "{report}"
         );
         assert!(report.contains("- successful_requests: "), "{report}");
@@ -872,4 +872,128 @@ fn a_metric_renamed_with_what_it_uses_is_two_renames() {
             ("key_to_first_call_share".to_string(), "added".to_string()),
         ]
     );
+}
+
+/// Cases a review found: a metric whose table changes shape, a rename
+/// whose name is also a column, numbers that cannot be computed under a
+/// gate, a source written differently, a nested `data/` directory, and a
+/// report aimed at a base directory's file.
+#[test]
+fn review_cases() {
+    // The onboarding funnel becomes a time-to-convert table: a series per
+    // key shape, no crash.
+    let repo = Repo::new();
+    repo.commit("the example");
+    edit(
+        &repo.file("acquisition.yaml"),
+        "      attribution: first_step\n",
+        "      attribution: first_step\n      value: time_to_convert\n      time_to_convert: { bins: [1h, 1d, 7d] }\n",
+    );
+    let out = repo.diff(&["HEAD", "--by", "month", "--format", "json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    let doc = json(&out);
+    let shapes: Vec<String> = doc["values"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["metric"] == "onboarding")
+        .map(|s| s["keys"].to_string())
+        .collect();
+    assert!(shapes.len() >= 2, "{shapes:?}");
+    for format in ["human", "markdown"] {
+        let out = repo.diff(&["HEAD", "--by", "month", "--format", format]);
+        assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    }
+
+    // A metric renamed to a column's name: only metric references follow
+    // the rename, so a measure over the column that changed is a change.
+    let repo = Repo::new();
+    let business = repo.file("business.yaml");
+    std::fs::write(
+        &business,
+        std::fs::read_to_string(&business).unwrap()
+            + "\n  amount_sum:\n    description: a\n    source: payments\n    measure: sum(amount)\n  twice:\n    description: t\n    source: payments\n    measure: sum(amount) * 2\n",
+    )
+    .unwrap();
+    repo.commit("with amount_sum");
+    let text = std::fs::read_to_string(&business).unwrap();
+    std::fs::write(
+        &business,
+        text.replace("  amount_sum:\n", "  amount:\n")
+            .replace("measure: sum(amount) * 2", "measure: sum(amount) * 3"),
+    )
+    .unwrap();
+    let out = repo.diff(&["HEAD", "--definitions-only", "--format", "json"]);
+    let mut got = statuses(&json(&out));
+    got.sort();
+    assert_eq!(
+        got,
+        [
+            ("amount".to_string(), "renamed".to_string()),
+            ("twice".to_string(), "changed".to_string())
+        ]
+    );
+
+    // A gate with numbers that cannot be computed fails.
+    let repo = Repo::new();
+    repo.commit("the example");
+    edit(
+        &repo.file("engagement.yaml"),
+        "    active: { window: 30d }",
+        "    active: { window: 14d }",
+    );
+    let out = repo.diff(&["HEAD", "--group-by", "nope", "--fail-on-change"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("could not be computed"),
+        "{}",
+        stdout(&out)
+    );
+
+    // A source written differently with the same meaning is no change for
+    // its metrics.
+    let repo = Repo::new();
+    repo.commit("the example");
+    edit(
+        &repo.file("sources.yaml"),
+        "    path: data/support_tickets.parquet",
+        "    path: ./data/support_tickets.parquet",
+    );
+    let out = repo.diff(&["HEAD", "--definitions-only", "--format", "json"]);
+    let doc = json(&out);
+    assert!(statuses(&doc).is_empty(), "{}", stdout(&out));
+
+    // A definition file below a nested `data/` directory is not a
+    // definition file, on disk or in git.
+    let repo = Repo::new();
+    std::fs::create_dir_all(repo.file("extra/data")).unwrap();
+    std::fs::write(
+        repo.file("extra/data/more.yaml"),
+        "metrics:\n  more: { description: m, source: events, measure: count(*) }\n",
+    )
+    .unwrap();
+    edit(&repo.file("metricc.yaml"), "files: [\"*.yaml\"]\n", "");
+    repo.commit("no files key");
+    let out = repo.diff(&["HEAD", "--definitions-only", "--format", "json"]);
+    assert!(statuses(&json(&out)).is_empty(), "{}", stdout(&out));
+
+    // The report may not replace a base directory's file.
+    let tmp = tempfile::tempdir().unwrap();
+    let old = tmp.path().join("old");
+    copy_dir(&repo.project(), &old);
+    let target = old.join("acquisition.yaml");
+    let before = std::fs::read_to_string(&target).unwrap();
+    let out = metricc(
+        &[
+            "diff",
+            old.to_str().unwrap(),
+            ".",
+            "--definitions-only",
+            "-o",
+            target.to_str().unwrap(),
+        ],
+        &repo.project(),
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(std::fs::read_to_string(&target).unwrap(), before);
 }

@@ -19,6 +19,12 @@ fn rank(e: &Event) -> u32 {
     }
 }
 
+/// Events that differ at most in their breakdown value are one event (the
+/// first in the order above, the lowest value, stays).
+fn same_event(a: &Event, b: &Event) -> bool {
+    (a.hold, a.ts, a.steps, a.excl, a.bucket) == (b.hold, b.ts, b.steps, b.excl, b.bucket)
+}
+
 fn can_start(spec: &Spec, ts: i64) -> bool {
     spec.start_from.is_none_or(|f| ts >= f) && spec.start_to.is_none_or(|t| ts < t)
 }
@@ -120,7 +126,7 @@ fn reached(spec: &Spec, c: &Cand) -> i64 {
 fn reference(spec: &Spec, events: &[Event]) -> Vec<Outcome> {
     let mut ev = events.to_vec();
     ev.sort_by_key(|e| (e.hold, e.ts, rank(e), e.steps, e.prop, e.excl, e.bucket));
-    ev.dedup();
+    ev.dedup_by(|b, a| same_event(a, b));
     let mut best: BTreeMap<i64, Cand> = BTreeMap::new();
     let holds: Vec<u32> = {
         let mut h: Vec<u32> = ev.iter().map(|e| e.hold).collect();
@@ -359,7 +365,7 @@ proptest! {
         let outcomes = evaluate(&spec, &mut ev);
         let mut sorted = events.clone();
         sorted.sort_by_key(|e| (e.hold, e.ts, rank(e), e.steps, e.prop, e.excl, e.bucket));
-        sorted.dedup();
+        sorted.dedup_by(|b, a| same_event(a, b));
         for o in outcomes {
             let longest = sorted
                 .iter()
@@ -724,7 +730,7 @@ fn clickhouse_scans_run_per_entry_period() {
 fn clickhouse_reference(spec: &Spec, events: &[Event]) -> Vec<(i64, usize, Vec<i64>)> {
     let mut ev = events.to_vec();
     ev.sort_by_key(|e| (e.hold, e.ts, rank(e), e.steps, e.prop, e.excl, e.bucket));
-    ev.dedup();
+    // ClickHouse reads rows as rows: no two are one.
     let mut best: BTreeMap<i64, (usize, i64, Vec<i64>)> = BTreeMap::new();
     let mut holds: Vec<u32> = ev.iter().map(|e| e.hold).collect();
     holds.dedup();

@@ -620,3 +620,58 @@ fn exclude_scope_entity_drops_the_entity_when_the_counted_attempt_saw_one() {
         "per_attempt,per_entity\n3,2",
     );
 }
+
+/// Two rows of one step at one instant that differ only in their
+/// breakdown value: one event in metricc's orders, so a breakdown adds up
+/// to the total; two rows (a repeated step) under ClickHouse's
+/// deduplication, as ClickHouse reads them.
+#[test]
+fn a_breakdown_never_changes_how_far_an_entity_got() {
+    let events = "ts:timestamp,developer_id,event,channel
+2026-03-02T09:00:00Z,d1,signup,web
+2026-03-02T10:00:00Z,d1,api_key_created,web
+2026-03-02T10:00:00Z,d1,api_key_created,ads
+2026-03-02T11:00:00Z,d1,api_call,web
+";
+    let funnel = |name: &str, options: &str| {
+        format!(
+            "  {name}:\n    description: three steps\n    source: events\n    funnel:\n      steps:\n        - signup: event = 'signup'\n        - key: event = 'api_key_created'\n        - call: event = 'api_call'\n      within: 1d\n{options}      value: converted\n"
+        )
+    };
+    let defs = format!(
+        "sources:\n  events: {{ path: data/events.parquet, time: ts, entity: developer_id, dimensions: [channel] }}\nmetrics:\n{}{}",
+        funnel("strict", "      order: strict\n"),
+        funnel(
+            "dedup",
+            "      order: strict_order\n      strict_deduplication: true\n"
+        ),
+    );
+    let p = project(
+        "default_range: { from: 2026-03-02, to: 2026-03-03 }\n",
+        &defs,
+        &[("data/events.parquet", events)],
+    );
+    // strict: the two key rows are one event, so the call follows it: 1,
+    // with or without the breakdown. ClickHouse's deduplication sees the
+    // key twice and stops at 2: 0, with or without it.
+    assert_csv(&csv(p.path(), "strict dedup"), "strict,dedup\n1,0");
+    assert_csv(
+        &csv(p.path(), "strict dedup --group-by channel"),
+        "channel,strict,dedup\nweb,1,0",
+    );
+    // `order: strict` with ClickHouse's deduplication is refused.
+    let defs = format!(
+        "sources:\n  events: {{ path: data/events.parquet, time: ts, entity: developer_id }}\nmetrics:\n{}",
+        funnel(
+            "both",
+            "      order: strict\n      strict_deduplication: true\n"
+        ),
+    );
+    let p = project("", &defs, &[("data/events.parquet", events)]);
+    let out = crate::run::metricc(&["check"], p.path());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("E0223") && text.contains("order: strict_order"),
+        "{text}"
+    );
+}

@@ -117,8 +117,21 @@ pub struct Outcome {
     pub prop: u32,
 }
 
-/// Sorts events into the engine's order, drops exact duplicates.
+/// Sorts events into the engine's order and makes one event of those that
+/// differ in their breakdown value at most (the lowest value stays, as it
+/// would win the tie): rows equal in what the funnel reads are one event,
+/// so a breakdown never changes how far an entity got.
 pub fn canonical(events: &mut Vec<Event>) {
+    sort(events);
+    events.dedup_by(|later, kept| {
+        (later.hold, later.ts, later.steps, later.excl, later.bucket)
+            == (kept.hold, kept.ts, kept.steps, kept.excl, kept.bucket)
+    });
+}
+
+/// The engine's order: by held value and time; at one instant lower steps
+/// first, events of no step last, then by breakdown value.
+fn sort(events: &mut [Event]) {
     events.sort_unstable_by_key(|e| {
         let rank = if e.steps == 0 {
             u32::MAX
@@ -127,12 +140,17 @@ pub fn canonical(events: &mut Vec<Event>) {
         };
         (e.hold, e.ts, rank, e.steps, e.prop, e.excl, e.bucket)
     });
-    events.dedup();
 }
 
 /// Every entry period's best attempt, in period order.
 pub fn evaluate(spec: &Spec, events: &mut Vec<Event>) -> Vec<Outcome> {
-    canonical(events);
+    // ClickHouse's scan reads rows as rows: a row repeated is a repeated
+    // step, which `strict_deduplication` stops at.
+    if spec.clickhouse() {
+        sort(events);
+    } else {
+        canonical(events);
+    }
     let mut best: BTreeMap<i64, Candidate> = BTreeMap::new();
     let mut i = 0;
     while i < events.len() {

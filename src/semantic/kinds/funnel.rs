@@ -209,6 +209,14 @@ pub(super) fn resolve(input: &Input, f: &ast::Funnel, diags: &mut Diagnostics) -
                 "use `order: ordered` or `order: strict_order`",
             ));
         }
+        if f.order.value == FunnelOrder::Strict {
+            diags.push(conflict(
+                "`strict_deduplication` runs ClickHouse's scan, which has no `order: strict`".into(),
+                dedup.map_or(f.order.span, |d| d.span),
+                "PostHog's strict order and ClickHouse's deduplication do not go together",
+                "use `order: strict_order` (ClickHouse's strict order) with it, or drop `strict_deduplication`",
+            ));
+        }
         for x in &f.exclude {
             diags.push(conflict(
                 format!("{mode} takes no exclusions"),
@@ -243,8 +251,8 @@ pub(super) fn resolve(input: &Input, f: &ast::Funnel, diags: &mut Diagnostics) -
             diags.push(conflict(
                 format!("{mode} cannot take `reuse_events: false` (ClickHouse's `strict_once`)"),
                 r.span,
-                "ClickHouse's scan takes a row matching several steps as one event per step",
-                "drop `reuse_events` (ClickHouse's default); `strict_once` is metricc's `order: ordered` without `reuse_events`",
+                "metricc's ClickHouse scan takes a row matching several steps as one event per step",
+                "drop `reuse_events` (ClickHouse's default); ClickHouse's `strict_once` alone is metricc's `order: ordered` without `reuse_events`, and is not available with these modes",
             ));
         }
     }
@@ -356,6 +364,15 @@ pub(super) fn resolve(input: &Input, f: &ast::Funnel, diags: &mut Diagnostics) -
         }
         (None, _) => None,
     };
+    if f.value.value == FunnelValue::TimeToConvert && f.order.value == FunnelOrder::Any {
+        diags.push(conflict(
+            "time to convert needs ordered steps".into(),
+            f.value.span,
+            "an `order: any` funnel reaches its steps in any order",
+            "use `order: ordered` or `strict`, or another `value`",
+        ));
+        return None;
+    }
     if f.value.value == FunnelValue::TimeToConvert && bins.is_none() {
         return None;
     }
