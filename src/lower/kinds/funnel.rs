@@ -131,15 +131,7 @@ pub(super) fn table(
             values.push((format!("__first{k}"), v));
         }
     }
-    let (wide, order) = p.assemble(buckets, values)?;
-    let wide = wide.build()?;
-    let keys: Vec<Expr> = wide
-        .schema()
-        .columns()
-        .into_iter()
-        .filter(|c| !c.name.starts_with("__"))
-        .map(Expr::Column)
-        .collect();
+    let (wide, keys, order) = wide_row(p, buckets, values)?;
     // One row per step: the wide row crossed with the step numbers, each
     // column picked by step. A cross join, not a union of one projection
     // per step, so the funnel runs once.
@@ -204,6 +196,30 @@ pub(super) fn table(
         .build()
 }
 
+/// The values of a funnel table per bucket and dimension values, one wide
+/// row each (columns `__...`), with the key columns (bucket, dimensions) and
+/// the order of the rows.
+fn wide_row(
+    p: &Planner,
+    buckets: &[Bucket],
+    values: Vec<(String, Expr)>,
+) -> Result<(
+    LogicalPlan,
+    Vec<Expr>,
+    Vec<datafusion::logical_expr::SortExpr>,
+)> {
+    let (wide, order) = p.assemble(buckets, values)?;
+    let wide = wide.build()?;
+    let keys: Vec<Expr> = wide
+        .schema()
+        .columns()
+        .into_iter()
+        .filter(|c| !c.name.starts_with("__"))
+        .map(Expr::Column)
+        .collect();
+    Ok((wide, keys, order))
+}
+
 /// The time-to-convert table of funnel `m`: per bucket and dimension
 /// values, the entities whose counted attempt reached step `bins.to`, by
 /// the time it took from step `bins.from`, in bins `[0, e1)`, `[e1, e2)`,
@@ -238,15 +254,7 @@ fn time_to_convert(
     }
     let total = p.sequence_aggregate(g, &m.name, sequence::reached(s, bins.to + 1), true)?;
     values.push(("__total".to_string(), total));
-    let (wide, order) = p.assemble(buckets, values)?;
-    let wide = wide.build()?;
-    let keys: Vec<Expr> = wide
-        .schema()
-        .columns()
-        .into_iter()
-        .filter(|c| !c.name.starts_with("__"))
-        .map(Expr::Column)
-        .collect();
+    let (wide, keys, order) = wide_row(p, buckets, values)?;
     let n = bins.edges.len() + 1;
     let rows = LogicalPlanBuilder::values(
         (0..n)
