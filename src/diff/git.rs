@@ -73,9 +73,14 @@ impl Repo {
         if rev.starts_with('-') || rev.is_empty() {
             return Err(format!("`{}` is not a revision", crate::fence::escape(rev)));
         }
-        let spec = format!("{rev}^{{commit}}");
-        git(&self.top, &["rev-parse", "--verify", "--quiet", &spec])
+        // The object first, then its commit: `:/message` takes no suffix.
+        let peel = |object: String| {
+            let spec = format!("{object}^{{commit}}");
+            git(&self.top, &["rev-parse", "--verify", "--quiet", &spec]).map(text)
+        };
+        git(&self.top, &["rev-parse", "--verify", "--quiet", rev])
             .map(text)
+            .and_then(peel)
             .map_err(|_| {
                 format!(
                     "`{}` names no commit of the repository at `{}`",

@@ -509,6 +509,14 @@ fn versions_that_do_not_check_are_reported_not_crashed() {
         "{}",
         stdout(&out)
     );
+    // A revision by its message, as git writes it.
+    let out = repo.diff(&["--definitions-only", ":/mau over 14 days"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     // A revision that names no commit is a usage error.
     let out = repo.diff(&["no-such-branch"]);
     assert_eq!(out.status.code(), Some(2));
