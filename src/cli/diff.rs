@@ -127,14 +127,28 @@ pub fn diff(args: &Args) -> ExitStatus {
     let rendered = |v: &diff::Version, diags: &[crate::diagnostics::Diagnostic]| {
         render::render(diags, &v.checked.sources, Format::Human, style)
     };
+    // A base without the project (a pull request that adds it) is an
+    // empty project: every metric of the head is added.
+    let base_absent = base
+        .checked
+        .diagnostics
+        .iter()
+        .any(|d| d.code == crate::diagnostics::Code::ProjectFileMissing);
     let mut problems = Vec::new();
     for v in [&base, &head] {
-        if v.model().is_none() {
+        if v.model().is_none() && !(base_absent && std::ptr::eq(v, &base)) {
             problems.push((v.label.clone(), rendered(v, &v.errors())));
         }
     }
+    if base_absent {
+        notes.push(format!(
+            "{} has no project here: every metric is new",
+            base.label
+        ));
+    }
     let defs = match (base.model(), head.model()) {
         (Some(b), Some(h)) => Some(diff::defs::compare((&base.checked, b), (&head.checked, h))),
+        (None, Some(h)) if base_absent => Some(diff::defs::all_added((&head.checked, h))),
         _ => None,
     };
     // One range for both: the command line's, else the head's default.
@@ -283,7 +297,8 @@ pub fn diff(args: &Args) -> ExitStatus {
             m.project.max_change.is_some() || !m.project.max_change_by_metric.is_empty()
         });
     let head_failed = not_computed.contains(&head.label);
-    let base_failed = not_computed.contains(&base.label) || base.model().is_none();
+    let base_failed =
+        not_computed.contains(&base.label) || (base.model().is_none() && !base_absent);
     if head.model().is_none()
         || head_failed
         || (gated && base_failed)

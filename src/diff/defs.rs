@@ -643,6 +643,34 @@ fn docs_only(item: &Item) -> Item {
 /// Project settings whose change moves every metric's numbers.
 const PROJECT_KEYS: &[&str] = &["time_zone", "week_start"];
 
+/// The difference from no project at all to `head` (a pull request that
+/// adds the project): every source and metric added.
+pub fn all_added(head: (&Checked, &Model)) -> DefDiff {
+    let h = Side::new(head.0, head.1);
+    let added = |name: &str, at: Option<Loc>| Entry {
+        name: name.to_string(),
+        status: Status::Added,
+        changes: Vec::new(),
+        base_at: None,
+        head_at: at,
+    };
+    DefDiff {
+        project: Vec::new(),
+        sources: head
+            .1
+            .sources
+            .iter()
+            .map(|s| added(&s.name, h.source_at(&s.name)))
+            .collect(),
+        metrics: head
+            .1
+            .metrics
+            .iter()
+            .map(|m| added(&m.name, h.metric_at(&m.name)))
+            .collect(),
+    }
+}
+
 /// Compares two checked versions' definitions.
 pub fn compare(base: (&Checked, &Model), head: (&Checked, &Model)) -> DefDiff {
     let b = Side::new(base.0, base.1);

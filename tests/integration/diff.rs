@@ -1005,3 +1005,48 @@ fn review_cases() {
     assert_eq!(out.status.code(), Some(2));
     assert_eq!(std::fs::read_to_string(&target).unwrap(), before);
 }
+
+#[test]
+fn a_pull_request_that_adds_the_project_adds_every_metric() {
+    // The repository's first commit has no project; the working tree has
+    // the example.
+    let repo = Repo::new();
+    let project = repo.project();
+    let kept = repo.root.join("kept");
+    std::fs::rename(&project, &kept).unwrap();
+    std::fs::write(repo.root.join("README"), "metrics to come\n").unwrap();
+    repo.commit("before the project");
+    std::fs::rename(&kept, &project).unwrap();
+    let out = repo.diff(&[
+        "HEAD",
+        "--by",
+        "month",
+        "--max-change",
+        "1%",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    let doc = json(&out);
+    let got = statuses(&doc);
+    assert_eq!(got.len(), 50);
+    assert!(got.iter().all(|(_, s)| s == "added"), "{got:?}");
+    assert!(doc["problems"].as_array().unwrap().is_empty());
+    // The head's numbers, every row new.
+    let signups = doc["values"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["metric"] == "signups")
+        .unwrap();
+    assert!(
+        signups["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["base"].is_null())
+    );
+    // New metrics' rows are changes: --fail-on-change fails.
+    let out = repo.diff(&["HEAD", "--by", "month", "--fail-on-change"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+}
