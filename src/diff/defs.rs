@@ -163,6 +163,9 @@ struct Side<'a> {
     model: &'a Model,
     /// Metric name -> its YAML value.
     metrics: HashMap<String, Item>,
+    /// Metric name -> its YAML node and file, kept to be read again with
+    /// renames ([`Side::metric_renamed`]) without parsing the file again.
+    nodes: HashMap<String, (Node, FileId)>,
     sources: HashMap<String, Item>,
     /// The project file's settings.
     project: Option<Item>,
@@ -174,6 +177,7 @@ impl<'a> Side<'a> {
             checked,
             model,
             metrics: HashMap::new(),
+            nodes: HashMap::new(),
             sources: HashMap::new(),
             project: None,
         };
@@ -195,15 +199,20 @@ impl<'a> Side<'a> {
                 continue;
             }
             for (key, value) in entries {
-                let table = match key.as_str() {
-                    Some("metrics") => &mut side.metrics,
-                    Some("sources") => &mut side.sources,
+                let is_metrics = match key.as_str() {
+                    Some("metrics") => true,
+                    Some("sources") => false,
                     _ => continue,
                 };
                 if let NodeKind::Map(defs) = &value.kind {
                     for (name, def) in defs {
-                        if let Some(name) = name.as_str() {
-                            table.insert(name.to_string(), item(def, &file.text, &renames));
+                        let Some(name) = name.as_str() else { continue };
+                        let canon = item(def, &file.text, &renames);
+                        if is_metrics {
+                            side.metrics.insert(name.to_string(), canon);
+                            side.nodes.insert(name.to_string(), (def.clone(), id));
+                        } else {
+                            side.sources.insert(name.to_string(), canon);
                         }
                     }
                 }
@@ -216,11 +225,8 @@ impl<'a> Side<'a> {
     /// their new ones (so that a formula over a renamed metric is not a
     /// change).
     fn metric_renamed(&self, name: &str, renames: &HashMap<String, String>) -> Option<Item> {
-        let m = self.model.metric(name)?;
-        let file = self.checked.sources.get(m.span.file);
-        let root = yaml::parse(m.span.file, &file.text).ok()??;
-        let node = find_def(&root, "metrics", name)?;
-        Some(item(node, &file.text, renames))
+        let (node, file) = self.nodes.get(name)?;
+        Some(item(node, &self.checked.sources.get(*file).text, renames))
     }
 
     /// Where metric `name`'s name is written.
@@ -284,23 +290,6 @@ pub fn same_source(a: &crate::semantic::model::Source, b: &crate::semantic::mode
         })
     };
     meaning(a) == meaning(b)
-}
-
-/// The value of `name` under the top-level key `table` (`metrics`).
-fn find_def<'n>(root: &'n Node, table: &str, name: &str) -> Option<&'n Node> {
-    let NodeKind::Map(entries) = &root.kind else {
-        return None;
-    };
-    entries
-        .iter()
-        .filter(|(k, _)| k.as_str() == Some(table))
-        .find_map(|(_, v)| match &v.kind {
-            NodeKind::Map(defs) => defs
-                .iter()
-                .find(|(k, _)| k.as_str() == Some(name))
-                .map(|(_, d)| d),
-            _ => None,
-        })
 }
 
 /// The keys whose values name metrics: where a renamed metric's old name
