@@ -285,7 +285,7 @@ impl Engine {
     /// Reads the sources' table metadata and plans `query`.
     pub fn plan(&self, model: &Model, query: &Query) -> Result<Lowered, Failure> {
         let tables = self.tables(model, query)?;
-        crate::lower::lower(model, query, &tables, &self.functions)
+        crate::lower::lower(model, query, &tables, &self.functions, !self.limited)
             .map_err(|e| Failure::Internal(e.to_string()))
     }
 
@@ -302,18 +302,28 @@ impl Engine {
         query: &Query,
         tables: &HashMap<String, Table>,
     ) -> Result<Vec<Computed>, Failure> {
-        let lowered = crate::lower::lower(model, query, tables, &self.functions)
+        let lowered = crate::lower::lower(model, query, tables, &self.functions, !self.limited)
             .map_err(|e| Failure::Internal(e.to_string()))?;
+        let failed = |e| Failure::Data(run_error(e, &files_read(model, query)));
+        // Under a memory limit each table runs alone, one aggregate at a
+        // time; otherwise what the tables share runs once for all of them.
+        let mut tables = lowered.tables;
+        if !self.limited {
+            let plans = tables.iter().map(|t| t.plan.clone()).collect();
+            for (t, plan) in tables.iter_mut().zip(self.once(plans).map_err(failed)?) {
+                t.plan = plan;
+            }
+        }
         let mut out = Vec::new();
-        for t in lowered.tables {
+        for t in tables {
             let schema = Arc::new(t.plan.schema().as_arrow().clone());
             let batches = if self.limited {
                 self.one_at_a_time(t.plan)
             } else {
-                self.once(t.plan)
+                Ok(t.plan)
             }
             .and_then(|plan| self.collect(plan))
-            .map_err(|e| Failure::Data(run_error(e, &files_read(model, query))))?;
+            .map_err(failed)?;
             out.push(Computed {
                 metric: t.metric,
                 title: t.title,

@@ -3,50 +3,91 @@
 //! every aggregating subplan runs on its own.
 
 use super::Engine;
+use crate::lower::columns::{COHORTS, OUTCOMES};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::common::Result;
 use datafusion::datasource::MemTable;
 use datafusion::datasource::provider_as_source;
-use datafusion::logical_expr::LogicalPlan;
+use datafusion::logical_expr::{LogicalPlan, LogicalPlanBuilder};
 use std::collections::HashMap;
 use std::sync::Arc;
 
 impl Engine {
-    /// `plan` with every aliased subplan that occurs more than once (a scan
-    /// group read both for its values and for the breakdown values of the
-    /// grid) run once and read from memory at each place. DataFusion runs a
-    /// plan tree as written, so without this such a group scans its source
-    /// twice. Group results are small: one row per bucket and breakdown.
-    pub fn once(&self, plan: LogicalPlan) -> Result<LogicalPlan> {
+    /// The plans of a run with every aliased subplan that occurs more than
+    /// once, in one plan or across them, run once and read from memory at
+    /// each place. DataFusion runs a plan tree as written, so without this a
+    /// scan group read both for its values and for the grid's breakdown
+    /// values scans its source twice, and the per-entity passes that several
+    /// result tables use (a source's sequences, a cohort's entities, each
+    /// entity's first matches) run once per table.
+    ///
+    /// Subplans are compared by their plans (equal plans give equal rows),
+    /// not by their text: a plan's text shortens long `VALUES` lists.
+    /// Repeated subplans inside a repeated subplan run first (innermost
+    /// first, until none is left), so each runs once. What is kept is the
+    /// results of repeated subplans: group results (a row per bucket and
+    /// breakdown) and per-entity outcomes (a row per entity at most).
+    pub fn once(&self, plans: Vec<LogicalPlan>) -> Result<Vec<LogicalPlan>> {
         use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
-        let key = |p: &LogicalPlan| format!("{}", p.display_indent_schema());
-        let mut counts: HashMap<String, usize> = HashMap::new();
-        plan.apply(|node| {
-            if matches!(node, LogicalPlan::SubqueryAlias(_)) {
-                *counts.entry(key(node)).or_default() += 1;
+        use std::collections::HashSet;
+        let mut plans = plans;
+        let mut n = 0;
+        loop {
+            // Each aliased subplan (the alias's input), with how often it occurs.
+            let mut counts: HashMap<LogicalPlan, usize> = HashMap::new();
+            for p in &plans {
+                p.apply(|node| {
+                    if let Some(input) = shareable(node) {
+                        *counts.entry(input.clone()).or_default() += 1;
+                    }
+                    Ok(TreeNodeRecursion::Continue)
+                })?;
             }
-            Ok(TreeNodeRecursion::Continue)
-        })?;
-        if counts.values().all(|n| *n < 2) {
-            return Ok(plan);
+            let repeated: HashSet<&LogicalPlan> = counts
+                .iter()
+                .filter(|(_, c)| **c > 1)
+                .map(|(p, _)| p)
+                .collect();
+            if repeated.is_empty() {
+                return Ok(plans);
+            }
+            // The innermost: those holding no other repeated subplan.
+            let mut innermost: Vec<&LogicalPlan> = Vec::new();
+            for p in &repeated {
+                let holds = p.exists(|node| {
+                    Ok(shareable(node).is_some_and(|input| repeated.contains(input)))
+                })?;
+                if !holds {
+                    innermost.push(p);
+                }
+            }
+            let mut done: HashMap<LogicalPlan, LogicalPlan> = HashMap::new();
+            for p in innermost {
+                done.insert(p.clone(), self.in_memory(p, n)?);
+                n += 1;
+            }
+            plans = plans
+                .into_iter()
+                .map(|plan| {
+                    plan.transform_down(|node| {
+                        let LogicalPlan::SubqueryAlias(alias) = &node else {
+                            return Ok(Transformed::no(node));
+                        };
+                        match done.get(alias.input.as_ref()) {
+                            Some(scan) => Ok(Transformed::new(
+                                LogicalPlanBuilder::from(scan.clone())
+                                    .alias(alias.alias.clone())?
+                                    .build()?,
+                                true,
+                                TreeNodeRecursion::Jump,
+                            )),
+                            None => Ok(Transformed::no(node)),
+                        }
+                    })
+                    .map(|t| t.data)
+                })
+                .collect::<Result<_>>()?;
         }
-        let mut done: HashMap<String, LogicalPlan> = HashMap::new();
-        plan.transform_down(|node| {
-            let LogicalPlan::SubqueryAlias(alias) = &node else {
-                return Ok(Transformed::no(node));
-            };
-            let k = key(&node);
-            if counts.get(&k).is_none_or(|n| *n < 2) {
-                return Ok(Transformed::no(node));
-            }
-            if let Some(p) = done.get(&k) {
-                return Ok(Transformed::new(p.clone(), true, TreeNodeRecursion::Jump));
-            }
-            let scan = self.in_memory(&node, &alias.alias.to_string(), done.len())?;
-            done.insert(k, scan.clone());
-            Ok(Transformed::new(scan, true, TreeNodeRecursion::Jump))
-        })
-        .map(|t| t.data)
     }
 
     /// `plan` with every aliased subplan that aggregates (a scan group, a
@@ -74,7 +115,10 @@ impl Engine {
                     TreeNodeRecursion::Continue
                 })
             })?;
-            if !aggregates {
+            // Per-entity passes shared by several groups stay in their
+            // groups' plans: held whole, they could hold a row per entity.
+            let pass = [OUTCOMES, COHORTS].contains(&alias.alias.table());
+            if !aggregates || pass {
                 return Ok(Transformed::no(node));
             }
             let k = key(&node);
@@ -83,29 +127,41 @@ impl Engine {
             }
             // The scan's name is unique: an enclosing alias's key shows only
             // the names of the scans below it, and must differ when they do.
-            let scan = self.in_memory(&node, &alias.alias.to_string(), done.len())?;
+            let scan = self.in_memory(&alias.input, done.len())?;
+            let scan = LogicalPlanBuilder::from(scan)
+                .alias(alias.alias.clone())?
+                .build()?;
             done.insert(k, scan.clone());
             Ok(Transformed::yes(scan))
         })
         .map(|t| t.data)
     }
 
-    /// Runs `node` and gives a scan of its result, aliased `name`; the
-    /// table is named after `name` and `n`.
-    fn in_memory(&self, node: &LogicalPlan, name: &str, n: usize) -> Result<LogicalPlan> {
-        let schema = Arc::new(node.schema().as_arrow().clone());
+    /// Runs `plan` and gives a scan of its result, a table named after `n`.
+    fn in_memory(&self, plan: &LogicalPlan, n: usize) -> Result<LogicalPlan> {
+        let schema = Arc::new(plan.schema().as_arrow().clone());
         let batches = self
-            .collect(node.clone())?
+            .collect(plan.clone())?
             .into_iter()
             .map(|b| RecordBatch::try_new(Arc::clone(&schema), b.columns().to_vec()))
             .collect::<std::result::Result<Vec<_>, _>>()?;
         let table = MemTable::try_new(Arc::clone(&schema), vec![batches])?;
-        datafusion::logical_expr::LogicalPlanBuilder::scan(
-            format!("__once_{name}_{n}"),
+        LogicalPlanBuilder::scan(
+            format!("__once_{n}"),
             provider_as_source(Arc::new(table)),
             None,
         )?
-        .alias(name)?
         .build()
+    }
+}
+
+/// The input of an aliased subplan worth running once when repeated: not
+/// a bare scan (reading a table twice costs less than holding it).
+fn shareable(node: &LogicalPlan) -> Option<&LogicalPlan> {
+    match node {
+        LogicalPlan::SubqueryAlias(a) if !matches!(a.input.as_ref(), LogicalPlan::TableScan(_)) => {
+            Some(a.input.as_ref())
+        }
+        _ => None,
     }
 }

@@ -9,7 +9,7 @@
 //! entity and the measure only real rows (`__present`).
 
 use super::columns::{
-    BEGUN, COHORT, COHORT_ENTITY, COHORT_LOCAL, COHORT_TIME, PERIOD, PRESENT, SINCE, SIZE,
+    BEGUN, COHORT, COHORT_ENTITY, COHORT_LOCAL, COHORT_TIME, COHORTS, PERIOD, PRESENT, SINCE, SIZE,
 };
 use super::{Ctx, time};
 use super::{expr, grid};
@@ -108,7 +108,11 @@ pub fn cohorts(cx: &Ctx, key: &CohortKey) -> Result<LogicalPlanBuilder> {
             expr::column(COHORT_LOCAL)
                 .gt_eq(from)
                 .and(expr::column(COHORT_LOCAL).lt(to)),
-        )
+        )?
+        // Named, so that the cohorts of one key, read by the cohort's rows
+        // and its sizes, in the metrics table and the metric's own table,
+        // run once (`Engine::once`).
+        .alias(COHORTS)
 }
 
 /// The cohorts left-joined to `source`'s rows of their entities, from the

@@ -28,3 +28,9 @@ pub const SINCE: &str = "__k";
 pub const BEGUN: &str = "__begun";
 /// A cohort's size.
 pub const SIZE: &str = "__size";
+/// Aliases of per-entity passes named so that the groups and tables of a
+/// run that read the same pass share it (`Engine::once`): a source's
+/// sequence outcomes, a cohort key's entities. Their results can hold a
+/// row per entity, so a run under a memory limit never holds them whole.
+pub const OUTCOMES: &str = "__outcomes";
+pub const COHORTS: &str = "__cohorts";

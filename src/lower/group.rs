@@ -120,6 +120,27 @@ impl Group {
         name
     }
 
+    /// A sequence group's sequences, and whether its values read only
+    /// counts (no step times).
+    pub fn sequences(&self) -> Option<(bool, &[Sequence])> {
+        if self.key.producer != Producer::Sequences {
+            return None;
+        }
+        let aggregates: Vec<Expr> = self.aggs.iter().map(|a| a.call.aggregate.clone()).collect();
+        Some((!sequence::needs_times(&aggregates), &self.sequences))
+    }
+
+    /// A group that only counts entities by their first (`true`) or last
+    /// match: which, and the match filter.
+    pub fn picks(&self, cx: &Ctx) -> Option<(bool, Option<Expr>)> {
+        let Producer::Scan(s) = &self.key.producer else {
+            return None;
+        };
+        let entity = cx.model.source(&self.key.source)?.entity.as_ref()?;
+        let (first, filter) = s.occurrence.as_ref()?;
+        scan::entities_only(cx, s, &self.aggs, entity).then(|| (*first, filter.clone()))
+    }
+
     pub fn summary(&self, alias: &str) -> GroupSummary {
         let how = match &self.key.producer {
             Producer::Cohort(c) => format!(

@@ -102,18 +102,41 @@ pub fn bucket_column(grain: Grain, taken: &[String]) -> String {
 /// and calling `functions`:
 /// the metrics table of every metric that gives a column, then the table of
 /// each metric that gives one of its own (first those that are also columns).
+/// With `share`, groups that can read one per-entity pass are planned to
+/// (see [`Shared`]); a run under a memory limit, which runs each group
+/// alone, plans without.
 pub fn lower(
     model: &Model,
     query: &Query,
     tables: &HashMap<String, Table>,
     functions: &functions::Functions,
+    share: bool,
 ) -> Result<Lowered> {
+    // Planned twice when groups of the run can share a per-entity pass:
+    // first to find them, then with them shared.
+    let alone = Shared::default();
+    let (lowered, shared) = lower_with(model, query, tables, functions, &alone)?;
+    if !share || shared == alone {
+        return Ok(lowered);
+    }
+    Ok(lower_with(model, query, tables, functions, &shared)?.0)
+}
+
+/// [`lower`] with the passes in `run` shared; also what could be shared.
+fn lower_with(
+    model: &Model,
+    query: &Query,
+    tables: &HashMap<String, Table>,
+    functions: &functions::Functions,
+    run: &Shared,
+) -> Result<(Lowered, Shared)> {
     let cx = || Ctx {
         model,
         query,
         tables,
         functions,
         tz: model.project.time_zone,
+        run,
     };
     let buckets = time::spine(
         query.grain,
@@ -134,6 +157,7 @@ pub fn lower(
         tables: Vec::new(),
         groups: Vec::new(),
     };
+    let mut found = Found::default();
     let columns: Vec<_> = metrics.iter().filter(|m| m.shape.column).collect();
     if !columns.is_empty() {
         let mut planner = Planner::new(cx(), "g", kinds::value);
@@ -148,6 +172,7 @@ pub fn lower(
             plan.sort(order)?
         };
         out.groups.extend(planner.summaries());
+        found.add(&planner);
         out.tables.push(ResultPlan {
             metric: None,
             title: "metrics".into(),
@@ -165,6 +190,7 @@ pub fn lower(
             let mut planner = Planner::new(cx(), &format!("{prefix}{i}g"), kinds::value);
             let plan = kinds::table(&mut planner, m, &buckets)?;
             out.groups.extend(planner.summaries());
+            found.add(&planner);
             out.tables.push(ResultPlan {
                 metric: Some(m.name.clone()),
                 title: shape.title.clone(),
@@ -172,7 +198,67 @@ pub fn lower(
             });
         }
     }
-    Ok(out)
+    Ok((out, found.shared()))
+}
+
+/// What the tables of a run read per entity, gathered table by table.
+#[derive(Default)]
+struct Found {
+    tables: usize,
+    /// Per source: the tables with a sequence group over it, whether its
+    /// values read only counts, and its sequences.
+    sequences: Vec<(String, usize, bool, Vec<sequence::Sequence>)>,
+    picks: Vec<((String, bool), Option<datafusion::logical_expr::Expr>)>,
+}
+
+impl Found {
+    fn add(&mut self, planner: &Planner) {
+        for g in &planner.groups {
+            let source = &g.key.source;
+            if let Some((counts, seqs)) = g.sequences() {
+                self.sequences
+                    .push((source.clone(), self.tables, counts, seqs.to_vec()));
+            }
+            if let Some((first, filter)) = g.picks(&planner.cx) {
+                let key = (source.clone(), first);
+                if !self.picks.iter().any(|p| p.0 == key && p.1 == filter) {
+                    self.picks.push((key, filter));
+                }
+            }
+        }
+        self.tables += 1;
+    }
+
+    /// The passes to share: a source's sequences when several tables run
+    /// them (and all read the same: counts, or times), picks when several
+    /// groups pick on one source.
+    fn shared(self) -> Shared {
+        let mut out = Shared::default();
+        let mut sources: Vec<&String> = Vec::new();
+        for (source, ..) in &self.sequences {
+            if !sources.contains(&source) {
+                sources.push(source);
+            }
+        }
+        for source in sources {
+            let of: Vec<_> = self.sequences.iter().filter(|s| &s.0 == source).collect();
+            if of.len() < 2 || of.iter().any(|s| s.2 != of[0].2) {
+                continue;
+            }
+            let mut all: Vec<sequence::Sequence> = Vec::new();
+            for seq in of.iter().flat_map(|s| &s.3) {
+                if !all.contains(seq) {
+                    all.push(seq.clone());
+                }
+            }
+            out.sequences.insert(source.clone(), all);
+        }
+        for (key, filter) in self.picks {
+            out.picks.entry(key).or_default().push(filter);
+        }
+        out.picks.retain(|_, fs| fs.len() > 1);
+        out
+    }
 }
 
 /// What group plans need to know about the run.
@@ -182,6 +268,25 @@ pub(crate) struct Ctx<'a> {
     pub tables: &'a HashMap<String, Table>,
     pub functions: &'a functions::Functions,
     pub tz: Tz,
+    /// The per-entity passes that several groups of the run (in one result
+    /// table or across them) should share.
+    pub run: &'a Shared,
+}
+
+/// Per-entity passes shared by groups of a run, found by planning the run
+/// once without them. A shared pass is planned the same in every group that
+/// reads it, so `Engine::once` runs it once for the whole run.
+#[derive(Debug, Default, PartialEq)]
+pub(crate) struct Shared {
+    /// Per source, every sequence of the run, when more than one table
+    /// runs sequences over that source: each table's sequence group runs
+    /// them all, in this order.
+    pub sequences: HashMap<String, Vec<sequence::Sequence>>,
+    /// Per source and first (`true`) or last match, the match filters of
+    /// every group that only counts entities by their first (last) match,
+    /// when there is more than one: each such group reads one pass that
+    /// picks every filter's match.
+    pub picks: HashMap<(String, bool), Vec<Option<datafusion::logical_expr::Expr>>>,
 }
 
 /// A source's rows that are events: with a time, and with an entity when the

@@ -204,10 +204,19 @@ impl<'a> Planner<'a> {
         source: &str,
         seq: sequence::Sequence,
     ) -> Result<(usize, usize)> {
-        let g = self.group(GroupKey {
+        let key = GroupKey {
             source: source.to_string(),
             producer: Producer::Sequences,
-        });
+        };
+        let fresh = !self.groups.iter().any(|g| g.key == key);
+        let g = self.group(key);
+        // The run's sequences over this source, when shared, come first
+        // and in the run's order, so every table's group is the same pass.
+        if fresh {
+            for s in self.cx.run.sequences.get(source).into_iter().flatten() {
+                self.groups[g].sequence(s.clone());
+            }
+        }
         Ok((g, self.groups[g].sequence(seq)))
     }
 

@@ -105,15 +105,50 @@ pub(super) fn plan(
         // Counting entities whose first (last) match falls in a bucket
         // needs only each entity's time of it: one aggregate, no join of
         // the picks back to the rows.
-        let entities_only = cx.query.group_by.is_empty()
-            && key.window.is_none()
-            && aggs.iter().all(|a| {
-                a.row_filter.is_none()
-                    && a.call.filter.is_none()
-                    && is_count_distinct_of(&a.call.aggregate, entity)
-            });
-        if entities_only {
-            let picked = expr::column("__picked");
+        if entities_only(cx, key, aggs, entity) {
+            // When other groups of the run pick on this source too, every
+            // one reads the same picks, one column per filter, which then
+            // run once for all (`Engine::once`): one pass by entity, not
+            // one per filter.
+            let shared = cx
+                .run
+                .picks
+                .get(&(source.name.clone(), *first))
+                .filter(|all| all.len() > 1)
+                .and_then(|all| Some((all, all.iter().position(|f| f == filter)?)));
+            let (picks, picked) = match shared {
+                Some((all, mine)) => {
+                    let scan = match all.iter().cloned().collect::<Option<Vec<Expr>>>() {
+                        Some(fs) => match fs.into_iter().reduce(Expr::or) {
+                            Some(any) => scan()?.filter(any)?,
+                            None => scan()?,
+                        },
+                        None => scan()?,
+                    };
+                    let columns = all
+                        .iter()
+                        .enumerate()
+                        .map(|(i, f)| {
+                            let pick = if *first {
+                                agg::min(time_col.clone())
+                            } else {
+                                agg::max(time_col.clone())
+                            };
+                            Ok(expr::with_filter(pick, f.clone())?.alias(format!("__picked{i}")))
+                        })
+                        .collect::<Result<Vec<_>>>()?;
+                    let picks =
+                        scan.aggregate(vec![expr::column(entity).alias(ENTITY)], columns)?;
+                    (picks, expr::column(&format!("__picked{mine}")))
+                }
+                None => (
+                    matching()?.aggregate(
+                        vec![expr::column(entity).alias(ENTITY)],
+                        vec![pick.alias("__picked")],
+                    )?,
+                    expr::column("__picked"),
+                ),
+            };
             let pred = time::in_range(picked.clone(), &time_ty, cx.tz, Some(range.from), range.to);
             let local = time::local_time(picked, &time_ty, cx.tz);
             let bucket = match cx.query.grain {
@@ -124,11 +159,7 @@ pub(super) fn plan(
                 .iter()
                 .map(|a| agg::count(expr::column(ENTITY)).alias(&a.name))
                 .collect();
-            return matching()?
-                .aggregate(
-                    vec![expr::column(entity).alias(ENTITY)],
-                    vec![pick.alias("__picked")],
-                )?
+            return picks
                 // A derived table, so SQL writers nest the two aggregates.
                 .alias("__picks")?
                 .filter(pred)?
@@ -286,6 +317,19 @@ fn describe_window(w: Window) -> String {
         ),
         Window::ToDate(g) => format!(", running total {}-to-date", g.as_str()),
     }
+}
+
+/// Whether a group of first (last) matches only counts entities per bucket,
+/// so that it needs each entity's time of its match and nothing else.
+pub(super) fn entities_only(cx: &Ctx, key: &Scan, aggs: &[Agg], entity: &str) -> bool {
+    key.occurrence.is_some()
+        && cx.query.group_by.is_empty()
+        && key.window.is_none()
+        && aggs.iter().all(|a| {
+            a.row_filter.is_none()
+                && a.call.filter.is_none()
+                && is_count_distinct_of(&a.call.aggregate, entity)
+        })
 }
 
 /// Whether `e` is `count(DISTINCT column)` of the column named `name`.

@@ -10,7 +10,7 @@
 //! ordinary aggregates over those rows, each filtered to its sequence.
 
 use super::columns::BUCKET;
-use super::columns::{ENTITY, STATE};
+use super::columns::{ENTITY, OUTCOMES, STATE};
 use super::expr;
 use super::functions::Functions;
 use super::functions::sweep::{Order, Spec};
@@ -235,7 +235,10 @@ pub fn rows(
         vec![call.alias(STATE)],
     )?
     .unnest_column(STATE)?
-    .project(fields)
+    .project(fields)?
+    // Named, so that tables running the same sequences share the pass
+    // (`Engine::once`).
+    .alias(OUTCOMES)
 }
 
 /// The rows sequence `seq` (with `spec`, its bounds set) can use: in time

@@ -22,6 +22,7 @@ mod run;
 mod run_activity;
 mod run_cli;
 mod run_funnel;
+mod shared_passes;
 mod test_cmd;
 mod test_compare;
 mod untrusted;
