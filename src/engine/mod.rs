@@ -6,9 +6,13 @@
 //!   one aggregating subplan at a time under a memory limit);
 //! - [`one_phase`]: the physical rule that runs per-entity aggregates in one
 //!   phase;
+//! - [`checked`]: the logical rule that swaps in checked integer arithmetic,
+//!   order-independent float aggregates ([`exact`]) and an exact
+//!   `count(DISTINCT s)` for strings ([`distinct`]);
 //! - [`error`]: data errors as diagnostics.
 
 mod checked;
+mod distinct;
 mod error;
 mod exact;
 mod one_phase;
