@@ -3,7 +3,7 @@
 //! every aggregating subplan runs on its own.
 
 use super::Engine;
-use crate::lower::columns::{COHORTS, OUTCOMES};
+use crate::lower::columns::{COHORTS, OUTCOMES, PASSES};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::common::Result;
 use datafusion::datasource::MemTable;
@@ -13,81 +13,94 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 impl Engine {
-    /// The plans of a run with every aliased subplan that occurs more than
-    /// once, in one plan or across them, run once and read from memory at
-    /// each place. DataFusion runs a plan tree as written, so without this a
-    /// scan group read both for its values and for the grid's breakdown
-    /// values scans its source twice, and the per-entity passes that several
-    /// result tables use (a source's sequences, a cohort's entities, each
-    /// entity's first matches) run once per table.
+    /// The plans of a run with their repeated subplans run once and read
+    /// from memory at each place. DataFusion runs a plan tree as written,
+    /// so without this a scan group read both for its values and for the
+    /// grid's breakdown values scans its source twice, and a per-entity
+    /// pass that several tables read runs once per table.
     ///
-    /// Subplans are compared by their plans (equal plans give equal rows),
-    /// not by their text: a plan's text shortens long `VALUES` lists.
-    /// Repeated subplans inside a repeated subplan run first (innermost
-    /// first, until none is left), so each runs once. What is kept is the
-    /// results of repeated subplans: group results (a row per bucket and
-    /// breakdown) and per-entity outcomes (a row per entity at most).
+    /// Two steps. First the per-entity passes named for sharing
+    /// (`columns::PASSES`: a source's sequence outcomes, a cohort key's
+    /// entities, each entity's first or last matches), across all tables
+    /// of the run: their results have a row per entity at most. Then,
+    /// within each table, every other repeated aliased subplan, outermost
+    /// first (a scan group's result, not the rows inside it, which can be
+    /// every row of a source).
+    ///
+    /// Subplans are compared by their plans (equal plans give equal rows;
+    /// within one run a table name is one source), not by their text: a
+    /// plan's text shortens long `VALUES` lists.
     pub fn once(&self, plans: Vec<LogicalPlan>) -> Result<Vec<LogicalPlan>> {
-        use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
-        use std::collections::HashSet;
-        let mut plans = plans;
         let mut n = 0;
-        loop {
-            // Each aliased subplan (the alias's input), with how often it occurs.
-            let mut counts: HashMap<LogicalPlan, usize> = HashMap::new();
-            for p in &plans {
-                p.apply(|node| {
-                    if let Some(input) = shareable(node) {
-                        *counts.entry(input.clone()).or_default() += 1;
-                    }
-                    Ok(TreeNodeRecursion::Continue)
-                })?;
+        let plans = self.share(plans, &mut n, |name| PASSES.contains(&name))?;
+        plans
+            .into_iter()
+            .map(|p| Ok(self.share(vec![p], &mut n, |_| true)?.remove(0)))
+            .collect()
+    }
+
+    /// `plans` with each aliased subplan that occurs more than once among
+    /// them, under an alias `eligible` accepts, run once (the outermost of
+    /// nested ones); `n` numbers the tables made.
+    fn share(
+        &self,
+        plans: Vec<LogicalPlan>,
+        n: &mut usize,
+        eligible: impl Fn(&str) -> bool,
+    ) -> Result<Vec<LogicalPlan>> {
+        use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
+        fn input<'p>(
+            node: &'p LogicalPlan,
+            eligible: &impl Fn(&str) -> bool,
+        ) -> Option<&'p LogicalPlan> {
+            match node {
+                LogicalPlan::SubqueryAlias(a) if eligible(a.alias.table()) => shareable(node),
+                _ => None,
             }
-            let repeated: HashSet<&LogicalPlan> = counts
-                .iter()
-                .filter(|(_, c)| **c > 1)
-                .map(|(p, _)| p)
-                .collect();
-            if repeated.is_empty() {
-                return Ok(plans);
-            }
-            // The innermost: those holding no other repeated subplan.
-            let mut innermost: Vec<&LogicalPlan> = Vec::new();
-            for p in &repeated {
-                let holds = p.exists(|node| {
-                    Ok(shareable(node).is_some_and(|input| repeated.contains(input)))
-                })?;
-                if !holds {
-                    innermost.push(p);
-                }
-            }
-            let mut done: HashMap<LogicalPlan, LogicalPlan> = HashMap::new();
-            for p in innermost {
-                done.insert(p.clone(), self.in_memory(p, n)?);
-                n += 1;
-            }
-            plans = plans
-                .into_iter()
-                .map(|plan| {
-                    plan.transform_down(|node| {
-                        let LogicalPlan::SubqueryAlias(alias) = &node else {
-                            return Ok(Transformed::no(node));
-                        };
-                        match done.get(alias.input.as_ref()) {
-                            Some(scan) => Ok(Transformed::new(
-                                LogicalPlanBuilder::from(scan.clone())
-                                    .alias(alias.alias.clone())?
-                                    .build()?,
-                                true,
-                                TreeNodeRecursion::Jump,
-                            )),
-                            None => Ok(Transformed::no(node)),
-                        }
-                    })
-                    .map(|t| t.data)
-                })
-                .collect::<Result<_>>()?;
         }
+        let mut counts: HashMap<LogicalPlan, usize> = HashMap::new();
+        for p in &plans {
+            p.apply(|node| {
+                if let Some(i) = input(node, &eligible) {
+                    *counts.entry(i.clone()).or_default() += 1;
+                }
+                Ok(TreeNodeRecursion::Continue)
+            })?;
+        }
+        if counts.values().all(|c| *c < 2) {
+            return Ok(plans);
+        }
+        let mut done: HashMap<LogicalPlan, LogicalPlan> = HashMap::new();
+        plans
+            .into_iter()
+            .map(|plan| {
+                plan.transform_down(|node| {
+                    let Some(i) = input(&node, &eligible) else {
+                        return Ok(Transformed::no(node));
+                    };
+                    if counts.get(i).is_none_or(|c| *c < 2) {
+                        return Ok(Transformed::no(node));
+                    }
+                    let scan = match done.get(i) {
+                        Some(scan) => scan.clone(),
+                        None => {
+                            let scan = self.in_memory(i, *n)?;
+                            *n += 1;
+                            done.insert(i.clone(), scan.clone());
+                            scan
+                        }
+                    };
+                    let LogicalPlan::SubqueryAlias(a) = &node else {
+                        return Ok(Transformed::no(node));
+                    };
+                    let aliased = LogicalPlanBuilder::from(scan)
+                        .alias(a.alias.clone())?
+                        .build()?;
+                    Ok(Transformed::new(aliased, true, TreeNodeRecursion::Jump))
+                })
+                .map(|t| t.data)
+            })
+            .collect()
     }
 
     /// `plan` with every aliased subplan that aggregates (a scan group, a

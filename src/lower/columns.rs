@@ -34,3 +34,7 @@ pub const SIZE: &str = "__size";
 /// row per entity, so a run under a memory limit never holds them whole.
 pub const OUTCOMES: &str = "__outcomes";
 pub const COHORTS: &str = "__cohorts";
+/// Each entity's first (last) match, one column per filter when shared.
+pub const PICKS: &str = "__picks";
+/// The passes `Engine::once` shares across the tables of a run.
+pub const PASSES: [&str; 3] = [OUTCOMES, COHORTS, PICKS];

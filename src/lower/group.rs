@@ -12,7 +12,7 @@ use super::sequence::{self, Sequence};
 use super::time::Bucket;
 use super::{Ctx, GroupSummary};
 use datafusion::common::{Result, internal_err};
-use datafusion::logical_expr::{Expr, LogicalPlan};
+use datafusion::logical_expr::{Expr, LogicalPlan, lit};
 
 /// A scan group's key: its source and how rows reach its aggregates.
 #[derive(Debug, Clone, PartialEq)]
@@ -55,6 +55,9 @@ pub struct Group {
     members: Vec<(Test, Rule)>,
     /// The sequences a sequence group runs, `__seq` 0..
     sequences: Vec<Sequence>,
+    /// Those of them the table's values read (the others are the run's,
+    /// run here so that the tables share one pass).
+    used: Vec<usize>,
 }
 
 impl Group {
@@ -65,11 +68,22 @@ impl Group {
             metrics: Vec::new(),
             members: Vec::new(),
             sequences: Vec::new(),
+            used: Vec::new(),
         }
     }
 
     /// The index of sequence `seq` in the group, added if new.
     pub fn sequence(&mut self, seq: Sequence) -> usize {
+        let i = self.seed(seq);
+        if !self.used.contains(&i) {
+            self.used.push(i);
+        }
+        i
+    }
+
+    /// Adds sequence `seq` to the pass (if new) without reading it: one of
+    /// the run's sequences over the source, when tables share the pass.
+    pub fn seed(&mut self, seq: Sequence) -> usize {
         match self.sequences.iter().position(|s| *s == seq) {
             Some(i) => i,
             None => {
@@ -126,8 +140,14 @@ impl Group {
         if self.key.producer != Producer::Sequences {
             return None;
         }
-        let aggregates: Vec<Expr> = self.aggs.iter().map(|a| a.call.aggregate.clone()).collect();
-        Some((!sequence::needs_times(&aggregates), &self.sequences))
+        // As the plan asks it: of the aggregates with their filters.
+        let mut read: Vec<Expr> = Vec::new();
+        for a in &self.aggs {
+            read.push(a.call.aggregate.clone());
+            read.extend(a.call.filter.clone());
+            read.extend(a.row_filter.clone());
+        }
+        Some((!sequence::needs_times(&read), &self.sequences))
     }
 
     /// A group that only counts entities by their first (`true`) or last
@@ -307,6 +327,14 @@ impl Group {
                     entity,
                     &dim_types,
                 )?;
+                // Outcomes of the run's other sequences (a shared pass) would
+                // add their breakdown values to this table's rows.
+                let rows = if self.used.len() < self.sequences.len() {
+                    let used = self.used.iter().map(|i| lit(*i as i32)).collect();
+                    rows.filter(expr::column(sequence::SEQ).in_list(used, false))?
+                } else {
+                    rows
+                };
                 let mut group_by = vec![expr::column(BUCKET)];
                 group_by.extend(dims);
                 rows.aggregate(group_by, aggregates)?

@@ -214,7 +214,7 @@ impl<'a> Planner<'a> {
         // and in the run's order, so every table's group is the same pass.
         if fresh {
             for s in self.cx.run.sequences.get(source).into_iter().flatten() {
-                self.groups[g].sequence(s.clone());
+                self.groups[g].seed(s.clone());
             }
         }
         Ok((g, self.groups[g].sequence(seq)))

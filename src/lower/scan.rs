@@ -4,7 +4,7 @@
 
 use super::Ctx;
 use super::columns::BUCKET;
-use super::columns::ENTITY;
+use super::columns::{ENTITY, PICKS};
 use super::expr;
 use super::group::Agg;
 use super::time::{self, Bucket};
@@ -161,7 +161,7 @@ pub(super) fn plan(
                 .collect();
             return picks
                 // A derived table, so SQL writers nest the two aggregates.
-                .alias("__picks")?
+                .alias(PICKS)?
                 .filter(pred)?
                 .aggregate(vec![bucket.alias(BUCKET)], counts);
         }
@@ -170,7 +170,7 @@ pub(super) fn plan(
                 vec![expr::column(entity).alias(ENTITY)],
                 vec![pick.alias("__picked")],
             )?
-            .alias("__picks")?
+            .alias(PICKS)?
             .build()?;
         rows = matching()?.join(
             picks,
@@ -181,8 +181,8 @@ pub(super) fn plan(
                     Column::from_name(source.time.as_str()),
                 ],
                 vec![
-                    Column::new(Some("__picks"), ENTITY),
-                    Column::new(Some("__picks"), "__picked"),
+                    Column::new(Some(PICKS), ENTITY),
+                    Column::new(Some(PICKS), "__picked"),
                 ],
             ),
             None,

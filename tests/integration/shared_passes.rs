@@ -82,3 +82,68 @@ fn first_matches_on_one_source_are_picked_in_one_pass() {
     }
     assert_eq!(passes(&limited(), "__picks").len(), 4);
 }
+
+/// A table that shares the run's pass over a source reads only its own
+/// sequences: the breakdown values of another table's sequences do not
+/// become its rows. `search_onboarding` sees search developers only, and
+/// `activation` every channel; both are step tables (step times), so they
+/// share one pass.
+#[test]
+fn a_shared_pass_adds_no_breakdown_values_to_a_table() {
+    use crate::run::{EVENTS, metricc, project};
+    let defs = r#"
+sources:
+  events: { path: data/events.parquet, time: ts, entity: developer_id, dimensions: [event, channel] }
+metrics:
+  search_onboarding:
+    description: search developers from signup to a call
+    source: events
+    filter: channel = 'search'
+    funnel:
+      steps:
+        - signup: event = 'signup'
+        - call: event = 'api_call'
+      within: 7d
+      value: steps
+  activation:
+    description: developers from signup to a successful call
+    source: events
+    funnel:
+      steps:
+        - signup: event = 'signup'
+        - success: event = 'api_call' and status < 400
+      within: 7d
+      value: steps
+"#;
+    let tmp = project(
+        "default_range: { from: 2026-03-01, to: 2026-03-10 }\n",
+        defs,
+        &[("data/events.parquet", EVENTS)],
+    );
+    let run = |extra: &[&str]| {
+        let mut args = vec![
+            "run",
+            "--quiet",
+            "search_onboarding",
+            "activation",
+            "--group-by",
+            "channel",
+        ];
+        args.extend(extra);
+        let out = metricc(&args, tmp.path());
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let shared = run(&[]);
+    // Under a memory limit each table plans its own pass.
+    assert_eq!(shared, run(&["--memory-limit", "1G"]));
+    let (search, all) = shared.split_at(shared.find("funnel activation").expect(&shared));
+    assert!(all.contains("social"), "{shared}");
+    // d1 signed up from search and called within the hour.
+    assert!(search.contains("search"), "{shared}");
+    assert!(!search.contains("social"), "{shared}");
+}
