@@ -90,17 +90,21 @@ pub(super) fn plan(
         let Some(entity) = &source.entity else {
             return internal_err!("occurrence on source `{}` without an entity", source.name);
         };
-        let matching = || -> Result<LogicalPlanBuilder> {
+        // The source's rows under a filter (`None`: all of them).
+        let rows_where = |filter: Option<Expr>| -> Result<LogicalPlanBuilder> {
             let b = scan()?;
             match filter {
-                Some(f) => b.filter(f.clone()),
+                Some(f) => b.filter(f),
                 None => Ok(b),
             }
         };
-        let pick = if *first {
-            agg::min(time_col.clone())
-        } else {
-            agg::max(time_col.clone())
+        let matching = || rows_where(filter.clone());
+        let pick = || {
+            if *first {
+                agg::min(time_col.clone())
+            } else {
+                agg::max(time_col.clone())
+            }
         };
         // Counting entities whose first (last) match falls in a bucket
         // needs only each entity's time of it: one aggregate, no join of
@@ -118,33 +122,27 @@ pub(super) fn plan(
                 .and_then(|all| Some((all, all.iter().position(|f| f == filter)?)));
             let (picks, picked) = match shared {
                 Some((all, mine)) => {
-                    let scan = match all.iter().cloned().collect::<Option<Vec<Expr>>>() {
-                        Some(fs) => match fs.into_iter().reduce(Expr::or) {
-                            Some(any) => scan()?.filter(any)?,
-                            None => scan()?,
-                        },
-                        None => scan()?,
-                    };
+                    // Rows matching any filter; all rows when one has none.
+                    let any = all
+                        .iter()
+                        .cloned()
+                        .collect::<Option<Vec<Expr>>>()
+                        .and_then(|fs| fs.into_iter().reduce(Expr::or));
                     let columns = all
                         .iter()
                         .enumerate()
                         .map(|(i, f)| {
-                            let pick = if *first {
-                                agg::min(time_col.clone())
-                            } else {
-                                agg::max(time_col.clone())
-                            };
-                            Ok(expr::with_filter(pick, f.clone())?.alias(format!("__picked{i}")))
+                            Ok(expr::with_filter(pick(), f.clone())?.alias(format!("__picked{i}")))
                         })
                         .collect::<Result<Vec<_>>>()?;
-                    let picks =
-                        scan.aggregate(vec![expr::column(entity).alias(ENTITY)], columns)?;
+                    let picks = rows_where(any)?
+                        .aggregate(vec![expr::column(entity).alias(ENTITY)], columns)?;
                     (picks, expr::column(&format!("__picked{mine}")))
                 }
                 None => (
                     matching()?.aggregate(
                         vec![expr::column(entity).alias(ENTITY)],
-                        vec![pick.alias("__picked")],
+                        vec![pick().alias("__picked")],
                     )?,
                     expr::column("__picked"),
                 ),
@@ -168,7 +166,7 @@ pub(super) fn plan(
         let picks = matching()?
             .aggregate(
                 vec![expr::column(entity).alias(ENTITY)],
-                vec![pick.alias("__picked")],
+                vec![pick().alias("__picked")],
             )?
             .alias(PICKS)?
             .build()?;
