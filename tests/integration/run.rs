@@ -86,6 +86,22 @@ pub fn project(project: &str, defs: &str, data: &[(&str, &str)]) -> tempfile::Te
     tmp
 }
 
+/// A project of one source, `events` (times `ts`, entity `developer_id`),
+/// with `default_range` from `from` to `to` (empty: none) and `metrics`,
+/// each a YAML entry ending in a newline.
+pub fn events_project(from: &str, to: &str, events: &str, metrics: &[String]) -> tempfile::TempDir {
+    let defs = format!(
+        "sources:\n  events: {{ path: data/events.parquet, time: ts, entity: developer_id }}\nmetrics:\n{}",
+        metrics.concat()
+    );
+    let range = if from.is_empty() {
+        String::new()
+    } else {
+        format!("default_range: {{ from: {from}, to: {to} }}\n")
+    };
+    project(&range, &defs, &[("data/events.parquet", events)])
+}
+
 pub const EVENTS: &str = "
 ts:timestamp,developer_id,event,status:int,endpoint,latency_ms:float,sdk,channel
 2026-03-01T10:00:00Z,d1,signup,,,,python,search

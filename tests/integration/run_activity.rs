@@ -2,7 +2,7 @@
 //! handful of developers whose every value below was worked out by hand (the
 //! reasoning is in comments).
 
-use crate::run::{assert_csv, csv, metricc, project};
+use crate::run::{assert_csv, csv, events_project, metricc, project};
 
 /// The rows of the terminal table printed under `title:`, as CSV text
 /// (`null` cells empty), for the result tables a CSV file leaves out.
@@ -198,17 +198,16 @@ fn retention_fixture() -> tempfile::TempDir {
             "  {name}:\n    description: r\n    source: events\n    retention:\n      cohort: event = 'signup'\n      return: event = 'api_call'\n      period: week\n      periods: 2\n{extra}"
         )
     };
-    let defs = format!(
-        "sources:\n  events: {{ path: data/events.parquet, time: ts, entity: developer_id }}\nmetrics:\n{}{}{}{}",
-        metric("weekly", ""),
-        metric("unbounded", "      match: on_or_after\n"),
-        metric("recurring", "      cohort_type: recurring\n"),
-        metric("rolling", "      anchor: rolling\n"),
-    );
-    project(
-        "default_range: { from: 2026-03-02, to: 2026-03-18 }\n",
-        &defs,
-        &[("data/events.parquet", SIGNUPS)],
+    events_project(
+        "2026-03-02",
+        "2026-03-18",
+        SIGNUPS,
+        &[
+            metric("weekly", ""),
+            metric("unbounded", "      match: on_or_after\n"),
+            metric("recurring", "      cohort_type: recurring\n"),
+            metric("rolling", "      anchor: rolling\n"),
+        ],
     )
 }
 
@@ -580,18 +579,17 @@ ts:timestamp,developer_id,event
             "  {name}:\n    description: r\n    source: events\n    retention:\n      cohort: event = 'signup'\n      return: event = 'api_call'\n      period: week\n      periods: 2\n{extra}"
         )
     };
-    let defs = format!(
-        "sources:\n  events: {{ path: data/events.parquet, time: ts, entity: developer_id }}\nmetrics:\n{}{}",
-        metric("twice", "      min_occurrences: 2\n"),
-        metric(
-            "twice_after",
-            "      min_occurrences: 2\n      match: on_or_after\n"
-        ),
-    );
-    let p = project(
-        "default_range: { from: 2026-03-02, to: 2026-03-23 }\n",
-        &defs,
-        &[("data/events.parquet", events)],
+    let p = events_project(
+        "2026-03-02",
+        "2026-03-23",
+        events,
+        &[
+            metric("twice", "      min_occurrences: 2\n"),
+            metric(
+                "twice_after",
+                "      min_occurrences: 2\n      match: on_or_after\n",
+            ),
+        ],
     );
     // Period 0 needs one call (a). Period 1 needs two: a. Period 2: b (its
     // two rows in one second count twice).

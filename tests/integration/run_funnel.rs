@@ -1,7 +1,7 @@
 //! Funnels and `time_between` through `metricc run`, on five developers whose
 //! every value below was worked out by hand (the reasoning is in comments).
 
-use crate::run::{assert_csv, csv, project};
+use crate::run::{assert_csv, csv, events_project, project};
 
 /// Weeks start Monday: 2026-03-02 and 2026-03-09.
 const EVENTS: &str = "
@@ -382,20 +382,19 @@ fn clickhouse_modes_through_run() {
             "  {name}:\n    description: a b c\n    source: events\n    funnel:\n      steps:\n        - a: event = 'a'\n        - b: event = 'b'\n        - c: event = 'c'\n      within: 1d\n{options}"
         )
     };
-    let defs = format!(
-        "sources:\n  events: {{ path: data/events.parquet, time: ts, entity: developer_id }}\nmetrics:\n{}{}{}{}",
-        funnel("ch_default", "      reuse_events: true\n"),
-        funnel("ch_strict_order", "      order: strict_order\n"),
-        funnel(
-            "ch_dedup",
-            "      order: strict_order\n      strict_deduplication: true\n"
-        ),
-        funnel("posthog_strict", "      order: strict\n"),
-    );
-    let p = project(
-        "default_range: { from: 2026-03-02, to: 2026-03-09 }\n",
-        &defs,
-        &[("data/events.parquet", &events)],
+    let p = events_project(
+        "2026-03-02",
+        "2026-03-09",
+        &events,
+        &[
+            funnel("ch_default", "      reuse_events: true\n"),
+            funnel("ch_strict_order", "      order: strict_order\n"),
+            funnel(
+                "ch_dedup",
+                "      order: strict_order\n      strict_deduplication: true\n",
+            ),
+            funnel("posthog_strict", "      order: strict\n"),
+        ],
     );
     // ClickHouse's levels per user: default 3 3 3 3 3 1; strict_order
     // 3 1 3 3 2 1; with strict_deduplication 3 1 2 2 2 1. PostHog's strict
@@ -439,19 +438,18 @@ fn window_edge_and_unbounded_windows() {
             "  {name}:\n    description: signup to paid\n    source: events\n    funnel:\n      steps:\n        - signup: event = 'signup'\n        - paid: event = 'paid'\n{options}      value: converted\n"
         )
     };
-    let defs = format!(
-        "sources:\n  events: {{ path: data/events.parquet, time: ts, entity: developer_id }}\nmetrics:\n{}{}{}",
-        funnel("inclusive", "      within: 7d\n"),
-        funnel(
-            "exclusive",
-            "      within: 7d\n      window_edge: exclusive\n"
-        ),
-        funnel("unbounded", "      within: unbounded\n"),
-    );
-    let p = project(
-        "default_range: { from: 2026-03-02, to: 2026-03-03 }\n",
-        &defs,
-        &[("data/events.parquet", events)],
+    let p = events_project(
+        "2026-03-02",
+        "2026-03-03",
+        events,
+        &[
+            funnel("inclusive", "      within: 7d\n"),
+            funnel(
+                "exclusive",
+                "      within: 7d\n      window_edge: exclusive\n",
+            ),
+            funnel("unbounded", "      within: unbounded\n"),
+        ],
     );
     // Inclusive (ClickHouse, PostHog): d1's payment at exactly 7d counts, 1.
     // Exclusive (MetricFlow): it does not, 0. Unbounded: both, 2.
@@ -486,15 +484,14 @@ fn best_attempt_first_complete_reports_posthogs_times() {
             "  {name}:\n    description: signup to paid\n    source: events\n    funnel:\n      steps:\n        - signup: event = 'signup'\n        - paid: event = 'paid'\n      within: 1d\n{options}"
         )
     };
-    let defs = format!(
-        "sources:\n  events: {{ path: data/events.parquet, time: ts, entity: developer_id }}\nmetrics:\n{}{}",
-        funnel("latest", ""),
-        funnel("posthog", "      best_attempt: first_complete\n"),
-    );
-    let p = project(
-        "default_range: { from: 2026-03-02, to: 2026-03-03 }\n",
-        &defs,
-        &[("data/events.parquet", events)],
+    let p = events_project(
+        "2026-03-02",
+        "2026-03-03",
+        events,
+        &[
+            funnel("latest", ""),
+            funnel("posthog", "      best_attempt: first_complete\n"),
+        ],
     );
     let hours = |metric: &str| -> String {
         let got = csv(p.path(), metric);
@@ -605,15 +602,14 @@ fn exclude_scope_entity_drops_the_entity_when_the_counted_attempt_saw_one() {
             "  {name}:\n    description: signup to pay\n    source: events\n    funnel:\n      steps:\n        - signup: event = 'signup'\n        - pay: event = 'pay'\n      within: 1d\n      exclude:\n        - event: event = 'cancel'\n          between: [signup, pay]\n{options}      value: converted\n"
         )
     };
-    let defs = format!(
-        "sources:\n  events: {{ path: data/events.parquet, time: ts, entity: developer_id }}\nmetrics:\n{}{}",
-        funnel("per_attempt", ""),
-        funnel("per_entity", "      exclude_scope: entity\n"),
-    );
-    let p = project(
-        "default_range: { from: 2026-03-02, to: 2026-03-03 }\n",
-        &defs,
-        &[("data/events.parquet", events)],
+    let p = events_project(
+        "2026-03-02",
+        "2026-03-03",
+        events,
+        &[
+            funnel("per_attempt", ""),
+            funnel("per_entity", "      exclude_scope: entity\n"),
+        ],
     );
     assert_csv(
         &csv(p.path(), "per_attempt per_entity"),
@@ -660,14 +656,15 @@ fn a_breakdown_never_changes_how_far_an_entity_got() {
         "channel,strict,dedup\nweb,1,0",
     );
     // `order: strict` with ClickHouse's deduplication is refused.
-    let defs = format!(
-        "sources:\n  events: {{ path: data/events.parquet, time: ts, entity: developer_id }}\nmetrics:\n{}",
-        funnel(
+    let p = events_project(
+        "",
+        "",
+        events,
+        &[funnel(
             "both",
-            "      order: strict\n      strict_deduplication: true\n"
-        ),
+            "      order: strict\n      strict_deduplication: true\n",
+        )],
     );
-    let p = project("", &defs, &[("data/events.parquet", events)]);
     let out = crate::run::metricc(&["check"], p.path());
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
