@@ -152,36 +152,43 @@ pub fn evaluate(spec: &Spec, events: &mut Vec<Event>) -> Vec<Outcome> {
         canonical(events);
     }
     let mut best: BTreeMap<i64, Candidate> = BTreeMap::new();
-    let mut i = 0;
-    while i < events.len() {
-        let hold = events[i].hold;
-        let mut j = i;
-        while j < events.len() && events[j].hold == hold {
-            j += 1;
-        }
-        let part = &events[i..j];
-        let mut mine = BTreeMap::new();
-        match spec.order {
-            Order::Any => any_sweep(spec, part, &mut mine),
-            _ if spec.clickhouse() => clickhouse_sweep(spec, part, &mut mine),
-            _ => ordered_sweep(spec, part, &mut mine),
-        }
-        // Across held values: more steps, then the later start; a full tie
-        // keeps the lower held value, seen first.
-        for (bucket, c) in mine {
-            let rank = |c: &Candidate| {
-                let (level, reached, start, _) = key(spec, c);
-                (level, reached, start)
-            };
-            match best.get(&bucket) {
-                Some(b) if rank(b) >= rank(&c) => {}
-                _ => {
-                    best.insert(bucket, c);
-                }
+    for part in events.chunk_by(|a, b| a.hold == b.hold) {
+        combine(spec, &mut best, held_sweep(spec, part));
+    }
+    outcomes(best)
+}
+
+/// The best attempt per entry period of one held value's events, in the
+/// engine's order.
+fn held_sweep(spec: &Spec, part: &[Event]) -> BTreeMap<i64, Candidate> {
+    let mut mine = BTreeMap::new();
+    match spec.order {
+        Order::Any => any_sweep(spec, part, &mut mine),
+        _ if spec.clickhouse() => clickhouse_sweep(spec, part, &mut mine),
+        _ => ordered_sweep(spec, part, &mut mine),
+    }
+    mine
+}
+
+/// Folds one held value's best attempts into `best`, held values taken in
+/// their order: more steps, then the later start; a full tie keeps the
+/// lower held value, seen first.
+fn combine(spec: &Spec, best: &mut BTreeMap<i64, Candidate>, mine: BTreeMap<i64, Candidate>) {
+    for (bucket, c) in mine {
+        let rank = |c: &Candidate| {
+            let (level, reached, start, _) = key(spec, c);
+            (level, reached, start)
+        };
+        match best.get(&bucket) {
+            Some(b) if rank(b) >= rank(&c) => {}
+            _ => {
+                best.insert(bucket, c);
             }
         }
-        i = j;
     }
+}
+
+fn outcomes(best: BTreeMap<i64, Candidate>) -> Vec<Outcome> {
     best.into_iter()
         .filter(|(_, c)| !c.excluded)
         .map(|(bucket, c)| Outcome {
@@ -191,6 +198,139 @@ pub fn evaluate(spec: &Spec, events: &mut Vec<Event>) -> Vec<Outcome> {
             prop: c.prop,
         })
         .collect()
+}
+
+/// One entity's events of one sequence arriving in time order (an entity
+/// too heavy to hold, read from input sorted by entity and time): the same
+/// answer as [`evaluate`] over all of them, with what is held bounded for
+/// `ordered` and `strict` sequences. Those are swept an instant at a time
+/// and keep only their live attempts and best attempt per entry period;
+/// `any` and ClickHouse's modes, whose sweeps read ahead or rescan, keep
+/// the events of each held value (in the engine's order) until the end.
+///
+/// Held and breakdown values are ids whose numbers need not follow the
+/// values' order (more values may come): `order` compares two of them as
+/// the values they stand for.
+#[derive(Debug)]
+pub struct Stream {
+    spec: Spec,
+    /// Per held value (an id), its sweep.
+    holds: Vec<(u32, Held)>,
+    /// The events at the latest instant, not yet swept.
+    instant: Vec<Event>,
+}
+
+#[derive(Debug)]
+enum Held {
+    Sweep(OrderedSweep),
+    Events(Vec<Event>),
+}
+
+/// An event earlier than one a [`Stream`] already has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OutOfOrder;
+
+impl Stream {
+    pub fn new(spec: &Spec) -> Self {
+        Stream {
+            spec: spec.clone(),
+            holds: Vec::new(),
+            instant: Vec::new(),
+        }
+    }
+
+    /// The next event: at or after the time of every event before it.
+    pub fn push(
+        &mut self,
+        e: Event,
+        order: &impl Fn(u32, u32) -> std::cmp::Ordering,
+    ) -> Result<(), OutOfOrder> {
+        match self.instant.first() {
+            Some(f) if e.ts < f.ts => return Err(OutOfOrder),
+            Some(f) if e.ts > f.ts => self.flush(order),
+            _ => {}
+        }
+        self.instant.push(e);
+        Ok(())
+    }
+
+    /// Sweeps the events of the latest instant, per held value, in the
+    /// engine's order.
+    fn flush(&mut self, order: &impl Fn(u32, u32) -> std::cmp::Ordering) {
+        let mut at = std::mem::take(&mut self.instant);
+        let rank = |e: &Event| {
+            if e.steps == 0 {
+                u32::MAX
+            } else {
+                e.steps.trailing_zeros()
+            }
+        };
+        at.sort_by(|a, b| {
+            order(a.hold, b.hold)
+                .then((rank(a), a.steps).cmp(&(rank(b), b.steps)))
+                .then_with(|| order(a.prop, b.prop))
+                .then((a.excl, a.bucket).cmp(&(b.excl, b.bucket)))
+        });
+        if !self.spec.clickhouse() {
+            at.dedup_by(|later, kept| {
+                (later.hold, later.steps, later.excl, later.bucket)
+                    == (kept.hold, kept.steps, kept.excl, kept.bucket)
+            });
+        }
+        let spec = &self.spec;
+        for part in at.chunk_by(|a, b| a.hold == b.hold) {
+            let hold = part[0].hold;
+            let k = match self.holds.iter().position(|(h, _)| *h == hold) {
+                Some(k) => k,
+                None => {
+                    let held = match spec.order {
+                        Order::Ordered | Order::Strict if !spec.clickhouse() => {
+                            Held::Sweep(OrderedSweep::default())
+                        }
+                        _ => Held::Events(Vec::new()),
+                    };
+                    self.holds.push((hold, held));
+                    self.holds.len() - 1
+                }
+            };
+            match &mut self.holds[k].1 {
+                Held::Sweep(s) => s.instant(spec, part),
+                Held::Events(v) => v.extend_from_slice(part),
+            }
+        }
+        at.clear();
+        self.instant = at;
+    }
+
+    /// Every entry period's best attempt, in period order; `prop` is an id.
+    pub fn finish(mut self, order: &impl Fn(u32, u32) -> std::cmp::Ordering) -> Vec<Outcome> {
+        self.flush(order);
+        let spec = &self.spec;
+        self.holds.sort_by(|a, b| order(a.0, b.0));
+        let mut best = BTreeMap::new();
+        for (_, held) in self.holds {
+            let mine = match held {
+                Held::Sweep(s) => s.finish(spec),
+                Held::Events(v) => held_sweep(spec, &v),
+            };
+            combine(spec, &mut best, mine);
+        }
+        outcomes(best)
+    }
+
+    /// About the heap bytes held.
+    pub fn bytes(&self) -> usize {
+        let events = |n: usize| n * std::mem::size_of::<Event>();
+        events(self.instant.capacity())
+            + self
+                .holds
+                .iter()
+                .map(|(_, h)| match h {
+                    Held::Sweep(s) => s.bytes(),
+                    Held::Events(v) => events(v.capacity()),
+                })
+                .sum::<usize>()
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -294,33 +434,58 @@ impl Attempt {
 }
 
 fn ordered_sweep(spec: &Spec, events: &[Event], best: &mut BTreeMap<i64, Candidate>) {
-    let strict = spec.order == Order::Strict;
-    let mut live: Vec<Attempt> = Vec::new();
-    let mut seen_first = false;
-    let mut i = 0;
-    while i < events.len() {
-        let t = events[i].ts;
+    let mut sweep = OrderedSweep::default();
+    for at in events.chunk_by(|a, b| a.ts == b.ts) {
+        sweep.instant(spec, at);
+    }
+    for (bucket, c) in sweep.finish(spec) {
+        offer(spec, best, bucket, c);
+    }
+}
+
+/// The `ordered`/`strict` sweep over one held value's events, fed one
+/// instant at a time, so that a stream of events in time order can be
+/// swept without holding them: what it keeps is its live attempts (without
+/// exclusions, at most one per entry period and level) and the best
+/// attempt per entry period so far.
+#[derive(Debug, Default)]
+struct OrderedSweep {
+    live: Vec<Attempt>,
+    seen_first: bool,
+    /// Events fed so far: the position of the next one.
+    pos: usize,
+    best: BTreeMap<i64, Candidate>,
+}
+
+impl OrderedSweep {
+    /// Feeds the events of one instant, later than any fed before, in the
+    /// engine's order.
+    fn instant(&mut self, spec: &Spec, events: &[Event]) {
+        let strict = spec.order == Order::Strict;
+        let Some(t) = events.first().map(|e| e.ts) else {
+            return;
+        };
         // Attempts that can no longer advance are done.
-        live.retain(|a| {
+        self.live.retain(|a| {
             let keep = a.deadline(spec) >= t;
             if !keep {
-                offer(spec, best, a.bucket, a.candidate(spec));
+                offer(spec, &mut self.best, a.bucket, a.candidate(spec));
             }
             keep
         });
-        while i < events.len() && events[i].ts == t {
-            let e = &events[i];
-            let mut k = 0;
-            while k < live.len() {
-                if !live[k].advance(spec, e, i, false) && strict {
-                    let a = live.swap_remove(k);
-                    offer(spec, best, a.bucket, a.candidate(spec));
+        for (k, e) in events.iter().enumerate() {
+            let i = self.pos + k;
+            let mut j = 0;
+            while j < self.live.len() {
+                if !self.live[j].advance(spec, e, i, false) && strict {
+                    let a = self.live.swap_remove(j);
+                    offer(spec, &mut self.best, a.bucket, a.candidate(spec));
                 } else {
-                    k += 1;
+                    j += 1;
                 }
             }
-            if e.steps & 1 != 0 && !(spec.first_only && seen_first) {
-                seen_first = true;
+            if e.steps & 1 != 0 && !(spec.first_only && self.seen_first) {
+                self.seen_first = true;
                 if can_start(spec, e.ts) {
                     let mut a = Attempt {
                         bucket: e.bucket,
@@ -332,7 +497,7 @@ fn ordered_sweep(spec: &Spec, events: &[Event], best: &mut BTreeMap<i64, Candida
                         excluded: false,
                     };
                     a.advance(spec, e, i, true);
-                    live.push(a);
+                    self.live.push(a);
                 }
             }
             // Exclusions: the event falls after step a and before step b.
@@ -346,11 +511,11 @@ fn ordered_sweep(spec: &Spec, events: &[Event], best: &mut BTreeMap<i64, Candida
                     })
                 };
                 if spec.exclude_entity {
-                    for a in live.iter_mut() {
+                    for a in self.live.iter_mut() {
                         a.excluded |= hit(a);
                     }
                 } else {
-                    live.retain(|a| !hit(a));
+                    self.live.retain(|a| !hit(a));
                 }
             }
             // Complete attempts are done; of the rest, per period and level
@@ -358,19 +523,19 @@ fn ordered_sweep(spec: &Spec, events: &[Event], best: &mut BTreeMap<i64, Candida
             // far as any earlier one, and wins the tie. Not with exclusions:
             // the later one's longer window may see an exclusion event the
             // earlier one would have missed.
-            live.retain(|a| {
+            self.live.retain(|a| {
                 let done = a.level() >= spec.steps;
                 if done {
-                    offer(spec, best, a.bucket, a.candidate(spec));
+                    offer(spec, &mut self.best, a.bucket, a.candidate(spec));
                 }
                 !done
             });
             // With `strict_increase`, an attempt whose last step is at this
             // instant cannot take another event of it, where an earlier
             // one can: they are compared only once the instant has passed.
-            if spec.exclusions.is_empty() && live.len() > 1 {
+            if spec.exclusions.is_empty() && self.live.len() > 1 {
                 let now = |a: &Attempt| spec.strict_increase && a.times.last() == Some(&t);
-                live.sort_by(|a, b| {
+                self.live.sort_by(|a, b| {
                     (a.bucket, a.level(), now(a), b.start_ts, b.start_pos).cmp(&(
                         b.bucket,
                         b.level(),
@@ -382,21 +547,32 @@ fn ordered_sweep(spec: &Spec, events: &[Event], best: &mut BTreeMap<i64, Candida
                 // Under `first_complete` the earlier one may have reached
                 // this level first: it is offered as it stands before it
                 // goes (it can reach no further than the one kept).
-                live.dedup_by(|later, kept| {
+                self.live.dedup_by(|later, kept| {
                     let same = later.bucket == kept.bucket
                         && later.level() == kept.level()
                         && now(later) == now(kept);
                     if same && spec.first_complete {
-                        offer(spec, best, later.bucket, later.candidate(spec));
+                        offer(spec, &mut self.best, later.bucket, later.candidate(spec));
                     }
                     same
                 });
             }
-            i += 1;
         }
+        self.pos += events.len();
     }
-    for a in live {
-        offer(spec, best, a.bucket, a.candidate(spec));
+
+    /// The best attempt per entry period.
+    fn finish(mut self, spec: &Spec) -> BTreeMap<i64, Candidate> {
+        for a in std::mem::take(&mut self.live) {
+            offer(spec, &mut self.best, a.bucket, a.candidate(spec));
+        }
+        self.best
+    }
+
+    fn bytes(&self) -> usize {
+        let attempt = std::mem::size_of::<Attempt>() + 8 * MAX_STEPS * 3;
+        let candidate = std::mem::size_of::<Candidate>() + 8 * MAX_STEPS + 48;
+        self.live.capacity() * attempt + self.best.len() * candidate
     }
 }
 
