@@ -48,6 +48,9 @@ use std::sync::Arc;
 /// Rows per batch under a memory limit (see [`Engine::new`]).
 const SPILL_BATCH_ROWS: usize = 512;
 
+/// Bytes of a sorted run in memory under a memory limit.
+const SORT_RUN_BYTES: usize = 8 << 20;
+
 /// Resources a run may use.
 #[derive(Debug, Clone, Default)]
 pub struct Options {
@@ -92,6 +95,9 @@ impl Engine {
         let percentile_budget = options
             .percentile_budget
             .or(options.memory_limit.map(|limit| limit / 16));
+        // Under a memory limit a funnel's rows are sorted by entity and
+        // time, so that no entity's events need be held whole.
+        let sort_sequences = options.memory_limit.is_some();
         let mut runtime_env = RuntimeEnvBuilder::new();
         if let Some(limit) = options.memory_limit {
             // The error on exhaustion names the largest consumers.
@@ -109,6 +115,11 @@ impl Engine {
             // of this many groups; a funnel's state is every event of an
             // entity, so the default 8192 makes batches of hundreds of MB.
             config = config.with_batch_size(SPILL_BATCH_ROWS);
+            // A sort by one column (a funnel's rows by entity) sorts its
+            // batches in runs of this many bytes and merges the runs; with
+            // 512-row batches and DataFusion's 1 MB, a sort of 10M rows
+            // merged hundreds of runs, each merged batch copied from all.
+            config.options_mut().execution.sort_in_place_threshold_bytes = SORT_RUN_BYTES;
         }
         let state = SessionStateBuilder::new()
             .with_config(config)
@@ -117,6 +128,7 @@ impl Engine {
             .with_optimizer_rule(Arc::new(checked::CheckedIntegers))
             .with_physical_optimizer_rule(Arc::new(one_phase::OnePhase {
                 percentiles: percentile_budget.is_some(),
+                sort_sequences,
             }))
             .build();
         let ctx = SessionContext::new_with_state(state);
@@ -124,10 +136,13 @@ impl Engine {
             .worker_threads(threads)
             .enable_all()
             .build()?;
-        let functions = match percentile_budget {
-            Some(budget) => Functions::with_percentile_budget(budget),
-            None => Functions::default(),
-        };
+        let mut functions = Functions::default();
+        if let Some(budget) = percentile_budget {
+            functions = functions.with_percentile_budget(budget);
+        }
+        if sort_sequences {
+            functions = functions.with_sorted_sequences();
+        }
         Ok(Engine {
             ctx,
             runtime,

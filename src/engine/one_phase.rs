@@ -18,9 +18,20 @@ use std::sync::Arc;
 /// - with `percentiles` (a run with a percentile budget), every aggregate
 ///   holding an exact percentile: a partial state carries all of its values,
 ///   runs written to disk included, into memory at once.
+///
+/// With `sort_sequences` (a run under a memory limit, whose funnels are
+/// lowered with [`Sequences::sorted`](crate::lower::functions::Sequences)),
+/// a funnel aggregate's rows are also sorted by entity within each
+/// partition (DataFusion's sort, which spills). The aggregate then sees
+/// each entity's rows together: it emits each entity as it ends and never
+/// spills its own state, and an entity with millions of events writes them
+/// to disk in runs (`functions::heavy`) instead of holding them. By the
+/// entity alone, not also by time: DataFusion merges a sort by several
+/// columns from one run per batch, which took 42 s where this takes 7 s.
 #[derive(Debug)]
 pub(super) struct OnePhase {
     pub percentiles: bool,
+    pub sort_sequences: bool,
 }
 
 impl OnePhase {
@@ -34,6 +45,25 @@ impl OnePhase {
         let percentiles = self.percentiles && aggs.iter().any(|a| a.fun().name() == PERCENTILE);
         funnels || percentiles
     }
+
+    /// The order to sort a funnel aggregate's rows in: by its groups (the
+    /// entity). None for other aggregates.
+    fn sequence_order(
+        &self,
+        partial: &datafusion::physical_plan::aggregates::AggregateExec,
+    ) -> Option<datafusion::physical_expr::LexOrdering> {
+        use crate::lower::functions::FUNNEL;
+        use datafusion::physical_expr::PhysicalSortExpr;
+        let aggs = partial.aggr_expr();
+        if !self.sort_sequences || aggs.is_empty() || !aggs.iter().all(|a| a.fun().name() == FUNNEL)
+        {
+            return None;
+        }
+        let keys = partial.group_expr().input_exprs();
+        datafusion::physical_expr::LexOrdering::new(
+            keys.into_iter().map(PhysicalSortExpr::new_default),
+        )
+    }
 }
 
 impl datafusion::physical_optimizer::PhysicalOptimizerRule for OnePhase {
@@ -46,10 +76,31 @@ impl datafusion::physical_optimizer::PhysicalOptimizerRule for OnePhase {
         use datafusion::physical_plan::aggregates::{AggregateExec, AggregateMode};
         use datafusion::physical_plan::coalesce_partitions::CoalescePartitionsExec;
         use datafusion::physical_plan::repartition::RepartitionExec;
+        use datafusion::physical_plan::sorts::sort::SortExec;
         plan.transform_down(|plan| {
             let Some(last) = plan.downcast_ref::<AggregateExec>() else {
                 return Ok(Transformed::no(plan));
             };
+            // An aggregate DataFusion already runs in one phase (its input
+            // partitioned by its groups) needs only the sort.
+            if matches!(
+                last.mode(),
+                AggregateMode::Single | AggregateMode::SinglePartitioned
+            ) && last.input().downcast_ref::<SortExec>().is_none()
+                && let Some(order) = self.sequence_order(last)
+            {
+                let sorted =
+                    SortExec::new(order, Arc::clone(last.input())).with_preserve_partitioning(true);
+                let once = AggregateExec::try_new(
+                    *last.mode(),
+                    last.group_expr().clone(),
+                    last.aggr_expr().to_vec(),
+                    last.filter_expr().to_vec(),
+                    Arc::new(sorted),
+                    last.input_schema(),
+                )?;
+                return Ok(Transformed::yes(Arc::new(once) as Arc<dyn ExecutionPlan>));
+            }
             let grouped = match last.mode() {
                 AggregateMode::FinalPartitioned => true,
                 AggregateMode::Final => false,
@@ -79,14 +130,20 @@ impl datafusion::physical_optimizer::PhysicalOptimizerRule for OnePhase {
                     .properties()
                     .output_partitioning()
                     .partition_count();
-                let by_group = RepartitionExec::try_new(
+                let by_group: Arc<dyn ExecutionPlan> = Arc::new(RepartitionExec::try_new(
                     Arc::clone(first.input()),
                     datafusion::physical_plan::Partitioning::Hash(
                         first.group_expr().input_exprs(),
                         partitions,
                     ),
-                )?;
-                (AggregateMode::SinglePartitioned, Arc::new(by_group))
+                )?);
+                let by_group = match self.sequence_order(first) {
+                    Some(order) => {
+                        Arc::new(SortExec::new(order, by_group).with_preserve_partitioning(true))
+                    }
+                    None => by_group,
+                };
+                (AggregateMode::SinglePartitioned, by_group)
             } else {
                 let all = CoalescePartitionsExec::new(Arc::clone(first.input()));
                 (AggregateMode::Single, Arc::new(all))

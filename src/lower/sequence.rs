@@ -186,7 +186,11 @@ pub fn rows(
         Some(g) => time::bucket(g, cx.model.project.week_start, local),
         None => time::wall_lit(range.from),
     };
-    let sequences = Sequences { parts, counts };
+    let sequences = Sequences {
+        parts,
+        counts,
+        sorted: cx.functions.sorted_sequences(),
+    };
     let steps = sequences
         .parts
         .iter()

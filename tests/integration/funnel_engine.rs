@@ -4,12 +4,24 @@
 //! hand-computed cases for each rule.
 
 use metricc::lower::functions::sweep::{
-    Attribution, Event, NO_PROP, Order, OutOfOrder, Outcome, Spec, Stream, evaluate,
+    Attribution, Event, NO_PROP, Order, OutOfOrder, Outcome, Spec, Stream, ValueOrder, evaluate,
 };
 use proptest::prelude::*;
 use std::collections::BTreeMap;
 
 // ---------------------------------------------------------------- reference
+
+/// Held and breakdown values numbered `value ^ mask`, for a stream.
+struct Scrambled(u32);
+
+impl ValueOrder for Scrambled {
+    fn hold(&self, a: u32, b: u32) -> std::cmp::Ordering {
+        (a ^ self.0).cmp(&(b ^ self.0))
+    }
+    fn prop(&self, a: u32, b: u32) -> std::cmp::Ordering {
+        (a ^ self.0).cmp(&(b ^ self.0))
+    }
+}
 
 fn rank(e: &Event) -> u32 {
     if e.steps == 0 {
@@ -380,7 +392,7 @@ proptest! {
         let want = evaluate(&spec, &mut input);
         let mut in_time = events.clone();
         in_time.sort_by_key(|e| e.ts);
-        let order = |a: u32, b: u32| (a ^ mask).cmp(&(b ^ mask));
+        let order = Scrambled(mask);
         let mut stream = Stream::new(&spec);
         for e in in_time {
             let scrambled = Event { hold: e.hold ^ mask, prop: e.prop ^ mask, ..e };
@@ -905,7 +917,7 @@ fn first_complete_takes_the_times_of_the_first_attempt_to_finish() {
 fn a_stream_refuses_an_earlier_event() {
     let spec = spec(2, Order::Ordered, 10);
     let mut s = Stream::new(&spec);
-    let order = |a: u32, b: u32| a.cmp(&b);
+    let order = Scrambled(0);
     assert_eq!(s.push(ev(5, 1), &order), Ok(()));
     assert_eq!(s.push(ev(5, 2), &order), Ok(()));
     assert_eq!(s.push(ev(4, 2), &order), Err(OutOfOrder));

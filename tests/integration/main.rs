@@ -12,6 +12,7 @@ mod errors_that_help;
 mod example;
 mod fixtures;
 mod funnel_engine;
+mod heavy_entity;
 mod kinds;
 mod output_files;
 mod parser;

@@ -107,6 +107,25 @@ impl<E: Copy> Arena<E> {
         Ok(())
     }
 
+    /// Takes `group`'s events out, in arrival order; the others stay, in
+    /// theirs. It rewrites the store: for a group that is to be held
+    /// elsewhere from now on, once.
+    pub(super) fn remove(&mut self, group: usize) -> Result<Vec<E>> {
+        let chunks = std::mem::take(&mut self.chunks);
+        self.len = 0;
+        self.last.iter_mut().for_each(|l| *l = 0);
+        let mut out = Vec::new();
+        for (g, e) in chunks.into_iter().flatten() {
+            if g as usize == group {
+                out.push(e);
+            } else {
+                self.push(g as usize, e)?;
+            }
+        }
+        self.compacted = self.compacted.min(self.len);
+        Ok(out)
+    }
+
     /// The latest event of `group`, to fold a new one into.
     pub(super) fn last_mut(&mut self, group: usize) -> Option<&mut E> {
         match self.last[group] as usize {
@@ -241,6 +260,18 @@ mod tests {
         assert_eq!(group(&t, 0), [1, 3]);
         assert_eq!(group(&t, 1), [5]);
         assert_eq!(group(&t, 2), [9]);
+    }
+
+    #[test]
+    fn remove_takes_one_groups_events_and_keeps_the_rest() {
+        let mut a = arena(&[(1, 5), (0, 2), (1, 3), (2, 7), (0, 4)], 3);
+        assert_eq!(a.remove(1).unwrap(), [5, 3]);
+        assert_eq!(a.last_mut(1).copied(), None);
+        assert_eq!(a.last_mut(0).copied(), Some(4));
+        let t = a.take(EmitTo::All).unwrap();
+        assert_eq!(group(&t, 0), [2, 4]);
+        assert_eq!(group(&t, 1), [] as [i32; 0]);
+        assert_eq!(group(&t, 2), [7]);
     }
 
     #[test]

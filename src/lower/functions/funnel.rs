@@ -26,8 +26,9 @@
 //! emissions they are the funnels' counts, and no row per entity leaves.
 
 use super::arena::{Arena, Taken};
+use super::heavy::Heavy;
 use super::lists::{self, GroupedAggregate, Interner, list, list_of, merged, push_key, split_key};
-use super::sweep::{self, Event, NO_PROP, Spec};
+use super::sweep::{self, Event, NO_PROP, Spec, ValueOrder};
 use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, BooleanArray, Int32Builder, Int64Builder, LargeStringArray,
     StringArray, StringBuilder,
@@ -50,7 +51,18 @@ pub struct Sequences {
     /// Count entities inside the aggregate instead of returning a row per
     /// entity: no value reads the step times.
     pub counts: bool,
+    /// The rows arrive sorted by entity (the plan sorts them under a memory
+    /// limit), each entity's rows together: an entity with more than
+    /// [`HEAVY`] events of a sequence leaves the store for a [`Heavy`],
+    /// which writes its events to disk in sorted runs and sweeps them in
+    /// time order at the end.
+    #[serde(default)]
+    pub sorted: bool,
 }
+
+/// With sorted rows, the events of one entity and sequence held in the
+/// store before they go to a [`Heavy`]: 2 MB.
+pub const HEAVY: usize = 1 << 16;
 
 /// One sequence of a call: its engine settings and how many held values
 /// its block has.
@@ -167,6 +179,86 @@ impl GroupedAggregate for Funnel {
 struct PartState {
     events: Store,
     hold_values: Interner,
+    /// With sorted rows: the group taking events now, and how many.
+    current: (usize, usize),
+    /// With sorted rows: the groups with more than [`HEAVY`] events (at
+    /// most a few at a time: a group ends before the next begins, and is
+    /// emitted soon after).
+    heavy: Vec<(usize, Heavy)>,
+}
+
+/// Held and breakdown values compared as the values their ids stand for.
+struct ByValue<'a> {
+    holds: &'a Interner,
+    props: &'a Interner,
+}
+
+impl ValueOrder for ByValue<'_> {
+    fn hold(&self, a: u32, b: u32) -> std::cmp::Ordering {
+        self.holds.cmp(a, b)
+    }
+    fn prop(&self, a: u32, b: u32) -> std::cmp::Ordering {
+        self.props.cmp(a, b)
+    }
+}
+
+impl PartState {
+    /// Takes one event of `group`. With sorted rows, a group past [`HEAVY`]
+    /// events becomes a [`Heavy`]: its events so far leave the store.
+    fn push(&mut self, sorted: bool, group: usize, e: Event) -> Result<()> {
+        if !sorted {
+            return self.events.push(group, e);
+        }
+        if let Some((_, h)) = self.heavy.iter_mut().find(|(g, _)| *g == group) {
+            return h.push(e);
+        }
+        match self.current {
+            (g, ref mut n) if g == group => *n += 1,
+            (g, _) if group < g => {
+                return exec_err!(
+                    "{FUNNEL}: rows out of entity order where rows sorted by entity were planned"
+                );
+            }
+            _ => self.current = (group, 1),
+        }
+        match &mut self.events {
+            Store::Events(arena) if self.current.1 > HEAVY => {
+                let mut h = Heavy::default();
+                for held in arena.remove(group)?.into_iter().chain([e]) {
+                    h.push(held)?;
+                }
+                self.heavy.push((group, h));
+                Ok(())
+            }
+            // A `time_between`'s pair holds two events and, with rows in
+            // no time order, those that may still matter: it stays.
+            store => store.push(group, e),
+        }
+    }
+
+    /// The heavy groups `emit_to` takes, by group; those left are
+    /// renumbered as the store renumbers its groups.
+    fn take_heavy(&mut self, emit_to: EmitTo) -> Vec<(usize, Heavy)> {
+        let n = match emit_to {
+            EmitTo::All => usize::MAX,
+            EmitTo::First(n) => n,
+        };
+        let (taken, left) = std::mem::take(&mut self.heavy)
+            .into_iter()
+            .partition(|(g, _)| *g < n);
+        self.heavy = left;
+        for (g, _) in &mut self.heavy {
+            *g -= n;
+        }
+        self.current.0 = self.current.0.saturating_sub(n);
+        taken
+    }
+
+    fn bytes(&self) -> usize {
+        self.events.bytes()
+            + self.hold_values.size()
+            + self.heavy.iter().map(|(_, h)| h.bytes()).sum::<usize>()
+    }
 }
 
 /// How one sequence keeps its events.
@@ -333,6 +425,8 @@ impl FunnelGroups {
             .map(|p| PartState {
                 events: Store::new(&p.spec, p.holds),
                 hold_values: Interner::default(),
+                current: (0, 0),
+                heavy: Vec::new(),
             })
             .collect();
         FunnelGroups {
@@ -441,7 +535,8 @@ impl FunnelGroups {
                         *prop.insert(self.prop_values.id(&self.key))
                     }
                 };
-                part.events.push(
+                part.push(
+                    self.seqs.sorted,
                     group,
                     Event {
                         ts: ts.value(row),
@@ -471,6 +566,12 @@ impl FunnelGroups {
 
     /// Events of the emitted groups as `List<Struct<event>>`.
     fn encode_events(&mut self, emit_to: EmitTo) -> Result<ArrayRef> {
+        // Sorted rows run in one phase and are never spilled (DataFusion
+        // emits the groups of sorted input as they end): a heavy group's
+        // events are not given back.
+        if self.parts.iter().any(|p| !p.heavy.is_empty()) {
+            return exec_err!("{FUNNEL}: a state asked of an entity whose events are on disk");
+        }
         let taken = self.take(emit_to)?;
         let groups = taken.first().map_or(0, |t| t.groups());
         let n: usize = taken.iter().map(|t| t.len()).sum();
@@ -609,24 +710,44 @@ impl GroupsAccumulator for FunnelGroups {
         // Counts mode: entities per sequence, entry period, level and
         // breakdown value.
         let mut counts: HashMap<(usize, i64, usize, u32), i64> = HashMap::new();
+        let mut heavy: Vec<Vec<(usize, Heavy)>> = self
+            .parts
+            .iter_mut()
+            .map(|p| p.take_heavy(emit_to))
+            .collect();
         let events = &mut self.scratch;
         for g in 0..groups {
             let mut length = 0;
             for (i, t) in taken.iter().enumerate() {
-                t.group_into(g, events);
-                if events.is_empty() {
-                    continue;
-                }
-                let hold_rank = &hold_ranks[i];
-                for e in events.iter_mut() {
-                    if !hold_rank.is_empty() {
-                        e.hold = hold_rank[e.hold as usize];
+                let outcomes = if let Some(k) = heavy[i].iter().position(|(hg, _)| *hg == g) {
+                    let order = ByValue {
+                        holds: &self.parts[i].hold_values,
+                        props: &self.prop_values,
+                    };
+                    let spec = &self.seqs.parts[i].spec;
+                    let mut outcomes = heavy[i].swap_remove(k).1.finish(spec, &order)?;
+                    for o in &mut outcomes {
+                        if o.prop != NO_PROP && !prop_rank.is_empty() {
+                            o.prop = prop_rank[o.prop as usize];
+                        }
                     }
-                    if !prop_rank.is_empty() {
-                        e.prop = prop_rank[e.prop as usize];
+                    outcomes
+                } else {
+                    t.group_into(g, events);
+                    if events.is_empty() {
+                        continue;
                     }
-                }
-                let outcomes = sweep::evaluate(&self.seqs.parts[i].spec, events);
+                    let hold_rank = &hold_ranks[i];
+                    for e in events.iter_mut() {
+                        if !hold_rank.is_empty() {
+                            e.hold = hold_rank[e.hold as usize];
+                        }
+                        if !prop_rank.is_empty() {
+                            e.prop = prop_rank[e.prop as usize];
+                        }
+                    }
+                    sweep::evaluate(&self.seqs.parts[i].spec, events)
+                };
                 if self.seqs.counts {
                     for o in outcomes {
                         *counts.entry((i, o.bucket, o.level, o.prop)).or_default() += 1;
@@ -715,10 +836,7 @@ impl GroupsAccumulator for FunnelGroups {
     }
 
     fn size(&self) -> usize {
-        self.parts
-            .iter()
-            .map(|p| p.events.bytes() + p.hold_values.size())
-            .sum::<usize>()
+        self.parts.iter().map(|p| p.bytes()).sum::<usize>()
             + self.scratch.capacity() * std::mem::size_of::<Event>()
             + self.prop_values.size()
     }
@@ -786,6 +904,84 @@ mod tests {
             let got = sweep::evaluate(&spec, &mut kept);
             prop_assert_eq!(got, want, "kept {:?}", kept);
         }
+    }
+
+    fn part(spec: &Spec, groups: usize) -> PartState {
+        let mut p = PartState {
+            events: Store::new(spec, 0),
+            hold_values: Interner::default(),
+            current: (0, 0),
+            heavy: Vec::new(),
+        };
+        p.events.resize(groups).unwrap();
+        p
+    }
+
+    /// With rows sorted by entity, a group past `HEAVY` events leaves the
+    /// store for a `Heavy`, which answers as the engine over all its events
+    /// (in no order of time); the groups around it stay in the store, and
+    /// the heavy groups left after an emission are renumbered with it.
+    #[test]
+    fn a_heavy_group_in_sorted_rows_leaves_the_store() {
+        let mut spec = time_between(5_000, 0, i64::MAX);
+        spec.steps = 3;
+        spec.first_only = false;
+        spec.step_windows = vec![None; 3];
+        let mut p = part(&spec, 4);
+        let n = 3 * HEAVY as i64;
+        let heavy: Vec<Event> = (0..n)
+            .map(|i| {
+                // A scattered order of times.
+                let t = (i * 7_919) % n;
+                let steps = match t % 97 {
+                    0 => 1,
+                    5 | 40 => 2,
+                    _ if t % 3 == 0 => 4,
+                    _ => 0,
+                };
+                // Four entry periods.
+                Event {
+                    bucket: t / 50_000,
+                    ..event(t, steps, 0)
+                }
+            })
+            .filter(|e| e.steps != 0)
+            .collect();
+        assert!(heavy.len() > HEAVY);
+        for (g, events) in [
+            (0, vec![event(2, 2, 0), event(1, 1, 0)]),
+            (1, heavy.clone()),
+            (2, vec![event(3, 1, 0)]),
+            (3, vec![event(4, 1, 0)]),
+        ] {
+            for e in events {
+                p.push(true, g, e).unwrap();
+            }
+        }
+        assert_eq!(p.heavy.len(), 1);
+        assert_eq!(p.heavy[0].0, 1);
+        // Emitting the first two groups takes it; nothing is left.
+        let taken = p.events.take(EmitTo::First(2)).unwrap();
+        let mut heavies = p.take_heavy(EmitTo::First(2));
+        assert_eq!((heavies.len(), p.heavy.len()), (1, 0));
+        let mut kept = Vec::new();
+        taken.group_into(1, &mut kept);
+        assert!(kept.is_empty(), "the heavy group's events left the store");
+        taken.group_into(0, &mut kept);
+        assert_eq!(kept.len(), 2);
+        let props = Interner::default();
+        let order = ByValue {
+            holds: &p.hold_values,
+            props: &props,
+        };
+        let got = heavies.remove(0).1.finish(&spec, &order).unwrap();
+        assert_eq!(got, sweep::evaluate(&spec, &mut heavy.clone()));
+        assert!(got.len() > 1, "several entry periods: {}", got.len());
+        // Groups 2 and 3 are now 0 and 1; a row of group 0 after group 1
+        // is out of entity order.
+        assert_eq!(p.current.0, 1);
+        p.push(true, 1, event(9, 1, 0)).unwrap();
+        assert!(p.push(true, 0, event(9, 1, 0)).is_err());
     }
 
     #[test]

@@ -170,6 +170,14 @@ impl Interner {
         id
     }
 
+    /// Two ids compared as [`Interner::ranks`] orders them.
+    pub(super) fn cmp(&self, a: u32, b: u32) -> std::cmp::Ordering {
+        if a == b {
+            return std::cmp::Ordering::Equal;
+        }
+        split_key(&self.values[a as usize]).cmp(&split_key(&self.values[b as usize]))
+    }
+
     /// Rank of each id in the order of the values (the engine's tie order).
     pub(super) fn ranks(&self) -> (Vec<u32>, Vec<u32>) {
         let mut order: Vec<u32> = (0..self.values.len() as u32).collect();

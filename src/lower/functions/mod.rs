@@ -5,6 +5,7 @@ mod active;
 pub mod activity;
 mod arena;
 mod funnel;
+mod heavy;
 mod lists;
 mod percentile;
 mod retention;
@@ -14,7 +15,7 @@ pub mod sweep;
 pub mod wall;
 
 pub use active::{ACTIVE, active};
-pub use funnel::{Block, FUNNEL, Part, Sequences, funnel};
+pub use funnel::{Block, FUNNEL, HEAVY, Part, Sequences, funnel};
 pub use percentile::PERCENTILE;
 pub use retention::{RETENTION, retention};
 pub use running::{RUNNING, RunningSpec, running};
@@ -30,6 +31,9 @@ use std::sync::Arc;
 #[derive(Debug, Clone)]
 pub struct Functions {
     percentile: Arc<AggregateUDF>,
+    /// Sequences read their rows sorted by entity and time (the engine
+    /// sorts them under a memory limit): see [`Sequences::sorted`].
+    sorted_sequences: bool,
 }
 
 impl Default for Functions {
@@ -37,6 +41,7 @@ impl Default for Functions {
     fn default() -> Self {
         Functions {
             percentile: percentile::unbounded_percentile(),
+            sorted_sequences: false,
         }
     }
 }
@@ -44,10 +49,25 @@ impl Default for Functions {
 impl Functions {
     /// Exact percentiles holding about `budget` bytes of values per group
     /// before they write sorted runs to temporary files.
-    pub fn with_percentile_budget(budget: usize) -> Self {
+    pub fn with_percentile_budget(self, budget: usize) -> Self {
         Functions {
             percentile: percentile::bounded_percentile(budget),
+            ..self
         }
+    }
+
+    /// Sequences over rows sorted by entity and time (the engine sorts
+    /// them under a memory limit).
+    pub fn with_sorted_sequences(self) -> Self {
+        Functions {
+            sorted_sequences: true,
+            ..self
+        }
+    }
+
+    /// Whether sequences read rows sorted by entity and time.
+    pub fn sorted_sequences(&self) -> bool {
+        self.sorted_sequences
     }
 
     /// `percentile(x, p)` as an aggregate expression.

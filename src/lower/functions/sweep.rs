@@ -209,7 +209,7 @@ fn outcomes(best: BTreeMap<i64, Candidate>) -> Vec<Outcome> {
 /// the events of each held value (in the engine's order) until the end.
 ///
 /// Held and breakdown values are ids whose numbers need not follow the
-/// values' order (more values may come): `order` compares two of them as
+/// values' order (more values may come): a [`ValueOrder`] compares them as
 /// the values they stand for.
 #[derive(Debug)]
 pub struct Stream {
@@ -226,6 +226,12 @@ enum Held {
     Events(Vec<Event>),
 }
 
+/// How a [`Stream`] compares held values, and breakdown values, by id.
+pub trait ValueOrder {
+    fn hold(&self, a: u32, b: u32) -> std::cmp::Ordering;
+    fn prop(&self, a: u32, b: u32) -> std::cmp::Ordering;
+}
+
 /// An event earlier than one a [`Stream`] already has.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct OutOfOrder;
@@ -240,11 +246,7 @@ impl Stream {
     }
 
     /// The next event: at or after the time of every event before it.
-    pub fn push(
-        &mut self,
-        e: Event,
-        order: &impl Fn(u32, u32) -> std::cmp::Ordering,
-    ) -> Result<(), OutOfOrder> {
+    pub fn push(&mut self, e: Event, order: &impl ValueOrder) -> Result<(), OutOfOrder> {
         match self.instant.first() {
             Some(f) if e.ts < f.ts => return Err(OutOfOrder),
             Some(f) if e.ts > f.ts => self.flush(order),
@@ -256,7 +258,7 @@ impl Stream {
 
     /// Sweeps the events of the latest instant, per held value, in the
     /// engine's order.
-    fn flush(&mut self, order: &impl Fn(u32, u32) -> std::cmp::Ordering) {
+    fn flush(&mut self, order: &impl ValueOrder) {
         let mut at = std::mem::take(&mut self.instant);
         let rank = |e: &Event| {
             if e.steps == 0 {
@@ -266,9 +268,10 @@ impl Stream {
             }
         };
         at.sort_by(|a, b| {
-            order(a.hold, b.hold)
+            order
+                .hold(a.hold, b.hold)
                 .then((rank(a), a.steps).cmp(&(rank(b), b.steps)))
-                .then_with(|| order(a.prop, b.prop))
+                .then_with(|| order.prop(a.prop, b.prop))
                 .then((a.excl, a.bucket).cmp(&(b.excl, b.bucket)))
         });
         if !self.spec.clickhouse() {
@@ -303,10 +306,10 @@ impl Stream {
     }
 
     /// Every entry period's best attempt, in period order; `prop` is an id.
-    pub fn finish(mut self, order: &impl Fn(u32, u32) -> std::cmp::Ordering) -> Vec<Outcome> {
+    pub fn finish(mut self, order: &impl ValueOrder) -> Vec<Outcome> {
         self.flush(order);
         let spec = &self.spec;
-        self.holds.sort_by(|a, b| order(a.0, b.0));
+        self.holds.sort_by(|a, b| order.hold(a.0, b.0));
         let mut best = BTreeMap::new();
         for (_, held) in self.holds {
             let mine = match held {
