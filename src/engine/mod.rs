@@ -45,11 +45,11 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-/// Rows per batch under a memory limit (see [`Engine::new`]).
-const SPILL_BATCH_ROWS: usize = 512;
-
 /// Bytes of a sorted run in memory under a memory limit.
 const SORT_RUN_BYTES: usize = 8 << 20;
+
+/// DataFusion's default reservation of a sort for merging its spills.
+const SORT_MERGE_RESERVATION: usize = 10 << 20;
 
 /// Resources a run may use.
 #[derive(Debug, Clone, Default)]
@@ -111,15 +111,20 @@ impl Engine {
                     DiskManagerBuilder::default()
                         .with_mode(DiskManagerMode::Directories(vec![crate::spill::dir()?])),
                 );
-            // Spilled aggregate states are written and merged back in batches
-            // of this many groups; a funnel's state is every event of an
-            // entity, so the default 8192 makes batches of hundreds of MB.
-            config = config.with_batch_size(SPILL_BATCH_ROWS);
-            // A sort by one column (a funnel's rows by entity) sorts its
-            // batches in runs of this many bytes and merges the runs; with
-            // 512-row batches and DataFusion's 1 MB, a sort of 10M rows
-            // merged hundreds of runs, each merged batch copied from all.
+            // Batches keep DataFusion's 8192 rows. They were 512 while a
+            // funnel's spilled state (every event of an entity) was written
+            // and read back in batches of that many entities; sorted by
+            // entity, a funnel no longer spills its state, and DataFusion's
+            // sort merges one run per batch when it spills: with 512-row
+            // batches, one entity of 10M events took 155 s under a 2 GB
+            // limit. A sort by one column (a funnel's rows by entity) sorts
+            // runs of this many bytes when it does not spill.
             config.options_mut().execution.sort_in_place_threshold_bytes = SORT_RUN_BYTES;
+            // Each sort partition sets this much aside to merge its spilled
+            // runs: DataFusion's 10 MB, but at most a 64th of the limit (a
+            // funnel's sort failed under a 64 MB limit without it).
+            config.options_mut().execution.sort_spill_reservation_bytes =
+                SORT_MERGE_RESERVATION.min(limit / 64);
         }
         let state = SessionStateBuilder::new()
             .with_config(config)

@@ -112,7 +112,7 @@ fn a_heavy_entity_gives_the_same_answers_under_a_memory_limit() {
             "clickhouse",
             "      within: 2d\n      order: strict_order\n      value: converted\n",
         ),
-        "  ttfc:\n    description: ttfc\n    source: events\n    time_between: { from: event = 'signup', to: event = 'api_call' and status >= 400, statistic: median, unit: minutes }\n"
+        "  ttfc:\n    description: ttfc\n    source: events\n    time_between: { from: event = 'signup', to: event = 'api_call', statistic: median, unit: minutes }\n"
             .to_string(),
     ];
     let defs = format!(

@@ -221,19 +221,15 @@ impl PartState {
             }
             _ => self.current = (group, 1),
         }
-        match &mut self.events {
-            Store::Events(arena) if self.current.1 > HEAVY => {
-                let mut h = Heavy::default();
-                for held in arena.remove(group)?.into_iter().chain([e]) {
-                    h.push(held)?;
-                }
-                self.heavy.push((group, h));
-                Ok(())
-            }
-            // A `time_between`'s pair holds two events and, with rows in
-            // no time order, those that may still matter: it stays.
-            store => store.push(group, e),
+        if self.current.1 <= HEAVY {
+            return self.events.push(group, e);
         }
+        let mut h = Heavy::default();
+        for held in self.events.remove(group)?.into_iter().chain([e]) {
+            h.push(held)?;
+        }
+        self.heavy.push((group, h));
+        Ok(())
     }
 
     /// The heavy groups `emit_to` takes, by group; those left are
@@ -271,8 +267,9 @@ enum Store {
     /// two as seen so far; the events that may still matter go to `rest`:
     /// `from` events at the first one's time (ties) and `to` events earlier
     /// than it (an earlier `from` may come). With an entity's rows in time
-    /// order, `rest` stays empty: the state is bounded per entity, however
-    /// many events it has.
+    /// order `rest` stays empty; in any other order it can hold most of an
+    /// entity's events, so with rows sorted by entity a heavy entity leaves
+    /// it for a [`Heavy`] like any other.
     FirstPair {
         pairs: Vec<[Option<Event>; 2]>,
         rest: Arena<Event>,
@@ -347,6 +344,19 @@ impl Store {
     fn offer_to(to: &mut Option<Event>, e: Event) {
         if to.is_none_or(|t| e.ts < t.ts) {
             *to = Some(e);
+        }
+    }
+
+    /// Takes `group`'s events out (see [`Arena::remove`]).
+    fn remove(&mut self, group: usize) -> Result<Vec<Event>> {
+        match self {
+            Store::Events(a) => a.remove(group),
+            Store::FirstPair { pairs, rest } => {
+                let mut out: Vec<Event> =
+                    pairs[group].iter_mut().filter_map(Option::take).collect();
+                out.extend(rest.remove(group)?);
+                Ok(out)
+            }
         }
     }
 
