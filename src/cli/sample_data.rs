@@ -26,6 +26,10 @@ pub struct Args {
     /// most API products, many developers with a few events each.
     #[arg(long, value_parser = events_per_developer)]
     pub events_per_developer: Option<f64>,
+    /// Adds one developer, `dev_heavy`, with this many API calls at random
+    /// times (a bot, a load test): the shape that tests memory per entity.
+    #[arg(long, default_value_t = 0)]
+    pub heavy_developer_calls: u64,
 }
 
 fn events_per_developer(s: &str) -> Result<f64, String> {
@@ -46,6 +50,7 @@ pub fn sample_data(args: &Args) -> ExitStatus {
         start: args.start,
         days: args.days,
         events_per_developer: args.events_per_developer,
+        heavy_developer_calls: args.heavy_developer_calls,
     };
     let started = std::time::Instant::now();
     match sample::generate(&args.dir, &opts) {

@@ -20,6 +20,10 @@ pub struct Options {
     /// Mean events per developer, about; `None` keeps the default rate
     /// (about 380 over 120 days).
     pub events_per_developer: Option<f64>,
+    /// API calls of one more developer, `dev_heavy` (a bot, a load test, one
+    /// customer's production traffic), spread at random over the days; 0
+    /// adds none.
+    pub heavy_developer_calls: u64,
 }
 
 /// Events per developer at the default rate over 120 days, of which about
@@ -139,6 +143,9 @@ pub fn generate(dir: &Path, opts: &Options) -> std::io::Result<Summary> {
             &mut tickets,
         )?;
     }
+    if opts.heavy_developer_calls > 0 {
+        g.heavy_developer(opts.heavy_developer_calls, &mut events)?;
+    }
     // Visitors who never sign up: about nine per developer.
     for v in 0..opts.developers * 9 {
         let mut r = g.root.fork(1_000_000_000 + v);
@@ -225,6 +232,44 @@ impl Gen {
     }
 
     #[allow(clippy::too_many_arguments)]
+    /// One developer who signs up in the first hour, creates a key in the
+    /// second and then makes `calls` API calls at random times.
+    fn heavy_developer(&self, calls: u64, events: &mut Table) -> std::io::Result<()> {
+        let mut r = self.root.fork(3_000_000_000);
+        let dev = "dev_heavy";
+        let signup = self.start + MICROS_PER_HOUR / 2;
+        let key_at = signup + MICROS_PER_HOUR;
+        let key = "key_heavy_1";
+        let row = |ts: i64, event: &str| {
+            let mut row = vec![Val::Null; 13];
+            row[0] = Val::Ts(ts);
+            row[1] = Val::Str(dev.into());
+            row[2] = Val::Str(event.into());
+            row[4] = Val::Str("go".into());
+            row
+        };
+        let mut s = row(signup, "signup");
+        s[3] = Val::Str("organic".into());
+        events.push(s)?;
+        let mut k = row(key_at, "api_key_created");
+        k[5] = Val::Str(key.into());
+        events.push(k)?;
+        let span = (self.end - key_at - 1).max(1) as u64;
+        for _ in 0..calls {
+            let ts = key_at + 1 + r.below(span) as i64;
+            let e = r.weighted(&ENDPOINT_WEIGHTS);
+            let status = if r.chance(0.01) { 503 } else { 200 };
+            let mut c = row(ts, "api_call");
+            c[5] = Val::Str(key.into());
+            c[6] = Val::Str(ENDPOINTS[e].into());
+            c[7] = Val::I32(status);
+            c[8] = Val::F64((r.lognormal(ENDPOINT_LATENCY_MS[e], 0.5) * 10.0).round() / 10.0);
+            c[9] = Val::Str("production".into());
+            events.push(c)?;
+        }
+        Ok(())
+    }
+
     fn developer(
         &self,
         d: u64,
