@@ -165,7 +165,7 @@ fn held_sweep(spec: &Spec, part: &[Event]) -> BTreeMap<i64, Candidate> {
     match spec.order {
         Order::Any => any_sweep(spec, part, &mut mine),
         _ if spec.clickhouse() => clickhouse_sweep(spec, part, &mut mine),
-        _ => ordered_sweep(spec, part, &mut mine),
+        _ => return ordered_sweep(spec, part),
     }
     mine
 }
@@ -436,14 +436,13 @@ impl Attempt {
     }
 }
 
-fn ordered_sweep(spec: &Spec, events: &[Event], best: &mut BTreeMap<i64, Candidate>) {
+/// The best attempt per entry period of one held value's events.
+fn ordered_sweep(spec: &Spec, events: &[Event]) -> BTreeMap<i64, Candidate> {
     let mut sweep = OrderedSweep::default();
     for at in events.chunk_by(|a, b| a.ts == b.ts) {
         sweep.instant(spec, at);
     }
-    for (bucket, c) in sweep.finish(spec) {
-        offer(spec, best, bucket, c);
-    }
+    sweep.finish(spec)
 }
 
 /// The `ordered`/`strict` sweep over one held value's events, fed one
