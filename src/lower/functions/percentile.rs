@@ -561,6 +561,23 @@ impl GroupsAccumulator for Groups {
         self.resize(total_num_groups);
         self.take_fraction(&values[1]);
         let x = values[0].as_primitive::<Float64Type>();
+        if self.budget.is_none() {
+            // Without a budget a group's values only grow in one buffer:
+            // its heap changes when the buffer's capacity does.
+            for (row, g) in super::rows_of(group_indices, opt_filter) {
+                if x.is_null(row) {
+                    continue;
+                }
+                let group = &mut self.groups[g];
+                if group.raw.len() == group.raw.capacity() {
+                    let before = group.raw.capacity();
+                    group.grow(1);
+                    self.heap += (group.raw.capacity() - before) * std::mem::size_of::<f64>();
+                }
+                group.raw.push(x.value(row));
+            }
+            return Ok(());
+        }
         for (row, g) in super::rows_of(group_indices, opt_filter) {
             if x.is_null(row) {
                 continue;
