@@ -95,8 +95,8 @@ impl Engine {
         let percentile_budget = options
             .percentile_budget
             .or(options.memory_limit.map(|limit| limit / 16));
-        // Under a memory limit a funnel's rows are sorted by entity and
-        // time, so that no entity's events need be held whole.
+        // Under a memory limit a funnel's rows are sorted by entity, so
+        // that no entity's events need be held whole.
         let sort_sequences = options.memory_limit.is_some();
         let mut runtime_env = RuntimeEnvBuilder::new();
         if let Some(limit) = options.memory_limit {
@@ -121,8 +121,8 @@ impl Engine {
             // runs of this many bytes when it does not spill.
             config.options_mut().execution.sort_in_place_threshold_bytes = SORT_RUN_BYTES;
             // Each sort partition sets this much aside to merge its spilled
-            // runs: DataFusion's 10 MB, but at most a 64th of the limit (a
-            // funnel's sort failed under a 64 MB limit without it).
+            // runs: DataFusion's 10 MB, but at most a 64th of the limit, so
+            // that a small limit leaves a sort room to grow.
             config.options_mut().execution.sort_spill_reservation_bytes =
                 SORT_MERGE_RESERVATION.min(limit / 64);
         }

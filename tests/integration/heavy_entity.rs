@@ -5,7 +5,7 @@
 //! one the unlimited run (which holds every event) gives, for every order
 //! and option the stream runs differently.
 
-use crate::run::{assert_csv, csv, project};
+use crate::run::{assert_csv, csv, metricc, project};
 use metricc::lower::functions::HEAVY;
 
 /// One developer with about three times `HEAVY` API calls (one every 30 s
@@ -138,4 +138,46 @@ fn a_heavy_entity_gives_the_same_answers_under_a_memory_limit() {
         assert_csv(&limited, &free);
         assert!(free.lines().count() > 1, "{args}: {free}");
     }
+}
+
+/// Under a limit the plan sorts a funnel's rows by entity and the funnel
+/// aggregate reads them as sorted (so it emits each entity as it ends and
+/// never spills its state); without one, neither.
+#[test]
+fn a_memory_limit_sorts_a_funnels_rows_by_entity() {
+    let metrics = [funnel("ordered", "      within: 3d\n")];
+    let events = "ts:timestamp,developer_id,event,status:int\n2026-03-02T00:00:00Z,d1,signup,\n";
+    let dir = crate::run::events_project("2026-03-02", "2026-03-09", events, &metrics);
+    let physical = |extra: &[&str]| {
+        let mut args = vec!["explain", "--physical", "ordered"];
+        args.extend(extra);
+        let out = metricc(&args, dir.path());
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = String::from_utf8(out.stdout).unwrap();
+        let plan: Vec<String> = text
+            .lines()
+            .skip_while(|l| !l.starts_with("Physical plan"))
+            .map(str::to_string)
+            .collect();
+        let at = plan
+            .iter()
+            .position(|l| l.contains("metricc_funnel"))
+            .expect("a funnel aggregate");
+        (plan[at].clone(), plan[at + 1].clone())
+    };
+    let (aggregate, input) = physical(&["--memory-limit", "256M"]);
+    assert!(aggregate.contains("ordering_mode=Sorted"), "{aggregate}");
+    assert!(
+        input
+            .trim_start()
+            .starts_with("SortExec: expr=[developer_id@"),
+        "{input}"
+    );
+    let (aggregate, input) = physical(&[]);
+    assert!(!aggregate.contains("ordering_mode"), "{aggregate}");
+    assert!(!input.contains("SortExec"), "{input}");
 }

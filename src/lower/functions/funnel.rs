@@ -246,7 +246,12 @@ impl PartState {
         for (g, _) in &mut self.heavy {
             *g -= n;
         }
-        self.current.0 = self.current.0.saturating_sub(n);
+        // The group taking events now is never emitted before it ends;
+        // once it is, the next group starts a new count.
+        self.current = match self.current {
+            (g, count) if g >= n => (g - n, count),
+            _ => (0, 0),
+        };
         taken
     }
 
