@@ -864,20 +864,11 @@ mod tests {
 
     fn time_between(window: i64, start_from: i64, start_to: i64) -> Spec {
         Spec {
-            steps: 2,
-            order: sweep::Order::Ordered,
-            window,
-            step_windows: vec![None; 2],
             reuse: true,
-            strict_increase: false,
-            strict_deduplication: false,
-            first_complete: false,
-            exclude_entity: false,
-            exclusions: vec![],
-            attribution: sweep::Attribution::FirstStep,
             first_only: true,
             start_from: Some(start_from),
             start_to: Some(start_to),
+            ..Spec::ordered(2, window)
         }
     }
 

@@ -229,20 +229,8 @@ mod tests {
     #[test]
     fn runs_merged_in_time_order_give_the_engines_answer() {
         let spec = Spec {
-            steps: 3,
-            order: Order::Ordered,
-            window: 700,
-            step_windows: vec![None; 3],
-            reuse: false,
-            strict_increase: false,
-            strict_deduplication: false,
-            first_complete: false,
-            exclude_entity: false,
-            exclusions: vec![],
             attribution: Attribution::LastStep,
-            first_only: false,
-            start_from: None,
-            start_to: None,
+            ..Spec::ordered(3, 700)
         };
         let n = BUFFER * (MAX_RUNS + 3) / 64;
         // A scattered order of times: a multiplicative permutation.
@@ -283,20 +271,8 @@ mod tests {
     #[test]
     fn a_full_buffer_is_written_and_read_back() {
         let spec = Spec {
-            steps: 2,
             order: Order::Strict,
-            window: 10,
-            step_windows: vec![None; 2],
-            reuse: false,
-            strict_increase: false,
-            strict_deduplication: false,
-            first_complete: false,
-            exclude_entity: false,
-            exclusions: vec![],
-            attribution: Attribution::FirstStep,
-            first_only: false,
-            start_from: None,
-            start_to: None,
+            ..Spec::ordered(2, 10)
         };
         let mut heavy = Heavy::default();
         let mut all = Vec::new();

@@ -83,6 +83,27 @@ pub struct Spec {
 }
 
 impl Spec {
+    /// An `ordered` sequence of `steps` within `window`: no step windows,
+    /// reuse, exclusions or start range; attributed to the first step.
+    pub fn ordered(steps: usize, window: i64) -> Spec {
+        Spec {
+            steps,
+            order: Order::Ordered,
+            window,
+            step_windows: vec![None; steps],
+            reuse: false,
+            strict_increase: false,
+            strict_deduplication: false,
+            first_complete: false,
+            exclude_entity: false,
+            exclusions: vec![],
+            attribution: Attribution::FirstStep,
+            first_only: false,
+            start_from: None,
+            start_to: None,
+        }
+    }
+
     /// Whether ClickHouse's scan runs it ([`clickhouse_sweep`]) rather than
     /// metricc's attempts.
     pub fn clickhouse(&self) -> bool {

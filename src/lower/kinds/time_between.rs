@@ -1,7 +1,7 @@
 //! lower: `time_between` metrics, a two-step sequence group of each
 //! entity's first `from` event, and a statistic of the durations.
 
-use crate::lower::functions::sweep::{Attribution, Order, Spec};
+use crate::lower::functions::sweep::Spec;
 use crate::lower::planner::Planner;
 use crate::lower::sequence::{self, Sequence};
 use crate::semantic::kinds::time_between::TimeBetween;
@@ -20,24 +20,15 @@ pub(super) fn value(
     let rows = p.rows(&k.source)?;
     let seq = Sequence {
         spec: Spec {
-            steps: 2,
-            order: Order::Ordered,
-            window: k
-                .within
-                .as_ref()
-                .map_or(i64::MAX, |w| w.millis.saturating_mul(1000)),
-            step_windows: vec![None; 2],
             // The `to` event may be the `from` event itself.
             reuse: true,
-            strict_increase: false,
-            strict_deduplication: false,
-            first_complete: false,
-            exclude_entity: false,
-            exclusions: vec![],
-            attribution: Attribution::FirstStep,
             first_only: true,
-            start_from: None,
-            start_to: None,
+            ..Spec::ordered(
+                2,
+                k.within
+                    .as_ref()
+                    .map_or(i64::MAX, |w| w.millis.saturating_mul(1000)),
+            )
         },
         steps: vec![rows.lower(&k.from)?, rows.lower(&k.to)?],
         exclusions: vec![],
