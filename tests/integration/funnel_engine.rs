@@ -376,17 +376,7 @@ proptest! {
         // a quarter of the time each.
         let spec = match clickhouse {
             0 | 1 => spec,
-            c => Spec {
-                order: if c == 2 { Order::StrictOrder } else { Order::Ordered },
-                strict_deduplication: c == 3,
-                first_complete: false,
-                exclude_entity: false,
-                step_windows: vec![None; spec.steps],
-                exclusions: vec![],
-                reuse: true,
-                first_only: false,
-                ..spec
-            },
+            c => clickhouse_spec(spec, c == 2, c == 3),
         };
         let mut input = events.clone();
         let want = evaluate(&spec, &mut input);
@@ -473,20 +463,28 @@ fn ev(ts: i64, steps: u32) -> Event {
 
 fn spec(steps: usize, order: Order, window: i64) -> Spec {
     Spec {
-        steps,
         order,
-        window,
-        step_windows: vec![None; steps],
-        reuse: false,
-        strict_increase: false,
-        strict_deduplication: false,
+        ..Spec::ordered(steps, window)
+    }
+}
+
+/// `spec` as ClickHouse's scan runs it: `strict_order` and
+/// `strict_deduplication` as given, and none of what it refuses.
+fn clickhouse_spec(spec: Spec, strict_order: bool, dedup: bool) -> Spec {
+    Spec {
+        order: if strict_order {
+            Order::StrictOrder
+        } else {
+            Order::Ordered
+        },
+        strict_deduplication: dedup,
         first_complete: false,
         exclude_entity: false,
+        step_windows: vec![None; spec.steps],
         exclusions: vec![],
-        attribution: Attribution::FirstStep,
+        reuse: true,
         first_only: false,
-        start_from: None,
-        start_to: None,
+        ..spec
     }
 }
 
@@ -879,17 +877,7 @@ proptest! {
         strict_order in any::<bool>(),
         dedup in any::<bool>(),
     ) {
-        let spec = Spec {
-            order: if strict_order || !dedup { Order::StrictOrder } else { Order::Ordered },
-            strict_deduplication: dedup,
-            first_complete: false,
-            exclude_entity: false,
-            step_windows: vec![None; spec.steps],
-            exclusions: vec![],
-            reuse: true,
-            first_only: false,
-            ..spec
-        };
+        let spec = clickhouse_spec(spec, strict_order || !dedup, dedup);
         let got: Vec<(i64, usize, Vec<i64>)> = evaluate(&spec, &mut events.clone())
             .into_iter()
             .map(|o| (o.bucket, o.level, o.times))
