@@ -3,8 +3,9 @@
 //! grouped by entity but in no order of time. DataFusion sorts them by the
 //! entity alone (`engine::one_phase`): a sort by one column sorts runs of
 //! 8 MB in memory and merges few of them, where a sort by entity and time
-//! merges one run per batch (with the 512-row batches runs under a limit
-//! had then, 42 s against 7 s for one entity of 10M events under 1 GB).
+//! merges one run per batch (with the 512-row batches that runs under a
+//! limit had then: 42 s against 7 s for one entity of 10M events under
+//! 1 GB).
 //!
 //! The events fill a buffer; a full buffer is sorted by time and written to
 //! a temporary file; at the end the runs are merged in time order into a
