@@ -5,7 +5,7 @@
 //! one the unlimited run (which holds every event) gives, for every order
 //! and option the stream runs differently.
 
-use crate::run::{assert_csv, csv, metricc, project};
+use crate::run::{assert_csv, csv, events_project, project, stdout_of};
 use metricc::lower::functions::HEAVY;
 
 /// One developer with about three times `HEAVY` API calls (one every 30 s
@@ -147,17 +147,11 @@ fn a_heavy_entity_gives_the_same_answers_under_a_memory_limit() {
 fn a_memory_limit_sorts_a_funnels_rows_by_entity() {
     let metrics = [funnel("ordered", "      within: 3d\n")];
     let events = "ts:timestamp,developer_id,event,status:int\n2026-03-02T00:00:00Z,d1,signup,\n";
-    let dir = crate::run::events_project("2026-03-02", "2026-03-09", events, &metrics);
+    let dir = events_project("2026-03-02", "2026-03-09", events, &metrics);
     let physical = |extra: &[&str]| {
         let mut args = vec!["explain", "--physical", "ordered"];
         args.extend(extra);
-        let out = metricc(&args, dir.path());
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let text = String::from_utf8(out.stdout).unwrap();
+        let text = stdout_of(&args, dir.path());
         let plan: Vec<String> = text
             .lines()
             .skip_while(|l| !l.starts_with("Physical plan"))

@@ -25,17 +25,22 @@ pub fn skipped(test: &str, why: &str) {
     let _ = writeln!(std::io::stderr(), "SKIPPED {test}: {why}");
 }
 
+/// Runs `metricc ARGS` and returns stdout, failing on a non-zero exit.
+pub fn stdout_of(args: &[&str], dir: &Path) -> String {
+    let out = metricc(args, dir);
+    assert!(
+        out.status.success(),
+        "metricc {args:?} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
 /// Runs `metricc run ARGS --format csv` and returns stdout, failing on a non-zero exit.
 pub fn csv(dir: &Path, args: &str) -> String {
     let mut all: Vec<&str> = vec!["run", "--quiet", "--format", "csv"];
     all.extend(args.split_whitespace());
-    let out = metricc(&all, dir);
-    assert!(
-        out.status.success(),
-        "metricc {all:?} failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
+    stdout_of(&all, dir)
 }
 
 /// Compares CSV text cell by cell; numbers to a relative 1e-9 (an empty

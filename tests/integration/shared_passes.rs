@@ -90,7 +90,7 @@ fn first_matches_on_one_source_are_picked_in_one_pass() {
 /// share one pass.
 #[test]
 fn a_shared_pass_adds_no_breakdown_values_to_a_table() {
-    use crate::run::{EVENTS, metricc, project};
+    use crate::run::{EVENTS, project, stdout_of};
     let defs = r#"
 sources:
   events: { path: data/events.parquet, time: ts, entity: developer_id, dimensions: [event, channel] }
@@ -130,13 +130,7 @@ metrics:
             "channel",
         ];
         args.extend(extra);
-        let out = metricc(&args, tmp.path());
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
+        stdout_of(&args, tmp.path())
     };
     let shared = run(&[]);
     // Under a memory limit each table plans its own pass.
