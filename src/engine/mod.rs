@@ -6,6 +6,8 @@
 //!   one aggregating subplan at a time under a memory limit);
 //! - [`one_phase`]: the physical rule that runs per-entity aggregates in one
 //!   phase;
+//! - [`shared_percentiles`]: the logical rule that merges percentiles of one
+//!   column into one store;
 //! - [`checked`]: the logical rule that swaps in checked integer arithmetic,
 //!   order-independent float aggregates ([`exact`]) and an exact
 //!   `count(DISTINCT s)` for strings ([`distinct`]);
@@ -17,6 +19,7 @@ mod error;
 mod exact;
 mod one_phase;
 mod rewrite;
+mod shared_percentiles;
 
 pub use error::{data_error, run_error};
 
@@ -126,11 +129,22 @@ impl Engine {
             config.options_mut().execution.sort_spill_reservation_bytes =
                 SORT_MERGE_RESERVATION.min(limit / 64);
         }
+        let mut functions = Functions::default();
+        if let Some(budget) = percentile_budget {
+            functions = functions.with_percentile_budget(budget);
+        }
+        if sort_sequences {
+            functions = functions.with_sorted_sequences();
+        }
         let state = SessionStateBuilder::new()
             .with_config(config)
             .with_runtime_env(runtime_env.build_arc()?)
             .with_default_features()
             .with_optimizer_rule(Arc::new(checked::CheckedIntegers))
+            .with_optimizer_rule(Arc::new(shared_percentiles::SharedPercentiles {
+                percentiles: functions.percentiles(),
+                bounded: percentile_budget.is_some(),
+            }))
             .with_physical_optimizer_rule(Arc::new(one_phase::OnePhase {
                 percentiles: percentile_budget.is_some(),
                 sort_sequences,
@@ -141,13 +155,6 @@ impl Engine {
             .worker_threads(threads)
             .enable_all()
             .build()?;
-        let mut functions = Functions::default();
-        if let Some(budget) = percentile_budget {
-            functions = functions.with_percentile_budget(budget);
-        }
-        if sort_sequences {
-            functions = functions.with_sorted_sequences();
-        }
         Ok(Engine {
             ctx,
             runtime,

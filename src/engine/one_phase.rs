@@ -37,13 +37,16 @@ pub(super) struct OnePhase {
 
 impl OnePhase {
     fn applies(&self, partial: &datafusion::physical_plan::aggregates::AggregateExec) -> bool {
-        use crate::lower::functions::{FUNNEL, PERCENTILE, RETENTION};
+        use crate::lower::functions::{FUNNEL, PERCENTILE, PERCENTILES, RETENTION};
         let aggs = partial.aggr_expr();
         let funnels = !aggs.is_empty()
             && aggs
                 .iter()
                 .all(|a| [FUNNEL, RETENTION].contains(&a.fun().name()));
-        let percentiles = self.percentiles && aggs.iter().any(|a| a.fun().name() == PERCENTILE);
+        let percentiles = self.percentiles
+            && aggs
+                .iter()
+                .any(|a| [PERCENTILE, PERCENTILES].contains(&a.fun().name()));
         funnels || percentiles
     }
 

@@ -185,3 +185,104 @@ fn a_memory_limit_changes_no_answer() {
         }
     }
 }
+
+/// The first table of a run as rows of cells, sorted.
+fn cells(options: &Options, query: &Query) -> Vec<Vec<String>> {
+    use datafusion::arrow::util::display::array_value_to_string;
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("metrics");
+    let model = driver::check(&dir).model.expect("the example checks");
+    let engine = Engine::new(options).unwrap();
+    let computed = engine.compute(&model, query).expect("computes");
+    let mut rows = Vec::new();
+    for b in &computed[0].batches {
+        for r in 0..b.num_rows() {
+            rows.push(
+                b.columns()
+                    .iter()
+                    .map(|c| array_value_to_string(c, r).unwrap())
+                    .collect::<Vec<_>>(),
+            );
+        }
+    }
+    rows.sort();
+    rows
+}
+
+/// The median and percentiles of one column under one filter are computed
+/// from one store (the engine merges them), and each answer is the one the
+/// metric gives alone: DataFusion's `median` for the median, metricc's
+/// percentile for the others, to the bit. By week and endpoint (many
+/// groups) and in total (one group), with and without a memory limit (the
+/// bounded store, spilling; a median alone moves to it too).
+#[test]
+fn percentiles_of_one_column_share_one_store_and_keep_their_answers() {
+    let day = |d: &str| {
+        chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d")
+            .unwrap()
+            .and_hms_opt(0, 0, 0)
+            .unwrap()
+    };
+    let range = Range {
+        from: day("2026-01-05"),
+        to: day("2026-05-05"),
+    };
+    let metrics = ["latency_p50", "latency_p95", "latency_p99"];
+    let free = Options {
+        threads: Some(2),
+        ..Default::default()
+    };
+    let limited = Options {
+        threads: Some(2),
+        memory_limit: Some(1 << 30),
+        percentile_budget: Some(2048),
+    };
+    for (grain, group_by) in [
+        (Some(Grain::Week), vec!["endpoint".to_string()]),
+        (None, vec![]),
+    ] {
+        let keys = group_by.len() + usize::from(grain.is_some());
+        let query = |metrics: &[&str]| Query {
+            metrics: metrics.iter().map(|m| m.to_string()).collect(),
+            grain,
+            range,
+            group_by: group_by.clone(),
+        };
+        // Each metric alone, without a limit: nothing to merge.
+        let alone: Vec<Vec<Vec<String>>> =
+            metrics.iter().map(|m| cells(&free, &query(&[m]))).collect();
+        for options in [&free, &limited] {
+            let together = cells(options, &query(&metrics));
+            assert!(together.len() > 2 || grain.is_none(), "{together:?}");
+            for (i, want) in alone.iter().enumerate() {
+                let mut got: Vec<Vec<String>> = together
+                    .iter()
+                    .map(|r| {
+                        let mut cells = r[..keys].to_vec();
+                        cells.push(r[keys + i].clone());
+                        cells
+                    })
+                    .collect();
+                got.sort();
+                assert_eq!(&got, want, "{} with {options:?}", metrics[i]);
+            }
+            if options.memory_limit.is_some() {
+                assert_eq!(cells(options, &query(&metrics[..1])), alone[0]);
+            }
+        }
+    }
+    // One store in the plan: one aggregate of three points, no median.
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("metrics");
+    let mut args = vec!["explain", "-p", example.to_str().unwrap(), "--physical"];
+    args.extend(metrics);
+    let text = crate::run::stdout_of(&args, &example);
+    let aggregates: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("AggregateExec"))
+        .collect();
+    assert!(
+        aggregates.iter().all(|l| !l.contains("median(")
+            && l.contains("metricc_percentiles(")
+            && l.contains(", median, 0.95, 0.99)")),
+        "{aggregates:#?}"
+    );
+}

@@ -16,7 +16,7 @@ pub mod wall;
 
 pub use active::{ACTIVE, active};
 pub use funnel::{Block, FUNNEL, HEAVY, Part, Sequences, funnel};
-pub use percentile::PERCENTILE;
+pub use percentile::{PERCENTILE, PERCENTILES, Point};
 pub use retention::{RETENTION, retention};
 pub use running::{RUNNING, RunningSpec, running};
 
@@ -31,6 +31,9 @@ use std::sync::Arc;
 #[derive(Debug, Clone)]
 pub struct Functions {
     percentile: Arc<AggregateUDF>,
+    /// The several-point form of `percentile`, with its budget: what the
+    /// engine merges percentiles of one column into.
+    percentiles: Arc<AggregateUDF>,
     /// Sequences read their rows sorted by entity and time (the engine
     /// sorts them under a memory limit): see [`Sequences::sorted`].
     sorted_sequences: bool,
@@ -41,6 +44,7 @@ impl Default for Functions {
     fn default() -> Self {
         Functions {
             percentile: percentile::unbounded_percentile(),
+            percentiles: percentile::shared_percentiles(None),
             sorted_sequences: false,
         }
     }
@@ -52,6 +56,7 @@ impl Functions {
     pub fn with_percentile_budget(self, budget: usize) -> Self {
         Functions {
             percentile: percentile::bounded_percentile(budget),
+            percentiles: percentile::shared_percentiles(Some(budget)),
             ..self
         }
     }
@@ -73,6 +78,12 @@ impl Functions {
     /// `percentile(x, p)` as an aggregate expression.
     pub fn percentile(&self, x: Expr, p: Expr) -> Expr {
         self.percentile.call(vec![x, p])
+    }
+
+    /// The function answering several percentiles of one column at once
+    /// (`metricc_percentiles`), with the same budget as `percentile`.
+    pub fn percentiles(&self) -> Arc<AggregateUDF> {
+        Arc::clone(&self.percentiles)
     }
 }
 

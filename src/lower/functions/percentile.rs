@@ -13,17 +13,28 @@
 //! When the runs still fill the other half, they are merged into one and
 //! written to a temporary file. The answer is then found by walking all runs,
 //! in memory and on disk, in order. It is the same exact answer either way.
+//!
+//! `metricc_percentiles(x, p1, p2, ...)` is the same store answering several
+//! points at once: fractions, and `'median'` (DataFusion's `median`, the
+//! mean of the two middle values, computed as it computes it). Nothing
+//! lowers to it: the engine's optimizer rule (`engine::shared_percentiles`)
+//! merges the percentiles and medians of one aggregate that read the same
+//! column under the same filter into one call, so their values are held
+//! once and selected once. It returns a struct with a field per point
+//! (`p1`, `p2`, ...).
 
 use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, BooleanArray, Float64Array, ListArray, UInt64Array,
+    Array, ArrayRef, AsArray, BooleanArray, Float64Array, Float64Builder, ListArray, StructArray,
+    UInt64Array,
 };
 use datafusion::arrow::buffer::OffsetBuffer;
-use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Float64Type, UInt64Type};
-use datafusion::common::{Result, ScalarValue};
+use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Fields, Float64Type, UInt64Type};
+use datafusion::common::{Result, ScalarValue, internal_err, plan_err};
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
 use datafusion::logical_expr::{
     Accumulator, AggregateUDF, AggregateUDFImpl, EmitTo, GroupsAccumulator, Signature, Volatility,
 };
+use datafusion::physical_expr::expressions::Literal;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::fs::File;
@@ -51,6 +62,155 @@ pub fn bounded_percentile(budget: usize) -> Arc<AggregateUDF> {
 
 /// The smallest budget: below it nearly every value would be a spill file.
 pub const MIN_BUDGET: usize = 1024;
+
+/// The name of the form answering several points at once.
+pub const PERCENTILES: &str = "metricc_percentiles";
+
+/// The several-point form, with the same budget as [`bounded_percentile`]
+/// (`None`: every value in memory).
+pub fn shared_percentiles(budget: Option<usize>) -> Arc<AggregateUDF> {
+    Arc::new(AggregateUDF::from(SharedPercentiles {
+        signature: Signature::user_defined(Volatility::Immutable),
+        budget: budget.map(|b| b.max(MIN_BUDGET)),
+    }))
+}
+
+/// One point of [`PERCENTILES`]: its argument is the fraction (a `Float64`
+/// literal) or the literal `'median'`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Point {
+    /// The value at position `p * (n - 1)`, interpolated.
+    Fraction(f64),
+    /// DataFusion's `median`: the middle value, or the two middle values
+    /// added and halved. `(a + b) / 2` may differ from the fraction 0.5's
+    /// `a + (b - a) * 0.5` in the last bit, so it is a point of its own.
+    Median,
+}
+
+impl Point {
+    /// The argument that stands for this point.
+    pub fn literal(self) -> ScalarValue {
+        match self {
+            Point::Fraction(p) => ScalarValue::Float64(Some(p)),
+            Point::Median => ScalarValue::Utf8(Some("median".into())),
+        }
+    }
+
+    fn of(value: &ScalarValue) -> Option<Point> {
+        match value {
+            ScalarValue::Float64(Some(p)) => Some(Point::Fraction(*p)),
+            ScalarValue::Utf8(Some(m)) if m == "median" => Some(Point::Median),
+            _ => None,
+        }
+    }
+
+    /// The ranks (from 0, among `n > 0` sorted values) of the two values the
+    /// answer is made of.
+    fn ranks(self, n: u64) -> (u64, u64) {
+        match self {
+            Point::Fraction(p) => {
+                let position = p.clamp(0.0, 1.0) * (n - 1) as f64;
+                (position.floor() as u64, position.ceil() as u64)
+            }
+            Point::Median => ((n - 1) / 2, n / 2),
+        }
+    }
+
+    /// The answer from the values at [`Point::ranks`].
+    fn answer(self, n: u64, low: f64, high: f64) -> f64 {
+        match self {
+            Point::Fraction(p) => {
+                let position = p.clamp(0.0, 1.0) * (n - 1) as f64;
+                interpolate(low, high, position - position.floor())
+            }
+            Point::Median if n % 2 == 1 => low,
+            Point::Median => (low + high) / 2.0,
+        }
+    }
+}
+
+/// The fields of the several-point form's struct: `p1`, `p2`, ...
+fn point_fields(points: usize) -> Fields {
+    (1..=points)
+        .map(|i| Field::new(format!("p{i}"), DataType::Float64, true))
+        .collect()
+}
+
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct SharedPercentiles {
+    signature: Signature,
+    budget: Option<usize>,
+}
+
+impl SharedPercentiles {
+    /// The points, from the literal arguments after the values.
+    fn points(args: &AccumulatorArgs) -> Result<Vec<Point>> {
+        args.exprs[1..]
+            .iter()
+            .map(|e| {
+                let any: &dyn std::any::Any = e.as_ref();
+                match any
+                    .downcast_ref::<Literal>()
+                    .and_then(|l| Point::of(l.value()))
+                {
+                    Some(point) => Ok(point),
+                    None => plan_err!("{PERCENTILES} takes literal fractions or 'median', not {e}"),
+                }
+            })
+            .collect()
+    }
+}
+
+impl AggregateUDFImpl for SharedPercentiles {
+    fn name(&self) -> &str {
+        PERCENTILES
+    }
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+    fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
+        let points_ok = arg_types
+            .iter()
+            .skip(1)
+            .all(|t| matches!(t, DataType::Float64 | DataType::Utf8));
+        if arg_types.len() < 2 || arg_types[0] != DataType::Float64 || !points_ok {
+            return plan_err!(
+                "{PERCENTILES} takes a Float64 column and its points, not {arg_types:?}"
+            );
+        }
+        Ok(arg_types.to_vec())
+    }
+    fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Struct(point_fields(
+            arg_types.len().saturating_sub(1),
+        )))
+    }
+    fn accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
+        Ok(Box::new(SharedValues {
+            points: Self::points(&args)?,
+            values: Values::new(self.budget),
+        }))
+    }
+    fn groups_accumulator_supported(&self, _: AccumulatorArgs) -> bool {
+        true
+    }
+    fn create_groups_accumulator(
+        &self,
+        args: AccumulatorArgs,
+    ) -> Result<Box<dyn GroupsAccumulator>> {
+        Ok(Box::new(Groups {
+            groups: Vec::new(),
+            fraction: None,
+            points: Some(Self::points(&args)?),
+            budget: self.budget,
+            heap: 0,
+        }))
+    }
+    fn state_fields(&self, _: StateFieldsArgs) -> Result<Vec<FieldRef>> {
+        // The single form's state, its fraction always null.
+        Ok(state_fields())
+    }
+}
 
 #[derive(Debug, PartialEq, Eq, Hash)]
 struct ExactPercentile {
@@ -90,27 +250,33 @@ impl AggregateUDFImpl for ExactPercentile {
         Ok(Box::new(Groups {
             groups: Vec::new(),
             fraction: None,
+            points: None,
             budget: self.budget,
             heap: 0,
         }))
     }
     fn state_fields(&self, _: StateFieldsArgs) -> Result<Vec<FieldRef>> {
-        Ok(vec![
-            Arc::new(Field::new_list(
-                "values",
-                Field::new_list_field(DataType::Float64, true),
-                true,
-            )),
-            // Null: each value once; else the count of each (distinct,
-            // ascending) value.
-            Arc::new(Field::new_list(
-                "counts",
-                Field::new_list_field(DataType::UInt64, true),
-                true,
-            )),
-            Arc::new(Field::new("fraction", DataType::Float64, true)),
-        ])
+        Ok(state_fields())
     }
+}
+
+/// A partial state: the values, their counts, the fraction.
+fn state_fields() -> Vec<FieldRef> {
+    vec![
+        Arc::new(Field::new_list(
+            "values",
+            Field::new_list_field(DataType::Float64, true),
+            true,
+        )),
+        // Null: each value once; else the count of each (distinct,
+        // ascending) value.
+        Arc::new(Field::new_list(
+            "counts",
+            Field::new_list_field(DataType::UInt64, true),
+            true,
+        )),
+        Arc::new(Field::new("fraction", DataType::Float64, true)),
+    ]
 }
 
 /// A key for each f64 whose unsigned order is `f64::total_cmp`'s order.
@@ -454,44 +620,73 @@ impl Values {
         !self.runs.is_empty() || !self.spilled.is_empty()
     }
 
-    /// The interpolated percentile over all runs, walked in order.
-    fn select(&self) -> Result<Option<f64>> {
-        let Some(p) = self.fraction else {
-            return Ok(None);
-        };
+    /// Each point's answer over all runs, walked once in order.
+    fn select(&self, points: &[Point]) -> Result<Vec<Option<f64>>> {
         let n: u64 = self.runs.iter().map(Run::total).sum::<u64>()
             + self.spilled.iter().map(|s| s.total).sum::<u64>();
         if n == 0 {
-            return Ok(None);
+            return Ok(vec![None; points.len()]);
         }
-        let position = p.clamp(0.0, 1.0) * (n - 1) as f64;
-        let (lo, hi) = (position.floor() as u64, position.ceil() as u64);
+        let mut ranks: Vec<u64> = points
+            .iter()
+            .flat_map(|p| {
+                let (lo, hi) = p.ranks(n);
+                [lo, hi]
+            })
+            .collect();
+        ranks.sort_unstable();
+        ranks.dedup();
         let mut cursors: Vec<Cursor> = self.runs.iter().map(|r| Cursor::Memory(r, 0)).collect();
         for s in &self.spilled {
             cursors.push(Cursor::Disk(s.reader()?));
         }
-        // Values before the current entry, the value at rank `lo`, and the
-        // answer.
+        // The value at each rank, in rank order; `before` counts the values
+        // before the current entry.
+        let mut found: Vec<f64> = Vec::with_capacity(ranks.len());
         let mut before = 0u64;
-        let mut low: Option<f64> = None;
-        let mut answer: Option<f64> = None;
         walk(cursors, |k, count| {
-            if let Some(low) = low {
-                // Rank `lo` was the last of the entry before: this is `hi`.
-                answer = Some(interpolate(low, unkey(k), position - lo as f64));
-                return Ok(false);
-            }
-            if before + count > lo {
-                if before + count > hi {
-                    answer = Some(unkey(k));
-                    return Ok(false);
-                }
-                low = Some(unkey(k));
+            while found.len() < ranks.len() && ranks[found.len()] < before + count {
+                found.push(unkey(k));
             }
             before += count;
-            Ok(true)
+            Ok(found.len() < ranks.len())
         })?;
-        Ok(answer.or(low))
+        if found.len() < ranks.len() {
+            return internal_err!("percentile runs hold fewer values than counted");
+        }
+        let at = |r: u64| found[ranks.partition_point(|&x| x < r)];
+        Ok(points
+            .iter()
+            .map(|p| {
+                let (lo, hi) = p.ranks(n);
+                Some(p.answer(n, at(lo), at(hi)))
+            })
+            .collect())
+    }
+
+    /// Each point's answer over every value.
+    fn answers(&mut self, points: &[Point]) -> Result<Vec<Option<f64>>> {
+        if !self.sorted() {
+            return Ok(exact(&mut self.raw, points));
+        }
+        self.sort_raw()?;
+        self.select(points)
+    }
+
+    /// The single form's answer, at its fraction.
+    fn answer(&mut self) -> Result<Option<f64>> {
+        match self.fraction {
+            Some(p) => Ok(self.answers(&[Point::Fraction(p)])?[0]),
+            None => Ok(None),
+        }
+    }
+
+    /// Adds a batch of values (nulls skipped).
+    fn add(&mut self, a: &ArrayRef) -> Result<()> {
+        let a = a.as_primitive::<Float64Type>();
+        self.grow(a.len() - a.null_count());
+        self.raw.extend(a.iter().flatten());
+        self.settle()
     }
 }
 
@@ -520,6 +715,8 @@ impl Values {
 struct Groups {
     groups: Vec<Values>,
     fraction: Option<f64>,
+    /// The several-point form's points; `None` for the single form.
+    points: Option<Vec<Point>>,
     budget: Option<usize>,
     /// Bytes the groups hold on the heap, kept up to date.
     heap: usize,
@@ -559,7 +756,9 @@ impl GroupsAccumulator for Groups {
         total_num_groups: usize,
     ) -> Result<()> {
         self.resize(total_num_groups);
-        self.take_fraction(&values[1]);
+        if self.points.is_none() {
+            self.take_fraction(&values[1]);
+        }
         let x = values[0].as_primitive::<Float64Type>();
         if self.budget.is_none() {
             // Without a budget a group's values only grow in one buffer:
@@ -591,14 +790,32 @@ impl GroupsAccumulator for Groups {
     }
 
     fn evaluate(&mut self, emit_to: EmitTo) -> Result<ArrayRef> {
-        let mut out = Float64Array::builder(self.groups.len());
-        for mut g in self.take(emit_to) {
-            match g.evaluate()? {
-                ScalarValue::Float64(v) => out.append_option(v),
-                other => return datafusion::common::internal_err!("percentile gave {other:?}"),
+        let Some(points) = self.points.clone() else {
+            let mut out = Float64Array::builder(self.groups.len());
+            for mut g in self.take(emit_to) {
+                out.append_option(g.answer()?);
+            }
+            return Ok(Arc::new(out.finish()));
+        };
+        let groups = self.take(emit_to);
+        let mut columns: Vec<Float64Builder> = points
+            .iter()
+            .map(|_| Float64Builder::with_capacity(groups.len()))
+            .collect();
+        for mut g in groups {
+            for (column, answer) in columns.iter_mut().zip(g.answers(&points)?) {
+                column.append_option(answer);
             }
         }
-        Ok(Arc::new(out.finish()))
+        let columns: Vec<ArrayRef> = columns
+            .into_iter()
+            .map(|mut c| Arc::new(c.finish()) as ArrayRef)
+            .collect();
+        Ok(Arc::new(StructArray::try_new(
+            point_fields(points.len()),
+            columns,
+            None,
+        )?))
     }
 
     fn state(&mut self, emit_to: EmitTo) -> Result<Vec<ArrayRef>> {
@@ -660,7 +877,10 @@ impl GroupsAccumulator for Groups {
             .map(|(row, _)| x.value(row))
             .collect::<Vec<f64>>()
             .into();
-        let fraction = Arc::clone(&values[1]);
+        let fraction = match self.points {
+            None => Arc::clone(&values[1]),
+            Some(_) => datafusion::arrow::array::new_null_array(&DataType::Float64, x.len()),
+        };
         let values = ListArray::new(
             Arc::new(Field::new_list_field(DataType::Float64, true)),
             OffsetBuffer::from_lengths(lengths),
@@ -683,11 +903,8 @@ impl GroupsAccumulator for Groups {
 
 impl Accumulator for Values {
     fn update_batch(&mut self, args: &[ArrayRef]) -> Result<()> {
-        let a = args[0].as_primitive::<Float64Type>();
-        self.grow(a.len() - a.null_count());
-        self.raw.extend(a.iter().flatten());
         self.take_fraction(&args[1]);
-        self.settle()
+        self.add(&args[0])
     }
 
     fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
@@ -758,15 +975,47 @@ impl Accumulator for Values {
     }
 
     fn evaluate(&mut self) -> Result<ScalarValue> {
-        if !self.sorted() {
-            return Ok(ScalarValue::Float64(exact(&mut self.raw, self.fraction)));
-        }
-        self.sort_raw()?;
-        Ok(ScalarValue::Float64(self.select()?))
+        Ok(ScalarValue::Float64(self.answer()?))
     }
 
     fn size(&self) -> usize {
         std::mem::size_of_val(self) + self.heap()
+    }
+}
+
+/// The several-point form without groups: the values and the points.
+#[derive(Debug)]
+struct SharedValues {
+    values: Values,
+    points: Vec<Point>,
+}
+
+impl Accumulator for SharedValues {
+    fn update_batch(&mut self, args: &[ArrayRef]) -> Result<()> {
+        self.values.add(&args[0])
+    }
+
+    fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
+        self.values.merge_batch(states)
+    }
+
+    fn state(&mut self) -> Result<Vec<ScalarValue>> {
+        self.values.state()
+    }
+
+    fn evaluate(&mut self) -> Result<ScalarValue> {
+        let columns: Vec<ArrayRef> = self
+            .values
+            .answers(&self.points)?
+            .into_iter()
+            .map(|a| Arc::new(Float64Array::from(vec![a])) as ArrayRef)
+            .collect();
+        let row = StructArray::try_new(point_fields(self.points.len()), columns, None)?;
+        Ok(ScalarValue::Struct(Arc::new(row)))
+    }
+
+    fn size(&self) -> usize {
+        std::mem::size_of_val(self) + self.values.heap()
     }
 }
 
@@ -780,44 +1029,58 @@ fn interpolate(low: f64, high: f64, weight: f64) -> f64 {
     }
 }
 
-/// The interpolated percentile of `values` (reordered in place).
-fn exact(values: &mut [f64], fraction: Option<f64>) -> Option<f64> {
-    let p = fraction?.clamp(0.0, 1.0);
-    if values.is_empty() {
-        return None;
+/// Each point's answer over `values` (reordered in place): one selection
+/// per point, from the lowest rank up, each within the values at or above
+/// the one before.
+fn exact(values: &mut [f64], points: &[Point]) -> Vec<Option<f64>> {
+    let n = values.len();
+    if n == 0 {
+        return vec![None; points.len()];
     }
-    let position = p * (values.len() - 1) as f64;
-    let lo = position.floor() as usize;
-    let hi = position.ceil() as usize;
-    let (_, low, rest) = values.select_nth_unstable_by(lo, f64::total_cmp);
-    let low = *low;
-    if hi == lo {
-        return Some(low);
+    let mut order: Vec<usize> = (0..points.len()).collect();
+    order.sort_by_key(|&i| points[i].ranks(n as u64).0);
+    let mut out = vec![None; points.len()];
+    let mut start = 0;
+    for i in order {
+        let (lo, hi) = points[i].ranks(n as u64);
+        let (lo, hi) = (lo as usize, hi as usize);
+        let (_, low, rest) = values[start..].select_nth_unstable_by(lo - start, f64::total_cmp);
+        let low = *low;
+        // The next value up is the smallest of the rest.
+        let high = if hi == lo {
+            low
+        } else {
+            rest.iter().copied().min_by(f64::total_cmp).unwrap_or(low)
+        };
+        out[i] = Some(points[i].answer(n as u64, low, high));
+        start = lo;
     }
-    // The next value up is the smallest of the rest.
-    let high = rest.iter().copied().min_by(f64::total_cmp).unwrap_or(low);
-    Some(interpolate(low, high, position - lo as f64))
+    out
 }
 
 #[cfg(test)]
 mod tests {
-    use super::exact;
+    use super::{Point, exact};
+
+    fn one(values: &mut [f64], p: f64) -> Option<f64> {
+        exact(values, &[Point::Fraction(p)])[0]
+    }
 
     #[test]
     fn interpolates_exactly() {
         let mut v = vec![400.0, 10.0, 300.0, 100.0, 50.0, 200.0];
-        assert_eq!(exact(&mut v, Some(0.9)), Some(350.0));
-        assert_eq!(exact(&mut v, Some(0.5)), Some(150.0));
-        assert_eq!(exact(&mut v, Some(0.0)), Some(10.0));
-        assert_eq!(exact(&mut v, Some(1.0)), Some(400.0));
+        assert_eq!(one(&mut v, 0.9), Some(350.0));
+        assert_eq!(one(&mut v, 0.5), Some(150.0));
+        assert_eq!(one(&mut v, 0.0), Some(10.0));
+        assert_eq!(one(&mut v, 1.0), Some(400.0));
         // 8 values, p95 at 6.65: 0.65 of the way from the 7th to the 8th.
         let mut w: Vec<f64> = (1..=8).map(|i| i as f64 * 10.0).collect();
-        assert!((exact(&mut w, Some(0.95)).unwrap() - 76.5).abs() < 1e-12);
-        assert_eq!(exact(&mut [], Some(0.5)), None);
+        assert!((one(&mut w, 0.95).unwrap() - 76.5).abs() < 1e-12);
+        assert_eq!(one(&mut [], 0.5), None);
         // Equal neighbours are the answer, even infinite ones.
         let inf = f64::INFINITY;
-        assert_eq!(exact(&mut [inf, 1.0, inf], Some(0.75)), Some(inf));
-        assert_eq!(exact(&mut [1.0, inf], Some(0.5)), Some(inf));
+        assert_eq!(one(&mut [inf, 1.0, inf], 0.75), Some(inf));
+        assert_eq!(one(&mut [1.0, inf], 0.5), Some(inf));
     }
 }
 
@@ -971,9 +1234,12 @@ mod bounded {
 
 #[cfg(test)]
 mod grouped {
-    use super::{EmitTo, Groups, GroupsAccumulator};
-    use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Float64Array};
+    use super::{Accumulator, EmitTo, Groups, GroupsAccumulator, Point, SharedValues, Values};
+    use datafusion::arrow::array::{
+        Array, ArrayRef, AsArray, BooleanArray, Float64Array, StringArray,
+    };
     use datafusion::arrow::datatypes::Float64Type;
+    use datafusion::common::ScalarValue;
     use proptest::prelude::*;
     use std::sync::Arc;
 
@@ -981,6 +1247,7 @@ mod grouped {
         Groups {
             groups: Vec::new(),
             fraction: None,
+            points: None,
             budget,
             heap: 0,
         }
@@ -1068,6 +1335,127 @@ mod grouped {
             first.extend(results(through_state.evaluate(EmitTo::All).unwrap()));
             prop_assert_eq!(first, want);
             prop_assert_eq!(through_state.heap, 0);
+        }
+    }
+
+    /// The several-point form's arguments: the values, then one column per
+    /// point (its literal repeated), as DataFusion passes them.
+    fn shared_args(
+        rows: &[(usize, Option<f64>, bool)],
+        points: &[Point],
+    ) -> (Vec<ArrayRef>, Vec<usize>, BooleanArray) {
+        let x: ArrayRef = Arc::new(rows.iter().map(|r| r.1).collect::<Float64Array>());
+        let mut values = vec![x];
+        for p in points {
+            values.push(match p {
+                Point::Fraction(f) => Arc::new(Float64Array::from(vec![*f; rows.len()])),
+                Point::Median => Arc::new(StringArray::from(vec!["median"; rows.len()])),
+            });
+        }
+        let keep: BooleanArray = rows.iter().map(|r| Some(r.2)).collect();
+        (values, rows.iter().map(|r| r.0).collect(), keep)
+    }
+
+    /// DataFusion's `median` per group: the middle value, or the two middle
+    /// values added and halved.
+    fn naive_median(rows: &[(usize, Option<f64>, bool)], g: usize) -> Option<f64> {
+        let mut v: Vec<f64> = rows
+            .iter()
+            .filter(|r| r.0 == g && r.2)
+            .filter_map(|r| r.1)
+            .collect();
+        v.sort_by(f64::total_cmp);
+        let n = v.len();
+        match n {
+            0 => None,
+            _ if n % 2 == 1 => Some(v[n / 2]),
+            _ => Some((v[n / 2 - 1] + v[n / 2]) / 2.0),
+        }
+    }
+
+    fn point() -> impl Strategy<Value = Point> {
+        prop_oneof![
+            Just(Point::Median),
+            prop_oneof![Just(0.5), Just(0.95), Just(0.99), 0.0f64..=1.0].prop_map(Point::Fraction),
+        ]
+    }
+
+    /// A struct of one Float64 field per point, as rows of answers.
+    fn struct_rows(a: ArrayRef) -> Vec<Vec<Option<f64>>> {
+        let s = a.as_struct();
+        (0..s.len())
+            .map(|row| {
+                s.columns()
+                    .iter()
+                    .map(|c| {
+                        let c = c.as_primitive::<Float64Type>();
+                        c.is_valid(row).then(|| c.value(row))
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(200))]
+
+        /// Several points answered from one store: per group, each point's
+        /// answer is its own definition's (`percentile`'s, or DataFusion's
+        /// `median`), directly and through partial states, under any
+        /// budget; and the same without groups.
+        #[test]
+        fn shared_points_match_each_definition(
+            rows in prop::collection::vec(row(), 1..300),
+            points in prop::collection::vec(point(), 1..5),
+            budget in prop_oneof![Just(None), (16usize..256).prop_map(Some)],
+            batch in 1usize..40,
+        ) {
+            let n = 5;
+            let want: Vec<Vec<Option<f64>>> = (0..n)
+                .map(|g| {
+                    points
+                        .iter()
+                        .map(|p| match p {
+                            Point::Median => naive_median(&rows, g),
+                            Point::Fraction(f) => naive(&rows, g, *f),
+                        })
+                        .collect()
+                })
+                .collect();
+            let shared = |budget| Groups { points: Some(points.clone()), ..groups(budget) };
+            let mut direct = shared(budget);
+            let mut through_state = shared(budget);
+            for (i, chunk) in rows.chunks(batch).enumerate() {
+                let (values, idx, keep) = shared_args(chunk, &points);
+                direct.update_batch(&values, &idx, Some(&keep), n).unwrap();
+                if i % 2 == 0 {
+                    let state = through_state.convert_to_state(&values, Some(&keep)).unwrap();
+                    through_state.merge_batch(&state, &idx, n).unwrap();
+                } else {
+                    let mut partial = shared(budget);
+                    partial.update_batch(&values, &idx, Some(&keep), n).unwrap();
+                    let s = partial.state(EmitTo::All).unwrap();
+                    let state_idx: Vec<usize> = (0..n).collect();
+                    through_state.merge_batch(&s, &state_idx, n).unwrap();
+                }
+            }
+            prop_assert_eq!(struct_rows(direct.evaluate(EmitTo::All).unwrap()), want.clone());
+            let mut first = struct_rows(through_state.evaluate(EmitTo::First(2)).unwrap());
+            first.extend(struct_rows(through_state.evaluate(EmitTo::All).unwrap()));
+            prop_assert_eq!(first, want.clone());
+
+            // Without groups: every kept row of group 0 into one accumulator.
+            let group0: Vec<(usize, Option<f64>, bool)> =
+                rows.iter().filter(|r| r.0 == 0 && r.2).copied().collect();
+            let mut plain = SharedValues { values: Values::new(budget), points: points.clone() };
+            for chunk in group0.chunks(batch) {
+                plain.update_batch(&shared_args(chunk, &points).0).unwrap();
+            }
+            let got = match plain.evaluate().unwrap() {
+                ScalarValue::Struct(s) => struct_rows(s),
+                other => panic!("not a struct: {other:?}"),
+            };
+            prop_assert_eq!(got, vec![want[0].clone()]);
         }
     }
 }
