@@ -49,6 +49,32 @@ GROUP BY day, endpoint
 ORDER BY day, endpoint
 """
 
+# ---- latency percentiles per day: p50, p95, p99 of one column. Both peers
+# have a form that computes several quantiles from one set of values.
+# DuckDB's median is quantile_cont(x, 0.5), a + (b - a) * 0.5, where
+# metricc's (DataFusion's) is (a + b) / 2: they agree to 1e-9, not always to
+# the bit.
+DUCKDB_LATENCY = """
+WITH g AS (
+  SELECT epoch_us(ts) // 86400000000 AS day,
+         quantile_cont(latency_ms, [0.5, 0.95, 0.99]) AS q
+  FROM read_parquet('{events}')
+  WHERE event = 'api_call' AND ts >= TIMESTAMPTZ '2026-01-05' AND ts < TIMESTAMPTZ '2026-05-05'
+  GROUP BY 1)
+SELECT strftime(DATE '1970-01-01' + CAST(day AS INTEGER), '%Y-%m-%d'), q[1], q[2], q[3]
+FROM g ORDER BY day
+"""
+CH_LATENCY = """
+SELECT day, q[1], q[2], q[3] FROM (
+  SELECT toString(toDate(ts)) AS day,
+         quantilesExactInclusive(0.5, 0.95, 0.99)(latency_ms) AS q
+  FROM file('{events}', Parquet)
+  WHERE event = 'api_call'
+    AND ts >= toDateTime64('2026-01-05', 6, 'UTC') AND ts < toDateTime64('2026-05-05', 6, 'UTC')
+  GROUP BY day)
+ORDER BY day
+"""
+
 # ---- the onboarding funnel: windowFunnel is ClickHouse's own funnel
 # function (the longest ordered chain within the window from a step-1 event;
 # one event may match consecutive steps, as `reuse_events: true` says).

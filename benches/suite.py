@@ -20,6 +20,7 @@ to benches/results/suite.md; `metricc check` on generated projects of 100 to
 Workloads (all over the example's default_range, UTC):
 - scan floor: read the entity, time and event columns of every event;
 - endpoints: requests, error rate and p99 latency per endpoint and day;
+- latency: p50, p95 and p99 latency per day (three points of one column);
 - onboarding funnel: developers at each of 4 steps within 14 days;
 - the same funnel as two numbers (entered, converted), which is what the
   peers' queries compute (the step table also gives hours between steps);
@@ -269,6 +270,24 @@ def workloads(sz):
     for engine in ("duckdb", "chdb"):
         check_peer(sz, name, cmd, engine, lambda: endpoints(engine))
     print(f"[{sz.label}] endpoints agree: {len(ours)} day x endpoint rows")
+    w[name] = cmd
+
+    # Latency percentiles per day: three points of one column. Days without
+    # calls are on metricc's grid (empty) and not in the peers' answers.
+    cmd = {"metricc": csvm("--by", "day", "latency_p50", "latency_p95", "latency_p99"),
+           "duckdb": sz.duck([peers.DUCKDB_LATENCY]), "chdb": sz.ch(peers.CH_LATENCY)}
+    ours = csv_rows(run(cmd["metricc"]))
+    name = "latency p50, p95, p99 by day"
+
+    def latency(engine):
+        theirs = [tuple(r) for r in peer_rows(run(cmd[engine]))]
+        have = {r[0] for r in theirs}
+        if any(r[1] is not None for r in ours if r[0] not in have):
+            sys.exit(f"latency: metricc has days with calls that {engine} lacks")
+        agree("latency", [r for r in ours if r[0] in have], theirs, engine)
+    for engine in ("duckdb", "chdb"):
+        check_peer(sz, name, cmd, engine, lambda: latency(engine))
+    print(f"[{sz.label}] latency percentiles agree on {len(ours)} days")
     w[name] = cmd
 
     # Onboarding funnel: developers at each step.
