@@ -145,10 +145,7 @@ impl Engine {
                 percentiles: functions.percentiles(),
                 bounded: percentile_budget.is_some(),
             }))
-            .with_physical_optimizer_rule(Arc::new(one_phase::OnePhase {
-                percentiles: percentile_budget.is_some(),
-                sort_sequences,
-            }))
+            .with_physical_optimizer_rule(Arc::new(one_phase::OnePhase { sort_sequences }))
             .build();
         let ctx = SessionContext::new_with_state(state);
         let runtime = tokio::runtime::Builder::new_multi_thread()

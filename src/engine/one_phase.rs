@@ -15,9 +15,15 @@ use std::sync::Arc;
 /// - the retention aggregate (`metricc_retention`), for the same reason: with
 ///   many entities of a few events each, a partial state per entity is as
 ///   big as the rows it holds.
-/// - with `percentiles` (a run with a percentile budget), every aggregate
-///   holding an exact percentile: a partial state carries all of its values,
-///   runs written to disk included, into memory at once.
+/// - every aggregate holding an exact percentile (`metricc_percentile`,
+///   `metricc_percentiles`): a partial state is every value of its group,
+///   so the partial phase copies the values into lists and the final phase
+///   copies them out again; under a memory limit it would also carry runs
+///   written to disk back into memory at once. Without a limit this halves
+///   the peak memory of latency percentiles by day (10M events: 380-440 MB
+///   to 200-230 MB) and takes 0.86× the time for p50, p95 and p99 (0.43 s
+///   to 0.37 s); the per-endpoint and daily p99 with counts beside it takes
+///   the same time (paired runs, both shapes).
 ///
 /// With `sort_sequences` (a run under a memory limit, whose funnels are
 /// lowered with [`Sequences::sorted`](crate::lower::functions::Sequences)),
@@ -31,7 +37,6 @@ use std::sync::Arc;
 /// 8 MB first (see `functions::heavy` for what that cost).
 #[derive(Debug)]
 pub(super) struct OnePhase {
-    pub percentiles: bool,
     pub sort_sequences: bool,
 }
 
@@ -43,10 +48,9 @@ impl OnePhase {
             && aggs
                 .iter()
                 .all(|a| [FUNNEL, RETENTION].contains(&a.fun().name()));
-        let percentiles = self.percentiles
-            && aggs
-                .iter()
-                .any(|a| [PERCENTILE, PERCENTILES].contains(&a.fun().name()));
+        let percentiles = aggs
+            .iter()
+            .any(|a| [PERCENTILE, PERCENTILES].contains(&a.fun().name()));
         funnels || percentiles
     }
 
