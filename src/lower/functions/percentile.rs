@@ -1253,14 +1253,20 @@ mod grouped {
         }
     }
 
-    /// The definition per group, over the rows the filter keeps.
-    fn naive(rows: &[(usize, Option<f64>, bool)], g: usize, p: f64) -> Option<f64> {
+    /// Group `g`'s values that the filter keeps, sorted.
+    fn sorted_values(rows: &[(usize, Option<f64>, bool)], g: usize) -> Vec<f64> {
         let mut v: Vec<f64> = rows
             .iter()
             .filter(|r| r.0 == g && r.2)
             .filter_map(|r| r.1)
             .collect();
         v.sort_by(f64::total_cmp);
+        v
+    }
+
+    /// The definition per group, over the rows the filter keeps.
+    fn naive(rows: &[(usize, Option<f64>, bool)], g: usize, p: f64) -> Option<f64> {
+        let v = sorted_values(rows, g);
         let position = p * (v.len().checked_sub(1)?) as f64;
         let (lo, hi) = (position.floor() as usize, position.ceil() as usize);
         Some(if v[lo] == v[hi] {
@@ -1359,12 +1365,7 @@ mod grouped {
     /// DataFusion's `median` per group: the middle value, or the two middle
     /// values added and halved.
     fn naive_median(rows: &[(usize, Option<f64>, bool)], g: usize) -> Option<f64> {
-        let mut v: Vec<f64> = rows
-            .iter()
-            .filter(|r| r.0 == g && r.2)
-            .filter_map(|r| r.1)
-            .collect();
-        v.sort_by(f64::total_cmp);
+        let v = sorted_values(rows, g);
         let n = v.len();
         match n {
             0 => None,
