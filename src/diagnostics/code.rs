@@ -191,6 +191,10 @@ codes! {
     /// `explain --sql` was asked for a metric whose engine has no portable
     /// SQL: funnels and `time_between` run in metricc's own sequence engine.
     NoPortableSql = ("E0308", "no-portable-sql", Error),
+    /// A `period_over_period` metric's offset is not a whole number of the
+    /// buckets asked for (`offset: 1 week` with `--by month`), so an earlier
+    /// bucket would not land on a bucket.
+    OffsetNotWholeBuckets = ("E0309", "offset-not-whole-buckets", Error),
 
     // ---- test: metric unit tests ------------------------------------------
     /// A fixture row of a test names a column the source's Parquet files do

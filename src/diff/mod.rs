@@ -140,10 +140,28 @@ fn compute(
     if names.is_empty() {
         return Ok((Vec::new(), Vec::new()));
     }
+    // Metrics that compare with an offset that is not a whole number of
+    // the buckets asked for are left out with a note, as a run of every
+    // metric leaves them out (naming them would be an error).
+    let (names, unfit): (Vec<&String>, Vec<&String>) = names
+        .iter()
+        .partition(|n| request.grain.is_none_or(|g| query::fits(model, n, g)));
     let mut request = request.clone();
-    request.metrics = names.iter().map(query::Word::typed).collect();
+    request.metrics = names.iter().map(|n| query::Word::typed(*n)).collect();
     let resolved = query::resolve(&request, model).map_err(|d| Problem::User(d.to_vec()))?;
-    let notes = resolved.notes.iter().map(|n| n.replace(BASE, "")).collect();
+    let mut notes: Vec<String> = resolved.notes.iter().map(|n| n.replace(BASE, "")).collect();
+    let unfit: Vec<&str> = unfit
+        .iter()
+        .filter(|n| !n.starts_with(BASE))
+        .map(|n| n.as_str())
+        .collect();
+    if !unfit.is_empty() {
+        notes.push(format!(
+            "left out, their offsets are not whole {} buckets: {}",
+            request.grain.map_or("", |g| g.as_str()),
+            unfit.join(", ")
+        ));
+    }
     let tables = engine
         .compute(model, &resolved.query)
         .map_err(|f| match f {

@@ -53,6 +53,20 @@ pub(crate) struct Planner<'a> {
     /// by `lower` so that the planner does not import the kind modules
     /// that use it (no cycle between the two).
     value_of: ValueOf,
+    /// Values over the range moved back by an offset (period over
+    /// period): one table per offset, planned by a planner of its own over
+    /// the earlier range and joined to the grid with its buckets moved
+    /// forward.
+    shifts: Vec<Shift>,
+    /// The scan groups of those tables, for `explain`, once planned.
+    shifted_groups: std::cell::RefCell<Vec<GroupSummary>>,
+}
+
+/// The values a table reads from the range moved back by `offset`: each
+/// metric's value under its filters, as a column.
+struct Shift {
+    offset: ast::Offset,
+    values: Vec<(String, Vec<ast::Expr>, String)>,
 }
 
 /// The value of a metric per grid row, its rows under the filters given.
@@ -67,6 +81,8 @@ impl<'a> Planner<'a> {
             shared: Vec::new(),
             prefix: prefix.to_string(),
             value_of,
+            shifts: Vec::new(),
+            shifted_groups: std::cell::RefCell::new(Vec::new()),
         }
     }
 
@@ -75,11 +91,46 @@ impl<'a> Planner<'a> {
     }
 
     pub fn summaries(&self) -> Vec<GroupSummary> {
-        self.groups
+        let mut out: Vec<GroupSummary> = self
+            .groups
             .iter()
             .enumerate()
             .map(|(i, g)| g.summary(&self.alias(i)))
-            .collect()
+            .collect();
+        out.extend(self.shifted_groups.borrow().iter().cloned());
+        out
+    }
+
+    /// The value of metric `name` (under `extra` filters) over the range
+    /// moved back by `offset`, per grid row: a column of the table of that
+    /// offset, planned when the table is assembled.
+    pub fn previous(&mut self, name: &str, extra: &[ast::Expr], offset: ast::Offset) -> Expr {
+        let i = match self.shifts.iter().position(|s| s.offset == offset) {
+            Some(i) => i,
+            None => {
+                self.shifts.push(Shift {
+                    offset,
+                    values: Vec::new(),
+                });
+                self.shifts.len() - 1
+            }
+        };
+        let shift = &mut self.shifts[i];
+        let column = match shift
+            .values
+            .iter()
+            .find(|v| v.0 == name && v.1.as_slice() == extra)
+        {
+            Some(v) => v.2.clone(),
+            None => {
+                let column = format!("__{}s{i}_v{}", self.prefix, shift.values.len());
+                shift
+                    .values
+                    .push((name.to_string(), extra.to_vec(), column.clone()));
+                column
+            }
+        };
+        Expr::Column(Column::from_name(column))
     }
 
     /// The grid left-joined to every group, projected to the bucket, the
@@ -89,6 +140,15 @@ impl<'a> Planner<'a> {
         buckets: &[time::Bucket],
         values: Vec<(String, Expr)>,
     ) -> Result<(LogicalPlanBuilder, Vec<datafusion::logical_expr::SortExpr>)> {
+        let plan = self.joined(buckets, &[])?;
+        self.projected(plan, values)
+    }
+
+    /// The grid left-joined to every group and to the table of each
+    /// offset, with the shared values. The grid's breakdown values are
+    /// those of the groups, of the offsets' tables and of `more` (the
+    /// groups of the table whose earlier values this one gives).
+    fn joined(&self, buckets: &[time::Bucket], more: &[LogicalPlan]) -> Result<LogicalPlanBuilder> {
         let cx = &self.cx;
         let query = cx.query;
         let built: Vec<LogicalPlan> = self
@@ -97,13 +157,20 @@ impl<'a> Planner<'a> {
             .enumerate()
             .map(|(i, g)| g.plan(cx, buckets, &self.alias(i)))
             .collect::<Result<_>>()?;
+        let mut seen: Vec<LogicalPlan> = built.clone();
+        seen.extend(more.iter().cloned());
+        let shifted = self.shifted(&seen)?;
+        seen.extend(shifted.iter().map(|(_, p)| p.clone()));
 
         let keys: Vec<&str> = std::iter::once(BUCKET)
             .chain(query.group_by.iter().map(String::as_str))
             .collect();
-        let mut plan = grid::buckets(cx, buckets, &built)?;
+        let mut plan = grid::buckets(cx, buckets, &seen)?;
         for (i, g) in built.into_iter().enumerate() {
             plan = plan.join_on(g, JoinType::Left, grid::on(&self.alias(i), &keys))?;
+        }
+        for (alias, t) in shifted {
+            plan = plan.join_on(t, JoinType::Left, grid::on(&alias, &keys))?;
         }
         // The shared values, a projection per layer, each keeping every
         // column below it.
@@ -124,6 +191,85 @@ impl<'a> Planner<'a> {
             plan = plan.project(keep)?;
         }
 
+        Ok(plan)
+    }
+
+    /// The table of each offset: its values over the range moved back,
+    /// planned by a planner of their own (whose grid also has the
+    /// breakdown values `seen` here), with each bucket moved forward onto
+    /// the bucket it is compared with; aliased `<prefix>s<i>`.
+    fn shifted(&self, seen: &[LogicalPlan]) -> Result<Vec<(String, LogicalPlan)>> {
+        let cx = &self.cx;
+        let project = &cx.model.project;
+        let mut out = Vec::new();
+        for (i, shift) in self.shifts.iter().enumerate() {
+            let back = |t| match time::move_back(t, shift.offset) {
+                Some(t) => Ok(t),
+                None => datafusion::common::plan_err!(
+                    "the range moved back {} leaves the calendar",
+                    shift.offset.text()
+                ),
+            };
+            let query = super::Query {
+                metrics: Vec::new(),
+                grain: cx.query.grain,
+                range: time::Range {
+                    from: back(cx.query.range.from)?,
+                    to: back(cx.query.range.to)?,
+                },
+                group_by: cx.query.group_by.clone(),
+            };
+            let buckets = time::spine(query.grain, project.week_start, cx.tz, query.range)
+                .or_else(|e| datafusion::common::plan_err!("{e}"))?;
+            // Passes shared across the run's tables are planned for its
+            // range; this table reads another.
+            let alone = super::Shared::default();
+            let prefix = format!("{}s{i}g", self.prefix);
+            let mut sub = Planner::new(
+                super::Ctx {
+                    model: cx.model,
+                    query: &query,
+                    tables: cx.tables,
+                    functions: cx.functions,
+                    tz: cx.tz,
+                    run: &alone,
+                },
+                &prefix,
+                self.value_of,
+            );
+            let mut values = Vec::new();
+            for (metric, filters, column) in &shift.values {
+                values.push(sub.value(metric, filters)?.alias(column));
+            }
+            let plan = sub.joined(&buckets, seen)?;
+            // Each earlier bucket onto the bucket it is compared with: a
+            // whole number of buckets later (checked when the query was
+            // resolved), or the range's one bucket.
+            let grid_bucket = Expr::Column(Column::new(Some("grid"), BUCKET));
+            let bucket = match cx.query.grain {
+                Some(_) => grid_bucket + lit(time::offset_interval(shift.offset)),
+                None => time::wall_lit(cx.query.range.from),
+            };
+            let mut select = vec![bucket.alias(BUCKET)];
+            for d in &cx.query.group_by {
+                select.push(Expr::Column(Column::new(Some("grid"), d)).alias(d));
+            }
+            select.extend(values);
+            let alias = format!("{}s{i}", self.prefix);
+            let t = plan.project(select)?.alias(&alias)?.build()?;
+            self.shifted_groups.borrow_mut().extend(sub.summaries());
+            out.push((alias, t));
+        }
+        Ok(out)
+    }
+
+    /// The plan's one projection: bucket, dimensions, metrics.
+    fn projected(
+        &self,
+        plan: LogicalPlanBuilder,
+        values: Vec<(String, Expr)>,
+    ) -> Result<(LogicalPlanBuilder, Vec<datafusion::logical_expr::SortExpr>)> {
+        let query = self.cx.query;
         // One projection: bucket, dimensions, metrics.
         let mut taken: Vec<String> = query.group_by.clone();
         taken.extend(query.metrics.iter().cloned());

@@ -6,7 +6,7 @@
 //! many real hours it holds (23 or 25 on daylight-saving days). Instants are
 //! turned into wall-clock time once, per row, and never back.
 
-use crate::syntax::ast::{Grain, Weekday};
+use crate::syntax::ast::{Grain, Offset, Weekday};
 use chrono::{Datelike, Days, Months, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Timelike};
 use chrono_tz::Tz;
 use datafusion::arrow::datatypes::{DataType, TimeUnit};
@@ -59,6 +59,42 @@ pub fn next(grain: Grain, start: NaiveDateTime) -> Option<NaiveDateTime> {
         Grain::Quarter => start.checked_add_months(Months::new(3)),
         Grain::Year => start.checked_add_months(Months::new(12)),
     }
+}
+
+/// Wall-clock time `t` moved back by a calendar offset: hours and days as
+/// wall-clock time (a day is `00:00` to `00:00` across a daylight-saving
+/// change), months as calendar months (the 31st of a month moved back one
+/// month is the last day of the month before). `None` past the calendar.
+pub fn move_back(t: NaiveDateTime, o: Offset) -> Option<NaiveDateTime> {
+    let n = u64::from(o.count);
+    match o.unit {
+        Grain::Hour => t.checked_sub_signed(chrono::Duration::hours(i64::from(o.count))),
+        Grain::Day => t.checked_sub_days(Days::new(n)),
+        Grain::Week => t.checked_sub_days(Days::new(7 * n)),
+        Grain::Month => t.checked_sub_months(Months::new(o.count)),
+        Grain::Quarter => t.checked_sub_months(Months::new(o.count.checked_mul(3)?)),
+        Grain::Year => t.checked_sub_months(Months::new(o.count.checked_mul(12)?)),
+    }
+}
+
+/// A calendar offset as an interval that moves wall-clock times forward
+/// the way [`move_back`] moves them back.
+pub fn offset_interval(o: Offset) -> ScalarValue {
+    use datafusion::arrow::datatypes::IntervalMonthDayNano;
+    let n = o.count as i32;
+    let (months, days, nanoseconds) = match o.unit {
+        Grain::Hour => (0, 0, i64::from(o.count) * 3_600_000_000_000),
+        Grain::Day => (0, n, 0),
+        Grain::Week => (0, n.saturating_mul(7), 0),
+        Grain::Month => (n, 0, 0),
+        Grain::Quarter => (n.saturating_mul(3), 0, 0),
+        Grain::Year => (n.saturating_mul(12), 0, 0),
+    };
+    ScalarValue::IntervalMonthDayNano(Some(IntervalMonthDayNano {
+        months,
+        days,
+        nanoseconds,
+    }))
 }
 
 /// Days from Monday: Monday 0 .. Sunday 6.

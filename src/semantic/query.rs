@@ -2,7 +2,9 @@
 //! wrote it) -> a [`Query`] for `lower`, or diagnostics placed on the
 //! request's own words where it has spans.
 
-use super::model::Model;
+use super::kinds::Kind;
+use super::kinds::period_over_period::PeriodOverPeriod;
+use super::model::{Metric, Model};
 use crate::diagnostics::{Code, Diagnostic, suggestion_help};
 use crate::span::Span;
 use crate::syntax::ast::Grain;
@@ -148,6 +150,17 @@ pub fn resolve(request: &Request, model: &Model) -> Result<Resolved, Vec<Diagnos
         ));
     }
 
+    if let Some(grain) = request.grain {
+        offsets(
+            request,
+            model,
+            grain,
+            explicit,
+            &mut metrics,
+            &mut diags,
+            &mut notes,
+        );
+    }
     let range = range(request, model, &mut diags);
     if let (Some(r), Some(grain)) = (range, request.grain)
         && most_buckets(grain, r) > MAX_BUCKETS
@@ -319,6 +332,97 @@ fn breakdown(
         }
     }
     group_by
+}
+
+/// The first `period_over_period` metric at or under `name` whose offset is
+/// not a whole number of `grain` buckets.
+fn misfit<'m>(
+    model: &'m Model,
+    name: &str,
+    grain: Grain,
+    seen: &mut Vec<String>,
+) -> Option<(&'m Metric, &'m PeriodOverPeriod)> {
+    if seen.iter().any(|s| s == name) {
+        return None;
+    }
+    seen.push(name.to_string());
+    let m = model.metric(name)?;
+    if let Kind::PeriodOverPeriod(k) = &m.kind
+        && !k.offset.fits(grain)
+    {
+        return Some((m, k));
+    }
+    m.depends_on
+        .iter()
+        .find_map(|d| misfit(model, &d.value, grain, seen))
+}
+
+/// Whether metric `name` can be computed by `grain` buckets: no
+/// `period_over_period` metric at or under it has an offset that is not a
+/// whole number of them.
+pub fn fits(model: &Model, name: &str, grain: Grain) -> bool {
+    misfit(model, name, grain, &mut Vec::new()).is_none()
+}
+
+/// Drops the metrics that compare with an offset that is not a whole number
+/// of `grain` buckets, with a note (or an error when they were named).
+fn offsets(
+    request: &Request,
+    model: &Model,
+    grain: Grain,
+    explicit: bool,
+    metrics: &mut Vec<String>,
+    diags: &mut Vec<Diagnostic>,
+    notes: &mut Vec<String>,
+) {
+    let mut skipped = Vec::new();
+    metrics.retain(|n| {
+        let Some((m, k)) = misfit(model, n, grain, &mut Vec::new()) else {
+            return true;
+        };
+        if !explicit {
+            skipped.push(n.clone());
+            return false;
+        }
+        let via = if &m.name == n {
+            String::new()
+        } else {
+            format!(" (through `{}`)", m.name)
+        };
+        let finer: Vec<&str> = [Grain::Hour, Grain::Day, Grain::Week, Grain::Month, Grain::Quarter, Grain::Year]
+            .into_iter()
+            .filter(|g| k.offset.fits(*g))
+            .map(Grain::as_str)
+            .collect();
+        let word = request.metrics.iter().find(|w| &w.value == n);
+        diags.push(place(
+            Diagnostic::new(
+                Code::OffsetNotWholeBuckets,
+                format!(
+                    "`{n}`{via} compares with {} earlier, which is not a whole number of {} buckets",
+                    k.offset.text(),
+                    grain.as_str()
+                ),
+            )
+            .at(k.offset_span, format!("{} is not a whole number of {}s", k.offset.text(), grain.as_str()))
+            .with_help(format!(
+                "run it with `--by {}`, or give the offset in {}s",
+                finer.join("` or `--by "),
+                grain.as_str()
+            )),
+            word,
+            request,
+        ));
+        false
+    });
+    if !skipped.is_empty() {
+        notes.push(format!(
+            "{} metrics compare with an offset that is not a whole number of {} buckets and were skipped: {}",
+            skipped.len(),
+            grain.as_str(),
+            skipped.join(", ")
+        ));
+    }
 }
 
 /// The range: the request's, else the project's default.

@@ -106,6 +106,68 @@ pub enum MetricKind {
         value: Spanned<ChurnValue>,
     },
     Cohort(CohortDef),
+    /// A metric against its own value an offset earlier: the earlier
+    /// value, the difference, the ratio or the growth.
+    PeriodOverPeriod {
+        metric: Name,
+        offset: Spanned<Offset>,
+        value: Spanned<Comparison>,
+    },
+}
+
+/// A calendar offset: a whole number of hours, days, weeks, months,
+/// quarters or years (`1 week`, `12 months`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Offset {
+    pub count: u32,
+    pub unit: Grain,
+}
+
+impl Offset {
+    /// `1 week`, `2 weeks`, `12 months`: a count and a unit, singular or
+    /// plural, separated by spaces.
+    pub fn parse(s: &str) -> Option<Offset> {
+        let mut words = s.split_whitespace();
+        let count: u32 = words.next()?.parse().ok()?;
+        let unit = words.next()?;
+        if words.next().is_some() {
+            return None;
+        }
+        let unit = Grain::parse(unit.strip_suffix('s').unwrap_or(unit))?;
+        Some(Offset { count, unit })
+    }
+
+    /// The offset as written in docs and `explain`: `1 week`, `2 weeks`.
+    pub fn text(&self) -> String {
+        let plural = if self.count == 1 { "" } else { "s" };
+        format!("{} {}{plural}", self.count, self.unit.as_str())
+    }
+
+    /// The offset in the calendar's two families of units: hours (hour,
+    /// day, week: wall-clock hours) or months (month, quarter, year).
+    pub fn length(&self) -> (bool, u64) {
+        let (hours, per) = match self.unit {
+            Grain::Hour => (true, 1),
+            Grain::Day => (true, 24),
+            Grain::Week => (true, 168),
+            Grain::Month => (false, 1),
+            Grain::Quarter => (false, 3),
+            Grain::Year => (false, 12),
+        };
+        (hours, u64::from(self.count) * per)
+    }
+
+    /// Whether the offset is a whole number of `grain` buckets, so that it
+    /// moves every bucket onto another bucket's start.
+    pub fn fits(&self, grain: Grain) -> bool {
+        let (hours, n) = self.length();
+        let (g_hours, g) = Offset {
+            count: 1,
+            unit: grain,
+        }
+        .length();
+        hours == g_hours && n % g == 0
+    }
 }
 
 impl MetricKind {
@@ -122,6 +184,7 @@ impl MetricKind {
             MetricKind::Retention(_) => "retention",
             MetricKind::Churn { .. } => "churn",
             MetricKind::Cohort(_) => "cohort",
+            MetricKind::PeriodOverPeriod { .. } => "period_over_period",
         }
     }
 }
@@ -380,6 +443,9 @@ keywords! {
     WindowEdge { Inclusive = "inclusive", Exclusive = "exclusive" }
     /// Which step's property a funnel breakdown uses.
     Attribution { FirstStep = "first_step", LastStep = "last_step" }
+    /// What a period-over-period metric reports: the earlier value, the
+    /// current minus it, the current over it, or the current over it minus 1.
+    Comparison { Previous = "previous", Difference = "difference", Ratio = "ratio", Growth = "growth" }
     /// The number a funnel metric reports.
     FunnelValue { Steps = "steps", Converted = "converted", ConversionRate = "conversion_rate", Entered = "entered",
                   TimeToConvert = "time_to_convert" }

@@ -1,7 +1,7 @@
 //! Typed access to YAML nodes with diagnostics: each reader reports what is
 //! wrong and returns `None`, so the builder goes on and finds every problem.
 
-use super::ast::{Duration, Expr, Name};
+use super::ast::{Duration, Expr, Name, Offset};
 use super::expr::{Origin, parse_duration, parse_expr};
 use super::scalar::OffsetMap;
 use super::yaml::{Node, NodeKind};
@@ -248,6 +248,35 @@ impl<'a> Cx<'a> {
                     )
                     .at(node.span, format!("`{}` is not a duration", text.value))
                     .with_help(help),
+                );
+                None
+            }
+        }
+    }
+
+    /// A calendar offset such as `1 week` or `12 months`.
+    pub fn offset(&mut self, node: &Node, context: &str) -> Option<Spanned<Offset>> {
+        let text = self.text(node, context)?;
+        match Offset::parse(&text.value) {
+            Some(o) if o.count > 0 => Some(Spanned::new(o, node.span)),
+            Some(_) => {
+                self.report(
+                    Diagnostic::new(
+                        Code::InvalidWindow,
+                        format!("{context} must be more than zero"),
+                    )
+                    .at(node.span, "an offset of zero compares a period with itself")
+                    .with_help("give a positive offset such as `1 week`"),
+                );
+                None
+            }
+            None => {
+                self.report(
+                    Diagnostic::new(Code::InvalidDuration, format!("invalid {context}"))
+                        .at(node.span, format!("`{}` is not a calendar offset", text.value))
+                        .with_help(
+                            "write a whole number and a calendar unit (hours, days, weeks, months, quarters, years), e.g. `1 week` or `12 months`",
+                        ),
                 );
                 None
             }

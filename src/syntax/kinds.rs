@@ -30,6 +30,7 @@ kinds! {
     "retention" => retention_kind,
     "churn" => churn,
     "cohort" => cohort_kind,
+    "period_over_period" => period_over_period,
 }
 
 /// Reads kind `key` of metric `context` from `node`.
@@ -192,6 +193,27 @@ fn churn(cx: &mut Cx, node: &Node, ctx: &str) -> Option<MetricKind> {
     );
     Some(MetricKind::Churn {
         window: window?,
+        value: value?,
+    })
+}
+
+fn period_over_period(cx: &mut Cx, node: &Node, ctx: &str) -> Option<MetricKind> {
+    let f = cx.fields(node, ctx, &["metric", "offset", "value"])?;
+    let metric = required_metric(cx, &f, "metric", ctx, "add `metric: <metric to compare>`");
+    let offset = required(cx, &f, "offset", ctx, "add `offset: 1 week`", |cx, n| {
+        cx.offset(n, "offset")
+    });
+    let value = keyword_or(
+        cx,
+        &f,
+        "value",
+        Comparison::ALL,
+        Comparison::parse,
+        Comparison::Growth,
+    );
+    Some(MetricKind::PeriodOverPeriod {
+        metric: metric?,
+        offset: offset?,
         value: value?,
     })
 }

@@ -9,6 +9,7 @@ mod cumulative;
 mod formula;
 mod funnel;
 mod measure;
+mod period_over_period;
 mod ratio;
 mod retention;
 mod time_between;
@@ -34,6 +35,7 @@ pub(crate) fn value(p: &mut Planner, m: &Metric, filters: &[ast::Expr]) -> Resul
         Kind::Active(k) => active::value(p, m, k, filters),
         Kind::Churn(k) => churn::value(p, m, k, filters),
         Kind::Cohort(k) => cohort::value(p, m, k, filters),
+        Kind::PeriodOverPeriod(k) => period_over_period::value(p, k, filters),
         Kind::Retention(_) => internal_err!("the retention matrix `{}` used as a column", m.name),
     }
 }
@@ -50,6 +52,7 @@ pub(crate) fn table(p: &mut Planner, m: &Metric, buckets: &[Bucket]) -> Result<L
         | Kind::Cumulative(_)
         | Kind::TimeBetween(_)
         | Kind::Active(_)
-        | Kind::Churn(_) => internal_err!("`{}` gives no table of its own", m.name),
+        | Kind::Churn(_)
+        | Kind::PeriodOverPeriod(_) => internal_err!("`{}` gives no table of its own", m.name),
     }
 }

@@ -13,6 +13,7 @@ pub mod cumulative;
 pub mod formula;
 pub mod funnel;
 pub mod measure;
+pub mod period_over_period;
 pub mod ratio;
 pub mod retention;
 pub mod time_between;
@@ -39,6 +40,7 @@ pub enum Kind {
     Retention(retention::Retention),
     Churn(churn::Churn),
     Cohort(cohort::Cohort),
+    PeriodOverPeriod(period_over_period::PeriodOverPeriod),
 }
 
 /// What a metric kind is, stated once per kind: the facts every stage after
@@ -211,6 +213,7 @@ pub(crate) fn shape(def: &MetricDef) -> Shape {
         ast::MetricKind::Retention(r) => retention::shape(r, name),
         ast::MetricKind::Churn { .. } => churn::shape(),
         ast::MetricKind::Cohort(_) => cohort::shape(name),
+        ast::MetricKind::PeriodOverPeriod { .. } => period_over_period::shape(),
     }
 }
 
@@ -257,6 +260,11 @@ pub(crate) fn resolve<'a>(cx: &Cx<'a>, input: &Input<'a>, diags: &mut Diagnostic
             Resolved::of(churn::resolve(input, window, value).map(Kind::Churn))
         }
         ast::MetricKind::Cohort(c) => cohort::resolve(cx, input, c, diags),
+        ast::MetricKind::PeriodOverPeriod {
+            metric,
+            offset,
+            value,
+        } => period_over_period::resolve(cx, metric, offset, value, diags),
     }
 }
 
@@ -274,7 +282,8 @@ pub(crate) fn accepts(def: &MetricDef, target: &Shape, name: &str) -> Option<Str
         | ast::MetricKind::TimeBetween { .. }
         | ast::MetricKind::Active { .. }
         | ast::MetricKind::Retention(_)
-        | ast::MetricKind::Churn { .. } => None,
+        | ast::MetricKind::Churn { .. }
+        | ast::MetricKind::PeriodOverPeriod { .. } => None,
     }
 }
 
@@ -290,7 +299,8 @@ pub(crate) fn sources_named(def: &MetricDef) -> Vec<&Name> {
         | ast::MetricKind::TimeBetween { .. }
         | ast::MetricKind::Active { .. }
         | ast::MetricKind::Retention(_)
-        | ast::MetricKind::Churn { .. } => None,
+        | ast::MetricKind::Churn { .. }
+        | ast::MetricKind::PeriodOverPeriod { .. } => None,
     };
     def.source.iter().chain(inside).collect()
 }
@@ -321,7 +331,8 @@ pub fn rename_references(
             rename(denominator, metric);
         }
         ast::MetricKind::Formula { expr } => rename_columns(expr, metric),
-        ast::MetricKind::Cumulative { metric: m, .. } => rename(m, metric),
+        ast::MetricKind::Cumulative { metric: m, .. }
+        | ast::MetricKind::PeriodOverPeriod { metric: m, .. } => rename(m, metric),
         ast::MetricKind::Cohort(c) => {
             rename(&mut c.metric, metric);
             if let Some(s) = &mut c.cohort_source {
@@ -412,7 +423,8 @@ pub(crate) fn base_measure(cx: &Cx, name: &Name) -> Option<measure::Base> {
         | ast::MetricKind::Active { .. }
         | ast::MetricKind::Retention(_)
         | ast::MetricKind::Churn { .. }
-        | ast::MetricKind::Cohort(_) => None,
+        | ast::MetricKind::Cohort(_)
+        | ast::MetricKind::PeriodOverPeriod { .. } => None,
     }
 }
 
@@ -449,6 +461,7 @@ impl Kind {
             Kind::Retention(_) => retention::KEY,
             Kind::Churn(_) => churn::KEY,
             Kind::Cohort(_) => cohort::KEY,
+            Kind::PeriodOverPeriod(_) => period_over_period::KEY,
         }
     }
 
@@ -461,7 +474,11 @@ impl Kind {
             Kind::Active(k) => Some(&k.source),
             Kind::Retention(k) => Some(&k.source),
             Kind::Churn(k) => Some(&k.source),
-            Kind::Ratio(_) | Kind::Formula(_) | Kind::Cumulative(_) | Kind::Cohort(_) => None,
+            Kind::Ratio(_)
+            | Kind::Formula(_)
+            | Kind::Cumulative(_)
+            | Kind::Cohort(_)
+            | Kind::PeriodOverPeriod(_) => None,
         }
     }
 
@@ -478,6 +495,7 @@ impl Kind {
             Kind::Active(k) => k.describe(&mut d),
             Kind::Retention(k) => k.describe(text, &mut d),
             Kind::Churn(k) => k.describe(&mut d),
+            Kind::PeriodOverPeriod(k) => k.describe(&mut d),
             Kind::Cohort(k) => k.describe(text, &mut d),
         }
         d
