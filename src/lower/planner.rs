@@ -257,7 +257,13 @@ impl<'a> Planner<'a> {
             select.extend(values);
             let alias = format!("{}s{i}", self.prefix);
             let t = plan.project(select)?.alias(&alias)?.build()?;
-            self.shifted_groups.borrow_mut().extend(sub.summaries());
+            let earlier = format!(", {} earlier", shift.offset.text());
+            self.shifted_groups
+                .borrow_mut()
+                .extend(sub.summaries().into_iter().map(|mut g| {
+                    g.how.push_str(&earlier);
+                    g
+                }));
             out.push((alias, t));
         }
         Ok(out)

@@ -23,6 +23,7 @@ mod run;
 mod run_activity;
 mod run_cli;
 mod run_funnel;
+mod run_period_over_period;
 mod shared_passes;
 mod test_cmd;
 mod test_compare;
