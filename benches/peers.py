@@ -75,6 +75,27 @@ SELECT day, q[1], q[2], q[3] FROM (
 ORDER BY day
 """
 
+# ---- period over period: signups per week and their growth over the week
+# before (`signups_wow`): each week's count against the same days 7 days
+# earlier, the last week clipped by the range's end on both sides, the
+# first compared with the week before the range.
+DUCKDB_WOW = """
+WITH cur AS (
+  SELECT (epoch_us(ts) // 86400000000 + 3) // 7 AS wk, count(DISTINCT developer_id) AS n
+  FROM read_parquet('{events}')
+  WHERE event = 'signup' AND ts >= TIMESTAMPTZ '2026-01-05' AND ts < TIMESTAMPTZ '2026-05-05'
+  GROUP BY 1),
+prev AS (
+  SELECT (epoch_us(ts) // 86400000000 + 3) // 7 + 1 AS wk, count(DISTINCT developer_id) AS n
+  FROM read_parquet('{events}')
+  WHERE event = 'signup' AND ts >= TIMESTAMPTZ '2025-12-29' AND ts < TIMESTAMPTZ '2026-04-28'
+  GROUP BY 1)
+SELECT strftime(DATE '1970-01-01' + CAST(cur.wk * 7 - 3 AS INTEGER), '%Y-%m-%d'), cur.n,
+       CASE WHEN coalesce(prev.n, 0) = 0 THEN NULL ELSE (cur.n - prev.n) / prev.n END
+FROM cur LEFT JOIN prev USING (wk)
+ORDER BY cur.wk
+"""
+
 # ---- the onboarding funnel: windowFunnel is ClickHouse's own funnel
 # function (the longest ordered chain within the window from a step-1 event;
 # one event may match consecutive steps, as `reuse_events: true` says).

@@ -21,6 +21,8 @@ Workloads (all over the example's default_range, UTC):
 - scan floor: read the entity, time and event columns of every event;
 - endpoints: requests, error rate and p99 latency per endpoint and day;
 - latency: p50, p95 and p99 latency per day (three points of one column);
+- period over period: signups per week and their growth over the week before
+  (against DuckDB);
 - onboarding funnel: developers at each of 4 steps within 14 days;
 - the same funnel as two numbers (entered, converted), which is what the
   peers' queries compute (the step table also gives hours between steps);
@@ -288,6 +290,17 @@ def workloads(sz):
     for engine in ("duckdb", "chdb"):
         check_peer(sz, name, cmd, engine, lambda: latency(engine))
     print(f"[{sz.label}] latency percentiles agree on {len(ours)} days")
+    w[name] = cmd
+
+    # Period over period: signups by week and their growth week over week,
+    # against DuckDB.
+    cmd = {"metricc": csvm("--by", "week", "signups", "signups_wow"),
+           "duckdb": sz.duck([peers.DUCKDB_WOW])}
+    ours = csv_rows(run(cmd["metricc"]))
+    name = "signups by week, growth week over week"
+    check_peer(sz, name, cmd, "duckdb", lambda: agree(
+        "week over week", ours, [tuple(r) for r in peer_rows(run(cmd["duckdb"]))], "duckdb"))
+    print(f"[{sz.label}] week over week agrees on {len(ours)} weeks")
     w[name] = cmd
 
     # Onboarding funnel: developers at each step.
