@@ -249,6 +249,24 @@ SELECT median((epoch_us(c) - epoch_us(t0)) / 3.6e9),
 FROM x
 """
 
+# key_to_success_conversion (a conversion metric): each successful call is
+# credited to the developer's most recent key at or before it (ASOF join),
+# and counts when that key is in the range and the call less than a day
+# later; developers counted. Calls and keys are read up to a day past the
+# range: a key after the range's end takes the credit of the calls after it.
+DUCKDB_CATALOG_CONVERSION = """
+WITH b AS (SELECT developer_id AS d, epoch_us(ts) AS t FROM read_parquet('{events}')
+           WHERE event = 'api_key_created'
+             AND ts >= TIMESTAMPTZ '2026-01-05' AND ts < TIMESTAMPTZ '2026-05-06'),
+c AS (SELECT developer_id AS d, epoch_us(ts) AS t FROM read_parquet('{events}')
+      WHERE event = 'api_call' AND status < 400
+        AND ts >= TIMESTAMPTZ '2026-01-05' AND ts < TIMESTAMPTZ '2026-05-06'),
+credited AS (SELECT c.d, b.t AS bt, c.t AS ct FROM c ASOF JOIN b ON c.d = b.d AND c.t >= b.t)
+SELECT (SELECT count(DISTINCT d) FROM credited
+        WHERE bt < epoch_us(TIMESTAMPTZ '2026-05-05') AND ct - bt < 86400000000)
+       / (SELECT count(DISTINCT d) FROM b WHERE t < epoch_us(TIMESTAMPTZ '2026-05-05'))
+"""
+
 # time to first call alone: the first two columns above, as its own workload.
 DUCKDB_TTFC = """
 WITH f AS (SELECT developer_id AS d, min(ts) AS t0 FROM read_parquet('{events}')

@@ -30,7 +30,7 @@ Workloads (all over the example's default_range, UTC):
 - weekly retention: signup-week cohorts, 9 periods;
 - time to first call: median and p90 hours from signup to the first API
   call (against DuckDB; ClickHouse has no query of it here);
-- the whole example project: one `metricc run` of its 52 metrics (the
+- the whole example project: one `metricc run` of its 53 metrics (the
   metrics table, the onboarding steps, the retention matrix and the LTV
   table) against DuckDB running its queries for the same numbers one after
   another in one process. chDB is not timed on it (its five workloads above
@@ -357,9 +357,9 @@ def workloads(sz):
     print(f"[{sz.label}] time to first call agrees: {ours[0]}")
     w[name] = cmd
 
-    # The whole example: 52 metrics, the metrics table and three tables.
+    # The whole example: 53 metrics, the metrics table and three tables.
     if sz.size not in sz.args.skip_whole_example:
-        w["whole example project (52 metrics, 4 tables)"] = catalog(sz)
+        w["whole example project (53 metrics, 4 tables)"] = catalog(sz)
     return w
 
 
@@ -373,7 +373,7 @@ def catalog(sz):
     script = [s.rstrip(";") for s in script if not s.startswith("SET TimeZone")]
     hand = [peers.DUCKDB_CATALOG_ACTIVE, peers.DUCKDB_CATALOG_ACTIVATION,
             peers.DUCKDB_CATALOG_TIME_BETWEEN, peers.DUCKDB_CATALOG_LTV,
-            peers.DUCKDB_FUNNEL, peers.DUCKDB_RETENTION]
+            peers.DUCKDB_CATALOG_CONVERSION, peers.DUCKDB_FUNNEL, peers.DUCKDB_RETENTION]
     duck_cmd = sz.duck(script + hand)
 
     ours = json.loads(run(sz.metricc(sz.catalog, "--format", "json")))[0]
@@ -389,7 +389,7 @@ def catalog(sz):
         print(f"[{sz.label}] checking the whole example against duckdb without a memory limit")
         del timed_cmds["duckdb"]
         results = json.loads(run(sz.duck(script + hand, limit=False)))
-    sql_part, active, activation, tb, ltv, funnel, retention = results[-7:]
+    sql_part, active, activation, tb, ltv, conversion, funnel, retention = results[-8:]
     theirs = dict(zip(sql_part["columns"], sql_part["rows"][0]))
     theirs.update(zip(["dau", "wau", "mau", "stickiness", "support_ticket_rate", "churned_developers",
                        "churn_rate", "net_developer_growth"], active["rows"][0]))
@@ -397,6 +397,7 @@ def catalog(sz):
     theirs.update(zip(["ttfc_median", "ttfc_p90", "time_to_first_success_median", "time_to_value"],
                       tb["rows"][0]))
     theirs.update(zip(["ltv", "ltv_dac_ratio"], ltv["rows"][0]))
+    theirs["key_to_success_conversion"] = conversion["rows"][0][0]
     missing = sorted(set(ours) ^ set(theirs))
     if missing:
         sys.exit(f"catalog: the engines do not give the same metrics: {missing}")

@@ -5,6 +5,7 @@
 use super::activity::{self, Activity, Rule};
 use super::cohort::{self, CohortKey};
 use super::columns::BUCKET;
+use super::conversion::{self, ConversionKey};
 use super::expr::{self, AggCall};
 use super::functions::activity::{MAX_MEMBERS, Test};
 use super::scan::{self, Scan};
@@ -35,6 +36,8 @@ pub enum Producer {
     Activity(Activity),
     /// The source's rows of cohort entities in their window ([`cohort`]).
     Cohort(CohortKey),
+    /// Base events and the conversions credited to them ([`conversion`]).
+    Conversion(Box<ConversionKey>),
 }
 
 #[derive(Debug, Clone)]
@@ -163,6 +166,7 @@ impl Group {
 
     pub fn summary(&self, alias: &str) -> GroupSummary {
         let how = match &self.key.producer {
+            Producer::Conversion(c) => c.describe(),
             Producer::Cohort(c) => format!(
                 "rows of each cohort entity over {} {}s from its first cohort event on `{}`",
                 c.periods,
@@ -296,6 +300,12 @@ impl Group {
                     &time_ty,
                     entity,
                 )?;
+                let mut group_by = vec![expr::column(BUCKET)];
+                group_by.extend(dims);
+                rows.aggregate(group_by, aggregates)?
+            }
+            Producer::Conversion(ck) => {
+                let rows = conversion::rows(cx, ck, source, table, &time_ty)?;
                 let mut group_by = vec![expr::column(BUCKET)];
                 group_by.extend(dims);
                 rows.aggregate(group_by, aggregates)?

@@ -25,6 +25,7 @@
 pub mod activity;
 mod cohort;
 pub mod columns;
+pub(crate) mod conversion;
 pub mod expr;
 pub mod functions;
 mod grid;

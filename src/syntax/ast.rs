@@ -106,6 +106,9 @@ pub enum MetricKind {
         value: Spanned<ChurnValue>,
     },
     Cohort(CohortDef),
+    /// MetricFlow's conversion metric: base events, and conversion events
+    /// each credited to the entity's most recent base event at or before it.
+    Conversion(ConversionDef),
     /// A metric against its own value an offset earlier: the earlier
     /// value, the difference, the ratio or the growth.
     PeriodOverPeriod {
@@ -113,6 +116,20 @@ pub enum MetricKind {
         offset: Spanned<Offset>,
         value: Spanned<Comparison>,
     },
+}
+
+/// `conversion:`: the base and conversion events of one source.
+#[derive(Debug, Clone)]
+pub struct ConversionDef {
+    pub base: Expr,
+    pub conversion: Expr,
+    /// How long after its base a conversion counts (far edge exclusive);
+    /// unbounded when absent.
+    pub within: Option<Spanned<Duration>>,
+    /// Columns a conversion must share with its base (the same session).
+    pub constant_properties: Vec<Name>,
+    pub count: Spanned<ConversionCount>,
+    pub value: Spanned<ConversionValue>,
 }
 
 /// A calendar offset: a whole number of hours, days, weeks, months,
@@ -184,6 +201,7 @@ impl MetricKind {
             MetricKind::Retention(_) => "retention",
             MetricKind::Churn { .. } => "churn",
             MetricKind::Cohort(_) => "cohort",
+            MetricKind::Conversion(_) => "conversion",
             MetricKind::PeriodOverPeriod { .. } => "period_over_period",
         }
     }
@@ -443,6 +461,10 @@ keywords! {
     WindowEdge { Inclusive = "inclusive", Exclusive = "exclusive" }
     /// Which step's property a funnel breakdown uses.
     Attribution { FirstStep = "first_step", LastStep = "last_step" }
+    /// What a conversion metric counts: event rows, or distinct entities.
+    ConversionCount { Rows = "rows", Entities = "entities" }
+    /// The number a conversion metric reports.
+    ConversionValue { Rate = "rate", Conversions = "conversions", Opportunities = "opportunities" }
     /// What a period-over-period metric reports: the earlier value, the
     /// current minus it, the current over it, or the current over it minus 1.
     Comparison { Previous = "previous", Difference = "difference", Ratio = "ratio", Growth = "growth" }

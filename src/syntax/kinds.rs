@@ -31,6 +31,7 @@ kinds! {
     "churn" => churn,
     "cohort" => cohort_kind,
     "period_over_period" => period_over_period,
+    "conversion" => conversion,
 }
 
 /// Reads kind `key` of metric `context` from `node`.
@@ -195,6 +196,66 @@ fn churn(cx: &mut Cx, node: &Node, ctx: &str) -> Option<MetricKind> {
         window: window?,
         value: value?,
     })
+}
+
+fn conversion(cx: &mut Cx, node: &Node, ctx: &str) -> Option<MetricKind> {
+    let f = cx.fields(
+        node,
+        ctx,
+        &[
+            "base",
+            "conversion",
+            "within",
+            "constant_properties",
+            "count",
+            "value",
+        ],
+    )?;
+    let base = required(
+        cx,
+        &f,
+        "base",
+        ctx,
+        "add `base: <predicate of the base event>`",
+        |cx, n| cx.expr(n, "base"),
+    );
+    let conversion = required(
+        cx,
+        &f,
+        "conversion",
+        ctx,
+        "add `conversion: <predicate of the conversion event>`",
+        |cx, n| cx.expr(n, "conversion"),
+    );
+    let within = f.get("within").and_then(|n| cx.duration(n, "within"));
+    let constant_properties = f
+        .get("constant_properties")
+        .map(|n| cx.names(n, "column"))
+        .unwrap_or_default();
+    let count = keyword_or(
+        cx,
+        &f,
+        "count",
+        ConversionCount::ALL,
+        ConversionCount::parse,
+        ConversionCount::Rows,
+    );
+    let value = keyword_or(
+        cx,
+        &f,
+        "value",
+        ConversionValue::ALL,
+        ConversionValue::parse,
+        ConversionValue::Rate,
+    );
+    Some(MetricKind::Conversion(ConversionDef {
+        base: base?,
+        conversion: conversion?,
+        within,
+        constant_properties,
+        count: count?,
+        value: value?,
+    }))
 }
 
 fn period_over_period(cx: &mut Cx, node: &Node, ctx: &str) -> Option<MetricKind> {

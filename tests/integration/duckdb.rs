@@ -107,6 +107,7 @@ const SEQUENCE_METRICS: &[&str] = &[
     "churned_developers",
     "churn_rate",
     "net_developer_growth",
+    "key_to_success_conversion",
 ];
 
 fn check(python: &str, dir: &Path, args: &[&str]) {
@@ -272,4 +273,30 @@ fn duckdb_agrees_on_active_developers_and_retention() {
             "{what}\nmetricc: {ours}\nduckdb:  {theirs}"
         );
     }
+}
+
+/// The conversion metric against an ASOF join written by hand in DuckDB
+/// SQL, on the example's sample data, by week.
+#[test]
+fn duckdb_agrees_on_the_conversion_metric() {
+    let Some(py) = python("duckdb::duckdb_agrees_on_the_conversion_metric") else {
+        return;
+    };
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let example = root.join("metrics");
+    let ours = json(&example, &["key_to_success_conversion", "--by", "week"]);
+    let out = Command::new(py)
+        .arg(root.join("tests/duckdb/conversion.py"))
+        .arg(example.join("data/events.parquet"))
+        .args(["2026-01-05", "2026-05-05"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let theirs: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(ours.as_array().is_some_and(|a| a.len() > 10), "{ours}");
+    assert!(same(&ours, &theirs), "metricc: {ours}\nduckdb:  {theirs}");
 }

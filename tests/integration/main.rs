@@ -22,6 +22,7 @@ mod robustness;
 mod run;
 mod run_activity;
 mod run_cli;
+mod run_conversion;
 mod run_funnel;
 mod run_period_over_period;
 mod shared_passes;

@@ -5,6 +5,7 @@
 mod active;
 mod churn;
 mod cohort;
+mod conversion;
 mod cumulative;
 mod formula;
 mod funnel;
@@ -36,6 +37,7 @@ pub(crate) fn value(p: &mut Planner, m: &Metric, filters: &[ast::Expr]) -> Resul
         Kind::Churn(k) => churn::value(p, m, k, filters),
         Kind::Cohort(k) => cohort::value(p, m, k, filters),
         Kind::PeriodOverPeriod(k) => period_over_period::value(p, k, filters),
+        Kind::Conversion(k) => conversion::value(p, m, k, filters),
         Kind::Retention(_) => internal_err!("the retention matrix `{}` used as a column", m.name),
     }
 }
@@ -53,6 +55,7 @@ pub(crate) fn table(p: &mut Planner, m: &Metric, buckets: &[Bucket]) -> Result<L
         | Kind::TimeBetween(_)
         | Kind::Active(_)
         | Kind::Churn(_)
-        | Kind::PeriodOverPeriod(_) => internal_err!("`{}` gives no table of its own", m.name),
+        | Kind::PeriodOverPeriod(_)
+        | Kind::Conversion(_) => internal_err!("`{}` gives no table of its own", m.name),
     }
 }

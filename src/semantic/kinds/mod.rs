@@ -9,6 +9,7 @@
 pub mod active;
 pub mod churn;
 pub mod cohort;
+pub mod conversion;
 pub mod cumulative;
 pub mod formula;
 pub mod funnel;
@@ -41,6 +42,7 @@ pub enum Kind {
     Churn(churn::Churn),
     Cohort(cohort::Cohort),
     PeriodOverPeriod(period_over_period::PeriodOverPeriod),
+    Conversion(conversion::Conversion),
 }
 
 /// What a metric kind is, stated once per kind: the facts every stage after
@@ -214,6 +216,7 @@ pub(crate) fn shape(def: &MetricDef) -> Shape {
         ast::MetricKind::Churn { .. } => churn::shape(),
         ast::MetricKind::Cohort(_) => cohort::shape(name),
         ast::MetricKind::PeriodOverPeriod { .. } => period_over_period::shape(),
+        ast::MetricKind::Conversion(_) => conversion::shape(),
     }
 }
 
@@ -265,6 +268,9 @@ pub(crate) fn resolve<'a>(cx: &Cx<'a>, input: &Input<'a>, diags: &mut Diagnostic
             offset,
             value,
         } => period_over_period::resolve(cx, metric, offset, value, diags),
+        ast::MetricKind::Conversion(c) => {
+            Resolved::of(conversion::resolve(input, c, diags).map(Kind::Conversion))
+        }
     }
 }
 
@@ -283,6 +289,7 @@ pub(crate) fn accepts(def: &MetricDef, target: &Shape, name: &str) -> Option<Str
         | ast::MetricKind::Active { .. }
         | ast::MetricKind::Retention(_)
         | ast::MetricKind::Churn { .. }
+        | ast::MetricKind::Conversion(_)
         | ast::MetricKind::PeriodOverPeriod { .. } => None,
     }
 }
@@ -300,6 +307,7 @@ pub(crate) fn sources_named(def: &MetricDef) -> Vec<&Name> {
         | ast::MetricKind::Active { .. }
         | ast::MetricKind::Retention(_)
         | ast::MetricKind::Churn { .. }
+        | ast::MetricKind::Conversion(_)
         | ast::MetricKind::PeriodOverPeriod { .. } => None,
     };
     def.source.iter().chain(inside).collect()
@@ -344,7 +352,8 @@ pub fn rename_references(
         | ast::MetricKind::TimeBetween { .. }
         | ast::MetricKind::Active { .. }
         | ast::MetricKind::Retention(_)
-        | ast::MetricKind::Churn { .. } => {}
+        | ast::MetricKind::Churn { .. }
+        | ast::MetricKind::Conversion(_) => {}
     }
 }
 
@@ -424,6 +433,7 @@ pub(crate) fn base_measure(cx: &Cx, name: &Name) -> Option<measure::Base> {
         | ast::MetricKind::Retention(_)
         | ast::MetricKind::Churn { .. }
         | ast::MetricKind::Cohort(_)
+        | ast::MetricKind::Conversion(_)
         | ast::MetricKind::PeriodOverPeriod { .. } => None,
     }
 }
@@ -462,6 +472,7 @@ impl Kind {
             Kind::Churn(_) => churn::KEY,
             Kind::Cohort(_) => cohort::KEY,
             Kind::PeriodOverPeriod(_) => period_over_period::KEY,
+            Kind::Conversion(_) => conversion::KEY,
         }
     }
 
@@ -474,6 +485,7 @@ impl Kind {
             Kind::Active(k) => Some(&k.source),
             Kind::Retention(k) => Some(&k.source),
             Kind::Churn(k) => Some(&k.source),
+            Kind::Conversion(k) => Some(&k.source),
             Kind::Ratio(_)
             | Kind::Formula(_)
             | Kind::Cumulative(_)
@@ -496,6 +508,7 @@ impl Kind {
             Kind::Retention(k) => k.describe(text, &mut d),
             Kind::Churn(k) => k.describe(&mut d),
             Kind::PeriodOverPeriod(k) => k.describe(&mut d),
+            Kind::Conversion(k) => k.describe(text, &mut d),
             Kind::Cohort(k) => k.describe(text, &mut d),
         }
         d

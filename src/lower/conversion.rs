@@ -1,0 +1,232 @@
+//! lower: the row producer of conversion metrics. A source's base events
+//! (in the range) and conversion events (from the range's start to its end
+//! plus the window) in one stream per entity (and constant properties), in
+//! time order, base events first at one instant; each conversion takes the
+//! most recent base event before it (DataFusion's `last_value ... IGNORE
+//! NULLS` over a struct that only base rows have) and keeps it when it is
+//! less than the window later. Out come the base rows and the credited
+//! conversions, each with its base's bucket and breakdown values, which the
+//! group counts.
+//!
+//! Base events before the range cannot change a count: a conversion whose
+//! most recent base is before the range is not counted either way. Base
+//! events after the range's end can: a conversion after one of them is
+//! credited to it, not to an earlier base of the range. So base events are
+//! read up to the last conversion read, marked whether they are in the
+//! range, and only those that are count, as opportunities and as credited
+//! bases.
+
+use super::Ctx;
+use super::columns::BUCKET;
+use super::expr;
+use super::time;
+use crate::semantic::model::Source;
+use datafusion::arrow::datatypes::DataType;
+use datafusion::common::{Result, ScalarValue};
+use datafusion::functions::core::expr_fn::{get_field, named_struct};
+use datafusion::logical_expr::expr::WindowFunction;
+use datafusion::logical_expr::{
+    Expr, ExprFunctionExt, LogicalPlanBuilder, WindowFrame, WindowFrameBound, WindowFrameUnits,
+    cast, lit, when,
+};
+
+/// Whether a row is a base event (0) or a credited conversion (1).
+pub const KIND: &str = "__k";
+/// The row's entity, for counts of distinct entities.
+pub const ENTITY: &str = "__e";
+
+/// What a conversion group reads: the lowered predicates, the metric's
+/// filter (on base events only), the window in microseconds (`None`:
+/// unbounded) and the columns a conversion shares with its base.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConversionKey {
+    pub base: Expr,
+    pub conversion: Expr,
+    pub filter: Option<Expr>,
+    pub within_micros: Option<i64>,
+    pub constant: Vec<String>,
+}
+
+impl ConversionKey {
+    pub fn describe(&self) -> String {
+        format!(
+            "base events and the conversions credited to each entity's most recent one{}{}",
+            match self.within_micros {
+                Some(w) => format!(
+                    ", within {} (edge exclusive)",
+                    crate::lower::describe_millis(w / 1000)
+                ),
+                None => ", unbounded".into(),
+            },
+            if self.constant.is_empty() {
+                String::new()
+            } else {
+                format!(", same {}", self.constant.join(", "))
+            }
+        )
+    }
+}
+
+/// The rows of a conversion group: `__bucket`, the breakdown dimensions,
+/// `__k` and `__e`.
+pub(super) fn rows(
+    cx: &Ctx,
+    key: &ConversionKey,
+    source: &Source,
+    table: &super::Table,
+    time_ty: &DataType,
+) -> Result<LogicalPlanBuilder> {
+    let Some(entity) = &source.entity else {
+        return datafusion::common::internal_err!(
+            "a conversion on source `{}` without an entity",
+            source.name
+        );
+    };
+    let range = cx.query.range;
+    let dims = &cx.query.group_by;
+    let time_col = expr::column(&source.time);
+    let instant = time::instant_micros(time_col.clone(), time_ty, cx.tz)?;
+    let local = time::local_time(time_col.clone(), time_ty, cx.tz);
+    let bucket = match cx.query.grain {
+        Some(g) => time::bucket(g, cx.model.project.week_start, local),
+        None => time::wall_lit(range.from),
+    };
+    let dim_types: Vec<DataType> = dims
+        .iter()
+        .map(|d| {
+            Ok(table
+                .schema
+                .field_with_unqualified_name(d)?
+                .data_type()
+                .clone())
+        })
+        .collect::<Result<_>>()?;
+    let constant = |i: usize| format!("__p{i}");
+
+    // Conversion events that a base event of the range can be credited
+    // with come from the range's start to before its end plus the window;
+    // base events are read over the same span, to credit each conversion
+    // to its most recent one.
+    let end = match key.within_micros {
+        Some(w) => range
+            .to
+            .checked_add_signed(chrono::Duration::microseconds(w))
+            .unwrap_or(chrono::NaiveDateTime::MAX),
+        None => chrono::NaiveDateTime::MAX,
+    };
+    let in_range = time::in_range(time_col.clone(), time_ty, cx.tz, Some(range.from), range.to);
+    let mut base_pred = time::in_range(time_col.clone(), time_ty, cx.tz, Some(range.from), end)
+        .and(key.base.clone());
+    if let Some(f) = &key.filter {
+        base_pred = base_pred.and(f.clone());
+    }
+    let mut base_cols = vec![
+        expr::column(entity).alias(ENTITY),
+        instant.clone().alias("__t"),
+        lit(0i32).alias(KIND),
+        cast(bucket, time::LOCAL).alias("__b"),
+        in_range.alias("__in"),
+    ];
+    for d in dims {
+        base_cols.push(expr::column(d).alias(d));
+    }
+    for (i, c) in key.constant.iter().enumerate() {
+        base_cols.push(expr::column(c).alias(constant(i)));
+    }
+    let base = super::events(source, table)?
+        .filter(base_pred)?
+        .project(base_cols)?;
+
+    let conv_pred =
+        time::in_range(time_col, time_ty, cx.tz, Some(range.from), end).and(key.conversion.clone());
+    let mut conv_cols = vec![
+        expr::column(entity).alias(ENTITY),
+        instant.alias("__t"),
+        lit(1i32).alias(KIND),
+        cast(lit(ScalarValue::Null), time::LOCAL).alias("__b"),
+        lit(ScalarValue::Boolean(None)).alias("__in"),
+    ];
+    for (d, ty) in dims.iter().zip(&dim_types) {
+        conv_cols.push(cast(lit(ScalarValue::Null), ty.clone()).alias(d));
+    }
+    for (i, c) in key.constant.iter().enumerate() {
+        conv_cols.push(expr::column(c).alias(constant(i)));
+    }
+    let conv = super::events(source, table)?
+        .filter(conv_pred)?
+        .project(conv_cols)?;
+
+    // Each row's most recent base event at or before it: a struct of the
+    // base's time, bucket and breakdown values, which conversion rows lack.
+    let is_base = expr::column(KIND).eq(lit(0i32));
+    let mut fields = vec![
+        lit("t"),
+        expr::column("__t"),
+        lit("b"),
+        expr::column("__b"),
+        lit("in"),
+        expr::column("__in"),
+    ];
+    for (i, d) in dims.iter().enumerate() {
+        fields.push(lit(format!("d{i}")));
+        fields.push(expr::column(d));
+    }
+    let own = when(is_base.clone(), named_struct(fields)).end()?;
+    let mut partition = vec![expr::column(ENTITY)];
+    partition.extend((0..key.constant.len()).map(|i| expr::column(&constant(i))));
+    // Time order, base events before conversions at one instant (a
+    // conversion at its base's instant counts), then the breakdown values:
+    // among base events at one instant the last in this order is credited.
+    let mut order = vec![
+        expr::column("__t").sort(true, false),
+        expr::column(KIND).sort(true, false),
+    ];
+    order.extend(dims.iter().map(|d| expr::column(d).sort(true, true)));
+    let credit = Expr::from(WindowFunction::new(
+        datafusion::functions_window::nth_value::last_value_udwf(),
+        vec![own],
+    ))
+    .partition_by(partition)
+    .order_by(order)
+    .window_frame(WindowFrame::new_bounds(
+        WindowFrameUnits::Rows,
+        WindowFrameBound::Preceding(ScalarValue::UInt64(None)),
+        WindowFrameBound::CurrentRow,
+    ))
+    .null_treatment(datafusion::logical_expr::expr::NullTreatment::IgnoreNulls)
+    .build()?
+    .alias("__credit");
+    let stream = base.union(conv.build()?)?.window(vec![credit])?;
+
+    // Base events of the range, and conversions credited to one of them
+    // less than the window after it (the far edge is exclusive, as
+    // MetricFlow's).
+    let credited = expr::column("__credit");
+    let credited_t = get_field(credited.clone(), "t");
+    let mut counted = credited
+        .clone()
+        .is_not_null()
+        .and(get_field(credited.clone(), "in").is_true());
+    if let Some(w) = key.within_micros {
+        counted = counted.and((expr::column("__t") - credited_t).lt(lit(w)));
+    }
+    let keep = is_base
+        .clone()
+        .and(expr::column("__in"))
+        .or(expr::column(KIND).eq(lit(1i32)).and(counted));
+    let mut out = vec![
+        when(is_base.clone(), expr::column("__b"))
+            .otherwise(get_field(credited.clone(), "b"))?
+            .alias(BUCKET),
+    ];
+    for (i, d) in dims.iter().enumerate() {
+        out.push(
+            when(is_base.clone(), expr::column(d))
+                .otherwise(get_field(credited.clone(), format!("d{i}")))?
+                .alias(d),
+        );
+    }
+    out.push(expr::column(KIND));
+    out.push(expr::column(ENTITY));
+    stream.filter(keep)?.project(out)
+}

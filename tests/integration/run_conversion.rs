@@ -1,0 +1,259 @@
+//! `conversion` metrics (MetricFlow's conversion metric) through `metricc
+//! run`: hand-worked values on a handful of events, and a property test
+//! against a naive reference.
+
+use crate::run::{assert_csv, csv, project};
+
+// Visits (base) and buys (conversion). Range 03-02 .. 03-09 (UTC days).
+// a: visits 03-02 10:00 (x) and 03-03 10:00 (y), buys 03-04 09:00: the
+//    most recent visit, 03-03, is credited (23 h).
+// b: visits 03-02 12:00 (x), buys exactly 2 days later: the far edge is
+//    exclusive, no credit.
+// c: visits 03-05 08:00 (x), buys at that instant and at 20:00: both
+//    credited to it (a conversion at its base's instant counts).
+// d: buys with no visit: nothing.
+// e: visits 03-01 23:00, before the range, buys 03-02 01:00: its visit is
+//    no opportunity and its buy is credited to it, so not counted.
+// f: visits 03-08 22:00 (y), buys 03-09 10:00, after the range's end but
+//    within 2 days: counted on 03-08.
+// g: visits 03-06 10:00 (x) in session s1, buys 03-06 11:00 in session s2.
+// h: visits 03-08 20:00 (x) and 03-09 05:00 (x, after the range), buys
+//    03-09 06:00: credited to the later visit, outside the range, so not
+//    counted (though the first visit is less than 2 days before).
+const EVENTS: &str = "
+ts:timestamp,developer_id,event,channel,session
+2026-03-02T10:00:00Z,a,visit,x,sa
+2026-03-03T10:00:00Z,a,visit,y,sa
+2026-03-04T09:00:00Z,a,buy,,sa
+2026-03-02T12:00:00Z,b,visit,x,sb
+2026-03-04T12:00:00Z,b,buy,,sb
+2026-03-05T08:00:00Z,c,visit,x,sc
+2026-03-05T08:00:00Z,c,buy,,sc
+2026-03-05T20:00:00Z,c,buy,,sc
+2026-03-06T09:00:00Z,d,buy,,sd
+2026-03-01T23:00:00Z,e,visit,x,se
+2026-03-02T01:00:00Z,e,buy,,se
+2026-03-08T22:00:00Z,f,visit,y,sf
+2026-03-09T10:00:00Z,f,buy,,sf
+2026-03-06T10:00:00Z,g,visit,x,s1
+2026-03-06T11:00:00Z,g,buy,,s2
+2026-03-08T20:00:00Z,h,visit,x,sh
+2026-03-09T05:00:00Z,h,visit,x,sh
+2026-03-09T06:00:00Z,h,buy,,sh
+";
+
+fn conversion(name: &str, extra: &str) -> String {
+    format!(
+        "  {name}: {{ description: c, source: events, conversion: {{ base: event = 'visit', conversion: event = 'buy', within: 2d{extra} }} }}\n"
+    )
+}
+
+fn fixture() -> tempfile::TempDir {
+    let metrics = [
+        conversion("rate", ""),
+        conversion("conversions", ", value: conversions"),
+        conversion("opportunities", ", value: opportunities"),
+        conversion("entity_rate", ", count: entities"),
+        conversion("same_session", ", constant_properties: [session]"),
+        "  x_rate: { description: c, source: events, filter: \"channel = 'x'\", conversion: { base: event = 'visit', conversion: event = 'buy', within: 2d } }\n".to_string(),
+    ];
+    project(
+        "default_range: { from: 2026-03-02, to: 2026-03-09 }\n",
+        &format!(
+            "sources:\n  events: {{ path: data/events.parquet, time: ts, entity: developer_id, dimensions: [channel] }}\nmetrics:\n{}",
+            metrics.concat()
+        ),
+        &[("data/events.parquet", EVENTS)],
+    )
+}
+
+#[test]
+fn each_conversion_goes_to_the_most_recent_base_within_the_window() {
+    let p = fixture();
+    // Opportunities per day: 03-02 a, b; 03-03 a; 03-05 c; 03-06 g; 03-08 f,
+    // h. Conversions: 03-03 a; 03-05 c twice; 03-06 g (no constant property
+    // asked); 03-08 f.
+    let got = csv(
+        p.path(),
+        "--by day rate conversions opportunities same_session",
+    );
+    assert_csv(
+        &got,
+        "day,rate,conversions,opportunities,same_session
+         2026-03-02,0,0,2,0
+         2026-03-03,1,1,1,1
+         2026-03-04,,0,0,
+         2026-03-05,2,2,1,2
+         2026-03-06,1,1,1,0
+         2026-03-07,,0,0,
+         2026-03-08,0.5,1,2,0.5",
+    );
+}
+
+#[test]
+fn rows_or_entities_over_the_range() {
+    let p = fixture();
+    // Rows: 5 conversions (a, c twice, g, f) over 7 visits of the range.
+    // Entities: 4 converted (a, c, g, f) of 6 that visited (a, b, c, g, f, h).
+    let got = csv(p.path(), "rate conversions opportunities entity_rate");
+    assert_csv(
+        &got,
+        "rate,conversions,opportunities,entity_rate\n0.7142857142857143,5,7,0.6666666666666666",
+    );
+}
+
+#[test]
+fn breakdowns_and_filters_are_the_base_events() {
+    let p = fixture();
+    // By the visit's channel: x has a's 03-02, b, c, g, h's 03-08 (5) and
+    // credits c twice and g: 3. y has a's 03-03 and f (2), both credited.
+    let got = csv(p.path(), "--group-by channel rate conversions");
+    assert_csv(
+        &got,
+        "channel,rate,conversions
+         x,0.6,3
+         y,1,2",
+    );
+    // The filter keeps x visits before the credit: a's buy now goes to its
+    // 03-02 visit (47 h, within 2 days): 4 conversions of 5 visits.
+    let got = csv(p.path(), "x_rate");
+    assert_csv(&got, "x_rate\n0.8");
+}
+
+/// One event of the property test: minutes after 2026-03-01 00:00 UTC.
+#[derive(Debug, Clone)]
+struct Ev {
+    minute: i64,
+    entity: u8,
+    /// 0 a visit (base), 1 a buy (conversion), 2 anything else.
+    kind: u8,
+    channel: Option<u8>,
+    session: u8,
+}
+
+/// The rule, written out: every visit of the range is an opportunity in its
+/// day and channel; every buy goes to the entity's most recent visit at or
+/// before it (in the same session with `constant`; among visits at one
+/// instant, the highest channel, none lowest), and counts in that visit's
+/// day and channel when the visit is in the range and the buy less than
+/// `within` minutes after it. (day, channel) -> (conversions, opportunities).
+fn naive(
+    evs: &[Ev],
+    from: i64,
+    to: i64,
+    within: Option<i64>,
+    constant: bool,
+) -> std::collections::BTreeMap<(i64, Option<u8>), (u64, u64)> {
+    let mut out = std::collections::BTreeMap::new();
+    for v in evs.iter().filter(|v| v.kind == 0) {
+        if v.minute >= from && v.minute < to {
+            out.entry((v.minute / 1440, v.channel)).or_insert((0, 0)).1 += 1;
+        }
+    }
+    for b in evs.iter().filter(|b| b.kind == 1) {
+        let credited = evs
+            .iter()
+            .filter(|v| v.kind == 0 && v.entity == b.entity && v.minute <= b.minute)
+            .filter(|v| !constant || v.session == b.session)
+            .max_by_key(|v| (v.minute, v.channel));
+        if let Some(v) = credited
+            && v.minute >= from
+            && v.minute < to
+            && within.is_none_or(|w| b.minute - v.minute < w)
+        {
+            out.entry((v.minute / 1440, v.channel)).or_insert((0, 0)).0 += 1;
+        }
+    }
+    out
+}
+
+fn ev() -> impl proptest::strategy::Strategy<Value = Ev> {
+    use proptest::prelude::*;
+    (
+        // 03-01 .. 03-06, on 30-minute steps so that instants repeat.
+        (0i64..240).prop_map(|h| h * 30),
+        0u8..4,
+        prop_oneof![3 => Just(0u8), 3 => Just(1u8), 1 => Just(2u8)],
+        prop_oneof![Just(None), Just(Some(0u8)), Just(Some(1u8))],
+        0u8..2,
+    )
+        .prop_map(|(minute, entity, kind, channel, session)| Ev {
+            minute,
+            entity,
+            kind,
+            channel,
+            session,
+        })
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(24))]
+
+    /// `metricc run` by day and channel against [`naive`], for windows of
+    /// 90 minutes, a day and none, with and without a constant property.
+    #[test]
+    fn conversions_match_the_rule_written_out(
+        evs in proptest::collection::vec(ev(), 0..40),
+        within in proptest::prelude::prop_oneof![
+            proptest::prelude::Just(None),
+            proptest::prelude::Just(Some(90i64)),
+            proptest::prelude::Just(Some(1440i64)),
+        ],
+        constant in proptest::prelude::any::<bool>(),
+    ) {
+        let start = chrono::NaiveDate::from_ymd_opt(2026, 3, 1).unwrap().and_hms_opt(0, 0, 0).unwrap();
+        let mut csv_rows = String::from("ts:timestamp,developer_id,event,channel,session\n");
+        // An event nobody converts on, so that the file is never empty.
+        csv_rows.push_str("2026-02-01T00:00:00Z,z,other,,s0\n");
+        for e in &evs {
+            let t = start + chrono::Duration::minutes(e.minute);
+            let kind = ["visit", "buy", "other"][e.kind as usize];
+            let channel = e.channel.map(|c| format!("c{c}")).unwrap_or_default();
+            csv_rows.push_str(&format!(
+                "{}Z,e{},{kind},{channel},s{}\n",
+                t.format("%Y-%m-%dT%H:%M:%S"),
+                e.entity,
+                e.session
+            ));
+        }
+        let window = within.map(|w| format!(", within: {w}m")).unwrap_or_default();
+        let props = if constant { ", constant_properties: [session]" } else { "" };
+        let p = project(
+            "default_range: { from: 2026-03-02, to: 2026-03-05 }\n",
+            &format!(
+                "sources:\n  events: {{ path: data/events.parquet, time: ts, entity: developer_id, dimensions: [channel] }}\nmetrics:\n  conversions: {{ description: c, source: events, conversion: {{ base: event = 'visit', conversion: event = 'buy', value: conversions{window}{props} }} }}\n  opportunities: {{ description: o, source: events, conversion: {{ base: event = 'visit', conversion: event = 'buy', value: opportunities{window}{props} }} }}\n"
+            ),
+            &[("data/events.parquet", csv_rows.as_str())],
+        );
+        let (from, to) = (1440, 4 * 1440);
+        let want = naive(&evs, from, to, within, constant);
+        // The grid: every day of the range by every channel of a visit in
+        // the range (null last); 0 where nothing happened.
+        let mut channels: Vec<Option<u8>> = want.keys().map(|k| k.1).collect();
+        channels.sort_by_key(|c| (c.is_none(), *c));
+        channels.dedup();
+        let mut expected = String::from("day,channel,conversions,opportunities\n");
+        for day in 1..4 {
+            for c in &channels {
+                let (conv, opp) = want.get(&(day, *c)).copied().unwrap_or((0, 0));
+                let date = (start + chrono::Duration::days(day)).format("%Y-%m-%d");
+                let c = c.map(|c| format!("c{c}")).unwrap_or_default();
+                expected.push_str(&format!("{date},{c},{conv},{opp}\n"));
+            }
+        }
+        if channels.is_empty() {
+            // No visit in the range: no breakdown value, no rows.
+            expected = String::from("day,channel,conversions,opportunities\n");
+        }
+        let got = csv(p.path(), "--by day --group-by channel conversions opportunities");
+        proptest::prop_assert_eq!(got.trim(), expected.trim());
+        // One total over the range: a credit to a visit outside it (after
+        // its end) does not count.
+        let (conv, opp) = want.values().fold((0, 0), |a, v| (a.0 + v.0, a.1 + v.1));
+        let got = csv(p.path(), "conversions opportunities");
+        proptest::prop_assert_eq!(
+            got.trim(),
+            format!("conversions,opportunities\n{conv},{opp}")
+        );
+    }
+}
