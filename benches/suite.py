@@ -23,6 +23,8 @@ Workloads (all over the example's default_range, UTC):
 - latency: p50, p95 and p99 latency per day (three points of one column);
 - period over period: signups per week and their growth over the week before
   (against DuckDB);
+- conversion: developers whose most recent API key is followed by a
+  successful call within a day (against DuckDB's ASOF join);
 - onboarding funnel: developers at each of 4 steps within 14 days;
 - the same funnel as two numbers (entered, converted), which is what the
   peers' queries compute (the step table also gives hours between steps);
@@ -301,6 +303,17 @@ def workloads(sz):
     check_peer(sz, name, cmd, "duckdb", lambda: agree(
         "week over week", ours, [tuple(r) for r in peer_rows(run(cmd["duckdb"]))], "duckdb"))
     print(f"[{sz.label}] week over week agrees on {len(ours)} weeks")
+    w[name] = cmd
+
+    # A conversion metric: developers whose most recent key is followed by a
+    # successful call within a day, against DuckDB's ASOF join.
+    cmd = {"metricc": csvm("key_to_success_conversion"),
+           "duckdb": sz.duck([peers.DUCKDB_CATALOG_CONVERSION])}
+    ours = [tuple(csv_rows(run(cmd["metricc"]))[0])]
+    name = "conversion: key to successful call within a day"
+    check_peer(sz, name, cmd, "duckdb", lambda: agree(
+        "conversion", ours, [tuple(peer_rows(run(cmd["duckdb"]))[0])], "duckdb"))
+    print(f"[{sz.label}] conversion agrees: {ours[0]}")
     w[name] = cmd
 
     # Onboarding funnel: developers at each step.
