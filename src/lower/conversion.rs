@@ -2,9 +2,10 @@
 //! (in the range) and conversion events (from the range's start to its end
 //! plus the window) in one stream per entity (and constant properties), in
 //! time order, base events first at one instant; each conversion takes the
-//! most recent base event before it (DataFusion's `last_value ... IGNORE
-//! NULLS` over a struct that only base rows have) and keeps it when it is
-//! less than the window later. Out come the base rows and the credited
+//! most recent base event before it (running maxima of the base events'
+//! instant and bucket; with a breakdown, also `last_value ... IGNORE NULLS`
+//! over a struct of the breakdown values that only base rows have) and
+//! keeps it when it is less than the window later. Out come the base rows and the credited
 //! conversions, each with its base's bucket and breakdown values, which the
 //! group counts.
 //!
@@ -156,22 +157,14 @@ pub(super) fn rows(
         .filter(conv_pred)?
         .project(conv_cols)?;
 
-    // Each row's most recent base event at or before it: a struct of the
-    // base's time, bucket and breakdown values, which conversion rows lack.
+    // Each row's most recent base event at or before it, by running
+    // maxima over the stream in time order: its instant, its bucket (later
+    // base events have later buckets) and whether it is past the range
+    // (later base events are later still). Aggregate windows of integers,
+    // which DataFusion evaluates fast; only the breakdown values need the
+    // last base row itself (`last_value ... IGNORE NULLS` over a struct,
+    // evaluated row by row: three times slower on 10M events).
     let is_base = expr::column(KIND).eq(lit(0i32));
-    let mut fields = vec![
-        lit("t"),
-        expr::column("__t"),
-        lit("b"),
-        expr::column("__b"),
-        lit("in"),
-        expr::column("__in"),
-    ];
-    for (i, d) in dims.iter().enumerate() {
-        fields.push(lit(format!("d{i}")));
-        fields.push(expr::column(d));
-    }
-    let own = when(is_base.clone(), named_struct(fields)).end()?;
     let mut partition = vec![expr::column(ENTITY)];
     partition.extend((0..key.constant.len()).map(|i| expr::column(&constant(i))));
     // Time order, base events before conversions at one instant (a
@@ -182,33 +175,60 @@ pub(super) fn rows(
         expr::column(KIND).sort(true, false),
     ];
     order.extend(dims.iter().map(|d| expr::column(d).sort(true, true)));
-    let credit = Expr::from(WindowFunction::new(
-        datafusion::functions_window::nth_value::last_value_udwf(),
-        vec![own],
-    ))
-    .partition_by(partition)
-    .order_by(order)
-    .window_frame(WindowFrame::new_bounds(
+    let frame = WindowFrame::new_bounds(
         WindowFrameUnits::Rows,
         WindowFrameBound::Preceding(ScalarValue::UInt64(None)),
         WindowFrameBound::CurrentRow,
-    ))
-    .null_treatment(datafusion::logical_expr::expr::NullTreatment::IgnoreNulls)
-    .build()?
-    .alias("__credit");
-    let stream = base.union(conv.build()?)?.window(vec![credit])?;
+    );
+    let running = |value: Expr, name: &str| -> Result<Expr> {
+        Ok(Expr::from(WindowFunction::new(
+            datafusion::logical_expr::WindowFunctionDefinition::AggregateUDF(
+                datafusion::functions_aggregate::min_max::max_udaf(),
+            ),
+            vec![when(is_base.clone(), value).end()?],
+        ))
+        .partition_by(partition.clone())
+        .order_by(order.clone())
+        .window_frame(frame.clone())
+        .build()?
+        .alias(name))
+    };
+    let past = when(expr::column("__in"), lit(0i32)).otherwise(lit(1i32))?;
+    let mut windows = vec![
+        running(expr::column("__t"), "__bt")?,
+        running(expr::column("__b"), "__bb")?,
+        running(past, "__bpast")?,
+    ];
+    if !dims.is_empty() {
+        let mut fields = Vec::new();
+        for (i, d) in dims.iter().enumerate() {
+            fields.push(lit(format!("d{i}")));
+            fields.push(expr::column(d));
+        }
+        let own = when(is_base.clone(), named_struct(fields)).end()?;
+        windows.push(
+            Expr::from(WindowFunction::new(
+                datafusion::functions_window::nth_value::last_value_udwf(),
+                vec![own],
+            ))
+            .partition_by(partition.clone())
+            .order_by(order.clone())
+            .window_frame(frame.clone())
+            .null_treatment(datafusion::logical_expr::expr::NullTreatment::IgnoreNulls)
+            .build()?
+            .alias("__credit"),
+        );
+    }
+    let stream = base.union(conv.build()?)?.window(windows)?;
 
     // Base events of the range, and conversions credited to one of them
     // less than the window after it (the far edge is exclusive, as
     // MetricFlow's).
-    let credited = expr::column("__credit");
-    let credited_t = get_field(credited.clone(), "t");
-    let mut counted = credited
-        .clone()
+    let mut counted = expr::column("__bt")
         .is_not_null()
-        .and(get_field(credited.clone(), "in").is_true());
+        .and(expr::column("__bpast").eq(lit(0i32)));
     if let Some(w) = key.within_micros {
-        counted = counted.and((expr::column("__t") - credited_t).lt(lit(w)));
+        counted = counted.and((expr::column("__t") - expr::column("__bt")).lt(lit(w)));
     }
     let keep = is_base
         .clone()
@@ -216,9 +236,10 @@ pub(super) fn rows(
         .or(expr::column(KIND).eq(lit(1i32)).and(counted));
     let mut out = vec![
         when(is_base.clone(), expr::column("__b"))
-            .otherwise(get_field(credited.clone(), "b"))?
+            .otherwise(expr::column("__bb"))?
             .alias(BUCKET),
     ];
+    let credited = expr::column("__credit");
     for (i, d) in dims.iter().enumerate() {
         out.push(
             when(is_base.clone(), expr::column(d))
