@@ -249,12 +249,12 @@ SELECT median((epoch_us(c) - epoch_us(t0)) / 3.6e9),
 FROM x
 """
 
-# key_to_success_conversion (a conversion metric): each successful call is
+# key_to_success_conversion (the bench project's conversion metric): each successful call is
 # credited to the developer's most recent key at or before it (ASOF join),
 # and counts when that key is in the range and the call less than a day
 # later; developers counted. Calls and keys are read up to a day past the
 # range: a key after the range's end takes the credit of the calls after it.
-DUCKDB_CATALOG_CONVERSION = """
+DUCKDB_CONVERSION = """
 WITH b AS (SELECT developer_id AS d, epoch_us(ts) AS t FROM read_parquet('{events}')
            WHERE event = 'api_key_created'
              AND ts >= TIMESTAMPTZ '2026-01-05' AND ts < TIMESTAMPTZ '2026-05-06'),
@@ -264,6 +264,24 @@ c AS (SELECT developer_id AS d, epoch_us(ts) AS t FROM read_parquet('{events}')
 credited AS (SELECT c.d, b.t AS bt, c.t AS ct FROM c ASOF JOIN b ON c.d = b.d AND c.t >= b.t)
 SELECT (SELECT count(DISTINCT d) FROM credited
         WHERE bt < epoch_us(TIMESTAMPTZ '2026-05-05') AND ct - bt < 86400000000)
+       / (SELECT count(DISTINCT d) FROM b WHERE t < epoch_us(TIMESTAMPTZ '2026-05-05'))
+"""
+
+# subscription_to_overage (the example's conversion metric): each overage
+# payment is credited to the developer's most recent subscription payment
+# at or before it (ASOF join), and counts when that payment is in the range
+# and the overage less than 31 days later; developers counted. Payments are
+# read up to 31 days past the range.
+DUCKDB_CATALOG_CONVERSION = """
+WITH b AS (SELECT developer_id AS d, epoch_us(paid_at) AS t FROM read_parquet('{payments}')
+           WHERE kind = 'subscription'
+             AND paid_at >= TIMESTAMPTZ '2026-01-05' AND paid_at < TIMESTAMPTZ '2026-06-05'),
+c AS (SELECT developer_id AS d, epoch_us(paid_at) AS t FROM read_parquet('{payments}')
+      WHERE kind = 'overage'
+        AND paid_at >= TIMESTAMPTZ '2026-01-05' AND paid_at < TIMESTAMPTZ '2026-06-05'),
+credited AS (SELECT c.d, b.t AS bt, c.t AS ct FROM c ASOF JOIN b ON c.d = b.d AND c.t >= b.t)
+SELECT (SELECT count(DISTINCT d) FROM credited
+        WHERE bt < epoch_us(TIMESTAMPTZ '2026-05-05') AND ct - bt < 31 * 86400000000)
        / (SELECT count(DISTINCT d) FROM b WHERE t < epoch_us(TIMESTAMPTZ '2026-05-05'))
 """
 

@@ -1,44 +1,44 @@
-"""The example's conversion metric (key_to_success_conversion) by week,
+"""The example's conversion metric (subscription_to_overage) by week,
 written by hand in DuckDB SQL with an ASOF join: an independent check of
 metricc's conversion rows. Prints a JSON array like `metricc run --format
-json --by week`. Usage: conversion.py EVENTS_PARQUET FROM TO (UTC dates,
+json --by week`. Usage: conversion.py PAYMENTS_PARQUET FROM TO (UTC dates,
 half-open; FROM a Monday)."""
 import json
 import sys
 
 import duckdb
 
-events, start, end = sys.argv[1:4]
+payments, start, end = sys.argv[1:4]
 con = duckdb.connect()
 con.execute("SET TimeZone='UTC'")
-con.execute(f"CREATE VIEW e AS SELECT * FROM read_parquet('{events}')")
+con.execute(f"CREATE VIEW p AS SELECT * FROM read_parquet('{payments}')")
 rows = con.execute(
     f"""
 WITH
--- keys from the range's start to a day past its end: a key after the end
--- takes the credit of the calls after it.
-keys AS (
-  SELECT developer_id AS d, ts AS t FROM e
-  WHERE event = 'api_key_created'
-    AND ts >= TIMESTAMPTZ '{start}' AND ts < TIMESTAMPTZ '{end}' + INTERVAL 1 DAY
+-- subscription payments from the range's start to 31 days past its end:
+-- one after the end takes the credit of the overage after it.
+subs AS (
+  SELECT developer_id AS d, paid_at AS t FROM p
+  WHERE kind = 'subscription'
+    AND paid_at >= TIMESTAMPTZ '{start}' AND paid_at < TIMESTAMPTZ '{end}' + INTERVAL 31 DAY
 ),
-calls AS (
-  SELECT developer_id AS d, ts AS t FROM e
-  WHERE event = 'api_call' AND status < 400
-    AND ts >= TIMESTAMPTZ '{start}' AND ts < TIMESTAMPTZ '{end}' + INTERVAL 1 DAY
+overage AS (
+  SELECT developer_id AS d, paid_at AS t FROM p
+  WHERE kind = 'overage'
+    AND paid_at >= TIMESTAMPTZ '{start}' AND paid_at < TIMESTAMPTZ '{end}' + INTERVAL 31 DAY
 ),
--- each successful call goes to the developer's most recent key at or before it
+-- each overage payment goes to the most recent subscription payment at or before it
 credited AS (
-  SELECT calls.d, keys.t AS kt, calls.t AS ct
-  FROM calls ASOF JOIN keys ON calls.d = keys.d AND calls.t >= keys.t
+  SELECT overage.d, subs.t AS st, overage.t AS ot
+  FROM overage ASOF JOIN subs ON overage.d = subs.d AND overage.t >= subs.t
 ),
 opportunities AS (
-  SELECT date_trunc('week', t)::DATE AS week, count(DISTINCT d) AS n FROM keys
+  SELECT date_trunc('week', t)::DATE AS week, count(DISTINCT d) AS n FROM subs
   WHERE t < TIMESTAMPTZ '{end}' GROUP BY 1
 ),
 conversions AS (
-  SELECT date_trunc('week', kt)::DATE AS week, count(DISTINCT d) AS n FROM credited
-  WHERE kt < TIMESTAMPTZ '{end}' AND ct < kt + INTERVAL 1 DAY GROUP BY 1
+  SELECT date_trunc('week', st)::DATE AS week, count(DISTINCT d) AS n FROM credited
+  WHERE st < TIMESTAMPTZ '{end}' AND ot < st + INTERVAL 31 DAY GROUP BY 1
 ),
 weeks AS (
   SELECT range::DATE AS week
@@ -52,4 +52,4 @@ LEFT JOIN conversions c USING (week)
 ORDER BY 1
 """
 ).fetchall()
-print(json.dumps([{"week": w, "key_to_success_conversion": r} for w, r in rows]))
+print(json.dumps([{"week": w, "subscription_to_overage": r} for w, r in rows]))

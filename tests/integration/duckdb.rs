@@ -107,7 +107,7 @@ const SEQUENCE_METRICS: &[&str] = &[
     "churned_developers",
     "churn_rate",
     "net_developer_growth",
-    "key_to_success_conversion",
+    "subscription_to_overage",
 ];
 
 fn check(python: &str, dir: &Path, args: &[&str]) {
@@ -284,10 +284,10 @@ fn duckdb_agrees_on_the_conversion_metric() {
     };
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let example = root.join("metrics");
-    let ours = json(&example, &["key_to_success_conversion", "--by", "week"]);
+    let ours = json(&example, &["subscription_to_overage", "--by", "week"]);
     let out = Command::new(py)
         .arg(root.join("tests/duckdb/conversion.py"))
-        .arg(example.join("data/events.parquet"))
+        .arg(example.join("data/payments.parquet"))
         .args(["2026-01-05", "2026-05-05"])
         .output()
         .unwrap();
