@@ -20,7 +20,8 @@
 //!
 //! [`planner`] builds one result table; each metric kind's part is in
 //! [`kinds`], the row producers of the groups in [`scan`], [`sequence`],
-//! [`activity`] and [`cohort`], chosen by [`group::Producer`].
+//! [`activity`], [`cohort`] and [`conversion`], chosen by
+//! [`group::Producer`].
 
 pub mod activity;
 mod cohort;
