@@ -110,6 +110,24 @@ const SEQUENCE_METRICS: &[&str] = &[
     "subscription_to_overage",
 ];
 
+/// The JSON a hand-written DuckDB script prints: `tests/duckdb/SCRIPT`
+/// over the example's `data/FILE`, with `args` after it.
+fn script(python: &str, name: &str, file: &str, args: &[&str]) -> serde_json::Value {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = Command::new(python)
+        .arg(root.join("tests/duckdb").join(name))
+        .arg(root.join("metrics/data").join(file))
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{name}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
 fn check(python: &str, dir: &Path, args: &[&str]) {
     let mut ours = json(dir, args);
     let theirs = duckdb(python, dir, args);
@@ -218,24 +236,17 @@ fn duckdb_agrees_on_activation_and_time_to_first_call() {
     let Some(py) = python("duckdb::duckdb_agrees_on_activation_and_time_to_first_call") else {
         return;
     };
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let example = root.join("metrics");
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("metrics");
     let ours = json(
         &example,
         &["activation_rate", "ttfc_median", "ttfc_p90", "--by", "week"],
     );
-    let out = Command::new(py)
-        .arg(root.join("tests/duckdb/funnels.py"))
-        .arg(example.join("data/events.parquet"))
-        .args(["2026-01-05", "2026-05-05"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let theirs = script(
+        &py,
+        "funnels.py",
+        "events.parquet",
+        &["2026-01-05", "2026-05-05"],
     );
-    let theirs: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(ours.as_array().is_some_and(|a| a.len() > 10), "{ours}");
     assert!(same(&ours, &theirs), "metricc: {ours}\nduckdb:  {theirs}");
 }
@@ -248,25 +259,13 @@ fn duckdb_agrees_on_active_developers_and_retention() {
     let Some(py) = python("duckdb::duckdb_agrees_on_active_developers_and_retention") else {
         return;
     };
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let example = root.join("metrics");
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("metrics");
     for (what, args) in [
         ("active", vec!["dau", "wau", "mau", "--by", "day"]),
         ("retention", vec!["retention"]),
     ] {
         let ours = json(&example, &args);
-        let out = Command::new(&py)
-            .arg(root.join("tests/duckdb/activity.py"))
-            .arg(example.join("data/events.parquet"))
-            .arg(what)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let theirs: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let theirs = script(&py, "activity.py", "events.parquet", &[what]);
         assert!(ours.as_array().is_some_and(|a| a.len() > 100), "{ours}");
         assert!(
             same(&ours, &theirs),
@@ -282,21 +281,14 @@ fn duckdb_agrees_on_the_conversion_metric() {
     let Some(py) = python("duckdb::duckdb_agrees_on_the_conversion_metric") else {
         return;
     };
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let example = root.join("metrics");
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("metrics");
     let ours = json(&example, &["subscription_to_overage", "--by", "week"]);
-    let out = Command::new(py)
-        .arg(root.join("tests/duckdb/conversion.py"))
-        .arg(example.join("data/payments.parquet"))
-        .args(["2026-01-05", "2026-05-05"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let theirs = script(
+        &py,
+        "conversion.py",
+        "payments.parquet",
+        &["2026-01-05", "2026-05-05"],
     );
-    let theirs: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(ours.as_array().is_some_and(|a| a.len() > 10), "{ours}");
     assert!(same(&ours, &theirs), "metricc: {ours}\nduckdb:  {theirs}");
 }
