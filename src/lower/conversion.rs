@@ -108,10 +108,16 @@ pub(super) fn rows(
     // with come from the range's start to before its end plus the window;
     // base events are read over the same span, to credit each conversion
     // to its most recent one.
+    // The window is wall-clock time added to the range's end here, and
+    // instants later on: two hours more cover a daylight-saving change in
+    // between (reading more only costs rows; the window is checked on
+    // instants below).
     let end = match key.within_micros {
         Some(w) => range
             .to
-            .checked_add_signed(chrono::Duration::microseconds(w))
+            .checked_add_signed(chrono::Duration::microseconds(
+                w.saturating_add(7_200_000_000),
+            ))
             .unwrap_or(chrono::NaiveDateTime::MAX),
         None => chrono::NaiveDateTime::MAX,
     };
@@ -138,8 +144,13 @@ pub(super) fn rows(
         .filter(base_pred)?
         .project(base_cols)?;
 
-    let conv_pred =
+    // A conversion whose constant property is null matches no base event
+    // (as in MetricFlow's equality join), so it is not read.
+    let mut conv_pred =
         time::in_range(time_col, time_ty, cx.tz, Some(range.from), end).and(key.conversion.clone());
+    for c in &key.constant {
+        conv_pred = conv_pred.and(expr::column(c).is_not_null());
+    }
     let mut conv_cols = vec![
         expr::column(entity).alias(ENTITY),
         instant.alias("__t"),

@@ -120,6 +120,22 @@ fn breakdowns_and_filters_are_the_base_events() {
     assert_csv(&got, "x_rate\n0.8");
 }
 
+#[test]
+fn a_null_constant_property_matches_nothing() {
+    // Both events of d have no session: null is no session, so with the
+    // constant property the buy is not credited; without it, it is.
+    let p = project(
+        "default_range: { from: 2026-03-02, to: 2026-03-09 }\n",
+        "sources:\n  events: { path: data/events.parquet, time: ts, entity: developer_id }\nmetrics:\n  same: { description: s, source: events, conversion: { base: event = 'visit', conversion: event = 'buy', constant_properties: [session] } }\n  any: { description: a, source: events, conversion: { base: event = 'visit', conversion: event = 'buy' } }\n",
+        &[(
+            "data/events.parquet",
+            "ts:timestamp,developer_id,event,session\n2026-03-02T10:00:00Z,d,visit,\n2026-03-02T11:00:00Z,d,buy,\n",
+        )],
+    );
+    let got = csv(p.path(), "same any");
+    assert_csv(&got, "same,any\n0,1");
+}
+
 /// One event of the property test: minutes after 2026-03-01 00:00 UTC.
 #[derive(Debug, Clone)]
 struct Ev {
