@@ -11,14 +11,13 @@ use datafusion::logical_expr::Expr;
 
 pub(super) fn value(p: &mut Planner, k: &PeriodOverPeriod, filters: &[ast::Expr]) -> Result<Expr> {
     let previous = p.previous(&k.metric, filters, k.offset);
-    if k.value == Comparison::Previous {
-        return Ok(previous);
-    }
-    let current = p.value(&k.metric, filters)?;
     Ok(match k.value {
         Comparison::Previous => previous,
-        Comparison::Difference => current - previous,
-        Comparison::Ratio => expr::divide(current, previous),
-        Comparison::Growth => expr::divide(current - previous.clone(), previous),
+        Comparison::Difference => p.value(&k.metric, filters)? - previous,
+        Comparison::Ratio => expr::divide(p.value(&k.metric, filters)?, previous),
+        Comparison::Growth => {
+            let current = p.value(&k.metric, filters)?;
+            expr::divide(current - previous.clone(), previous)
+        }
     })
 }
