@@ -288,16 +288,7 @@ pub(crate) fn table(cx: &Ctx, p: &RetentionPlan) -> Result<LogicalPlan> {
         pred = pred.and(f.clone());
     }
     let dims = &cx.query.group_by;
-    let dim_types = dims
-        .iter()
-        .map(|d| {
-            Ok(p.table
-                .schema
-                .field_with_unqualified_name(d)?
-                .data_type()
-                .clone())
-        })
-        .collect::<Result<Vec<_>>>()?;
+    let dim_types = super::dim_types(cx, p.table)?;
     let call = super::functions::retention(
         &spec,
         time::wall_micros_of(column.clone(), &time_ty, tz),

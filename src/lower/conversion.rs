@@ -92,16 +92,7 @@ pub(super) fn rows(
         Some(g) => time::bucket(g, cx.model.project.week_start, local),
         None => time::wall_lit(range.from),
     };
-    let dim_types: Vec<DataType> = dims
-        .iter()
-        .map(|d| {
-            Ok(table
-                .schema
-                .field_with_unqualified_name(d)?
-                .data_type()
-                .clone())
-        })
-        .collect::<Result<_>>()?;
+    let dim_types = super::dim_types(cx, table)?;
     let constant = |i: usize| format!("__p{i}");
 
     // Conversion events that a base event of the range can be credited

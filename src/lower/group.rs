@@ -314,18 +314,7 @@ impl Group {
                 let Some(entity) = &source.entity else {
                     return internal_err!("a funnel on source `{}` without an entity", source.name);
                 };
-                let dim_types = cx
-                    .query
-                    .group_by
-                    .iter()
-                    .map(|d| {
-                        Ok(table
-                            .schema
-                            .field_with_unqualified_name(d)?
-                            .data_type()
-                            .clone())
-                    })
-                    .collect::<Result<Vec<_>>>()?;
+                let dim_types = super::dim_types(cx, table)?;
                 let counts = !sequence::needs_times(&aggregates);
                 let rows = sequence::rows(
                     cx,

@@ -263,6 +263,25 @@ impl Found {
     }
 }
 
+/// The Arrow types of the query's breakdown dimensions in `table`, in
+/// order: the types of typed nulls where a row has no breakdown values.
+pub(crate) fn dim_types(
+    cx: &Ctx,
+    table: &Table,
+) -> Result<Vec<datafusion::arrow::datatypes::DataType>> {
+    cx.query
+        .group_by
+        .iter()
+        .map(|d| {
+            Ok(table
+                .schema
+                .field_with_unqualified_name(d)?
+                .data_type()
+                .clone())
+        })
+        .collect()
+}
+
 /// What group plans need to know about the run.
 pub(crate) struct Ctx<'a> {
     pub model: &'a Model,

@@ -395,6 +395,17 @@ pub(super) fn required<T>(
     }
 }
 
+/// A required key holding an expression, named after the key in messages.
+pub(super) fn required_expr(
+    cx: &mut Cx,
+    f: &Fields,
+    key: &str,
+    context: &str,
+    help: &str,
+) -> Option<Expr> {
+    required(cx, f, key, context, help, |cx, n| cx.expr(n, key))
+}
+
 /// A required key naming another metric.
 pub(super) fn required_metric(
     cx: &mut Cx,

@@ -3,7 +3,7 @@
 //! [`super::ast::MetricKind`].
 
 use super::ast::*;
-use super::fields::{Cx, Fields, keyword_or, required, required_metric};
+use super::fields::{Cx, Fields, keyword_or, required, required_expr, required_metric};
 use super::yaml::{Node, NodeKind};
 use crate::diagnostics::{Code, Diagnostic};
 use crate::span::Spanned;
@@ -102,21 +102,19 @@ fn funnel_kind(cx: &mut Cx, node: &Node, ctx: &str) -> Option<MetricKind> {
 
 fn time_between(cx: &mut Cx, node: &Node, ctx: &str) -> Option<MetricKind> {
     let f = cx.fields(node, ctx, &["from", "to", "statistic", "unit", "within"])?;
-    let from = required(
+    let from = required_expr(
         cx,
         &f,
         "from",
         ctx,
         "add `from: <predicate of the first event>`",
-        |cx, n| cx.expr(n, "from"),
     );
-    let to = required(
+    let to = required_expr(
         cx,
         &f,
         "to",
         ctx,
         "add `to: <predicate of the second event>`",
-        |cx, n| cx.expr(n, "to"),
     );
     let statistic = keyword_or(
         cx,
@@ -211,21 +209,19 @@ fn conversion(cx: &mut Cx, node: &Node, ctx: &str) -> Option<MetricKind> {
             "value",
         ],
     )?;
-    let base = required(
+    let base = required_expr(
         cx,
         &f,
         "base",
         ctx,
         "add `base: <predicate of the base event>`",
-        |cx, n| cx.expr(n, "base"),
     );
-    let conversion = required(
+    let conversion = required_expr(
         cx,
         &f,
         "conversion",
         ctx,
         "add `conversion: <predicate of the conversion event>`",
-        |cx, n| cx.expr(n, "conversion"),
     );
     let within = f.get("within").and_then(|n| cx.duration(n, "within"));
     let constant_properties = f
@@ -322,21 +318,19 @@ fn retention(cx: &mut Cx, node: &Node, ctx: &str) -> Option<Retention> {
         }
         Some(v)
     });
-    let cohort = required(
+    let cohort = required_expr(
         cx,
         &f,
         "cohort",
         ctx,
         "add `cohort: <predicate of the cohort event>`",
-        |cx, n| cx.expr(n, "cohort"),
     );
-    let returning = required(
+    let returning = required_expr(
         cx,
         &f,
         "return",
         ctx,
         "add `return: <predicate of a returning event>`",
-        |cx, n| cx.expr(n, "return"),
     );
     let period = required(cx, &f, "period", ctx, "add `period: week`", |cx, n| {
         cx.keyword(n, "period", Grain::ALL, Grain::parse)
@@ -397,13 +391,12 @@ fn cohort(cx: &mut Cx, node: &Node, ctx: &str) -> Option<CohortDef> {
         "add `metric: <metric to follow by cohort>`",
     );
     let cohort_source = f.get("source").and_then(|n| cx.name(n, "source name"));
-    let event = required(
+    let event = required_expr(
         cx,
         &f,
         "event",
         ctx,
         "add `event: <predicate of the cohort event>`",
-        |cx, n| cx.expr(n, "event"),
     );
     let period = required(cx, &f, "period", ctx, "add `period: month`", |cx, n| {
         cx.keyword(n, "period", Grain::ALL, Grain::parse)
