@@ -5,7 +5,7 @@
 use crate::diagnostics::{Code, Diagnostic};
 use crate::fence::{Fence, MAX_WALK_ENTRIES, is_glob};
 use crate::semantic::types::{Column, SourceSchema, Type};
-use crate::syntax::ast::SourceDef;
+use crate::syntax::ast::{EntityDef, SourceDef};
 use datafusion::arrow::datatypes::{DataType, Schema};
 use datafusion::parquet::arrow::parquet_to_arrow_schema;
 use datafusion::parquet::file::metadata::{ParquetMetaData, ParquetMetaDataReader};
@@ -22,15 +22,79 @@ pub fn load(
     project_dir: &Path,
     source: &SourceDef,
 ) -> Result<SourceSchema, Diagnostic> {
-    let files = find_files(fence, project_dir, &source.path.value).map_err(|e| match e {
+    let keys = [
+        (
+            "time",
+            Some(&source.time),
+            "a row without a time cannot be placed in any bucket",
+        ),
+        (
+            "entity",
+            source.entity.as_ref(),
+            "a row without an entity cannot be counted per entity",
+        ),
+    ];
+    let keys: Vec<Key> = keys
+        .into_iter()
+        .filter_map(|(role, k, why)| Some((role, k?, why)))
+        .collect();
+    load_table(
+        fence,
+        project_dir,
+        &format!("source `{}`", source.name.value),
+        &source.path,
+        &keys,
+    )
+}
+
+/// Reads an entity's attribute table like a source's files; its
+/// `valid_from` column, when it has one, may not hold nulls.
+pub fn load_entity(
+    fence: &Fence,
+    project_dir: &Path,
+    entity: &EntityDef,
+) -> Result<SourceSchema, Diagnostic> {
+    let keys: Vec<Key> = entity
+        .valid_from
+        .iter()
+        .map(|v| {
+            (
+                "valid_from",
+                v,
+                "a version without a start cannot be placed in time",
+            )
+        })
+        .collect();
+    load_table(
+        fence,
+        project_dir,
+        &format!("entity `{}`", entity.name.value),
+        &entity.path,
+        &keys,
+    )
+}
+
+/// A column whose nulls are refused: its role, name and why.
+type Key<'a> = (&'a str, &'a crate::syntax::ast::Name, &'a str);
+
+/// The files of `path` and the schema their footers agree on; `what` names
+/// the owner in messages (`source \`events\``).
+fn load_table(
+    fence: &Fence,
+    project_dir: &Path,
+    what: &str,
+    path: &crate::syntax::ast::Name,
+    keys: &[Key],
+) -> Result<SourceSchema, Diagnostic> {
+    let files = find_files(fence, project_dir, &path.value).map_err(|e| match e {
         FindError::Outside(label) => Diagnostic::new(
             Code::PathOutsideProject,
-            format!("the path of source `{}` is outside the project", source.name.value),
+            format!("the path of {what} is outside the project"),
         )
-        .at(source.path.span, label)
+        .at(path.span, label)
         .with_help(fence.help()),
-        FindError::Missing(label) => Diagnostic::new(Code::SourceFilesMissing, format!("no Parquet files for source `{}`", source.name.value))
-            .at(source.path.span, label)
+        FindError::Missing(label) => Diagnostic::new(Code::SourceFilesMissing, format!("no Parquet files for {what}"))
+            .at(path.span, label)
             .with_help(format!(
                 "paths are relative to the project directory `{}`; generate sample data with `metricc sample-data`, or fix the path",
                 project_dir.display()
@@ -45,26 +109,10 @@ pub fn load(
                 Code::ParquetUnreadable,
                 format!("cannot read the Parquet footer of `{}`", file.display()),
             )
-            .at(
-                source.path.span,
-                format!("this path matches `{}`", file.display()),
-            )
+            .at(path.span, format!("this path matches `{}`", file.display()))
             .with_help(format!("{e}; regenerate or remove the file"))
         })?;
-        let keys = [
-            (
-                "time",
-                Some(&source.time),
-                "a row without a time cannot be placed in any bucket",
-            ),
-            (
-                "entity",
-                source.entity.as_ref(),
-                "a row without an entity cannot be counted per entity",
-            ),
-        ];
-        for (role, key, why) in keys {
-            let Some(key) = key else { continue };
+        for &(role, key, why) in keys {
             let Some(nulls) = null_count(&meta, &key.value) else {
                 if !unverified.contains(&key.value) {
                     unverified.push(key.value.clone());
@@ -74,7 +122,7 @@ pub fn load(
             if nulls > 0 {
                 return Err(Diagnostic::new(
                     Code::NullKeyValues,
-                    format!("the {role} column `{}` of source `{}` has null values", key.value, source.name.value),
+                    format!("the {role} column `{}` of {what} has null values", key.value),
                 )
                 .at(key.span, format!("{nulls} rows of `{}` have no `{}`", file.display(), key.value))
                 .with_help(format!("{why}: drop or repair those rows where the data is produced, or point the source at files without them")));
@@ -83,16 +131,16 @@ pub fn load(
         if broken {
             damaged.push(file.clone());
         }
-        columns.extend(partition_columns(project_dir, &source.path.value, file));
+        columns.extend(partition_columns(project_dir, &path.value, file));
         match &schema {
             None => schema = Some((file.clone(), columns)),
             Some((first, expected)) => {
                 if let Some(problem) = drift(expected, &columns) {
                     return Err(Diagnostic::new(
                         Code::SchemaDrift,
-                        format!("the files of source `{}` disagree on their columns", source.name.value),
+                        format!("the files of {what} disagree on their columns"),
                     )
-                    .at(source.path.span, format!("`{}` {problem}", file.display()))
+                    .at(path.span, format!("`{}` {problem}", file.display()))
                     .with_help(format!(
                         "compared with `{}`; rewrite the odd file with the same schema or narrow the path",
                         first.display()

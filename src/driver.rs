@@ -292,6 +292,7 @@ fn finish(
 ) -> Checked {
     for (part, part_diags) in parse_definitions(&sources, &ids) {
         ast.sources.extend(part.sources);
+        ast.entities.extend(part.entities);
         ast.metrics.extend(part.metrics);
         diags.extend(part_diags);
     }
@@ -312,6 +313,7 @@ fn finish(
         };
         schemas.insert(s.name.value.clone(), schema);
     }
+    load_entities(&fence, &dir, &ast.entities, &mut schemas, &mut diags);
     let model = semantic::resolve(&ast, &dir, &schemas, &mut diags);
     Checked {
         sources,
@@ -356,6 +358,7 @@ pub fn check_tests(checked: &mut Checked) -> usize {
 pub fn check_with(checked: &Checked, extra: &Ast) -> (Option<Model>, Diagnostics) {
     let mut ast = checked.ast.clone();
     ast.sources.extend(extra.sources.iter().cloned());
+    ast.entities.extend(extra.entities.iter().cloned());
     ast.metrics.extend(extra.metrics.iter().cloned());
     let mut diags = Vec::new();
     let mut schemas = checked.schemas.clone();
@@ -372,8 +375,40 @@ pub fn check_with(checked: &Checked, extra: &Ast) -> (Option<Model>, Diagnostics
         };
         schemas.insert(s.name.value.clone(), schema);
     }
+    load_entities(
+        &checked.fence,
+        &checked.dir,
+        &extra.entities,
+        &mut schemas,
+        &mut diags,
+    );
     let model = semantic::resolve(&ast, &checked.dir, &schemas, &mut diags);
     (model, diags)
+}
+
+/// Reads the footers of each entity's attribute table not read yet into
+/// `schemas`, under [`semantic::entity_table`]'s key.
+fn load_entities(
+    fence: &Fence,
+    dir: &Path,
+    entities: &[crate::syntax::ast::EntityDef],
+    schemas: &mut Schemas,
+    diags: &mut Diagnostics,
+) {
+    for e in entities {
+        let key = semantic::entity_table(&e.name.value);
+        if schemas.contains_key(&key) {
+            continue;
+        }
+        let schema = match catalog::load_entity(fence, dir, e) {
+            Ok(schema) => Some(schema),
+            Err(d) => {
+                diags.push(d);
+                None
+            }
+        };
+        schemas.insert(key, schema);
+    }
 }
 
 /// W0004 for each time or entity column of `source` whose nulls its files'

@@ -189,6 +189,9 @@ fn describe(p: &Prepared, lowered: &Lowered) -> String {
         out,
         "  empty     a bucket without rows gives 0 for count, count_distinct and sum; null for other aggregates and for division by 0"
     );
+    for line in attribute_lines(p, lowered) {
+        let _ = writeln!(out, "  attributes {line}");
+    }
     for name in &q.metrics {
         if let Some(m) = p.model.metric(name) {
             out.push('\n');
@@ -209,6 +212,41 @@ fn describe(p: &Prepared, lowered: &Lowered) -> String {
         );
     }
     out
+}
+
+/// What each entity whose attributes the plans read gives the rows.
+fn attribute_lines(p: &Prepared, lowered: &Lowered) -> Vec<String> {
+    use crate::lower::attributes;
+    let mut entities = Vec::new();
+    let mut used = std::collections::HashSet::new();
+    for t in &lowered.tables {
+        attributes::used_entities(&t.plan, &mut entities);
+        used.extend(attributes::used_columns(&t.plan));
+    }
+    entities
+        .iter()
+        .filter_map(|name| p.model.entity(name))
+        .map(|e| {
+            let names: Vec<String> = e
+                .attributes
+                .iter()
+                .map(|a| e.qualified(a))
+                .filter(|a| used.contains(a))
+                .collect();
+            let rule = match &e.valid_from {
+                Some(v) => format!(
+                    "the version of the row's {} at the row's time (the latest `{v}` at or before it)",
+                    e.key
+                ),
+                None => format!("the table's row with the row's `{}`", e.key),
+            };
+            format!(
+                "{} from entity `{}`: {rule}; a row without one has nulls",
+                names.join(", "),
+                e.name
+            )
+        })
+        .collect()
 }
 
 fn bucket_rule(g: Grain, tz: &str, week_start: &str) -> String {

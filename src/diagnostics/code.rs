@@ -166,6 +166,10 @@ codes! {
     /// ratios, running totals of one another). Each level is a step of the
     /// plan; such chains come from generated definitions, not from a catalog.
     MetricChainTooDeep = ("E0224", "metric-chain-too-deep", Error),
+    /// An entity's key cannot join its attribute table to a source's rows:
+    /// the key is neither a string nor an integer, or the source's entity
+    /// column has another type than the table's key.
+    EntityKeyType = ("E0225", "entity-key-type", Error),
 
     // ---- run: the command line and the data ------------------------------
     /// A metric named on the command line (`metricc run NAME`) is not defined
@@ -195,6 +199,10 @@ codes! {
     /// buckets asked for (`offset: 1 week` with `--by month`), so an earlier
     /// bucket would not land on a bucket.
     OffsetNotWholeBuckets = ("E0309", "offset-not-whole-buckets", Error),
+    /// An entity's attribute table has two rows for one key (with
+    /// `valid_from`, two versions starting at one time), so an event would
+    /// count once per row. Found when a run reads the table; the run stops.
+    EntityKeyNotUnique = ("E0310", "entity-key-not-unique", Error),
 
     // ---- test: metric unit tests ------------------------------------------
     /// A fixture row of a test names a column the source's Parquet files do
@@ -224,6 +232,9 @@ codes! {
     /// nulls there as it does elsewhere (E0222). Rows without a time or an
     /// entity are not events: every metric leaves them out.
     NullsUnknown = ("W0004", "nulls-unknown", Warning),
+    /// An entity is declared but no source's `entity` column is its key, so
+    /// no metric can use its attributes.
+    UnlinkedEntity = ("W0005", "unlinked-entity", Warning),
 }
 
 impl std::fmt::Display for Code {

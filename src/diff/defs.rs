@@ -271,6 +271,35 @@ impl<'a> Side<'a> {
     }
 }
 
+/// The entities whose attribute tables differ between two versions (or
+/// that only one has): every metric over a source linked to one may give
+/// other numbers.
+pub fn changed_entities(base: &Model, head: &Model) -> BTreeSet<String> {
+    let meaning = |e: &crate::semantic::model::Entity| {
+        let files: Vec<std::path::PathBuf> = e
+            .schema
+            .files
+            .iter()
+            .map(|f| f.canonicalize().unwrap_or_else(|_| f.clone()))
+            .collect();
+        format!(
+            "{:?}|{:?}|{}|{:?}|{:?}",
+            files, e.schema.columns, e.key, e.attributes, e.valid_from
+        )
+    };
+    let mut out = BTreeSet::new();
+    for e in base.entities.iter().chain(&head.entities) {
+        let same = match (base.entity(&e.name), head.entity(&e.name)) {
+            (Some(a), Some(b)) => meaning(a) == meaning(b),
+            _ => false,
+        };
+        if !same {
+            out.insert(e.name.clone());
+        }
+    }
+    out
+}
+
 /// Whether two versions' sources mean the same: the same files, columns
 /// and roles.
 pub fn same_source(a: &crate::semantic::model::Source, b: &crate::semantic::model::Source) -> bool {
@@ -683,7 +712,8 @@ pub fn compare(base: (&Checked, &Model), head: (&Checked, &Model)) -> DefDiff {
         }
     }
 
-    // Sources.
+    // Sources, and the entities whose attributes they have.
+    let changed_entities = changed_entities(base.1, head.1);
     let mut changed_sources = BTreeSet::new();
     let source_names: BTreeSet<&String> = b.sources.keys().chain(h.sources.keys()).collect();
     for name in source_names {
@@ -881,6 +911,12 @@ pub fn compare(base: (&Checked, &Model), head: (&Checked, &Model)) -> DefDiff {
                 .iter()
                 .find(|s| changed_sources.contains(*s))
                 .map(|s| format!("source {s}"))
+                .or_else(|| {
+                    m.sources.iter().find_map(|s| {
+                        let e = h.model.source(s)?.linked.as_ref()?;
+                        changed_entities.contains(e).then(|| format!("entity {e}"))
+                    })
+                })
         };
         if let Some(why) = why {
             because.insert(m.name.clone(), vec![why, m.name.clone()]);

@@ -222,6 +222,10 @@ pub fn together(base: &Version, head: &Version, base_names: &[String]) -> Option
     {
         return None;
     }
+    // The base's sources would take the head's attributes.
+    if !defs::changed_entities(bm, hm).is_empty() {
+        return None;
+    }
     let clash = |name: &str| name.starts_with(BASE);
     if hm.metrics.iter().any(|m| clash(&m.name)) || hm.sources.iter().any(|s| clash(&s.name)) {
         return None;

@@ -26,7 +26,7 @@ pub use error::{data_error, run_error};
 use crate::diagnostics::Diagnostic;
 use crate::lower::functions::Functions;
 use crate::lower::{Lowered, Query, Table};
-use crate::semantic::model::{Model, Source};
+use crate::semantic::model::{Entity, Model, Source};
 use datafusion::arrow::datatypes::{DataType, SchemaRef};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::catalog::TableProvider;
@@ -163,11 +163,28 @@ impl Engine {
     /// A table over the Parquet files of each source `query` reads.
     pub fn tables(&self, model: &Model, query: &Query) -> Result<HashMap<String, Table>, Failure> {
         let mut out = HashMap::new();
+        let mut entities: HashMap<String, Table> = HashMap::new();
         for s in sources_read(model, query) {
-            let t = self
+            let mut t = self
                 .runtime
                 .block_on(self.table(s))
                 .map_err(|e| Failure::Data(data_error(Some(&s.name), e)))?;
+            if let Some(e) = model.entity_of(s) {
+                if !entities.contains_key(&e.name) {
+                    let et = self
+                        .runtime
+                        .block_on(self.entity_table(e))
+                        .map_err(|err| Failure::Data(data_error(Some(&e.name), err)))?;
+                    entities.insert(e.name.clone(), et);
+                }
+                t = crate::lower::attributes::attach(
+                    t,
+                    e,
+                    &entities[&e.name],
+                    model.project.time_zone,
+                )
+                .map_err(|err| Failure::Data(data_error(Some(&s.name), err)))?;
+            }
             out.insert(s.name.clone(), t);
         }
         Ok(out)
@@ -205,7 +222,14 @@ impl Engine {
         Ok(Table {
             source: provider_as_source(table),
             schema,
+            attributes: None,
         })
+    }
+
+    /// The table of entity `e`'s attributes, read like a source's files
+    /// (listing, directory partitions, damaged files).
+    async fn entity_table(&self, e: &Entity) -> Result<Table> {
+        self.table(&e.as_source()).await
     }
 
     /// `files` as a listing table for DataFusion's Parquet scan, with the
@@ -307,6 +331,7 @@ impl Engine {
         Ok(Table {
             source: provider_as_source(table),
             schema: Arc::new(DFSchema::try_from(schema.as_ref().clone())?),
+            attributes: None,
         })
     }
 
@@ -332,6 +357,7 @@ impl Engine {
     ) -> Result<Vec<Computed>, Failure> {
         let lowered = crate::lower::lower(model, query, tables, &self.functions, !self.limited)
             .map_err(|e| Failure::Internal(e.to_string()))?;
+        self.unique_keys(model, &lowered, tables)?;
         let failed = |e| Failure::Data(run_error(e, &files_read(model, query)));
         // Under a memory limit each table runs alone, one aggregate at a
         // time; otherwise what the tables share runs once for all of them.
@@ -360,6 +386,75 @@ impl Engine {
             });
         }
         Ok(out)
+    }
+
+    /// E0310 when an attribute table the plans read has two rows for one
+    /// key (or two versions from one time): each event of that entity
+    /// would count once per row.
+    fn unique_keys(
+        &self,
+        model: &Model,
+        lowered: &Lowered,
+        tables: &HashMap<String, Table>,
+    ) -> Result<(), Failure> {
+        use crate::lower::attributes;
+        let mut used = Vec::new();
+        for t in &lowered.tables {
+            attributes::used_entities(&t.plan, &mut used);
+        }
+        for name in used {
+            let (Some(e), Some(a)) = (
+                model.entity(&name),
+                tables
+                    .values()
+                    .filter_map(|t| t.attributes.as_deref())
+                    .find(|a| a.entity == name),
+            ) else {
+                continue;
+            };
+            let found = attributes::duplicates(a)
+                .and_then(|plan| self.collect(plan))
+                .map_err(|err| Failure::Data(data_error(Some(&name), err)))?;
+            let rows: Vec<String> = found
+                .iter()
+                .flat_map(|b| {
+                    let shown: Vec<String> = (0..b.num_rows())
+                        .map(|r| {
+                            let cell = |c: usize| {
+                                datafusion::arrow::util::display::array_value_to_string(
+                                    b.column(c),
+                                    r,
+                                )
+                                .unwrap_or_default()
+                            };
+                            let n = b.num_columns() - 1;
+                            let key = (0..n).map(cell).collect::<Vec<_>>().join(" from ");
+                            format!("`{key}` ({} rows)", cell(n))
+                        })
+                        .collect();
+                    shown
+                })
+                .collect();
+            if rows.is_empty() {
+                continue;
+            }
+            let what = match &e.valid_from {
+                Some(v) => format!("two versions of one `{}` from one `{v}`", e.key),
+                None => format!("two rows for one `{}`", e.key),
+            };
+            return Err(Failure::Data(
+                Diagnostic::new(
+                    crate::diagnostics::Code::EntityKeyNotUnique,
+                    format!("the table of entity `{name}` has {what}"),
+                )
+                .at(e.span, format!("for example {}", rows.join(", ")))
+                .with_help(match &e.valid_from {
+                    Some(_) => "keep one version per start time where the table is produced",
+                    None => "keep one row per entity where the table is produced, or declare `valid_from` if the rows are versions over time",
+                }),
+            ));
+        }
+        Ok(())
     }
 
     /// Runs a plan to completion.

@@ -232,8 +232,24 @@ impl Group {
     }
 
     /// The group's plan: columns `__bucket`, the breakdown dimensions, and one
-    /// column per aggregate; qualified by `alias`.
+    /// column per aggregate; qualified by `alias`. Its rows carry only the
+    /// entity attributes it uses: other groups of the run may use more.
     pub fn plan(&self, cx: &Ctx, buckets: &[Bucket], alias: &str) -> Result<LogicalPlan> {
+        let plan = self.plan_over(cx, buckets, alias)?;
+        let used = super::attributes::used_columns(&plan);
+        match super::attributes::narrowed(cx.tables, &used) {
+            None => Ok(plan),
+            Some(tables) => {
+                let cx = Ctx {
+                    tables: &tables,
+                    ..*cx
+                };
+                self.plan_over(&cx, buckets, alias)
+            }
+        }
+    }
+
+    fn plan_over(&self, cx: &Ctx, buckets: &[Bucket], alias: &str) -> Result<LogicalPlan> {
         let Some(table) = cx.tables.get(&self.key.source) else {
             return internal_err!("no table for source `{}`", self.key.source);
         };

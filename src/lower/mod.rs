@@ -24,6 +24,7 @@
 //! [`group::Producer`].
 
 pub mod activity;
+pub mod attributes;
 mod cohort;
 pub mod columns;
 pub(crate) mod conversion;
@@ -55,7 +56,11 @@ pub use crate::semantic::query::Query;
 #[derive(Clone)]
 pub struct Table {
     pub source: Arc<dyn TableSource>,
+    /// The rows' schema: the source's columns, then its entity's
+    /// attributes when it has them.
     pub schema: DFSchemaRef,
+    /// The attribute table joined to its rows ([`attributes`]).
+    pub attributes: Option<Arc<attributes::Attributes>>,
 }
 
 /// The plans of a run: one per result table.
@@ -114,10 +119,21 @@ pub fn lower(
     functions: &functions::Functions,
     share: bool,
 ) -> Result<Lowered> {
-    // Planned twice when groups of the run can share a per-entity pass:
-    // first to find them, then with them shared.
+    // Planned again with only the attributes the plans use, when they use
+    // fewer than the tables give; then twice more when groups of the run
+    // can share a per-entity pass: first to find them, then with them
+    // shared.
     let alone = Shared::default();
-    let (lowered, shared) = lower_with(model, query, tables, functions, &alone)?;
+    let (mut lowered, mut shared) = lower_with(model, query, tables, functions, &alone)?;
+    let mut used = std::collections::HashSet::new();
+    for t in &lowered.tables {
+        used.extend(attributes::used_columns(&t.plan));
+    }
+    let narrowed = attributes::narrowed(tables, &used);
+    let tables = narrowed.as_ref().unwrap_or(tables);
+    if narrowed.is_some() {
+        (lowered, shared) = lower_with(model, query, tables, functions, &alone)?;
+    }
     if !share || shared == alone {
         return Ok(lowered);
     }
@@ -320,5 +336,7 @@ pub(crate) fn events(source: &Source, table: &Table) -> Result<LogicalPlanBuilde
     if let Some(entity) = &source.entity {
         present = present.and(expr::column(entity).is_not_null());
     }
-    scan.filter(present)
+    // The filter above the join: portable SQL (`explain --sql`) would
+    // otherwise move it into the left join's ON, where it keeps every row.
+    attributes::join(scan, source, table)?.filter(present)
 }

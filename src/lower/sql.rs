@@ -52,9 +52,19 @@ pub fn to_sql(plan: &LogicalPlan, model: &Model, dialect: Dialect) -> Result<Str
         Dialect::Postgres => out.push_str("SET TIME ZONE 'UTC';\n"),
         Dialect::Bigquery | Dialect::Snowflake => {}
     }
-    for s in &model.sources {
-        let files: Vec<String> = s
-            .schema
+    // Sources, then entities' attribute tables under their scans' names.
+    let tables = model
+        .sources
+        .iter()
+        .map(|s| (s.name.clone(), &s.schema))
+        .chain(
+            model
+                .entities
+                .iter()
+                .map(|e| (super::attributes::scan_name(&e.name), &e.schema)),
+        );
+    for (name, schema) in tables {
+        let files: Vec<String> = schema
             .files
             .iter()
             .map(|f| {
@@ -71,10 +81,10 @@ pub fn to_sql(plan: &LogicalPlan, model: &Model, dialect: Dialect) -> Result<Str
                     .map(|f| format!("'{}'", f.replace('\'', "''")))
                     .collect::<Vec<_>>()
                     .join(", ");
-                let hive = s.schema.columns.iter().any(|c| c.partition);
+                let hive = schema.columns.iter().any(|c| c.partition);
                 out.push_str(&format!(
                     "CREATE OR REPLACE VIEW \"{}\" AS SELECT * FROM read_parquet([{list}]{});\n",
-                    s.name.replace('"', "\"\""),
+                    name.replace('"', "\"\""),
                     if hive {
                         ", hive_partitioning = true, hive_types_autocast = false"
                     } else {
@@ -84,7 +94,7 @@ pub fn to_sql(plan: &LogicalPlan, model: &Model, dialect: Dialect) -> Result<Str
             }
             _ => out.push_str(&format!(
                 "-- table {}: Parquet files {}\n",
-                s.name,
+                name,
                 files.join(", ")
             )),
         }

@@ -51,6 +51,10 @@ const ENDPOINTS: [&str; 5] = [
 ];
 const ENDPOINT_WEIGHTS: [f64; 5] = [0.45, 0.25, 0.1, 0.08, 0.12];
 const ENDPOINT_LATENCY_MS: [f64; 5] = [180.0, 60.0, 220.0, 300.0, 40.0];
+const COUNTRIES: [&str; 8] = ["US", "IN", "GB", "DE", "BR", "FR", "JP", "CA"];
+const COUNTRY_WEIGHTS: [f64; 8] = [0.35, 0.14, 0.11, 0.1, 0.09, 0.08, 0.07, 0.06];
+const COMPANY_SIZES: [&str; 5] = ["1-10", "11-50", "51-200", "201-1000", "1000+"];
+const COMPANY_SIZE_WEIGHTS: [f64; 5] = [0.45, 0.25, 0.15, 0.1, 0.05];
 const PAGES: [&str; 5] = ["/", "/docs", "/docs/quickstart", "/pricing", "/blog"];
 /// Day (from the start) of the incident with elevated 5xx errors.
 pub const INCIDENT_DAY: i64 = 40;
@@ -133,6 +137,19 @@ pub fn generate(dir: &Path, opts: &Options) -> std::io::Result<Summary> {
             ("severity", Kind::Str, false),
         ],
     )?;
+    // The developers' attributes, one row per version: from the signup on
+    // the free plan, and from the day a developer changes plan.
+    let mut developers = Table::create(
+        &dir.join("developers.parquet"),
+        &[
+            ("developer_id", Kind::Str, false),
+            ("valid_from", Kind::Ts, false),
+            ("plan", Kind::Str, false),
+            ("country", Kind::Str, false),
+            ("company_size", Kind::Str, false),
+            ("signup_channel", Kind::Str, false),
+        ],
+    )?;
     for d in 0..opts.developers {
         g.developer(
             d,
@@ -141,6 +158,7 @@ pub fn generate(dir: &Path, opts: &Options) -> std::io::Result<Summary> {
             &mut payments,
             &mut surveys,
             &mut tickets,
+            &mut developers,
         )?;
     }
     if opts.heavy_developer_calls > 0 {
@@ -194,6 +212,7 @@ pub fn generate(dir: &Path, opts: &Options) -> std::io::Result<Summary> {
         ("survey_answers", surveys),
         ("support_tickets", tickets),
         ("marketing_spend", spend),
+        ("developers", developers),
     ] {
         summary.tables.push((name.to_string(), t.finish()?));
     }
@@ -270,6 +289,7 @@ impl Gen {
         Ok(())
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn developer(
         &self,
         d: u64,
@@ -278,12 +298,29 @@ impl Gen {
         payments: &mut Table,
         surveys: &mut Table,
         tickets: &mut Table,
+        developers: &mut Table,
     ) -> std::io::Result<()> {
         let mut r = self.root.fork(d);
         let dev = format!("dev{d:06}");
         let channel = CHANNELS[r.weighted(&CHANNEL_WEIGHTS)];
         let sdk = SDKS[r.weighted(&SDK_WEIGHTS)];
         let signup = self.random_time(&mut r);
+        // Attributes from a stream of their own: the other tables stay as
+        // they were before the table existed.
+        let mut a = self.root.fork(3_000_000_000 + d);
+        let country = COUNTRIES[a.weighted(&COUNTRY_WEIGHTS)];
+        let size = COMPANY_SIZES[a.weighted(&COMPANY_SIZE_WEIGHTS)];
+        let version = |from: i64, plan: &str| {
+            vec![
+                Val::Str(dev.clone()),
+                Val::Ts(from),
+                Val::Str(plan.into()),
+                Val::Str(country.into()),
+                Val::Str(size.into()),
+                Val::Str(channel.into()),
+            ]
+        };
+        developers.push(version(signup, "free"))?;
         let ev = |ts: i64, event: &str| -> Vec<Val> {
             let mut row = vec![Val::Null; 13];
             row[0] = Val::Ts(ts);
@@ -439,6 +476,7 @@ impl Gen {
                 row[11] = Val::Str("free".into());
                 row[12] = Val::Str(plan.into());
                 events.push(row)?;
+                developers.push(version(upgraded, plan))?;
                 let mut paid = upgraded;
                 while paid < last {
                     let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 1).expect("valid");

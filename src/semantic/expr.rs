@@ -454,10 +454,19 @@ pub fn unknown_metric<'m>(
 }
 
 /// E0202 with a suggestion among the source's columns.
+/// An entity's attribute (`developer.plan`) that the source's rows do not
+/// have gets its own label and, without a close name, the rule that links
+/// attributes to sources.
 pub fn unknown_column(name: &str, span: Span, source: &str, schema: &SourceSchema) -> Diagnostic {
-    Diagnostic::new(Code::UnknownColumn, format!("unknown column `{name}`"))
-        .at(span, format!("source `{source}` has no such column"))
-        .with_help(suggestion_help(name, "columns", schema.names()))
+    let help = suggestion_help(name, "columns", schema.names());
+    match name.split_once('.') {
+        Some((entity, _)) if !help.starts_with("did you mean") => Diagnostic::new(Code::UnknownColumn, format!("unknown column `{name}`"))
+            .at(span, format!("source `{source}` has no attribute of an entity `{entity}`"))
+            .with_help(format!("attributes reach the rows of sources whose `entity` column is the entity's `key`; check both, or {}", help.replacen("available", "use one of the", 1))),
+        _ => Diagnostic::new(Code::UnknownColumn, format!("unknown column `{name}`"))
+            .at(span, format!("source `{source}` has no such column"))
+            .with_help(help),
+    }
 }
 
 fn row_scope(scope: Scope) -> Scope {

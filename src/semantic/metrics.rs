@@ -275,12 +275,27 @@ enum Reach {
 
 /// A breakdown must name a declared dimension of every source the metric reads.
 pub(crate) fn check_dimension(dim: &Name, source: &SourceInfo, diags: &mut Diagnostics) {
-    if source.def.dimensions.iter().any(|d| d.value == dim.value) {
+    let unknown = |s: &super::types::SourceSchema| {
+        s.column(&dim.value)
+            .is_some_and(|c| c.ty == Type::Unknown && dim.value.contains('.'))
+    };
+    if source.def.dimensions.iter().any(|d| d.value == dim.value)
+        || source.is_attribute(&dim.value)
+        || source.schema.as_ref().is_some_and(unknown)
+    {
+        // Declared, an attribute, or an attribute of an entity with errors.
         return;
     }
-    let declared = source.def.dimensions.iter().map(|d| d.value.as_str());
+    let attributes = source.resolved.iter().flat_map(|s| &s.attributes);
+    let declared = source
+        .def
+        .dimensions
+        .iter()
+        .map(|d| d.value.as_str())
+        .chain(attributes.map(String::as_str));
     let is_column = source
         .schema
+        .as_ref()
         .is_some_and(|s| s.column(&dim.value).is_some());
     let help = if is_column {
         format!(

@@ -12,6 +12,8 @@ use std::path::PathBuf;
 pub struct Model {
     pub project: Project,
     pub sources: Vec<Source>,
+    /// Entities with attribute tables, linked to sources.
+    pub entities: Vec<Entity>,
     /// Metrics in dependency order: every metric after those it uses.
     pub metrics: Vec<Metric>,
 }
@@ -23,6 +25,15 @@ impl Model {
 
     pub fn source(&self, name: &str) -> Option<&Source> {
         self.sources.iter().find(|s| s.name == name)
+    }
+
+    pub fn entity(&self, name: &str) -> Option<&Entity> {
+        self.entities.iter().find(|e| e.name == name)
+    }
+
+    /// The entity whose attributes `source`'s rows have, if any.
+    pub fn entity_of(&self, source: &Source) -> Option<&Entity> {
+        self.entity(source.linked.as_deref()?)
     }
 }
 
@@ -51,7 +62,60 @@ pub struct Source {
     pub time: String,
     pub entity: Option<String>,
     pub dimensions: Vec<String>,
+    /// The entity whose attributes its rows have: the one keyed by its
+    /// entity column.
+    pub linked: Option<String>,
+    /// Those attributes as its rows know them (`developer.plan`); each is
+    /// also a dimension.
+    pub attributes: Vec<String>,
     pub span: Span,
+}
+
+impl Source {
+    /// Whether `name` is a dimension: declared, or an attribute of its entity.
+    pub fn has_dimension(&self, name: &str) -> bool {
+        self.dimensions.iter().any(|d| d == name) || self.attributes.iter().any(|a| a == name)
+    }
+}
+
+/// An entity with a table of attributes (docs/LANGUAGE.md, "Entities").
+#[derive(Debug, Clone)]
+pub struct Entity {
+    pub name: String,
+    pub description: Option<String>,
+    /// The key column, in the table and in the linked sources.
+    pub key: String,
+    /// The table's files and columns.
+    pub schema: SourceSchema,
+    /// The table's columns given as attributes.
+    pub attributes: Vec<String>,
+    /// The column from which each row (a version) holds.
+    pub valid_from: Option<String>,
+    pub span: Span,
+}
+
+impl Entity {
+    /// An attribute's name on the rows of linked sources: `developer.plan`.
+    pub fn qualified(&self, attribute: &str) -> String {
+        format!("{}.{attribute}", self.name)
+    }
+
+    /// Its table as a source keyed by the entity, with `valid_from` for a
+    /// time (none without): what reads a source's files and test rows reads
+    /// it the same.
+    pub fn as_source(&self) -> Source {
+        Source {
+            name: self.name.clone(),
+            description: self.description.clone(),
+            schema: self.schema.clone(),
+            time: self.valid_from.clone().unwrap_or_default(),
+            entity: Some(self.key.clone()),
+            dimensions: Vec::new(),
+            linked: None,
+            attributes: Vec::new(),
+            span: self.span,
+        }
+    }
 }
 
 /// A checked metric: its kind resolved (see [`super::kinds`]), its shape

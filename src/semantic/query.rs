@@ -235,11 +235,7 @@ fn breakdown(
             let missing = group_by.iter().find_map(|d| {
                 m.breakdown_sources
                     .iter()
-                    .find(|s| {
-                        model
-                            .source(s)
-                            .is_some_and(|s| !s.dimensions.contains(&d.value))
-                    })
+                    .find(|s| model.source(s).is_some_and(|s| !s.has_dimension(&d.value)))
                     .map(|s| (d, s))
             });
             match missing {
@@ -248,7 +244,13 @@ fn breakdown(
                 Some((d, s)) => {
                     let declared: Vec<&str> = model
                         .source(s)
-                        .map(|s| s.dimensions.iter().map(String::as_str).collect())
+                        .map(|s| {
+                            s.dimensions
+                                .iter()
+                                .chain(&s.attributes)
+                                .map(String::as_str)
+                                .collect()
+                        })
                         .unwrap_or_default();
                     let mut diag = Diagnostic::new(
                         Code::BreakdownNotPossible,

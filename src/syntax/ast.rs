@@ -11,6 +11,7 @@ pub type Name = Spanned<String>;
 pub struct Ast {
     pub project: ProjectDef,
     pub sources: Vec<SourceDef>,
+    pub entities: Vec<EntityDef>,
     pub metrics: Vec<MetricDef>,
 }
 
@@ -43,6 +44,25 @@ pub struct SourceDef {
     pub time: Name,
     pub entity: Option<Name>,
     pub dimensions: Vec<Name>,
+}
+
+/// An entity with a table of attributes: `entities: { developer: {...} }`.
+/// Sources whose `entity` column is its `key` can use its attributes as
+/// `developer.plan` in filters, breakdowns and every kind's options.
+#[derive(Debug, Clone)]
+pub struct EntityDef {
+    pub name: Name,
+    pub description: Option<Name>,
+    /// The column naming the entity, in the table and in the sources.
+    pub key: Name,
+    /// The attribute table: a file, directory or glob of Parquet files.
+    pub path: Name,
+    /// The columns given as attributes; empty: every column but the key
+    /// and `valid_from`.
+    pub attributes: Vec<Name>,
+    /// The column from which each row holds; rows are then versions of
+    /// the entity's attributes, and an event sees the version of its time.
+    pub valid_from: Option<Name>,
 }
 
 /// A metric definition.

@@ -14,9 +14,11 @@ const PROJECT_KEYS: &[&str] = &[
     "default_range",
     "diff",
     "sources",
+    "entities",
     "metrics",
 ];
-const FILE_KEYS: &[&str] = &["sources", "metrics"];
+const FILE_KEYS: &[&str] = &["sources", "entities", "metrics"];
+const ENTITY_KEYS: &[&str] = &["description", "key", "path", "attributes", "valid_from"];
 const SOURCE_KEYS: &[&str] = &["description", "path", "time", "entity", "dimensions"];
 /// Keys every metric may have, besides its kind key.
 const COMMON_KEYS: &[&str] = &[
@@ -128,6 +130,13 @@ fn definitions(cx: &mut Cx, f: &Fields, ast: &mut Ast) {
             }
         });
     }
+    if let Some(n) = f.get("entities") {
+        each_entry(cx, n, "entities", |cx, name, body| {
+            if let Some(e) = entity(cx, name, body) {
+                ast.entities.push(e);
+            }
+        });
+    }
     if let Some(n) = f.get("metrics") {
         each_entry(cx, n, "metrics", |cx, name, body| {
             if let Some(m) = metric(cx, name, body) {
@@ -226,6 +235,55 @@ fn source(cx: &mut Cx, name: Name, body: &Node) -> Option<SourceDef> {
     })
 }
 
+fn entity(cx: &mut Cx, name: Name, body: &Node) -> Option<EntityDef> {
+    let context = format!("entity `{}`", name.value);
+    let f = cx.fields(body, &context, ENTITY_KEYS)?;
+    let key = match f.get("key") {
+        Some(n) => cx.text(n, "key column"),
+        None => {
+            cx.missing(
+                &f,
+                "key",
+                &context,
+                "add `key: developer_id`, the column naming the entity in its table and in the sources",
+            );
+            None
+        }
+    };
+    let path = match f.get("path") {
+        Some(n) => cx.text(n, "path"),
+        None => {
+            cx.missing(
+                &f,
+                "path",
+                &context,
+                "add `path: data/developers.parquet`, the table of its attributes",
+            );
+            None
+        }
+    };
+    let attributes = match f.get("attributes") {
+        Some(n) => match &n.kind {
+            NodeKind::Seq(items) => items
+                .iter()
+                .filter_map(|i| cx.text(i, "attribute"))
+                .collect(),
+            _ => cx.text(n, "attributes").into_iter().collect(),
+        },
+        None => Vec::new(),
+    };
+    Some(EntityDef {
+        description: f.get("description").and_then(|n| cx.text(n, "description")),
+        valid_from: f
+            .get("valid_from")
+            .and_then(|n| cx.text(n, "valid_from column")),
+        key: key?,
+        path: path?,
+        attributes,
+        name,
+    })
+}
+
 fn metric(cx: &mut Cx, name: Name, body: &Node) -> Option<MetricDef> {
     let context = format!("metric `{}`", name.value);
     let allowed: Vec<&str> = COMMON_KEYS.iter().chain(KIND_KEYS).copied().collect();
@@ -285,7 +343,7 @@ fn metric(cx: &mut Cx, name: Name, body: &Node) -> Option<MetricDef> {
             .and_then(|n| cx.keyword(n, "occurrence", Occurrence::ALL, Occurrence::parse)),
         breakdown: f
             .get("breakdown")
-            .map(|n| cx.names(n, "dimension"))
+            .map(|n| cx.column_names(n, "dimension"))
             .unwrap_or_default(),
         kind_span,
         kind: kind?,

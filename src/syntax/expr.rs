@@ -171,7 +171,7 @@ fn rule_name(rule: &Rule) -> Option<&'static str> {
         Rule::kw_like | Rule::like => "`like`",
         Rule::kw_not => "`not`",
         Rule::kw_null => "`null`",
-        Rule::column | Rule::ident | Rule::quoted_ident => "a name",
+        Rule::column | Rule::ident | Rule::quoted_ident | Rule::attribute => "a name",
         Rule::call | Rule::call_args => "a function call",
         Rule::filter_clause | Rule::kw_filter => "`filter (...)`",
         Rule::string => "a string",

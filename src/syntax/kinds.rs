@@ -226,7 +226,7 @@ fn conversion(cx: &mut Cx, node: &Node, ctx: &str) -> Option<MetricKind> {
     let within = f.get("within").and_then(|n| cx.duration(n, "within"));
     let constant_properties = f
         .get("constant_properties")
-        .map(|n| cx.names(n, "column"))
+        .map(|n| cx.column_names(n, "column"))
         .unwrap_or_default();
     let count = keyword_or(
         cx,
@@ -527,7 +527,7 @@ fn funnel(cx: &mut Cx, node: &Node, ctx: &str) -> Option<Funnel> {
         .unwrap_or_default();
     let hold_constant = f
         .get("hold_constant")
-        .map(|n| cx.names(n, "column"))
+        .map(|n| cx.column_names(n, "column"))
         .unwrap_or_default();
     // `first_step`, `last_step`, or `{ step: <name> }`.
     let mut attribution_step = None;

@@ -337,12 +337,25 @@ impl<'a> Runner<'a> {
                 }
             }
         }
+        // The entities whose attributes the sources read have: their rows
+        // may be given, and are none when they are not.
+        let mut entities: Vec<&crate::semantic::model::Entity> = Vec::new();
+        for e in read
+            .iter()
+            .filter_map(|s| model.entity_of(model.source(s)?))
+        {
+            if !entities.iter().any(|x| x.name == e.name) {
+                entities.push(e);
+            }
+        }
         let given_span = case.given_span.unwrap_or(case.name.span);
         for f in &case.given {
-            if read.contains(&f.source.value) {
+            if read.contains(&f.source.value) || entities.iter().any(|e| e.name == f.source.value) {
                 continue;
             }
-            let d = if model.source(&f.source.value).is_none() {
+            let d = if model.source(&f.source.value).is_none()
+                && model.entity(&f.source.value).is_none()
+            {
                 Diagnostic::new(
                     Code::UnknownSource,
                     format!("no source named `{}`", f.source.value),
@@ -351,7 +364,11 @@ impl<'a> Runner<'a> {
                 .with_help(suggestion_help(
                     &f.source.value,
                     "sources",
-                    model.sources.iter().map(|s| s.name.as_str()),
+                    model
+                        .sources
+                        .iter()
+                        .map(|s| s.name.as_str())
+                        .chain(model.entities.iter().map(|e| e.name.as_str())),
                 ))
             } else {
                 Diagnostic::new(
@@ -391,44 +408,78 @@ impl<'a> Runner<'a> {
                 );
                 continue;
             };
-            // Keyed by the files: a `define` may reuse a name for other files.
-            let cache_key = format!("{name}\u{0}{:?}", source.schema.files);
-            let schema = match self.schemas.get(&cache_key) {
-                Some(s) => s.clone(),
-                None => match self.engine.source_schema(source) {
-                    Ok(s) => {
-                        // A column a row leaves out is null, whatever the files declare.
-                        let fields: Vec<_> = s
-                            .fields()
-                            .iter()
-                            .map(|f| f.as_ref().clone().with_nullable(true))
-                            .collect();
-                        let s = std::sync::Arc::new(
-                            datafusion::arrow::datatypes::Schema::new_with_metadata(
-                                fields,
-                                s.metadata().clone(),
-                            ),
-                        );
-                        self.schemas.insert(cache_key, s.clone());
-                        s
-                    }
-                    Err(e) => {
-                        diags.push(crate::engine::data_error(Some(name), e));
-                        continue;
-                    }
-                },
-            };
-            let Some(batch) = values::batch(fixture, source, &schema, tz, diags) else {
+            if let Some(t) = self.table_of(source, Some(fixture), tz, diags) {
+                tables.insert(name.clone(), t);
+            }
+        }
+        for e in entities {
+            let fixture = case.given.iter().find(|f| f.source.value == e.name);
+            let Some(et) = self.table_of(&e.as_source(), fixture, tz, diags) else {
                 continue;
             };
-            match Engine::memory_table(schema, vec![batch]) {
-                Ok(t) => {
-                    tables.insert(name.clone(), t);
+            for (name, t) in tables.iter_mut() {
+                if model.source(name).and_then(|s| s.linked.as_deref()) != Some(e.name.as_str()) {
+                    continue;
                 }
-                Err(e) => diags.push(crate::engine::data_error(Some(name), e)),
+                match crate::lower::attributes::attach(t.clone(), e, &et, tz) {
+                    Ok(with) => *t = with,
+                    Err(err) => diags.push(crate::engine::data_error(Some(name), err)),
+                }
             }
         }
         tables
+    }
+}
+
+impl Runner<'_> {
+    /// The in-memory table of `source` (or of an entity's table, as a
+    /// source) holding the rows of `fixture`; none without one.
+    fn table_of(
+        &mut self,
+        source: &crate::semantic::model::Source,
+        fixture: Option<&spec::Fixture>,
+        tz: chrono_tz::Tz,
+        diags: &mut Diagnostics,
+    ) -> Option<Table> {
+        let name = &source.name;
+        // Keyed by the files: a `define` may reuse a name for other files.
+        let cache_key = format!("{name}\u{0}{:?}", source.schema.files);
+        let schema = match self.schemas.get(&cache_key) {
+            Some(s) => s.clone(),
+            None => match self.engine.source_schema(source) {
+                Ok(s) => {
+                    // A column a row leaves out is null, whatever the files declare.
+                    let fields: Vec<_> = s
+                        .fields()
+                        .iter()
+                        .map(|f| f.as_ref().clone().with_nullable(true))
+                        .collect();
+                    let s = std::sync::Arc::new(
+                        datafusion::arrow::datatypes::Schema::new_with_metadata(
+                            fields,
+                            s.metadata().clone(),
+                        ),
+                    );
+                    self.schemas.insert(cache_key, s.clone());
+                    s
+                }
+                Err(e) => {
+                    diags.push(crate::engine::data_error(Some(name), e));
+                    return None;
+                }
+            },
+        };
+        let batches = match fixture {
+            Some(f) => vec![values::batch(f, source, &schema, tz, diags)?],
+            None => Vec::new(),
+        };
+        match Engine::memory_table(schema, batches) {
+            Ok(t) => Some(t),
+            Err(e) => {
+                diags.push(crate::engine::data_error(Some(name), e));
+                None
+            }
+        }
     }
 }
 

@@ -290,7 +290,7 @@ fn test(
         .and_then(|n| cx.keyword(n, "by", Grain::ALL, Grain::parse));
     let group_by = f
         .get("group_by")
-        .map(|n| cx.names(n, "dimension"))
+        .map(|n| cx.column_names(n, "dimension"))
         .unwrap_or_default();
     let time_zone = f.get("time_zone").and_then(|n| cx.text(n, "time_zone"));
     let week_start = f

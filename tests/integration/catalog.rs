@@ -140,6 +140,23 @@ opened_at:timestamp,developer_id,severity
 2026-03-25T10:00:00Z,d0,low
 ";
 
+/// The developers' attributes, a row per version: d0 moves to growth on
+/// 03-05 00:00, d1 to starter on 03-03 00:00, d2 to starter on 03-10 09:00
+/// (the instant of one of its calls, which sees the new plan); d6 and d7
+/// have no row.
+const DEVELOPERS: &str = "
+developer_id,valid_from:timestamp,plan,country,company_size,signup_channel
+d0,2026-02-10T09:00:00Z,free,US,1-10,search
+d0,2026-03-05T00:00:00Z,growth,US,1-10,search
+d1,2026-03-02T10:00:00Z,free,DE,11-50,search
+d1,2026-03-03T00:00:00Z,starter,DE,11-50,search
+d2,2026-03-03T09:00:00Z,free,US,51-200,social
+d2,2026-03-10T09:00:00Z,starter,US,51-200,social
+d3,2026-03-04T08:00:00Z,free,IN,1-10,search
+d4,2026-03-09T00:00:00Z,free,IN,11-50,social
+d5,2026-03-10T12:00:00Z,free,US,1-10,search
+";
+
 /// A copy of the example project (every YAML file of `metrics/`, unchanged
 /// but for `default_range`, now the fixture's two weeks) with the fixture's
 /// Parquet files at the paths `sources.yaml` reads.
@@ -180,6 +197,7 @@ fn catalog() -> tempfile::TempDir {
         ("marketing_spend", MARKETING_SPEND),
         ("survey_answers", SURVEY_ANSWERS),
         ("support_tickets", SUPPORT_TICKETS),
+        ("developers", DEVELOPERS),
     ] {
         typed_csv_to_parquet(rows, &tmp.path().join(format!("data/{name}.parquet")));
     }
@@ -410,6 +428,54 @@ fn requests_errors_and_endpoint_breadth() {
         &got,
         "requests,successful_requests,error_requests,error_rate,endpoints_per_developer,dau,wau,mau
          12,7,4,0.36363636363636365,1.75,0,4,4",
+    );
+}
+
+#[test]
+fn attributes_of_developers_as_of_each_row() {
+    let p = catalog();
+    // Plans at each call (DEVELOPERS): week 03-02: d0 03-02 free, d1 03-02
+    //   12:00 free, d1 03-03 starter (from 00:00), d2 03-04 free, d1 03-05
+    //   starter, d0 03-06 growth (from 03-05): 3 of 6 paid.
+    // Week 03-09: d4 free, d2 03-10 09:00 starter (its version starts at
+    //   that instant), d0 growth, d1 starter, d2 03-13 starter twice: 5 of 6.
+    let got = csv(
+        p.path(),
+        "requests paid_plan_requests paid_request_share --by week",
+    );
+    assert_csv(
+        &got,
+        "week,requests,paid_plan_requests,paid_request_share
+         2026-03-02,6,3,0.5
+         2026-03-09,6,5,0.8333333333333334",
+    );
+    // Signups by country: week 03-02 d1 DE, d2 US, d3 IN; week 03-09 d4
+    // IN, d5 US; every country seen in the range in every week.
+    let got = csv(p.path(), "signups --by week --group-by developer.country");
+    assert_csv(
+        &got,
+        "week,developer.country,signups
+         2026-03-02,DE,1
+         2026-03-02,IN,1
+         2026-03-02,US,1
+         2026-03-09,DE,0
+         2026-03-09,IN,1
+         2026-03-09,US,1",
+    );
+    // March revenue by the plan at payment: d0 03-01 49 free (growth only
+    // from 03-05), d0's overage at 03-05 00:00 growth (its first instant),
+    // d1 03-03 29 starter, d2 03-31 29 starter. Requests over the range by
+    // plan: d6 and d7 have no row, but call only before the range.
+    let got = csv(
+        p.path(),
+        "revenue --by month --from 2026-03-01 --to 2026-04-01 --group-by developer.plan",
+    );
+    assert_csv(
+        &got,
+        "month,developer.plan,revenue
+         2026-03-01,free,49.0
+         2026-03-01,growth,12.5
+         2026-03-01,starter,58.0",
     );
 }
 

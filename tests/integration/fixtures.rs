@@ -38,6 +38,11 @@ fn schema_of(name: &str) -> Schema {
             s("channel"),
             Field::new("amount", DataType::Float64, false),
         ]),
+        "developers" => Schema::new(vec![
+            Field::new("developer_id", DataType::Utf8, false),
+            s("plan"),
+            s("country"),
+        ]),
         other => panic!("no schema for fixture {other}"),
     }
 }
@@ -72,6 +77,7 @@ pub fn write_data(dir: &Path) {
     csv_to_parquet("events", &data.join("events.parquet"));
     csv_to_parquet("payments", &data.join("payments.parquet"));
     csv_to_parquet("spend", &data.join("spend.parquet"));
+    csv_to_parquet("developers", &data.join("developers.parquet"));
     std::fs::write(
         data.join("corrupt.parquet"),
         b"PAR1 this is not really parquet PAR1",

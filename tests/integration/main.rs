@@ -21,6 +21,7 @@ mod random_definitions;
 mod robustness;
 mod run;
 mod run_activity;
+mod run_attributes;
 mod run_cli;
 mod run_conversion;
 mod run_funnel;

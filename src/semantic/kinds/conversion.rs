@@ -45,7 +45,7 @@ pub(super) fn resolve(
     Checker::new(diags, input.row()).predicate(&c.base, "`base`");
     Checker::new(diags, input.row()).predicate(&c.conversion, "`conversion`");
     let src = input.src?;
-    if let Some(schema) = src.schema {
+    if let Some(schema) = &src.schema {
         for col in &c.constant_properties {
             if schema.column(&col.value).is_none() {
                 diags.push(unknown_column(

@@ -411,7 +411,7 @@ pub(super) fn resolve(input: &Input, f: &ast::Funnel, diags: &mut Diagnostics) -
     }
     if let Some(s) = input.src {
         for col in &f.hold_constant {
-            if let Some(schema) = s.schema
+            if let Some(schema) = &s.schema
                 && schema.column(&col.value).is_none()
             {
                 diags.push(unknown_column(

@@ -172,7 +172,9 @@ pub(crate) fn row_scope<'a>(src: Option<&'a SourceInfo<'a>>) -> Scope<'a> {
 pub(crate) fn scope_parts<'a>(
     src: Option<&'a SourceInfo<'a>>,
 ) -> (&'a str, Option<&'a SourceSchema>) {
-    src.map_or(("", None), |s| (s.def.name.value.as_str(), s.schema))
+    src.map_or(("", None), |s| {
+        (s.def.name.value.as_str(), s.schema.as_ref())
+    })
 }
 
 /// What resolving one kind gave.
