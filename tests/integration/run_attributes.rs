@@ -66,6 +66,16 @@ metrics:
         - call: event = 'api_call'
       within: 1d
       value: conversion_rate
+  activation_same_plan:
+    description: the same, every step on one plan
+    source: events
+    funnel:
+      steps:
+        - signup: event = 'signup'
+        - call: event = 'api_call'
+      within: 1d
+      hold_constant: [developer.plan]
+      value: conversion_rate
 "#
     )
 }
@@ -135,6 +145,16 @@ fn each_row_sees_the_version_that_holds_at_its_time() {
          free,2
          pro,2
          ,2",
+    );
+    // Holding the plan: a signs up (free from that instant) and calls an
+    // hour later, free. b signs up at 10:00 before its first version (null
+    // plan) and calls at 11:00 on the free plan: no attempt of one plan
+    // converts. Without holding it, both convert.
+    let got = csv(p.path(), "activation activation_same_plan");
+    assert_csv(
+        &got,
+        "activation,activation_same_plan
+         1.0,0.5",
     );
     // Payments: a's at 03-03 00:00 (free from 03-02 09:00), b's at 03-04
     // 00:00 (free from 03-03 11:00, pro only from 03-04 10:00).
