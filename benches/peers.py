@@ -267,6 +267,21 @@ SELECT (SELECT count(DISTINCT d) FROM credited
        / (SELECT count(DISTINCT d) FROM b WHERE t < epoch_us(TIMESTAMPTZ '2026-05-05'))
 """
 
+# API calls by week and by the plan their developer was on at the call: the
+# version of the developers table whose valid_from is the latest at or
+# before the call (ASOF LEFT JOIN); a call before its developer's first
+# version, or of a developer without a row, has no plan.
+DUCKDB_BY_PLAN = """
+SELECT strftime(DATE '1970-01-01' + CAST(((epoch_us(e.ts) // 86400000000 + 3) // 7) * 7 - 3 AS INTEGER),
+                '%Y-%m-%d') AS week,
+       d.plan, count(*)
+FROM (SELECT developer_id, ts FROM read_parquet('{events}')
+      WHERE event = 'api_call' AND ts >= TIMESTAMPTZ '2026-01-05' AND ts < TIMESTAMPTZ '2026-05-05') e
+ASOF LEFT JOIN read_parquet('{developers}') d
+  ON e.developer_id = d.developer_id AND e.ts >= d.valid_from
+GROUP BY 1, 2 ORDER BY 1, 2 NULLS LAST
+"""
+
 # subscription_to_overage (the example's conversion metric): each overage
 # payment is credited to the developer's most recent subscription payment
 # at or before it (ASOF join), and counts when that payment is in the range

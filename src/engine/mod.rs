@@ -20,6 +20,7 @@ mod exact;
 mod one_phase;
 mod rewrite;
 mod shared_percentiles;
+mod unused_attributes;
 
 pub use error::{data_error, run_error};
 
@@ -141,6 +142,7 @@ impl Engine {
             .with_runtime_env(runtime_env.build_arc()?)
             .with_default_features()
             .with_optimizer_rule(Arc::new(checked::CheckedIntegers))
+            .with_optimizer_rule(unused_attributes::rule())
             .with_optimizer_rule(Arc::new(shared_percentiles::SharedPercentiles {
                 percentiles: functions.percentiles(),
                 bounded: percentile_budget.is_some(),

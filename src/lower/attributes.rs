@@ -24,9 +24,12 @@ use std::sync::Arc;
 
 /// The key column of the attribute side of the join.
 const KEY: &str = "__attr_key";
-/// When the version of a row starts and ends (instants, microseconds).
+/// When the version of a row starts and ends.
 const FROM: &str = "__attr_from";
 const UNTIL: &str = "__attr_until";
+/// The attribute side's columns that are not attributes: what the join
+/// itself reads.
+pub const SIDE_COLUMNS: [&str; 3] = [KEY, FROM, UNTIL];
 
 /// An entity's attribute table as joined to one source's rows.
 #[derive(Clone)]
@@ -53,7 +56,14 @@ impl Attributes {
 }
 
 pub fn scan_name(entity: &str) -> String {
-    format!("__entity_{entity}")
+    format!("{SCAN_PREFIX}{entity}")
+}
+
+const SCAN_PREFIX: &str = "__entity_";
+
+/// Whether a table scan's name is an attribute table's.
+pub fn is_scan_name(name: &str) -> bool {
+    name.starts_with(SCAN_PREFIX)
 }
 
 /// `table` (a source's) with the attributes of `entity`, read from
@@ -90,9 +100,9 @@ pub fn attach(table: Table, entity: &Entity, attributes: &Table, tz: Tz) -> Resu
 }
 
 /// `rows` (the events of `source`, read from `table`) with the attributes
-/// of `table`, when it has any: a left join, so that a row whose entity
-/// has no row (or no version at its time) in the table keeps its place
-/// with null attributes.
+/// of `table`, when it has any: an outer join on the rows' side, so that a
+/// row whose entity has no row (or no version at its time) in the table
+/// keeps its place with null attributes.
 pub fn join(
     rows: LogicalPlanBuilder,
     source: &Source,
@@ -121,12 +131,15 @@ pub fn join(
     }
     let side = LogicalPlanBuilder::scan(a.scan_name(), a.table.clone(), None)?
         .filter(expr::column(&a.key).is_not_null())?;
+    // The attribute table is the join's left input, DataFusion's build
+    // side: its hash table holds the entities, not the events (which are
+    // many more, and whose size after a filter the optimizer cannot know).
+    let rows = rows.build()?;
     let Some(valid_from) = &a.valid_from else {
-        let side = side.project(cols)?.build()?;
-        return rows.join(
-            side,
-            JoinType::Left,
-            (vec![entity.as_str()], vec![KEY]),
+        return side.project(cols)?.join(
+            rows,
+            JoinType::Right,
+            (vec![KEY], vec![entity.as_str()]),
             None,
         );
     };
@@ -144,18 +157,15 @@ pub fn join(
         .build()?;
     cols.push(from.alias(FROM));
     cols.push(expr::column(UNTIL));
-    let side = side
-        .window(vec![until.alias(UNTIL)])?
-        .project(cols)?
-        .build()?;
+    let side = side.window(vec![until.alias(UNTIL)])?.project(cols)?;
     let t = comparable(expr::column(&source.time), &time_ty, &from_ty, a.tz);
     let holds = expr::column(FROM)
         .lt_eq(t.clone())
         .and(expr::column(UNTIL).is_null().or(t.lt(expr::column(UNTIL))));
-    rows.join(
-        side,
-        JoinType::Left,
-        (vec![entity.as_str()], vec![KEY]),
+    side.join(
+        rows,
+        JoinType::Right,
+        (vec![KEY], vec![entity.as_str()]),
         Some(holds),
     )
 }
@@ -227,7 +237,7 @@ pub fn narrowed(
 pub fn used_entities(plan: &LogicalPlan, entities: &mut Vec<String>) {
     let _ = plan.apply_with_subqueries(|node| {
         if let LogicalPlan::TableScan(s) = node
-            && let Some(entity) = s.table_name.table().strip_prefix("__entity_")
+            && let Some(entity) = s.table_name.table().strip_prefix(SCAN_PREFIX)
             && !entities.iter().any(|e| e == entity)
         {
             entities.push(entity.to_string());

@@ -487,7 +487,20 @@ impl<'a> Planner<'a> {
             Occurrence::Last => Some((false, row_filter.take())),
         };
         let producer = match cohort {
-            None => Producer::Scan(Scan { occurrence, window }),
+            None => {
+                let attributes = self.reads_attributes(
+                    source,
+                    row_filter.as_ref(),
+                    &occurrence,
+                    measure,
+                    &rows,
+                )?;
+                Producer::Scan(Scan {
+                    occurrence,
+                    window,
+                    attributes,
+                })
+            }
             Some(key) => {
                 if occurrence.is_some() || window.is_some() {
                     return internal_err!(
@@ -514,6 +527,55 @@ impl<'a> Planner<'a> {
             metric,
         };
         expr::lower(&measure.measure, &mut scope, &rows)
+    }
+}
+
+impl Planner<'_> {
+    /// Whether a measure over `source` under `filter` (and an occurrence's
+    /// filter) reads attributes of the source's entity, other than for the
+    /// query's breakdown (which every group of the source joins anyway).
+    fn reads_attributes(
+        &self,
+        source: &str,
+        filter: Option<&Expr>,
+        occurrence: &Option<(bool, Option<Expr>)>,
+        measure: &Measure,
+        rows: &Rows,
+    ) -> Result<bool> {
+        let Some(a) = self
+            .cx
+            .tables
+            .get(source)
+            .and_then(|t| t.attributes.as_deref())
+        else {
+            return Ok(false);
+        };
+        let is_attribute = |n: &str| a.columns.iter().any(|(_, q)| q == n);
+        if self.cx.query.group_by.iter().any(|d| is_attribute(d)) {
+            return Ok(false);
+        }
+        // The measure's aggregates, lowered without placing them.
+        struct Probe(Vec<Expr>);
+        impl Scope for Probe {
+            fn name(&mut self, name: &str) -> Result<Expr> {
+                internal_err!("column `{name}` outside an aggregate passed the checker")
+            }
+            fn aggregate(&mut self, call: AggCall) -> Result<Expr> {
+                self.0.push(call.aggregate);
+                self.0.extend(call.filter);
+                Ok(lit(0i64))
+            }
+        }
+        let mut probe = Probe(Vec::new());
+        expr::lower(&measure.measure, &mut probe, rows)?;
+        let exprs = probe
+            .0
+            .iter()
+            .chain(filter)
+            .chain(occurrence.iter().filter_map(|(_, f)| f.as_ref()));
+        Ok(exprs
+            .flat_map(|e| e.column_refs())
+            .any(|c| is_attribute(&c.name)))
     }
 }
 

@@ -34,11 +34,24 @@ pub struct Scan {
     pub occurrence: Option<(bool, Option<Expr>)>,
     /// Aggregate over a window ending at each bucket's end, not the bucket.
     pub window: Option<Window>,
+    /// Its aggregates or filters read the entity's attributes: its rows
+    /// are joined to the attribute table, so metrics that read none are
+    /// kept out of it (another group, a scan without the join).
+    pub attributes: bool,
 }
 
 impl Scan {
     /// How the rows reach the aggregates, in words.
     pub fn describe(&self) -> String {
+        let how = self.describe_rows();
+        if self.attributes {
+            format!("{how} with the entity's attributes")
+        } else {
+            how
+        }
+    }
+
+    fn describe_rows(&self) -> String {
         match (&self.occurrence, self.window) {
             (None, None) => "scan".to_string(),
             (Some((first, _)), w) => format!(

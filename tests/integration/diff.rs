@@ -1052,3 +1052,50 @@ fn a_pull_request_that_adds_the_project_adds_every_metric() {
     let out = repo.diff(&["HEAD", "--by", "month", "--fail-on-change"]);
     assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
 }
+
+#[test]
+fn a_changed_entity_table_affects_the_metrics_over_its_sources() {
+    let repo = Repo::new();
+    repo.commit("the example");
+    // The head reads the plans from another table: one developer, on the
+    // growth plan from before the range; every other developer has none.
+    crate::fixtures::typed_csv_to_parquet(
+        "developer_id,valid_from:timestamp,plan,country,company_size,signup_channel\n\
+         dev000001,2026-01-01T00:00:00Z,growth,US,1-10,organic\n",
+        &repo.file("data/developers_v2.parquet"),
+    );
+    edit(
+        &repo.file("sources.yaml"),
+        "path: data/developers.parquet",
+        "path: data/developers_v2.parquet",
+    );
+    let out = repo.diff(&["HEAD", "--by", "month", "--format", "json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    let doc = json(&out);
+    let got = statuses(&doc);
+    assert!(
+        got.contains(&("paid_plan_requests".to_string(), "affected".to_string())),
+        "{got:?}"
+    );
+    let entry = doc["definitions"]["metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == "paid_plan_requests")
+        .unwrap();
+    assert_eq!(
+        entry["because"],
+        serde_json::json!(["entity developer", "paid_plan_requests"])
+    );
+    // Its numbers move; those of a metric without attributes do not.
+    let summary = |metric: &str| {
+        doc["values"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["metric"] == metric && s["column"].is_null())
+            .map(|s| s["summary"]["changed"].as_u64().unwrap())
+    };
+    assert!(summary("paid_plan_requests").unwrap() > 0);
+    assert_eq!(summary("requests").unwrap_or(0), 0);
+}

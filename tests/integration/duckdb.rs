@@ -180,7 +180,12 @@ fn duckdb_runs_the_sql_to_the_same_numbers() {
         vec!["-p", p, "--by", "month", "--group-by", "endpoint"],
         // Attributes as of each row's time: a join with a time condition.
         vec!["-p", p, "--by", "week", "--group-by", "developer.plan"],
-        vec!["-p", p, "--group-by", "developer.company_size,developer.country"],
+        vec![
+            "-p",
+            p,
+            "--group-by",
+            "developer.company_size,developer.country",
+        ],
         vec![
             "-p",
             p,
