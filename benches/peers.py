@@ -282,6 +282,50 @@ ASOF LEFT JOIN read_parquet('{developers}') d
 GROUP BY 1, 2 ORDER BY 1, 2 NULLS LAST
 """
 
+# Sequence patterns: developers with a server error followed by another
+# call within a minute, by week; the events are the week's API calls (every
+# one holds the condition "a call"). ClickHouse runs the pattern itself, on
+# microsecond integers (`(?t<=V)` is in the timestamp's unit; DateTime64 is
+# refused). In DuckDB a developer matches when some failure's next call
+# (at one instant, failures first, as metricc orders them) comes within a
+# minute: the existence of a match needs nothing more.
+DUCKDB_RETRIED = """
+WITH calls AS (
+  SELECT developer_id AS d, epoch_us(ts) AS t, coalesce(status >= 500, false) AS failed,
+         (epoch_us(ts) // 86400000000 + 3) // 7 AS wk
+  FROM read_parquet('{events}')
+  WHERE event = 'api_call' AND ts >= TIMESTAMPTZ '2026-01-05' AND ts < TIMESTAMPTZ '2026-05-05'),
+nexts AS (
+  SELECT d, wk, failed, t, lead(t) OVER (PARTITION BY d, wk ORDER BY t, failed DESC) AS nt FROM calls)
+SELECT strftime(DATE '1970-01-01' + CAST(wk * 7 - 3 AS INTEGER), '%Y-%m-%d') AS week,
+       count(DISTINCT d) FILTER (WHERE failed AND nt - t <= 60000000)
+FROM nexts GROUP BY wk ORDER BY wk
+"""
+
+CH_RETRIED = """
+SELECT toString(week), countIf(m) FROM (
+  SELECT developer_id, toMonday(ts) AS week,
+         sequenceMatch('(?1)(?t<=60000000)(?2)')(toUInt64(toUnixTimestamp64Micro(ts)),
+                       ifNull(status >= 500, 0) = 1, 1 = 1) AS m
+  FROM file('{events}', Parquet)
+  WHERE event = 'api_call'
+    AND ts >= toDateTime64('2026-01-05', 6, 'UTC') AND ts < toDateTime64('2026-05-05', 6, 'UTC')
+  GROUP BY developer_id, week)
+GROUP BY week ORDER BY week
+"""
+
+# retried_failures (the example's sequence metric) over the whole range:
+# ClickHouse's own sequenceCount, the reference its rules come from.
+CH_CATALOG_RETRIES = """
+SELECT sum(n) FROM (
+  SELECT sequenceCount('(?1)(?t<=60000000)(?2)')(toUInt64(toUnixTimestamp64Micro(ts)),
+                       ifNull(status >= 500, 0) = 1, 1 = 1) AS n
+  FROM file('{events}', Parquet)
+  WHERE event = 'api_call'
+    AND ts >= toDateTime64('2026-01-05', 6, 'UTC') AND ts < toDateTime64('2026-05-05', 6, 'UTC')
+  GROUP BY developer_id)
+"""
+
 # subscription_to_overage (the example's conversion metric): each overage
 # payment is credited to the developer's most recent subscription payment
 # at or before it (ASOF join), and counts when that payment is in the range

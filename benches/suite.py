@@ -35,7 +35,7 @@ Workloads (all over the example's default_range, UTC):
 - weekly retention: signup-week cohorts, 9 periods;
 - time to first call: median and p90 hours from signup to the first API
   call (against DuckDB; ClickHouse has no query of it here);
-- the whole example project: one `metricc run` of its 55 metrics (the
+- the whole example project: one `metricc run` of its 56 metrics (the
   metrics table, the onboarding steps, the retention matrix and the LTV
   table) against DuckDB running its queries for the same numbers one after
   another in one process. chDB is not timed on it (its five workloads above
@@ -97,6 +97,16 @@ SCAN_METRIC = """metrics:
       conversion: event = 'api_call' and status < 400
       within: 1d
       count: entities
+
+  developers_retrying:
+    description: Developers with a server error followed by another call within a minute
+    owner: bench
+    source: events
+    sequence:
+      conditions:
+        - failed: event = 'api_call' and status >= 500
+        - call: event = 'api_call'
+      pattern: (?failed)(?t<=1m)(?call)
 """
 
 # A peer runs as `python -c RUNNER ARGS`: DuckDB takes a JSON list of SQL
@@ -341,6 +351,19 @@ def workloads(sz):
     print(f"[{sz.label}] requests by plan agree on {len(ours)} week x plan rows")
     w[name] = cmd
 
+    # A sequence pattern (the bench project's): developers with a server
+    # error retried within a minute, by week, against ClickHouse's
+    # sequenceMatch and a DuckDB window query.
+    cmd = {"metricc": sz.metricc(sz.scan, "--format", "csv", "--by", "week", "developers_retrying"),
+           "duckdb": sz.duck([peers.DUCKDB_RETRIED]), "chdb": sz.ch(peers.CH_RETRIED)}
+    ours = [r for r in csv_rows(run(cmd["metricc"]))]
+    name = "sequence: server error retried within a minute, by week"
+    for engine in ("duckdb", "chdb"):
+        check_peer(sz, name, cmd, engine, lambda: agree(
+            "sequence", ours, [tuple(r) for r in peer_rows(run(cmd[engine]))], engine))
+    print(f"[{sz.label}] sequence agrees on {len(ours)} weeks")
+    w[name] = cmd
+
     # A conversion metric over many events (the bench project's, not the
     # example's): developers whose most recent key is followed by a
     # successful call within a day, against DuckDB's ASOF join.
@@ -407,9 +430,9 @@ def workloads(sz):
     print(f"[{sz.label}] time to first call agrees: {ours[0]}")
     w[name] = cmd
 
-    # The whole example: 55 metrics, the metrics table and three tables.
+    # The whole example: 56 metrics, the metrics table and three tables.
     if sz.size not in sz.args.skip_whole_example:
-        w["whole example project (55 metrics, 4 tables)"] = catalog(sz)
+        w["whole example project (56 metrics, 4 tables)"] = catalog(sz)
     return w
 
 
@@ -448,6 +471,8 @@ def catalog(sz):
                       tb["rows"][0]))
     theirs.update(zip(["ltv", "ltv_dac_ratio"], ltv["rows"][0]))
     theirs["subscription_to_overage"] = conversion["rows"][0][0]
+    # The sequence metric against ClickHouse itself (checked, not timed).
+    theirs["retried_failures"] = peer_rows(run(sz.ch(peers.CH_CATALOG_RETRIES)))[0][0]
     missing = sorted(set(ours) ^ set(theirs))
     if missing:
         sys.exit(f"catalog: the engines do not give the same metrics: {missing}")

@@ -68,8 +68,9 @@ pub fn explain(args: &Args) -> ExitStatus {
                 format!("`{}` has no SQL form", left[0]),
             )
             .with_help(
-                "funnels, time_between, active, churn, retention, cohort and conversion metrics run \
-                 in metricc's own per-entity engines; `metricc explain` without `--sql` shows their plan",
+                "funnels, time_between, active, churn, retention, cohort, conversion and sequence \
+                 metrics run in metricc's own per-entity engines; `metricc explain` without `--sql` \
+                 shows their plan",
             );
             if let Some(span) = first {
                 d = d.at(span, "computed per entity by metricc's own engine");

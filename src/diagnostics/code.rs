@@ -98,6 +98,10 @@ codes! {
     InvalidValue = ("E0112", "invalid-value", Error),
     /// A date, timestamp or number literal is out of range or malformed.
     InvalidLiteral = ("E0113", "invalid-literal", Error),
+    /// A sequence pattern cannot be read: an element other than `(?1)` or
+    /// `(?name)`, `.`, `.*` and `(?t op duration)` with `<`, `<=`, `>`, `>=`
+    /// or `==`.
+    InvalidPattern = ("E0114", "invalid-pattern", Error),
 
     // ---- resolve: names, types and data ----------------------------------
     /// A metric names a source that is not defined.
@@ -170,6 +174,10 @@ codes! {
     /// the key is neither a string nor an integer, or the source's entity
     /// column has another type than the table's key.
     EntityKeyType = ("E0225", "entity-key-type", Error),
+    /// A sequence pattern names a condition that is not listed (`(?3)` of
+    /// two, `(?signup)` of none so named), names none at all, or puts a
+    /// time condition first or right after another.
+    PatternMismatch = ("E0226", "pattern-mismatch", Error),
 
     // ---- run: the command line and the data ------------------------------
     /// A metric named on the command line (`metricc run NAME`) is not defined
@@ -193,7 +201,8 @@ codes! {
     /// spilling to disk.
     MemoryExhausted = ("E0307", "memory-exhausted", Error),
     /// `explain --sql` was asked for a metric whose engine has no portable
-    /// SQL: funnels and `time_between` run in metricc's own sequence engine.
+    /// SQL: funnels, `time_between`, sequences and the other per-entity
+    /// kinds run in metricc's own engines.
     NoPortableSql = ("E0308", "no-portable-sql", Error),
     /// A `period_over_period` metric's offset is not a whole number of the
     /// buckets asked for (`offset: 1 week` with `--by month`), so an earlier

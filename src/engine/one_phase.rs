@@ -42,7 +42,7 @@ pub(super) struct OnePhase {
 
 impl OnePhase {
     fn applies(&self, partial: &datafusion::physical_plan::aggregates::AggregateExec) -> bool {
-        use crate::lower::functions::{FUNNEL, PERCENTILE, PERCENTILES, RETENTION};
+        use crate::lower::functions::{FUNNEL, PERCENTILE, PERCENTILES, RETENTION, SEQUENCE};
         let aggs = partial.aggr_expr();
         let funnels = !aggs.is_empty()
             && aggs
@@ -50,7 +50,7 @@ impl OnePhase {
                 .all(|a| [FUNNEL, RETENTION].contains(&a.fun().name()));
         let percentiles = aggs
             .iter()
-            .any(|a| [PERCENTILE, PERCENTILES].contains(&a.fun().name()));
+            .any(|a| [PERCENTILE, PERCENTILES, SEQUENCE].contains(&a.fun().name()));
         funnels || percentiles
     }
 

@@ -531,9 +531,67 @@ impl<'a> Planner<'a> {
 }
 
 impl Planner<'_> {
+    /// Places `call` (for metric `metric`) in the plain scan group of
+    /// `source`'s rows under `filters`; returns its result, 0 for an empty
+    /// bucket when the call says so.
+    pub fn scan_aggregate(
+        &mut self,
+        metric: &str,
+        source: &str,
+        filters: &[ast::Expr],
+        call: AggCall,
+    ) -> Result<Expr> {
+        let row_filter = self.lower_filters(source, filters)?;
+        let read = [
+            Some(&call.aggregate),
+            call.filter.as_ref(),
+            row_filter.as_ref(),
+        ];
+        let attributes = self.names_attributes(source, read.into_iter().flatten());
+        let index = self.group(GroupKey {
+            source: source.to_string(),
+            producer: Producer::Scan(Scan {
+                occurrence: None,
+                window: None,
+                attributes,
+            }),
+        });
+        let alias = self.alias(index);
+        let mut scope = MeasureScope {
+            group: &mut self.groups[index],
+            alias,
+            row_filter,
+            metric,
+        };
+        scope.aggregate(call)
+    }
+
+    /// Whether `exprs` over `source`'s rows name attributes of its entity,
+    /// other than for the query's breakdown (which every group of the
+    /// source joins anyway).
+    fn names_attributes<'e>(
+        &self,
+        source: &str,
+        mut exprs: impl Iterator<Item = &'e Expr>,
+    ) -> bool {
+        let Some(a) = self
+            .cx
+            .tables
+            .get(source)
+            .and_then(|t| t.attributes.as_deref())
+        else {
+            return false;
+        };
+        let is_attribute = |n: &str| a.columns.iter().any(|(_, q)| q == n);
+        if self.cx.query.group_by.iter().any(|d| is_attribute(d)) {
+            return false;
+        }
+        exprs.any(|e| e.column_refs().iter().any(|c| is_attribute(&c.name)))
+    }
+
     /// Whether a measure over `source` under `filter` (and an occurrence's
-    /// filter) reads attributes of the source's entity, other than for the
-    /// query's breakdown (which every group of the source joins anyway).
+    /// filter) reads attributes of the source's entity
+    /// ([`Self::names_attributes`]).
     fn reads_attributes(
         &self,
         source: &str,
@@ -542,18 +600,6 @@ impl Planner<'_> {
         measure: &Measure,
         rows: &Rows,
     ) -> Result<bool> {
-        let Some(a) = self
-            .cx
-            .tables
-            .get(source)
-            .and_then(|t| t.attributes.as_deref())
-        else {
-            return Ok(false);
-        };
-        let is_attribute = |n: &str| a.columns.iter().any(|(_, q)| q == n);
-        if self.cx.query.group_by.iter().any(|d| is_attribute(d)) {
-            return Ok(false);
-        }
         // The measure's aggregates, lowered without placing them.
         struct Probe(Vec<Expr>);
         impl Scope for Probe {
@@ -573,9 +619,7 @@ impl Planner<'_> {
             .iter()
             .chain(filter)
             .chain(occurrence.iter().filter_map(|(_, f)| f.as_ref()));
-        Ok(exprs
-            .flat_map(|e| e.column_refs())
-            .any(|c| is_attribute(&c.name)))
+        Ok(self.names_attributes(source, exprs))
     }
 }
 

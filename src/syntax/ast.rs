@@ -129,6 +129,9 @@ pub enum MetricKind {
     /// MetricFlow's conversion metric: base events, and conversion events
     /// each credited to the entity's most recent base event at or before it.
     Conversion(ConversionDef),
+    /// ClickHouse's `sequenceMatch` / `sequenceCount`: a pattern over each
+    /// entity's events of a bucket.
+    Sequence(SequenceDef),
     /// A metric against its own value an offset earlier: the earlier
     /// value, the difference, the ratio or the growth.
     PeriodOverPeriod {
@@ -150,6 +153,55 @@ pub struct ConversionDef {
     pub constant_properties: Vec<Name>,
     pub count: Spanned<ConversionCount>,
     pub value: Spanned<ConversionValue>,
+}
+
+/// `sequence:`: named conditions on one source's rows and a pattern over
+/// them (`(?1).*(?t<=1m)(?2)`).
+#[derive(Debug, Clone)]
+pub struct SequenceDef {
+    /// The conditions in order: `(?1)` is the first, `(?name)` names one.
+    pub conditions: Vec<(Name, Expr)>,
+    /// The pattern's elements; its span is the pattern's text.
+    pub pattern: Spanned<Vec<PatternItem>>,
+    pub value: Spanned<SequenceValue>,
+}
+
+/// One element of a sequence pattern, with its span.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PatternItem {
+    pub kind: PatternKind,
+    pub span: Span,
+}
+
+/// What a pattern element is.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PatternKind {
+    /// `.*`
+    Star,
+    /// `.`
+    Any,
+    /// `(?1)` or `(?name)`
+    Condition(PatternRef),
+    /// `(?t<=1m)`: the comparison and the duration (a bare number is
+    /// seconds, as in ClickHouse).
+    Time(PatternTimeOp, Duration),
+}
+
+/// A condition as a pattern names it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PatternRef {
+    Number(u64),
+    Name(String),
+}
+
+/// The comparisons of `(?t op d)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PatternTimeOp {
+    Lt,
+    Le,
+    Gt,
+    Ge,
+    Eq,
 }
 
 /// A calendar offset: a whole number of hours, days, weeks, months,
@@ -222,6 +274,7 @@ impl MetricKind {
             MetricKind::Churn { .. } => "churn",
             MetricKind::Cohort(_) => "cohort",
             MetricKind::Conversion(_) => "conversion",
+            MetricKind::Sequence(_) => "sequence",
             MetricKind::PeriodOverPeriod { .. } => "period_over_period",
         }
     }
@@ -483,6 +536,8 @@ keywords! {
     Attribution { FirstStep = "first_step", LastStep = "last_step" }
     /// What a conversion metric counts: event rows, or distinct entities.
     ConversionCount { Rows = "rows", Entities = "entities" }
+    /// What a sequence metric counts: entities with a match, or matches.
+    SequenceValue { Entities = "entities", Matches = "matches" }
     /// The number a conversion metric reports.
     ConversionValue { Rate = "rate", Conversions = "conversions", Opportunities = "opportunities" }
     /// What a period-over-period metric reports: the earlier value, the

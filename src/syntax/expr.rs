@@ -2,7 +2,10 @@
 //! `grammar/metricc.pest`. Positions are rebased onto the YAML file through an
 //! [`OffsetMap`], so every node's span points at its own line and column.
 
-use super::ast::{BinaryOp, CallArgs, Duration, Expr, ExprKind, Literal};
+use super::ast::{
+    BinaryOp, CallArgs, Duration, Expr, ExprKind, Literal, PatternItem, PatternKind, PatternRef,
+    PatternTimeOp,
+};
 use super::scalar::OffsetMap;
 use crate::diagnostics::{Code, Diagnostic};
 use crate::span::{FileId, Span};
@@ -75,6 +78,86 @@ fn parse_checked(text: &str, origin: &Origin) -> Result<Expr, Diagnostic> {
         .next()
         .expect("expression holds expr");
     build(expr, origin, 0)
+}
+
+/// Parses a sequence pattern (`(?1).*(?t<=1m)(?2)`): its elements with
+/// their spans, or E0114 at the first character that does not fit.
+pub fn parse_pattern(text: &str, origin: &Origin) -> Result<Vec<PatternItem>, Diagnostic> {
+    let pairs = Grammar::parse(Rule::pattern, text).map_err(|e| {
+        let pos = match e.location {
+            InputLocation::Pos(p) => p,
+            InputLocation::Span((s, _)) => s,
+        };
+        let end = text[pos..]
+            .char_indices()
+            .nth(1)
+            .map_or(text.len(), |(i, _)| pos + i);
+        let found = text[pos..].chars().next();
+        Diagnostic::new(Code::InvalidPattern, "this pattern cannot be read")
+            .at(
+                origin.span(pos, end.max(pos)),
+                match found {
+                    Some(c) => format!("unexpected `{c}`"),
+                    None => "the pattern ends here".to_string(),
+                },
+            )
+            .with_help("a pattern is made of `(?1)` or `(?name)` (a condition), `.` (any one event), `.*` (any events) and `(?t<=1m)` (time since the element before: `<`, `<=`, `>`, `>=` or `==` a duration)")
+    })?;
+    let mut out = Vec::new();
+    for pair in pairs.flatten() {
+        let (start, end) = (pair.as_span().start(), pair.as_span().end());
+        let kind = match pair.as_rule() {
+            Rule::pattern_star => PatternKind::Star,
+            Rule::pattern_any => PatternKind::Any,
+            Rule::pattern_condition => {
+                let inner = pair.into_inner().next().expect("a condition holds a name");
+                match inner.as_rule() {
+                    Rule::pattern_number => match inner.as_str().parse() {
+                        Ok(n) => PatternKind::Condition(PatternRef::Number(n)),
+                        Err(_) => PatternKind::Condition(PatternRef::Number(u64::MAX)),
+                    },
+                    _ => PatternKind::Condition(PatternRef::Name(inner.as_str().to_string())),
+                }
+            }
+            Rule::pattern_time => {
+                let mut inner = pair.into_inner();
+                let op = match inner.next().map(|p| p.as_str()) {
+                    Some("<=") => PatternTimeOp::Le,
+                    Some(">=") => PatternTimeOp::Ge,
+                    Some("==") => PatternTimeOp::Eq,
+                    Some("<") => PatternTimeOp::Lt,
+                    _ => PatternTimeOp::Gt,
+                };
+                let amount = inner.next().expect("a time condition holds a duration");
+                let d = match amount.as_rule() {
+                    Rule::pattern_number => amount
+                        .as_str()
+                        .parse::<i64>()
+                        .ok()
+                        .and_then(|s| s.checked_mul(1000))
+                        .filter(|ms| *ms <= MAX_DURATION_MILLIS)
+                        .map(|millis| Duration {
+                            millis,
+                            text: format!("{}s", amount.as_str()),
+                        }),
+                    _ => duration_value(amount.as_str()),
+                };
+                let Some(d) = d else {
+                    return Err(literal_error(
+                        origin.span(start, end),
+                        "this duration is too long: durations go up to about 292 years",
+                    ));
+                };
+                PatternKind::Time(op, d)
+            }
+            _ => continue,
+        };
+        out.push(PatternItem {
+            kind,
+            span: origin.span(start, end),
+        });
+    }
+    Ok(out)
 }
 
 /// Parses a duration such as `14d`; `None` if the text is not one.

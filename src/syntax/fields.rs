@@ -1,7 +1,7 @@
 //! Typed access to YAML nodes with diagnostics: each reader reports what is
 //! wrong and returns `None`, so the builder goes on and finds every problem.
 
-use super::ast::{Duration, Expr, Name, Offset};
+use super::ast::{Duration, Expr, Name, Offset, PatternItem};
 use super::expr::{Origin, parse_duration, parse_expr};
 use super::scalar::OffsetMap;
 use super::yaml::{Node, NodeKind};
@@ -317,6 +317,31 @@ impl<'a> Cx<'a> {
     }
 
     /// An expression written in a YAML scalar, with spans rebased onto the file.
+    /// A sequence pattern, from a string.
+    pub fn pattern(&mut self, node: &Node, context: &str) -> Option<Spanned<Vec<PatternItem>>> {
+        let NodeKind::Str(value) = &node.kind else {
+            self.wrong_type(node, "a pattern in text, such as `(?1).*(?2)`", context);
+            return None;
+        };
+        let raw = self.raw(node);
+        let map = if raw == value {
+            OffsetMap::identity(node.span.start as usize, value.len())
+        } else {
+            OffsetMap::new(value, raw, node.span.start as usize)
+        };
+        let origin = Origin {
+            file: self.file,
+            map: &map,
+        };
+        match super::expr::parse_pattern(value, &origin) {
+            Ok(items) => Some(Spanned::new(items, node.span)),
+            Err(d) => {
+                self.report(d);
+                None
+            }
+        }
+    }
+
     pub fn expr(&mut self, node: &Node, context: &str) -> Option<Expr> {
         let value = match &node.kind {
             NodeKind::Str(s) => s.clone(),

@@ -32,6 +32,7 @@ kinds! {
     "cohort" => cohort_kind,
     "period_over_period" => period_over_period,
     "conversion" => conversion,
+    "sequence" => sequence,
 }
 
 /// Reads kind `key` of metric `context` from `node`.
@@ -194,6 +195,70 @@ fn churn(cx: &mut Cx, node: &Node, ctx: &str) -> Option<MetricKind> {
         window: window?,
         value: value?,
     })
+}
+
+fn sequence(cx: &mut Cx, node: &Node, ctx: &str) -> Option<MetricKind> {
+    let f = cx.fields(node, ctx, &["conditions", "pattern", "value"])?;
+    let conditions = required(
+        cx,
+        &f,
+        "conditions",
+        ctx,
+        "add `conditions:` with a `- name: predicate` per kind of event the pattern names",
+        named_conditions,
+    );
+    let pattern = required(
+        cx,
+        &f,
+        "pattern",
+        ctx,
+        "add `pattern: \"(?1).*(?2)\"`, in ClickHouse's sequenceMatch syntax",
+        |cx, n| cx.pattern(n, "pattern"),
+    );
+    let value = keyword_or(
+        cx,
+        &f,
+        "value",
+        SequenceValue::ALL,
+        SequenceValue::parse,
+        SequenceValue::Entities,
+    );
+    Some(MetricKind::Sequence(SequenceDef {
+        conditions: conditions?,
+        pattern: pattern?,
+        value: value?,
+    }))
+}
+
+/// A list of `- name: predicate`: a sequence's conditions.
+fn named_conditions(cx: &mut Cx, node: &Node) -> Option<Vec<(Name, Expr)>> {
+    let NodeKind::Seq(items) = &node.kind else {
+        cx.report(
+            Diagnostic::new(Code::WrongYamlType, "`conditions` must be a list")
+                .at(node.span, format!("found {}", node.shape()))
+                .with_help("write each condition as `- failed: status >= 500`"),
+        );
+        return None;
+    };
+    let mut out = Vec::new();
+    for item in items {
+        match &item.kind {
+            NodeKind::Map(pairs) if pairs.len() == 1 => {
+                let (k, v) = &pairs[0];
+                if let (Some(name), Some(e)) =
+                    (cx.name(k, "condition name"), cx.expr(v, "a condition"))
+                {
+                    out.push((name, e));
+                }
+            }
+            _ => cx.report(
+                Diagnostic::new(Code::WrongYamlType, "a condition must be `name: predicate`")
+                    .at(item.span, format!("found {}", item.shape()))
+                    .with_help("write the condition as `- failed: status >= 500`"),
+            ),
+        }
+    }
+    Some(out)
 }
 
 fn conversion(cx: &mut Cx, node: &Node, ctx: &str) -> Option<MetricKind> {

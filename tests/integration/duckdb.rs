@@ -300,3 +300,25 @@ fn duckdb_agrees_on_the_conversion_metric() {
     assert!(ours.as_array().is_some_and(|a| a.len() > 10), "{ours}");
     assert!(same(&ours, &theirs), "metricc: {ours}\nduckdb:  {theirs}");
 }
+
+#[test]
+fn duckdb_agrees_on_the_sequence_metric() {
+    let Some(py) = python("duckdb::duckdb_agrees_on_the_sequence_metric") else {
+        return;
+    };
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("metrics");
+    let ours = json(&example, &["retried_failures", "--by", "week"]);
+    let theirs = script(
+        &py,
+        "sequence.py",
+        "events.parquet",
+        &["2026-01-05", "2026-05-05"],
+    );
+    assert!(ours.as_array().is_some_and(|a| a.len() > 10), "{ours}");
+    // Not all zero: the sample data's incident week has retries.
+    assert!(
+        ours.to_string().contains("\"retried_failures\":6"),
+        "{ours}"
+    );
+    assert!(same(&ours, &theirs), "metricc: {ours}\nduckdb:  {theirs}");
+}

@@ -7,6 +7,7 @@ mod arena;
 mod funnel;
 mod heavy;
 mod lists;
+mod pattern;
 mod percentile;
 mod retention;
 pub mod round;
@@ -16,6 +17,7 @@ pub mod wall;
 
 pub use active::{ACTIVE, active};
 pub use funnel::{Block, FUNNEL, HEAVY, Part, Sequences, funnel};
+pub use pattern::{PatternSpec, SEQUENCE, sequence};
 pub use percentile::{PERCENTILE, PERCENTILES, Point};
 pub use retention::{RETENTION, retention};
 pub use running::{RUNNING, RunningSpec, running};

@@ -13,6 +13,7 @@ mod measure;
 mod period_over_period;
 mod ratio;
 mod retention;
+mod sequence;
 mod time_between;
 
 use super::planner::Planner;
@@ -38,6 +39,7 @@ pub(crate) fn value(p: &mut Planner, m: &Metric, filters: &[ast::Expr]) -> Resul
         Kind::Cohort(k) => cohort::value(p, m, k, filters),
         Kind::PeriodOverPeriod(k) => period_over_period::value(p, k, filters),
         Kind::Conversion(k) => conversion::value(p, m, k, filters),
+        Kind::Sequence(k) => sequence::value(p, m, k, filters),
         Kind::Retention(_) => internal_err!("the retention matrix `{}` used as a column", m.name),
     }
 }
@@ -56,6 +58,7 @@ pub(crate) fn table(p: &mut Planner, m: &Metric, buckets: &[Bucket]) -> Result<L
         | Kind::Active(_)
         | Kind::Churn(_)
         | Kind::PeriodOverPeriod(_)
-        | Kind::Conversion(_) => internal_err!("`{}` gives no table of its own", m.name),
+        | Kind::Conversion(_)
+        | Kind::Sequence(_) => internal_err!("`{}` gives no table of its own", m.name),
     }
 }

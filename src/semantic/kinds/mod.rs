@@ -17,6 +17,7 @@ pub mod measure;
 pub mod period_over_period;
 pub mod ratio;
 pub mod retention;
+pub mod sequence;
 pub mod time_between;
 
 use super::SourceInfo;
@@ -43,6 +44,7 @@ pub enum Kind {
     Cohort(cohort::Cohort),
     PeriodOverPeriod(period_over_period::PeriodOverPeriod),
     Conversion(conversion::Conversion),
+    Sequence(sequence::Sequence),
 }
 
 /// What a metric kind is, stated once per kind: the facts every stage after
@@ -219,6 +221,7 @@ pub(crate) fn shape(def: &MetricDef) -> Shape {
         ast::MetricKind::Cohort(_) => cohort::shape(name),
         ast::MetricKind::PeriodOverPeriod { .. } => period_over_period::shape(),
         ast::MetricKind::Conversion(_) => conversion::shape(),
+        ast::MetricKind::Sequence(_) => sequence::shape(),
     }
 }
 
@@ -273,6 +276,9 @@ pub(crate) fn resolve<'a>(cx: &Cx<'a>, input: &Input<'a>, diags: &mut Diagnostic
         ast::MetricKind::Conversion(c) => {
             Resolved::of(conversion::resolve(input, c, diags).map(Kind::Conversion))
         }
+        ast::MetricKind::Sequence(q) => {
+            Resolved::of(sequence::resolve(input, q, diags).map(Kind::Sequence))
+        }
     }
 }
 
@@ -292,6 +298,7 @@ pub(crate) fn accepts(def: &MetricDef, target: &Shape, name: &str) -> Option<Str
         | ast::MetricKind::Retention(_)
         | ast::MetricKind::Churn { .. }
         | ast::MetricKind::Conversion(_)
+        | ast::MetricKind::Sequence(_)
         | ast::MetricKind::PeriodOverPeriod { .. } => None,
     }
 }
@@ -310,6 +317,7 @@ pub(crate) fn sources_named(def: &MetricDef) -> Vec<&Name> {
         | ast::MetricKind::Retention(_)
         | ast::MetricKind::Churn { .. }
         | ast::MetricKind::Conversion(_)
+        | ast::MetricKind::Sequence(_)
         | ast::MetricKind::PeriodOverPeriod { .. } => None,
     };
     def.source.iter().chain(inside).collect()
@@ -355,7 +363,8 @@ pub fn rename_references(
         | ast::MetricKind::Active { .. }
         | ast::MetricKind::Retention(_)
         | ast::MetricKind::Churn { .. }
-        | ast::MetricKind::Conversion(_) => {}
+        | ast::MetricKind::Conversion(_)
+        | ast::MetricKind::Sequence(_) => {}
     }
 }
 
@@ -436,6 +445,7 @@ pub(crate) fn base_measure(cx: &Cx, name: &Name) -> Option<measure::Base> {
         | ast::MetricKind::Churn { .. }
         | ast::MetricKind::Cohort(_)
         | ast::MetricKind::Conversion(_)
+        | ast::MetricKind::Sequence(_)
         | ast::MetricKind::PeriodOverPeriod { .. } => None,
     }
 }
@@ -475,6 +485,7 @@ impl Kind {
             Kind::Cohort(_) => cohort::KEY,
             Kind::PeriodOverPeriod(_) => period_over_period::KEY,
             Kind::Conversion(_) => conversion::KEY,
+            Kind::Sequence(_) => sequence::KEY,
         }
     }
 
@@ -488,6 +499,7 @@ impl Kind {
             Kind::Retention(k) => Some(&k.source),
             Kind::Churn(k) => Some(&k.source),
             Kind::Conversion(k) => Some(&k.source),
+            Kind::Sequence(k) => Some(&k.source),
             Kind::Ratio(_)
             | Kind::Formula(_)
             | Kind::Cumulative(_)
@@ -511,6 +523,7 @@ impl Kind {
             Kind::Churn(k) => k.describe(&mut d),
             Kind::PeriodOverPeriod(k) => k.describe(&mut d),
             Kind::Conversion(k) => k.describe(text, &mut d),
+            Kind::Sequence(k) => k.describe(text, &mut d),
             Kind::Cohort(k) => k.describe(text, &mut d),
         }
         d
