@@ -392,7 +392,9 @@ impl Engine {
 
     /// E0310 when an attribute table the plans read has two rows for one
     /// key (or two versions from one time): each event of that entity
-    /// would count once per row.
+    /// would count once per row. The plans as the optimizer leaves them:
+    /// a join whose attributes nothing reads is gone there
+    /// (`unused_attributes`), and its table is not checked.
     fn unique_keys(
         &self,
         model: &Model,
@@ -402,7 +404,17 @@ impl Engine {
         use crate::lower::attributes;
         let mut used = Vec::new();
         for t in &lowered.tables {
-            attributes::used_entities(&t.plan, &mut used);
+            let mut named = Vec::new();
+            attributes::used_entities(&t.plan, &mut named);
+            if named.is_empty() {
+                continue;
+            }
+            let optimized = self
+                .ctx
+                .state()
+                .optimize(&t.plan)
+                .map_err(|e| Failure::Internal(e.to_string()))?;
+            attributes::used_entities(&optimized, &mut used);
         }
         for name in used {
             let (Some(e), Some(a)) = (

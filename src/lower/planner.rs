@@ -499,6 +499,7 @@ impl<'a> Planner<'a> {
                     occurrence,
                     window,
                     attributes,
+                    holding: false,
                 })
             }
             Some(key) => {
@@ -531,8 +532,9 @@ impl<'a> Planner<'a> {
 }
 
 impl Planner<'_> {
-    /// Places `call` (for metric `metric`) in the plain scan group of
-    /// `source`'s rows under `filters`; returns its result, 0 for an empty
+    /// Places `call` (for metric `metric`) in a plain scan group of
+    /// `source`'s rows under `filters` (with `holding`, the group of
+    /// aggregates that hold their rows); returns its result, 0 for an empty
     /// bucket when the call says so.
     pub fn scan_aggregate(
         &mut self,
@@ -540,6 +542,7 @@ impl Planner<'_> {
         source: &str,
         filters: &[ast::Expr],
         call: AggCall,
+        holding: bool,
     ) -> Result<Expr> {
         let row_filter = self.lower_filters(source, filters)?;
         let read = [
@@ -554,6 +557,7 @@ impl Planner<'_> {
                 occurrence: None,
                 window: None,
                 attributes,
+                holding,
             }),
         });
         let alias = self.alias(index);

@@ -38,17 +38,23 @@ pub struct Scan {
     /// are joined to the attribute table, so metrics that read none are
     /// kept out of it (another group, a scan without the join).
     pub attributes: bool,
+    /// Its aggregates hold their rows (sequence patterns) and run in one
+    /// phase (`engine::one_phase`): kept out of the group of plain
+    /// aggregates, which would run in one phase with them.
+    pub holding: bool,
 }
 
 impl Scan {
     /// How the rows reach the aggregates, in words.
     pub fn describe(&self) -> String {
-        let how = self.describe_rows();
-        if self.attributes {
-            format!("{how} with the entity's attributes")
-        } else {
-            how
+        let mut how = self.describe_rows();
+        if self.holding {
+            how.push_str(" of sequences");
         }
+        if self.attributes {
+            how.push_str(" with the entity's attributes");
+        }
+        how
     }
 
     fn describe_rows(&self) -> String {

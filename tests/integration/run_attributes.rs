@@ -66,6 +66,9 @@ metrics:
         - call: event = 'api_call'
       within: 1d
       value: conversion_rate
+  ltv:
+    description: revenue per developer by signup week
+    cohort: {{ metric: revenue, source: events, event: "event = 'signup'", period: week, periods: 2, per_entity: true, cumulative: true }}
   activation_same_plan:
     description: the same, every step on one plan
     source: events
@@ -229,9 +232,17 @@ fn two_rows_for_one_key_stop_the_run() {
     assert!(err.contains("E0310"), "{err}");
     assert!(err.contains("two rows for one `developer_id`"), "{err}");
     assert!(err.contains("`a` (2 rows)"), "{err}");
-    // A metric that uses no attribute does not read the table.
+    // A metric that uses no attribute does not read the table, nor does
+    // one whose plan names every column (a cohort's rows) but reads no
+    // attribute.
     let got = csv(p.path(), "calls");
     assert_csv(&got, "calls\n6");
+    let out = metricc(&["run", "ltv"], p.path());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     // Two versions from one time.
     let p = fixture(
         VERSIONED,

@@ -120,6 +120,10 @@ fn explain_words_the_pattern() {
     assert!(text.contains("(?1)(?t<=1m)(?2)"), "{text}");
     assert!(text.contains("sequenceCount"), "{text}");
     assert!(
+        text.contains("scan of sequences: 1 aggregate for retries"),
+        "{text}"
+    );
+    assert!(
         text.contains("failed: event = 'api_call' and status >= 500"),
         "{text}"
     );

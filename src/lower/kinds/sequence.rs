@@ -51,5 +51,5 @@ pub(super) fn value(
         zero_when_empty: true,
     };
     let source = k.source.clone();
-    p.scan_aggregate(&m.name, &source, filters, call)
+    p.scan_aggregate(&m.name, &source, filters, call, true)
 }
