@@ -214,16 +214,7 @@ fn source(cx: &mut Cx, name: Name, body: &Node) -> Option<SourceDef> {
         }
     };
     let entity = f.get("entity").and_then(|n| cx.text(n, "entity column"));
-    let dimensions = match f.get("dimensions") {
-        Some(n) => match &n.kind {
-            NodeKind::Seq(items) => items
-                .iter()
-                .filter_map(|i| cx.text(i, "dimension"))
-                .collect(),
-            _ => cx.text(n, "dimensions").into_iter().collect(),
-        },
-        None => Vec::new(),
-    };
+    let dimensions = texts(cx, &f, "dimensions", "dimension");
     let description = f.get("description").and_then(|n| cx.text(n, "description"));
     Some(SourceDef {
         name,
@@ -233,6 +224,18 @@ fn source(cx: &mut Cx, name: Name, body: &Node) -> Option<SourceDef> {
         entity,
         dimensions,
     })
+}
+
+/// Key `key`'s list of texts (or one text), each an `item`; none without
+/// the key.
+fn texts(cx: &mut Cx, f: &Fields, key: &str, item: &str) -> Vec<Name> {
+    match f.get(key) {
+        Some(n) => match &n.kind {
+            NodeKind::Seq(items) => items.iter().filter_map(|i| cx.text(i, item)).collect(),
+            _ => cx.text(n, key).into_iter().collect(),
+        },
+        None => Vec::new(),
+    }
 }
 
 fn entity(cx: &mut Cx, name: Name, body: &Node) -> Option<EntityDef> {
@@ -262,16 +265,7 @@ fn entity(cx: &mut Cx, name: Name, body: &Node) -> Option<EntityDef> {
             None
         }
     };
-    let attributes = match f.get("attributes") {
-        Some(n) => match &n.kind {
-            NodeKind::Seq(items) => items
-                .iter()
-                .filter_map(|i| cx.text(i, "attribute"))
-                .collect(),
-            _ => cx.text(n, "attributes").into_iter().collect(),
-        },
-        None => Vec::new(),
-    };
+    let attributes = texts(cx, &f, "attributes", "attribute");
     Some(EntityDef {
         description: f.get("description").and_then(|n| cx.text(n, "description")),
         valid_from: f

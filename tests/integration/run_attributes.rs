@@ -301,69 +301,55 @@ fn unknown_attributes_and_sources_without_the_entity_are_errors() {
     assert!(err.contains("unknown column `developer.plan`"), "{err}");
 }
 
-#[test]
-fn explain_names_the_attributes_and_joins_only_where_they_are_used() {
-    let p = static_table();
-    let out = metricc(
-        &[
-            "explain",
-            "calls",
-            "revenue",
-            "--group-by",
-            "developer.plan",
-        ],
-        p.path(),
-    );
-    let text = String::from_utf8_lossy(&out.stdout);
+/// `metricc explain ARGS` in `dir`: its standard output, after checking it
+/// succeeded.
+fn explained(dir: &std::path::Path, args: &[&str]) -> String {
+    let mut all = vec!["explain"];
+    all.extend(args);
+    let out = metricc(&all, dir);
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(
-        text.contains("attributes developer.plan from entity `developer`: the table's row with the row's `developer_id`; a row without one has nulls"),
-        "{text}"
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn explain_names_the_attributes_and_joins_only_where_they_are_used() {
+    let p = static_table();
+    let has = |text: &str, part: &str| assert!(text.contains(part), "{part}:\n{text}");
+    let lacks = |text: &str, part: &str| assert!(!text.contains(part), "{part}:\n{text}");
+    let text = explained(
+        p.path(),
+        &["calls", "revenue", "--group-by", "developer.plan"],
+    );
+    has(
+        &text,
+        "attributes developer.plan from entity `developer`: the table's row with the row's `developer_id`; a row without one has nulls",
     );
     // Both groups break down by the plan: each joins.
-    assert!(
-        text.contains("Right Join: __attr_key = events.developer_id"),
-        "{text}"
-    );
-    assert!(
-        text.contains("Right Join: __attr_key = payments.developer_id"),
-        "{text}"
-    );
+    has(&text, "Right Join: __attr_key = events.developer_id");
+    has(&text, "Right Join: __attr_key = payments.developer_id");
     // Without the breakdown, only `big_calls`'s group uses an attribute,
     // and `calls`, on the same source, is kept out of it.
-    let out = metricc(&["explain", "big_calls", "calls", "revenue"], p.path());
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        text.contains("Right Join: __attr_key = events.developer_id"),
-        "{text}"
+    let text = explained(p.path(), &["big_calls", "calls", "revenue"]);
+    has(&text, "Right Join: __attr_key = events.developer_id");
+    lacks(&text, "__attr_key = payments.developer_id");
+    lacks(&text, "developer.plan");
+    has(
+        &text,
+        "source `events`, scan with the entity's attributes: 1 aggregate for big_calls",
     );
-    assert!(
-        !text.contains("__attr_key = payments.developer_id"),
-        "{text}"
-    );
-    assert!(!text.contains("developer.plan"), "{text}");
-    assert!(
-        text.contains(
-            "source `events`, scan with the entity's attributes: 1 aggregate for big_calls"
-        ),
-        "{text}"
-    );
-    assert!(
-        text.contains("source `events`, scan: 1 aggregate for calls"),
-        "{text}"
-    );
+    has(&text, "source `events`, scan: 1 aggregate for calls");
     // LTV's cohort rows and the retention matrix's rows name every column
     // of their source, so their plans join the table; the optimizer finds
     // no attribute read and drops those joins: one join runs, that of
     // `paid_plan_requests`. The example's numbers are checked elsewhere.
     let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("metrics");
-    let out = metricc(
+    let text = explained(
+        p.path(),
         &[
-            "explain",
             "-p",
             example.to_str().unwrap(),
             "paid_plan_requests",
@@ -372,13 +358,6 @@ fn explain_names_the_attributes_and_joins_only_where_they_are_used() {
             "revenue_mtd",
             "--physical",
         ],
-        p.path(),
-    );
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
     );
     let physical = text.split("Physical plan").nth(1).unwrap_or_default();
     let joins = physical
@@ -387,10 +366,9 @@ fn explain_names_the_attributes_and_joins_only_where_they_are_used() {
         .count();
     assert_eq!(joins, 1, "{physical}");
     // No attribute at all: no table read.
-    let out = metricc(&["explain", "calls", "revenue"], p.path());
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(!text.contains("__entity_developer"), "{text}");
-    assert!(!text.contains("attributes "), "{text}");
+    let text = explained(p.path(), &["calls", "revenue"]);
+    lacks(&text, "__entity_developer");
+    lacks(&text, "attributes ");
 }
 
 #[test]
