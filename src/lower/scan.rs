@@ -219,8 +219,30 @@ pub(super) fn plan(
                 None => time::wall_lit(range.from),
             };
             let mut group_by = vec![bucket.alias(BUCKET)];
-            group_by.extend(dims);
-            rows.filter(pred)?.aggregate(group_by, aggregates)?
+            group_by.extend(dims.iter().cloned());
+            match (&source.entity, key.holding) {
+                // Aggregates that hold their rows (sequences) run per
+                // entity, in parallel over the entities, each giving its
+                // count, then summed per bucket: an aggregate per bucket
+                // alone would be one group, on one thread.
+                (Some(entity), true) => {
+                    let mut per_entity = group_by.clone();
+                    per_entity.push(expr::column(entity).alias(ENTITY));
+                    let mut outer = vec![expr::column(BUCKET)];
+                    outer.extend(dims.iter().map(|d| match d {
+                        Expr::Column(c) => expr::column(&c.name),
+                        other => other.clone(),
+                    }));
+                    let sums = aggs
+                        .iter()
+                        .map(|a| agg::sum(expr::column(&a.name)).alias(&a.name))
+                        .collect::<Vec<_>>();
+                    rows.filter(pred)?
+                        .aggregate(per_entity, aggregates)?
+                        .aggregate(outer, sums)?
+                }
+                _ => rows.filter(pred)?.aggregate(group_by, aggregates)?,
+            }
         }
         Some(w) => over_windows(
             cx,

@@ -10,11 +10,12 @@
 //! ClickHouse's search can grow quadratically and gives up after a million
 //! steps ("Pattern application proves too difficult").
 //!
-//! `metricc_sequence(entity, time, c1, ..., cn)`, grouped by bucket (and
-//! breakdown values), keeps the events of each group in one store
-//! ([`Arena`]) with their entity, and on evaluation matches each entity's
-//! events of the group: the entities with a match, or the sum of their
-//! non-overlapping matches.
+//! `metricc_sequence(entity, time, c1, ..., cn)` keeps the events of each
+//! group in one store ([`Arena`]) with their entity, and on evaluation
+//! matches each entity's events of the group: the entities with a match,
+//! or the sum of their non-overlapping matches. The plan groups it by
+//! bucket, breakdown values and entity (`lower::scan`), so that entities
+//! are matched in parallel, and sums the results per bucket.
 
 use super::arena::Arena;
 use super::lists::{self, GroupedAggregate};
@@ -104,31 +105,36 @@ struct Search<'a> {
     actions: &'a [Action],
     events: &'a [Event],
     /// States `(action, i)` whose anchor is event `i - 1` (the event the
-    /// action before took) known to fail.
-    failed_after: Vec<Vec<bool>>,
+    /// action before took) known to fail, at `a * width + i`.
+    failed_after: Vec<bool>,
     /// States `(action, j)` whose anchor is event `j` itself: a skip list
-    /// per action, `skip[a][j] == j` unless known to fail, else a later
-    /// event to look at (path-compressed, so a run of failures is crossed
-    /// at once).
-    skip: Vec<Vec<u32>>,
+    /// per action, at `a * width + j`: `j` unless known to fail, else a
+    /// later event to look at (path-compressed, so a run of failures is
+    /// crossed at once).
+    skip: Vec<u32>,
+    /// Events plus one: the row length of both tables (one allocation
+    /// each per entity, not one per action).
+    width: usize,
 }
 
 impl<'a> Search<'a> {
     fn new(actions: &'a [Action], events: &'a [Event]) -> Self {
         let n = events.len();
         let m = actions.len();
+        let width = n + 1;
         Search {
             actions,
             events,
-            failed_after: vec![vec![false; n + 1]; m + 1],
-            skip: (0..=m).map(|_| (0..=n as u32).collect()).collect(),
+            failed_after: vec![false; (m + 1) * width],
+            skip: (0..(m + 1) * width).map(|k| (k % width) as u32).collect(),
+            width,
         }
     }
 
     /// The first event at or after `j` whose state `(a, j, anchor j)` is
     /// not known to fail (`n` when none is).
     fn next_open(&mut self, a: usize, j: usize) -> usize {
-        let s = &mut self.skip[a];
+        let s = &mut self.skip[a * self.width..(a + 1) * self.width];
         let mut root = j;
         while s[root] as usize != root {
             root = s[root] as usize;
@@ -160,7 +166,7 @@ impl<'a> Search<'a> {
         let known_failed = if own {
             self.next_open(a, i) != i
         } else {
-            self.failed_after[a][i]
+            self.failed_after[a * self.width + i]
         };
         if known_failed {
             return None;
@@ -168,9 +174,9 @@ impl<'a> Search<'a> {
         let found = self.step(a, i, anchor);
         if found.is_none() {
             if own {
-                self.skip[a][i] = i as u32 + 1;
+                self.skip[a * self.width + i] = i as u32 + 1;
             } else {
-                self.failed_after[a][i] = true;
+                self.failed_after[a * self.width + i] = true;
             }
         }
         found
