@@ -232,30 +232,69 @@ fn sequence(cx: &mut Cx, node: &Node, ctx: &str) -> Option<MetricKind> {
 
 /// A list of `- name: predicate`: a sequence's conditions.
 fn named_conditions(cx: &mut Cx, node: &Node) -> Option<Vec<(Name, Expr)>> {
+    let entries = named_entries(
+        cx,
+        node,
+        "`conditions`",
+        "a condition",
+        "condition",
+        "failed: status >= 500",
+    )?;
+    Some(
+        entries
+            .into_iter()
+            .filter_map(|(name, v)| Some((name, cx.expr(v, "a condition")?)))
+            .collect(),
+    )
+}
+
+/// The entries of a list of `- name: value`, each with its name, checked
+/// as such (a list, maps of one key, valid names). `list` and `entry` name
+/// the list and one entry in messages (`funnel steps`, `a funnel step`),
+/// `each` an entry after "each" (`step`), `example` an entry written out.
+fn named_entries<'n>(
+    cx: &mut Cx,
+    node: &'n Node,
+    list: &str,
+    entry: &str,
+    each: &str,
+    example: &str,
+) -> Option<Vec<(Name, &'n Node)>> {
     let NodeKind::Seq(items) = &node.kind else {
         cx.report(
-            Diagnostic::new(Code::WrongYamlType, "`conditions` must be a list")
+            Diagnostic::new(Code::WrongYamlType, format!("{list} must be a list"))
                 .at(node.span, format!("found {}", node.shape()))
-                .with_help("write each condition as `- failed: status >= 500`"),
+                .with_help(format!("write each {each} as `- name: predicate`")),
         );
         return None;
     };
     let mut out = Vec::new();
     for item in items {
-        match &item.kind {
-            NodeKind::Map(pairs) if pairs.len() == 1 => {
-                let (k, v) = &pairs[0];
-                if let (Some(name), Some(e)) =
-                    (cx.name(k, "condition name"), cx.expr(v, "a condition"))
-                {
-                    out.push((name, e));
-                }
-            }
-            _ => cx.report(
-                Diagnostic::new(Code::WrongYamlType, "a condition must be `name: predicate`")
-                    .at(item.span, format!("found {}", item.shape()))
-                    .with_help("write the condition as `- failed: status >= 500`"),
-            ),
+        let NodeKind::Map(pairs) = &item.kind else {
+            cx.report(
+                Diagnostic::new(
+                    Code::WrongYamlType,
+                    format!("{entry} must be `name: predicate`"),
+                )
+                .at(item.span, format!("found {}", item.shape()))
+                .with_help(format!("write the {each} as `- {example}`")),
+            );
+            continue;
+        };
+        if pairs.len() != 1 {
+            cx.report(
+                Diagnostic::new(
+                    Code::WrongYamlType,
+                    format!("{entry} must have exactly one name"),
+                )
+                .at(item.span, format!("{} keys in this {each}", pairs.len()))
+                .with_help(format!("start each {each} with its own `-`")),
+            );
+            continue;
+        }
+        let (k, v) = &pairs[0];
+        if let Some(name) = cx.name(k, &format!("{each} name")) {
+            out.push((name, v));
         }
     }
     Some(out)
@@ -635,42 +674,16 @@ fn funnel(cx: &mut Cx, node: &Node, ctx: &str) -> Option<Funnel> {
 
 /// `- name: predicate` or `- name: {where: predicate, within: 1d}`.
 fn steps(cx: &mut Cx, node: &Node) -> Option<Vec<Step>> {
-    let NodeKind::Seq(items) = &node.kind else {
-        cx.report(
-            Diagnostic::new(Code::WrongYamlType, "funnel steps must be a list")
-                .at(node.span, format!("found {}", node.shape()))
-                .with_help("write each step as `- name: predicate`"),
-        );
-        return None;
-    };
+    let entries = named_entries(
+        cx,
+        node,
+        "funnel steps",
+        "a funnel step",
+        "step",
+        "signup: event = 'signup'",
+    )?;
     let mut out = Vec::new();
-    for item in items {
-        let NodeKind::Map(pairs) = &item.kind else {
-            cx.report(
-                Diagnostic::new(
-                    Code::WrongYamlType,
-                    "a funnel step must be `name: predicate`",
-                )
-                .at(item.span, format!("found {}", item.shape()))
-                .with_help("write the step as `- signup: event = 'signup'`"),
-            );
-            continue;
-        };
-        if pairs.len() != 1 {
-            cx.report(
-                Diagnostic::new(
-                    Code::WrongYamlType,
-                    "a funnel step must have exactly one name",
-                )
-                .at(item.span, format!("{} keys in this step", pairs.len()))
-                .with_help("start each step with its own `-`"),
-            );
-            continue;
-        }
-        let (k, v) = &pairs[0];
-        let Some(name) = cx.name(k, "step name") else {
-            continue;
-        };
+    for (name, v) in entries {
         let (predicate, within) = match &v.kind {
             NodeKind::Map(_) => {
                 let Some(sf) = cx.fields(v, "a funnel step", &["where", "within"]) else {
