@@ -203,22 +203,35 @@ fn entities(ast: &Ast, schemas: &Schemas, diags: &mut Diagnostics) -> Vec<Option
     out
 }
 
+/// The column a definition names as its `role` (time, key ...) in
+/// `schema`, or E0202 with the closest name; `owner` names the table in
+/// the label (`source \`events\``).
+fn declared_column<'s>(
+    schema: &'s SourceSchema,
+    owner: &str,
+    name: &crate::syntax::ast::Name,
+    role: &str,
+    diags: &mut Diagnostics,
+) -> Option<&'s types::Column> {
+    let found = schema.column(&name.value);
+    if found.is_none() {
+        diags.push(
+            Diagnostic::new(
+                Code::UnknownColumn,
+                format!("unknown {role} column `{}`", name.value),
+            )
+            .at(name.span, format!("{owner} has no such column"))
+            .with_help(suggestion_help(&name.value, "columns", schema.names())),
+        );
+    }
+    found
+}
+
 fn entity(def: &EntityDef, schema: &SourceSchema, diags: &mut Diagnostics) -> Option<Entity> {
     let errors_before = diags.len();
     let table = format!("the table of entity `{}`", def.name.value);
     let column = |name: &crate::syntax::ast::Name, role: &str, diags: &mut Diagnostics| {
-        let found = schema.column(&name.value);
-        if found.is_none() {
-            diags.push(
-                Diagnostic::new(
-                    Code::UnknownColumn,
-                    format!("unknown {role} column `{}`", name.value),
-                )
-                .at(name.span, format!("{table} has no such column"))
-                .with_help(suggestion_help(&name.value, "columns", schema.names())),
-            );
-        }
-        found
+        declared_column(schema, &table, name, role, diags)
     };
     if let Some(key) = column(&def.key, "key", diags)
         && !matches!(key.ty, Type::String | Type::Int)
@@ -376,30 +389,10 @@ fn sources<'a>(
 
 fn source(def: &SourceDef, schema: &SourceSchema, diags: &mut Diagnostics) -> Option<Source> {
     let errors_before = diags.len();
-    let column =
-        |name: &crate::syntax::ast::Name, role: &str, diags: &mut Diagnostics| -> Option<Type> {
-            match schema.column(&name.value) {
-                Some(c) => Some(c.ty),
-                None => {
-                    diags.push(
-                        Diagnostic::new(
-                            Code::UnknownColumn,
-                            format!("unknown {role} column `{}`", name.value),
-                        )
-                        .at(
-                            name.span,
-                            format!("source `{}` has no such column", def.name.value),
-                        )
-                        .with_help(suggestion_help(
-                            &name.value,
-                            "columns",
-                            schema.names(),
-                        )),
-                    );
-                    None
-                }
-            }
-        };
+    let owner = format!("source `{}`", def.name.value);
+    let column = |name: &crate::syntax::ast::Name, role: &str, diags: &mut Diagnostics| {
+        declared_column(schema, &owner, name, role, diags).map(|c| c.ty)
+    };
     if let Some(t) = column(&def.time, "time", diags)
         && !t.is_temporal()
     {
