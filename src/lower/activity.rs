@@ -256,12 +256,7 @@ pub(crate) fn table(cx: &Ctx, p: &RetentionPlan) -> Result<LogicalPlan> {
         to_instant: 0,
         min_occurrences: u32::try_from(r.min_occurrences).unwrap_or(u32::MAX),
     };
-    let time_ty = p
-        .table
-        .schema
-        .field_with_unqualified_name(&p.source.time)?
-        .data_type()
-        .clone();
+    let time_ty = super::time_type(p.source, p.table)?;
     // A date's instant is its wall-clock midnight (as for funnels).
     let spec = RetentionSpec {
         to_instant: if time::is_date(&time_ty) {

@@ -145,11 +145,7 @@ pub fn join(
     };
     // Versions: each holds from its start until the next version's start.
     let from_ty = a.schema.field_with_name(valid_from)?.data_type().clone();
-    let time_ty = table
-        .schema
-        .field_with_unqualified_name(&source.time)?
-        .data_type()
-        .clone();
+    let time_ty = super::time_type(source, table)?;
     let from = comparable(expr::column(valid_from), &from_ty, &time_ty, a.tz);
     let until = datafusion::functions_window::expr_fn::lead(from.clone(), Some(1), None)
         .partition_by(vec![expr::column(&a.key)])

@@ -65,11 +65,7 @@ pub fn cohorts(cx: &Ctx, key: &CohortKey) -> Result<LogicalPlanBuilder> {
     let Some(entity) = &source.entity else {
         return internal_err!("cohorts on source `{}` without an entity", source.name);
     };
-    let ty = table
-        .schema
-        .field_with_unqualified_name(&source.time)?
-        .data_type()
-        .clone();
+    let ty = super::time_type(source, table)?;
     let column = expr::column(&source.time);
     let range = cx.query.range;
     let pred = time::in_range(column.clone(), &ty, cx.tz, None, range.to).and(key.event.clone());
@@ -130,11 +126,7 @@ pub fn rows(cx: &Ctx, key: &CohortKey, source_name: &str) -> Result<LogicalPlanB
             source.name
         );
     };
-    let ty = table
-        .schema
-        .field_with_unqualified_name(&source.time)?
-        .data_type()
-        .clone();
+    let ty = super::time_type(source, table)?;
     let column = expr::column(&source.time);
     let range = cx.query.range;
     let week_start = cx.model.project.week_start;
@@ -176,11 +168,7 @@ pub fn rows(cx: &Ctx, key: &CohortKey, source_name: &str) -> Result<LogicalPlanB
     // "From the cohort event on" compares instants; when either time column
     // is a date (a local day, no instant), wall-clock times.
     let cohort_ty = match (cx.model.source(&key.source), cx.tables.get(&key.source)) {
-        (Some(s), Some(t)) => t
-            .schema
-            .field_with_unqualified_name(&s.time)?
-            .data_type()
-            .clone(),
+        (Some(s), Some(t)) => super::time_type(s, t)?,
         _ => return internal_err!("no source `{}`", key.source),
     };
     let after = if time::is_date(&ty) || time::is_date(&cohort_ty) {

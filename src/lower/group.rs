@@ -257,11 +257,7 @@ impl Group {
             return internal_err!("no source `{}`", self.key.source);
         };
         let scan = || super::events(source, table);
-        let time_ty = table
-            .schema
-            .field_with_unqualified_name(&source.time)?
-            .data_type()
-            .clone();
+        let time_ty = super::time_type(source, table)?;
         let dims: Vec<Expr> = cx.query.group_by.iter().map(|d| expr::column(d)).collect();
 
         // A WHERE that keeps the rows any aggregate needs; when all share one

@@ -279,6 +279,18 @@ impl Found {
     }
 }
 
+/// The Arrow type of `source`'s time column in `table`.
+pub(crate) fn time_type(
+    source: &Source,
+    table: &Table,
+) -> Result<datafusion::arrow::datatypes::DataType> {
+    Ok(table
+        .schema
+        .field_with_unqualified_name(&source.time)?
+        .data_type()
+        .clone())
+}
+
 /// The Arrow types of the query's breakdown dimensions in `table`, in
 /// order: the types of typed nulls where a row has no breakdown values.
 pub(crate) fn dim_types(

@@ -32,11 +32,7 @@ pub(super) fn value(
     let Some(entity) = &source.entity else {
         return internal_err!("sequence `{}` on a source without an entity", m.name);
     };
-    let time_ty = table
-        .schema
-        .field_with_unqualified_name(&source.time)?
-        .data_type()
-        .clone();
+    let time_ty = crate::lower::time_type(source, table)?;
     let t = time::instant_micros(expr::column(&source.time), &time_ty, p.cx.tz)?;
     let entity = cast(expr::column(entity), DataType::Utf8);
     // The rows for which some condition holds: no other takes part.
