@@ -36,6 +36,19 @@ pub fn stdout_of(args: &[&str], dir: &Path) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
+/// Runs `metricc ARGS`, checks that it exits 1 (findings or a data
+/// error), and returns its stdout and stderr together.
+pub fn findings_of(args: &[&str], dir: &Path) -> String {
+    let out = metricc(args, dir);
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.status.code(), Some(1), "metricc {args:?}:\n{text}");
+    text
+}
+
 /// Runs `metricc run ARGS --format csv` and returns stdout, failing on a non-zero exit.
 pub fn csv(dir: &Path, args: &str) -> String {
     let mut all: Vec<&str> = vec!["run", "--quiet", "--format", "csv"];

@@ -3,7 +3,7 @@
 //! hand (the reasoning is in comments).
 
 use crate::fixtures::typed_csv_to_parquet;
-use crate::run::{assert_csv, csv, metricc, project};
+use crate::run::{assert_csv, csv, findings_of, metricc, project, stdout_of};
 
 // a signs up 03-02 09:00 and calls 03-02 10:00 and 03-10 10:00; b signs up
 // 03-03 10:00 and calls 03-03 11:00 and 03-04 10:00; c and d only call.
@@ -226,9 +226,7 @@ fn two_rows_for_one_key_stop_the_run() {
             "developer_id,plan,size:int\na,pro,1\na,free,1\nb,free,1\n",
         ),
     );
-    let out = metricc(&["run", "calls", "--group-by", "developer.plan"], p.path());
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{err}");
+    let err = findings_of(&["run", "calls", "--group-by", "developer.plan"], p.path());
     assert!(err.contains("E0310"), "{err}");
     assert!(err.contains("two rows for one `developer_id`"), "{err}");
     assert!(err.contains("`a` (2 rows)"), "{err}");
@@ -237,12 +235,7 @@ fn two_rows_for_one_key_stop_the_run() {
     // attribute.
     let got = csv(p.path(), "calls");
     assert_csv(&got, "calls\n6");
-    let out = metricc(&["run", "ltv"], p.path());
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    stdout_of(&["run", "ltv"], p.path());
     // Two versions from one time.
     let p = fixture(
         VERSIONED,
@@ -251,9 +244,7 @@ fn two_rows_for_one_key_stop_the_run() {
             "developer_id,valid_from:timestamp,plan,size:int\na,2026-03-02T00:00:00Z,pro,1\na,2026-03-02T00:00:00Z,free,1\n",
         ),
     );
-    let out = metricc(&["run", "calls", "--group-by", "developer.plan"], p.path());
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{err}");
+    let err = findings_of(&["run", "calls", "--group-by", "developer.plan"], p.path());
     assert!(
         err.contains("two versions of one `developer_id` from one `valid_from`"),
         "{err}"
@@ -268,13 +259,7 @@ fn unknown_attributes_and_sources_without_the_entity_are_errors() {
         defs(STATIC).replace("developer.size >= 10", "developer.sise >= 10"),
     )
     .unwrap();
-    let out = metricc(&["check"], p.path());
-    let err = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(out.status.code(), Some(1), "{err}");
+    let err = findings_of(&["check"], p.path());
     assert!(err.contains("E0202"), "{err}");
     assert!(err.contains("did you mean `developer.size`?"), "{err}");
     // A source whose entity column is another has no such attribute.
@@ -291,28 +276,15 @@ fn unknown_attributes_and_sources_without_the_entity_are_errors() {
             ),
     )
     .unwrap();
-    let out = metricc(&["check"], p.path());
-    let err = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(out.status.code(), Some(1), "{err}");
+    let err = findings_of(&["check"], p.path());
     assert!(err.contains("unknown column `developer.plan`"), "{err}");
 }
 
-/// `metricc explain ARGS` in `dir`: its standard output, after checking it
-/// succeeded.
+/// `metricc explain ARGS` in `dir`: its standard output.
 fn explained(dir: &std::path::Path, args: &[&str]) -> String {
     let mut all = vec!["explain"];
     all.extend(args);
-    let out = metricc(&all, dir);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    stdout_of(&all, dir)
 }
 
 #[test]

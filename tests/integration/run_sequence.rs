@@ -4,7 +4,7 @@
 //! rules are tested against ClickHouse's algorithm in
 //! `lower::functions::pattern`.
 
-use crate::run::{assert_csv, csv, metricc, project};
+use crate::run::{assert_csv, csv, findings_of, project, stdout_of};
 
 // Weeks start Monday: W1 2026-03-02, W2 03-09.
 // a: a 500 at 03-02 10:00:00 retried 30 s later; a 503 at 10:05 whose next
@@ -110,13 +110,7 @@ fn matches_and_entities_per_bucket() {
 #[test]
 fn explain_words_the_pattern() {
     let p = fixture();
-    let out = metricc(&["explain", "retries"], p.path());
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let text = stdout_of(&["explain", "retries"], p.path());
     assert!(text.contains("(?1)(?t<=1m)(?2)"), "{text}");
     assert!(text.contains("sequenceCount"), "{text}");
     assert!(
@@ -149,13 +143,7 @@ fn patterns_that_name_no_listed_condition_are_errors() {
             DEFS.replacen("(?failed)(?t<=1m)(?call)", pattern, 1),
         )
         .unwrap();
-        let out = metricc(&["check"], p.path());
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        assert_eq!(out.status.code(), Some(1), "{pattern}: {text}");
+        let text = findings_of(&["check"], p.path());
         assert!(text.contains(code), "{pattern}: {text}");
         assert!(text.contains(label), "{pattern}: {text}");
     }
