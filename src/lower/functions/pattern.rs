@@ -18,19 +18,16 @@
 //! are matched in parallel, and sums the results per bucket.
 
 use super::arena::Arena;
-use super::lists::{self, GroupedAggregate};
+use super::lists::{self, GroupedAggregate, Interner};
 use super::rows_of;
 use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, BooleanArray, Int64Builder, ListArray, StringBuilder, StructArray,
-    UInt32Builder,
+    Array, ArrayRef, AsArray, BooleanArray, Int64Builder, StringBuilder, UInt32Builder,
 };
-use datafusion::arrow::buffer::OffsetBuffer;
 use datafusion::arrow::datatypes::{DataType, Field, Fields, Int64Type, UInt32Type};
 use datafusion::common::{Result, exec_err};
 use datafusion::logical_expr::function::AccumulatorArgs;
 use datafusion::logical_expr::{EmitTo, Expr, GroupsAccumulator};
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
 use std::sync::Arc;
 
 /// The name in plans.
@@ -270,12 +267,7 @@ impl GroupedAggregate for Sequence {
         lists::list_of(state_fields())
     }
     fn groups(spec: PatternSpec, _: AccumulatorArgs) -> Result<Box<dyn GroupsAccumulator>> {
-        Ok(Box::new(SequenceGroups {
-            spec,
-            events: Arena::default(),
-            entities: HashMap::new(),
-            names: Vec::new(),
-        }))
+        Ok(Box::new(SequenceGroups::new(spec)))
     }
 }
 
@@ -284,23 +276,20 @@ struct SequenceGroups {
     /// Every group's events: (entity id, time, conditions).
     events: Arena<(u32, i64, u32)>,
     /// Entity ids by name, and names by id.
-    entities: HashMap<String, u32>,
-    names: Vec<String>,
+    entities: Interner,
 }
 
 impl SequenceGroups {
-    fn entity_id(&mut self, name: &str) -> u32 {
-        if let Some(&id) = self.entities.get(name) {
-            return id;
+    fn new(spec: PatternSpec) -> Self {
+        SequenceGroups {
+            spec,
+            events: Arena::default(),
+            entities: Interner::default(),
         }
-        let id = self.names.len() as u32;
-        self.entities.insert(name.to_string(), id);
-        self.names.push(name.to_string());
-        id
     }
 
     fn push(&mut self, group: usize, entity: &str, t: i64, m: u32) -> Result<()> {
-        let id = self.entity_id(entity);
+        let id = self.entities.id(entity);
         self.events.push(group, (id, t, m))
     }
 
@@ -383,28 +372,18 @@ impl GroupsAccumulator for SequenceGroups {
         for g in 0..taken.groups() {
             taken.group_into(g, &mut group);
             for &(e, time, mask) in &group {
-                entity.append_value(&self.names[e as usize]);
+                entity.append_value(&self.entities.values[e as usize]);
                 t.append_value(time);
                 m.append_value(mask);
             }
             lengths.push(group.len());
         }
-        let fields = state_fields();
-        let values = StructArray::try_new(
-            fields.clone(),
-            vec![
-                Arc::new(entity.finish()),
-                Arc::new(t.finish()),
-                Arc::new(m.finish()),
-            ],
-            None,
-        )?;
-        Ok(vec![Arc::new(ListArray::try_new(
-            Arc::new(Field::new_list_field(DataType::Struct(fields), true)),
-            OffsetBuffer::from_lengths(lengths),
-            Arc::new(values),
-            None,
-        )?)])
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(entity.finish()),
+            Arc::new(t.finish()),
+            Arc::new(m.finish()),
+        ];
+        Ok(vec![lists::list(state_fields(), columns, lengths)?])
     }
 
     fn merge_batch(
@@ -414,15 +393,10 @@ impl GroupsAccumulator for SequenceGroups {
         total_num_groups: usize,
     ) -> Result<()> {
         self.events.resize(total_num_groups)?;
-        let Some(lists) = values.first() else {
+        if values.is_empty() {
             return exec_err!("{SEQUENCE}: no state to merge");
-        };
-        let lists = lists.as_list::<i32>();
-        for (row, &group) in group_indices.iter().enumerate() {
-            if lists.is_null(row) {
-                continue;
-            }
-            let events = lists.value(row);
+        }
+        for (group, events) in lists::merged(values, group_indices) {
             let events = events.as_struct();
             let entity = events.column(0).as_string::<i32>();
             let t = events.column(1).as_primitive::<Int64Type>();
@@ -441,21 +415,14 @@ impl GroupsAccumulator for SequenceGroups {
     ) -> Result<Vec<ArrayRef>> {
         // Each row as a state of its own: one event, or none.
         let rows = values.first().map_or(0, |v| v.len());
-        let mut one = SequenceGroups {
-            spec: self.spec.clone(),
-            events: Arena::default(),
-            entities: HashMap::new(),
-            names: Vec::new(),
-        };
+        let mut one = SequenceGroups::new(self.spec.clone());
         let groups: Vec<usize> = (0..rows).collect();
         one.update_batch(values, &groups, opt_filter, rows)?;
         one.state(EmitTo::All)
     }
 
     fn size(&self) -> usize {
-        self.events.bytes()
-            + self.names.iter().map(|n| n.capacity() + 48).sum::<usize>()
-            + self.entities.capacity() * 40
+        self.events.bytes() + self.entities.size()
     }
 }
 
@@ -665,6 +632,42 @@ mod tests {
             prop_assert_eq!(count(&p, &e, false), reference(&p, &e, false));
             prop_assert_eq!(count(&p, &e, true), reference(&p, &e, true));
         }
+    }
+
+    #[test]
+    fn a_state_merged_elsewhere_gives_the_same_values() {
+        use datafusion::arrow::array::{BooleanArray, Int64Array, StringArray};
+        // Two groups: a (failure, then a call 30 s later) and b (a
+        // failure alone) in group 0; a again in group 1, a call alone.
+        let spec = PatternSpec {
+            actions: vec![
+                Action::Event(0),
+                Action::Time(TimeOp::Le, 60_000_000),
+                Action::Event(1),
+            ],
+            matches: true,
+        };
+        let values: Vec<ArrayRef> = vec![
+            Arc::new(StringArray::from(vec!["a", "a", "b", "a"])),
+            Arc::new(Int64Array::from(vec![0, 30_000_000, 5, 7])),
+            Arc::new(BooleanArray::from(vec![true, false, true, false])),
+            Arc::new(BooleanArray::from(vec![true, true, true, true])),
+        ];
+        let groups = [0, 0, 0, 1];
+        let mut direct = SequenceGroups::new(spec.clone());
+        direct.update_batch(&values, &groups, None, 2).unwrap();
+        let mut partial = SequenceGroups::new(spec.clone());
+        partial.update_batch(&values, &groups, None, 2).unwrap();
+        let state = partial.state(EmitTo::All).unwrap();
+        let mut merged = SequenceGroups::new(spec.clone());
+        merged.merge_batch(&state, &[0, 1], 2).unwrap();
+        let mut converted = SequenceGroups::new(spec);
+        let rows = converted.convert_to_state(&values, None).unwrap();
+        converted.merge_batch(&rows, &groups, 2).unwrap();
+        let want = direct.evaluate(EmitTo::All).unwrap();
+        assert_eq!(want.as_primitive::<Int64Type>().values(), &[1, 0]);
+        assert_eq!(&merged.evaluate(EmitTo::All).unwrap(), &want);
+        assert_eq!(&converted.evaluate(EmitTo::All).unwrap(), &want);
     }
 
     #[test]
