@@ -194,14 +194,38 @@ pub enum PatternRef {
     Name(String),
 }
 
-/// The comparisons of `(?t op d)`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The comparisons of `(?t op d)`; the engine reads them too (in a
+/// function's spec, hence serde).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum PatternTimeOp {
     Lt,
     Le,
     Gt,
     Ge,
     Eq,
+}
+
+impl PatternTimeOp {
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "<" => PatternTimeOp::Lt,
+            "<=" => PatternTimeOp::Le,
+            ">" => PatternTimeOp::Gt,
+            ">=" => PatternTimeOp::Ge,
+            "==" => PatternTimeOp::Eq,
+            _ => return None,
+        })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PatternTimeOp::Lt => "<",
+            PatternTimeOp::Le => "<=",
+            PatternTimeOp::Gt => ">",
+            PatternTimeOp::Ge => ">=",
+            PatternTimeOp::Eq => "==",
+        }
+    }
 }
 
 /// A calendar offset: a whole number of hours, days, weeks, months,

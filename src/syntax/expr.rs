@@ -121,13 +121,10 @@ pub fn parse_pattern(text: &str, origin: &Origin) -> Result<Vec<PatternItem>, Di
             }
             Rule::pattern_time => {
                 let mut inner = pair.into_inner();
-                let op = match inner.next().map(|p| p.as_str()) {
-                    Some("<=") => PatternTimeOp::Le,
-                    Some(">=") => PatternTimeOp::Ge,
-                    Some("==") => PatternTimeOp::Eq,
-                    Some("<") => PatternTimeOp::Lt,
-                    _ => PatternTimeOp::Gt,
-                };
+                let op = inner
+                    .next()
+                    .and_then(|p| PatternTimeOp::parse(p.as_str()))
+                    .expect("the grammar's operators are the comparisons");
                 let amount = inner.next().expect("a time condition holds a duration");
                 let d = match amount.as_rule() {
                     Rule::pattern_number => amount

@@ -7,9 +7,7 @@
 use super::{Description, Input, Reads, Shape, Text};
 use crate::diagnostics::{Code, Diagnostic, Diagnostics, suggestion_help};
 use crate::semantic::expr::Checker;
-use crate::syntax::ast::{
-    Expr, PatternKind, PatternRef, PatternTimeOp, SequenceDef, SequenceValue,
-};
+use crate::syntax::ast::{Expr, PatternKind, PatternRef, SequenceDef, SequenceValue};
 use serde::{Deserialize, Serialize};
 
 /// The YAML key of the kind.
@@ -18,15 +16,8 @@ pub const KEY: &str = "sequence";
 /// Most conditions one sequence may list: ClickHouse's limit too.
 pub const MAX_CONDITIONS: usize = 32;
 
-/// A comparison of `(?t op duration)`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum TimeOp {
-    Lt,
-    Le,
-    Gt,
-    Ge,
-    Eq,
-}
+/// A comparison of `(?t op duration)`, as written.
+pub use crate::syntax::ast::PatternTimeOp as TimeOp;
 
 /// One element of a resolved pattern.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -159,14 +150,7 @@ pub(super) fn resolve(input: &Input, s: &SequenceDef, diags: &mut Diagnostics) -
                         .with_help("put it between two elements: `(?1)(?t<=1m)(?2)` (ClickHouse has no window of two bounds)"),
                     );
                 }
-                let op = match op {
-                    PatternTimeOp::Lt => TimeOp::Lt,
-                    PatternTimeOp::Le => TimeOp::Le,
-                    PatternTimeOp::Gt => TimeOp::Gt,
-                    PatternTimeOp::Ge => TimeOp::Ge,
-                    PatternTimeOp::Eq => TimeOp::Eq,
-                };
-                Some(Action::Time(op, d.millis.saturating_mul(1000)))
+                Some(Action::Time(*op, d.millis.saturating_mul(1000)))
             }
         };
         actions.extend(action);
@@ -235,14 +219,11 @@ fn describe_action(a: Action) -> String {
         Action::Any => ".".into(),
         Action::Event(i) => format!("(?{})", i + 1),
         Action::Time(op, micros) => {
-            let op = match op {
-                TimeOp::Lt => "<",
-                TimeOp::Le => "<=",
-                TimeOp::Gt => ">",
-                TimeOp::Ge => ">=",
-                TimeOp::Eq => "==",
-            };
-            format!("(?t{op}{})", super::describe_millis(micros / 1000))
+            format!(
+                "(?t{}{})",
+                op.as_str(),
+                super::describe_millis(micros / 1000)
+            )
         }
     }
 }
