@@ -178,6 +178,12 @@ codes! {
     /// two, `(?signup)` of none so named), names none at all, or puts a
     /// time condition first or right after another.
     PatternMismatch = ("E0226", "pattern-mismatch", Error),
+    /// A conversion's base and conversion events cannot be matched: the
+    /// conversion's source is keyed by another column than the base's and
+    /// no `entity:` says which of its columns holds the base's ids, or two
+    /// columns that must be equal (the entity ids, a constant property)
+    /// have types that never are.
+    ConversionKeyMismatch = ("E0227", "conversion-key-mismatch", Error),
 
     // ---- run: the command line and the data ------------------------------
     /// A metric named on the command line (`metricc run NAME`) is not defined

@@ -42,16 +42,30 @@ pub const ENTITY: &str = "__e";
 #[derive(Debug, Clone, PartialEq)]
 pub struct ConversionKey {
     pub base: Expr,
+    /// The source of the conversion events (the group's own, or another).
+    pub conversion_source: String,
     pub conversion: Expr,
+    /// The column of the conversion's rows that holds the base's entity.
+    pub conversion_entity: String,
     pub filter: Option<Expr>,
     pub within_micros: Option<i64>,
-    pub constant: Vec<String>,
+    /// Pairs of columns, the base's and the conversion's.
+    pub constant: Vec<(String, String)>,
 }
 
 impl ConversionKey {
-    pub fn describe(&self) -> String {
+    /// The producer in words; `source` is the group's (the base's).
+    pub fn describe(&self, source: &str) -> String {
+        let other = if self.conversion_source == source {
+            String::new()
+        } else {
+            format!(
+                " (conversions of `{}`, whose `{}` is the base's entity)",
+                self.conversion_source, self.conversion_entity
+            )
+        };
         format!(
-            "base events and the conversions credited to each entity's most recent one{}{}",
+            "base events and the conversions credited to each entity's most recent one{other}{}{}",
             match self.within_micros {
                 Some(w) => format!(
                     ", within {} (edge exclusive)",
@@ -62,7 +76,8 @@ impl ConversionKey {
             if self.constant.is_empty() {
                 String::new()
             } else {
-                format!(", same {}", self.constant.join(", "))
+                let names: Vec<&str> = self.constant.iter().map(|(b, _)| b.as_str()).collect();
+                format!(", same {}", names.join(", "))
             }
         )
     }
@@ -118,6 +133,11 @@ pub(super) fn rows(
     if let Some(f) = &key.filter {
         base_pred = base_pred.and(f.clone());
     }
+    let entity_ty = table
+        .schema
+        .field_with_unqualified_name(entity)?
+        .data_type()
+        .clone();
     let mut base_cols = vec![
         expr::column(entity).alias(ENTITY),
         instant.clone().alias("__t"),
@@ -128,23 +148,41 @@ pub(super) fn rows(
     for d in dims {
         base_cols.push(expr::column(d).alias(d));
     }
-    for (i, c) in key.constant.iter().enumerate() {
+    for (i, (c, _)) in key.constant.iter().enumerate() {
         base_cols.push(expr::column(c).alias(constant(i)));
     }
     let base = super::events(source, table)?
         .filter(base_pred)?
         .project(base_cols)?;
 
-    // A conversion whose constant property is null matches no base event
-    // (as in MetricFlow's equality join), so it is not read.
-    let mut conv_pred =
-        time::in_range(time_col, time_ty, cx.tz, Some(range.from), end).and(key.conversion.clone());
-    for c in &key.constant {
+    // The conversion events, of this source or another: the entity is the
+    // column that holds the base's ids, and each constant property is cast
+    // to its base column's type (check made sure they compare).
+    let (Some(conv_source), Some(conv_table)) = (
+        cx.model.source(&key.conversion_source),
+        cx.tables.get(&key.conversion_source),
+    ) else {
+        return datafusion::common::internal_err!(
+            "no source `{}` for conversions",
+            key.conversion_source
+        );
+    };
+    let conv_time_ty = super::time_type(conv_source, conv_table)?;
+    let conv_time = expr::column(&conv_source.time);
+    let conv_instant = time::instant_micros(conv_time.clone(), &conv_time_ty, cx.tz)?;
+    // A conversion without an entity, or whose constant property is null,
+    // matches no base event (as in MetricFlow's equality join), so it is
+    // not read.
+    let conv_entity = expr::column(&key.conversion_entity);
+    let mut conv_pred = time::in_range(conv_time, &conv_time_ty, cx.tz, Some(range.from), end)
+        .and(key.conversion.clone())
+        .and(conv_entity.clone().is_not_null());
+    for (_, c) in &key.constant {
         conv_pred = conv_pred.and(expr::column(c).is_not_null());
     }
     let mut conv_cols = vec![
-        expr::column(entity).alias(ENTITY),
-        instant.alias("__t"),
+        cast(conv_entity, entity_ty).alias(ENTITY),
+        conv_instant.alias("__t"),
         lit(1i32).alias(KIND),
         cast(lit(ScalarValue::Null), time::LOCAL).alias("__b"),
         lit(ScalarValue::Boolean(None)).alias("__in"),
@@ -152,10 +190,15 @@ pub(super) fn rows(
     for (d, ty) in dims.iter().zip(&dim_types) {
         conv_cols.push(cast(lit(ScalarValue::Null), ty.clone()).alias(d));
     }
-    for (i, c) in key.constant.iter().enumerate() {
-        conv_cols.push(expr::column(c).alias(constant(i)));
+    for (i, (b, c)) in key.constant.iter().enumerate() {
+        let ty = table
+            .schema
+            .field_with_unqualified_name(b)?
+            .data_type()
+            .clone();
+        conv_cols.push(cast(expr::column(c), ty).alias(constant(i)));
     }
-    let conv = super::events(source, table)?
+    let conv = super::events(conv_source, conv_table)?
         .filter(conv_pred)?
         .project(conv_cols)?;
 

@@ -166,7 +166,7 @@ impl Group {
 
     pub fn summary(&self, alias: &str) -> GroupSummary {
         let how = match &self.key.producer {
-            Producer::Conversion(c) => c.describe(),
+            Producer::Conversion(c) => c.describe(&self.key.source),
             Producer::Cohort(c) => format!(
                 "rows of each cohort entity over {} {}s from its first cohort event on `{}`",
                 c.periods,

@@ -148,6 +148,7 @@ pub fn generate(dir: &Path, opts: &Options) -> std::io::Result<Summary> {
             ("country", Kind::Str, false),
             ("company_size", Kind::Str, false),
             ("signup_channel", Kind::Str, false),
+            ("visitor_id", Kind::Str, false),
         ],
     )?;
     for d in 0..opts.developers {
@@ -310,6 +311,9 @@ impl Gen {
         let mut a = self.root.fork(3_000_000_000 + d);
         let country = COUNTRIES[a.weighted(&COUNTRY_WEIGHTS)];
         let size = COMPANY_SIZES[a.weighted(&COMPANY_SIZE_WEIGHTS)];
+        // The anonymous id of the docs visits before the signup, which the
+        // signup ties to the developer (an identify call).
+        let visitor = format!("v{:08}", 900_000_000 + d);
         let version = |from: i64, plan: &str| {
             vec![
                 Val::Str(dev.clone()),
@@ -318,6 +322,7 @@ impl Gen {
                 Val::Str(country.into()),
                 Val::Str(size.into()),
                 Val::Str(channel.into()),
+                Val::Str(visitor.clone()),
             ]
         };
         developers.push(version(signup, "free"))?;
@@ -329,7 +334,6 @@ impl Gen {
             row
         };
         // The docs visit that led to the signup.
-        let visitor = format!("v{:08}", 900_000_000 + d);
         for k in 0..1 + r.below(4) as i64 {
             let ts = (signup - (k + 1) * 20 * 60_000_000).max(self.start);
             let page = PAGES[r.below(PAGES.len() as u64) as usize];

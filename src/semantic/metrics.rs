@@ -249,6 +249,9 @@ impl<'a> Uses<'_, 'a> {
         }
         if self.shapes[i].reads == Reads::Source {
             out.extend(*own);
+            if reach == Reach::Read {
+                out.extend(resolved.also_reads);
+            }
             return out;
         }
         for (j, _) in &self.deps[i] {

@@ -141,18 +141,39 @@ pub enum MetricKind {
     },
 }
 
-/// `conversion:`: the base and conversion events of one source.
+/// `conversion:`: the base events of the metric's source and the
+/// conversion events of it or of another source.
 #[derive(Debug, Clone)]
 pub struct ConversionDef {
     pub base: Expr,
-    pub conversion: Expr,
+    pub conversion: ConversionEvent,
     /// How long after its base a conversion counts (far edge exclusive);
     /// unbounded when absent.
     pub within: Option<Spanned<Duration>>,
-    /// Columns a conversion must share with its base (the same session).
-    pub constant_properties: Vec<Name>,
+    /// Values a conversion must share with its base (the same session).
+    pub constant_properties: Vec<ConstantProperty>,
     pub count: Spanned<ConversionCount>,
     pub value: Spanned<ConversionValue>,
+}
+
+/// `conversion:`'s conversion event: a predicate, or
+/// `{ source, where, entity }` for events of another source.
+#[derive(Debug, Clone)]
+pub struct ConversionEvent {
+    /// The source of the conversion events; the metric's own when absent.
+    pub source: Option<Name>,
+    pub predicate: Expr,
+    /// The column (or entity attribute) of the conversion's rows that holds
+    /// the base source's entity ids; the source's `entity` when absent.
+    pub entity: Option<Name>,
+}
+
+/// One of `constant_properties`: `sdk` (a column of that name on both
+/// sides) or `{ base: channel, conversion: developer.signup_channel }`.
+#[derive(Debug, Clone)]
+pub struct ConstantProperty {
+    pub base: Name,
+    pub conversion: Name,
 }
 
 /// `sequence:`: named conditions on one source's rows and a pattern over

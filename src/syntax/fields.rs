@@ -165,18 +165,24 @@ impl<'a> Cx<'a> {
     /// Names of columns: plain names, or an entity's attribute
     /// (`developer.plan`: two names joined by a dot).
     pub fn column_names(&mut self, node: &Node, context: &str) -> Vec<Name> {
-        let one = |cx: &mut Self, n: &Node| {
-            let name = cx.text(n, context)?;
-            let attribute = name
-                .value
-                .split_once('.')
-                .is_some_and(|(e, a)| is_identifier(e) && is_identifier(a));
-            (attribute || cx.check_name(&name, context)).then_some(name)
-        };
         match &node.kind {
-            NodeKind::Seq(items) => items.iter().filter_map(|i| one(self, i)).collect(),
-            _ => one(self, node).into_iter().collect(),
+            NodeKind::Seq(items) => items
+                .iter()
+                .filter_map(|i| self.column_name(i, context))
+                .collect(),
+            _ => self.column_name(node, context).into_iter().collect(),
         }
+    }
+
+    /// A column's name: an identifier, or an entity attribute
+    /// (`developer.plan`).
+    pub fn column_name(&mut self, node: &Node, context: &str) -> Option<Name> {
+        let name = self.text(node, context)?;
+        let attribute = name
+            .value
+            .split_once('.')
+            .is_some_and(|(e, a)| is_identifier(e) && is_identifier(a));
+        (attribute || self.check_name(&name, context)).then_some(name)
     }
 
     pub fn bool(&mut self, node: &Node, context: &str) -> Option<Spanned<bool>> {

@@ -320,17 +320,18 @@ fn conversion(cx: &mut Cx, node: &Node, ctx: &str) -> Option<MetricKind> {
         ctx,
         "add `base: <predicate of the base event>`",
     );
-    let conversion = required_expr(
+    let conversion = required(
         cx,
         &f,
         "conversion",
         ctx,
         "add `conversion: <predicate of the conversion event>`",
+        conversion_event,
     );
     let within = f.get("within").and_then(|n| cx.duration(n, "within"));
     let constant_properties = f
         .get("constant_properties")
-        .map(|n| cx.column_names(n, "column"))
+        .map(|n| constant_properties(cx, n))
         .unwrap_or_default();
     let count = keyword_or(
         cx,
@@ -356,6 +357,76 @@ fn conversion(cx: &mut Cx, node: &Node, ctx: &str) -> Option<MetricKind> {
         count: count?,
         value: value?,
     }))
+}
+
+/// `conversion:`'s event: a predicate on the metric's source, or
+/// `{ source, where, entity }`.
+fn conversion_event(cx: &mut Cx, node: &Node) -> Option<ConversionEvent> {
+    let NodeKind::Map(_) = &node.kind else {
+        return cx
+            .expr(node, "conversion")
+            .map(|predicate| ConversionEvent {
+                source: None,
+                predicate,
+                entity: None,
+            });
+    };
+    let ctx = "a conversion event";
+    let f = cx.fields(node, ctx, &["source", "where", "entity"])?;
+    let source = f.get("source").and_then(|n| cx.name(n, "source name"));
+    let predicate = required_expr(
+        cx,
+        &f,
+        "where",
+        ctx,
+        "add `where: <predicate of the conversion event>`",
+    );
+    let entity = f
+        .get("entity")
+        .and_then(|n| cx.column_name(n, "entity column"));
+    Some(ConversionEvent {
+        source,
+        predicate: predicate?,
+        entity,
+    })
+}
+
+/// `constant_properties:`: column names, or `{ base, conversion }` pairs.
+fn constant_properties(cx: &mut Cx, node: &Node) -> Vec<ConstantProperty> {
+    let items: Vec<&Node> = match &node.kind {
+        NodeKind::Seq(items) => items.iter().collect(),
+        _ => vec![node],
+    };
+    let mut out = Vec::new();
+    for item in items {
+        if let NodeKind::Map(_) = &item.kind {
+            let ctx = "a constant property";
+            let Some(f) = cx.fields(item, ctx, &["base", "conversion"]) else {
+                continue;
+            };
+            let column = |cx: &mut Cx, key: &str| {
+                required(
+                    cx,
+                    &f,
+                    key,
+                    ctx,
+                    &format!("add `{key}: <column of the {key} event>`"),
+                    |cx, n| cx.column_name(n, "column"),
+                )
+            };
+            let base = column(cx, "base");
+            let conversion = column(cx, "conversion");
+            if let (Some(base), Some(conversion)) = (base, conversion) {
+                out.push(ConstantProperty { base, conversion });
+            }
+        } else if let Some(name) = cx.column_name(item, "column") {
+            out.push(ConstantProperty {
+                base: name.clone(),
+                conversion: name,
+            });
+        }
+    }
+    out
 }
 
 fn period_over_period(cx: &mut Cx, node: &Node, ctx: &str) -> Option<MetricKind> {

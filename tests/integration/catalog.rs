@@ -143,18 +143,19 @@ opened_at:timestamp,developer_id,severity
 /// The developers' attributes, a row per version: d0 moves to growth on
 /// 03-05 00:00, d1 to starter on 03-03 00:00, d2 to starter on 03-10 09:00
 /// (the instant of one of its calls, which sees the new plan); d6 and d7
-/// have no row.
+/// have no row. Each names the visitor it was before signing up: d4 is v5,
+/// d5 is v6, the others share their number.
 const DEVELOPERS: &str = "
-developer_id,valid_from:timestamp,plan,country,company_size,signup_channel
-d0,2026-02-10T09:00:00Z,free,US,1-10,search
-d0,2026-03-05T00:00:00Z,growth,US,1-10,search
-d1,2026-03-02T10:00:00Z,free,DE,11-50,search
-d1,2026-03-03T00:00:00Z,starter,DE,11-50,search
-d2,2026-03-03T09:00:00Z,free,US,51-200,social
-d2,2026-03-10T09:00:00Z,starter,US,51-200,social
-d3,2026-03-04T08:00:00Z,free,IN,1-10,search
-d4,2026-03-09T00:00:00Z,free,IN,11-50,social
-d5,2026-03-10T12:00:00Z,free,US,1-10,search
+developer_id,valid_from:timestamp,plan,country,company_size,signup_channel,visitor_id
+d0,2026-02-10T09:00:00Z,free,US,1-10,search,v0
+d0,2026-03-05T00:00:00Z,growth,US,1-10,search,v0
+d1,2026-03-02T10:00:00Z,free,DE,11-50,search,v1
+d1,2026-03-03T00:00:00Z,starter,DE,11-50,search,v1
+d2,2026-03-03T09:00:00Z,free,US,51-200,social,v2
+d2,2026-03-10T09:00:00Z,starter,US,51-200,social,v2
+d3,2026-03-04T08:00:00Z,free,IN,1-10,search,v3
+d4,2026-03-09T00:00:00Z,free,IN,11-50,social,v5
+d5,2026-03-10T12:00:00Z,free,US,1-10,search,v6
 ";
 
 /// A copy of the example project (every YAML file of `metrics/`, unchanged
@@ -243,6 +244,24 @@ fn acquisition_counts_and_step_rates() {
          2026-03-02,4,3,3,2,2,1,0.75,1,0.6666666666666666,1,0.6666666666666666
          2026-03-09,4,2,1,1,0,1,0.5,0.5,1,0,0",
     );
+    // docs_to_signup_rate, docs visitors whose signup (through the
+    // developer's visitor_id) came within 7 days, by the view's week and
+    // channel: week 03-02 search v1 (signs up 1 h later as d1) and v3 (d3,
+    // 1 h) 2/2, social v2 (d2, 1 h) 1/1; week 03-09 search v6 (d5, 2 h) and
+    // v7 (no signup) 1/2, social v5 0/1 (d4 signed up 23 h before the view:
+    // a signup is credited to a view at or before it only). v8 views at the
+    // range's end, v0 before it.
+    let got = csv(p.path(), "docs_to_signup_rate --by week");
+    assert_csv(
+        &got,
+        "week,channel,docs_to_signup_rate
+         2026-03-02,search,1
+         2026-03-02,social,1
+         2026-03-09,search,0.5
+         2026-03-09,social,0",
+    );
+    let got = csv(p.path(), "docs_to_signup_rate");
+    assert_csv(&got, "channel,docs_to_signup_rate\nsearch,0.75\nsocial,0.5");
     // Over the two weeks: 7 visitors (v1 counted once), counts summed as
     // every developer appears in one week only; rates 5/7, 4/5, 3/4, 2/3, 2/5.
     let got = csv(

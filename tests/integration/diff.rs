@@ -622,10 +622,14 @@ fn one_query_for_both_versions_gives_what_two_give() {
     edit(
         &repo.file("sources.yaml"),
         "    dimensions: [page, channel]",
-        "    dimensions: [page]",
+        "    dimensions: [channel]",
     );
     let acquisition = repo.file("acquisition.yaml");
-    edit(&acquisition, "      within: 7d\n", "      within: 2d\n");
+    edit(
+        &acquisition,
+        "status < 400\n      within: 7d\n",
+        "status < 400\n      within: 2d\n",
+    );
     narrow_signups(&acquisition);
     edit(
         &repo.file("business.yaml"),
@@ -666,7 +670,11 @@ fn one_query_for_both_versions_gives_what_two_give() {
     let repo = Repo::new();
     repo.commit("the example");
     let acquisition = repo.file("acquisition.yaml");
-    edit(&acquisition, "      within: 7d\n", "      within: 2d\n");
+    edit(
+        &acquisition,
+        "status < 400\n      within: 7d\n",
+        "status < 400\n      within: 2d\n",
+    );
     narrow_signups(&acquisition);
     check(
         &repo,
@@ -1031,7 +1039,7 @@ fn a_pull_request_that_adds_the_project_adds_every_metric() {
     assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
     let doc = json(&out);
     let got = statuses(&doc);
-    assert_eq!(got.len(), 56);
+    assert_eq!(got.len(), 57);
     assert!(got.iter().all(|(_, s)| s == "added"), "{got:?}");
     assert!(doc["problems"].as_array().unwrap().is_empty());
     // The head's numbers, every row new.
@@ -1060,8 +1068,8 @@ fn a_changed_entity_table_affects_the_metrics_over_its_sources() {
     // The head reads the plans from another table: one developer, on the
     // growth plan from before the range; every other developer has none.
     crate::fixtures::typed_csv_to_parquet(
-        "developer_id,valid_from:timestamp,plan,country,company_size,signup_channel\n\
-         dev000001,2026-01-01T00:00:00Z,growth,US,1-10,organic\n",
+        "developer_id,valid_from:timestamp,plan,country,company_size,signup_channel,visitor_id\n\
+         dev000001,2026-01-01T00:00:00Z,growth,US,1-10,organic,v900000001\n",
         &repo.file("data/developers_v2.parquet"),
     );
     edit(

@@ -4,7 +4,10 @@ use crate::fixtures;
 use metricc::driver;
 use std::path::Path;
 
-const SOURCES: &str = "sources:\n  events: { path: data/events.parquet, time: ts, entity: developer_id, dimensions: [event, endpoint, sdk] }\n  payments: { path: data/payments.parquet, time: paid_at, entity: developer_id }\n";
+const SOURCES: &str = "sources:\n  events: { path: data/events.parquet, time: ts, entity: developer_id, dimensions: [event, endpoint, sdk] }\n  payments: { path: data/payments.parquet, time: paid_at, entity: developer_id }\n  page_views: { path: data/page_views.parquet, time: ts, entity: visitor_id, dimensions: [page, channel] }\n";
+/// The fixtures' entity, for blocks that declare none of their own.
+const ENTITIES: &str =
+    "entities:\n  developer: { key: developer_id, path: data/developers.parquet }\n";
 
 /// The YAML blocks of a Markdown file.
 pub fn yaml_blocks(md: &str) -> Vec<String> {
@@ -46,10 +49,15 @@ fn language_examples_check_clean() {
                 "name: docs\nfiles: [defs.yaml]\n",
             )
             .unwrap();
+            let entities = if block.starts_with("entities:") || block.contains("\nentities:") {
+                ""
+            } else {
+                ENTITIES
+            };
             let text = if block.starts_with("sources:") {
                 block.clone()
             } else {
-                format!("{SOURCES}{block}")
+                format!("{SOURCES}{entities}{block}")
             };
             std::fs::write(tmp.path().join("defs.yaml"), text).unwrap();
         }

@@ -110,6 +110,7 @@ const SEQUENCE_METRICS: &[&str] = &[
     "churn_rate",
     "net_developer_growth",
     "subscription_to_overage",
+    "docs_to_signup_rate",
     "retried_failures",
 ];
 
@@ -301,6 +302,42 @@ fn duckdb_agrees_on_the_conversion_metric() {
         &["2026-01-05", "2026-05-05"],
     );
     assert!(ours.as_array().is_some_and(|a| a.len() > 10), "{ours}");
+    assert!(same(&ours, &theirs), "metricc: {ours}\nduckdb:  {theirs}");
+}
+
+/// The conversion across two sources (docs page views of a visitor, the
+/// signup of the developer whose `visitor_id` it is) against DuckDB ASOF
+/// joins written by hand, by week and channel.
+#[test]
+fn duckdb_agrees_on_the_conversion_across_two_sources() {
+    let Some(py) = python("duckdb::duckdb_agrees_on_the_conversion_across_two_sources") else {
+        return;
+    };
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("metrics");
+    let ours = json(&example, &["docs_to_signup_rate", "--by", "week"]);
+    let data = example.join("data");
+    let file = |name: &str| data.join(name).to_string_lossy().into_owned();
+    let theirs = script(
+        &py,
+        "conversion_sources.py",
+        "page_views.parquet",
+        &[
+            &file("events.parquet"),
+            &file("developers.parquet"),
+            "2026-01-05",
+            "2026-05-05",
+        ],
+    );
+    assert!(ours.as_array().is_some_and(|a| a.len() > 50), "{ours}");
+    // Not all zero: visitors of the sample data do sign up.
+    assert!(
+        theirs
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["docs_to_signup_rate"].as_f64() > Some(0.0)),
+        "{theirs}"
+    );
     assert!(same(&ours, &theirs), "metricc: {ours}\nduckdb:  {theirs}");
 }
 

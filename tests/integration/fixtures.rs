@@ -42,6 +42,14 @@ fn schema_of(name: &str) -> Schema {
             Field::new("developer_id", DataType::Utf8, false),
             s("plan"),
             s("country"),
+            s("visitor_id"),
+            s("signup_channel"),
+        ]),
+        "page_views" => Schema::new(vec![
+            Field::new("ts", ts(), false),
+            Field::new("visitor_id", DataType::Utf8, false),
+            s("page"),
+            s("channel"),
         ]),
         other => panic!("no schema for fixture {other}"),
     }
@@ -78,6 +86,7 @@ pub fn write_data(dir: &Path) {
     csv_to_parquet("payments", &data.join("payments.parquet"));
     csv_to_parquet("spend", &data.join("spend.parquet"));
     csv_to_parquet("developers", &data.join("developers.parquet"));
+    csv_to_parquet("page_views", &data.join("page_views.parquet"));
     std::fs::write(
         data.join("corrupt.parquet"),
         b"PAR1 this is not really parquet PAR1",

@@ -19,10 +19,13 @@ pub(super) fn value(
     k: &Conversion,
     filters: &[ast::Expr],
 ) -> Result<Expr> {
-    let rows = p.rows(&k.source)?;
+    let base = p.rows(&k.source)?.lower(&k.base)?;
+    let conversion = p.rows(&k.conversion_source)?.lower(&k.conversion)?;
     let key = ConversionKey {
-        base: rows.lower(&k.base)?,
-        conversion: rows.lower(&k.conversion)?,
+        base,
+        conversion_source: k.conversion_source.clone(),
+        conversion,
+        conversion_entity: k.conversion_entity.clone(),
         // Filters apply to the base events, as MetricFlow's.
         filter: p.lower_filters(&k.source, filters)?,
         within_micros: k.within.as_ref().map(|w| w.millis.saturating_mul(1000)),

@@ -188,6 +188,9 @@ pub(crate) struct Resolved<'a> {
     /// The source its breakdown values come from when it is not the one it
     /// reads (a cohort's event source).
     pub dimension_source: Option<&'a SourceInfo<'a>>,
+    /// A source it reads besides its own whose rows neither its filter nor
+    /// its breakdown reach (a conversion's events of another source).
+    pub also_reads: Option<&'a SourceInfo<'a>>,
     /// The type of its value when that may be other than a number (a
     /// measure such as `max(event)` gives text); metrics built on it need a
     /// number.
@@ -200,6 +203,7 @@ impl<'a> Resolved<'a> {
             kind,
             refs: Vec::new(),
             dimension_source: None,
+            also_reads: None,
             value_type: None,
         }
     }
@@ -273,9 +277,7 @@ pub(crate) fn resolve<'a>(cx: &Cx<'a>, input: &Input<'a>, diags: &mut Diagnostic
             offset,
             value,
         } => period_over_period::resolve(cx, metric, offset, value, diags),
-        ast::MetricKind::Conversion(c) => {
-            Resolved::of(conversion::resolve(input, c, diags).map(Kind::Conversion))
-        }
+        ast::MetricKind::Conversion(c) => conversion::resolve(cx, input, c, diags),
         ast::MetricKind::Sequence(q) => {
             Resolved::of(sequence::resolve(input, q, diags).map(Kind::Sequence))
         }
@@ -307,6 +309,7 @@ pub(crate) fn accepts(def: &MetricDef, target: &Shape, name: &str) -> Option<Str
 pub(crate) fn sources_named(def: &MetricDef) -> Vec<&Name> {
     let inside = match &def.kind {
         ast::MetricKind::Cohort(c) => c.cohort_source.as_ref(),
+        ast::MetricKind::Conversion(c) => c.conversion.source.as_ref(),
         ast::MetricKind::Aggregate { .. }
         | ast::MetricKind::Ratio { .. }
         | ast::MetricKind::Formula { .. }
@@ -316,7 +319,6 @@ pub(crate) fn sources_named(def: &MetricDef) -> Vec<&Name> {
         | ast::MetricKind::Active { .. }
         | ast::MetricKind::Retention(_)
         | ast::MetricKind::Churn { .. }
-        | ast::MetricKind::Conversion(_)
         | ast::MetricKind::Sequence(_)
         | ast::MetricKind::PeriodOverPeriod { .. } => None,
     };
@@ -357,13 +359,17 @@ pub fn rename_references(
                 rename(s, source);
             }
         }
+        ast::MetricKind::Conversion(c) => {
+            if let Some(s) = &mut c.conversion.source {
+                rename(s, source);
+            }
+        }
         ast::MetricKind::Aggregate { .. }
         | ast::MetricKind::Funnel(_)
         | ast::MetricKind::TimeBetween { .. }
         | ast::MetricKind::Active { .. }
         | ast::MetricKind::Retention(_)
         | ast::MetricKind::Churn { .. }
-        | ast::MetricKind::Conversion(_)
         | ast::MetricKind::Sequence(_) => {}
     }
 }
