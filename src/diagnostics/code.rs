@@ -89,7 +89,8 @@ codes! {
     /// `cumulative`, `funnel`, `time_between`, `active`, `retention`,
     /// `churn`, `cohort`.
     MetricKindMissing = ("E0109", "metric-kind-missing", Error),
-    /// A metric names two kinds at once.
+    /// A metric names two kinds at once, or two keys that exclude each
+    /// other (`window` and `calendar`, `offset` and `offset_to_grain`).
     ConflictingKinds = ("E0110", "conflicting-kinds", Error),
     /// A metric, source or step name is not an identifier
     /// (letters, digits and `_`, not starting with a digit).
@@ -212,7 +213,8 @@ codes! {
     NoPortableSql = ("E0308", "no-portable-sql", Error),
     /// A `period_over_period` metric's offset is not a whole number of the
     /// buckets asked for (`offset: 1 week` with `--by month`), so an earlier
-    /// bucket would not land on a bucket.
+    /// bucket would not land on a bucket; or its `offset_to_grain` period
+    /// does not always start on a bucket's start (or the run has no buckets).
     OffsetNotWholeBuckets = ("E0309", "offset-not-whole-buckets", Error),
     /// An entity's attribute table has two rows for one key (with
     /// `valid_from`, two versions starting at one time), so an event would

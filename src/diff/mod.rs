@@ -145,7 +145,7 @@ fn compute(
     // metric leaves them out (naming them would be an error).
     let (names, unfit): (Vec<&String>, Vec<&String>) = names
         .iter()
-        .partition(|n| request.grain.is_none_or(|g| query::fits(model, n, g)));
+        .partition(|n| query::fits(model, n, request.grain));
     let mut request = request.clone();
     request.metrics = names.iter().map(|n| query::Word::typed(*n)).collect();
     let resolved = query::resolve(&request, model).map_err(|d| Problem::User(d.to_vec()))?;

@@ -62,10 +62,11 @@ pub(crate) struct Planner<'a> {
     shifted_groups: std::cell::RefCell<Vec<GroupSummary>>,
 }
 
-/// The values a table reads from the range moved back by `offset`: each
-/// metric's value under its filters, as a column.
+/// The values a table reads from an earlier range (moved back by an
+/// offset, or from the start of a calendar period): each metric's value
+/// under its filters, as a column.
 struct Shift {
-    offset: ast::Offset,
+    offset: ast::Lookback,
     values: Vec<(String, Vec<ast::Expr>, String)>,
 }
 
@@ -101,10 +102,10 @@ impl<'a> Planner<'a> {
         out
     }
 
-    /// The value of metric `name` (under `extra` filters) over the range
-    /// moved back by `offset`, per grid row: a column of the table of that
+    /// The value of metric `name` (under `extra` filters) in the earlier
+    /// bucket `offset` gives, per grid row: a column of the table of that
     /// offset, planned when the table is assembled.
-    pub fn previous(&mut self, name: &str, extra: &[ast::Expr], offset: ast::Offset) -> Expr {
+    pub fn previous(&mut self, name: &str, extra: &[ast::Expr], offset: ast::Lookback) -> Expr {
         let i = match self.shifts.iter().position(|s| s.offset == offset) {
             Some(i) => i,
             None => {
@@ -169,8 +170,19 @@ impl<'a> Planner<'a> {
         for (i, g) in built.into_iter().enumerate() {
             plan = plan.join_on(g, JoinType::Left, grid::on(&self.alias(i), &keys))?;
         }
-        for (alias, t) in shifted {
-            plan = plan.join_on(t, JoinType::Left, grid::on(&alias, &keys))?;
+        for ((alias, t), shift) in shifted.into_iter().zip(&self.shifts) {
+            let mut on = grid::on(&alias, &keys);
+            if let ast::Lookback::ToGrain(to) = shift.offset {
+                // Each bucket meets the first bucket of its period.
+                let week_start = cx.model.project.week_start;
+                on[0] = time::bucket(
+                    to,
+                    week_start,
+                    Expr::Column(Column::new(Some("grid"), BUCKET)),
+                )
+                .eq(Expr::Column(Column::new(Some(alias.as_str()), BUCKET)));
+            }
+            plan = plan.join_on(t, JoinType::Left, on)?;
         }
         // The shared values, a projection per layer, each keeping every
         // column below it.
@@ -194,29 +206,54 @@ impl<'a> Planner<'a> {
         Ok(plan)
     }
 
-    /// The table of each offset: its values over the range moved back,
+    /// The table of each offset: its values over the earlier range,
     /// planned by a planner of their own (whose grid also has the
-    /// breakdown values `seen` here), with each bucket moved forward onto
-    /// the bucket it is compared with; aliased `<prefix>s<i>`.
+    /// breakdown values `seen` here). With an offset, each bucket is moved
+    /// forward onto the bucket it is compared with; with a period's start,
+    /// the buckets stay and the join meets each bucket with its period's
+    /// first. Aliased `<prefix>s<i>`.
     fn shifted(&self, seen: &[LogicalPlan]) -> Result<Vec<(String, LogicalPlan)>> {
         let cx = &self.cx;
         let project = &cx.model.project;
         let mut out = Vec::new();
         for (i, shift) in self.shifts.iter().enumerate() {
-            let back = |t| match time::move_back(t, shift.offset) {
-                Some(t) => Ok(t),
-                None => datafusion::common::plan_err!(
-                    "the range moved back {} leaves the calendar",
-                    shift.offset.text()
-                ),
+            let range = match shift.offset {
+                ast::Lookback::Offset(o) => {
+                    let back = |t| match time::move_back(t, o) {
+                        Some(t) => Ok(t),
+                        None => datafusion::common::plan_err!(
+                            "the range moved back {} leaves the calendar",
+                            o.text()
+                        ),
+                    };
+                    time::Range {
+                        from: back(cx.query.range.from)?,
+                        to: back(cx.query.range.to)?,
+                    }
+                }
+                ast::Lookback::ToGrain(to) => {
+                    // From the start of the period holding `--from`, so the
+                    // first bucket of that period is whole; but when
+                    // `--from` lies in that first bucket, from `--from`, so
+                    // that it is the run's own bucket, clipped alike.
+                    let Some(grain) = cx.query.grain else {
+                        return datafusion::common::internal_err!(
+                            "a period's start without buckets reached the planner"
+                        );
+                    };
+                    let from = cx.query.range.from;
+                    let period = time::truncate(to, project.week_start, from);
+                    let first = time::truncate(grain, project.week_start, from);
+                    time::Range {
+                        from: if first == period { from } else { period },
+                        to: cx.query.range.to,
+                    }
+                }
             };
             let query = super::Query {
                 metrics: Vec::new(),
                 grain: cx.query.grain,
-                range: time::Range {
-                    from: back(cx.query.range.from)?,
-                    to: back(cx.query.range.to)?,
-                },
+                range,
                 group_by: cx.query.group_by.clone(),
             };
             let buckets = time::spine(query.grain, project.week_start, cx.tz, query.range)
@@ -246,9 +283,10 @@ impl<'a> Planner<'a> {
             // whole number of buckets later (checked when the query was
             // resolved), or the range's one bucket.
             let grid_bucket = Expr::Column(Column::new(Some("grid"), BUCKET));
-            let bucket = match cx.query.grain {
-                Some(_) => grid_bucket + lit(time::offset_interval(shift.offset)),
-                None => time::wall_lit(cx.query.range.from),
+            let bucket = match (shift.offset, cx.query.grain) {
+                (ast::Lookback::Offset(o), Some(_)) => grid_bucket + lit(time::offset_interval(o)),
+                (ast::Lookback::Offset(_), None) => time::wall_lit(cx.query.range.from),
+                (ast::Lookback::ToGrain(_), _) => grid_bucket,
             };
             let mut select = vec![bucket.alias(BUCKET)];
             for d in &cx.query.group_by {
@@ -257,7 +295,7 @@ impl<'a> Planner<'a> {
             select.extend(values);
             let alias = format!("{}s{i}", self.prefix);
             let t = plan.project(select)?.alias(&alias)?.build()?;
-            let earlier = format!(", {} earlier", shift.offset.text());
+            let earlier = format!(", {}", shift.offset.text());
             self.shifted_groups
                 .borrow_mut()
                 .extend(sub.summaries().into_iter().map(|mut g| {

@@ -7,7 +7,7 @@ use super::kinds::period_over_period::PeriodOverPeriod;
 use super::model::{Metric, Model};
 use crate::diagnostics::{Code, Diagnostic, suggestion_help};
 use crate::span::Span;
-use crate::syntax::ast::Grain;
+use crate::syntax::ast::{Grain, Lookback};
 use chrono::{Datelike, NaiveDate, NaiveDateTime, NaiveTime};
 
 /// What to compute: metrics, time buckets, range and breakdown.
@@ -150,17 +150,15 @@ pub fn resolve(request: &Request, model: &Model) -> Result<Resolved, Vec<Diagnos
         ));
     }
 
-    if let Some(grain) = request.grain {
-        offsets(
-            request,
-            model,
-            grain,
-            explicit,
-            &mut metrics,
-            &mut diags,
-            &mut notes,
-        );
-    }
+    offsets(
+        request,
+        model,
+        request.grain,
+        explicit,
+        &mut metrics,
+        &mut diags,
+        &mut notes,
+    );
     let range = range(request, model, &mut diags);
     if let (Some(r), Some(grain)) = (range, request.grain)
         && most_buckets(grain, r) > MAX_BUCKETS
@@ -337,11 +335,12 @@ fn breakdown(
 }
 
 /// The first `period_over_period` metric at or under `name` whose offset is
-/// not a whole number of `grain` buckets.
+/// not a whole number of `grain` buckets, or whose period starts are not
+/// bucket starts (`None`: the range as one bucket).
 fn misfit<'m>(
     model: &'m Model,
     name: &str,
-    grain: Grain,
+    grain: Option<Grain>,
     seen: &mut Vec<String>,
 ) -> Option<(&'m Metric, &'m PeriodOverPeriod)> {
     if seen.iter().any(|s| s == name) {
@@ -359,24 +358,29 @@ fn misfit<'m>(
         .find_map(|d| misfit(model, &d.value, grain, seen))
 }
 
-/// Whether metric `name` can be computed by `grain` buckets: no
-/// `period_over_period` metric at or under it has an offset that is not a
-/// whole number of them.
-pub fn fits(model: &Model, name: &str, grain: Grain) -> bool {
+/// Whether metric `name` can be computed by `grain` buckets (`None`: the
+/// range as one): every `period_over_period` metric at or under it
+/// compares with whole buckets.
+pub fn fits(model: &Model, name: &str, grain: Option<Grain>) -> bool {
     misfit(model, name, grain, &mut Vec::new()).is_none()
 }
 
 /// Drops the metrics that compare with an offset that is not a whole number
-/// of `grain` buckets, with a note (or an error when they were named).
+/// of `grain` buckets, or with period starts that are not bucket starts,
+/// with a note (or an error when they were named).
 fn offsets(
     request: &Request,
     model: &Model,
-    grain: Grain,
+    grain: Option<Grain>,
     explicit: bool,
     metrics: &mut Vec<String>,
     diags: &mut Vec<Diagnostic>,
     notes: &mut Vec<String>,
 ) {
+    let by = |g: Option<Grain>| match g {
+        Some(g) => format!("`--by {}`", g.as_str()),
+        None => "no `--by`".to_string(),
+    };
     let mut skipped = Vec::new();
     metrics.retain(|n| {
         let Some((m, k)) = misfit(model, n, grain, &mut Vec::new()) else {
@@ -391,27 +395,47 @@ fn offsets(
         } else {
             format!(" (through `{}`)", m.name)
         };
-        let finer: Vec<&str> = [Grain::Hour, Grain::Day, Grain::Week, Grain::Month, Grain::Quarter, Grain::Year]
-            .into_iter()
-            .filter(|g| k.offset.fits(*g))
-            .map(Grain::as_str)
+        let grains = [
+            Grain::Hour,
+            Grain::Day,
+            Grain::Week,
+            Grain::Month,
+            Grain::Quarter,
+            Grain::Year,
+        ];
+        let fitting: Vec<String> = grains
+            .iter()
+            .filter(|g| k.offset.fits(Some(**g)))
+            .map(|g| format!("`--by {}`", g.as_str()))
             .collect();
-        let word = request.metrics.iter().find(|w| &w.value == n);
-        diags.push(place(
-            Diagnostic::new(
-                Code::OffsetNotWholeBuckets,
+        let (message, label) = match (k.offset, grain) {
+            (Lookback::Offset(o), Some(g)) => (
                 format!(
                     "`{n}`{via} compares with {} earlier, which is not a whole number of {} buckets",
-                    k.offset.text(),
-                    grain.as_str()
+                    o.text(),
+                    g.as_str()
                 ),
-            )
-            .at(k.offset_span, format!("{} is not a whole number of {}s", k.offset.text(), grain.as_str()))
-            .with_help(format!(
-                "run it with `--by {}`, or give the offset in {}s",
-                finer.join("` or `--by "),
-                grain.as_str()
-            )),
+                format!("{} is not a whole number of {}s", o.text(), g.as_str()),
+            ),
+            (Lookback::ToGrain(to), Some(g)) => (
+                format!(
+                    "`{n}`{via} compares with the bucket that starts each {}, and {} buckets do not start every {}",
+                    to.as_str(),
+                    g.as_str(),
+                    to.as_str()
+                ),
+                format!("a {} does not always start a {}", to.as_str(), g.as_str()),
+            ),
+            (_, None) => (
+                format!("`{n}`{via} compares buckets, and the run has none"),
+                "needs `--by`".to_string(),
+            ),
+        };
+        let word = request.metrics.iter().find(|w| &w.value == n);
+        diags.push(place(
+            Diagnostic::new(Code::OffsetNotWholeBuckets, message)
+                .at(k.offset_span, label)
+                .with_help(format!("run it with {}", fitting.join(" or "))),
             word,
             request,
         ));
@@ -419,9 +443,12 @@ fn offsets(
     });
     if !skipped.is_empty() {
         notes.push(format!(
-            "{} metrics compare with an offset that is not a whole number of {} buckets and were skipped: {}",
+            "skipped {} metric{}: with {}, the earlier value {} compare{} with is not a bucket of the run: {}",
             skipped.len(),
-            grain.as_str(),
+            if skipped.len() == 1 { "" } else { "s" },
+            by(grain),
+            if skipped.len() == 1 { "it" } else { "they" },
+            if skipped.len() == 1 { "s" } else { "" },
             skipped.join(", ")
         ));
     }

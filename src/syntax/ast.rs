@@ -136,7 +136,7 @@ pub enum MetricKind {
     /// value, the difference, the ratio or the growth.
     PeriodOverPeriod {
         metric: Name,
-        offset: Spanned<Offset>,
+        offset: Spanned<Lookback>,
         value: Spanned<Comparison>,
     },
 }
@@ -301,6 +301,57 @@ impl Offset {
         }
         .length();
         hours == g_hours && n % g == 0
+    }
+}
+
+/// Which earlier value `period_over_period` compares with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Lookback {
+    /// The same period moved back (`offset: 1 week`): MetricFlow's
+    /// `offset_window`.
+    Offset(Offset),
+    /// The bucket that starts the calendar period holding each bucket
+    /// (`offset_to_grain: month`): MetricFlow's `offset_to_grain`.
+    ToGrain(Grain),
+}
+
+impl Lookback {
+    /// The earlier value in words, after "its value": `1 week earlier`,
+    /// `at the start of its month`.
+    pub fn text(&self) -> String {
+        match self {
+            Lookback::Offset(o) => format!("{} earlier", o.text()),
+            Lookback::ToGrain(g) => format!("at the start of its {}", g.as_str()),
+        }
+    }
+
+    /// Whether buckets of `grain` (none: the range as one bucket) can be
+    /// compared this way: an offset must be whole buckets, and every start
+    /// of a grain period a bucket's start (`--by day` for a month; not
+    /// `--by week`, whose weeks straddle months).
+    pub fn fits(&self, grain: Option<Grain>) -> bool {
+        match (self, grain) {
+            (Lookback::Offset(_), None) => true,
+            (Lookback::Offset(o), Some(g)) => o.fits(g),
+            (Lookback::ToGrain(_), None) => false,
+            (Lookback::ToGrain(to), Some(g)) => g.starts_every(*to),
+        }
+    }
+}
+
+impl Grain {
+    /// Whether every start of a `period` is the start of a bucket of this
+    /// grain: a day starts every week and month; a week starts no month.
+    pub fn starts_every(self, period: Grain) -> bool {
+        use Grain::*;
+        match self {
+            Hour => true,
+            Day => period != Hour,
+            Week => period == Week,
+            Month => matches!(period, Month | Quarter | Year),
+            Quarter => matches!(period, Quarter | Year),
+            Year => period == Year,
+        }
     }
 }
 

@@ -430,11 +430,39 @@ fn constant_properties(cx: &mut Cx, node: &Node) -> Vec<ConstantProperty> {
 }
 
 fn period_over_period(cx: &mut Cx, node: &Node, ctx: &str) -> Option<MetricKind> {
-    let f = cx.fields(node, ctx, &["metric", "offset", "value"])?;
+    let f = cx.fields(node, ctx, &["metric", "offset", "offset_to_grain", "value"])?;
     let metric = required_metric(cx, &f, "metric", ctx, "add `metric: <metric to compare>`");
-    let offset = required(cx, &f, "offset", ctx, "add `offset: 1 week`", |cx, n| {
-        cx.offset(n, "offset")
-    });
+    let offset = match (f.get("offset"), f.get("offset_to_grain")) {
+        (Some(_), Some(_)) => {
+            cx.report(
+                Diagnostic::new(
+                    Code::ConflictingKinds,
+                    "a period_over_period metric has both `offset` and `offset_to_grain`",
+                )
+                .at(
+                    f.key_span("offset_to_grain").unwrap_or(f.span),
+                    "`offset_to_grain` here",
+                )
+                .with_help("keep `offset: 1 month` (the same period moved back) or `offset_to_grain: month` (the period's start)"),
+            );
+            None
+        }
+        (Some(n), None) => cx
+            .offset(n, "offset")
+            .map(|o| Spanned::new(Lookback::Offset(o.value), o.span)),
+        (None, Some(n)) => cx
+            .keyword(n, "offset_to_grain", Grain::ALL, Grain::parse)
+            .map(|g| Spanned::new(Lookback::ToGrain(g.value), g.span)),
+        (None, None) => {
+            cx.missing(
+                &f,
+                "offset",
+                ctx,
+                "add `offset: 1 week` or `offset_to_grain: month`",
+            );
+            None
+        }
+    };
     let value = keyword_or(
         cx,
         &f,

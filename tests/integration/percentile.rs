@@ -146,7 +146,13 @@ fn tables(options: &Options, grain: Option<Grain>) -> Vec<Vec<Vec<String>>> {
     let (from, to) = (model.project.default_from, model.project.default_to);
     let day = |d: Option<chrono::NaiveDate>| d.unwrap().and_hms_opt(0, 0, 0).unwrap();
     let query = Query {
-        metrics: model.metrics.iter().map(|m| m.name.clone()).collect(),
+        // Those the grain can give (as `metricc run` keeps them).
+        metrics: model
+            .metrics
+            .iter()
+            .filter(|m| metricc::semantic::query::fits(&model, &m.name, grain))
+            .map(|m| m.name.clone())
+            .collect(),
         grain,
         range: Range {
             from: day(from),

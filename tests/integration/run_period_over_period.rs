@@ -240,7 +240,7 @@ fn an_offset_that_is_no_whole_number_of_buckets_is_refused_with_its_place() {
     );
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("not a whole number of month buckets and were skipped: calls_prev"),
+        err.contains("with `--by month`, the earlier value they compare with is not a bucket of the run: calls_prev"),
         "{err}"
     );
     let got = String::from_utf8(out.stdout).unwrap();
@@ -262,4 +262,118 @@ fn explain_says_what_is_compared() {
     );
     // The earlier week's scan is a group of its own, over the earlier range.
     assert!(text.contains("1 week earlier"), "{text}");
+}
+
+/// `offset_to_grain`: each bucket against the first bucket of its period.
+fn to_grain(project: &str) -> tempfile::TempDir {
+    crate::run::project(
+        project,
+        r#"
+sources:
+  events: { path: data/events.parquet, time: ts, entity: developer_id }
+  payments: { path: data/payments.parquet, time: paid_at, entity: developer_id }
+metrics:
+  calls: { description: c, source: events, filter: "event = 'api_call'", measure: count(*) }
+  calls_week_start: { description: w, period_over_period: { metric: calls, offset_to_grain: week, value: previous } }
+  revenue: { description: r, source: payments, measure: sum(amount) }
+  revenue_qtd: { description: q, period_over_period: { metric: revenue, offset_to_grain: quarter, value: ratio } }
+"#,
+        &[
+            ("data/events.parquet", CALLS),
+            (
+                "data/payments.parquet",
+                &format!("{PAYMENTS}2026-01-05T10:00:00Z,c,7\n"),
+            ),
+        ],
+    )
+}
+
+#[test]
+fn each_bucket_against_the_first_bucket_of_its_period() {
+    // Weeks start on Sunday here: 03-08 and 03-15. From Tuesday 03-10, the
+    // days up to Saturday 03-14 are compared with Sunday 03-08 (before the
+    // range, read whole: no calls); Sunday 03-15 (one call at 23:59:59)
+    // with itself; 03-16 and 03-17 with 03-15.
+    let p = to_grain("week_start: sunday\n");
+    let got = csv(
+        p.path(),
+        "calls calls_week_start --by day --from 2026-03-10 --to 2026-03-18",
+    );
+    assert_csv(
+        &got,
+        "day,calls,calls_week_start
+         2026-03-10,1,0
+         2026-03-11,0,0
+         2026-03-12,0,0
+         2026-03-13,0,0
+         2026-03-14,0,0
+         2026-03-15,1,1
+         2026-03-16,1,1
+         2026-03-17,1,1",
+    );
+    // By month against the quarter's first: January (10 + 7, before
+    // `from`, read whole) for February (25) and March (40).
+    let got = csv(
+        p.path(),
+        "revenue revenue_qtd --by month --from 2026-02-01 --to 2026-04-01",
+    );
+    assert_csv(
+        &got,
+        "month,revenue,revenue_qtd
+         2026-02-01,25,1.4705882352941178
+         2026-03-01,40,2.3529411764705883",
+    );
+    // From inside January, January is the run's own clipped bucket, and
+    // its own first, clipped alike: 01-20 .. 02-01 holds the 10 of the
+    // 31st, not the 7 of the 5th. February against that January.
+    let got = csv(
+        p.path(),
+        "revenue revenue_qtd --by month --from 2026-01-20 --to 2026-03-01",
+    );
+    assert_csv(
+        &got,
+        "month,revenue,revenue_qtd
+         2026-01-01,10,1
+         2026-02-01,25,2.5",
+    );
+}
+
+#[test]
+fn a_period_start_needs_buckets_that_start_every_period() {
+    let p = to_grain("default_range: { from: 2026-03-02, to: 2026-03-23 }\n");
+    // A quarter does not always start on a week's first day: refused, with
+    // the place and the grains that fit.
+    let out = metricc(&["run", "revenue_qtd", "--by", "week"], p.path());
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("E0309") && err.contains("a quarter does not always start a week"),
+        "{err}"
+    );
+    assert!(
+        err.contains("`--by day` or `--by month` or `--by quarter`"),
+        "{err}"
+    );
+    // Without `--by`: no buckets to meet.
+    let out = metricc(&["run", "revenue_qtd"], p.path());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("needs `--by`"), "{err}");
+    // Not named: skipped with a note, the others computed.
+    let out = metricc(&["run", "--format", "csv"], p.path());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("with no `--by`, the earlier value they compare with is not a bucket of the run: calls_week_start, revenue_qtd"),
+        "{err}"
+    );
+    let explained = crate::run::stdout_of(&["explain", "revenue_qtd", "--by", "month"], p.path());
+    assert!(
+        explained.contains("`revenue` over its value at the start of its quarter")
+            && explained.contains("at the start of its quarter"),
+        "{explained}"
+    );
 }
