@@ -344,6 +344,42 @@ SELECT (SELECT count(DISTINCT d) FROM credited
        / (SELECT count(DISTINCT d) FROM b WHERE t < epoch_us(TIMESTAMPTZ '2026-05-05'))
 """
 
+# A conversion across two sources: docs page views are a visitor's, signups
+# a developer's, and the developer's version of the developers table at the
+# signup gives its visitor id. Each signup goes to the visitor's most recent
+# docs view at or before it (ASOF JOIN) and counts when less than 7 days
+# later; visitors are counted, by the view's week and channel. Views and
+# signups are read up to 7 days past the range: a later view takes the
+# credit of a signup after it.
+DOCS_SIGNUP_CREDITS = """
+WITH views AS (
+  SELECT visitor_id AS v, epoch_us(ts) AS t, channel FROM read_parquet('{page_views}')
+  WHERE page LIKE '/docs%' AND ts >= TIMESTAMPTZ '2026-01-05' AND ts < TIMESTAMPTZ '2026-05-12'),
+signups AS (
+  SELECT d.visitor_id AS v, epoch_us(e.ts) AS t
+  FROM (SELECT developer_id, ts FROM read_parquet('{events}')
+        WHERE event = 'signup' AND ts >= TIMESTAMPTZ '2026-01-05' AND ts < TIMESTAMPTZ '2026-05-12') e
+  ASOF JOIN read_parquet('{developers}') d
+    ON e.developer_id = d.developer_id AND e.ts >= d.valid_from),
+credited AS (
+  SELECT s.v, views.t AS vt, views.channel, s.t AS st
+  FROM signups s ASOF JOIN views ON s.v = views.v AND s.t >= views.t
+  WHERE views.t < epoch_us(TIMESTAMPTZ '2026-05-05') AND s.t - views.t < 7 * 86400000000),
+opportunities AS (SELECT * FROM views WHERE t < epoch_us(TIMESTAMPTZ '2026-05-05'))
+"""
+DUCKDB_DOCS_SIGNUP = DOCS_SIGNUP_CREDITS + """
+SELECT strftime(DATE '1970-01-01' + CAST(o.wk * 7 - 3 AS INTEGER), '%Y-%m-%d') AS week, o.channel,
+       coalesce(c.n, 0) / o.n
+FROM (SELECT (t // 86400000000 + 3) // 7 AS wk, channel, count(DISTINCT v) AS n
+      FROM opportunities GROUP BY ALL) o
+LEFT JOIN (SELECT (vt // 86400000000 + 3) // 7 AS wk, channel, count(DISTINCT v) AS n
+           FROM credited GROUP BY ALL) c USING (wk, channel)
+ORDER BY 1, 2
+"""
+DUCKDB_CATALOG_DOCS_SIGNUP = DOCS_SIGNUP_CREDITS + """
+SELECT (SELECT count(DISTINCT v) FROM credited) / (SELECT count(DISTINCT v) FROM opportunities)
+"""
+
 # time to first call alone: the first two columns above, as its own workload.
 DUCKDB_TTFC = """
 WITH f AS (SELECT developer_id AS d, min(ts) AS t0 FROM read_parquet('{events}')
