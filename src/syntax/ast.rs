@@ -206,6 +206,9 @@ pub enum PatternKind {
     /// `(?t<=1m)`: the comparison and the duration (a bare number is
     /// seconds, as in ClickHouse).
     Time(PatternTimeOp, Duration),
+    /// `(?gap>=7d)`: the same comparison for the very next event only, no
+    /// event in between (metricc's; ClickHouse has none).
+    Gap(PatternTimeOp, Duration),
 }
 
 /// A condition as a pattern names it.

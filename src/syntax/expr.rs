@@ -101,7 +101,7 @@ pub fn parse_pattern(text: &str, origin: &Origin) -> Result<Vec<PatternItem>, Di
                     None => "the pattern ends here".to_string(),
                 },
             )
-            .with_help("a pattern is made of `(?1)` or `(?name)` (a condition), `.` (any one event), `.*` (any events) and `(?t<=1m)` (time since the element before: `<`, `<=`, `>`, `>=` or `==` a duration)")
+            .with_help("a pattern is made of `(?1)` or `(?name)` (a condition), `.` (any one event), `.*` (any events), `(?t<=1m)` (time since the element before: `<`, `<=`, `>`, `>=` or `==` a duration) and `(?gap>=7d)` (the same for the very next event)")
     })?;
     let mut out = Vec::new();
     for pair in pairs.flatten() {
@@ -119,7 +119,8 @@ pub fn parse_pattern(text: &str, origin: &Origin) -> Result<Vec<PatternItem>, Di
                     _ => PatternKind::Condition(PatternRef::Name(inner.as_str().to_string())),
                 }
             }
-            Rule::pattern_time => {
+            Rule::pattern_time | Rule::pattern_gap => {
+                let gap = pair.as_rule() == Rule::pattern_gap;
                 let mut inner = pair.into_inner();
                 let op = inner
                     .next()
@@ -145,7 +146,11 @@ pub fn parse_pattern(text: &str, origin: &Origin) -> Result<Vec<PatternItem>, Di
                         "this duration is too long: durations go up to about 292 years",
                     ));
                 };
-                PatternKind::Time(op, d)
+                if gap {
+                    PatternKind::Gap(op, d)
+                } else {
+                    PatternKind::Time(op, d)
+                }
             }
             _ => continue,
         };

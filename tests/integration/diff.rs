@@ -1039,7 +1039,7 @@ fn a_pull_request_that_adds_the_project_adds_every_metric() {
     assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
     let doc = json(&out);
     let got = statuses(&doc);
-    assert_eq!(got.len(), 58);
+    assert_eq!(got.len(), 59);
     assert!(got.iter().all(|(_, s)| s == "added"), "{got:?}");
     assert!(doc["problems"].as_array().unwrap().is_empty());
     // The head's numbers, every row new.

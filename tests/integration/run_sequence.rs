@@ -148,3 +148,67 @@ fn patterns_that_name_no_listed_condition_are_errors() {
         assert!(text.contains(label), "{pattern}: {text}");
     }
 }
+
+/// `(?gap ...)`: the very next event only. Calls of e: 03-02, 03-05 and
+/// 03-12 10:00; of f: 03-02 and 03-09 10:00, a signup (no condition) on
+/// 03-05 between; of g: 03-02 10:00 and 03-09 09:59:59; of h: 03-02, 03-06
+/// and 03-10 10:00.
+#[test]
+fn a_gap_is_a_silence_between_two_events_in_a_row() {
+    let p = project(
+        "default_range: { from: 2026-03-01, to: 2026-04-01 }\n",
+        r#"
+sources:
+  events: { path: data/events.parquet, time: ts, entity: developer_id }
+metrics:
+  back:
+    description: a call after 7 days without one
+    source: events
+    sequence:
+      conditions:
+        - call: event = 'api_call'
+      pattern: (?call)(?gap>=7d)(?call)
+  later:
+    description: a call 7 days or more after another, any calls between
+    source: events
+    sequence:
+      conditions:
+        - call: event = 'api_call'
+      pattern: (?call)(?t>=7d)(?call)
+  quiet_returns:
+    description: returns after more than 3 days of silence, counted
+    source: events
+    sequence:
+      conditions:
+        - call: event = 'api_call'
+      pattern: (?call)(?gap>3d)(?call)
+      value: matches
+"#,
+        &[(
+            "data/events.parquet",
+            "ts:timestamp,developer_id,event
+2026-03-02T10:00:00Z,e,api_call
+2026-03-05T10:00:00Z,e,api_call
+2026-03-12T10:00:00Z,e,api_call
+2026-03-02T10:00:00Z,f,api_call
+2026-03-05T10:00:00Z,f,signup
+2026-03-09T10:00:00Z,f,api_call
+2026-03-02T10:00:00Z,g,api_call
+2026-03-09T09:59:59Z,g,api_call
+2026-03-02T10:00:00Z,h,api_call
+2026-03-06T10:00:00Z,h,api_call
+2026-03-10T10:00:00Z,h,api_call
+",
+        )],
+    );
+    // back: e (03-05 -> 03-12, exactly 7 days, in a row) and f (the signup
+    //   is no event); g is 1 s short; h's 8 days hold a call: 2.
+    // later (any calls between): e, f and h: 3.
+    // quiet_returns (more than 3 days, counted): e 1 (03-02 -> 03-05 is
+    //   exactly 3 days; 03-05 -> 03-12 counts), f 1, g 1, h 1 (03-02 ->
+    //   03-06 uses both calls; 03-10 alone is left): 4.
+    let got = csv(p.path(), "back later quiet_returns");
+    assert_csv(&got, "back,later,quiet_returns\n2,3,4");
+    let explained = stdout_of(&["explain", "back"], p.path());
+    assert!(explained.contains("(?1)(?gap>=7d)(?1)"), "{explained}");
+}

@@ -206,6 +206,16 @@ impl<'a> Search<'a> {
                     None
                 }
             }
+            // The very next event only (metricc's `(?gap ...)`): the rest
+            // from it when its time compares as asked, anchored there.
+            Action::Gap(op, d) => {
+                let bound = self.events[anchor].0.saturating_add(d);
+                if holds(op, self.events[i].0, bound) {
+                    self.go(a + 1, i, i)
+                } else {
+                    None
+                }
+            }
             // The next action from each event whose time compares as asked
             // with the anchor's plus `d`, nearest first; that event becomes
             // the anchor. Times are sorted: `<` and `<=` hold on a prefix,
@@ -480,6 +490,17 @@ mod tests {
                         base = i;
                         a += 1;
                     }
+                    // metricc's own: the next event or nothing (no choice
+                    // point), anchored there as a time condition is.
+                    Action::Gap(op, d) => {
+                        if holds(op, events[i].0, events[base].0.saturating_add(d)) {
+                            base = i;
+                            a += 1;
+                        } else if !backtrack(&mut stack, &mut a, &mut i, &mut base) {
+                            failed = true;
+                            break;
+                        }
+                    }
                     Action::Time(op, d) => {
                         let bound = events[base].0.saturating_add(d);
                         if holds(op, events[i].0, bound) {
@@ -603,7 +624,22 @@ mod tests {
                 0i64..6
             )
                 .prop_map(|(op, d)| Action::Time(op, d)),
+            (
+                prop_oneof![
+                    Just(TimeOp::Lt),
+                    Just(TimeOp::Le),
+                    Just(TimeOp::Gt),
+                    Just(TimeOp::Ge),
+                    Just(TimeOp::Eq)
+                ],
+                0i64..6
+            )
+                .prop_map(|(op, d)| Action::Gap(op, d)),
         ]
+    }
+
+    fn is_time(a: Action) -> bool {
+        matches!(a, Action::Time(..) | Action::Gap(..))
     }
 
     fn pattern() -> impl Strategy<Value = Vec<Action>> {
@@ -611,8 +647,7 @@ mod tests {
         // condition after an element, not first after another.
         prop::collection::vec(action(), 1..7).prop_filter("a valid pattern", |p| {
             p.iter().any(|a| matches!(a, Action::Event(_)))
-                && p.windows(2)
-                    .all(|w| !matches!((w[0], w[1]), (Action::Time(..), Action::Time(..))))
+                && p.windows(2).all(|w| !(is_time(w[0]) && is_time(w[1])))
         })
     }
 

@@ -31,6 +31,9 @@ pub enum Action {
     /// `(?t op d)`: the next event's time compared with the time of the
     /// element before plus `d` microseconds; takes no event.
     Time(TimeOp, i64),
+    /// `(?gap op d)`: the same for the very next event only (no event in
+    /// between); takes no event.
+    Gap(TimeOp, i64),
 }
 
 /// A resolved sequence metric.
@@ -132,8 +135,10 @@ pub(super) fn resolve(input: &Input, s: &SequenceDef, diags: &mut Diagnostics) -
                 }
                 index.map(|i| Action::Event(i.min(MAX_CONDITIONS - 1) as u8))
             }
-            PatternKind::Time(op, d) => {
-                if previous.is_none_or(|p| matches!(p, PatternKind::Time(..))) {
+            PatternKind::Time(op, d) | PatternKind::Gap(op, d) => {
+                if previous
+                    .is_none_or(|p| matches!(p, PatternKind::Time(..) | PatternKind::Gap(..)))
+                {
                     diags.push(
                         Diagnostic::new(
                             Code::PatternMismatch,
@@ -150,7 +155,11 @@ pub(super) fn resolve(input: &Input, s: &SequenceDef, diags: &mut Diagnostics) -
                         .with_help("put it between two elements: `(?1)(?t<=1m)(?2)` (ClickHouse has no window of two bounds)"),
                     );
                 }
-                Some(Action::Time(*op, d.millis.saturating_mul(1000)))
+                let micros = d.millis.saturating_mul(1000);
+                Some(match item.kind {
+                    PatternKind::Gap(..) => Action::Gap(*op, micros),
+                    _ => Action::Time(*op, micros),
+                })
             }
         };
         actions.extend(action);
@@ -197,7 +206,7 @@ impl Sequence {
         d.line(
             "pattern",
             format!(
-                "{} — ClickHouse's sequenceMatch rules: `.` one event, `.*` any events, a time condition compares the next event with the element before",
+                "{} — ClickHouse's sequenceMatch rules: `.` one event, `.*` any events, a time condition compares the next event with the element before (`(?gap ...)`, metricc's own, the very next event only)",
                 pattern.join("")
             ),
         );
@@ -221,6 +230,13 @@ fn describe_action(a: Action) -> String {
         Action::Time(op, micros) => {
             format!(
                 "(?t{}{})",
+                op.as_str(),
+                super::describe_millis(micros / 1000)
+            )
+        }
+        Action::Gap(op, micros) => {
+            format!(
+                "(?gap{}{})",
                 op.as_str(),
                 super::describe_millis(micros / 1000)
             )
