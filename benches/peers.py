@@ -380,6 +380,17 @@ DUCKDB_CATALOG_DOCS_SIGNUP = DOCS_SIGNUP_CREDITS + """
 SELECT (SELECT count(DISTINCT v) FROM credited) / (SELECT count(DISTINCT v) FROM opportunities)
 """
 
+# Developers back after 7 days of silence over the range: two API calls in a
+# row (among the range's calls) at least 7 days apart.
+DUCKDB_CATALOG_SILENCE = """
+SELECT count(DISTINCT d) FROM (
+  SELECT developer_id AS d,
+         epoch_us(ts) - lag(epoch_us(ts)) OVER (PARTITION BY developer_id ORDER BY ts) AS gap
+  FROM read_parquet('{events}')
+  WHERE event = 'api_call' AND ts >= TIMESTAMPTZ '2026-01-05' AND ts < TIMESTAMPTZ '2026-05-05')
+WHERE gap >= 7 * 86400000000
+"""
+
 # time to first call alone: the first two columns above, as its own workload.
 DUCKDB_TTFC = """
 WITH f AS (SELECT developer_id AS d, min(ts) AS t0 FROM read_parquet('{events}')

@@ -260,7 +260,7 @@ class Size:
 
 def has_column(python, parquet, column):
     code = ("import duckdb, sys; print(duckdb.sql(f\"SELECT count(*) FROM (DESCRIBE SELECT * FROM "
-            "read_parquet('{sys.argv[1]}')) WHERE column_name = '{sys.argv[2]}'\").fetchone()[0])")
+            "read_parquet('{sys.argv[1]}')) WHERE column_name = '{sys.argv[2]}'\").fetchall()[0][0])")
     return run([python, "-c", code, str(parquet), column]).strip() == "1"
 
 
@@ -472,8 +472,8 @@ def catalog(sz):
     script = [s.rstrip(";") for s in script if not s.startswith("SET TimeZone")]
     hand = [peers.DUCKDB_CATALOG_ACTIVE, peers.DUCKDB_CATALOG_ACTIVATION,
             peers.DUCKDB_CATALOG_TIME_BETWEEN, peers.DUCKDB_CATALOG_LTV,
-            peers.DUCKDB_CATALOG_CONVERSION, peers.DUCKDB_CATALOG_DOCS_SIGNUP, peers.DUCKDB_FUNNEL,
-            peers.DUCKDB_RETENTION]
+            peers.DUCKDB_CATALOG_CONVERSION, peers.DUCKDB_CATALOG_DOCS_SIGNUP,
+            peers.DUCKDB_CATALOG_SILENCE, peers.DUCKDB_FUNNEL, peers.DUCKDB_RETENTION]
     duck_cmd = sz.duck(script + hand)
 
     ours = json.loads(run(sz.metricc(sz.catalog, "--format", "json")))[0]
@@ -489,7 +489,8 @@ def catalog(sz):
         print(f"[{sz.label}] checking the whole example against duckdb without a memory limit")
         del timed_cmds["duckdb"]
         results = json.loads(run(sz.duck(script + hand, limit=False)))
-    sql_part, active, activation, tb, ltv, conversion, docs_signup, funnel, retention = results[-9:]
+    (sql_part, active, activation, tb, ltv, conversion, docs_signup, silence, funnel,
+     retention) = results[-10:]
     theirs = dict(zip(sql_part["columns"], sql_part["rows"][0]))
     theirs.update(zip(["dau", "wau", "mau", "stickiness", "support_ticket_rate", "churned_developers",
                        "churn_rate", "net_developer_growth"], active["rows"][0]))
@@ -499,6 +500,7 @@ def catalog(sz):
     theirs.update(zip(["ltv", "ltv_dac_ratio"], ltv["rows"][0]))
     theirs["subscription_to_overage"] = conversion["rows"][0][0]
     theirs["docs_to_signup_rate"] = docs_signup["rows"][0][0]
+    theirs["back_after_silence"] = silence["rows"][0][0]
     # The sequence metric against ClickHouse itself (checked, not timed).
     theirs["retried_failures"] = peer_rows(run(sz.ch(peers.CH_CATALOG_RETRIES)))[0][0]
     missing = sorted(set(ours) ^ set(theirs))
