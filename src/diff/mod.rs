@@ -146,22 +146,32 @@ fn compute(
     let (names, unfit): (Vec<&String>, Vec<&String>) = names
         .iter()
         .partition(|n| query::fits(model, n, request.grain));
+    let unfit_note = |unfit: &[&String]| {
+        let unfit: Vec<&str> = unfit
+            .iter()
+            .filter(|n| !n.starts_with(BASE))
+            .map(|n| n.as_str())
+            .collect();
+        (!unfit.is_empty()).then(|| {
+            format!(
+                "left out, their earlier values are not buckets of the run ({}): {}",
+                request.grain.map_or("no `--by`".to_string(), |g| format!(
+                    "`--by {}`",
+                    g.as_str()
+                )),
+                unfit.join(", ")
+            )
+        })
+    };
+    if names.is_empty() {
+        // An empty list would mean every metric to `query::resolve`.
+        return Ok((Vec::new(), unfit_note(&unfit).into_iter().collect()));
+    }
     let mut request = request.clone();
     request.metrics = names.iter().map(|n| query::Word::typed(*n)).collect();
     let resolved = query::resolve(&request, model).map_err(|d| Problem::User(d.to_vec()))?;
     let mut notes: Vec<String> = resolved.notes.iter().map(|n| n.replace(BASE, "")).collect();
-    let unfit: Vec<&str> = unfit
-        .iter()
-        .filter(|n| !n.starts_with(BASE))
-        .map(|n| n.as_str())
-        .collect();
-    if !unfit.is_empty() {
-        notes.push(format!(
-            "left out, their offsets are not whole {} buckets: {}",
-            request.grain.map_or("", |g| g.as_str()),
-            unfit.join(", ")
-        ));
-    }
+    notes.extend(unfit_note(&unfit));
     let tables = engine
         .compute(model, &resolved.query)
         .map_err(|f| match f {

@@ -26,6 +26,7 @@ use datafusion::arrow::datatypes::DataType;
 use datafusion::common::{Result, ScalarValue};
 use datafusion::functions::core::expr_fn::{get_field, named_struct};
 use datafusion::logical_expr::expr::WindowFunction;
+use datafusion::logical_expr::type_coercion::binary::comparison_coercion;
 use datafusion::logical_expr::{
     Expr, ExprFunctionExt, LogicalPlanBuilder, WindowFrame, WindowFrameBound, WindowFrameUnits,
     cast, lit, when,
@@ -101,7 +102,27 @@ pub(super) fn rows(
     let range = cx.query.range;
     let dims = &cx.query.group_by;
     let time_col = expr::column(&source.time);
-    let instant = time::instant_micros(time_col.clone(), time_ty, cx.tz)?;
+    let (Some(conv_source), Some(conv_table)) = (
+        cx.model.source(&key.conversion_source),
+        cx.tables.get(&key.conversion_source),
+    ) else {
+        return datafusion::common::internal_err!(
+            "no source `{}` for conversions",
+            key.conversion_source
+        );
+    };
+    let conv_time_ty = super::time_type(conv_source, conv_table)?;
+    // Both sides on one clock: instants, or local wall-clock time when
+    // either source keeps dates (a local day has no instant of its own).
+    let on_wall = time::is_date(time_ty) || time::is_date(&conv_time_ty);
+    let micros = |column: Expr, ty: &DataType| -> Result<Expr> {
+        if on_wall {
+            Ok(time::wall_micros_of(column, ty, cx.tz))
+        } else {
+            time::instant_micros(column, ty, cx.tz)
+        }
+    };
+    let instant = micros(time_col.clone(), time_ty)?;
     let local = time::local_time(time_col.clone(), time_ty, cx.tz);
     let bucket = match cx.query.grain {
         Some(g) => time::bucket(g, cx.model.project.week_start, local),
@@ -133,13 +154,24 @@ pub(super) fn rows(
     if let Some(f) = &key.filter {
         base_pred = base_pred.and(f.clone());
     }
-    let entity_ty = table
-        .schema
-        .field_with_unqualified_name(entity)?
-        .data_type()
-        .clone();
+    // The ids of both sides, and each pair of constant properties, in a
+    // type both fit (check made sure they compare): an Int32 id meets an
+    // Int64 one as Int64, not cast down where it would not fit.
+    let type_of = |t: &super::Table, c: &str| -> Result<DataType> {
+        Ok(t.schema.field_with_unqualified_name(c)?.data_type().clone())
+    };
+    let common = |a: DataType, b: DataType| comparison_coercion(&a, &b).unwrap_or(a);
+    let entity_ty = common(
+        type_of(table, entity)?,
+        type_of(conv_table, &key.conversion_entity)?,
+    );
+    let constant_tys = key
+        .constant
+        .iter()
+        .map(|(b, c)| Ok(common(type_of(table, b)?, type_of(conv_table, c)?)))
+        .collect::<Result<Vec<_>>>()?;
     let mut base_cols = vec![
-        expr::column(entity).alias(ENTITY),
+        cast(expr::column(entity), entity_ty.clone()).alias(ENTITY),
         instant.clone().alias("__t"),
         lit(0i32).alias(KIND),
         cast(bucket, time::LOCAL).alias("__b"),
@@ -149,7 +181,7 @@ pub(super) fn rows(
         base_cols.push(expr::column(d).alias(d));
     }
     for (i, (c, _)) in key.constant.iter().enumerate() {
-        base_cols.push(expr::column(c).alias(constant(i)));
+        base_cols.push(cast(expr::column(c), constant_tys[i].clone()).alias(constant(i)));
     }
     let base = super::events(source, table)?
         .filter(base_pred)?
@@ -158,18 +190,8 @@ pub(super) fn rows(
     // The conversion events, of this source or another: the entity is the
     // column that holds the base's ids, and each constant property is cast
     // to its base column's type (check made sure they compare).
-    let (Some(conv_source), Some(conv_table)) = (
-        cx.model.source(&key.conversion_source),
-        cx.tables.get(&key.conversion_source),
-    ) else {
-        return datafusion::common::internal_err!(
-            "no source `{}` for conversions",
-            key.conversion_source
-        );
-    };
-    let conv_time_ty = super::time_type(conv_source, conv_table)?;
     let conv_time = expr::column(&conv_source.time);
-    let conv_instant = time::instant_micros(conv_time.clone(), &conv_time_ty, cx.tz)?;
+    let conv_instant = micros(conv_time.clone(), &conv_time_ty)?;
     // A conversion without an entity, or whose constant property is null,
     // matches no base event (as in MetricFlow's equality join), so it is
     // not read.
@@ -190,13 +212,8 @@ pub(super) fn rows(
     for (d, ty) in dims.iter().zip(&dim_types) {
         conv_cols.push(cast(lit(ScalarValue::Null), ty.clone()).alias(d));
     }
-    for (i, (b, c)) in key.constant.iter().enumerate() {
-        let ty = table
-            .schema
-            .field_with_unqualified_name(b)?
-            .data_type()
-            .clone();
-        conv_cols.push(cast(expr::column(c), ty).alias(constant(i)));
+    for (i, (_, c)) in key.constant.iter().enumerate() {
+        conv_cols.push(cast(expr::column(c), constant_tys[i].clone()).alias(constant(i)));
     }
     let conv = super::events(conv_source, conv_table)?
         .filter(conv_pred)?

@@ -175,12 +175,15 @@ impl<'a> Planner<'a> {
             if let ast::Lookback::ToGrain(to) = shift.offset {
                 // Each bucket meets the first bucket of its period.
                 let week_start = cx.model.project.week_start;
-                on[0] = time::bucket(
-                    to,
-                    week_start,
-                    Expr::Column(Column::new(Some("grid"), BUCKET)),
-                )
-                .eq(Expr::Column(Column::new(Some(alias.as_str()), BUCKET)));
+                on[0] = datafusion::logical_expr::binary_expr(
+                    time::bucket(
+                        to,
+                        week_start,
+                        Expr::Column(Column::new(Some("grid"), BUCKET)),
+                    ),
+                    datafusion::logical_expr::Operator::IsNotDistinctFrom,
+                    Expr::Column(Column::new(Some(alias.as_str()), BUCKET)),
+                );
             }
             plan = plan.join_on(t, JoinType::Left, on)?;
         }
@@ -278,7 +281,13 @@ impl<'a> Planner<'a> {
             for (metric, filters, column) in &shift.values {
                 values.push(sub.value(metric, filters)?.alias(column));
             }
-            let plan = sub.joined(&buckets, seen)?;
+            let mut plan = sub.joined(&buckets, seen)?;
+            if let ast::Lookback::ToGrain(to) = shift.offset {
+                // Only the first bucket of each period is compared with;
+                // the others' rows need not reach the join.
+                let b = Expr::Column(Column::new(Some("grid"), BUCKET));
+                plan = plan.filter(time::bucket(to, project.week_start, b.clone()).eq(b))?;
+            }
             // Each earlier bucket onto the bucket it is compared with: a
             // whole number of buckets later (checked when the query was
             // resolved), or the range's one bucket.

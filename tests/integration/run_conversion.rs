@@ -416,3 +416,38 @@ metrics:
         "{found}"
     );
 }
+
+/// Two sources with other column types: a base of timestamps and
+/// conversions dated by day meet on local wall-clock time; a constant
+/// property of integers meets one of floats as floats.
+#[test]
+fn two_sources_of_other_types_meet_on_one_clock_and_one_type() {
+    // In Los Angeles the view at 03-03 04:00 UTC is 03-02 20:00 local; the
+    // signup dated 03-03 is that day's local midnight, 4 h later: credited.
+    // (Compared as instants with the date read at UTC midnight, it would
+    // come first and not be.) With `constant_properties: [score]` the
+    // view's score 1 does not equal the signup's 1.5.
+    let p = project(
+        "time_zone: America/Los_Angeles\ndefault_range: { from: 2026-03-01, to: 2026-03-08 }\n",
+        r#"
+sources:
+  views: { path: data/views.parquet, time: ts, entity: visitor_id }
+  signups: { path: data/signups.parquet, time: day, entity: visitor_id }
+metrics:
+  rate: { description: r, source: views, conversion: { base: "true", conversion: { source: signups, where: "true" }, within: 2d } }
+  same_score: { description: s, source: views, conversion: { base: "true", conversion: { source: signups, where: "true" }, within: 2d, constant_properties: [score] } }
+"#,
+        &[
+            (
+                "data/views.parquet",
+                "ts:timestamp,visitor_id,score:int\n2026-03-03T04:00:00Z,v1,1\n",
+            ),
+            (
+                "data/signups.parquet",
+                "day:date,visitor_id,score:float\n2026-03-03,v1,1.5\n",
+            ),
+        ],
+    );
+    let got = csv(p.path(), "rate same_score");
+    assert_csv(&got, "rate,same_score\n1,0");
+}

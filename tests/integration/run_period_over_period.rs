@@ -270,7 +270,7 @@ fn to_grain(project: &str) -> tempfile::TempDir {
         project,
         r#"
 sources:
-  events: { path: data/events.parquet, time: ts, entity: developer_id }
+  events: { path: data/events.parquet, time: ts, entity: developer_id, dimensions: [endpoint] }
   payments: { path: data/payments.parquet, time: paid_at, entity: developer_id }
 metrics:
   calls: { description: c, source: events, filter: "event = 'api_call'", measure: count(*) }
@@ -310,6 +310,20 @@ fn each_bucket_against_the_first_bucket_of_its_period() {
          2026-03-15,1,1
          2026-03-16,1,1
          2026-03-17,1,1",
+    );
+    // With a breakdown, the values are those seen in the rows read: from
+    // Thursday 03-19, /z (03-19), and from the week's start on, /y (Sunday
+    // 03-15) and /x (03-16 .. 03-18, so 0 and 0).
+    let got = csv(
+        p.path(),
+        "calls calls_week_start --by day --from 2026-03-19 --to 2026-03-20 --group-by endpoint",
+    );
+    assert_csv(
+        &got,
+        "day,endpoint,calls,calls_week_start
+         2026-03-19,/x,0,0
+         2026-03-19,/y,0,1
+         2026-03-19,/z,1,0",
     );
     // By month against the quarter's first: January (10 + 7, before
     // `from`, read whole) for February (25) and March (40).
