@@ -24,13 +24,10 @@ use super::time;
 use crate::semantic::model::Source;
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::{Result, ScalarValue};
-use datafusion::functions::core::expr_fn::{get_field, named_struct};
+use datafusion::functions::core::expr_fn::get_field;
 use datafusion::logical_expr::expr::WindowFunction;
 use datafusion::logical_expr::type_coercion::binary::comparison_coercion;
-use datafusion::logical_expr::{
-    Expr, ExprFunctionExt, LogicalPlanBuilder, WindowFrame, WindowFrameBound, WindowFrameUnits,
-    cast, lit, when,
-};
+use datafusion::logical_expr::{Expr, ExprFunctionExt, LogicalPlanBuilder, cast, lit, when};
 
 /// Whether a row is a base event (0) or a credited conversion (1).
 pub const KIND: &str = "__k";
@@ -219,69 +216,54 @@ pub(super) fn rows(
         .filter(conv_pred)?
         .project(conv_cols)?;
 
-    // Each row's most recent base event at or before it, by running
-    // maxima over the stream in time order: its instant, its bucket (later
-    // base events have later buckets) and whether it is past the range
-    // (later base events are later still). Aggregate windows of integers,
-    // which DataFusion evaluates fast; only the breakdown values need the
-    // last base row itself (`last_value ... IGNORE NULLS` over a struct,
-    // evaluated row by row: three times slower on 10M events).
+    // Each row's most recent base event at or before it: the last base row
+    // of its entity (and constant properties) in the stream's order, found
+    // by one pass over the stream sorted by entity, time, kind and the
+    // breakdown values (`metricc_credit`, whose module says why it is not
+    // DataFusion's windows partitioned by entity). Base events come before
+    // conversions at one instant (a conversion at its base's instant
+    // counts); among base events at one instant the last in this order is
+    // credited.
     let is_base = expr::column(KIND).eq(lit(0i32));
-    let mut partition = vec![expr::column(ENTITY)];
-    partition.extend((0..key.constant.len()).map(|i| expr::column(&constant(i))));
-    // Time order, base events before conversions at one instant (a
-    // conversion at its base's instant counts), then the breakdown values:
-    // among base events at one instant the last in this order is credited.
-    let mut order = vec![
-        expr::column("__t").sort(true, false),
-        expr::column(KIND).sort(true, false),
-    ];
+    let mut keys = vec![expr::column(ENTITY)];
+    keys.extend((0..key.constant.len()).map(|i| expr::column(&constant(i))));
+    let mut order: Vec<_> = keys.iter().map(|k| k.clone().sort(true, false)).collect();
+    order.push(expr::column("__t").sort(true, false));
+    order.push(expr::column(KIND).sort(true, false));
     order.extend(dims.iter().map(|d| expr::column(d).sort(true, true)));
-    let frame = WindowFrame::new_bounds(
-        WindowFrameUnits::Rows,
-        WindowFrameBound::Preceding(ScalarValue::UInt64(None)),
-        WindowFrameBound::CurrentRow,
-    );
-    let running = |value: Expr, name: &str| -> Result<Expr> {
-        Ok(Expr::from(WindowFunction::new(
-            datafusion::logical_expr::WindowFunctionDefinition::AggregateUDF(
-                datafusion::functions_aggregate::min_max::max_udaf(),
-            ),
-            vec![when(is_base.clone(), value).end()?],
-        ))
-        .partition_by(partition.clone())
-        .order_by(order.clone())
-        .window_frame(frame.clone())
-        .build()?
-        .alias(name))
-    };
     let past = when(expr::column("__in"), lit(0i32)).otherwise(lit(1i32))?;
-    let mut windows = vec![
-        running(expr::column("__t"), "__bt")?,
-        running(expr::column("__b"), "__bb")?,
-        running(past, "__bpast")?,
-    ];
-    if !dims.is_empty() {
-        let mut fields = Vec::new();
-        for (i, d) in dims.iter().enumerate() {
-            fields.push(lit(format!("d{i}")));
-            fields.push(expr::column(d));
-        }
-        let own = when(is_base.clone(), named_struct(fields)).end()?;
-        windows.push(
-            Expr::from(WindowFunction::new(
-                datafusion::functions_window::nth_value::last_value_udwf(),
-                vec![own],
-            ))
-            .partition_by(partition.clone())
-            .order_by(order.clone())
-            .window_frame(frame.clone())
-            .null_treatment(datafusion::logical_expr::expr::NullTreatment::IgnoreNulls)
-            .build()?
-            .alias("__credit"),
-        );
+    let mut names = vec!["t".to_string(), "b".to_string(), "past".to_string()];
+    let mut args = vec![expr::column(KIND)];
+    args.extend(keys.iter().cloned());
+    args.extend([expr::column("__t"), expr::column("__b"), past]);
+    for (i, d) in dims.iter().enumerate() {
+        names.push(format!("d{i}"));
+        args.push(expr::column(d));
     }
-    let stream = base.union(conv.build()?)?.window(windows)?;
+    let credit = Expr::from(WindowFunction::new(
+        datafusion::logical_expr::WindowFunctionDefinition::WindowUDF(
+            crate::lower::functions::credit(keys.len(), names),
+        ),
+        args,
+    ))
+    .order_by(order)
+    .build()?
+    .alias("__credit");
+    let field = |name: &str| get_field(expr::column("__credit"), name);
+    let windows = vec![credit];
+    let stream = base.union(conv.build()?)?.window(windows)?.project(
+        [ENTITY, "__t", KIND, "__b", "__in"]
+            .iter()
+            .map(|c| expr::column(c))
+            .chain(dims.iter().map(|d| expr::column(d)))
+            .chain([
+                field("t").alias("__bt"),
+                field("b").alias("__bb"),
+                field("past").alias("__bpast"),
+                expr::column("__credit"),
+            ])
+            .collect::<Vec<_>>(),
+    )?;
 
     // Base events of the range, and conversions credited to one of them
     // less than the window after it (the far edge is exclusive, as

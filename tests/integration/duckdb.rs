@@ -112,6 +112,7 @@ const SEQUENCE_METRICS: &[&str] = &[
     "subscription_to_overage",
     "docs_to_signup_rate",
     "retried_failures",
+    "back_after_silence",
 ];
 
 /// The JSON a hand-written DuckDB script prints: `tests/duckdb/SCRIPT`

@@ -4,6 +4,7 @@
 mod active;
 pub mod activity;
 mod arena;
+mod credit;
 mod funnel;
 mod heavy;
 mod lists;
@@ -16,6 +17,7 @@ pub mod sweep;
 pub mod wall;
 
 pub use active::{ACTIVE, active};
+pub use credit::{CREDIT, credit};
 pub use funnel::{Block, FUNNEL, HEAVY, Part, Sequences, funnel};
 pub use pattern::{PatternSpec, SEQUENCE, sequence};
 pub use percentile::{PERCENTILE, PERCENTILES, Point};
