@@ -258,6 +258,16 @@ class Size:
         return [self.args.python, "-c", CH_RUNNER, query.format(**self.paths), limit]
 
 
+def grid_agree(what, ours, cmd, engine, key, empty):
+    """metricc's (bucket, value) grid against a peer that reports only the
+    cells with rows: the cells the peer has agree, the others hold `empty`."""
+    theirs = sorted((tuple(r) for r in peer_rows(run(cmd[engine]))), key=key)
+    have = {key(r) for r in theirs}
+    if any(r[2] != empty for r in ours if key(r) not in have):
+        sys.exit(f"{what}: metricc has rows {engine} lacks")
+    agree(what, sorted((r for r in ours if key(r) in have), key=key), theirs, engine)
+
+
 def has_column(python, parquet, column):
     code = ("import duckdb, sys; print(duckdb.sql(f\"SELECT count(*) FROM (DESCRIBE SELECT * FROM "
             "read_parquet('{sys.argv[1]}')) WHERE column_name = '{sys.argv[2]}'\").fetchall()[0][0])")
@@ -348,13 +358,7 @@ def workloads(sz):
     ours = csv_rows(run(cmd["metricc"]))
     name = "requests by week and plan at each call"
 
-    def by_plan(engine):
-        theirs = sorted((tuple(r) for r in peer_rows(run(cmd[engine]))), key=key)
-        have = {key(r) for r in theirs}
-        if any(r[2] != 0 for r in ours if key(r) not in have):
-            sys.exit(f"by plan: metricc has rows {engine} lacks")
-        agree("by plan", sorted((r for r in ours if key(r) in have), key=key), theirs, engine)
-    check_peer(sz, name, cmd, "duckdb", lambda: by_plan("duckdb"))
+    check_peer(sz, name, cmd, "duckdb", lambda: grid_agree("by plan", ours, cmd, "duckdb", key, 0))
     print(f"[{sz.label}] requests by plan agree on {len(ours)} week x plan rows")
     w[name] = cmd
 
@@ -392,13 +396,7 @@ def workloads(sz):
     ours = csv_rows(run(cmd["metricc"]))
     name = "conversion across two sources: docs view to signup within 7 days, by week and channel"
 
-    def docs_signup(engine):
-        theirs = sorted((tuple(r) for r in peer_rows(run(cmd[engine]))), key=key)
-        have = {key(r) for r in theirs}
-        if any(r[2] is not None for r in ours if key(r) not in have):
-            sys.exit(f"docs to signup: metricc has rows {engine} lacks")
-        agree("docs to signup", sorted((r for r in ours if key(r) in have), key=key), theirs, engine)
-    check_peer(sz, name, cmd, "duckdb", lambda: docs_signup("duckdb"))
+    check_peer(sz, name, cmd, "duckdb", lambda: grid_agree("docs to signup", ours, cmd, "duckdb", key, None))
     print(f"[{sz.label}] docs to signup agrees on {len(ours)} week x channel rows")
     w[name] = cmd
 

@@ -613,28 +613,18 @@ mod tests {
             Just(Action::Any),
             (0u8..3).prop_map(Action::Event),
             (0u8..3).prop_map(Action::Event),
-            (
-                prop_oneof![
-                    Just(TimeOp::Lt),
-                    Just(TimeOp::Le),
-                    Just(TimeOp::Gt),
-                    Just(TimeOp::Ge),
-                    Just(TimeOp::Eq)
-                ],
-                0i64..6
-            )
-                .prop_map(|(op, d)| Action::Time(op, d)),
-            (
-                prop_oneof![
-                    Just(TimeOp::Lt),
-                    Just(TimeOp::Le),
-                    Just(TimeOp::Gt),
-                    Just(TimeOp::Ge),
-                    Just(TimeOp::Eq)
-                ],
-                0i64..6
-            )
-                .prop_map(|(op, d)| Action::Gap(op, d)),
+            (time_op(), 0i64..6).prop_map(|(op, d)| Action::Time(op, d)),
+            (time_op(), 0i64..6).prop_map(|(op, d)| Action::Gap(op, d)),
+        ]
+    }
+
+    fn time_op() -> impl Strategy<Value = TimeOp> {
+        prop_oneof![
+            Just(TimeOp::Lt),
+            Just(TimeOp::Le),
+            Just(TimeOp::Gt),
+            Just(TimeOp::Ge),
+            Just(TimeOp::Eq)
         ]
     }
 
