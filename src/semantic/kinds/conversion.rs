@@ -110,8 +110,14 @@ pub(super) fn resolve<'a>(
                 )),
             );
         } else {
-            let base_col = column(src, base_entity, diags);
-            let conv_col = column(conv_src, conv_entity, diags);
+            // A source's own entity column is checked with the source; only
+            // a column `entity:` names is reported here.
+            let quiet = |s: &'a SourceInfo<'a>, n: &Name| s.schema.as_ref()?.column(&n.value);
+            let base_col = quiet(src, base_entity);
+            let conv_col = match &event.entity {
+                Some(_) => column(conv_src, conv_entity, diags),
+                None => quiet(conv_src, conv_entity),
+            };
             if let (Some(b), Some(v)) = (base_col, conv_col)
                 && !(b.ty == v.ty && matches!(b.ty, Type::String | Type::Int))
                 && b.ty != Type::Unknown
