@@ -240,30 +240,37 @@ pub(super) fn rows(
         names.push(format!("d{i}"));
         args.push(expr::column(d));
     }
-    let credit = Expr::from(WindowFunction::new(
-        datafusion::logical_expr::WindowFunctionDefinition::WindowUDF(
-            crate::lower::functions::credit(keys.len(), names),
-        ),
-        args,
-    ))
-    .order_by(order)
-    .build()?
-    .alias("__credit");
-    let field = |name: &str| get_field(expr::column("__credit"), name);
-    let windows = vec![credit];
-    let stream = base.union(conv.build()?)?.window(windows)?.project(
-        [ENTITY, "__t", KIND, "__b", "__in"]
-            .iter()
-            .map(|c| expr::column(c))
-            .chain(dims.iter().map(|d| expr::column(d)))
-            .chain([
-                field("t").alias("__bt"),
-                field("b").alias("__bb"),
-                field("past").alias("__bpast"),
-                expr::column("__credit"),
-            ])
-            .collect::<Vec<_>>(),
-    )?;
+    let union = base.union(conv.build()?)?;
+    let stream = if cx.functions.sorted_sequences() {
+        // Under a memory limit: DataFusion's running windows partitioned by
+        // entity, which stream one entity at a time (the credit window
+        // holds the whole stream), slower where entities are many.
+        partitioned_credit(union, &keys, &order, dims)?
+    } else {
+        let credit = Expr::from(WindowFunction::new(
+            datafusion::logical_expr::WindowFunctionDefinition::WindowUDF(
+                crate::lower::functions::credit(keys.len(), names),
+            ),
+            args,
+        ))
+        .order_by(order)
+        .build()?
+        .alias("__credit");
+        let field = |name: &str| get_field(expr::column("__credit"), name);
+        union.window(vec![credit])?.project(
+            [ENTITY, "__t", KIND, "__b", "__in"]
+                .iter()
+                .map(|c| expr::column(c))
+                .chain(dims.iter().map(|d| expr::column(d)))
+                .chain([
+                    field("t").alias("__bt"),
+                    field("b").alias("__bb"),
+                    field("past").alias("__bpast"),
+                    expr::column("__credit"),
+                ])
+                .collect::<Vec<_>>(),
+        )?
+    };
 
     // Base events of the range, and conversions credited to one of them
     // less than the window after it (the far edge is exclusive, as
@@ -294,4 +301,71 @@ pub(super) fn rows(
     out.push(expr::column(KIND));
     out.push(expr::column(ENTITY));
     stream.filter(keep)?.project(out)
+}
+
+/// The credit columns (`__bt`, `__bb`, `__bpast` and, with a breakdown,
+/// `__credit` holding `d0`, `d1`, ...) by running windows partitioned by
+/// the keys: each the maximum over the entity's base rows so far (later
+/// base events have later times and buckets, and those past the range come
+/// last), and the last base row's breakdown values.
+fn partitioned_credit(
+    rows: LogicalPlanBuilder,
+    keys: &[Expr],
+    order: &[datafusion::logical_expr::SortExpr],
+    dims: &[String],
+) -> Result<LogicalPlanBuilder> {
+    use datafusion::logical_expr::{WindowFrame, WindowFrameBound, WindowFrameUnits};
+    let is_base = expr::column(KIND).eq(lit(0i32));
+    // The keys lead the order already; within a partition only the rest
+    // matters.
+    let order = order[keys.len()..].to_vec();
+    let frame = WindowFrame::new_bounds(
+        WindowFrameUnits::Rows,
+        WindowFrameBound::Preceding(ScalarValue::UInt64(None)),
+        WindowFrameBound::CurrentRow,
+    );
+    let running = |value: Expr, name: &str| -> Result<Expr> {
+        Ok(Expr::from(WindowFunction::new(
+            datafusion::logical_expr::WindowFunctionDefinition::AggregateUDF(
+                datafusion::functions_aggregate::min_max::max_udaf(),
+            ),
+            vec![when(is_base.clone(), value).end()?],
+        ))
+        .partition_by(keys.to_vec())
+        .order_by(order.clone())
+        .window_frame(frame.clone())
+        .build()?
+        .alias(name))
+    };
+    let past = when(expr::column("__in"), lit(0i32)).otherwise(lit(1i32))?;
+    let mut windows = vec![
+        running(expr::column("__t"), "__bt")?,
+        running(expr::column("__b"), "__bb")?,
+        running(past, "__bpast")?,
+    ];
+    if !dims.is_empty() {
+        let mut fields = Vec::new();
+        for (i, d) in dims.iter().enumerate() {
+            fields.push(lit(format!("d{i}")));
+            fields.push(expr::column(d));
+        }
+        let own = when(
+            is_base.clone(),
+            datafusion::functions::core::expr_fn::named_struct(fields),
+        )
+        .end()?;
+        windows.push(
+            Expr::from(WindowFunction::new(
+                datafusion::functions_window::nth_value::last_value_udwf(),
+                vec![own],
+            ))
+            .partition_by(keys.to_vec())
+            .order_by(order)
+            .window_frame(frame)
+            .null_treatment(datafusion::logical_expr::expr::NullTreatment::IgnoreNulls)
+            .build()?
+            .alias("__credit"),
+        );
+    }
+    rows.window(windows)
 }

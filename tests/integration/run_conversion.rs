@@ -369,6 +369,16 @@ fn a_conversion_of_another_source_through_an_attribute_of_its_entity() {
     // The breakdown is the view's: ads 1 of 2, organic 1 of 3.
     let got = csv(p.path(), "--group-by channel rate");
     assert_csv(&got, "channel,rate\nads,0.5\norganic,0.3333333333333333");
+    // Under a memory limit the credit comes from windows partitioned by
+    // entity (streaming): the same answers.
+    let limited = csv(p.path(), "--memory-limit 256M --group-by channel rate");
+    assert_eq!(limited, got);
+    let limited = csv(
+        p.path(),
+        "--memory-limit 256M --by day rate conversions opportunities",
+    );
+    let free = csv(p.path(), "--by day rate conversions opportunities");
+    assert_eq!(limited, free);
 }
 
 #[test]
