@@ -45,14 +45,13 @@ struct Credit {
     names: Vec<String>,
 }
 
-impl Credit {
-    fn fields(&self, types: &[DataType]) -> Fields {
-        self.names
-            .iter()
-            .zip(types)
-            .map(|(n, t)| Field::new(n, t.clone(), true))
-            .collect()
-    }
+/// The struct's fields: each value's name and type, nullable.
+fn fields(names: &[String], types: &[DataType]) -> Fields {
+    names
+        .iter()
+        .zip(types)
+        .map(|(n, t)| Field::new(n, t.clone(), true))
+        .collect()
 }
 
 impl WindowUDFImpl for Credit {
@@ -89,7 +88,7 @@ impl WindowUDFImpl for Credit {
             .collect();
         Ok(Arc::new(Field::new(
             args.name(),
-            DataType::Struct(self.fields(&types)),
+            DataType::Struct(fields(&self.names, &types)),
             true,
         )))
     }
@@ -136,15 +135,13 @@ impl PartitionEvaluator for Evaluator {
             .map(|a| take(a.as_ref(), &index, None))
             .collect::<std::result::Result<Vec<_>, _>>()?;
         let types: Vec<DataType> = payload.iter().map(|a| a.data_type().clone()).collect();
-        let fields = Credit {
-            signature: Signature::variadic_any(Volatility::Immutable),
-            keys: self.keys,
-            names: self.names.clone(),
-        }
-        .fields(&types);
         // A row with no base before it is a null struct.
         let nulls = index.nulls().cloned();
-        Ok(Arc::new(StructArray::try_new(fields, columns, nulls)?))
+        Ok(Arc::new(StructArray::try_new(
+            fields(&self.names, &types),
+            columns,
+            nulls,
+        )?))
     }
 }
 

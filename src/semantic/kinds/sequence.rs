@@ -227,16 +227,14 @@ fn describe_action(a: Action) -> String {
         Action::Star => ".*".into(),
         Action::Any => ".".into(),
         Action::Event(i) => format!("(?{})", i + 1),
-        Action::Time(op, micros) => {
+        Action::Time(op, micros) | Action::Gap(op, micros) => {
+            let word = if matches!(a, Action::Gap(..)) {
+                "gap"
+            } else {
+                "t"
+            };
             format!(
-                "(?t{}{})",
-                op.as_str(),
-                super::describe_millis(micros / 1000)
-            )
-        }
-        Action::Gap(op, micros) => {
-            format!(
-                "(?gap{}{})",
+                "(?{word}{}{})",
                 op.as_str(),
                 super::describe_millis(micros / 1000)
             )
