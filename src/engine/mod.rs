@@ -135,7 +135,7 @@ impl Engine {
             functions = functions.with_percentile_budget(budget);
         }
         if sort_sequences {
-            functions = functions.with_sorted_sequences();
+            functions = functions.with_memory_limit();
         }
         let state = SessionStateBuilder::new()
             .with_config(config)

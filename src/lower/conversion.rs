@@ -241,7 +241,7 @@ pub(super) fn rows(
         args.push(expr::column(d));
     }
     let union = base.union(conv.build()?)?;
-    let stream = if cx.functions.sorted_sequences() {
+    let stream = if cx.functions.memory_limited() {
         // Under a memory limit: DataFusion's running windows partitioned by
         // entity, which stream one entity at a time (the credit window
         // holds the whole stream), slower where entities are many.

@@ -189,7 +189,7 @@ pub fn rows(
     let sequences = Sequences {
         parts,
         counts,
-        sorted: cx.functions.sorted_sequences(),
+        sorted: cx.functions.memory_limited(),
     };
     let steps = sequences
         .parts

@@ -38,9 +38,10 @@ pub struct Functions {
     /// The several-point form of `percentile`, with its budget: what the
     /// engine merges percentiles of one column into.
     percentiles: Arc<AggregateUDF>,
-    /// Sequences read their rows sorted by entity and time (the engine
-    /// sorts them under a memory limit): see [`Sequences::sorted`].
-    sorted_sequences: bool,
+    /// The run has a memory limit: sequences read their rows sorted by
+    /// entity and time (see [`Sequences::sorted`]), and conversions credit
+    /// through windows that stream one entity at a time.
+    memory_limited: bool,
 }
 
 impl Default for Functions {
@@ -49,7 +50,7 @@ impl Default for Functions {
         Functions {
             percentile: percentile::unbounded_percentile(),
             percentiles: percentile::shared_percentiles(None),
-            sorted_sequences: false,
+            memory_limited: false,
         }
     }
 }
@@ -65,18 +66,18 @@ impl Functions {
         }
     }
 
-    /// Sequences over rows sorted by entity and time (the engine sorts
-    /// them under a memory limit).
-    pub fn with_sorted_sequences(self) -> Self {
+    /// Plans for a run under a memory limit: sequences over rows sorted by
+    /// entity and time, conversions through streaming windows.
+    pub fn with_memory_limit(self) -> Self {
         Functions {
-            sorted_sequences: true,
+            memory_limited: true,
             ..self
         }
     }
 
-    /// Whether sequences read rows sorted by entity and time.
-    pub fn sorted_sequences(&self) -> bool {
-        self.sorted_sequences
+    /// Whether plans are for a run under a memory limit.
+    pub fn memory_limited(&self) -> bool {
+        self.memory_limited
     }
 
     /// `percentile(x, p)` as an aggregate expression.
