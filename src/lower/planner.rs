@@ -563,17 +563,11 @@ impl<'a> Planner<'a> {
                 Producer::Cohort(key)
             }
         };
-        let index = self.group(GroupKey {
+        let key = GroupKey {
             source: source.to_string(),
             producer,
-        });
-        let alias = self.alias(index);
-        let mut scope = MeasureScope {
-            group: &mut self.groups[index],
-            alias,
-            row_filter,
-            metric,
         };
+        let mut scope = self.scope(key, row_filter, metric);
         expr::lower(&measure.measure, &mut scope, &rows)
     }
 }
@@ -598,7 +592,7 @@ impl Planner<'_> {
             row_filter.as_ref(),
         ];
         let attributes = self.names_attributes(source, read.into_iter().flatten());
-        let index = self.group(GroupKey {
+        let key = GroupKey {
             source: source.to_string(),
             producer: Producer::Scan(Scan {
                 occurrence: None,
@@ -606,15 +600,25 @@ impl Planner<'_> {
                 attributes,
                 holding,
             }),
-        });
-        let alias = self.alias(index);
-        let mut scope = MeasureScope {
+        };
+        self.scope(key, row_filter, metric).aggregate(call)
+    }
+
+    /// The scope that places aggregates of `metric` in the group of `key`
+    /// (made when new), over rows that `row_filter` keeps.
+    fn scope<'s>(
+        &'s mut self,
+        key: GroupKey,
+        row_filter: Option<Expr>,
+        metric: &'s str,
+    ) -> MeasureScope<'s> {
+        let index = self.group(key);
+        MeasureScope {
+            alias: self.alias(index),
             group: &mut self.groups[index],
-            alias,
             row_filter,
             metric,
-        };
-        scope.aggregate(call)
+        }
     }
 
     /// Whether `exprs` over `source`'s rows name attributes of its entity,
