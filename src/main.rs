@@ -1,7 +1,9 @@
 //! The `metricc` binary: a dispatch table over the subcommands in `metricc::cli`.
 
 use clap::Parser;
-use metricc::cli::{Cli, Command, ExitStatus, check, diff, explain, run, sample_data, test};
+use metricc::cli::{
+    Cli, Command, ExitStatus, check, completions, diff, explain, run, sample_data, test,
+};
 use std::process::ExitCode;
 
 #[global_allocator]
@@ -27,6 +29,7 @@ fn main() -> ExitCode {
         Command::SampleData(args) => sample_data::sample_data(args),
         Command::Test(args) => test::test(args),
         Command::Diff(args) => diff::diff(args),
+        Command::Completions(args) => completions::completions(args),
     });
     // Spill files of a run that used a memory limit.
     metricc::spill::remove();

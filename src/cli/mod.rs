@@ -2,6 +2,7 @@
 //! a module named after it with a function of the same name.
 
 pub mod check;
+pub mod completions;
 pub mod diff;
 pub mod explain;
 pub mod output;
@@ -41,6 +42,9 @@ pub enum Command {
     /// Run the project's metric unit tests (`*.test.yaml`): fixtures in,
     /// expected tables out, in process; exit 1 on any failure.
     Test(test::Args),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
+    /// for `metricc`; see `metricc completions --help` for where to put it.
+    Completions(completions::Args),
     /// Generate the example's sample data: deterministic Parquet files for every
     /// source of the API-product catalog.
     SampleData(sample_data::Args),

@@ -198,3 +198,37 @@ fn duplicate_metric_across_files() {
     assert_eq!(d["location"]["file"], "more.yaml");
     assert_eq!(d["related"][0]["location"]["file"], "defs.yaml");
 }
+
+/// `metricc completions SHELL` prints a script that names every
+/// subcommand and its options, from the parser's own definitions.
+#[test]
+fn completions_name_the_subcommands_and_options() {
+    let dir = tempfile::tempdir().unwrap();
+    for (shell, marker) in [
+        ("bash", "_metricc()"),
+        ("zsh", "#compdef metricc"),
+        ("fish", "complete -c metricc"),
+    ] {
+        let o = metricc(&["completions", shell], dir.path());
+        assert_eq!(o.status.code(), Some(0), "{shell}");
+        let script = stdout(&o);
+        assert!(script.contains(marker), "{shell}: no `{marker}`");
+        for word in [
+            "check",
+            "run",
+            "explain",
+            "diff",
+            "sample-data",
+            "memory-limit",
+            "deny-warnings",
+        ] {
+            assert!(script.contains(word), "{shell}: `{word}` missing");
+        }
+    }
+    let o = metricc(&["completions", "tcsh"], dir.path());
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "an unknown shell is a usage error"
+    );
+}
