@@ -84,6 +84,7 @@ pub fn run(args: &Args) -> ExitStatus {
     })
     .map_err(|e| Failure::Data(data_error(None, e)))
     .and_then(|engine| {
+        progress.follow(engine.bytes_read());
         let sources = engine.tables(&prepared.model, &prepared.query)?;
         let tables = engine.compute_on(&prepared.model, &prepared.query, &sources)?;
         Ok((engine, sources, tables))
@@ -226,7 +227,11 @@ pub fn parse_bytes(s: &str) -> Result<usize, String> {
     Ok(bytes as usize)
 }
 
-/// A spinner on stderr while the query runs.
+/// A progress line on stderr while the query runs: the bytes of Parquet
+/// read so far and the rate, beside a spinner and the time taken. Shown
+/// only on a terminal; a run's length cannot be known in advance (a
+/// source may be read by several plans, or pruned to a few row groups),
+/// so it counts up rather than towards a total.
 struct Progress(Option<indicatif::ProgressBar>);
 
 impl Progress {
@@ -234,14 +239,31 @@ impl Progress {
         if !enabled {
             return Progress(None);
         }
-        let bar = indicatif::ProgressBar::new_spinner();
+        let bar = indicatif::ProgressBar::no_length();
         bar.set_style(
-            indicatif::ProgressStyle::with_template("{spinner} {msg} {elapsed}")
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+            indicatif::ProgressStyle::with_template(
+                "{spinner} {msg}: {bytes} of Parquet read ({binary_bytes_per_sec}), {elapsed}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
         );
-        bar.set_message(format!("computing {} metrics", query.metrics.len()));
+        let n = query.metrics.len();
+        bar.set_message(format!(
+            "computing {n} metric{}",
+            if n == 1 { "" } else { "s" }
+        ));
         bar.enable_steady_tick(std::time::Duration::from_millis(120));
         Progress(Some(bar))
+    }
+
+    /// Follows `read`, the engine's count of bytes read, until finished.
+    fn follow(&self, read: std::sync::Arc<std::sync::atomic::AtomicU64>) {
+        let Some(bar) = self.0.clone() else { return };
+        std::thread::spawn(move || {
+            while !bar.is_finished() {
+                bar.set_position(read.load(std::sync::atomic::Ordering::Relaxed));
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+        });
     }
 
     fn finish(&self) {

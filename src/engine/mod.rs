@@ -18,6 +18,7 @@ mod distinct;
 mod error;
 mod exact;
 mod one_phase;
+mod read_bytes;
 mod rewrite;
 mod shared_percentiles;
 mod unused_attributes;
@@ -41,6 +42,7 @@ use datafusion::datasource::provider_as_source;
 use datafusion::execution::SessionStateBuilder;
 use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
 use datafusion::execution::memory_pool::{FairSpillPool, TrackConsumersPool};
+use datafusion::execution::object_store::ObjectStoreUrl;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::physical_plan::ExecutionPlan;
@@ -48,6 +50,7 @@ use datafusion::prelude::{SessionConfig, SessionContext};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 
 /// Bytes of a sorted run in memory under a memory limit.
 const SORT_RUN_BYTES: usize = 8 << 20;
@@ -79,6 +82,8 @@ pub struct Engine {
     functions: Functions,
     /// Whether operators share a memory limit.
     limited: bool,
+    /// Bytes read from local files so far (`read_bytes`).
+    read: Arc<AtomicU64>,
 }
 
 impl Engine {
@@ -150,6 +155,13 @@ impl Engine {
             .with_physical_optimizer_rule(Arc::new(one_phase::OnePhase { sort_sequences }))
             .build();
         let ctx = SessionContext::new_with_state(state);
+        let read = Arc::new(AtomicU64::new(0));
+        let local = ObjectStoreUrl::local_filesystem();
+        let store = ctx.runtime_env().object_store(&local)?;
+        ctx.register_object_store(
+            local.as_ref(),
+            Arc::new(read_bytes::CountingStore::new(store, read.clone())),
+        );
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(threads)
             .enable_all()
@@ -159,7 +171,15 @@ impl Engine {
             runtime,
             functions,
             limited: options.memory_limit.is_some(),
+            read,
         })
+    }
+
+    /// The bytes this engine has read from local files so far: footers,
+    /// indexes and the column chunks its scans fetched. A counter that
+    /// grows while a plan runs, for progress displays.
+    pub fn bytes_read(&self) -> Arc<AtomicU64> {
+        self.read.clone()
     }
 
     /// A table over the Parquet files of each source `query` reads.

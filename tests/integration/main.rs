@@ -18,6 +18,7 @@ mod output_files;
 mod parser;
 mod percentile;
 mod random_definitions;
+mod read_bytes;
 mod robustness;
 mod run;
 mod run_activity;
