@@ -5,37 +5,12 @@ use super::fields::{Cx, Fields};
 use super::yaml::{Node, NodeKind};
 use crate::diagnostics::{Code, Diagnostic};
 
-const PROJECT_KEYS: &[&str] = &[
-    "name",
-    "description",
-    "files",
-    "time_zone",
-    "week_start",
-    "default_range",
-    "diff",
-    "sources",
-    "entities",
-    "metrics",
-];
-const FILE_KEYS: &[&str] = &["sources", "entities", "metrics"];
-const ENTITY_KEYS: &[&str] = &["description", "key", "path", "attributes", "valid_from"];
-const SOURCE_KEYS: &[&str] = &["description", "path", "time", "entity", "dimensions"];
-/// Keys every metric may have, besides its kind key.
-const COMMON_KEYS: &[&str] = &[
-    "label",
-    "description",
-    "owner",
-    "tags",
-    "source",
-    "filter",
-    "occurrence",
-    "breakdown",
-];
-pub use super::kinds::KIND_KEYS;
+use super::keys;
+pub use super::keys::KIND_KEYS;
 
 /// Reads the project file; its own `sources` and `metrics` go into `ast`.
 pub fn project(cx: &mut Cx, root: &Node, ast: &mut Ast) {
-    let Some(f) = cx.fields(root, "the project file", PROJECT_KEYS) else {
+    let Some(f) = cx.fields(root, "the project file", &keys::PROJECT) else {
         return;
     };
     let p = &mut ast.project;
@@ -59,7 +34,7 @@ pub fn project(cx: &mut Cx, root: &Node, ast: &mut Ast) {
         .get("week_start")
         .and_then(|n| cx.keyword(n, "week_start", Weekday::ALL, Weekday::parse));
     if let Some(n) = f.get("default_range")
-        && let Some(r) = cx.fields(n, "default_range", &["from", "to"])
+        && let Some(r) = cx.fields(n, "default_range", &keys::DEFAULT_RANGE)
     {
         p.default_from = r.get("from").and_then(|n| cx.date(n, "default_range.from"));
         p.default_to = r.get("to").and_then(|n| cx.date(n, "default_range.to"));
@@ -74,7 +49,7 @@ pub fn project(cx: &mut Cx, root: &Node, ast: &mut Ast) {
         }
     }
     if let Some(n) = f.get("diff")
-        && let Some(d) = cx.fields(n, "diff", &["max_change", "metrics"])
+        && let Some(d) = cx.fields(n, "diff", &keys::DIFF)
     {
         p.max_change = d
             .get("max_change")
@@ -117,7 +92,7 @@ fn percent(cx: &mut Cx, node: &Node, context: &str) -> Option<crate::span::Spann
 
 /// Reads a definition file (`sources:` and `metrics:`).
 pub fn file(cx: &mut Cx, root: &Node, ast: &mut Ast) {
-    if let Some(f) = cx.fields(root, "a definition file", FILE_KEYS) {
+    if let Some(f) = cx.fields(root, "a definition file", &keys::FILE) {
         definitions(cx, &f, ast);
     }
 }
@@ -188,7 +163,7 @@ fn each_entry(cx: &mut Cx, node: &Node, context: &str, mut each: impl FnMut(&mut
 
 fn source(cx: &mut Cx, name: Name, body: &Node) -> Option<SourceDef> {
     let context = format!("source `{}`", name.value);
-    let f = cx.fields(body, &context, SOURCE_KEYS)?;
+    let f = cx.fields(body, &context, &keys::SOURCE)?;
     let path = match f.get("path") {
         Some(n) => cx.text(n, "path"),
         None => {
@@ -240,7 +215,7 @@ fn texts(cx: &mut Cx, f: &Fields, key: &str, item: &str) -> Vec<Name> {
 
 fn entity(cx: &mut Cx, name: Name, body: &Node) -> Option<EntityDef> {
     let context = format!("entity `{}`", name.value);
-    let f = cx.fields(body, &context, ENTITY_KEYS)?;
+    let f = cx.fields(body, &context, &keys::ENTITY)?;
     let key = match f.get("key") {
         Some(n) => cx.text(n, "key column"),
         None => {
@@ -280,8 +255,7 @@ fn entity(cx: &mut Cx, name: Name, body: &Node) -> Option<EntityDef> {
 
 fn metric(cx: &mut Cx, name: Name, body: &Node) -> Option<MetricDef> {
     let context = format!("metric `{}`", name.value);
-    let allowed: Vec<&str> = COMMON_KEYS.iter().chain(KIND_KEYS).copied().collect();
-    let f = cx.fields(body, &context, &allowed)?;
+    let f = cx.fields(body, &context, &keys::METRIC)?;
     let kinds: Vec<&str> = f.keys().filter(|k| KIND_KEYS.contains(k)).collect();
     let kind_key = match kinds.as_slice() {
         [] => {

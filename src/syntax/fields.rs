@@ -3,6 +3,7 @@
 
 use super::ast::{Duration, Expr, Name, Offset, PatternItem};
 use super::expr::{Origin, parse_duration, parse_expr};
+use super::keys::Mapping;
 use super::scalar::OffsetMap;
 use super::yaml::{Node, NodeKind};
 use crate::diagnostics::{Code, Diagnostic, Diagnostics, did_you_mean, suggestion_help};
@@ -18,6 +19,8 @@ pub struct Cx<'a> {
 /// The keys of one YAML mapping, checked against the keys allowed there.
 pub struct Fields<'n> {
     pub span: Span,
+    /// The table of the keys allowed.
+    pub mapping: &'static Mapping,
     entries: Vec<(&'n str, &'n Node, &'n Node)>,
 }
 
@@ -34,12 +37,13 @@ impl<'a> Cx<'a> {
         );
     }
 
-    /// Reads a mapping; reports non-string keys, duplicates and keys not in `allowed`.
+    /// Reads a mapping; reports non-string keys, duplicates and keys not in
+    /// `mapping`'s table.
     pub fn fields<'n>(
         &mut self,
         node: &'n Node,
         context: &str,
-        allowed: &[&str],
+        mapping: &'static Mapping,
     ) -> Option<Fields<'n>> {
         let NodeKind::Map(pairs) = &node.kind else {
             self.wrong_type(node, "a mapping of keys to values", context);
@@ -60,7 +64,7 @@ impl<'a> Cx<'a> {
                 );
                 continue;
             }
-            if !allowed.contains(&key) {
+            if mapping.key(key).is_none() {
                 // `{ measure: percentile(x, 0.5) }`: the comma ended the
                 // value, and its rest (`0.5)`) reads as a key.
                 let cut = key.matches(')').count() > key.matches('(').count();
@@ -69,7 +73,7 @@ impl<'a> Cx<'a> {
                      a comma ends an unquoted value, so quote that value: `measure: \"percentile(x, 0.5)\"`"
                         .to_string()
                 } else {
-                    suggestion_help(key, "keys", allowed.iter().copied())
+                    suggestion_help(key, "keys", mapping.names())
                 };
                 self.report(
                     Diagnostic::new(
@@ -85,12 +89,20 @@ impl<'a> Cx<'a> {
         }
         Some(Fields {
             span: node.span,
+            mapping,
             entries,
         })
     }
 
     /// Reports a missing required key.
     pub fn missing(&mut self, fields: &Fields, key: &str, context: &str, help: &str) {
+        // The schema tells editors which keys are required: a key a reader
+        // requires must say so in its table.
+        debug_assert!(
+            fields.mapping.may_be_missing(key),
+            "`{key}` of `{}` is read as required but not declared so in syntax::keys",
+            fields.mapping.id
+        );
         self.report(
             Diagnostic::new(Code::MissingKey, format!("{context} has no `{key}`"))
                 .at(fields.label_span(), format!("`{key}` is required here"))

@@ -1,9 +1,10 @@
-//! parse: how each metric kind is written. One reader per kind key, in one
-//! table that also gives [`KIND_KEYS`]; the AST of each kind is in
-//! [`super::ast::MetricKind`].
+//! parse: how each metric kind is written. One reader per kind key of
+//! [`keys::KIND_KEYS`], whose keys are in [`super::keys`]; the AST of each
+//! kind is in [`super::ast::MetricKind`].
 
 use super::ast::*;
 use super::fields::{Cx, Fields, keyword_or, required, required_expr, required_metric};
+use super::keys;
 use super::yaml::{Node, NodeKind};
 use crate::diagnostics::{Code, Diagnostic};
 use crate::span::Spanned;
@@ -11,29 +12,23 @@ use crate::span::Spanned;
 /// Reads the value of a kind key into its kind; `ctx` names it in messages.
 type Reader = fn(&mut Cx, &Node, &str) -> Option<MetricKind>;
 
-macro_rules! kinds {
-    ($($key:literal => $read:ident),* $(,)?) => {
-        /// The keys that name a metric's kind.
-        pub const KIND_KEYS: &[&str] = &[$($key),*];
-        const READERS: &[(&str, Reader)] = &[$(($key, $read)),*];
-    };
-}
-
-kinds! {
-    "measure" => measure,
-    "ratio" => ratio,
-    "formula" => formula,
-    "cumulative" => cumulative,
-    "funnel" => funnel_kind,
-    "time_between" => time_between,
-    "active" => active,
-    "retention" => retention_kind,
-    "churn" => churn,
-    "cohort" => cohort_kind,
-    "period_over_period" => period_over_period,
-    "conversion" => conversion,
-    "sequence" => sequence,
-}
+/// A reader per kind key of [`keys::KIND_KEYS`] (a test checks that each
+/// has one).
+const READERS: &[(&str, Reader)] = &[
+    ("measure", measure),
+    ("ratio", ratio),
+    ("formula", formula),
+    ("cumulative", cumulative),
+    ("funnel", funnel_kind),
+    ("time_between", time_between),
+    ("active", active),
+    ("retention", retention_kind),
+    ("churn", churn),
+    ("cohort", cohort_kind),
+    ("period_over_period", period_over_period),
+    ("conversion", conversion),
+    ("sequence", sequence),
+];
 
 /// Reads kind `key` of metric `context` from `node`.
 pub(super) fn read(cx: &mut Cx, key: &str, node: &Node, context: &str) -> Option<MetricKind> {
@@ -55,7 +50,7 @@ fn formula(cx: &mut Cx, node: &Node, _: &str) -> Option<MetricKind> {
 }
 
 fn ratio(cx: &mut Cx, node: &Node, ctx: &str) -> Option<MetricKind> {
-    let f = cx.fields(node, ctx, &["numerator", "denominator"])?;
+    let f = cx.fields(node, ctx, &keys::RATIO)?;
     let num = required_metric(cx, &f, "numerator", ctx, "add `numerator: <metric>`");
     let den = required_metric(cx, &f, "denominator", ctx, "add `denominator: <metric>`");
     Some(MetricKind::Ratio {
@@ -65,7 +60,7 @@ fn ratio(cx: &mut Cx, node: &Node, ctx: &str) -> Option<MetricKind> {
 }
 
 fn cumulative(cx: &mut Cx, node: &Node, ctx: &str) -> Option<MetricKind> {
-    let f = cx.fields(node, ctx, &["metric", "window", "to_date"])?;
+    let f = cx.fields(node, ctx, &keys::CUMULATIVE)?;
     let metric = required_metric(
         cx,
         &f,
@@ -102,7 +97,7 @@ fn funnel_kind(cx: &mut Cx, node: &Node, ctx: &str) -> Option<MetricKind> {
 }
 
 fn time_between(cx: &mut Cx, node: &Node, ctx: &str) -> Option<MetricKind> {
-    let f = cx.fields(node, ctx, &["from", "to", "statistic", "unit", "within"])?;
+    let f = cx.fields(node, ctx, &keys::TIME_BETWEEN)?;
     let from = required_expr(
         cx,
         &f,
@@ -144,7 +139,7 @@ fn time_between(cx: &mut Cx, node: &Node, ctx: &str) -> Option<MetricKind> {
 }
 
 fn active(cx: &mut Cx, node: &Node, ctx: &str) -> Option<MetricKind> {
-    let f = cx.fields(node, ctx, &["window", "calendar"])?;
+    let f = cx.fields(node, ctx, &keys::ACTIVE)?;
     let window = match (f.get("window"), f.get("calendar")) {
         (Some(w), None) => ActiveWindow::Rolling(cx.duration(w, "window")?),
         (None, Some(c)) => {
@@ -179,7 +174,7 @@ fn retention_kind(cx: &mut Cx, node: &Node, ctx: &str) -> Option<MetricKind> {
 }
 
 fn churn(cx: &mut Cx, node: &Node, ctx: &str) -> Option<MetricKind> {
-    let f = cx.fields(node, ctx, &["window", "value"])?;
+    let f = cx.fields(node, ctx, &keys::CHURN)?;
     let window = required(cx, &f, "window", ctx, "add `window: 30d`", |cx, n| {
         cx.duration(n, "window")
     });
@@ -198,7 +193,7 @@ fn churn(cx: &mut Cx, node: &Node, ctx: &str) -> Option<MetricKind> {
 }
 
 fn sequence(cx: &mut Cx, node: &Node, ctx: &str) -> Option<MetricKind> {
-    let f = cx.fields(node, ctx, &["conditions", "pattern", "value"])?;
+    let f = cx.fields(node, ctx, &keys::SEQUENCE)?;
     let conditions = required(
         cx,
         &f,
@@ -301,18 +296,7 @@ fn named_entries<'n>(
 }
 
 fn conversion(cx: &mut Cx, node: &Node, ctx: &str) -> Option<MetricKind> {
-    let f = cx.fields(
-        node,
-        ctx,
-        &[
-            "base",
-            "conversion",
-            "within",
-            "constant_properties",
-            "count",
-            "value",
-        ],
-    )?;
+    let f = cx.fields(node, ctx, &keys::CONVERSION)?;
     let base = required_expr(
         cx,
         &f,
@@ -372,7 +356,7 @@ fn conversion_event(cx: &mut Cx, node: &Node) -> Option<ConversionEvent> {
             });
     };
     let ctx = "a conversion event";
-    let f = cx.fields(node, ctx, &["source", "where", "entity"])?;
+    let f = cx.fields(node, ctx, &keys::CONVERSION_EVENT)?;
     let source = f.get("source").and_then(|n| cx.name(n, "source name"));
     let predicate = required_expr(
         cx,
@@ -401,7 +385,7 @@ fn constant_properties(cx: &mut Cx, node: &Node) -> Vec<ConstantProperty> {
     for item in items {
         if let NodeKind::Map(_) = &item.kind {
             let ctx = "a constant property";
-            let Some(f) = cx.fields(item, ctx, &["base", "conversion"]) else {
+            let Some(f) = cx.fields(item, ctx, &keys::CONSTANT_PROPERTY) else {
                 continue;
             };
             let column = |cx: &mut Cx, key: &str| {
@@ -430,7 +414,7 @@ fn constant_properties(cx: &mut Cx, node: &Node) -> Vec<ConstantProperty> {
 }
 
 fn period_over_period(cx: &mut Cx, node: &Node, ctx: &str) -> Option<MetricKind> {
-    let f = cx.fields(node, ctx, &["metric", "offset", "offset_to_grain", "value"])?;
+    let f = cx.fields(node, ctx, &keys::PERIOD_OVER_PERIOD)?;
     let metric = required_metric(cx, &f, "metric", ctx, "add `metric: <metric to compare>`");
     let offset = match (f.get("offset"), f.get("offset_to_grain")) {
         (Some(_), Some(_)) => {
@@ -498,17 +482,7 @@ fn periods(cx: &mut Cx, f: &Fields, ctx: &str) -> Option<Spanned<i64>> {
 }
 
 fn retention(cx: &mut Cx, node: &Node, ctx: &str) -> Option<Retention> {
-    let keys = [
-        "cohort",
-        "return",
-        "period",
-        "periods",
-        "cohort_type",
-        "match",
-        "anchor",
-        "min_occurrences",
-    ];
-    let f = cx.fields(node, ctx, &keys)?;
+    let f = cx.fields(node, ctx, &keys::RETENTION)?;
     let min_occurrences = f.get("min_occurrences").and_then(|n| {
         let v = cx.int(n, "min_occurrences")?;
         if v.value < 1 {
@@ -576,16 +550,7 @@ fn retention(cx: &mut Cx, node: &Node, ctx: &str) -> Option<Retention> {
 }
 
 fn cohort(cx: &mut Cx, node: &Node, ctx: &str) -> Option<CohortDef> {
-    let keys = [
-        "metric",
-        "source",
-        "event",
-        "period",
-        "periods",
-        "per_entity",
-        "cumulative",
-    ];
-    let f = cx.fields(node, ctx, &keys)?;
+    let f = cx.fields(node, ctx, &keys::COHORT)?;
     let metric = required_metric(
         cx,
         &f,
@@ -628,23 +593,7 @@ fn cohort(cx: &mut Cx, node: &Node, ctx: &str) -> Option<CohortDef> {
 pub const UNBOUNDED: &str = "unbounded";
 
 fn funnel(cx: &mut Cx, node: &Node, ctx: &str) -> Option<Funnel> {
-    let keys = [
-        "steps",
-        "within",
-        "order",
-        "reuse_events",
-        "strict_increase",
-        "strict_deduplication",
-        "window_edge",
-        "best_attempt",
-        "time_to_convert",
-        "exclude_scope",
-        "exclude",
-        "hold_constant",
-        "attribution",
-        "value",
-    ];
-    let f = cx.fields(node, ctx, &keys)?;
+    let f = cx.fields(node, ctx, &keys::FUNNEL)?;
     let steps = required(
         cx,
         &f,
@@ -683,7 +632,7 @@ fn funnel(cx: &mut Cx, node: &Node, ctx: &str) -> Option<Funnel> {
         .get("best_attempt")
         .and_then(|n| cx.keyword(n, "best_attempt", BestAttempt::ALL, BestAttempt::parse));
     let time_to_convert = f.get("time_to_convert").and_then(|n| {
-        let t = cx.fields(n, "time_to_convert", &["from", "to", "bins"])?;
+        let t = cx.fields(n, "time_to_convert", &keys::TIME_TO_CONVERT)?;
         let bins = match t.get("bins").map(|b| &b.kind) {
             Some(NodeKind::Seq(items)) => items
                 .iter()
@@ -736,7 +685,7 @@ fn funnel(cx: &mut Cx, node: &Node, ctx: &str) -> Option<Funnel> {
     let mut attribution_step = None;
     let attribution = match f.get("attribution") {
         Some(n) if matches!(n.kind, NodeKind::Map(_)) => {
-            if let Some(a) = cx.fields(n, "attribution", &["step"]) {
+            if let Some(a) = cx.fields(n, "attribution", &keys::ATTRIBUTION) {
                 attribution_step = a.get("step").and_then(|s| cx.name(s, "step"));
             }
             None
@@ -785,7 +734,7 @@ fn steps(cx: &mut Cx, node: &Node) -> Option<Vec<Step>> {
     for (name, v) in entries {
         let (predicate, within) = match &v.kind {
             NodeKind::Map(_) => {
-                let Some(sf) = cx.fields(v, "a funnel step", &["where", "within"]) else {
+                let Some(sf) = cx.fields(v, "a funnel step", &keys::STEP) else {
                     continue;
                 };
                 let p = required(
@@ -818,7 +767,7 @@ fn exclusions(cx: &mut Cx, node: &Node) -> Vec<Exclusion> {
     };
     let mut out = Vec::new();
     for item in items {
-        let Some(f) = cx.fields(item, "an exclusion", &["event", "between"]) else {
+        let Some(f) = cx.fields(item, "an exclusion", &keys::EXCLUSION) else {
             continue;
         };
         let ctx = "an exclusion";
@@ -855,4 +804,15 @@ fn exclusions(cx: &mut Cx, node: &Node) -> Vec<Exclusion> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_kind_key_has_one_reader() {
+        let readers: Vec<&str> = READERS.iter().map(|(k, _)| *k).collect();
+        assert_eq!(readers, keys::KIND_KEYS);
+    }
 }

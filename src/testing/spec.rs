@@ -10,27 +10,9 @@ use crate::span::{FileId, Span, Spanned};
 use crate::syntax::ast::{Ast, Grain, Name, Weekday};
 use crate::syntax::build;
 use crate::syntax::fields::Cx;
+use crate::syntax::keys;
 use crate::syntax::yaml::{self, Node, NodeKind};
 use std::path::Path;
-
-const TEST_KEYS: &[&str] = &[
-    "name",
-    "description",
-    "metrics",
-    "from",
-    "to",
-    "by",
-    "group_by",
-    "time_zone",
-    "week_start",
-    "table",
-    "tolerance",
-    "complete",
-    "given",
-    "expect",
-    "define",
-    "expect_error",
-];
 
 /// One test, as written.
 #[derive(Debug, Clone)]
@@ -179,7 +161,7 @@ pub fn read(
             text: &text,
             diags,
         };
-        let Some(f) = cx.fields(&root, "a test file", &["tests"]) else {
+        let Some(f) = cx.fields(&root, "a test file", &keys::TEST_FILE) else {
             break 'read;
         };
         let Some(list) = f.get("tests") else {
@@ -264,7 +246,7 @@ fn test(
     csvs: &mut Vec<(usize, usize, Name)>,
 ) -> Option<TestCase> {
     let before = cx.diags.len();
-    let f = cx.fields(node, "a test", TEST_KEYS)?;
+    let f = cx.fields(node, "a test", &keys::TEST)?;
     // A test without a usable name is still reported, under its position.
     let name = match f.get("name") {
         Some(n) => cx.name(n, "test name"),
@@ -357,7 +339,7 @@ fn test(
             }
             let rows = match &value.kind {
                 NodeKind::Map(_) => {
-                    if let Some(c) = cx.fields(value, "a CSV fixture", &["csv"]) {
+                    if let Some(c) = cx.fields(value, "a CSV fixture", &keys::CSV_FIXTURE) {
                         match c.get("csv").and_then(|p| cx.text(p, "csv")) {
                             Some(path) => csvs.push((index, given.len(), path)),
                             None => cx.missing(
