@@ -2,7 +2,7 @@
 
 use clap::Parser;
 use metricc::cli::{
-    Cli, Command, ExitStatus, check, completions, diff, explain, run, sample_data, test,
+    Cli, Command, ExitStatus, check, completions, diff, explain, run, sample_data, schema, test,
 };
 use std::process::ExitCode;
 
@@ -30,6 +30,7 @@ fn main() -> ExitCode {
         Command::Test(args) => test::test(args),
         Command::Diff(args) => diff::diff(args),
         Command::Completions(args) => completions::completions(args),
+        Command::Schema(args) => schema::schema(args),
     });
     // Spill files of a run that used a memory limit.
     metricc::spill::remove();

@@ -9,6 +9,7 @@ pub mod output;
 pub mod request;
 pub mod run;
 pub mod sample_data;
+pub mod schema;
 pub mod test;
 
 use clap::{Parser, Subcommand};
@@ -42,6 +43,9 @@ pub enum Command {
     /// Run the project's metric unit tests (`*.test.yaml`): fixtures in,
     /// expected tables out, in process; exit 1 on any failure.
     Test(test::Args),
+    /// Print the JSON Schema of a kind of project file, for editors that
+    /// complete and check YAML (see docs/EDITORS.md).
+    Schema(schema::Args),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
     /// for `metricc`; see `metricc completions --help` for where to put it.
     Completions(completions::Args),

@@ -1,13 +1,17 @@
 //! Stage `parse`: YAML text -> [`ast::Ast`]. YAML is read with spans
 //! ([`yaml`]), each expression is parsed with pest ([`expr`]) and rebased onto
-//! its file ([`scalar`]); [`build`] turns the YAML tree into the AST.
+//! its file ([`scalar`]); [`build`] turns the YAML tree into the AST, with
+//! the keys of each mapping from [`keys`], which [`schema`] also writes as
+//! JSON Schema for editors.
 
 pub mod ast;
 pub mod build;
 pub mod expr;
 pub(crate) mod fields;
+pub mod keys;
 mod kinds;
 pub mod scalar;
+pub mod schema;
 pub mod yaml;
 
 use crate::diagnostics::{Code, Diagnostic, Diagnostics};

@@ -75,7 +75,7 @@ fn language_examples_check_clean() {
 }
 
 /// A block without the indentation all its lines share.
-fn dedent(block: &str) -> String {
+pub fn dedent(block: &str) -> String {
     let indent = block
         .lines()
         .filter(|l| !l.trim().is_empty())

@@ -28,6 +28,7 @@ mod run_conversion;
 mod run_funnel;
 mod run_period_over_period;
 mod run_sequence;
+mod schema;
 mod shared_passes;
 mod test_cmd;
 mod test_compare;
