@@ -451,3 +451,45 @@ pub fn type_of(t: &DataType) -> Type {
         _ => Type::Other,
     }
 }
+
+/// The Arrow schema and metadata of one Parquet file, from its footer.
+pub fn footer(file: &Path) -> Result<(Schema, ParquetMetaData), String> {
+    let f = std::fs::File::open(file).map_err(|e| e.to_string())?;
+    let meta = quietly(|| ParquetMetaDataReader::new().parse_and_finish(&f))
+        .map_err(|_| "the footer cannot be decoded".to_string())?
+        .map_err(|e| e.to_string())?;
+    let (schema, _) = arrow_schema(&meta)?;
+    Ok((schema, meta))
+}
+
+/// The first and last UTC day of a time column (a timestamp or a date),
+/// from the row groups' statistics; `None` when a row group keeps none.
+pub fn day_bounds(
+    schema: &Schema,
+    meta: &ParquetMetaData,
+    column: &str,
+) -> Option<(chrono::NaiveDate, chrono::NaiveDate)> {
+    use datafusion::arrow::array::{Array, Int64Array};
+    use datafusion::arrow::compute::{cast, max, min};
+    use datafusion::parquet::arrow::arrow_reader::statistics::StatisticsConverter;
+    let converter =
+        StatisticsConverter::try_new(column, schema, meta.file_metadata().schema_descr()).ok()?;
+    let day = |array: datafusion::arrow::array::ArrayRef, first: bool| {
+        if array.null_count() > 0 || array.is_empty() {
+            return None;
+        }
+        // Both kinds of time as microseconds since the epoch, in UTC.
+        let micros = cast(
+            &array,
+            &DataType::Timestamp(datafusion::arrow::datatypes::TimeUnit::Microsecond, None),
+        )
+        .ok()?;
+        let micros = cast(&micros, &DataType::Int64).ok()?;
+        let micros = micros.as_any().downcast_ref::<Int64Array>()?;
+        let v = if first { min(micros) } else { max(micros) }?;
+        chrono::DateTime::from_timestamp_micros(v).map(|t| t.date_naive())
+    };
+    let first = day(converter.row_group_mins(meta.row_groups()).ok()?, true)?;
+    let last = day(converter.row_group_maxes(meta.row_groups()).ok()?, false)?;
+    Some((first, last))
+}

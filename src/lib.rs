@@ -53,6 +53,7 @@ pub mod engine;
 pub mod fence;
 pub mod lower;
 pub mod sample;
+pub mod scaffold;
 pub mod semantic;
 pub mod source;
 pub mod span;

@@ -2,7 +2,8 @@
 
 use clap::Parser;
 use metricc::cli::{
-    Cli, Command, ExitStatus, check, completions, diff, explain, run, sample_data, schema, test,
+    Cli, Command, ExitStatus, check, completions, diff, explain, init, run, sample_data, schema,
+    test,
 };
 use std::process::ExitCode;
 
@@ -31,6 +32,7 @@ fn main() -> ExitCode {
         Command::Diff(args) => diff::diff(args),
         Command::Completions(args) => completions::completions(args),
         Command::Schema(args) => schema::schema(args),
+        Command::Init(args) => init::init(args),
     });
     // Spill files of a run that used a memory limit.
     metricc::spill::remove();

@@ -5,6 +5,7 @@ pub mod check;
 pub mod completions;
 pub mod diff;
 pub mod explain;
+pub mod init;
 pub mod output;
 pub mod request;
 pub mod run;
@@ -43,6 +44,10 @@ pub enum Command {
     /// Run the project's metric unit tests (`*.test.yaml`): fixtures in,
     /// expected tables out, in process; exit 1 on any failure.
     Test(test::Args),
+    /// Scaffold a project from Parquet files: a source per table with its
+    /// time and entity columns guessed (and said so), a first metric per
+    /// source, and a test that passes.
+    Init(init::Args),
     /// Print the JSON Schema of a kind of project file, for editors that
     /// complete and check YAML (see docs/EDITORS.md).
     Schema(schema::Args),

@@ -491,6 +491,26 @@ impl Engine {
         Ok(())
     }
 
+    /// Whether `columns` name at most one row of `files` per value (an
+    /// entity table's key, with its version column when it keeps
+    /// versions). Reads those columns whole; `metricc init` asks it.
+    pub fn unique(&self, files: &[PathBuf], columns: &[&str]) -> Result<bool> {
+        let paths: Vec<String> = files
+            .iter()
+            .map(|f| f.to_string_lossy().into_owned())
+            .collect();
+        self.runtime.block_on(async {
+            let df = self
+                .ctx
+                .read_parquet(paths, datafusion::prelude::ParquetReadOptions::default())
+                .await?
+                .select_columns(columns)?;
+            let rows = df.clone().count().await?;
+            let distinct = df.distinct()?.count().await?;
+            Ok(rows == distinct)
+        })
+    }
+
     /// Runs a plan to completion.
     pub fn collect(&self, plan: LogicalPlan) -> Result<Vec<RecordBatch>> {
         self.runtime.block_on(async {

@@ -13,6 +13,7 @@ mod example;
 mod fixtures;
 mod funnel_engine;
 mod heavy_entity;
+mod init;
 mod kinds;
 mod output_files;
 mod parser;
