@@ -72,6 +72,7 @@ pub fn resolve(ast: &Ast, sources: &[SourceInfo], diags: &mut Diagnostics) -> Ve
         out.push(Metric {
             name: d.name.value.clone(),
             label: d.label.as_ref().map(|x| x.value.clone()),
+            unit: d.unit.as_ref().map(|x| x.value.clone()),
             description: d.description.as_ref().map(|x| x.value.clone()),
             owner: d.owner.as_ref().map(|x| x.value.clone()),
             tags: d.tags.iter().map(|t| t.value.clone()).collect(),

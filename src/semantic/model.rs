@@ -124,6 +124,8 @@ impl Entity {
 pub struct Metric {
     pub name: String,
     pub label: Option<String>,
+    /// The unit its definition names, for labels (`USD`).
+    pub unit: Option<String>,
     pub description: Option<String>,
     pub owner: Option<String>,
     pub tags: Vec<String>,

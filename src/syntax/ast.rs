@@ -70,6 +70,8 @@ pub struct EntityDef {
 pub struct MetricDef {
     pub name: Name,
     pub label: Option<Name>,
+    /// The unit of its numbers, for labels (`USD`, `ms`).
+    pub unit: Option<Name>,
     pub description: Option<Name>,
     pub owner: Option<Name>,
     pub tags: Vec<Name>,

@@ -301,6 +301,7 @@ fn metric(cx: &mut Cx, name: Name, body: &Node) -> Option<MetricDef> {
         .unwrap_or_default();
     Some(MetricDef {
         label: f.get("label").and_then(|n| cx.text(n, "label")),
+        unit: f.get("unit").and_then(|n| cx.text(n, "unit")),
         description: f.get("description").and_then(|n| cx.text(n, "description")),
         owner: f.get("owner").and_then(|n| cx.text(n, "owner")),
         tags,

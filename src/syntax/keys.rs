@@ -307,6 +307,11 @@ pub static METRIC: Mapping = Mapping {
     doc: "A metric: what it computes (exactly one kind key) and over which rows.",
     keys: &[
         key("label", Value::Text, "A short name for tables and charts."),
+        key(
+            "unit",
+            Value::Text,
+            "The unit of its numbers, for labels and charts (`USD`, `ms`, `calls`). Shares, entities and durations take theirs from the kind.",
+        ),
         key("description", Value::Text, "What the number means."),
         key("owner", Value::Text, "Who answers for it."),
         key("tags", NAMES, "Tags, to select metrics by."),

@@ -536,6 +536,67 @@ impl Kind {
     }
 }
 
+/// What a metric's numbers count, for labels and formats (the report's
+/// axes): derived from its kind and options; a metric's `unit:` names a
+/// [`Unit::Number`]'s unit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unit {
+    /// A fraction of a whole, shown as a percentage.
+    Share,
+    /// Distinct entities.
+    Entities,
+    /// Rows, events or matches.
+    Rows,
+    /// A duration in this unit.
+    Time(crate::syntax::ast::TimeUnit),
+    /// A plain number (a sum, a ratio, a formula).
+    Number,
+}
+
+impl Kind {
+    /// What its numbers count; `None` for a kind that gives only a table.
+    pub fn unit(&self) -> Option<Unit> {
+        use crate::syntax::ast::{
+            ChurnValue, Comparison, ConversionCount, ConversionValue, FunnelValue, SequenceValue,
+        };
+        Some(match self {
+            Kind::Measure(_) | Kind::Ratio(_) | Kind::Formula(_) | Kind::Cumulative(_) => {
+                Unit::Number
+            }
+            Kind::Funnel(k) => match k.value {
+                FunnelValue::Steps | FunnelValue::TimeToConvert => return None,
+                FunnelValue::Converted | FunnelValue::Entered => Unit::Entities,
+                FunnelValue::ConversionRate => Unit::Share,
+            },
+            Kind::TimeBetween(k) => Unit::Time(k.unit),
+            Kind::Active(_) => Unit::Entities,
+            Kind::Retention(_) | Kind::Cohort(_) => return None,
+            Kind::Churn(k) => match k.value {
+                ChurnValue::Rate => Unit::Share,
+                ChurnValue::Churned
+                | ChurnValue::New
+                | ChurnValue::Returning
+                | ChurnValue::Resurrected
+                | ChurnValue::Dormant
+                | ChurnValue::NetGrowth => Unit::Entities,
+            },
+            Kind::PeriodOverPeriod(k) => match k.value {
+                Comparison::Growth => Unit::Share,
+                Comparison::Previous | Comparison::Difference | Comparison::Ratio => Unit::Number,
+            },
+            Kind::Conversion(k) => match (k.value, k.count) {
+                (ConversionValue::Rate, _) => Unit::Share,
+                (_, ConversionCount::Rows) => Unit::Rows,
+                (_, ConversionCount::Entities) => Unit::Entities,
+            },
+            Kind::Sequence(k) => match k.value {
+                SequenceValue::Entities => Unit::Entities,
+                SequenceValue::Matches => Unit::Rows,
+            },
+        })
+    }
+}
+
 /// A duration in the largest whole unit: `30d`, `36h`, `90m`, `1500ms`.
 pub fn describe_millis(ms: i64) -> String {
     for (unit, size) in [
