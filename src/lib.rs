@@ -52,6 +52,7 @@ pub mod driver;
 pub mod engine;
 pub mod fence;
 pub mod lower;
+pub mod report;
 pub mod sample;
 pub mod scaffold;
 pub mod semantic;

@@ -2,8 +2,8 @@
 
 use clap::Parser;
 use metricc::cli::{
-    Cli, Command, ExitStatus, check, completions, diff, explain, init, run, sample_data, schema,
-    test,
+    Cli, Command, ExitStatus, check, completions, diff, explain, init, report, run, sample_data,
+    schema, test,
 };
 use std::process::ExitCode;
 
@@ -33,6 +33,7 @@ fn main() -> ExitCode {
         Command::Completions(args) => completions::completions(args),
         Command::Schema(args) => schema::schema(args),
         Command::Init(args) => init::init(args),
+        Command::Report(args) => report::report(args),
     });
     // Spill files of a run that used a memory limit.
     metricc::spill::remove();

@@ -7,6 +7,7 @@ pub mod diff;
 pub mod explain;
 pub mod init;
 pub mod output;
+pub mod report;
 pub mod request;
 pub mod run;
 pub mod sample_data;
@@ -33,6 +34,10 @@ pub enum Command {
     /// Compute metrics over the project's Parquet data: by time bucket in the
     /// project's time zone, over a half-open range, optionally broken down.
     Run(run::Args),
+    /// Draw metrics as one self-contained HTML page: a chart per metric
+    /// over the buckets (by week unless `--by`), funnels as bars, retention
+    /// as a heatmap, cohorts as curves, each with its numbers.
+    Report(report::Args),
     /// Explain metrics: their meaning in words (source, filter, time zone,
     /// buckets, range), then the DataFusion plans, or SQL with `--sql`.
     Explain(explain::Args),

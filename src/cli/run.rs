@@ -232,10 +232,10 @@ pub fn parse_bytes(s: &str) -> Result<usize, String> {
 /// only on a terminal; a run's length cannot be known in advance (a
 /// source may be read by several plans, or pruned to a few row groups),
 /// so it counts up rather than towards a total.
-struct Progress(Option<indicatif::ProgressBar>);
+pub(super) struct Progress(Option<indicatif::ProgressBar>);
 
 impl Progress {
-    fn start(enabled: bool, query: &lower::Query) -> Self {
+    pub(super) fn start(enabled: bool, query: &lower::Query) -> Self {
         if !enabled {
             return Progress(None);
         }
@@ -256,7 +256,7 @@ impl Progress {
     }
 
     /// Follows `read`, the engine's count of bytes read, until finished.
-    fn follow(&self, read: std::sync::Arc<std::sync::atomic::AtomicU64>) {
+    pub(super) fn follow(&self, read: std::sync::Arc<std::sync::atomic::AtomicU64>) {
         let Some(bar) = self.0.clone() else { return };
         std::thread::spawn(move || {
             while !bar.is_finished() {
@@ -266,7 +266,7 @@ impl Progress {
         });
     }
 
-    fn finish(&self) {
+    pub(super) fn finish(&self) {
         if let Some(b) = &self.0 {
             b.finish_and_clear();
         }
