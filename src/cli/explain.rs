@@ -289,6 +289,22 @@ fn describe_metric(p: &Prepared, m: &Metric) -> String {
     for line in &d.lines {
         let _ = writeln!(out, "{line}");
     }
+    // The unit its numbers are labelled with (the report's axes).
+    let unit = crate::report::units::Display::of(&p.model, m);
+    match (m.kind.unit(), unit.words.is_empty()) {
+        (Some(crate::semantic::kinds::Unit::Share), _) => {
+            let _ = writeln!(out, "  unit      a share (a fraction; the report shows %)");
+        }
+        (Some(_), false) => {
+            let declared = if m.unit.is_some() {
+                ""
+            } else {
+                " (from the kind or the metric it restates)"
+            };
+            let _ = writeln!(out, "  unit      {}{declared}", unit.words);
+        }
+        _ => {}
+    }
     if let Some(s) = m.source().and_then(|s| p.model.source(s)) {
         let files = s.schema.files.len();
         let _ = writeln!(

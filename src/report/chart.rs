@@ -75,6 +75,26 @@ fn y_range(series: &[Series]) -> std::ops::Range<f64> {
     lo..hi + span * 0.08
 }
 
+/// Whether every value is a whole number (a count): its axis then shows
+/// whole numbers only.
+fn whole(series: &[Series]) -> bool {
+    series
+        .iter()
+        .flat_map(|s| s.values.iter().flatten())
+        .all(|v| v.fract() == 0.0)
+}
+
+/// A value axis's tick label: blank between whole numbers on a count's axis.
+fn tick<'a>(format: Format<'a>, whole: bool) -> impl Fn(&f64) -> String + 'a {
+    move |v: &f64| {
+        if whole && v.fract().abs() > 1e-9 {
+            String::new()
+        } else {
+            format(*v)
+        }
+    }
+}
+
 /// Labels for integer positions `0..n`; others are blank, so a tick between
 /// buckets says nothing.
 fn at<'a>(labels: &'a [String]) -> impl Fn(&f64) -> String + 'a {
@@ -106,13 +126,13 @@ pub fn line(
         chart
             .configure_mesh()
             .disable_x_mesh()
-            .light_line_style(WHITE)
+            .max_light_lines(0)
             .bold_line_style(GRID)
             .axis_style(AXIS)
             .x_labels(n.min(9))
             .x_label_formatter(&at(x_labels))
             .y_labels(6)
-            .y_label_formatter(&|v| format(*v))
+            .y_label_formatter(&tick(format, whole(series)))
             .y_desc(y_desc)
             .label_style(("sans-serif", 13))
             .draw()
@@ -177,13 +197,13 @@ pub fn bars(
         chart
             .configure_mesh()
             .disable_x_mesh()
-            .light_line_style(WHITE)
+            .max_light_lines(0)
             .bold_line_style(GRID)
             .axis_style(AXIS)
             .x_labels(n)
             .x_label_formatter(&at(x_labels))
             .y_labels(6)
-            .y_label_formatter(&|v| format(*v))
+            .y_label_formatter(&tick(format, whole(series)))
             .y_desc(y_desc)
             .label_style(("sans-serif", 13))
             .draw()

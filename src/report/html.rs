@@ -15,8 +15,19 @@ pub struct Table {
     pub numeric: Vec<bool>,
 }
 
+/// Columns of the kinds' own tables that hold shares, written as
+/// percentages like the charts' labels (the funnel's step and bin tables,
+/// the retention matrix).
+const SHARE_COLUMNS: &[&str] = &[
+    "conversion_from_previous",
+    "conversion_from_first",
+    "share",
+    "retention_rate",
+];
+
 impl Table {
-    /// A result table as computed, numbers as `metricc run` writes them.
+    /// A result table as computed, numbers as `metricc run` writes them,
+    /// shares as percentages.
     pub fn of(f: &Frame) -> Table {
         Table {
             numeric: f
@@ -29,7 +40,11 @@ impl Table {
                 .map(|r| {
                     f.columns
                         .iter()
-                        .map(|c| match &c[r] {
+                        .zip(&f.names)
+                        .map(|(c, name)| match &c[r] {
+                            super::Cell::Num(v) if SHARE_COLUMNS.contains(&name.as_str()) => {
+                                format!("{:.1}%", v * 100.0)
+                            }
                             super::Cell::Num(v) => super::units::number(*v),
                             super::Cell::Text(t) => t.clone(),
                             super::Cell::Null => "–".into(),
@@ -82,6 +97,7 @@ th, td { padding: 3px 10px; text-align: right; white-space: nowrap; border-botto
 th.t, td.t { text-align: left; }
 thead th { position: sticky; top: 0; background: var(--soft); font-weight: 600; }
 .failed { color: #cf222e; }
+.empty { color: var(--muted); font-style: italic; }
 footer { max-width: 940px; margin: 0 auto; padding: 16px 20px 40px; color: var(--muted); font-size: 12px; }
 @media print {
   body { font-size: 11pt; }
@@ -185,7 +201,8 @@ fn figure(o: &mut String, metric: &str, f: &Figure) {
         let _ = writeln!(o, "<figcaption>{}</figcaption>", escape(c));
     }
     match &f.svg {
-        Ok(svg) => o.push_str(&responsive(svg)),
+        Ok(Some(svg)) => o.push_str(&responsive(svg)),
+        Ok(None) => o.push_str("<p class=\"empty\">No value in this range: nothing to draw.</p>\n"),
         Err(e) => {
             let _ = writeln!(
                 o,

@@ -58,7 +58,8 @@ pub struct Section {
 /// A chart with its legend and the numbers it draws.
 pub struct Figure {
     pub caption: Option<String>,
-    pub svg: Result<String, String>,
+    /// The chart; `Ok(None)` when there is no value to draw.
+    pub svg: Result<Option<String>, String>,
     /// Series names, in colour order; empty for one series.
     pub legend: Vec<String>,
     /// Series left out of the chart, which the table shows.
@@ -234,10 +235,11 @@ fn figure(
             row
         })
         .collect();
+    let empty = s.iter().all(|s| s.values.iter().all(Option::is_none));
     Figure {
         caption,
-        svg,
-        legend: if s.len() > 1 {
+        svg: if empty { Ok(None) } else { svg.map(Some) },
+        legend: if s.len() > 1 && !empty {
             s.iter().map(|s| s.name.clone()).collect()
         } else {
             Vec::new()
@@ -370,7 +372,7 @@ fn table_figures(input: &Input, m: &Metric, f: &Frame) -> Vec<Figure> {
                         &periods,
                         &values,
                         &fmt,
-                        "period since the cohort's",
+                        "periods since the cohort's start",
                         "cohort",
                     )
                 } else {
@@ -386,7 +388,13 @@ fn table_figures(input: &Input, m: &Metric, f: &Frame) -> Vec<Figure> {
             if keys.len() > MAX_PANELS
                 && let Some(last) = out.last_mut()
             {
-                last.more += keys.len() - MAX_PANELS;
+                let more = keys.len() - MAX_PANELS;
+                last.caption = Some(format!(
+                    "{} ({more} more breakdown values not drawn; `metricc run {} --table {}` gives them)",
+                    last.caption.clone().unwrap_or_default(),
+                    m.name,
+                    m.name
+                ));
             }
             out
         }

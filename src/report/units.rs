@@ -142,7 +142,7 @@ mod tests {
         assert_eq!(number(-1234.6), "-1,235");
         assert_eq!(number(12.3456), "12.35");
         assert_eq!(number(0.012345), "0.0123");
-        assert_eq!(number(0.5), "0.50");
+        assert_eq!(number(0.5), "0.500");
         assert_eq!(number(999.0), "999");
     }
 }

@@ -20,6 +20,7 @@ mod parser;
 mod percentile;
 mod random_definitions;
 mod read_bytes;
+mod report;
 mod robustness;
 mod run;
 mod run_activity;
