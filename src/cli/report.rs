@@ -139,17 +139,8 @@ pub fn report(args: &Args) -> ExitStatus {
             let _ = out.write_all(page.as_bytes()).and_then(|_| out.flush());
         }
         Some(path) => {
-            if let Err(e) = super::output::write_output(path, page.as_bytes()) {
-                return prepared.report(
-                    color,
-                    Diagnostic::new(
-                        Code::OutputUnwritable,
-                        format!("cannot write `{}`", path.display()),
-                    )
-                    .with_help(format!(
-                        "{e}; nothing was changed there — pick a writable path"
-                    )),
-                );
+            if let Err(status) = prepared.write(color, path, page.as_bytes()) {
+                return status;
             }
             if !args.quiet {
                 eprintln!(

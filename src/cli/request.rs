@@ -80,6 +80,28 @@ impl Prepared {
         ExitStatus::Findings
     }
 
+    /// Writes `bytes` to `path` (atomically); a failure is E0306 over
+    /// the project's files.
+    pub fn write(
+        &self,
+        color: Color,
+        path: &std::path::Path,
+        bytes: &[u8],
+    ) -> Result<(), ExitStatus> {
+        super::output::write_output(path, bytes).map_err(|e| {
+            self.report(
+                color,
+                Diagnostic::new(
+                    crate::diagnostics::Code::OutputUnwritable,
+                    format!("cannot write `{}`", path.display()),
+                )
+                .with_help(format!(
+                    "{e}; nothing was changed there — pick a writable path"
+                )),
+            )
+        })
+    }
+
     /// Reports a failed plan or run: data errors as diagnostics, planning
     /// errors as the bugs they are.
     pub fn failed(&self, color: Color, f: Failure) -> ExitStatus {

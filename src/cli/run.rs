@@ -177,17 +177,8 @@ pub fn run(args: &Args) -> ExitStatus {
             }
         }
         Some(path) => {
-            if let Err(e) = output::write_output(path, &bytes) {
-                return prepared.report(
-                    color,
-                    Diagnostic::new(
-                        Code::OutputUnwritable,
-                        format!("cannot write `{}`", path.display()),
-                    )
-                    .with_help(format!(
-                        "{e}; nothing was changed there — pick a writable path"
-                    )),
-                );
+            if let Err(status) = prepared.write(color, path, &bytes) {
+                return status;
             }
             if !args.quiet {
                 let rows: usize = shown

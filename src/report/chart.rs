@@ -8,6 +8,7 @@
 //! charts keep margins generous and labels few.
 
 use plotters::coord::Shift;
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
@@ -107,6 +108,43 @@ fn at<'a>(labels: &'a [String]) -> impl Fn(&f64) -> String + 'a {
     }
 }
 
+type Axes<'a, 'b> = ChartContext<'a, SVGBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+
+/// A value axis over categories (buckets, steps) at `0..n`, labelled with
+/// `x_labels` (at most `most` of them) and the values' `format`.
+fn axes<'a, 'b>(
+    root: &'a DrawingArea<SVGBackend<'b>, Shift>,
+    x_labels: &[String],
+    most: usize,
+    series: &[Series],
+    format: Format,
+    y_desc: &str,
+) -> Result<Axes<'a, 'b>, Fail> {
+    let n = x_labels.len().max(1);
+    let mut chart = ChartBuilder::on(root)
+        .margin(14)
+        .margin_right(40)
+        .x_label_area_size(36)
+        .y_label_area_size(78)
+        .build_cartesian_2d(-0.5..(n as f64 - 0.5), y_range(series))
+        .map_err(failed)?;
+    chart
+        .configure_mesh()
+        .disable_x_mesh()
+        .max_light_lines(0)
+        .bold_line_style(GRID)
+        .axis_style(AXIS)
+        .x_labels(n.min(most))
+        .x_label_formatter(&at(x_labels))
+        .y_labels(6)
+        .y_label_formatter(&tick(format, whole(series)))
+        .y_desc(y_desc)
+        .label_style(("sans-serif", 13))
+        .draw()
+        .map_err(failed)?;
+    Ok(chart)
+}
+
 /// Lines over the buckets, one per series; a gap where a value is null.
 pub fn line(
     x_labels: &[String],
@@ -114,29 +152,8 @@ pub fn line(
     format: Format,
     y_desc: &str,
 ) -> Result<String, Fail> {
-    let n = x_labels.len().max(1);
     svg(340, |root| {
-        let mut chart = ChartBuilder::on(root)
-            .margin(14)
-            .margin_right(40)
-            .x_label_area_size(36)
-            .y_label_area_size(78)
-            .build_cartesian_2d(-0.5..(n as f64 - 0.5), y_range(series))
-            .map_err(failed)?;
-        chart
-            .configure_mesh()
-            .disable_x_mesh()
-            .max_light_lines(0)
-            .bold_line_style(GRID)
-            .axis_style(AXIS)
-            .x_labels(n.min(9))
-            .x_label_formatter(&at(x_labels))
-            .y_labels(6)
-            .y_label_formatter(&tick(format, whole(series)))
-            .y_desc(y_desc)
-            .label_style(("sans-serif", 13))
-            .draw()
-            .map_err(failed)?;
+        let mut chart = axes(root, x_labels, 9, series, format, y_desc)?;
         for (k, s) in series.iter().enumerate() {
             let c = color(k);
             let mut run: Vec<(f64, f64)> = Vec::new();
@@ -184,30 +201,9 @@ pub fn bars(
     format: Format,
     y_desc: &str,
 ) -> Result<String, Fail> {
-    let n = x_labels.len().max(1);
     let k = series.len().max(1);
     svg(340, |root| {
-        let mut chart = ChartBuilder::on(root)
-            .margin(14)
-            .margin_right(40)
-            .x_label_area_size(36)
-            .y_label_area_size(78)
-            .build_cartesian_2d(-0.5..(n as f64 - 0.5), y_range(series))
-            .map_err(failed)?;
-        chart
-            .configure_mesh()
-            .disable_x_mesh()
-            .max_light_lines(0)
-            .bold_line_style(GRID)
-            .axis_style(AXIS)
-            .x_labels(n)
-            .x_label_formatter(&at(x_labels))
-            .y_labels(6)
-            .y_label_formatter(&tick(format, whole(series)))
-            .y_desc(y_desc)
-            .label_style(("sans-serif", 13))
-            .draw()
-            .map_err(failed)?;
+        let mut chart = axes(root, x_labels, x_labels.len(), series, format, y_desc)?;
         let width = 0.8 / k as f64;
         for (j, s) in series.iter().enumerate() {
             let c = color(j);

@@ -192,10 +192,13 @@ fn section(o: &mut String, s: &Section) {
 }
 
 fn figure(o: &mut String, metric: &str, f: &Figure) {
+    // A chart with nothing to draw is marked, for readers and checkers.
+    let empty = matches!(f.svg, Ok(None));
     let _ = writeln!(
         o,
-        "<figure class=\"chart\" data-metric=\"{}\">",
-        escape(metric)
+        "<figure class=\"chart\" data-metric=\"{}\"{}>",
+        escape(metric),
+        if empty { " data-empty=\"true\"" } else { "" }
     );
     if let Some(c) = &f.caption {
         let _ = writeln!(o, "<figcaption>{}</figcaption>", escape(c));

@@ -227,15 +227,30 @@ fn a_breakdown_draws_a_line_per_value_and_a_chart_of_nothing_says_so() {
         rows(signups),
         ["2026-03-02|1|1", "2026-03-09|0|1", "2026-03-16|0|0"]
     );
-    // A week with no signup at all: nothing to draw, and said.
+    // Never over a file of the project.
+    let before = std::fs::read(dir.path().join("metricc.yaml")).unwrap();
+    let o = metricc(&["report", "-o", "metricc.yaml"], dir.path());
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("E0306"));
+    assert_eq!(
+        std::fs::read(dir.path().join("metricc.yaml")).unwrap(),
+        before
+    );
+    // A week with no signup at all: the activation rate is null (not 0),
+    // so there is nothing to draw, and the page says so.
     let page = report(
         dir.path(),
-        &["signups", "--from", "2026-03-16", "--to", "2026-03-23"],
+        &["activation", "--from", "2026-03-16", "--to", "2026-03-23"],
     );
+    let figs = figures(&page);
+    assert_eq!(figs.len(), 1);
     assert!(
-        page.contains("data-empty=\"true\"") || page.contains(">0</td>"),
-        "{page}"
+        figs[0].1.starts_with(" data-empty=\"true\">"),
+        "{}",
+        figs[0].1
     );
+    assert!(figs[0].1.contains("No value in this range") && !figs[0].1.contains("<svg"));
+    assert_eq!(rows(&figs[0].1), ["2026-03-16|–"]);
 }
 
 /// The page in headless Chromium: no console error, no request, every
