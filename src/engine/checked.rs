@@ -180,10 +180,10 @@ fn checked(e: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
     }
 }
 
-static CHECKED_ADD: LazyLock<Arc<ScalarUDF>> = LazyLock::new(|| arithmetic(Op::Add));
-static CHECKED_SUB: LazyLock<Arc<ScalarUDF>> = LazyLock::new(|| arithmetic(Op::Sub));
-static CHECKED_MUL: LazyLock<Arc<ScalarUDF>> = LazyLock::new(|| arithmetic(Op::Mul));
-static CHECKED_SUM: LazyLock<Arc<AggregateUDF>> = LazyLock::new(|| {
+pub(super) static CHECKED_ADD: LazyLock<Arc<ScalarUDF>> = LazyLock::new(|| arithmetic(Op::Add));
+pub(super) static CHECKED_SUB: LazyLock<Arc<ScalarUDF>> = LazyLock::new(|| arithmetic(Op::Sub));
+pub(super) static CHECKED_MUL: LazyLock<Arc<ScalarUDF>> = LazyLock::new(|| arithmetic(Op::Mul));
+pub(super) static CHECKED_SUM: LazyLock<Arc<AggregateUDF>> = LazyLock::new(|| {
     Arc::new(AggregateUDF::new_from_impl(CheckedSum {
         signature: Signature::exact(vec![DataType::Int64], Volatility::Immutable),
     }))
@@ -433,4 +433,22 @@ mod tests {
             .unwrap_err();
         assert!(err.to_string().contains("overflow"), "{err}");
     }
+}
+
+/// The tag of `u`, when it is one of these (`sum` shares DataFusion's name).
+pub(super) fn aggregate_tag(u: &AggregateUDF) -> Option<&'static str> {
+    (u.inner().as_ref() as &dyn std::any::Any)
+        .is::<CheckedSum>()
+        .then_some("metricc_checked_sum")
+}
+
+/// The tag of `u`, when it is one of these.
+pub(super) fn scalar_tag(u: &ScalarUDF) -> Option<&'static str> {
+    (u.inner().as_ref() as &dyn std::any::Any)
+        .downcast_ref::<Checked>()
+        .map(|c| match c.op {
+            Op::Add => "metricc_checked_add",
+            Op::Sub => "metricc_checked_sub",
+            Op::Mul => "metricc_checked_mul",
+        })
 }

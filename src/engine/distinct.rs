@@ -249,3 +249,8 @@ mod tests {
         );
     }
 }
+
+/// Whether `u` is this `count_distinct` (DataFusion's shares the name).
+pub(super) fn is_views(u: &AggregateUDF) -> bool {
+    (u.inner().as_ref() as &dyn std::any::Any).is::<CountDistinctViews>()
+}

@@ -18,6 +18,7 @@ mod distinct;
 mod error;
 mod exact;
 mod one_phase;
+pub mod portable;
 mod read_bytes;
 mod rewrite;
 mod shared_percentiles;

@@ -18,6 +18,7 @@ mod kinds;
 mod output_files;
 mod parser;
 mod percentile;
+mod portable;
 mod random_definitions;
 mod read_bytes;
 mod report;

@@ -44,7 +44,7 @@ fn active_fields() -> Fields {
 
 /// `metricc_active` for [`lists::call`].
 #[derive(Debug, Default, PartialEq, Eq, Hash)]
-struct Active;
+pub(super) struct Active;
 
 impl GroupedAggregate for Active {
     const NAME: &'static str = ACTIVE;

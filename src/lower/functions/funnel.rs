@@ -156,7 +156,7 @@ fn event_fields() -> Fields {
 
 /// `metricc_funnel` for [`lists::call`].
 #[derive(Debug, Default, PartialEq, Eq, Hash)]
-struct Funnel;
+pub(super) struct Funnel;
 
 impl GroupedAggregate for Funnel {
     const NAME: &'static str = FUNNEL;

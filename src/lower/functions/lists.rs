@@ -48,6 +48,22 @@ pub(super) struct Grouped<A> {
     aggregate: PhantomData<A>,
 }
 
+/// Aggregate `A` with a spec already written as JSON.
+pub(super) fn grouped<A: GroupedAggregate>(spec: String) -> Arc<AggregateUDF> {
+    Arc::new(AggregateUDF::from(Grouped::<A> {
+        spec,
+        signature: Signature::variadic_any(Volatility::Immutable),
+        aggregate: PhantomData,
+    }))
+}
+
+/// The spec (JSON) of `u`, when it is aggregate `A`.
+pub(super) fn spec_of<A: GroupedAggregate>(u: &AggregateUDF) -> Option<&str> {
+    (u.inner().as_ref() as &dyn std::any::Any)
+        .downcast_ref::<Grouped<A>>()
+        .map(|g| g.spec.as_str())
+}
+
 /// The call of aggregate `A` with `spec` on `args`.
 pub(super) fn call<A: GroupedAggregate>(spec: &A::Spec, args: Vec<Expr>) -> Expr {
     let udaf = Grouped::<A> {

@@ -10,6 +10,7 @@ mod heavy;
 mod lists;
 mod pattern;
 mod percentile;
+pub mod portable;
 mod retention;
 pub mod round;
 mod running;

@@ -265,7 +265,7 @@ fn state_fields() -> Fields {
 
 /// `metricc_sequence` for [`lists::call`].
 #[derive(Debug, Default, PartialEq, Eq, Hash)]
-struct Sequence;
+pub(super) struct Sequence;
 
 impl GroupedAggregate for Sequence {
     const NAME: &'static str = SEQUENCE;

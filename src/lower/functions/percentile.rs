@@ -1460,3 +1460,17 @@ mod grouped {
         }
     }
 }
+
+/// The memory budget of `u`, when it is `metricc_percentile`.
+pub(super) fn percentile_budget(u: &AggregateUDF) -> Option<Option<usize>> {
+    (u.inner().as_ref() as &dyn std::any::Any)
+        .downcast_ref::<ExactPercentile>()
+        .map(|p| p.budget)
+}
+
+/// The memory budget of `u`, when it is `metricc_percentiles`.
+pub(super) fn percentiles_budget(u: &AggregateUDF) -> Option<Option<usize>> {
+    (u.inner().as_ref() as &dyn std::any::Any)
+        .downcast_ref::<SharedPercentiles>()
+        .map(|p| p.budget)
+}

@@ -71,7 +71,7 @@ const RETENTION_FIXED: usize = 4;
 
 /// `metricc_retention` for [`lists::call`].
 #[derive(Debug, Default, PartialEq, Eq, Hash)]
-struct Retention;
+pub(super) struct Retention;
 
 impl GroupedAggregate for Retention {
     const NAME: &'static str = RETENTION;

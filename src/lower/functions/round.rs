@@ -162,3 +162,8 @@ mod tests {
         assert_eq!(round_int(i64::MAX, -1), None);
     }
 }
+
+/// Whether `u` is metricc's `round`.
+pub fn is_round(u: &ScalarUDF) -> bool {
+    (u.inner().as_ref() as &dyn std::any::Any).is::<Round>()
+}

@@ -51,7 +51,7 @@ fn delta_fields() -> Fields {
 
 /// `metricc_running` for [`lists::call`].
 #[derive(Debug, Default, PartialEq, Eq, Hash)]
-struct Running;
+pub(super) struct Running;
 
 impl GroupedAggregate for Running {
     const NAME: &'static str = RUNNING;

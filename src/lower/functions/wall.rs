@@ -105,11 +105,22 @@ impl Offsets {
 
 /// `metricc_local_time(t)` for `t` in zone `tz`.
 pub fn local_time(tz: Tz, t: datafusion::logical_expr::Expr) -> datafusion::logical_expr::Expr {
-    let udf = LocalTime {
+    local_time_udf(tz).call(vec![t])
+}
+
+/// The function `metricc_local_time` of zone `tz`.
+pub fn local_time_udf(tz: Tz) -> Arc<ScalarUDF> {
+    Arc::new(ScalarUDF::new_from_impl(LocalTime {
         offsets: Offsets::of(tz),
         signature: Signature::any(1, Volatility::Immutable),
-    };
-    Arc::new(ScalarUDF::new_from_impl(udf)).call(vec![t])
+    }))
+}
+
+/// The zone of `u`, when it is `metricc_local_time`.
+pub fn zone_of(u: &ScalarUDF) -> Option<Tz> {
+    (u.inner().as_ref() as &dyn std::any::Any)
+        .downcast_ref::<LocalTime>()
+        .map(|l| l.offsets.tz)
 }
 
 #[derive(Debug)]
