@@ -409,6 +409,24 @@ impl GroupsAccumulator for SumGroups {
     }
 }
 
+/// The tag of `u`, when it is one of these (`sum` shares DataFusion's name).
+pub(super) fn aggregate_tag(u: &AggregateUDF) -> Option<&'static str> {
+    (u.inner().as_ref() as &dyn std::any::Any)
+        .is::<CheckedSum>()
+        .then_some("metricc_checked_sum")
+}
+
+/// The tag of `u`, when it is one of these.
+pub(super) fn scalar_tag(u: &ScalarUDF) -> Option<&'static str> {
+    (u.inner().as_ref() as &dyn std::any::Any)
+        .downcast_ref::<Checked>()
+        .map(|c| match c.op {
+            Op::Add => "metricc_checked_add",
+            Op::Sub => "metricc_checked_sub",
+            Op::Mul => "metricc_checked_mul",
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -433,22 +451,4 @@ mod tests {
             .unwrap_err();
         assert!(err.to_string().contains("overflow"), "{err}");
     }
-}
-
-/// The tag of `u`, when it is one of these (`sum` shares DataFusion's name).
-pub(super) fn aggregate_tag(u: &AggregateUDF) -> Option<&'static str> {
-    (u.inner().as_ref() as &dyn std::any::Any)
-        .is::<CheckedSum>()
-        .then_some("metricc_checked_sum")
-}
-
-/// The tag of `u`, when it is one of these.
-pub(super) fn scalar_tag(u: &ScalarUDF) -> Option<&'static str> {
-    (u.inner().as_ref() as &dyn std::any::Any)
-        .downcast_ref::<Checked>()
-        .map(|c| match c.op {
-            Op::Add => "metricc_checked_add",
-            Op::Sub => "metricc_checked_sub",
-            Op::Mul => "metricc_checked_mul",
-        })
 }

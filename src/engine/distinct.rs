@@ -180,6 +180,11 @@ impl Accumulator for Views {
     }
 }
 
+/// Whether `u` is this `count_distinct` (DataFusion's shares the name).
+pub(super) fn is_views(u: &AggregateUDF) -> bool {
+    (u.inner().as_ref() as &dyn std::any::Any).is::<CountDistinctViews>()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -248,9 +253,4 @@ mod tests {
             7
         );
     }
-}
-
-/// Whether `u` is this `count_distinct` (DataFusion's shares the name).
-pub(super) fn is_views(u: &AggregateUDF) -> bool {
-    (u.inner().as_ref() as &dyn std::any::Any).is::<CountDistinctViews>()
 }

@@ -501,6 +501,22 @@ impl GroupsAccumulator for Groups {
     }
 }
 
+/// Which of these `u` is, for sending it to another process by more than
+/// its name (DataFusion's `sum`, `avg`, `min`, `max` share it).
+pub(super) fn tag_of(u: &AggregateUDF) -> Option<&'static str> {
+    let any = u.inner().as_ref() as &dyn std::any::Any;
+    if let Some(e) = any.downcast_ref::<Exact>() {
+        return Some(match e.kind {
+            Kind::Sum => "metricc_exact_sum",
+            Kind::Avg => "metricc_exact_avg",
+        });
+    }
+    any.downcast_ref::<Extremes>().map(|e| match e.which {
+        Extreme::Min => "metricc_nan_min",
+        Extreme::Max => "metricc_nan_max",
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -807,20 +823,4 @@ mod extreme_tests {
         min.take(&(Arc::new(Float64Array::from(vec![0.0, -0.0])) as ArrayRef));
         assert!(min.value.unwrap().is_sign_negative());
     }
-}
-
-/// Which of these `u` is, for sending it to another process by more than
-/// its name (DataFusion's `sum`, `avg`, `min`, `max` share it).
-pub(super) fn tag_of(u: &AggregateUDF) -> Option<&'static str> {
-    let any = u.inner().as_ref() as &dyn std::any::Any;
-    if let Some(e) = any.downcast_ref::<Exact>() {
-        return Some(match e.kind {
-            Kind::Sum => "metricc_exact_sum",
-            Kind::Avg => "metricc_exact_avg",
-        });
-    }
-    any.downcast_ref::<Extremes>().map(|e| match e.which {
-        Extreme::Min => "metricc_nan_min",
-        Extreme::Max => "metricc_nan_max",
-    })
 }

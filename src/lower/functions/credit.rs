@@ -145,6 +145,13 @@ impl PartitionEvaluator for Evaluator {
     }
 }
 
+/// The keys and value names of `u`, when it is `metricc_credit`.
+pub(super) fn credit_parts(u: &WindowUDF) -> Option<(usize, Vec<String>)> {
+    (u.inner().as_ref() as &dyn std::any::Any)
+        .downcast_ref::<Credit>()
+        .map(|c| (c.keys, c.names.clone()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -175,11 +182,4 @@ mod tests {
             .collect();
         assert_eq!(got, vec![Some(1), Some(1), Some(3), Some(3), None, Some(6)]);
     }
-}
-
-/// The keys and value names of `u`, when it is `metricc_credit`.
-pub(super) fn credit_parts(u: &WindowUDF) -> Option<(usize, Vec<String>)> {
-    (u.inner().as_ref() as &dyn std::any::Any)
-        .downcast_ref::<Credit>()
-        .map(|c| (c.keys, c.names.clone()))
 }

@@ -1058,6 +1058,20 @@ fn exact(values: &mut [f64], points: &[Point]) -> Vec<Option<f64>> {
     out
 }
 
+/// The memory budget of `u`, when it is `metricc_percentile`.
+pub(super) fn percentile_budget(u: &AggregateUDF) -> Option<Option<usize>> {
+    (u.inner().as_ref() as &dyn std::any::Any)
+        .downcast_ref::<ExactPercentile>()
+        .map(|p| p.budget)
+}
+
+/// The memory budget of `u`, when it is `metricc_percentiles`.
+pub(super) fn percentiles_budget(u: &AggregateUDF) -> Option<Option<usize>> {
+    (u.inner().as_ref() as &dyn std::any::Any)
+        .downcast_ref::<SharedPercentiles>()
+        .map(|p| p.budget)
+}
+
 #[cfg(test)]
 mod tests {
     use super::{Point, exact};
@@ -1459,18 +1473,4 @@ mod grouped {
             prop_assert_eq!(got, vec![want[0].clone()]);
         }
     }
-}
-
-/// The memory budget of `u`, when it is `metricc_percentile`.
-pub(super) fn percentile_budget(u: &AggregateUDF) -> Option<Option<usize>> {
-    (u.inner().as_ref() as &dyn std::any::Any)
-        .downcast_ref::<ExactPercentile>()
-        .map(|p| p.budget)
-}
-
-/// The memory budget of `u`, when it is `metricc_percentiles`.
-pub(super) fn percentiles_budget(u: &AggregateUDF) -> Option<Option<usize>> {
-    (u.inner().as_ref() as &dyn std::any::Any)
-        .downcast_ref::<SharedPercentiles>()
-        .map(|p| p.budget)
 }

@@ -68,7 +68,7 @@ pub fn udf_parts(u: &ScalarUDF) -> Option<(&'static str, Value)> {
     if let Some(tz) = wall::zone_of(u) {
         return Some((wall::LOCAL_TIME, json!({ "tz": tz.name() })));
     }
-    round::is_round(u).then(|| (ROUND, Value::Null))
+    round::is_round(u).then_some((ROUND, Value::Null))
 }
 
 /// The tag of metricc's `round`, which shares DataFusion's name.

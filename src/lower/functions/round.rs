@@ -131,6 +131,11 @@ impl ScalarUDFImpl for Round {
     }
 }
 
+/// Whether `u` is metricc's `round`.
+pub fn is_round(u: &ScalarUDF) -> bool {
+    (u.inner().as_ref() as &dyn std::any::Any).is::<Round>()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -161,9 +166,4 @@ mod tests {
         assert_eq!(round_int(i64::MAX, i64::MIN), Some(0));
         assert_eq!(round_int(i64::MAX, -1), None);
     }
-}
-
-/// Whether `u` is metricc's `round`.
-pub fn is_round(u: &ScalarUDF) -> bool {
-    (u.inner().as_ref() as &dyn std::any::Any).is::<Round>()
 }
