@@ -46,6 +46,8 @@
 
 pub mod catalog;
 pub mod cli;
+#[cfg(feature = "distributed")]
+pub mod cluster;
 pub mod diagnostics;
 pub mod diff;
 pub mod driver;

@@ -59,6 +59,10 @@ const SORT_RUN_BYTES: usize = 8 << 20;
 /// DataFusion's default reservation of a sort for merging its spills.
 const SORT_MERGE_RESERVATION: usize = 10 << 20;
 
+/// The stack of each engine thread when plans run on a cluster.
+#[cfg(feature = "distributed")]
+const CLUSTER_STACK: usize = 64 << 20;
+
 /// Resources a run may use.
 #[derive(Debug, Clone, Default)]
 pub struct Options {
@@ -72,6 +76,9 @@ pub struct Options {
     /// files. Defaults to a sixteenth of `memory_limit`; unbounded without a
     /// limit.
     pub percentile_budget: Option<usize>,
+    /// Run plans on a Ballista cluster instead of in this process.
+    #[cfg(feature = "distributed")]
+    pub cluster: Option<crate::cluster::Cluster>,
 }
 
 /// A DataFusion session and the runtime that drives it.
@@ -85,6 +92,8 @@ pub struct Engine {
     limited: bool,
     /// Bytes read from local files so far (`read_bytes`).
     read: Arc<AtomicU64>,
+    /// Whether plans run on a cluster.
+    distributed: bool,
 }
 
 impl Engine {
@@ -143,6 +152,14 @@ impl Engine {
         if sort_sequences {
             functions = functions.with_memory_limit();
         }
+        #[cfg(feature = "distributed")]
+        if options.cluster.is_some() {
+            functions = functions.with_partitioned_windows();
+        }
+        #[cfg(feature = "distributed")]
+        if options.cluster.is_some() {
+            config = crate::cluster::config(config);
+        }
         let state = SessionStateBuilder::new()
             .with_config(config)
             .with_runtime_env(runtime_env.build_arc()?)
@@ -155,6 +172,24 @@ impl Engine {
             }))
             .with_physical_optimizer_rule(Arc::new(one_phase::OnePhase { sort_sequences }))
             .build();
+        let mut runtime = tokio::runtime::Builder::new_multi_thread();
+        runtime.worker_threads(threads).enable_all();
+        // On a cluster, plans cross processes as protobuf, whose encoders
+        // and decoders recurse once per level of a plan: a metrics table
+        // joins one subplan per metric, and the example's overflowed the
+        // 2 MiB stacks of a debug build. (Local plans are walked with
+        // DataFusion's stack-growing recursion.)
+        #[cfg(feature = "distributed")]
+        if options.cluster.is_some() {
+            runtime.thread_stack_size(CLUSTER_STACK);
+        }
+        let runtime = runtime.build()?;
+        #[cfg(feature = "distributed")]
+        let ctx = match &options.cluster {
+            Some(c) => runtime.block_on(crate::cluster::context(c, state))?,
+            None => SessionContext::new_with_state(state),
+        };
+        #[cfg(not(feature = "distributed"))]
         let ctx = SessionContext::new_with_state(state);
         let read = Arc::new(AtomicU64::new(0));
         let local = ObjectStoreUrl::local_filesystem();
@@ -163,16 +198,16 @@ impl Engine {
             local.as_ref(),
             Arc::new(read_bytes::CountingStore::new(store, read.clone())),
         );
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(threads)
-            .enable_all()
-            .build()?;
         Ok(Engine {
             ctx,
             runtime,
             functions,
             limited: options.memory_limit.is_some(),
             read,
+            #[cfg(feature = "distributed")]
+            distributed: options.cluster.is_some(),
+            #[cfg(not(feature = "distributed"))]
+            distributed: false,
         })
     }
 
@@ -384,8 +419,10 @@ impl Engine {
         let failed = |e| Failure::Data(run_error(e, &files_read(model, query)));
         // Under a memory limit each table runs alone, one aggregate at a
         // time; otherwise what the tables share runs once for all of them.
+        // Both run subplans here and scan their results from memory, which
+        // a cluster cannot read: there each table's plan runs whole.
         let mut tables = lowered.tables;
-        if !self.limited {
+        if !self.limited && !self.distributed {
             let plans = tables.iter().map(|t| t.plan.clone()).collect();
             for (t, plan) in tables.iter_mut().zip(self.once(plans).map_err(failed)?) {
                 t.plan = plan;
@@ -394,7 +431,7 @@ impl Engine {
         let mut out = Vec::new();
         for t in tables {
             let schema = Arc::new(t.plan.schema().as_arrow().clone());
-            let batches = if self.limited {
+            let batches = if self.limited && !self.distributed {
                 self.one_at_a_time(t.plan)
             } else {
                 Ok(t.plan)

@@ -241,10 +241,11 @@ pub(super) fn rows(
         args.push(expr::column(d));
     }
     let union = base.union(conv.build()?)?;
-    let stream = if cx.functions.memory_limited() {
-        // Under a memory limit: DataFusion's running windows partitioned by
-        // entity, which stream one entity at a time (the credit window
-        // holds the whole stream), slower where entities are many.
+    let stream = if cx.functions.partitioned_windows() {
+        // Under a memory limit or on a cluster: DataFusion's running
+        // windows partitioned by entity, which stream one entity at a time
+        // (the credit window holds the whole stream in one partition),
+        // slower where entities are many.
         partitioned_credit(union, &keys, &order, dims)?
     } else {
         let credit = Expr::from(WindowFunction::new(

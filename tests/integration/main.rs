@@ -6,6 +6,7 @@ mod catalog;
 mod check_then_run;
 mod cli;
 mod diff;
+mod distributed;
 mod docs;
 mod duckdb;
 mod errors_that_help;

@@ -219,10 +219,13 @@ fn percentiles_of_one_column_share_one_store_and_keep_their_answers() {
         threads: Some(2),
         ..Default::default()
     };
+    // With `..`: the `distributed` feature adds a field.
+    #[allow(clippy::needless_update)]
     let limited = Options {
         threads: Some(2),
         memory_limit: Some(1 << 30),
         percentile_budget: Some(2048),
+        ..Default::default()
     };
     for (grain, group_by) in [
         (Some(Grain::Week), vec!["endpoint".to_string()]),

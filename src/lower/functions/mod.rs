@@ -43,6 +43,11 @@ pub struct Functions {
     /// entity and time (see [`Sequences::sorted`]), and conversions credit
     /// through windows that stream one entity at a time.
     memory_limited: bool,
+    /// Plans run on a cluster: conversions credit their events with windows
+    /// partitioned by entity, which a cluster spreads over its executors,
+    /// not with `metricc_credit`, which needs the whole stream in one
+    /// partition (and did not finish on Ballista).
+    partitioned_windows: bool,
 }
 
 impl Default for Functions {
@@ -52,6 +57,7 @@ impl Default for Functions {
             percentile: percentile::unbounded_percentile(),
             percentiles: percentile::shared_percentiles(None),
             memory_limited: false,
+            partitioned_windows: false,
         }
     }
 }
@@ -76,9 +82,23 @@ impl Functions {
         }
     }
 
+    /// Functions for plans that run on a cluster.
+    pub fn with_partitioned_windows(self) -> Self {
+        Functions {
+            partitioned_windows: true,
+            ..self
+        }
+    }
+
     /// Whether plans are for a run under a memory limit.
     pub fn memory_limited(&self) -> bool {
         self.memory_limited
+    }
+
+    /// Whether conversions use windows partitioned by entity: under a
+    /// memory limit, or on a cluster.
+    pub fn partitioned_windows(&self) -> bool {
+        self.memory_limited || self.partitioned_windows
     }
 
     /// `percentile(x, p)` as an aggregate expression.
