@@ -33,6 +33,12 @@ pub struct Args {
     /// No progress indicator and no notes on stderr.
     #[arg(short, long)]
     pub quiet: bool,
+    /// Run the plans on an Apache DataFusion Ballista cluster: the
+    /// scheduler's `df://HOST:PORT`, or `standalone` for a scheduler and an
+    /// executor started in this process (docs/DISTRIBUTED.md).
+    #[cfg(feature = "distributed")]
+    #[arg(long, value_name = "URL", value_parser = cluster)]
+    pub cluster: Option<crate::cluster::Cluster>,
     /// The result table to show: `metrics` (the metrics table), or the name
     /// of a metric with a table of its own (a funnel's steps, a retention
     /// matrix, a cohort metric by period). Default: every table on the
@@ -80,6 +86,8 @@ pub fn run(args: &Args) -> ExitStatus {
     let computed = Engine::new(&engine::Options {
         threads: args.threads,
         memory_limit: args.memory_limit,
+        #[cfg(feature = "distributed")]
+        cluster: args.cluster.clone(),
         ..Default::default()
     })
     .map_err(|e| Failure::Data(data_error(None, e)))
@@ -191,6 +199,21 @@ pub fn run(args: &Args) -> ExitStatus {
         }
     }
     ExitStatus::Ok
+}
+
+/// Parses `--cluster`: `df://HOST:PORT`, or `standalone`.
+#[cfg(feature = "distributed")]
+pub fn cluster(s: &str) -> Result<crate::cluster::Cluster, String> {
+    use crate::cluster::Cluster;
+    match s.trim() {
+        "standalone" => Ok(Cluster::Standalone),
+        url if url.starts_with("df://") && url.len() > "df://".len() => {
+            Ok(Cluster::Remote(url.to_string()))
+        }
+        other => Err(format!(
+            "`{other}` is not a cluster; write the scheduler's `df://HOST:PORT`, or `standalone`"
+        )),
+    }
 }
 
 /// Parses `512M`, `2G`, `1.5GiB`, `1000000` into bytes.

@@ -151,3 +151,30 @@ fn funnels_of_one_name_keep_their_settings_across_processes() {
     let whole = logical_plan_from_bytes_with_extension_codec(&bytes, &task, &codec).unwrap();
     assert_eq!(aggregates(&whole, "metricc_funnel"), sent);
 }
+
+/// `metricc run --cluster standalone` prints what a local run prints, and
+/// a `--cluster` that is not one is a usage error.
+#[test]
+fn run_on_a_cluster_prints_what_a_local_run_prints() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let run = |extra: &[&str]| {
+        let mut args = vec![
+            "run", "-p", "metrics", "--by", "month", "--format", "csv", "-q",
+        ];
+        args.extend(extra);
+        crate::run::metricc(&args, root)
+    };
+    let local = run(&[]);
+    let cluster = run(&["--cluster", "standalone"]);
+    assert_eq!(
+        cluster.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&cluster.stderr)
+    );
+    assert_eq!(cluster.stdout, local.stdout);
+    assert!(local.stdout.len() > 1000);
+    let bad = run(&["--cluster", "http://localhost:50050"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("df://HOST:PORT"));
+}
