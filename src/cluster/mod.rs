@@ -8,7 +8,7 @@
 pub mod codec;
 
 use ballista::prelude::{SessionConfigExt, SessionContextExt};
-use datafusion::common::Result;
+use datafusion::common::{DataFusionError, Result};
 use datafusion::execution::SessionState;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use std::sync::Arc;
@@ -31,10 +31,52 @@ pub fn config(config: SessionConfig) -> SessionConfig {
         .with_ballista_physical_extension_codec(Arc::new(codec::PhysicalCodec::default()))
 }
 
-/// A session whose queries run on `cluster`, planned with `state`.
+/// A session whose queries run on `cluster`, planned with `state`. A
+/// scheduler that cannot be reached is an [`Unreachable`] error.
 pub async fn context(cluster: &Cluster, state: SessionState) -> Result<SessionContext> {
     match cluster {
         Cluster::Standalone => SessionContext::standalone_with_state(state).await,
-        Cluster::Remote(url) => SessionContext::remote_with_state(url, state).await,
+        Cluster::Remote(url) => {
+            let unreachable = |cause: String| {
+                DataFusionError::External(Box::new(Unreachable {
+                    url: url.clone(),
+                    cause,
+                }))
+            };
+            // Ballista connects at the first query, and its error would
+            // read as a data error of whichever source came first: ask the
+            // port first.
+            let address = url.trim_start_matches("df://");
+            match tokio::time::timeout(CONNECT, tokio::net::TcpStream::connect(address)).await {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => return Err(unreachable(e.to_string())),
+                Err(_) => return Err(unreachable(format!("no answer within {CONNECT:?}"))),
+            }
+            SessionContext::remote_with_state(url, state)
+                .await
+                .map_err(|e| unreachable(e.to_string()))
+        }
     }
 }
+
+/// How long a scheduler has to accept a connection.
+const CONNECT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// No scheduler answered at `url`.
+#[derive(Debug)]
+pub struct Unreachable {
+    pub url: String,
+    pub cause: String,
+}
+
+impl std::fmt::Display for Unreachable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "no Ballista scheduler answered at {}: {}",
+            self.url, self.cause
+        )
+    }
+}
+
+impl std::error::Error for Unreachable {}

@@ -220,6 +220,9 @@ codes! {
     /// `valid_from`, two versions starting at one time), so an event would
     /// count once per row. Found when a run reads the table; the run stops.
     EntityKeyNotUnique = ("E0310", "entity-key-not-unique", Error),
+    /// `--cluster df://HOST:PORT` names no Ballista scheduler this process
+    /// can reach (nothing listens there, or the host is unknown).
+    ClusterUnreachable = ("E0311", "cluster-unreachable", Error),
 
     // ---- test: metric unit tests ------------------------------------------
     /// A fixture row of a test names a column the source's Parquet files do

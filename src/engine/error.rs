@@ -65,6 +65,19 @@ pub fn run_error(e: DataFusionError, files: &[std::path::PathBuf]) -> Diagnostic
 /// A diagnostic for an error met while reading or computing data.
 pub fn data_error(source: Option<&str>, e: DataFusionError) -> Diagnostic {
     let root = e.find_root();
+    #[cfg(feature = "distributed")]
+    if let DataFusionError::External(x) = root
+        && let Some(u) = x.downcast_ref::<crate::cluster::Unreachable>()
+    {
+        return Diagnostic::new(
+            Code::ClusterUnreachable,
+            format!("cannot reach the Ballista scheduler at `{}`", u.url),
+        )
+        .with_help(format!(
+            "{}; start a scheduler there, or correct `--cluster` (`df://HOST:PORT`, or `standalone`)",
+            u.cause
+        ));
+    }
     let exhausted = matches!(root, DataFusionError::ResourcesExhausted(_));
     let e = root.to_string();
     if exhausted {

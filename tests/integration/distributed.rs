@@ -178,3 +178,29 @@ fn run_on_a_cluster_prints_what_a_local_run_prints() {
     assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("df://HOST:PORT"));
 }
+
+/// No scheduler at `--cluster`: E0311, and nothing computed.
+#[test]
+fn an_unreachable_scheduler_is_e0311() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let o = crate::run::metricc(
+        &[
+            "run",
+            "-p",
+            "metrics",
+            "--cluster",
+            "df://127.0.0.1:1",
+            "-q",
+        ],
+        root,
+    );
+    assert_eq!(o.status.code(), Some(1));
+    assert!(o.stdout.is_empty());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("E0311")
+            && err.contains("cannot reach the Ballista scheduler at `df://127.0.0.1:1`"),
+        "{err}"
+    );
+    assert!(!err.contains("Parquet"), "{err}");
+}
