@@ -116,20 +116,21 @@ fn key(f: &Frame, by: &[String], r: usize) -> String {
         .join(" · ")
 }
 
+/// The breakdown key of every row, in row order.
+fn row_keys(f: &Frame, by: &[String]) -> Vec<String> {
+    (0..f.rows()).map(|r| key(f, by, r)).collect()
+}
+
 /// Distinct values in first-seen order.
 fn distinct(values: impl Iterator<Item = String>) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
-    for v in values {
-        if !out.contains(&v) {
-            out.push(v);
-        }
-    }
-    out
+    let mut seen = std::collections::HashSet::new();
+    values.filter(|v| seen.insert(v.clone())).collect()
 }
 
 /// Series of `value` by `x` (each of `xs`), one per breakdown key in
 /// first-seen order; beyond `limit` of them, the `limit` largest, and how
-/// many more there were.
+/// many more there were. One pass over the rows: a breakdown can have
+/// thousands of values.
 fn series(
     f: &Frame,
     x: &str,
@@ -141,26 +142,32 @@ fn series(
     let (Some(xcol), Some(vcol)) = (f.column(x), f.column(value)) else {
         return (Vec::new(), 0);
     };
-    let keys = distinct((0..f.rows()).map(|r| key(f, by, r)));
-    let mut all: Vec<chart::Series> = keys
+    let keys = row_keys(f, by);
+    let names = distinct(keys.iter().cloned());
+    let index = |list: &[String]| {
+        let mut at = std::collections::HashMap::new();
+        for (i, v) in list.iter().enumerate() {
+            at.entry(v.clone()).or_insert(i);
+        }
+        at
+    };
+    let (series_at, x_at) = (index(&names), index(xs));
+    let mut all: Vec<chart::Series> = names
         .iter()
-        .map(|k| {
-            let mut values = vec![None; xs.len()];
-            for r in (0..f.rows()).filter(|r| key(f, by, *r) == *k) {
-                if let Some(i) = xs.iter().position(|b| *b == xcol[r].key()) {
-                    values[i] = vcol[r].num();
-                }
-            }
-            chart::Series {
-                name: if k.is_empty() {
-                    value.to_string()
-                } else {
-                    k.clone()
-                },
-                values,
-            }
+        .map(|k| chart::Series {
+            name: if k.is_empty() {
+                value.to_string()
+            } else {
+                k.clone()
+            },
+            values: vec![None; xs.len()],
         })
         .collect();
+    for (r, k) in keys.iter().enumerate() {
+        if let Some(&i) = x_at.get(&xcol[r].key()) {
+            all[series_at[k]].values[i] = vcol[r].num();
+        }
+    }
     let total = |s: &chart::Series| s.values.iter().flatten().map(|v| v.abs()).sum::<f64>();
     if all.len() > limit {
         all.sort_by(|a, b| total(b).total_cmp(&total(a)));
@@ -334,10 +341,11 @@ fn table_figures(input: &Input, m: &Metric, f: &Frame) -> Vec<Figure> {
             } else {
                 Display::of(input.model, m)
             };
-            let keys = distinct((0..f.rows()).map(|r| key(f, &by, r)));
+            let keys_of_rows = row_keys(f, &by);
+            let keys = distinct(keys_of_rows.iter().cloned());
             let mut out = Vec::new();
             for k in keys.iter().take(MAX_PANELS) {
-                let rows: Vec<usize> = (0..f.rows()).filter(|r| key(f, &by, *r) == *k).collect();
+                let rows: Vec<usize> = (0..f.rows()).filter(|r| keys_of_rows[*r] == *k).collect();
                 let sub = Frame {
                     names: f.names.clone(),
                     columns: f
