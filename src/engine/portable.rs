@@ -43,6 +43,12 @@ fn unframe(bytes: &[u8]) -> Option<Result<(String, Value)>> {
     })
 }
 
+/// What `bytes` hold, built by `build` from their tag and settings; `None`
+/// for bytes not metricc's.
+fn decode<T>(bytes: &[u8], build: impl FnOnce(&str, &Value) -> Result<T>) -> Option<Result<T>> {
+    unframe(bytes).map(|framed| framed.and_then(|(tag, settings)| build(&tag, &settings)))
+}
+
 /// `u` as bytes, when it is one of metricc's aggregates.
 pub fn encode_udaf(u: &AggregateUDF) -> Option<Vec<u8>> {
     if let Some((tag, settings)) = lower::udaf_parts(u) {
@@ -58,21 +64,19 @@ const COUNT_DISTINCT_VIEWS: &str = "metricc_count_distinct_views";
 
 /// The aggregate `bytes` hold; `None` for bytes not metricc's.
 pub fn decode_udaf(bytes: &[u8]) -> Option<Result<Arc<AggregateUDF>>> {
-    let (tag, settings) = match unframe(bytes)? {
-        Ok(x) => x,
-        Err(e) => return Some(Err(e)),
-    };
-    if let Some(u) = lower::udaf_of(&tag, &settings) {
-        return Some(u);
-    }
-    Some(match tag.as_str() {
-        "metricc_exact_sum" => Ok(exact::EXACT_SUM.clone()),
-        "metricc_exact_avg" => Ok(exact::EXACT_AVG.clone()),
-        "metricc_nan_min" => Ok(exact::NAN_MIN.clone()),
-        "metricc_nan_max" => Ok(exact::NAN_MAX.clone()),
-        "metricc_checked_sum" => Ok(checked::CHECKED_SUM.clone()),
-        COUNT_DISTINCT_VIEWS => Ok(distinct::COUNT_DISTINCT_VIEWS.clone()),
-        other => plan_err!("`{other}` is not an aggregate of this metricc"),
+    decode(bytes, |tag, settings| {
+        if let Some(u) = lower::udaf_of(tag, settings) {
+            return u;
+        }
+        match tag {
+            "metricc_exact_sum" => Ok(exact::EXACT_SUM.clone()),
+            "metricc_exact_avg" => Ok(exact::EXACT_AVG.clone()),
+            "metricc_nan_min" => Ok(exact::NAN_MIN.clone()),
+            "metricc_nan_max" => Ok(exact::NAN_MAX.clone()),
+            "metricc_checked_sum" => Ok(checked::CHECKED_SUM.clone()),
+            COUNT_DISTINCT_VIEWS => Ok(distinct::COUNT_DISTINCT_VIEWS.clone()),
+            other => plan_err!("`{other}` is not an aggregate of this metricc"),
+        }
     })
 }
 
@@ -86,18 +90,16 @@ pub fn encode_udf(u: &ScalarUDF) -> Option<Vec<u8>> {
 
 /// The scalar function `bytes` hold; `None` for bytes not metricc's.
 pub fn decode_udf(bytes: &[u8]) -> Option<Result<Arc<ScalarUDF>>> {
-    let (tag, settings) = match unframe(bytes)? {
-        Ok(x) => x,
-        Err(e) => return Some(Err(e)),
-    };
-    if let Some(u) = lower::udf_of(&tag, &settings) {
-        return Some(u);
-    }
-    Some(match tag.as_str() {
-        "metricc_checked_add" => Ok(checked::CHECKED_ADD.clone()),
-        "metricc_checked_sub" => Ok(checked::CHECKED_SUB.clone()),
-        "metricc_checked_mul" => Ok(checked::CHECKED_MUL.clone()),
-        other => plan_err!("`{other}` is not a scalar function of this metricc"),
+    decode(bytes, |tag, settings| {
+        if let Some(u) = lower::udf_of(tag, settings) {
+            return u;
+        }
+        match tag {
+            "metricc_checked_add" => Ok(checked::CHECKED_ADD.clone()),
+            "metricc_checked_sub" => Ok(checked::CHECKED_SUB.clone()),
+            "metricc_checked_mul" => Ok(checked::CHECKED_MUL.clone()),
+            other => plan_err!("`{other}` is not a scalar function of this metricc"),
+        }
     })
 }
 
@@ -108,11 +110,7 @@ pub fn encode_udwf(u: &WindowUDF) -> Option<Vec<u8>> {
 
 /// The window function `bytes` hold; `None` for bytes not metricc's.
 pub fn decode_udwf(bytes: &[u8]) -> Option<Result<Arc<WindowUDF>>> {
-    let (tag, settings) = match unframe(bytes)? {
-        Ok(x) => x,
-        Err(e) => return Some(Err(e)),
-    };
-    Some(match lower::udwf_of(&tag, &settings) {
+    decode(bytes, |tag, settings| match lower::udwf_of(tag, settings) {
         Some(u) => u,
         None => plan_err!("`{tag}` is not a window function of this metricc"),
     })
