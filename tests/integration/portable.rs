@@ -47,17 +47,10 @@ fn tag(bytes: &[u8]) -> String {
     v["f"].as_str().unwrap().to_string()
 }
 
-#[test]
-fn every_function_in_the_example_travels_with_its_settings() {
-    let checked = metricc::driver::check(std::path::Path::new("metrics"));
-    let model = checked.model.expect("the example checks");
-    let request = Request {
-        grain: Some(Grain::Month),
-        ..Request::default()
-    };
-    let q = query::resolve(&request, &model).unwrap().query;
-    // Without and with a memory limit: the limit swaps in other functions
-    // (bounded percentiles, partitioned windows).
+/// Every function of `q`'s optimized plans, without and with a memory
+/// limit: the limit swaps in other functions (bounded percentiles,
+/// partitioned windows).
+fn optimized_functions(model: &metricc::semantic::model::Model, q: &query::Query) -> Found {
     let mut found = Found::default();
     for options in [
         Options::default(),
@@ -67,81 +60,86 @@ fn every_function_in_the_example_travels_with_its_settings() {
         },
     ] {
         let engine = Engine::new(&options).unwrap();
-        for t in engine.plan(&model, &q).unwrap().tables {
+        for t in engine.plan(model, q).unwrap().tables {
             functions(&engine.optimize(&t.plan).unwrap(), &mut found);
         }
     }
+    found
+}
+
+/// Checks that each of `functions` is DataFusion's own (in `builtin`) or
+/// reads back equal from the bytes `encode` writes; gives those bytes.
+fn travel<F: PartialEq + std::fmt::Debug>(
+    functions: &[Arc<F>],
+    name: impl Fn(&F) -> String,
+    encode: impl Fn(&F) -> Option<Vec<u8>>,
+    decode: impl Fn(&[u8]) -> Option<datafusion::common::Result<Arc<F>>>,
+    builtin: &std::collections::HashMap<String, Arc<F>>,
+) -> Vec<Vec<u8>> {
+    let mut written = Vec::new();
+    for u in functions {
+        match encode(u) {
+            Some(bytes) => {
+                let back = decode(&bytes).unwrap().unwrap();
+                assert_eq!(
+                    back.as_ref(),
+                    u.as_ref(),
+                    "{} reads back as itself",
+                    name(u)
+                );
+                written.push(bytes);
+            }
+            None => assert_eq!(
+                builtin.get(&name(u)).map(|d| d.as_ref()),
+                Some(u.as_ref()),
+                "`{}` is neither DataFusion's function of that name nor written whole",
+                name(u)
+            ),
+        }
+    }
+    written
+}
+
+/// Every function of `found` as [`travel`] checks it: the bytes written.
+fn all_travel(found: &Found) -> Vec<Vec<u8>> {
     let datafusion = SessionStateBuilder::new().with_default_features().build();
-    let mut tags = BTreeSet::new();
-    for u in &found.udafs {
-        match portable::encode_udaf(u) {
-            Some(bytes) => {
-                let back = portable::decode_udaf(&bytes).unwrap().unwrap();
-                assert_eq!(
-                    back.as_ref(),
-                    u.as_ref(),
-                    "{} reads back as itself",
-                    u.name()
-                );
-                tags.insert(tag(&bytes));
-            }
-            None => assert_eq!(
-                datafusion
-                    .aggregate_functions()
-                    .get(u.name())
-                    .map(|d| d.as_ref()),
-                Some(u.as_ref()),
-                "`{}` is neither DataFusion's function of that name nor written whole",
-                u.name()
-            ),
-        }
-    }
-    for u in &found.udfs {
-        match portable::encode_udf(u) {
-            Some(bytes) => {
-                let back = portable::decode_udf(&bytes).unwrap().unwrap();
-                assert_eq!(
-                    back.as_ref(),
-                    u.as_ref(),
-                    "{} reads back as itself",
-                    u.name()
-                );
-                tags.insert(tag(&bytes));
-            }
-            None => assert_eq!(
-                datafusion
-                    .scalar_functions()
-                    .get(u.name())
-                    .map(|d| d.as_ref()),
-                Some(u.as_ref()),
-                "`{}` is neither DataFusion's function of that name nor written whole",
-                u.name()
-            ),
-        }
-    }
-    for u in &found.udwfs {
-        match portable::encode_udwf(u) {
-            Some(bytes) => {
-                let back = portable::decode_udwf(&bytes).unwrap().unwrap();
-                assert_eq!(
-                    back.as_ref(),
-                    u.as_ref(),
-                    "{} reads back as itself",
-                    u.name()
-                );
-                tags.insert(tag(&bytes));
-            }
-            None => assert_eq!(
-                datafusion
-                    .window_functions()
-                    .get(u.name())
-                    .map(|d| d.as_ref()),
-                Some(u.as_ref()),
-                "`{}` is neither DataFusion's function of that name nor written whole",
-                u.name()
-            ),
-        }
-    }
+    let mut written = travel(
+        &found.udafs,
+        |u| u.name().to_string(),
+        portable::encode_udaf,
+        portable::decode_udaf,
+        datafusion.aggregate_functions(),
+    );
+    written.extend(travel(
+        &found.udfs,
+        |u| u.name().to_string(),
+        portable::encode_udf,
+        portable::decode_udf,
+        datafusion.scalar_functions(),
+    ));
+    written.extend(travel(
+        &found.udwfs,
+        |u| u.name().to_string(),
+        portable::encode_udwf,
+        portable::decode_udwf,
+        datafusion.window_functions(),
+    ));
+    written
+}
+
+#[test]
+fn every_function_in_the_example_travels_with_its_settings() {
+    let checked = metricc::driver::check(std::path::Path::new("metrics"));
+    let model = checked.model.expect("the example checks");
+    let request = Request {
+        grain: Some(Grain::Month),
+        ..Request::default()
+    };
+    let q = query::resolve(&request, &model).unwrap().query;
+    let tags: BTreeSet<String> = all_travel(&optimized_functions(&model, &q))
+        .iter()
+        .map(|b| tag(b))
+        .collect();
     // What the example's plans hold of metricc's functions (its zone is
     // UTC, so no local time; `fixture_functions_travel_too` has the rest).
     let tags: Vec<&str> = tags.iter().map(String::as_str).collect();
@@ -190,42 +188,10 @@ fn fixture_functions_travel_too() {
         ..Request::default()
     };
     let q = query::resolve(&request, &model).unwrap().query;
-    let mut found = Found::default();
-    let mut tags = BTreeSet::new();
-    for options in [
-        Options::default(),
-        Options {
-            memory_limit: Some(1 << 30),
-            ..Options::default()
-        },
-    ] {
-        let engine = Engine::new(&options).unwrap();
-        for t in engine.plan(&model, &q).unwrap().tables {
-            functions(&engine.optimize(&t.plan).unwrap(), &mut found);
-        }
-    }
-    for u in &found.udafs {
-        if let Some(bytes) = portable::encode_udaf(u) {
-            let back = portable::decode_udaf(&bytes).unwrap().unwrap();
-            assert_eq!(back.as_ref(), u.as_ref());
-            tags.insert(format!(
-                "{}: {}",
-                tag(&bytes),
-                String::from_utf8_lossy(&bytes)
-            ));
-        }
-    }
-    for u in &found.udfs {
-        if let Some(bytes) = portable::encode_udf(u) {
-            let back = portable::decode_udf(&bytes).unwrap().unwrap();
-            assert_eq!(back.as_ref(), u.as_ref());
-            tags.insert(format!(
-                "{}: {}",
-                tag(&bytes),
-                String::from_utf8_lossy(&bytes)
-            ));
-        }
-    }
+    let tags: BTreeSet<String> = all_travel(&optimized_functions(&model, &q))
+        .iter()
+        .map(|b| format!("{}: {}", tag(b), String::from_utf8_lossy(b)))
+        .collect();
     let text = tags.into_iter().collect::<Vec<_>>().join("\n");
     for want in [
         r#"metricc_local_time: metricc1:{"f":"metricc_local_time","tz":"Europe/Berlin"}"#,
