@@ -37,6 +37,60 @@ fn write(
     }
 }
 
+/// The methods both codecs share, word for word: metricc's functions
+/// through [`portable`], higher-order functions to the wrapped codec.
+/// A macro, because they implement two traits whose methods only share
+/// their names and signatures.
+macro_rules! function_methods {
+    () => {
+        fn try_decode_udf(&self, name: &str, buf: &[u8]) -> Result<Arc<ScalarUDF>> {
+            portable::decode_udf(buf).unwrap_or_else(|| self.inner.try_decode_udf(name, buf))
+        }
+
+        fn try_encode_udf(&self, node: &ScalarUDF, buf: &mut Vec<u8>) -> Result<()> {
+            write(portable::encode_udf(node), buf, |buf| {
+                self.inner.try_encode_udf(node, buf)
+            })
+        }
+
+        fn try_decode_higher_order_function(
+            &self,
+            name: &str,
+            buf: &[u8],
+        ) -> Result<Arc<HigherOrderUDF>> {
+            self.inner.try_decode_higher_order_function(name, buf)
+        }
+
+        fn try_encode_higher_order_function(
+            &self,
+            node: &HigherOrderUDF,
+            buf: &mut Vec<u8>,
+        ) -> Result<()> {
+            self.inner.try_encode_higher_order_function(node, buf)
+        }
+
+        fn try_decode_udaf(&self, name: &str, buf: &[u8]) -> Result<Arc<AggregateUDF>> {
+            portable::decode_udaf(buf).unwrap_or_else(|| self.inner.try_decode_udaf(name, buf))
+        }
+
+        fn try_encode_udaf(&self, node: &AggregateUDF, buf: &mut Vec<u8>) -> Result<()> {
+            write(portable::encode_udaf(node), buf, |buf| {
+                self.inner.try_encode_udaf(node, buf)
+            })
+        }
+
+        fn try_decode_udwf(&self, name: &str, buf: &[u8]) -> Result<Arc<WindowUDF>> {
+            portable::decode_udwf(buf).unwrap_or_else(|| self.inner.try_decode_udwf(name, buf))
+        }
+
+        fn try_encode_udwf(&self, node: &WindowUDF, buf: &mut Vec<u8>) -> Result<()> {
+            write(portable::encode_udwf(node), buf, |buf| {
+                self.inner.try_encode_udwf(node, buf)
+            })
+        }
+    };
+}
+
 /// The logical plan codec: Ballista's, with metricc's functions.
 #[derive(Debug, Default)]
 pub struct LogicalCodec {
@@ -99,51 +153,7 @@ impl LogicalExtensionCodec for LogicalCodec {
         self.inner.try_encode_file_format(buf, node)
     }
 
-    fn try_decode_udf(&self, name: &str, buf: &[u8]) -> Result<Arc<ScalarUDF>> {
-        portable::decode_udf(buf).unwrap_or_else(|| self.inner.try_decode_udf(name, buf))
-    }
-
-    fn try_encode_udf(&self, node: &ScalarUDF, buf: &mut Vec<u8>) -> Result<()> {
-        write(portable::encode_udf(node), buf, |buf| {
-            self.inner.try_encode_udf(node, buf)
-        })
-    }
-
-    fn try_decode_higher_order_function(
-        &self,
-        name: &str,
-        buf: &[u8],
-    ) -> Result<Arc<HigherOrderUDF>> {
-        self.inner.try_decode_higher_order_function(name, buf)
-    }
-
-    fn try_encode_higher_order_function(
-        &self,
-        node: &HigherOrderUDF,
-        buf: &mut Vec<u8>,
-    ) -> Result<()> {
-        self.inner.try_encode_higher_order_function(node, buf)
-    }
-
-    fn try_decode_udaf(&self, name: &str, buf: &[u8]) -> Result<Arc<AggregateUDF>> {
-        portable::decode_udaf(buf).unwrap_or_else(|| self.inner.try_decode_udaf(name, buf))
-    }
-
-    fn try_encode_udaf(&self, node: &AggregateUDF, buf: &mut Vec<u8>) -> Result<()> {
-        write(portable::encode_udaf(node), buf, |buf| {
-            self.inner.try_encode_udaf(node, buf)
-        })
-    }
-
-    fn try_decode_udwf(&self, name: &str, buf: &[u8]) -> Result<Arc<WindowUDF>> {
-        portable::decode_udwf(buf).unwrap_or_else(|| self.inner.try_decode_udwf(name, buf))
-    }
-
-    fn try_encode_udwf(&self, node: &WindowUDF, buf: &mut Vec<u8>) -> Result<()> {
-        write(portable::encode_udwf(node), buf, |buf| {
-            self.inner.try_encode_udwf(node, buf)
-        })
-    }
+    function_methods!();
 }
 
 impl PhysicalExtensionCodec for PhysicalCodec {
@@ -166,32 +176,6 @@ impl PhysicalExtensionCodec for PhysicalCodec {
         self.inner.try_encode(node, buf, proto_converter)
     }
 
-    fn try_decode_udf(&self, name: &str, buf: &[u8]) -> Result<Arc<ScalarUDF>> {
-        portable::decode_udf(buf).unwrap_or_else(|| self.inner.try_decode_udf(name, buf))
-    }
-
-    fn try_encode_udf(&self, node: &ScalarUDF, buf: &mut Vec<u8>) -> Result<()> {
-        write(portable::encode_udf(node), buf, |buf| {
-            self.inner.try_encode_udf(node, buf)
-        })
-    }
-
-    fn try_decode_higher_order_function(
-        &self,
-        name: &str,
-        buf: &[u8],
-    ) -> Result<Arc<HigherOrderUDF>> {
-        self.inner.try_decode_higher_order_function(name, buf)
-    }
-
-    fn try_encode_higher_order_function(
-        &self,
-        node: &HigherOrderUDF,
-        buf: &mut Vec<u8>,
-    ) -> Result<()> {
-        self.inner.try_encode_higher_order_function(node, buf)
-    }
-
     fn try_decode_expr(
         &self,
         buf: &[u8],
@@ -210,23 +194,5 @@ impl PhysicalExtensionCodec for PhysicalCodec {
         self.inner.try_encode_expr(node, buf, ctx)
     }
 
-    fn try_decode_udaf(&self, name: &str, buf: &[u8]) -> Result<Arc<AggregateUDF>> {
-        portable::decode_udaf(buf).unwrap_or_else(|| self.inner.try_decode_udaf(name, buf))
-    }
-
-    fn try_encode_udaf(&self, node: &AggregateUDF, buf: &mut Vec<u8>) -> Result<()> {
-        write(portable::encode_udaf(node), buf, |buf| {
-            self.inner.try_encode_udaf(node, buf)
-        })
-    }
-
-    fn try_decode_udwf(&self, name: &str, buf: &[u8]) -> Result<Arc<WindowUDF>> {
-        portable::decode_udwf(buf).unwrap_or_else(|| self.inner.try_decode_udwf(name, buf))
-    }
-
-    fn try_encode_udwf(&self, node: &WindowUDF, buf: &mut Vec<u8>) -> Result<()> {
-        write(portable::encode_udwf(node), buf, |buf| {
-            self.inner.try_encode_udwf(node, buf)
-        })
-    }
+    function_methods!();
 }
