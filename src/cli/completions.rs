@@ -3,7 +3,6 @@
 
 use super::{Cli, ExitStatus};
 use clap::CommandFactory;
-use std::io::Write;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -19,8 +18,6 @@ pub fn completions(args: &Args) -> ExitStatus {
     let mut cmd = Cli::command();
     let mut script = Vec::new();
     clap_complete::generate(args.shell, &mut cmd, "metricc", &mut script);
-    let mut out = std::io::stdout().lock();
-    // A closed pipe (`| head`) is not an error worth a message.
-    let _ = out.write_all(&script).and_then(|_| out.flush());
+    super::output::print(&script);
     ExitStatus::Ok
 }

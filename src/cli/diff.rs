@@ -7,7 +7,6 @@ use crate::diff::{self, Versions, defs::Status, render::Exceeded, render::Report
 use crate::engine::{self, Engine};
 use crate::semantic::query::{Request, Word};
 use crate::syntax::ast::Grain;
-use std::io::Write;
 use std::path::PathBuf;
 
 #[derive(Debug, clap::Args)]
@@ -278,10 +277,7 @@ pub fn diff(args: &Args) -> ExitStatus {
         DiffFormat::Json => diff::render::json(&report),
     };
     match &args.output {
-        None => {
-            let mut out = std::io::stdout().lock();
-            let _ = out.write_all(text.as_bytes()).and_then(|_| out.flush());
-        }
+        None => super::output::print(text.as_bytes()),
         Some(path) => {
             if let Err(e) = super::output::write_output(path, text.as_bytes()) {
                 eprintln!("error: cannot write `{}`: {e}", path.display());

@@ -139,6 +139,13 @@ pub fn encode(
     Ok(out)
 }
 
+/// Writes `bytes` to stdout. A closed pipe (`| head`) ends the output
+/// quietly: the reader has what it wanted.
+pub fn print(bytes: &[u8]) {
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(bytes).and_then(|_| out.flush());
+}
+
 /// Whether `path` is one of the project's own files: its project file,
 /// definition, data or test files (an output written there would destroy
 /// what it was computed from). Links are followed.

@@ -4,10 +4,9 @@
 use super::ExitStatus;
 use super::request::{self, GrainArg, QueryArgs};
 use super::run::Progress;
-use crate::diagnostics::{Code, Diagnostic};
 use crate::engine::{self, Engine, Failure, data_error};
 use crate::report::{self, frame::Frame};
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::path::PathBuf;
 
 #[derive(Debug, clap::Args)]
@@ -52,19 +51,8 @@ pub fn report(args: &Args) -> ExitStatus {
         }
     }
     let color = args.query.color;
-    if let Some(path) = &args.output
-        && super::output::is_project_file(&prepared.checked, path)
-    {
-        return prepared.report(
-            color,
-            Diagnostic::new(
-                Code::OutputUnwritable,
-                format!("`{}` is a file of the project", path.display()),
-            )
-            .with_help(
-                "write the report elsewhere: `-o` would replace a definition, data or test file",
-            ),
-        );
+    if let Err(status) = prepared.refuse_project_file(color, args.output.as_deref(), "report") {
+        return status;
     }
     let model = &prepared.model;
     // The metrics table at the buckets asked for; tables of their own (a
@@ -134,10 +122,7 @@ pub fn report(args: &Args) -> ExitStatus {
     }
     let page = report::render(&input);
     match &args.output {
-        None => {
-            let mut out = std::io::stdout().lock();
-            let _ = out.write_all(page.as_bytes()).and_then(|_| out.flush());
-        }
+        None => super::output::print(page.as_bytes()),
         Some(path) => {
             if let Err(status) = prepared.write(color, path, page.as_bytes()) {
                 return status;

@@ -80,6 +80,29 @@ impl Prepared {
         ExitStatus::Findings
     }
 
+    /// E0306 when `output` is a file of the project (a definition, data or
+    /// test file), which writing `what` there would destroy.
+    pub fn refuse_project_file(
+        &self,
+        color: Color,
+        output: Option<&std::path::Path>,
+        what: &str,
+    ) -> Result<(), ExitStatus> {
+        match output {
+            Some(path) if super::output::is_project_file(&self.checked, path) => Err(self.report(
+                color,
+                Diagnostic::new(
+                    crate::diagnostics::Code::OutputUnwritable,
+                    format!("`{}` is a file of the project", path.display()),
+                )
+                .with_help(format!(
+                    "write the {what} elsewhere: `-o` would replace a definition, data or test file"
+                )),
+            )),
+            _ => Ok(()),
+        }
+    }
+
     /// Writes `bytes` to `path` (atomically); a failure is E0306 over
     /// the project's files.
     pub fn write(

@@ -6,7 +6,7 @@ use super::request::{self, QueryArgs};
 use crate::diagnostics::{Code, Diagnostic};
 use crate::engine::{self, Engine, Failure, data_error};
 use crate::lower;
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::path::PathBuf;
 
 #[derive(Debug, clap::Args)]
@@ -69,19 +69,8 @@ pub fn run(args: &Args) -> ExitStatus {
         !args.quiet && std::io::stderr().is_terminal(),
         &prepared.query,
     );
-    if let Some(path) = &args.output
-        && output::is_project_file(&prepared.checked, path)
-    {
-        return prepared.report(
-            color,
-            Diagnostic::new(
-                Code::OutputUnwritable,
-                format!("`{}` is a file of the project", path.display()),
-            )
-            .with_help(
-                "write the result elsewhere: `-o` would replace a definition, data or test file",
-            ),
-        );
+    if let Err(status) = prepared.refuse_project_file(color, args.output.as_deref(), "result") {
+        return status;
     }
     let computed = Engine::new(&engine::Options {
         threads: args.threads,
@@ -177,13 +166,7 @@ pub fn run(args: &Args) -> ExitStatus {
         }
     }
     match &args.output {
-        None => {
-            let mut out = std::io::stdout().lock();
-            if out.write_all(&bytes).and_then(|_| out.flush()).is_err() {
-                // A closed pipe (`| head`): nothing more to say.
-                return ExitStatus::Ok;
-            }
-        }
+        None => output::print(&bytes),
         Some(path) => {
             if let Err(status) = prepared.write(color, path, &bytes) {
                 return status;

@@ -3,7 +3,6 @@
 
 use super::ExitStatus;
 use crate::syntax::schema::{self, Document};
-use std::io::Write;
 use std::path::PathBuf;
 
 #[derive(Debug, clap::Args)]
@@ -36,11 +35,7 @@ pub fn schema(args: &Args) -> ExitStatus {
     };
     text.push('\n');
     match &args.output {
-        None => {
-            let mut out = std::io::stdout().lock();
-            // A closed pipe (`| head`) is not an error worth a message.
-            let _ = out.write_all(text.as_bytes()).and_then(|_| out.flush());
-        }
+        None => super::output::print(text.as_bytes()),
         Some(path) => {
             if let Err(e) = super::output::write_output(path, text.as_bytes()) {
                 eprintln!("error: cannot write `{}`: {e}", path.display());

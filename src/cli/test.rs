@@ -237,10 +237,7 @@ pub fn test(args: &Args) -> ExitStatus {
                     return ExitStatus::Findings;
                 }
             }
-            None => {
-                let mut out = std::io::stdout().lock();
-                let _ = out.write_all(xml.as_bytes()).and_then(|_| out.flush());
-            }
+            None => super::output::print(xml.as_bytes()),
         }
     }
     if ok {
