@@ -92,7 +92,22 @@ fn load_table(
             format!("the path of {what} is outside the project"),
         )
         .at(path.span, label)
-        .with_help(fence.help()),
+        .with_help(match crate::storage::remote_url(&path.value) {
+            Some(url) => fence.remote_help(url),
+            None => fence.help(),
+        }),
+        FindError::Unsupported(label) => Diagnostic::new(
+            Code::SourceFilesMissing,
+            format!("no Parquet files for {what}"),
+        )
+        .at(path.span, label)
+        .with_help("build metricc with `--features object-storage` (or `distributed`) to read `s3://`, `gs://` and `az://` paths"),
+        FindError::Remote(label) => Diagnostic::new(
+            Code::SourceFilesMissing,
+            format!("no Parquet files for {what}"),
+        )
+        .at(path.span, label)
+        .with_help("check the URL and the credentials in the environment (`AWS_*`, `GOOGLE_*`, `AZURE_*`; docs/DISTRIBUTED.md, \"Sources on object storage\")"),
         FindError::Missing(label) => Diagnostic::new(Code::SourceFilesMissing, format!("no Parquet files for {what}"))
             .at(path.span, label)
             .with_help(format!(
@@ -194,6 +209,10 @@ pub enum FindError {
     Outside(String),
     /// Nothing there, or too much.
     Missing(String),
+    /// A URL on object storage, in a build that cannot read it.
+    Unsupported(String),
+    /// Object storage did not answer, or answered with nothing.
+    Remote(String),
 }
 
 /// The Parquet files a path names: a file, a directory (recursively), or a
@@ -204,6 +223,9 @@ pub fn find_files(
     project_dir: &Path,
     path: &str,
 ) -> Result<Vec<PathBuf>, FindError> {
+    if let Some(url) = crate::storage::remote_url(path) {
+        return find_objects(fence, url);
+    }
     fence
         .written(project_dir, path)
         .map_err(FindError::Outside)?;
@@ -250,6 +272,78 @@ pub fn find_files(
     Ok(files)
 }
 
+/// The Parquet objects a URL names: one object, every object below a
+/// prefix, or those below a glob's fixed prefix that match it.
+fn find_objects(fence: &Fence, url: &str) -> Result<Vec<PathBuf>, FindError> {
+    fence.remote(url).map_err(FindError::Outside)?;
+    let shown = crate::fence::escape(url);
+    if !crate::storage::AVAILABLE {
+        return Err(FindError::Unsupported(format!(
+            "`{shown}` is on object storage, which this build of metricc does not read"
+        )));
+    }
+    #[cfg(not(feature = "object-storage"))]
+    return Ok(Vec::new());
+    #[cfg(feature = "object-storage")]
+    {
+        let (root, pattern) = if is_glob(url) {
+            let p = glob::Pattern::new(url)
+                .map_err(|e| FindError::Missing(format!("invalid glob pattern: {e}")))?;
+            (crate::fence::glob_root(url), Some(p))
+        } else {
+            (url, None)
+        };
+        let listed = crate::storage::list(root, MAX_FILES)
+            .map_err(|e| FindError::Remote(format!("cannot list `{shown}`: {e}")))?;
+        if listed.len() > MAX_FILES {
+            return Err(FindError::Missing(format!(
+                "`{shown}` matches more than {MAX_FILES} files"
+            )));
+        }
+        let files: Vec<PathBuf> = listed
+            .into_iter()
+            .map(|(u, _)| u)
+            .filter(|u| pattern.as_ref().is_none_or(|p| matches_remote(p, u)))
+            .filter(|u| {
+                // Hidden and `_` directories below the root are skipped, as
+                // on disk.
+                let below = u.strip_prefix(root).unwrap_or(u);
+                let mut parts = below.split('/').filter(|s| !s.is_empty()).peekable();
+                let mut keep = true;
+                while let Some(part) = parts.next() {
+                    if parts.peek().is_some() && (part.starts_with('.') || part.starts_with('_')) {
+                        keep = false;
+                    }
+                }
+                keep && is_data_file(Path::new(u))
+            })
+            .map(PathBuf::from)
+            .collect();
+        if files.is_empty() {
+            return Err(FindError::Missing(format!(
+                "`{shown}` matches no `.parquet` object"
+            )));
+        }
+        Ok(files)
+    }
+}
+
+/// Whether object `url`, or a prefix of it ending at a `/` (a matched
+/// directory is read whole), matches `pattern`, with the rules of local
+/// globs: `*` stays within one name and matches no leading dot.
+#[cfg(feature = "object-storage")]
+fn matches_remote(pattern: &glob::Pattern, url: &str) -> bool {
+    let options = glob::MatchOptions {
+        case_sensitive: true,
+        require_literal_separator: true,
+        require_literal_leading_dot: true,
+    };
+    url.match_indices('/')
+        .map(|(i, _)| &url[..i])
+        .chain(std::iter::once(url))
+        .any(|prefix| pattern.matches_with(prefix, options))
+}
+
 /// Hidden and `_`-prefixed files (`_SUCCESS`, `.crc`) are not data, as in Spark and DataFusion.
 fn is_data_file(p: &Path) -> bool {
     let name = p
@@ -271,10 +365,11 @@ fn walk(dir: &Path) -> Result<Vec<PathBuf>, crate::fence::TooManyEntries> {
 
 /// `key=value` directory names between the source root and the file.
 fn partition_columns(project_dir: &Path, path: &str, file: &Path) -> Vec<Column> {
-    let root = if is_glob(path) {
-        project_dir.join(crate::fence::glob_root(path))
-    } else {
-        project_dir.join(path)
+    let root = match crate::storage::remote_url(path) {
+        Some(url) if is_glob(url) => PathBuf::from(crate::fence::glob_root(url)),
+        Some(url) => PathBuf::from(url),
+        None if is_glob(path) => project_dir.join(crate::fence::glob_root(path)),
+        None => project_dir.join(path),
     };
     let Ok(rel) = file.strip_prefix(&root) else {
         return Vec::new();
@@ -320,10 +415,22 @@ fn null_count(meta: &ParquetMetaData, column: &str) -> Option<u64> {
 }
 
 fn read_footer(file: &Path) -> Result<(Vec<Column>, ParquetMetaData, bool), String> {
-    let f = std::fs::File::open(file).map_err(|e| e.to_string())?;
-    let meta = ParquetMetaDataReader::new()
-        .parse_and_finish(&f)
-        .map_err(|e| e.to_string())?;
+    let meta = match crate::storage::remote(file) {
+        #[cfg(feature = "object-storage")]
+        Some(url) => crate::storage::footer(url)?,
+        #[cfg(not(feature = "object-storage"))]
+        Some(url) => {
+            return Err(format!(
+                "`{url}` is on object storage, which this build does not read"
+            ));
+        }
+        None => {
+            let f = std::fs::File::open(file).map_err(|e| e.to_string())?;
+            ParquetMetaDataReader::new()
+                .parse_and_finish(&f)
+                .map_err(|e| e.to_string())?
+        }
+    };
     let (arrow, damaged) = arrow_schema(&meta)?;
     let columns = arrow
         .fields()
@@ -370,7 +477,8 @@ fn batches_of(
 /// row group is decoded. Run after a query failed, to name the file at
 /// fault.
 pub fn first_unreadable(files: &[PathBuf]) -> Option<(PathBuf, String)> {
-    for file in files {
+    // Objects on storage are not read twice: the scan's own error stands.
+    for file in files.iter().filter(|f| crate::storage::remote(f).is_none()) {
         let read = || -> Result<(), String> {
             for batch in batches_of(file)? {
                 batch.map_err(|e| e.to_string())?;

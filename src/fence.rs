@@ -31,16 +31,58 @@ pub struct Fence {
     project: PathBuf,
     /// Directories the user allowed beside it, with links resolved.
     allowed: Vec<PathBuf>,
+    /// Prefixes on object storage the user allowed (`s3://bucket/prefix`),
+    /// without a trailing `/`.
+    remote: Vec<String>,
 }
 
 impl Fence {
     /// The fence of the project at `project_dir`, widened by `allowed`
     /// (directories named by the user on the command line).
     pub fn new(project_dir: &Path, allowed: &[PathBuf]) -> Fence {
+        let (remote, local): (Vec<&PathBuf>, Vec<&PathBuf>) = allowed
+            .iter()
+            .partition(|d| crate::storage::remote(d).is_some());
         Fence {
             project: real(project_dir),
-            allowed: allowed.iter().map(|d| real(d)).collect(),
+            allowed: local.into_iter().map(|d| real(d)).collect(),
+            remote: remote
+                .into_iter()
+                .filter_map(|d| crate::storage::remote(d))
+                .map(|u| u.trim_end_matches('/').to_string())
+                .collect(),
         }
+    }
+
+    /// Checks a URL on object storage: the user must have allowed it, or a
+    /// prefix of it, with `--allow-read`. `Err` says why, for a label.
+    pub fn remote(&self, url: &str) -> Result<(), String> {
+        let allowed = self.remote.iter().any(|p| {
+            url.strip_prefix(p.as_str())
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+        });
+        if allowed {
+            Ok(())
+        } else {
+            Err(format!(
+                "`{}` is on object storage, which the command line has not allowed",
+                escape(url)
+            ))
+        }
+    }
+
+    /// The help line of a refused URL on object storage.
+    pub fn remote_help(&self, url: &str) -> String {
+        let bucket = url
+            .split_once("://")
+            .map(|(scheme, rest)| format!("{scheme}://{}", rest.split('/').next().unwrap_or(rest)))
+            .unwrap_or_else(|| url.to_string());
+        format!(
+            "metricc reads object storage only where the command line allows it: pass \
+             `--allow-read {}` (or a narrower prefix); credentials come from the environment \
+             (docs/DISTRIBUTED.md, \"Sources on object storage\")",
+            escape(&bucket)
+        )
     }
 
     /// Where an absolute path without `.` or `..` lies: below an allowed

@@ -61,5 +61,6 @@ pub mod semantic;
 pub mod source;
 pub mod span;
 pub mod spill;
+pub mod storage;
 pub mod syntax;
 pub mod testing;

@@ -34,6 +34,10 @@ fn main() -> ExitCode {
         Command::Schema(args) => schema::schema(args),
         Command::Init(args) => init::init(args),
         Command::Report(args) => report::report(args),
+        #[cfg(feature = "distributed")]
+        Command::Scheduler(args) => metricc::cli::scheduler::scheduler(args),
+        #[cfg(feature = "distributed")]
+        Command::Executor(args) => metricc::cli::executor::executor(args),
     });
     // Spill files of a run that used a memory limit.
     metricc::spill::remove();

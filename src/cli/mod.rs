@@ -4,6 +4,8 @@
 pub mod check;
 pub mod completions;
 pub mod diff;
+#[cfg(feature = "distributed")]
+pub mod executor;
 pub mod explain;
 pub mod init;
 pub mod output;
@@ -11,6 +13,8 @@ pub mod report;
 pub mod request;
 pub mod run;
 pub mod sample_data;
+#[cfg(feature = "distributed")]
+pub mod scheduler;
 pub mod schema;
 pub mod test;
 
@@ -59,6 +63,15 @@ pub enum Command {
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
     /// for `metricc`; see `metricc completions --help` for where to put it.
     Completions(completions::Args),
+    /// Serve as an Apache DataFusion Ballista scheduler that plans with
+    /// metricc's rules, for `run --cluster df://HOST:PORT`
+    /// (docs/DISTRIBUTED.md).
+    #[cfg(feature = "distributed")]
+    Scheduler(scheduler::Args),
+    /// Serve as an Apache DataFusion Ballista executor that computes
+    /// metricc's functions, for a `metricc scheduler` (docs/DISTRIBUTED.md).
+    #[cfg(feature = "distributed")]
+    Executor(executor::Args),
     /// Generate the example's sample data: deterministic Parquet files for every
     /// source of the API-product catalog.
     SampleData(sample_data::Args),

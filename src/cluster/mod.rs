@@ -6,8 +6,10 @@
 //! metricc function whole. Built with the `distributed` feature.
 
 pub mod codec;
+pub mod serve;
 
 use ballista::prelude::{SessionConfigExt, SessionContextExt};
+use datafusion::common::config::ConfigExtension;
 use datafusion::common::{DataFusionError, Result};
 use datafusion::execution::SessionState;
 use datafusion::prelude::{SessionConfig, SessionContext};
@@ -23,12 +25,36 @@ pub enum Cluster {
     Remote(String),
 }
 
-/// `config` with Ballista's settings and metricc's codecs.
-pub fn config(config: SessionConfig) -> SessionConfig {
+datafusion::common::extensions_options! {
+    /// The run's settings a scheduler plans with. A client sends every
+    /// setting of its session to the scheduler as text; these are
+    /// metricc's, under `metricc.`.
+    pub struct Settings {
+        /// A funnel's rows are sorted by entity (a memory-limited run), so
+        /// that no entity's events need be held whole.
+        pub sort_sequences: bool, default = false
+    }
+}
+
+impl ConfigExtension for Settings {
+    const PREFIX: &'static str = "metricc";
+}
+
+/// `config` with Ballista's settings, metricc's codecs and the run's
+/// [`Settings`].
+pub fn config(config: SessionConfig, sort_sequences: bool) -> SessionConfig {
     config
         .upgrade_for_ballista()
         .with_ballista_logical_extension_codec(Arc::new(codec::LogicalCodec::default()))
         .with_ballista_physical_extension_codec(Arc::new(codec::PhysicalCodec::default()))
+        .with_option_extension(Settings { sort_sequences })
+}
+
+/// The configuration a scheduler or an executor starts a client's session
+/// from, before the client's settings are applied: Ballista's, with
+/// metricc's [`Settings`] known, so that they can be set.
+pub fn base_config() -> SessionConfig {
+    SessionConfig::new_with_ballista().with_option_extension(Settings::default())
 }
 
 /// A session whose queries run on `cluster`, planned with `state`. A
@@ -80,3 +106,14 @@ impl std::fmt::Display for Unreachable {
 }
 
 impl std::error::Error for Unreachable {}
+
+/// The runtime a scheduler or executor gives a client's session: `builder`
+/// (its temporary directory) with the object stores sources may name.
+pub fn runtime_env(
+    _config: &SessionConfig,
+    builder: datafusion::execution::runtime_env::RuntimeEnvBuilder,
+) -> Result<Arc<datafusion::execution::runtime_env::RuntimeEnv>> {
+    builder
+        .with_object_store_registry(Arc::new(crate::storage::Registry::default()))
+        .build_arc()
+}

@@ -40,11 +40,12 @@ use datafusion::datasource::listing::{
     ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
 };
 use datafusion::datasource::provider_as_source;
+use datafusion::execution::SessionState;
 use datafusion::execution::SessionStateBuilder;
 use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
 use datafusion::execution::memory_pool::{FairSpillPool, TrackConsumersPool};
 use datafusion::execution::object_store::ObjectStoreUrl;
-use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::prelude::{SessionConfig, SessionContext};
@@ -118,6 +119,11 @@ impl Engine {
         // that no entity's events need be held whole.
         let sort_sequences = options.memory_limit.is_some();
         let mut runtime_env = RuntimeEnvBuilder::new();
+        #[cfg(feature = "object-storage")]
+        {
+            runtime_env = runtime_env
+                .with_object_store_registry(Arc::new(crate::storage::Registry::default()));
+        }
         if let Some(limit) = options.memory_limit {
             // The error on exhaustion names the largest consumers.
             let pool = TrackConsumersPool::new(
@@ -158,20 +164,17 @@ impl Engine {
         }
         #[cfg(feature = "distributed")]
         if options.cluster.is_some() {
-            config = crate::cluster::config(config);
+            config = crate::cluster::config(config, sort_sequences);
         }
-        let state = SessionStateBuilder::new()
-            .with_config(config)
-            .with_runtime_env(runtime_env.build_arc()?)
-            .with_default_features()
-            .with_optimizer_rule(Arc::new(checked::CheckedIntegers))
-            .with_optimizer_rule(unused_attributes::rule())
-            .with_optimizer_rule(Arc::new(shared_percentiles::SharedPercentiles {
+        let state = session(
+            config,
+            runtime_env.build_arc()?,
+            Some(shared_percentiles::SharedPercentiles {
                 percentiles: functions.percentiles(),
                 bounded: percentile_budget.is_some(),
-            }))
-            .with_physical_optimizer_rule(Arc::new(one_phase::OnePhase { sort_sequences }))
-            .build();
+            }),
+            sort_sequences,
+        );
         let mut runtime = tokio::runtime::Builder::new_multi_thread();
         runtime.worker_threads(threads).enable_all();
         // On a cluster, plans cross processes as protobuf, whose encoders
@@ -258,6 +261,14 @@ impl Engine {
             .files
             .iter()
             .partition(|f| source.schema.damaged.contains(f));
+        if let Some(url) = damaged.iter().find_map(|f| crate::storage::remote(f)) {
+            // Such a file is read apart from DataFusion's reader, which
+            // only local files can be.
+            return datafusion::common::plan_err!(
+                "`{url}` of source `{}` has a damaged Arrow schema in its footer; rewrite that object",
+                source.name
+            );
+        }
         let partitioned = source.schema.columns.iter().any(|c| c.partition);
         if partitioned && !damaged.is_empty() {
             // The listing of a partitioned source is its root directory,
@@ -317,7 +328,10 @@ impl Engine {
             files.iter().map(|f| url(f)).collect::<Result<Vec<_>>>()?
         } else {
             let root = partition_root(first);
-            vec![ListingTableUrl::parse(format!("{}/", root.display()))?]
+            vec![ListingTableUrl::parse(format!(
+                "{}/",
+                root.to_string_lossy()
+            ))?]
         };
         let config = ListingTableConfig::new_with_multi_paths(urls)
             .with_listing_options(options)
@@ -569,14 +583,58 @@ impl Engine {
     }
 }
 
+/// A session with metricc's rules: checked integers and exact aggregates,
+/// unused attributes dropped, percentiles of a column merged (`shared`),
+/// and per-entity aggregates in one phase.
+fn session(
+    config: SessionConfig,
+    runtime: Arc<RuntimeEnv>,
+    shared: Option<shared_percentiles::SharedPercentiles>,
+    sort_sequences: bool,
+) -> SessionState {
+    let mut builder = SessionStateBuilder::new()
+        .with_config(config)
+        .with_runtime_env(runtime)
+        .with_default_features()
+        .with_optimizer_rule(Arc::new(checked::CheckedIntegers))
+        .with_optimizer_rule(unused_attributes::rule());
+    if let Some(shared) = shared {
+        builder = builder.with_optimizer_rule(Arc::new(shared));
+    }
+    builder
+        .with_physical_optimizer_rule(Arc::new(one_phase::OnePhase { sort_sequences }))
+        .build()
+}
+
+/// The session a Ballista scheduler plans a client's queries with: the
+/// client's settings (`config`, with [`crate::cluster::Settings`]) and
+/// metricc's rules. Percentiles are not merged here: the client sends
+/// plans its own optimizer has already rewritten, and merging needs the
+/// run's percentile function, which the plan carries.
+#[cfg(feature = "distributed")]
+pub fn scheduler_session(config: SessionConfig, runtime: Arc<RuntimeEnv>) -> SessionState {
+    let sort_sequences = config
+        .options()
+        .extensions
+        .get::<crate::cluster::Settings>()
+        .is_some_and(|s| s.sort_sequences);
+    session(config, runtime, None, sort_sequences)
+}
+
 fn url(path: &Path) -> Result<ListingTableUrl> {
+    if let Some(url) = crate::storage::remote(path) {
+        return ListingTableUrl::parse(url);
+    }
     let abs = std::path::absolute(path)?;
     ListingTableUrl::parse(abs.to_string_lossy())
 }
 
 /// The directory above the first `key=value` directory of a partitioned file.
 fn partition_root(file: &Path) -> PathBuf {
-    let abs = std::path::absolute(file).unwrap_or_else(|_| file.to_path_buf());
+    let abs = match crate::storage::remote(file) {
+        Some(_) => file.to_path_buf(),
+        None => std::path::absolute(file).unwrap_or_else(|_| file.to_path_buf()),
+    };
     let mut root = abs.parent().map(Path::to_path_buf).unwrap_or_default();
     while root
         .file_name()

@@ -204,3 +204,290 @@ fn an_unreachable_scheduler_is_e0311() {
     );
     assert!(!err.contains("Parquet"), "{err}");
 }
+
+/// Processes a test started: killed and reaped when it ends, pass or fail.
+struct Processes(Vec<std::process::Child>);
+
+impl Drop for Processes {
+    fn drop(&mut self) {
+        for child in &mut self.0 {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// A port nothing listens on now.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Waits until `port` accepts connections, failing when `child` (the
+/// process that should open it, logging to `log`) has exited.
+fn wait_for_port(port: u16, child: &mut std::process::Child, log: &std::path::Path) {
+    let started = std::time::Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!(
+                "the process for port {port} exited with {status}:\n{}",
+                std::fs::read_to_string(log).unwrap_or_default()
+            );
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(60),
+            "nothing listens on port {port} after 60 s"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+/// A Python that can run moto's S3 server, or `None` once the test is
+/// reported skipped.
+fn s3_python(test: &str) -> Option<String> {
+    let candidate = std::env::var("METRICC_S3_PYTHON").unwrap_or_else(|_| "python3".into());
+    let ok = std::process::Command::new(&candidate)
+        .args(["-c", "import boto3, moto.server"])
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if ok {
+        return Some(candidate);
+    }
+    crate::run::skipped(
+        test,
+        &format!(
+            "`{candidate}` cannot import boto3 and moto.server (pip install 'moto[server]'; set METRICC_S3_PYTHON)"
+        ),
+    );
+    None
+}
+
+/// The credentials and endpoint every process of the test reads S3 with.
+fn s3_env(port: u16) -> Vec<(&'static str, String)> {
+    vec![
+        ("AWS_ACCESS_KEY_ID", "metricc".into()),
+        ("AWS_SECRET_ACCESS_KEY", "metricc".into()),
+        ("AWS_REGION", "us-east-1".into()),
+        ("AWS_ENDPOINT", format!("http://127.0.0.1:{port}")),
+        ("AWS_ALLOW_HTTP", "true".into()),
+    ]
+}
+
+/// The example's definitions in `dir`, with every source and entity read
+/// from `url` instead of `data/`.
+fn example_on(url: &str, dir: &std::path::Path) {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("metrics");
+    for entry in std::fs::read_dir(&root).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "yaml") {
+            let text = std::fs::read_to_string(&path).unwrap();
+            let text = text.replace("path: data/", &format!("path: {url}/"));
+            std::fs::write(dir.join(path.file_name().unwrap()), text).unwrap();
+        }
+    }
+}
+
+/// The whole example, read from an S3-compatible server by a `metricc
+/// scheduler` and two `metricc executor` processes, gives the bytes a local
+/// run over the local files gives; `check` reads the footers there, and
+/// refuses a bucket the command line did not allow.
+#[test]
+fn a_scheduler_and_two_executors_reading_s3_match_a_local_run() {
+    const TEST: &str = "a_scheduler_and_two_executors_reading_s3_match_a_local_run";
+    let Some(python) = s3_python(TEST) else {
+        return;
+    };
+    use std::io::BufRead;
+    use std::process::{Command, Stdio};
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let bin = env!("CARGO_BIN_EXE_metricc");
+    let work = tempfile::tempdir().unwrap();
+    let mut processes = Processes(Vec::new());
+
+    // The server, with the example's data uploaded.
+    let s3_port = free_port();
+    let env = s3_env(s3_port);
+    let mut data: Vec<_> = std::fs::read_dir(root.join("metrics/data"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    data.sort();
+    let mut server = Command::new(&python)
+        .arg(root.join("tests/cluster/s3_server.py"))
+        .args([
+            s3_port.to_string(),
+            "metricc-test".into(),
+            "example/".into(),
+        ])
+        .args(&data)
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(work.path().join("s3.log")).unwrap())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(server.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    processes.0.push(server);
+    assert_eq!(
+        line.trim(),
+        "ready",
+        "the S3 server did not start:\n{}",
+        std::fs::read_to_string(work.path().join("s3.log")).unwrap_or_default()
+    );
+
+    // The scheduler, then two executors of one task each.
+    let start = |name: &str, args: &[String]| {
+        let log = work.path().join(format!("{name}.log"));
+        let child = Command::new(bin)
+            .args(args)
+            .envs(env.iter().map(|(k, v)| (k, v)))
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        (child, log)
+    };
+    let scheduler_port = free_port();
+    let (mut scheduler, log) = start(
+        "scheduler",
+        &[
+            "scheduler".into(),
+            "--bind".into(),
+            format!("127.0.0.1:{scheduler_port}"),
+        ],
+    );
+    wait_for_port(scheduler_port, &mut scheduler, &log);
+    processes.0.push(scheduler);
+    for i in 0..2 {
+        let (flight, grpc) = (free_port(), free_port());
+        let (mut executor, log) = start(
+            &format!("executor{i}"),
+            &[
+                "executor".into(),
+                "--scheduler".into(),
+                format!("127.0.0.1:{scheduler_port}"),
+                "--bind".into(),
+                format!("127.0.0.1:{flight}"),
+                "--grpc-port".into(),
+                grpc.to_string(),
+                "--concurrent-tasks".into(),
+                "1".into(),
+                "--work-dir".into(),
+                work.path()
+                    .join(format!("executor{i}"))
+                    .display()
+                    .to_string(),
+            ],
+        );
+        std::fs::create_dir_all(work.path().join(format!("executor{i}"))).unwrap();
+        wait_for_port(flight, &mut executor, &log);
+        processes.0.push(executor);
+    }
+
+    // The project, with its sources on the server.
+    let project = work.path().join("project");
+    std::fs::create_dir(&project).unwrap();
+    example_on("s3://metricc-test/example", &project);
+    let metricc = |args: &[&str]| {
+        Command::new(bin)
+            .args(args)
+            .envs(env.iter().map(|(k, v)| (k, v)))
+            .current_dir(root)
+            .output()
+            .unwrap()
+    };
+    let project_arg = project.display().to_string();
+    let allow = ["--allow-read", "s3://metricc-test/example"];
+
+    // `check`: refused without the opt-in (and a prefix that is not a
+    // directory of it is not one), footers read with it.
+    for refused in [vec![], vec!["--allow-read", "s3://metricc-test/exam"]] {
+        let mut args = vec!["check", project_arg.as_str()];
+        args.extend(refused);
+        let o = metricc(&args);
+        let out = String::from_utf8_lossy(&o.stdout);
+        assert_eq!(o.status.code(), Some(1), "{out}");
+        assert!(
+            out.contains("E0005")
+                && out.contains("is on object storage, which the command line has not allowed")
+                && out.contains("s3://metricc-test`"),
+            "{out}"
+        );
+    }
+    let mut args = vec!["check", project_arg.as_str(), "--deny-warnings"];
+    args.extend(allow);
+    let o = metricc(&args);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+
+    // `run` on the cluster against a local run over the local files.
+    let cluster = format!("df://127.0.0.1:{scheduler_port}");
+    for request in [
+        vec!["--by", "week"],
+        vec![
+            "--by",
+            "month",
+            "--group-by",
+            "sdk",
+            "signups",
+            "activation_rate",
+            "onboarding",
+            "retention",
+            "requests",
+            "latency_p95",
+        ],
+    ] {
+        let mut local = vec!["run", "-p", "metrics", "--format", "csv", "-q"];
+        local.extend(&request);
+        let want = metricc(&local);
+        assert!(want.status.success());
+        let mut remote = vec!["run", "-p", project_arg.as_str(), "--format", "csv", "-q"];
+        remote.extend(allow);
+        remote.extend(["--cluster", cluster.as_str()]);
+        remote.extend(&request);
+        let started = std::time::Instant::now();
+        let got = metricc(&remote);
+        eprintln!(
+            "{request:?} on the cluster over S3 in {:?}",
+            started.elapsed()
+        );
+        assert!(
+            got.status.success(),
+            "{}\nscheduler:\n{}",
+            String::from_utf8_lossy(&got.stderr),
+            std::fs::read_to_string(work.path().join("scheduler.log")).unwrap_or_default()
+        );
+        assert!(want.stdout.len() > 500);
+        assert_eq!(
+            String::from_utf8_lossy(&got.stdout),
+            String::from_utf8_lossy(&want.stdout),
+            "{request:?}"
+        );
+    }
+    // Both executors computed: each wrote shuffle files.
+    for i in 0..2 {
+        let dir = work.path().join(format!("executor{i}"));
+        let files = walk_count(&dir);
+        assert!(files > 0, "executor {i} wrote no shuffle file");
+    }
+}
+
+/// Files below `dir`.
+fn walk_count(dir: &std::path::Path) -> usize {
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .map(|e| {
+                    let p = e.unwrap().path();
+                    if p.is_dir() { walk_count(&p) } else { 1 }
+                })
+                .sum()
+        })
+        .unwrap_or(0)
+}

@@ -312,3 +312,56 @@ fn check_takes_the_project_as_a_flag_as_run_does() {
         assert_eq!(o.status.code(), Some(0), "{args:?}: {}", all_output(&o));
     }
 }
+
+/// A source on object storage is refused unless the command line allows its
+/// bucket (or a prefix of it, at a `/`), before anything is asked of the
+/// network; a build without object storage says so once it is allowed.
+#[test]
+fn object_storage_is_read_only_where_the_command_line_allows_it() {
+    let tmp = project(
+        "name: t\nfiles: [defs.yaml]\n",
+        "sources:\n  events: { path: 's3://some-bucket/events/', time: ts, entity: developer_id }\nmetrics:\n  requests: { description: calls, source: events, measure: count(*) }\n",
+    );
+    for allowed in [
+        vec![],
+        vec!["--allow-read", "s3://some-bucket/event"],
+        vec!["--allow-read", "s3://other-bucket"],
+        vec!["--allow-read", "gs://some-bucket"],
+    ] {
+        let mut args = vec!["check", "--format", "json"];
+        args.extend(&allowed);
+        let o = metricc(&args, tmp.path());
+        let out = all_output(&o);
+        assert_eq!(o.status.code(), Some(1), "{out}");
+        assert!(out.contains("\"E0005\""), "{allowed:?}: {out}");
+        assert!(
+            out.contains("`s3://some-bucket/events/` is on object storage, which the command line has not allowed"),
+            "{out}"
+        );
+        assert!(out.contains("`--allow-read s3://some-bucket`"), "{out}");
+    }
+    if metricc::storage::AVAILABLE {
+        return;
+    }
+    for allowed in [
+        "s3://some-bucket",
+        "s3://some-bucket/events",
+        "s3://some-bucket/events/",
+    ] {
+        let o = metricc(
+            &["check", "--format", "json", "--allow-read", allowed],
+            tmp.path(),
+        );
+        let out = all_output(&o);
+        assert_eq!(o.status.code(), Some(1), "{out}");
+        assert!(
+            out.contains("\"E0212\"") && out.contains("no Parquet files for source `events`"),
+            "{out}"
+        );
+        assert!(
+            out.contains("which this build of metricc does not read")
+                && out.contains("--features object-storage"),
+            "{out}"
+        );
+    }
+}
