@@ -35,6 +35,12 @@ pub struct Args {
     /// Plan for this many threads, as `run --threads` would.
     #[arg(long)]
     pub threads: Option<usize>,
+    /// Plan as `run --cluster` would: the plans built for a Ballista
+    /// cluster, and with `--physical` the stages its scheduler cuts them
+    /// into (docs/DISTRIBUTED.md).
+    #[cfg(feature = "distributed")]
+    #[arg(long, value_name = "URL", value_parser = super::run::cluster)]
+    pub cluster: Option<crate::cluster::Cluster>,
 }
 
 pub fn explain(args: &Args) -> ExitStatus {
@@ -46,6 +52,8 @@ pub fn explain(args: &Args) -> ExitStatus {
     let engine = match Engine::new(&engine::Options {
         threads: args.threads,
         memory_limit: args.memory_limit,
+        #[cfg(feature = "distributed")]
+        cluster: args.cluster.clone(),
         ..Default::default()
     }) {
         Ok(e) => e,
@@ -124,6 +132,28 @@ pub fn explain(args: &Args) -> ExitStatus {
                             "\nOptimized logical plan:\n{}",
                             indent(&opt.display_indent().to_string())
                         );
+                    }
+                    #[cfg(feature = "distributed")]
+                    if args.physical && args.cluster.is_some() {
+                        match engine.stages(&opt) {
+                            Ok(stages) => {
+                                let _ = writeln!(
+                                    out,
+                                    "\nStages on the cluster ({}; the last one's output is the result):",
+                                    stages.len()
+                                );
+                                for (i, text) in stages.iter().enumerate() {
+                                    let _ = writeln!(
+                                        out,
+                                        "\n  Stage {}:\n{}",
+                                        i + 1,
+                                        indent(&indent(text))
+                                    );
+                                }
+                                continue;
+                            }
+                            Err(e) => return p.report(color, data_error(None, e)),
+                        }
                     }
                     if args.physical {
                         match engine.physical(&opt) {

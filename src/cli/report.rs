@@ -29,6 +29,12 @@ pub struct Args {
     /// No progress indicator and no notes on stderr.
     #[arg(short, long)]
     pub quiet: bool,
+    /// Run the plans on an Apache DataFusion Ballista cluster: the
+    /// scheduler's `df://HOST:PORT`, or `standalone` for a scheduler and an
+    /// executor started in this process (docs/DISTRIBUTED.md).
+    #[cfg(feature = "distributed")]
+    #[arg(long, value_name = "URL", value_parser = super::run::cluster)]
+    pub cluster: Option<crate::cluster::Cluster>,
 }
 
 pub fn report(args: &Args) -> ExitStatus {
@@ -73,6 +79,8 @@ pub fn report(args: &Args) -> ExitStatus {
     let computed = Engine::new(&engine::Options {
         threads: args.threads,
         memory_limit: args.memory_limit,
+        #[cfg(feature = "distributed")]
+        cluster: args.cluster.clone(),
         ..Default::default()
     })
     .map_err(|e| Failure::Data(data_error(None, e)))

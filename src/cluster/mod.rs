@@ -117,3 +117,25 @@ pub fn runtime_env(
         .with_object_store_registry(Arc::new(crate::storage::Registry::default()))
         .build_arc()
 }
+
+/// The stages a Ballista scheduler planning with `state` cuts `plan` into,
+/// displayed, in the order they run.
+pub async fn stages(
+    state: &datafusion::execution::SessionState,
+    plan: &datafusion::logical_expr::LogicalPlan,
+) -> Result<Vec<String>> {
+    use ballista_scheduler::planner::{DefaultDistributedPlanner, DistributedPlanner};
+    use datafusion::physical_plan::{ExecutionPlan, displayable};
+    let physical = state.create_physical_plan(plan).await?;
+    let job = ballista_core::ids::JobId::new("explain");
+    let stages = DefaultDistributedPlanner::new()
+        .plan_query_stages(&job, physical, state.config().options())
+        .map_err(|e| DataFusionError::External(Box::new(e)))?;
+    Ok(stages
+        .iter()
+        .map(|s| {
+            let plan: &dyn ExecutionPlan = s.as_ref();
+            displayable(plan).indent(true).to_string()
+        })
+        .collect())
+}

@@ -576,6 +576,16 @@ impl Engine {
         self.ctx.state().optimize(plan)
     }
 
+    /// The stages a metricc scheduler cuts `plan` (optimized) into: each
+    /// stage's plan ends in the shuffle writer that hands its output to
+    /// the next, which reads it through unresolved shuffle reads.
+    #[cfg(feature = "distributed")]
+    pub fn stages(&self, plan: &LogicalPlan) -> Result<Vec<String>> {
+        let state = scheduler_session(self.ctx.copied_config(), self.ctx.runtime_env());
+        self.runtime
+            .block_on(async { crate::cluster::stages(&state, plan).await })
+    }
+
     /// The physical plan DataFusion would execute.
     pub fn physical(&self, plan: &LogicalPlan) -> Result<Arc<dyn ExecutionPlan>> {
         self.runtime

@@ -491,3 +491,69 @@ fn walk_count(dir: &std::path::Path) -> usize {
         })
         .unwrap_or(0)
 }
+
+/// `explain --cluster --physical` shows the stages a metricc scheduler
+/// cuts a funnel into: its events shuffled by entity, then the funnel per
+/// entity in one phase over the shuffled partitions.
+#[test]
+fn explain_on_a_cluster_shows_the_stages() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = crate::run::stdout_of(
+        &[
+            "explain",
+            "-p",
+            "metrics",
+            "onboarding",
+            "--by",
+            "month",
+            "--physical",
+            "--cluster",
+            "standalone",
+        ],
+        root,
+    );
+    assert!(out.contains("Stages on the cluster ("), "{out}");
+    let stages: Vec<&str> = out.split("\n  Stage ").skip(1).collect();
+    assert!(stages.len() >= 3, "{out}");
+    let by_entity = stages
+        .iter()
+        .position(|s| s.contains("partitioning=Hash([developer_id@"))
+        .unwrap_or_else(|| panic!("no stage shuffles by entity:\n{out}"));
+    let funnel = stages
+        .iter()
+        .position(|s| {
+            s.contains("mode=SinglePartitioned, gby=[developer_id@")
+                && s.contains("metricc_funnel(")
+        })
+        .unwrap_or_else(|| panic!("no stage runs the funnel per entity in one phase:\n{out}"));
+    assert!(funnel > by_entity);
+    assert!(stages[funnel].contains(&format!("UnresolvedShuffleExec: stage={}", by_entity + 1)));
+}
+
+/// `report --cluster standalone` draws the page a local report draws.
+#[test]
+fn report_on_a_cluster_draws_what_a_local_report_draws() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let page = |extra: &[&str]| {
+        let mut args = vec![
+            "report",
+            "-p",
+            "metrics",
+            "-q",
+            "signups",
+            "onboarding",
+            "retention",
+            "ltv",
+        ];
+        args.extend(extra);
+        let text = crate::run::stdout_of(&args, root);
+        // The page says when it was made.
+        text.lines()
+            .filter(|l| !l.contains("Made by metricc"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let local = page(&[]);
+    assert!(local.len() > 10_000);
+    assert_eq!(page(&["--cluster", "standalone"]), local);
+}
