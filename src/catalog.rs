@@ -320,7 +320,7 @@ fn find_objects(fence: &Fence, url: &str) -> Result<Vec<PathBuf>, FindError> {
             .map(PathBuf::from)
             .collect();
         if files.is_empty() {
-            return Err(FindError::Missing(format!(
+            return Err(FindError::Remote(format!(
                 "`{shown}` matches no `.parquet` object"
             )));
         }

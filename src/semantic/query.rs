@@ -142,9 +142,18 @@ pub fn resolve(request: &Request, model: &Model) -> Result<Resolved, Vec<Diagnos
         &mut notes,
     );
     if metrics.is_empty() && diags.is_empty() {
+        // The notes are printed only with a result: say here why every
+        // metric was skipped.
+        let help = if notes.is_empty() {
+            "name metrics that can be computed as asked".to_string()
+        } else {
+            format!(
+                "{}; name metrics that can be computed as asked",
+                notes.join("; ")
+            )
+        };
         diags.push(place(
-            Diagnostic::new(Code::MetricNotComputable, "no metric to compute")
-                .with_help("name metrics that can be computed as asked (the notes above say why the others were skipped)"),
+            Diagnostic::new(Code::MetricNotComputable, "no metric to compute").with_help(help),
             None,
             request,
         ));

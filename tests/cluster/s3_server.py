@@ -7,9 +7,9 @@ crate) talks to as it would to AWS. It installs from PyPI in seconds with
 nothing to compile, and keeps objects in memory, so every test starts from
 an empty server and leaves nothing behind.
 
-Usage: s3_server.py PORT BUCKET PREFIX FILE...
-Uploads each FILE as PREFIX + its name, prints `ready` and serves until its
-standard input closes (the test ends or is killed).
+Usage: s3_server.py PORT BUCKET PREFIX DIR
+Uploads every file below DIR as PREFIX + its path below DIR, prints `ready`
+and serves until its standard input closes (the test ends or is killed).
 """
 
 import os
@@ -20,7 +20,7 @@ from moto.server import ThreadedMotoServer
 
 
 def main() -> None:
-    port, bucket, prefix, files = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4:]
+    port, bucket, prefix, root = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     s3 = boto3.client(
@@ -31,8 +31,10 @@ def main() -> None:
         region_name=os.environ["AWS_REGION"],
     )
     s3.create_bucket(Bucket=bucket)
-    for f in files:
-        s3.upload_file(f, bucket, prefix + os.path.basename(f))
+    for here, _, names in os.walk(root):
+        for name in names:
+            path = os.path.join(here, name)
+            s3.upload_file(path, bucket, prefix + os.path.relpath(path, root).replace(os.sep, "/"))
     print("ready", flush=True)
     sys.stdin.read()
     server.stop()

@@ -266,6 +266,46 @@ fn s3_python(test: &str) -> Option<String> {
     None
 }
 
+/// moto's S3 server on `port`, with bucket `metricc-test` holding the files
+/// below `dir` under `example/`, ready; it logs to `work/s3.log`.
+struct S3Server;
+
+impl S3Server {
+    fn start(
+        python: &str,
+        port: u16,
+        dir: &std::path::Path,
+        work: &std::path::Path,
+    ) -> std::process::Child {
+        use std::io::BufRead;
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let log = work.join("s3.log");
+        let mut server = std::process::Command::new(python)
+            .arg(root.join("tests/cluster/s3_server.py"))
+            .args([port.to_string(), "metricc-test".into(), "example/".into()])
+            .arg(dir)
+            .envs(s3_env(port).iter().map(|(k, v)| (k, v)))
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufReader::new(server.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        if line.trim() != "ready" {
+            let _ = server.kill();
+            let _ = server.wait();
+            panic!(
+                "the S3 server did not start:\n{}",
+                std::fs::read_to_string(&log).unwrap_or_default()
+            );
+        }
+        server
+    }
+}
+
 /// The credentials and endpoint every process of the test reads S3 with.
 fn s3_env(port: u16) -> Vec<(&'static str, String)> {
     vec![
@@ -301,7 +341,6 @@ fn a_scheduler_and_two_executors_reading_s3_match_a_local_run() {
     let Some(python) = s3_python(TEST) else {
         return;
     };
-    use std::io::BufRead;
     use std::process::{Command, Stdio};
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     let bin = env!("CARGO_BIN_EXE_metricc");
@@ -311,36 +350,8 @@ fn a_scheduler_and_two_executors_reading_s3_match_a_local_run() {
     // The server, with the example's data uploaded.
     let s3_port = free_port();
     let env = s3_env(s3_port);
-    let mut data: Vec<_> = std::fs::read_dir(root.join("metrics/data"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    data.sort();
-    let mut server = Command::new(&python)
-        .arg(root.join("tests/cluster/s3_server.py"))
-        .args([
-            s3_port.to_string(),
-            "metricc-test".into(),
-            "example/".into(),
-        ])
-        .args(&data)
-        .envs(env.iter().map(|(k, v)| (k, v)))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(std::fs::File::create(work.path().join("s3.log")).unwrap())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    std::io::BufReader::new(server.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
+    let server = S3Server::start(&python, s3_port, &root.join("metrics/data"), work.path());
     processes.0.push(server);
-    assert_eq!(
-        line.trim(),
-        "ready",
-        "the S3 server did not start:\n{}",
-        std::fs::read_to_string(work.path().join("s3.log")).unwrap_or_default()
-    );
 
     // The scheduler, then two executors of one task each.
     let start = |name: &str, args: &[String]| {
@@ -556,4 +567,154 @@ fn report_on_a_cluster_draws_what_a_local_report_draws() {
     let local = page(&[]);
     assert!(local.len() > 10_000);
     assert_eq!(page(&["--cluster", "standalone"]), local);
+}
+
+/// On object storage, a directory of `key=value` prefixes is a partitioned
+/// source, hidden and `_` objects are not data, and a glob matches keys as
+/// it matches local paths: each reads what the same local path reads. A
+/// prefix with no Parquet object is E0212.
+#[test]
+fn partitions_globs_and_hidden_objects_on_s3_read_as_local_files_do() {
+    const TEST: &str = "partitions_globs_and_hidden_objects_on_s3_read_as_local_files_do";
+    let Some(python) = s3_python(TEST) else {
+        return;
+    };
+    let work = tempfile::tempdir().unwrap();
+    let project = work.path().join("project");
+    let data = project.join("data");
+    let header = "ts:timestamp,developer_id:string,event:string";
+    let part = |rows: &[&str], to: &str| {
+        let csv = format!("{header}\n{}", rows.join("\n"));
+        crate::fixtures::typed_csv_to_parquet(&csv, &data.join(to));
+    };
+    part(
+        &[
+            "2026-01-05T10:00:00Z,d1,api_call",
+            "2026-01-06T10:00:00Z,d2,api_call",
+            "2026-01-13T10:00:00Z,d1,signup",
+        ],
+        "events/region=eu/part-0.parquet",
+    );
+    part(
+        &["2026-01-05T11:00:00Z,d3,api_call"],
+        "events/region=eu/part-1.parquet",
+    );
+    part(
+        &[
+            "2026-01-07T10:00:00Z,d4,api_call",
+            "2026-01-14T10:00:00Z,d4,api_call",
+        ],
+        "events/region=us/part-0.parquet",
+    );
+    // Not data: a marker, and a hidden directory holding a bad file.
+    std::fs::write(data.join("events/_SUCCESS"), b"").unwrap();
+    std::fs::create_dir_all(data.join("events/.tmp")).unwrap();
+    std::fs::write(data.join("events/.tmp/half.parquet"), b"PAR1 not parquet").unwrap();
+    std::fs::write(
+        project.join("metricc.yaml"),
+        "name: t\nfiles: [defs.yaml]\n",
+    )
+    .unwrap();
+    let defs = |events: &str, eu: &str| {
+        format!(
+            "sources:\n  events: {{ path: '{events}', time: ts, entity: developer_id, dimensions: [region] }}\n  eu: {{ path: '{eu}', time: ts, entity: developer_id, dimensions: [region] }}\nmetrics:\n  calls: {{ description: calls, source: events, measure: count(*) }}\n  developers: {{ description: developers, source: events, measure: count_distinct(developer_id) }}\n  eu_calls: {{ description: calls in the EU, source: eu, measure: count(*) }}\n"
+        )
+    };
+    let run = |defs: String, args: &[&str], env: &[(&str, String)]| {
+        std::fs::write(project.join("defs.yaml"), defs).unwrap();
+        let mut all = vec![
+            "run",
+            "--format",
+            "csv",
+            "-q",
+            "--by",
+            "week",
+            "--from",
+            "2026-01-05",
+            "--to",
+            "2026-01-19",
+        ];
+        all.extend(args);
+        std::process::Command::new(env!("CARGO_BIN_EXE_metricc"))
+            .args(&all)
+            .envs(env.iter().map(|(k, v)| (*k, v)))
+            .current_dir(&project)
+            .output()
+            .unwrap()
+    };
+
+    let port = free_port();
+    let env = s3_env(port);
+    let mut processes = Processes(Vec::new());
+    processes
+        .0
+        .push(S3Server::start(&python, port, &data, work.path()));
+
+    let local = run(
+        defs("data/events", "data/events/region=e*/*.parquet"),
+        &["--group-by", "region"],
+        &[],
+    );
+    let want = String::from_utf8_lossy(&local.stdout).to_string();
+    assert!(
+        local.status.success(),
+        "{}",
+        String::from_utf8_lossy(&local.stderr)
+    );
+    // Worked by hand: week of 01-05 has eu 3 calls (d1, d2, d3) and us 1
+    // (d4); week of 01-12 has eu 1 (d1) and us 1 (d4); eu_calls only where
+    // region is eu.
+    assert!(want.contains("2026-01-05,eu,3,3,3"), "{want}");
+    assert!(want.contains("2026-01-05,us,1,1,"), "{want}");
+    assert!(want.contains("2026-01-12,eu,1,1,1"), "{want}");
+    assert!(want.contains("2026-01-12,us,1,1,"), "{want}");
+
+    let got = run(
+        defs(
+            "s3://metricc-test/example/events/",
+            "s3://metricc-test/example/events/region=e*/*.parquet",
+        ),
+        &[
+            "--group-by",
+            "region",
+            "--allow-read",
+            "s3://metricc-test/example",
+        ],
+        &env,
+    );
+    assert!(
+        got.status.success(),
+        "{}",
+        String::from_utf8_lossy(&got.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&got.stdout), want);
+
+    // A prefix with nothing below it.
+    std::fs::write(
+        project.join("defs.yaml"),
+        defs(
+            "s3://metricc-test/example/nothing/",
+            "s3://metricc-test/example/events/",
+        ),
+    )
+    .unwrap();
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_metricc"))
+        .args([
+            "check",
+            "--format",
+            "json",
+            "--allow-read",
+            "s3://metricc-test",
+        ])
+        .envs(env.iter().map(|(k, v)| (*k, v)))
+        .current_dir(&project)
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(
+        out.contains("\"E0212\"")
+            && out.contains("`s3://metricc-test/example/nothing/` matches no `.parquet` object"),
+        "{out}"
+    );
 }
