@@ -122,6 +122,8 @@ def main():
     ap.add_argument("--runs", type=int, default=2)
     ap.add_argument("--dir", default=str(ROOT / "target/bench"))
     ap.add_argument("--results", default=str(ROOT / "benches/results/cluster.md"))
+    ap.add_argument("--memory-limit", help="`run --memory-limit` of the local run (and of the client)")
+    ap.add_argument("--executor-memory-limit", help="`executor --memory-limit` of each executor")
     args = ap.parse_args()
     metricc = str(Path(args.metricc).resolve())
     rows, stages_text = [], []
@@ -148,13 +150,17 @@ def main():
                         p = subprocess.Popen(
                             [metricc, "executor", "--scheduler", f"127.0.0.1:{sport}",
                              "--bind", f"127.0.0.1:{flight}", "--grpc-port", str(grpc),
-                             "--concurrent-tasks", "1", "--work-dir", str(d)],
+                             "--concurrent-tasks", "1", "--work-dir", str(d),
+                             *(["--memory-limit", args.executor_memory_limit]
+                               if args.executor_memory_limit else [])],
                             stdout=subprocess.DEVNULL, stderr=open(work / f"executor{i}.log", "w"))
                         procs.append(p)
                         wait_for(flight, p)
                     time.sleep(1)
                     base = [metricc, "run", "-q", "-p", str(proj), "--allow-read", str(data.resolve()),
                             "--by", "week", "--format", "csv"]
+                    if args.memory_limit:
+                        base += ["--memory-limit", args.memory_limit]
                     for r in range(args.runs):
                         lw, lrss, lout = timed(base)
                         before = [sizes_below(d) for d in dirs]

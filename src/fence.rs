@@ -57,6 +57,18 @@ impl Fence {
     /// Checks a URL on object storage: the user must have allowed it, or a
     /// prefix of it, with `--allow-read`. `Err` says why, for a label.
     pub fn remote(&self, url: &str) -> Result<(), String> {
+        // A URL parser removes `.` and `..` segments (`s3://b/allowed/../x`
+        // is `s3://b/x`), so they would lead out of an allowed prefix.
+        let dots = url.split('/').skip(3).any(|segment| {
+            let decoded = segment.to_ascii_lowercase().replace("%2e", ".");
+            decoded == "." || decoded == ".."
+        });
+        if dots {
+            return Err(format!(
+                "`{}` has a `.` or `..` segment, which object storage paths may not have",
+                escape(url)
+            ));
+        }
         let allowed = self.remote.iter().any(|p| {
             url.strip_prefix(p.as_str())
                 .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))

@@ -340,6 +340,36 @@ fn object_storage_is_read_only_where_the_command_line_allows_it() {
         );
         assert!(out.contains("`--allow-read s3://some-bucket`"), "{out}");
     }
+    // Dot segments would lead out of the allowed prefix once the URL is
+    // parsed (`events/../secret` is `secret`).
+    for sneaky in [
+        "s3://some-bucket/events/../secret/",
+        "s3://some-bucket/events/%2E%2e/secret/",
+        "s3://some-bucket/events/./x/",
+    ] {
+        let tmp = project(
+            "name: t\nfiles: [defs.yaml]\n",
+            &format!(
+                "sources:\n  events: {{ path: '{sneaky}', time: ts, entity: developer_id }}\nmetrics:\n  requests: {{ description: calls, source: events, measure: count(*) }}\n"
+            ),
+        );
+        let o = metricc(
+            &[
+                "check",
+                "--format",
+                "json",
+                "--allow-read",
+                "s3://some-bucket/events",
+            ],
+            tmp.path(),
+        );
+        let out = all_output(&o);
+        assert_eq!(o.status.code(), Some(1), "{out}");
+        assert!(
+            out.contains("\"E0005\"") && out.contains("has a `.` or `..` segment"),
+            "{sneaky}: {out}"
+        );
+    }
     if metricc::storage::AVAILABLE {
         return;
     }
