@@ -248,22 +248,12 @@ fn wait_for_port(port: u16, child: &mut std::process::Child, log: &std::path::Pa
 /// A Python that can run moto's S3 server, or `None` once the test is
 /// reported skipped.
 fn s3_python(test: &str) -> Option<String> {
-    let candidate = std::env::var("METRICC_S3_PYTHON").unwrap_or_else(|_| "python3".into());
-    let ok = std::process::Command::new(&candidate)
-        .args(["-c", "import boto3, moto.server"])
-        .stderr(std::process::Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if ok {
-        return Some(candidate);
-    }
-    crate::run::skipped(
+    crate::run::python_that_imports(
+        "METRICC_S3_PYTHON",
+        "boto3, moto.server",
+        "pip install 'moto[server]'",
         test,
-        &format!(
-            "`{candidate}` cannot import boto3 and moto.server (pip install 'moto[server]'; set METRICC_S3_PYTHON)"
-        ),
-    );
-    None
+    )
 }
 
 /// moto's S3 server on `port`, with bucket `metricc-test` holding the files

@@ -14,20 +14,12 @@ use std::process::{Command, Stdio};
 
 /// A Python with `duckdb`, or `None` once the test is reported skipped.
 fn python(test: &str) -> Option<String> {
-    let candidate = std::env::var("METRICC_DUCKDB_PYTHON").unwrap_or_else(|_| "python3".into());
-    let ok = Command::new(&candidate)
-        .args(["-c", "import duckdb"])
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if ok {
-        return Some(candidate);
-    }
-    crate::run::skipped(
+    crate::run::python_that_imports(
+        "METRICC_DUCKDB_PYTHON",
+        "duckdb",
+        "pip install duckdb",
         test,
-        &format!("`{candidate}` cannot import duckdb (set METRICC_DUCKDB_PYTHON)"),
-    );
-    None
+    )
 }
 
 fn json(dir: &Path, args: &[&str]) -> serde_json::Value {

@@ -25,6 +25,26 @@ pub fn skipped(test: &str, why: &str) {
     let _ = writeln!(std::io::stderr(), "SKIPPED {test}: {why}");
 }
 
+/// The Python named by the environment variable `var` (or `python3`) when
+/// it can import `modules` (`import` syntax, comma-separated); otherwise
+/// `None`, with `test` reported skipped and how to install them (`install`).
+pub fn python_that_imports(var: &str, modules: &str, install: &str, test: &str) -> Option<String> {
+    let candidate = std::env::var(var).unwrap_or_else(|_| "python3".into());
+    let ok = Command::new(&candidate)
+        .args(["-c", &format!("import {modules}")])
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if ok {
+        return Some(candidate);
+    }
+    skipped(
+        test,
+        &format!("`{candidate}` cannot import {modules} ({install}; set {var})"),
+    );
+    None
+}
+
 /// Runs `metricc ARGS` and returns stdout, failing on a non-zero exit.
 pub fn stdout_of(args: &[&str], dir: &Path) -> String {
     let out = metricc(args, dir);
