@@ -86,6 +86,14 @@ fn load_table(
     path: &crate::syntax::ast::Name,
     keys: &[Key],
 ) -> Result<SourceSchema, Diagnostic> {
+    let missing = |label: String, help: String| {
+        Diagnostic::new(
+            Code::SourceFilesMissing,
+            format!("no Parquet files for {what}"),
+        )
+        .at(path.span, label)
+        .with_help(help)
+    };
     let files = find_files(fence, project_dir, &path.value).map_err(|e| match e {
         FindError::Outside(label) => Diagnostic::new(
             Code::PathOutsideProject,
@@ -96,30 +104,20 @@ fn load_table(
             Some(url) => fence.remote_help(url),
             None => fence.help(),
         }),
-        FindError::Unsupported(label) => Diagnostic::new(
-            Code::SourceFilesMissing,
-            format!("no Parquet files for {what}"),
-        )
-        .at(path.span, label)
-        .with_help("build metricc with `--features object-storage` (or `distributed`) to read `s3://`, `gs://` and `az://` paths"),
-        FindError::Remote(label) => Diagnostic::new(
-            Code::SourceFilesMissing,
-            format!("no Parquet files for {what}"),
-        )
-        .at(path.span, label)
-        .with_help("check the URL and the credentials in the environment (`AWS_*`, `GOOGLE_*`, `AZURE_*`; docs/DISTRIBUTED.md, \"Sources on object storage\")"),
-        FindError::Missing(label) => Diagnostic::new(Code::SourceFilesMissing, format!("no Parquet files for {what}"))
-            .at(path.span, label)
-            .with_help(format!(
-                "paths are relative to the project directory `{}`; generate sample data with `metricc sample-data`, or fix the path",
-                project_dir.display()
-            )),
+        FindError::Unsupported(label) => missing(label, "build metricc with `--features object-storage` (or `distributed`) to read `s3://`, `gs://` and `az://` paths".into()),
+        FindError::Remote(label) => missing(label, "check the URL and the credentials in the environment (`AWS_*`, `GOOGLE_*`, `AZURE_*`; docs/DISTRIBUTED.md, \"Sources on object storage\")".into()),
+        FindError::Missing(label) => missing(label, format!(
+            "paths are relative to the project directory `{}`; generate sample data with `metricc sample-data`, or fix the path",
+            project_dir.display()
+        )),
     })?;
     let mut schema: Option<(PathBuf, Vec<Column>)> = None;
     let mut unverified: Vec<String> = Vec::new();
     let mut damaged: Vec<PathBuf> = Vec::new();
+    // Footers on object storage are fetched together: each is a round trip.
+    let mut fetched = crate::storage::footers(&files);
     for file in &files {
-        let (mut columns, meta, broken) = read_footer(file).map_err(|e| {
+        let (mut columns, meta, broken) = read_footer(file, fetched.remove(file)).map_err(|e| {
             Diagnostic::new(
                 Code::ParquetUnreadable,
                 format!("cannot read the Parquet footer of `{}`", file.display()),
@@ -308,14 +306,11 @@ fn find_objects(fence: &Fence, url: &str) -> Result<Vec<PathBuf>, FindError> {
                 // Hidden and `_` directories below the root are skipped, as
                 // on disk.
                 let below = u.strip_prefix(root).unwrap_or(u);
-                let mut parts = below.split('/').filter(|s| !s.is_empty()).peekable();
-                let mut keep = true;
-                while let Some(part) = parts.next() {
-                    if parts.peek().is_some() && (part.starts_with('.') || part.starts_with('_')) {
-                        keep = false;
-                    }
-                }
-                keep && is_data_file(Path::new(u))
+                let dirs = below.rsplit_once('/').map_or("", |(dirs, _)| dirs);
+                !dirs
+                    .split('/')
+                    .any(|d| d.starts_with('.') || d.starts_with('_'))
+                    && is_data_file(Path::new(u))
             })
             .map(PathBuf::from)
             .collect();
@@ -414,16 +409,15 @@ fn null_count(meta: &ParquetMetaData, column: &str) -> Option<u64> {
         .sum()
 }
 
-fn read_footer(file: &Path) -> Result<(Vec<Column>, ParquetMetaData, bool), String> {
-    let meta = match crate::storage::remote(file) {
-        #[cfg(feature = "object-storage")]
-        Some(url) => crate::storage::footer(url)?,
-        #[cfg(not(feature = "object-storage"))]
-        Some(url) => {
-            return Err(format!(
-                "`{url}` is on object storage, which this build does not read"
-            ));
-        }
+/// The columns and metadata of `file`'s footer, and whether its stored
+/// Arrow schema is damaged; `fetched` is the footer already read from
+/// object storage ([`crate::storage::footers`]).
+fn read_footer(
+    file: &Path,
+    fetched: Option<Result<ParquetMetaData, String>>,
+) -> Result<(Vec<Column>, ParquetMetaData, bool), String> {
+    let meta = match fetched {
+        Some(meta) => meta?,
         None => {
             let f = std::fs::File::open(file).map_err(|e| e.to_string())?;
             ParquetMetaDataReader::new()

@@ -35,7 +35,19 @@ pub fn remote(path: &Path) -> Option<&str> {
 pub const AVAILABLE: bool = cfg!(feature = "object-storage");
 
 #[cfg(feature = "object-storage")]
-pub use objects::{Registry, footer, list, store};
+pub use objects::{Registry, footers, list, store};
+
+/// The footers of the files on object storage among `files`, by file; none
+/// in a build without object storage, which finds no such file.
+#[cfg(not(feature = "object-storage"))]
+pub fn footers(
+    _files: &[std::path::PathBuf],
+) -> std::collections::HashMap<
+    std::path::PathBuf,
+    Result<datafusion::parquet::file::metadata::ParquetMetaData, String>,
+> {
+    std::collections::HashMap::new()
+}
 
 #[cfg(feature = "object-storage")]
 mod objects {
@@ -43,29 +55,40 @@ mod objects {
     use datafusion::datasource::physical_plan::parquet::metadata::DFParquetMetadata;
     use datafusion::execution::object_store::{DefaultObjectStoreRegistry, ObjectStoreRegistry};
     use datafusion::parquet::file::metadata::ParquetMetaData;
-    use futures::TryStreamExt;
+    use futures::{StreamExt, TryStreamExt};
     use object_store::path::Path as ObjectPath;
     use object_store::{ObjectStore, ObjectStoreExt};
-    use std::sync::Arc;
+    use std::collections::HashMap;
+    use std::path::PathBuf;
+    use std::sync::{Arc, LazyLock, Mutex};
     use url::Url;
 
-    /// The store of `url`'s bucket, configured from the environment.
+    /// The store of `url`'s bucket, configured from the environment once
+    /// per process: a store holds its client and its credentials (which
+    /// may come from an instance's metadata service), so each object of a
+    /// source reuses them.
     pub fn store(url: &Url) -> Result<Arc<dyn ObjectStore>> {
+        static STORES: LazyLock<Mutex<HashMap<String, Arc<dyn ObjectStore>>>> =
+            LazyLock::new(Default::default);
         let bucket = format!("{}://{}", url.scheme(), url.host_str().unwrap_or_default());
+        let mut stores = STORES.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(s) = stores.get(&bucket) {
+            return Ok(s.clone());
+        }
         let built: Arc<dyn ObjectStore> = match url.scheme() {
             "s3" => Arc::new(
                 object_store::aws::AmazonS3Builder::from_env()
-                    .with_url(bucket)
+                    .with_url(&bucket)
                     .build()?,
             ),
             "gs" => Arc::new(
                 object_store::gcp::GoogleCloudStorageBuilder::from_env()
-                    .with_url(bucket)
+                    .with_url(&bucket)
                     .build()?,
             ),
             "az" => Arc::new(
                 object_store::azure::MicrosoftAzureBuilder::from_env()
-                    .with_url(bucket)
+                    .with_url(&bucket)
                     .build()?,
             ),
             other => {
@@ -74,6 +97,7 @@ mod objects {
                 )));
             }
         };
+        stores.insert(bucket, built.clone());
         Ok(built)
     }
 
@@ -141,22 +165,53 @@ mod objects {
         })
     }
 
-    /// The Parquet footer of the object at `url`: its size, then its end
-    /// only, as DataFusion's scans read it.
-    pub fn footer(url: &str) -> Result<ParquetMetaData, String> {
-        let parsed = Url::parse(url).map_err(|e| e.to_string())?;
+    /// The footers of the files on object storage among `files`, by file:
+    /// for each its size, then its end only, as DataFusion's scans read it.
+    /// Requests are latency-bound, so up to [`FOOTERS_AT_ONCE`] objects are
+    /// read at a time, on one runtime.
+    pub fn footers(files: &[PathBuf]) -> HashMap<PathBuf, Result<ParquetMetaData, String>> {
+        let remote: Vec<(&PathBuf, &str)> = files
+            .iter()
+            .filter_map(|f| Some((f, super::remote(f)?)))
+            .collect();
+        if remote.is_empty() {
+            return HashMap::new();
+        }
+        let reads: Vec<_> = remote
+            .iter()
+            .map(|(_, url)| footer(url.to_string()))
+            .collect();
+        let read = block_on(async move {
+            Ok(futures::stream::iter(reads)
+                .buffered(FOOTERS_AT_ONCE)
+                .collect::<Vec<_>>()
+                .await)
+        });
+        match read {
+            Ok(read) => remote.iter().map(|(f, _)| (*f).clone()).zip(read).collect(),
+            Err(e) => remote
+                .iter()
+                .map(|(f, _)| ((*f).clone(), Err(e.clone())))
+                .collect(),
+        }
+    }
+
+    /// The footer of the object at `url`.
+    async fn footer(url: String) -> Result<ParquetMetaData, String> {
+        let parsed = Url::parse(&url).map_err(|e| e.to_string())?;
         let store = store(&parsed).map_err(|e| e.to_string())?;
         let location = ObjectPath::from_url_path(parsed.path()).map_err(|e| e.to_string())?;
-        block_on(async move {
-            let meta = store.head(&location).await.map_err(|e| e.to_string())?;
-            DFParquetMetadata::new(store.as_ref(), &meta)
-                .with_metadata_size_hint(Some(FOOTER_HINT))
-                .fetch_metadata()
-                .await
-                .map(Arc::unwrap_or_clone)
-                .map_err(|e| e.to_string())
-        })
+        let meta = store.head(&location).await.map_err(|e| e.to_string())?;
+        DFParquetMetadata::new(store.as_ref(), &meta)
+            .with_metadata_size_hint(Some(FOOTER_HINT))
+            .fetch_metadata()
+            .await
+            .map(Arc::unwrap_or_clone)
+            .map_err(|e| e.to_string())
     }
+
+    /// Objects whose footers are read at once.
+    const FOOTERS_AT_ONCE: usize = 16;
 
     /// Bytes fetched from an object's end in the first request for its
     /// footer: DataFusion's own prefetch.

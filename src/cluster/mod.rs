@@ -110,7 +110,6 @@ impl std::error::Error for Unreachable {}
 /// The runtime a scheduler or executor gives a client's session: `builder`
 /// (its temporary directory) with the object stores sources may name.
 pub fn runtime_env(
-    _config: &SessionConfig,
     builder: datafusion::execution::runtime_env::RuntimeEnvBuilder,
 ) -> Result<Arc<datafusion::execution::runtime_env::RuntimeEnv>> {
     builder

@@ -30,7 +30,7 @@ pub fn scheduler(bind: SocketAddr, external_host: String) -> Result<(), String> 
         .with_port(bind.port())
         .with_override_config_producer(Arc::new(super::base_config))
         .with_override_session_builder(Arc::new(|config| {
-            let runtime = super::runtime_env(&config, RuntimeEnvBuilder::new())?;
+            let runtime = super::runtime_env(RuntimeEnvBuilder::new())?;
             Ok(crate::engine::scheduler_session(config, runtime))
         }));
     config.bind_host = bind.ip().to_string();
@@ -91,8 +91,8 @@ pub fn executor(options: Executor) -> Result<(), String> {
         // 0 is Ballista's "unbounded".
         memory_pool_size: Some(options.memory_limit.unwrap_or(0)),
         override_config_producer: Some(Arc::new(super::base_config)),
-        override_runtime_producer: Some(Arc::new(move |config| {
-            super::runtime_env(config, RuntimeEnvBuilder::new().with_temp_file_path(&temp))
+        override_runtime_producer: Some(Arc::new(move |_| {
+            super::runtime_env(RuntimeEnvBuilder::new().with_temp_file_path(&temp))
         })),
         override_logical_codec: Some(Arc::new(LogicalCodec::default())),
         override_physical_codec: Some(Arc::new(PhysicalCodec::default())),

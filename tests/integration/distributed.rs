@@ -367,6 +367,7 @@ fn a_scheduler_and_two_executors_reading_s3_match_a_local_run() {
     wait_for_port(scheduler_port, &mut scheduler, &log);
     processes.0.push(scheduler);
     for i in 0..2 {
+        std::fs::create_dir_all(work.path().join(format!("executor{i}"))).unwrap();
         let (flight, grpc) = (free_port(), free_port());
         let (mut executor, log) = start(
             &format!("executor{i}"),
@@ -387,7 +388,6 @@ fn a_scheduler_and_two_executors_reading_s3_match_a_local_run() {
                     .to_string(),
             ],
         );
-        std::fs::create_dir_all(work.path().join(format!("executor{i}"))).unwrap();
         wait_for_port(flight, &mut executor, &log);
         processes.0.push(executor);
     }
