@@ -161,9 +161,6 @@ impl Engine {
         #[cfg(feature = "distributed")]
         if options.cluster.is_some() {
             functions = functions.with_partitioned_windows();
-        }
-        #[cfg(feature = "distributed")]
-        if options.cluster.is_some() {
             config = crate::cluster::config(config, sort_sequences);
         }
         let state = session(
